@@ -1,0 +1,127 @@
+package catalog
+
+import (
+	"strconv"
+	"unicode/utf8"
+)
+
+// AppendLine appends the serde_json compact encoding of m to dst, without
+// the trailing newline, and returns the extended slice. The bytes are
+// identical to what Aptos's Rust tools write (spec §2.4): fields in
+// declaration order, no spaces, serde_json's string escaping. The keys of a
+// CompactionTimestamps map are written in byte order (Rust writes them in
+// random order; any order parses).
+func AppendLine(dst []byte, m *Metadata) []byte {
+	dst = append(dst, `{"`...)
+	dst = append(dst, m.Kind.String()...)
+	dst = append(dst, `":{`...)
+	switch m.Kind {
+	case KindEpochEnding:
+		e := &m.EpochEnding
+		dst = appendUintField(dst, `"first_epoch":`, e.FirstEpoch)
+		dst = appendUintField(dst, `,"last_epoch":`, e.LastEpoch)
+		dst = appendUintField(dst, `,"first_version":`, e.FirstVersion)
+		dst = appendUintField(dst, `,"last_version":`, e.LastVersion)
+		dst = append(dst, `,"manifest":`...)
+		dst = AppendString(dst, e.Manifest)
+	case KindStateSnapshot:
+		s := &m.StateSnapshot
+		dst = appendUintField(dst, `"epoch":`, s.Epoch)
+		dst = appendUintField(dst, `,"version":`, s.Version)
+		dst = append(dst, `,"manifest":`...)
+		dst = AppendString(dst, s.Manifest)
+	case KindTransaction:
+		t := &m.Transaction
+		dst = appendUintField(dst, `"first_version":`, t.FirstVersion)
+		dst = appendUintField(dst, `,"last_version":`, t.LastVersion)
+		dst = append(dst, `,"manifest":`...)
+		dst = AppendString(dst, t.Manifest)
+	case KindIdentity:
+		dst = append(dst, `"id":"`...)
+		dst = append(dst, m.Identity.ID.String()...)
+		dst = append(dst, '"')
+	case KindCompactionTimestamps:
+		c := &m.Timestamps
+		dst = appendUintField(dst, `"file_compacted_at":`, c.FileCompactedAt)
+		dst = append(dst, `,"compaction_timestamps":{`...)
+		for i, k := range c.SortedHandles() {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = AppendString(dst, k)
+			dst = append(dst, ':')
+			if v := c.Timestamps[k]; v != nil {
+				dst = strconv.AppendUint(dst, *v, 10)
+			} else {
+				dst = append(dst, "null"...)
+			}
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, "}}"...)
+}
+
+// EncodeLine returns the serde_json line for m followed by "\n": the bytes
+// one Aptos TextLine holds.
+func EncodeLine(m *Metadata) []byte {
+	return append(AppendLine(nil, m), '\n')
+}
+
+func appendUintField(dst []byte, key string, v uint64) []byte {
+	dst = append(dst, key...)
+	return strconv.AppendUint(dst, v, 10)
+}
+
+const hexLower = "0123456789abcdef"
+
+// AppendString appends s as a JSON string escaped exactly as serde_json
+// escapes it: `"` and `\` backslash-escaped; \b \t \n \f \r short forms;
+// other bytes below 0x20 as \u00xx with lowercase hex; everything else,
+// including '/', '<', '>', '&', DEL, U+2028 and U+2029, written raw.
+// Invalid UTF-8 in s is written as U+FFFD (a Rust String cannot hold it).
+func AppendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x80 {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				dst = append(dst, s[start:i]...)
+				dst = append(dst, "\ufffd"...)
+				i++
+				start = i
+				continue
+			}
+			i += size
+			continue
+		}
+		if c >= 0x20 && c != '"' && c != '\\' {
+			i++
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		switch c {
+		case '"':
+			dst = append(dst, `\"`...)
+		case '\\':
+			dst = append(dst, `\\`...)
+		case '\b':
+			dst = append(dst, `\b`...)
+		case '\t':
+			dst = append(dst, `\t`...)
+		case '\n':
+			dst = append(dst, `\n`...)
+		case '\f':
+			dst = append(dst, `\f`...)
+		case '\r':
+			dst = append(dst, `\r`...)
+		default:
+			dst = append(dst, '\\', 'u', '0', '0', hexLower[c>>4], hexLower[c&0xf])
+		}
+		i++
+		start = i
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
