@@ -1,0 +1,388 @@
+package catalog
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// DefaultTimeout is the lock timeout used when Options.Timeout is zero.
+const DefaultTimeout = 30 * time.Second
+
+// Options configures Open. A nil *Options means all defaults.
+type Options struct {
+	// ReadOnly opens the catalog with a shared lock and refuses writes.
+	// A read-only open never creates or modifies any file.
+	ReadOnly bool
+	// Timeout bounds the wait for the catalog's lock. Zero means
+	// DefaultTimeout; a negative value means do not wait at all.
+	Timeout time.Duration
+	// Command describes this process in the holder record and the journal
+	// (for example "metactl compact"). Empty means the program name.
+	Command string
+	// Now is the clock; nil means time.Now. Each transaction reads it once.
+	Now func() time.Time
+	// NoSync skips fsync on commit. DANGEROUS: only for benchmarks and
+	// throwaway catalogs (an archive opened for reading).
+	NoSync bool
+}
+
+// DB is an open catalog. It is safe for concurrent use by goroutines of one
+// process; across processes, Open's locks serialize writers and let readers
+// share. Close it as soon as its transaction is done: a writer holds the
+// exclusive lock for as long as the DB is open.
+type DB struct {
+	path     string
+	opts     Options
+	bdb      *bolt.DB
+	lockFile *os.File // exclusive writers: held until Close
+}
+
+// Open opens the catalog at path. A writable open creates the catalog if it
+// does not exist (atomically: a new catalog appears whole or not at all).
+//
+// Open returns a *BusyError if the lock is not acquired within the timeout,
+// ErrNoCatalog (read-only) if the file does not exist, ErrCorrupt if the
+// file is not a readable catalog, and ErrSchema if a newer metactl wrote
+// it.
+func Open(ctx context.Context, path string, opts *Options) (*DB, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Timeout == 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.Timeout < 0 {
+		o.Timeout = time.Millisecond
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Command == "" {
+		o.Command = filepath.Base(os.Args[0])
+	}
+	db := &DB{path: path, opts: o}
+	deadline := time.Now().Add(o.Timeout)
+
+	st, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && o.ReadOnly:
+		return nil, fmt.Errorf("open catalog %q: %w (create it with 'metactl import')", path, ErrNoCatalog)
+	case errors.Is(err, fs.ErrNotExist):
+		if err := create(path, &o); err != nil {
+			return nil, err
+		}
+	case err != nil:
+		return nil, fmt.Errorf("open catalog %q: %w", path, err)
+	case !st.Mode().IsRegular():
+		return nil, fmt.Errorf("open catalog %q: not a regular file: %w", path, ErrCorrupt)
+	}
+	if err := checkFile(path); err != nil {
+		return nil, err
+	}
+
+	// The gate (see lockPath). Readers hold it shared only while opening;
+	// writers hold it exclusively until Close.
+	gate, err := openGate(path, o.ReadOnly)
+	if err != nil {
+		return nil, err
+	}
+	if gate != nil {
+		how := syscall.LOCK_EX
+		if o.ReadOnly {
+			how = syscall.LOCK_SH
+		}
+		if err := flockWait(ctx, gate, how, deadline); err != nil {
+			gate.Close()
+			return nil, db.lockError(err)
+		}
+		if !o.ReadOnly {
+			writeHolder(gate, &Holder{PID: os.Getpid(), Command: o.Command, Started: time.Now().UTC(), Host: hostname()})
+		}
+	}
+	bopts := &bolt.Options{
+		ReadOnly:       o.ReadOnly,
+		Timeout:        max(time.Until(deadline), time.Millisecond),
+		NoSync:         o.NoSync,
+		NoFreelistSync: false,
+	}
+	err = guard(func() error {
+		var err error
+		db.bdb, err = bolt.Open(path, 0o600, bopts)
+		return err
+	})
+	if o.ReadOnly && gate != nil {
+		gate.Close() // releases the shared lock: we are in, or failed
+		gate = nil
+	}
+	if err != nil {
+		if gate != nil {
+			releaseGate(gate)
+		}
+		if errors.Is(err, berrors.ErrTimeout) {
+			return nil, db.lockError(errLockTimeout)
+		}
+		return nil, corruptError(path, err)
+	}
+	db.lockFile = gate
+	if err := db.checkSchema(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Path returns the catalog's file path.
+func (db *DB) Path() string { return db.path }
+
+// Close releases the catalog and its lock.
+func (db *DB) Close() error {
+	var err error
+	if db.bdb != nil {
+		err = guard(db.bdb.Close)
+		db.bdb = nil
+	}
+	if db.lockFile != nil {
+		releaseGate(db.lockFile)
+		db.lockFile = nil
+	}
+	return err
+}
+
+func (db *DB) lockError(err error) error {
+	if errors.Is(err, errLockTimeout) {
+		return &BusyError{Path: db.path, Timeout: db.opts.Timeout, Holder: readHolder(db.path)}
+	}
+	return fmt.Errorf("lock catalog %q: %w", db.path, err)
+}
+
+func openGate(path string, readOnly bool) (*os.File, error) {
+	if readOnly {
+		f, err := os.Open(lockPath(path))
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+			return nil, nil // read-only media or an older catalog: bbolt's lock still applies
+		}
+		return f, err
+	}
+	f, err := os.OpenFile(lockPath(path), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open lock file: %w", err)
+	}
+	return f, nil
+}
+
+func releaseGate(f *os.File) {
+	_ = f.Truncate(0) // the holder record goes with the lock
+	f.Close()
+}
+
+func hostname() string { h, _ := os.Hostname(); return h }
+
+// create initializes a new catalog at a temporary name beside path and
+// links it into place, so a crash never leaves a half-initialized catalog
+// under the real name (an empty file there is always damage).
+func create(path string, o *Options) error {
+	tmp := fmt.Sprintf("%s.creating-%d", path, os.Getpid())
+	_ = os.Remove(tmp)
+	bdb, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		return fmt.Errorf("create catalog %q: %w", path, err)
+	}
+	err = bdb.Update(func(btx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := btx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		meta := btx.Bucket(bucketMeta)
+		if err := meta.Put(keySchemaVersion, binary.BigEndian.AppendUint32(nil, SchemaVersion)); err != nil {
+			return err
+		}
+		if err := meta.Put(keyGeneration, u64(0)); err != nil {
+			return err
+		}
+		if err := meta.Put(keyViewDigest, make([]byte, len(Digest{}))); err != nil {
+			return err
+		}
+		return meta.Put(keyCreated, u64(uint64(o.Now().UnixNano())))
+	})
+	if cerr := bdb.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		// Link, not rename: if another process created the catalog
+		// meanwhile, keep theirs.
+		if err = os.Link(tmp, path); errors.Is(err, fs.ErrExist) {
+			err = nil
+		}
+	}
+	_ = os.Remove(tmp)
+	if err != nil {
+		return fmt.Errorf("create catalog %q: %w", path, err)
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// guard runs fn with faults on memory-mapped pages turned into panics, and
+// turns any panic into ErrCorrupt. bbolt reads the file through mmap: a
+// truncated or overwritten file can fault or trip an internal assertion
+// deep inside it.
+func guard(fn func() error) (err error) {
+	old := debug.SetPanicOnFault(true)
+	defer debug.SetPanicOnFault(old)
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", ErrCorrupt, r)
+		}
+	}()
+	return fn()
+}
+
+func corruptError(path string, err error) error {
+	if errors.Is(err, ErrCorrupt) || errors.Is(err, berrors.ErrInvalid) || errors.Is(err, berrors.ErrChecksum) ||
+		errors.Is(err, berrors.ErrVersionMismatch) {
+		return fmt.Errorf("open catalog %q: %w: %v (restore it from a backup or an archive made with 'metactl export --archive', or re-import the storage into a new catalog)", path, ErrCorrupt, err)
+	}
+	return fmt.Errorf("open catalog %q: %w", path, err)
+}
+
+// checkFile validates bbolt's two meta pages before bbolt maps the file,
+// so the common kinds of damage give a precise message instead of a fault:
+// a zero-length or zeroed file, a file that is not bbolt, a truncated one.
+func checkFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("open catalog %q: %w", path, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("open catalog %q: %w", path, err)
+	}
+	size := st.Size()
+	damaged := func(format string, args ...any) error {
+		return fmt.Errorf("open catalog %q: %w: %s (restore it from a backup or an archive made with 'metactl export --archive', or re-import the storage into a new catalog)",
+			path, ErrCorrupt, fmt.Sprintf(format, args...))
+	}
+	if size == 0 {
+		return damaged("the file is empty")
+	}
+	const (
+		magic      = 0xED0CDAED
+		metaOffset = 16 // after the page header
+	)
+	buf := make([]byte, 4096)
+	n, _ := f.ReadAt(buf, 0)
+	buf = buf[:n]
+	readMeta := func(b []byte) (pageSize uint32, pgid, txid uint64, ok bool) {
+		if len(b) < metaOffset+64 {
+			return 0, 0, 0, false
+		}
+		m := b[metaOffset:]
+		if binary.LittleEndian.Uint32(m[0:]) != magic {
+			return 0, 0, 0, false
+		}
+		h := fnv.New64a()
+		h.Write(m[:56])
+		if h.Sum64() != binary.LittleEndian.Uint64(m[56:]) {
+			return 0, 0, 0, false
+		}
+		return binary.LittleEndian.Uint32(m[8:]), binary.LittleEndian.Uint64(m[40:]), binary.LittleEndian.Uint64(m[48:]), true
+	}
+	ps0, pg0, tx0, ok0 := readMeta(buf)
+	var ps1 uint32
+	var pg1, tx1 uint64
+	var ok1 bool
+	if ok0 && ps0 >= 512 && ps0 <= 1<<20 {
+		b1 := make([]byte, metaOffset+64)
+		if _, err := f.ReadAt(b1, int64(ps0)); err == nil {
+			ps1, pg1, tx1, ok1 = readMeta(b1)
+		}
+	}
+	if !ok0 && !ok1 {
+		if allZero(buf) {
+			return damaged("the file is zeroed")
+		}
+		return damaged("not a bbolt database (no valid meta page)")
+	}
+	pageSize, pgid := ps0, pg0
+	if ok1 && (!ok0 || tx1 > tx0) {
+		pageSize, pgid = ps1, pg1
+	}
+	if need := int64(pgid) * int64(pageSize); size < need {
+		return damaged("the file is truncated: %d bytes, its meta page needs %d", size, need)
+	}
+	return nil
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (db *DB) checkSchema() error {
+	return db.view(func(btx *bolt.Tx) error {
+		meta := btx.Bucket(bucketMeta)
+		if meta == nil {
+			return fmt.Errorf("open catalog %q: %w: a bbolt file, but not a metactl catalog (no meta bucket)", db.path, ErrCorrupt)
+		}
+		v := meta.Get(keySchemaVersion)
+		if len(v) != 4 {
+			return fmt.Errorf("open catalog %q: %w: no schema version", db.path, ErrCorrupt)
+		}
+		if sv := binary.BigEndian.Uint32(v); sv > SchemaVersion {
+			return fmt.Errorf("open catalog %q: %w: schema version %d is newer than this metactl's %d (upgrade metactl)", db.path, ErrSchema, sv, SchemaVersion)
+		}
+		for _, name := range allBuckets {
+			if btx.Bucket(name) == nil {
+				return fmt.Errorf("open catalog %q: %w: bucket %q is missing", db.path, ErrCorrupt, name)
+			}
+		}
+		return nil
+	})
+}
+
+func (db *DB) view(fn func(*bolt.Tx) error) error {
+	return guard(func() error { return db.bdb.View(fn) })
+}
+
+// Check runs bbolt's consistency check over the whole file (every page
+// reachable once, freelist consistent). It returns nil if the file is
+// sound.
+func (db *DB) Check() error {
+	return db.view(func(btx *bolt.Tx) error {
+		var errs []error
+		for err := range btx.Check() {
+			errs = append(errs, err)
+		}
+		if len(errs) > 0 {
+			return fmt.Errorf("check catalog %q: %w: %w", db.path, ErrCorrupt, errors.Join(errs...))
+		}
+		return nil
+	})
+}

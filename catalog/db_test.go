@@ -1,0 +1,285 @@
+package catalog_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/metactl/metactl/catalog"
+	bolt "go.etcd.io/bbolt"
+)
+
+func openRW(t *testing.T, path string) *catalog.DB {
+	t.Helper()
+	db, err := catalog.Open(t.Context(), path, &catalog.Options{Timeout: 2 * time.Second, Command: "test"})
+	if err != nil {
+		t.Fatalf("open %s: %v", path, err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func txnLine(first, last uint64, manifest string) []byte {
+	m := catalog.NewTransaction(catalog.TransactionBackup{FirstVersion: first, LastVersion: last, Manifest: manifest})
+	return catalog.EncodeLine(&m)
+}
+
+func put(t *testing.T, db *catalog.DB, files map[string][]byte, state catalog.State) *catalog.Operation {
+	t.Helper()
+	op, err := db.Update(t.Context(), "test", func(tx *catalog.Tx) error {
+		for _, h := range sortedKeys(files) {
+			if _, err := tx.PutFile(catalog.NewFile{Handle: h, Content: files[h], State: state, Source: "test"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("put: %v", err)
+	}
+	return op
+}
+
+func sortedKeys(m map[string][]byte) []string { return slices.Sorted(maps.Keys(m)) }
+
+func TestCreatePutReopenReadOnly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.db")
+	db := openRW(t, path)
+	op := put(t, db, map[string][]byte{
+		"metadata/transaction_0-0.meta": txnLine(0, 0, "t0/transaction.manifest"),
+		"metadata/transaction_1-9.meta": txnLine(1, 9, "t1/transaction.manifest"),
+	}, catalog.Live)
+	if op.Generation != 1 || op.Added.Count != 2 || op.Entries != 2 {
+		t.Fatalf("op = %+v, want generation 1, 2 added, 2 entries", op)
+	}
+	db.Close()
+
+	ro, err := catalog.Open(t.Context(), path, &catalog.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	err = ro.View(func(tx *catalog.Tx) error {
+		v, err := tx.View()
+		if err != nil {
+			return err
+		}
+		if got := v.StorageState().String(); got != "latest_epoch_ending_epoch: none, latest_state_snapshot_epoch: none, latest_state_snapshot_version: none, latest_transaction_version: 9" {
+			t.Errorf("state = %q", got)
+		}
+		if v.Digest() != tx.ViewDigest() {
+			t.Errorf("recomputed digest %s != stored %s", v.Digest(), tx.ViewDigest())
+		}
+		if tx.Generation() != 1 {
+			t.Errorf("generation = %d", tx.Generation())
+		}
+		return tx.StoredEntriesMatch()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ro.Update(t.Context(), "x", func(*catalog.Tx) error { return nil }); !errors.Is(err, catalog.ErrReadOnly) {
+		t.Fatalf("update on read-only: %v, want ErrReadOnly", err)
+	}
+}
+
+func TestReadOnlyOpenOfMissingCatalogCreatesNothing(t *testing.T) {
+	dir := t.TempDir()
+	_, err := catalog.Open(t.Context(), filepath.Join(dir, "none.db"), &catalog.Options{ReadOnly: true})
+	if !errors.Is(err, catalog.ErrNoCatalog) {
+		t.Fatalf("err = %v, want ErrNoCatalog", err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Fatalf("read-only open left files: %v", ents)
+	}
+}
+
+func TestNoChangeLeavesFileBytesAndGeneration(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.db")
+	db := openRW(t, path)
+	files := map[string][]byte{"metadata/transaction_0-0.meta": txnLine(0, 0, "t0/m")}
+	put(t, db, files, catalog.Live)
+	db.Close()
+	before, _ := os.ReadFile(path)
+	db = openRW(t, path)
+	op := put(t, db, files, catalog.Live)
+	if op.Changed() || op.Generation != 1 {
+		t.Fatalf("re-put: %+v, want unchanged at generation 1", op)
+	}
+	db.Close()
+	after, _ := os.ReadFile(path)
+	if string(before) != string(after) {
+		t.Fatal("catalog bytes changed on a no-op write")
+	}
+}
+
+func TestConflicts(t *testing.T) {
+	db := openRW(t, filepath.Join(t.TempDir(), "c.db"))
+	put(t, db, map[string][]byte{"metadata/transaction_0-0.meta": txnLine(0, 0, "a/m")}, catalog.Live)
+	_, err := db.Update(t.Context(), "test", func(tx *catalog.Tx) error {
+		_, err := tx.PutFile(catalog.NewFile{Handle: "metadata/transaction_0-0.meta", Content: txnLine(0, 0, "b/m"), State: catalog.Live, Source: "other"})
+		return err
+	})
+	if !errors.Is(err, catalog.ErrConflict) || !strings.Contains(err.Error(), `"metadata/transaction_0-0.meta" already holds other content`) {
+		t.Fatalf("err = %v, want content conflict", err)
+	}
+
+	id := func(b byte) []byte {
+		var h catalog.HashValue
+		h[0] = b
+		m := catalog.NewIdentity(h)
+		return catalog.EncodeLine(&m)
+	}
+	put(t, db, map[string][]byte{"metadata/identity.meta": id(1)}, catalog.Live)
+	_, err = db.Update(t.Context(), "test", func(tx *catalog.Tx) error {
+		_, err := tx.PutFile(catalog.NewFile{Handle: "metadata/identity2.meta", Content: id(2), State: catalog.Live})
+		return err
+	})
+	if !errors.Is(err, catalog.ErrConflict) || !strings.Contains(err.Error(), "differs from the catalog's identity 01") {
+		t.Fatalf("err = %v, want identity conflict", err)
+	}
+}
+
+func TestMoveKeepsSharedEntriesAndPreserveViewAborts(t *testing.T) {
+	db := openRW(t, filepath.Join(t.TempDir(), "c.db"))
+	both := append(txnLine(0, 0, "a/m"), txnLine(1, 5, "b/m")...)
+	put(t, db, map[string][]byte{
+		"metadata/transaction_0-0.meta":           txnLine(0, 0, "a/m"),
+		"metadata/transaction_compacted_0-5.meta": both,
+	}, catalog.Live)
+	var digest catalog.Digest
+	db.View(func(tx *catalog.Tx) error { digest = tx.ViewDigest(); return nil })
+
+	// Moving the original keeps the view: its line lives on in the compacted file.
+	op, err := db.Update(t.Context(), "compact", func(tx *catalog.Tx) error {
+		tx.PreserveView()
+		return tx.SetState("metadata/transaction_0-0.meta", catalog.Moved)
+	})
+	if err != nil || op.Moved.Count != 1 || op.DigestAfter != digest {
+		t.Fatalf("move original: op=%+v err=%v", op, err)
+	}
+	// Moving the compacted file would lose both entries: refused, nothing changes.
+	_, err = db.Update(t.Context(), "compact", func(tx *catalog.Tx) error {
+		tx.PreserveView()
+		return tx.SetState("metadata/transaction_compacted_0-5.meta", catalog.Moved)
+	})
+	var lost *catalog.LostEntriesError
+	if !errors.As(err, &lost) || !errors.Is(err, catalog.ErrViewChanged) || len(lost.Lost) != 2 {
+		t.Fatalf("err = %v, want LostEntriesError with 2 lost", err)
+	}
+	if !strings.Contains(err.Error(), `lost {"TransactionBackup":{"first_version":0,"last_version":0,"manifest":"a/m"}}`) {
+		t.Errorf("error does not name the lost entry: %v", err)
+	}
+	db.View(func(tx *catalog.Tx) error {
+		f, _ := tx.File("metadata/transaction_compacted_0-5.meta")
+		if f.State != catalog.Live || tx.Generation() != 2 || tx.ViewDigest() != digest {
+			t.Errorf("aborted write leaked: state %v generation %d", f.State, tx.Generation())
+		}
+		return nil
+	})
+}
+
+func TestBusyNamesHolder(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.db")
+	db := openRW(t, path)
+	_ = db
+	start := time.Now()
+	_, err := catalog.Open(context.Background(), path, &catalog.Options{ReadOnly: true, Timeout: 150 * time.Millisecond})
+	var busy *catalog.BusyError
+	if !errors.As(err, &busy) {
+		t.Fatalf("err = %v, want *BusyError", err)
+	}
+	if waited := time.Since(start); waited < 150*time.Millisecond {
+		t.Errorf("returned after %v, before the timeout", waited)
+	}
+	if busy.Holder == nil || busy.Holder.PID != os.Getpid() || busy.Holder.Command != "test" {
+		t.Fatalf("holder = %+v, want this process", busy.Holder)
+	}
+	db.Close()
+	ro, err := catalog.Open(context.Background(), path, &catalog.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		t.Fatalf("open after writer closed: %v", err)
+	}
+	ro.Close()
+}
+
+func TestDamagedCatalogs(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.db")
+	db := openRW(t, good)
+	files := map[string][]byte{}
+	for i := uint64(0); i < 300; i++ {
+		files["metadata/transaction_"+itoa(i)+"-"+itoa(i)+".meta"] = txnLine(i, i, strings.Repeat("m", 200)+"/"+itoa(i))
+	}
+	put(t, db, files, catalog.Live)
+	db.Close()
+	content, _ := os.ReadFile(good)
+
+	newer := filepath.Join(dir, "newer.db")
+	os.WriteFile(newer, content, 0o600)
+	bdb, err := bolt.Open(newer, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bdb.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("meta")).Put([]byte("schema_version"), binary.BigEndian.AppendUint32(nil, 99))
+	})
+	bdb.Close()
+	notCatalog := filepath.Join(dir, "plain-bbolt.db")
+	bdb, _ = bolt.Open(notCatalog, 0o600, nil)
+	bdb.Close()
+
+	random := make([]byte, 64<<10)
+	rand.Read(random)
+	cases := []struct {
+		name string
+		data []byte
+		path string
+		want error
+		text string
+	}{
+		{name: "empty", data: []byte{}, want: catalog.ErrCorrupt, text: "the file is empty"},
+		{name: "zeroed", data: make([]byte, len(content)), want: catalog.ErrCorrupt, text: "the file is zeroed"},
+		{name: "random", data: random, want: catalog.ErrCorrupt, text: "not a bbolt database"},
+		{name: "text", data: []byte("{\"Identity\":{}}\n"), want: catalog.ErrCorrupt, text: "not a bbolt database"},
+		{name: "truncated-100", data: content[:100], want: catalog.ErrCorrupt, text: "truncated"},
+		{name: "truncated-40", data: content[:40], want: catalog.ErrCorrupt, text: "not a bbolt database"},
+		{name: "truncated-4096", data: content[:4096], want: catalog.ErrCorrupt, text: "truncated"},
+		{name: "truncated-16384", data: content[:16384], want: catalog.ErrCorrupt, text: "truncated"},
+		{name: "truncated-half", data: content[:len(content)/2], want: catalog.ErrCorrupt, text: "truncated"},
+		{name: "newer-schema", path: newer, want: catalog.ErrSchema, text: "schema version 99 is newer"},
+		{name: "bbolt-not-catalog", path: notCatalog, want: catalog.ErrCorrupt, text: "not a metactl catalog"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := tc.path
+			if p == "" {
+				p = filepath.Join(dir, tc.name+".db")
+				if err := os.WriteFile(p, tc.data, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, ro := range []bool{true, false} {
+				db, err := catalog.Open(t.Context(), p, &catalog.Options{ReadOnly: ro, Timeout: time.Second})
+				if err == nil {
+					db.Close()
+					t.Fatalf("read-only=%v: opened a damaged catalog", ro)
+				}
+				if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.text) {
+					t.Fatalf("read-only=%v: err = %v, want %v containing %q", ro, err, tc.want, tc.text)
+				}
+			}
+		})
+	}
+}
+
+func itoa(v uint64) string { return strconv.FormatUint(v, 10) }

@@ -1,0 +1,86 @@
+package catalog
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Errors returned when opening a catalog.
+var (
+	// ErrNoCatalog is returned by Open in read-only mode when the catalog
+	// file does not exist.
+	ErrNoCatalog = errors.New("catalog does not exist")
+	// ErrCorrupt is returned when the catalog file is not a readable bbolt
+	// file: truncated, zeroed, overwritten, or not a catalog at all. The
+	// error text carries a hint.
+	ErrCorrupt = errors.New("catalog file is damaged")
+	// ErrSchema is returned when the catalog was written by a newer metactl
+	// (a schema version this build does not know).
+	ErrSchema = errors.New("unsupported catalog schema")
+)
+
+// Errors returned by transactions.
+var (
+	// ErrNotFound is returned when a named file is not in the catalog.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict is returned when a file handle already holds other
+	// content, or when an Identity differs from the catalog's.
+	ErrConflict = errors.New("conflict")
+	// ErrInvalid is returned when a line or file breaks a catalog rule
+	// (see ValidateEntry); the catalog is unchanged.
+	ErrInvalid = errors.New("invalid input")
+	// ErrReadOnly is returned by a write on a read-only catalog.
+	ErrReadOnly = errors.New("catalog is open read-only")
+	// ErrViewChanged is returned when a write that must preserve the view
+	// (compaction) would change it; the transaction is rolled back.
+	ErrViewChanged = errors.New("view digest would change")
+)
+
+// BusyError is returned by Open when the catalog's lock could not be taken
+// within Options.Timeout. Holder describes the writer, if it left a record.
+type BusyError struct {
+	Path    string
+	Timeout time.Duration
+	Holder  *Holder // nil if no holder record was found
+}
+
+func (e *BusyError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "catalog %q is busy: lock not acquired within %s", e.Path, e.Timeout)
+	if h := e.Holder; h != nil {
+		fmt.Fprintf(&b, " (held by pid %d, %q, since %s", h.PID, h.Command, h.Started.UTC().Format(time.RFC3339))
+		if !h.alive() {
+			b.WriteString("; that process no longer runs, so a reader may hold it")
+		}
+		b.WriteString(")")
+	}
+	return b.String()
+}
+
+// LostEntriesError is returned (wrapping ErrViewChanged) when a
+// view-preserving write would drop or add entries. Lost and Added hold the
+// affected entries as serde_json lines, at most a few of each.
+type LostEntriesError struct {
+	Lost  []string
+	Added []string
+	More  int // entries changed beyond those listed
+}
+
+func (e *LostEntriesError) Error() string {
+	var parts []string
+	for _, l := range e.Lost {
+		parts = append(parts, "lost "+l)
+	}
+	for _, a := range e.Added {
+		parts = append(parts, "added "+a)
+	}
+	s := ErrViewChanged.Error() + ": " + strings.Join(parts, "; ")
+	if e.More > 0 {
+		s += fmt.Sprintf("; and %d more", e.More)
+	}
+	return s
+}
+
+func (e *LostEntriesError) Unwrap() error { return ErrViewChanged }

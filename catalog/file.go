@@ -1,0 +1,71 @@
+package catalog
+
+import (
+	"time"
+)
+
+// State says where a metadata file lives in the legacy layout.
+type State uint8
+
+const (
+	// Live files are in metadata/ and make up the view.
+	Live State = 1
+	// Moved files were superseded by compaction; they live in
+	// metadata_backup/ and are not part of the view.
+	Moved State = 2
+)
+
+// String returns "live" or "moved".
+func (s State) String() string {
+	switch s {
+	case Live:
+		return "live"
+	case Moved:
+		return "moved"
+	}
+	return "unknown"
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// File is one metadata file in the catalog. Handle is the Aptos FileHandle
+// of the file while it is live ("metadata/<name>"); a moved file keeps its
+// handle (Aptos's timestamps map names it that way) and its State says it
+// now lives in metadata_backup/.
+//
+// Files returned by a Tx are copies, valid after the transaction ends.
+type File struct {
+	Handle         string
+	State          State
+	Content        []byte    // the file's bytes; nil in listings
+	Size           int       // len(Content)
+	Lines          int       // number of metadata lines
+	SHA256         [32]byte  // of Content
+	Source         string    // provenance: where the content came from
+	ImportedAt     time.Time // when it entered the catalog
+	StateChangedAt time.Time // when State last changed (ImportedAt at first)
+}
+
+// Name returns the base name of the handle ("x.meta" for "metadata/x.meta").
+func (f *File) Name() string { return BaseName(f.Handle) }
+
+// BaseName returns the part of a handle after its last '/'.
+func BaseName(handle string) string {
+	for i := len(handle) - 1; i >= 0; i-- {
+		if handle[i] == '/' {
+			return handle[i+1:]
+		}
+	}
+	return handle
+}
+
+// MetadataHandle returns the handle of a file named name in metadata/.
+func MetadataHandle(name string) string { return "metadata/" + name }
+
+func unixNano(v uint64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(v)).UTC()
+}

@@ -1,0 +1,153 @@
+package catalog
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// Key and value layouts. Numbers are fixed-width big-endian so that byte
+// order equals numeric order, which is what makes a cursor walk over the
+// entries bucket produce Aptos's sorted view.
+//
+// Entry key (bucket entries):
+//
+//	EpochEndingBackup   0x01 | first_epoch | last_epoch | first_version | last_version | manifest
+//	StateSnapshotBackup 0x02 | epoch | version | manifest
+//	TransactionBackup   0x03 | first_version | last_version | manifest
+//
+// Every number is 8 bytes; the manifest is the raw UTF-8 string (it sorts
+// last, by bytes, as Rust's derived Ord compares Strings).
+//
+// File record (bucket files), version 1:
+//
+//	0      1  record version (1)
+//	1      1  state (1 live, 2 moved)
+//	2      8  imported at, unix nanoseconds, i64
+//	10     8  state changed at, unix nanoseconds, i64
+//	18    32  SHA-256 of the content
+//	50     4  number of lines, u32
+//	54     2  length S of the source string, u16
+//	56     S  source (where the file came from)
+//	56+S   -  content: the file's bytes, exactly as imported or written
+const (
+	entryNumLen     = 8
+	fileRecVersion  = 1
+	fileRecFixedLen = 56
+	maxSourceLen    = 1<<16 - 1
+)
+
+// entryKey returns the entries-bucket key of m, or nil for kinds that are
+// not part of the view (Identity, CompactionTimestamps).
+func entryKey(m *Metadata) []byte {
+	var k []byte
+	switch m.Kind {
+	case KindEpochEnding:
+		e := &m.EpochEnding
+		k = make([]byte, 0, 1+4*entryNumLen+len(e.Manifest))
+		k = append(k, byte(KindEpochEnding))
+		k = binary.BigEndian.AppendUint64(k, e.FirstEpoch)
+		k = binary.BigEndian.AppendUint64(k, e.LastEpoch)
+		k = binary.BigEndian.AppendUint64(k, e.FirstVersion)
+		k = binary.BigEndian.AppendUint64(k, e.LastVersion)
+		k = append(k, e.Manifest...)
+	case KindStateSnapshot:
+		s := &m.StateSnapshot
+		k = make([]byte, 0, 1+2*entryNumLen+len(s.Manifest))
+		k = append(k, byte(KindStateSnapshot))
+		k = binary.BigEndian.AppendUint64(k, s.Epoch)
+		k = binary.BigEndian.AppendUint64(k, s.Version)
+		k = append(k, s.Manifest...)
+	case KindTransaction:
+		t := &m.Transaction
+		k = make([]byte, 0, 1+2*entryNumLen+len(t.Manifest))
+		k = append(k, byte(KindTransaction))
+		k = binary.BigEndian.AppendUint64(k, t.FirstVersion)
+		k = binary.BigEndian.AppendUint64(k, t.LastVersion)
+		k = append(k, t.Manifest...)
+	}
+	return k
+}
+
+var errBadEntryKey = errors.New("malformed entry key")
+
+// decodeEntryKey is the inverse of entryKey.
+func decodeEntryKey(k []byte) (Metadata, error) {
+	if len(k) < 1 {
+		return Metadata{}, errBadEntryKey
+	}
+	num := func(i int) uint64 { return binary.BigEndian.Uint64(k[1+i*entryNumLen:]) }
+	switch Kind(k[0]) {
+	case KindEpochEnding:
+		if len(k) < 1+4*entryNumLen {
+			return Metadata{}, errBadEntryKey
+		}
+		return NewEpochEnding(EpochEndingBackup{num(0), num(1), num(2), num(3), string(k[1+4*entryNumLen:])}), nil
+	case KindStateSnapshot:
+		if len(k) < 1+2*entryNumLen {
+			return Metadata{}, errBadEntryKey
+		}
+		return NewStateSnapshot(StateSnapshotBackup{num(0), num(1), string(k[1+2*entryNumLen:])}), nil
+	case KindTransaction:
+		if len(k) < 1+2*entryNumLen {
+			return Metadata{}, errBadEntryKey
+		}
+		return NewTransaction(TransactionBackup{num(0), num(1), string(k[1+2*entryNumLen:])}), nil
+	}
+	return Metadata{}, fmt.Errorf("%w: kind %d", errBadEntryKey, k[0])
+}
+
+func timestampsKey(at uint64, handle string) []byte {
+	k := make([]byte, 0, 8+len(handle))
+	k = binary.BigEndian.AppendUint64(k, at)
+	return append(k, handle...)
+}
+
+func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+// fileRecord is the stored form of a File.
+func encodeFileRecord(f *File) ([]byte, error) {
+	if len(f.Source) > maxSourceLen {
+		return nil, fmt.Errorf("file %q: source too long", f.Handle)
+	}
+	b := make([]byte, fileRecFixedLen, fileRecFixedLen+len(f.Source)+len(f.Content))
+	b[0] = fileRecVersion
+	b[1] = byte(f.State)
+	binary.BigEndian.PutUint64(b[2:], uint64(f.ImportedAt.UnixNano()))
+	binary.BigEndian.PutUint64(b[10:], uint64(f.StateChangedAt.UnixNano()))
+	copy(b[18:50], f.SHA256[:])
+	binary.BigEndian.PutUint32(b[50:], uint32(f.Lines))
+	binary.BigEndian.PutUint16(b[54:], uint16(len(f.Source)))
+	b = append(b, f.Source...)
+	return append(b, f.Content...), nil
+}
+
+// decodeFileRecord decodes v (owned by bbolt) into a File whose strings and
+// content are copies, valid after the transaction. With withContent false,
+// Content is left nil (cheap listings).
+func decodeFileRecord(handle string, v []byte, withContent bool) (*File, error) {
+	if len(v) < fileRecFixedLen || v[0] != fileRecVersion {
+		return nil, fmt.Errorf("file %q: malformed record: %w", handle, ErrCorrupt)
+	}
+	srcLen := int(binary.BigEndian.Uint16(v[54:]))
+	if len(v) < fileRecFixedLen+srcLen {
+		return nil, fmt.Errorf("file %q: malformed record: %w", handle, ErrCorrupt)
+	}
+	f := &File{
+		Handle:         handle,
+		State:          State(v[1]),
+		ImportedAt:     unixNano(binary.BigEndian.Uint64(v[2:])),
+		StateChangedAt: unixNano(binary.BigEndian.Uint64(v[10:])),
+		Lines:          int(binary.BigEndian.Uint32(v[50:])),
+		Source:         string(v[fileRecFixedLen : fileRecFixedLen+srcLen]),
+		Size:           len(v) - fileRecFixedLen - srcLen,
+	}
+	copy(f.SHA256[:], v[18:50])
+	if withContent {
+		f.Content = append([]byte(nil), v[fileRecFixedLen+srcLen:]...)
+	}
+	return f, nil
+}
+
+func contentSHA(b []byte) [32]byte { return sha256.Sum256(b) }

@@ -1,0 +1,43 @@
+package catalog
+
+// The on-disk schema: every bucket and well-known key lives here, and no
+// other file spells a bucket name (etcd's schema/bucket.go pattern).
+//
+// # Buckets
+//
+//	meta        well-known keys below
+//	files       file handle ("metadata/x.meta")      -> file record (keys.go)
+//	entries     entry key (kind | fields | manifest) -> live reference count, u32 BE
+//	timestamps  file_compacted_at u64 BE | handle    -> the CompactionTimestamps line
+//	identities  handle                               -> 32-byte identity id
+//	journal     generation u64 BE                    -> Operation as JSON
+//
+// The entries bucket is the derived view of spec §5.2 kept in step with the
+// live files in the same transaction: a key exists while at least one live
+// file holds that exact line, so a cursor walk yields the view sorted in
+// Aptos's field-wise order with exact duplicates dropped.
+
+// SchemaVersion is the schema this build writes and reads. Open refuses a
+// catalog with a larger version (ErrSchema).
+const SchemaVersion uint32 = 1
+
+var (
+	bucketMeta       = []byte("meta")
+	bucketFiles      = []byte("files")
+	bucketEntries    = []byte("entries")
+	bucketTimestamps = []byte("timestamps")
+	bucketIdentities = []byte("identities")
+	bucketJournal    = []byte("journal")
+
+	allBuckets = [][]byte{bucketMeta, bucketFiles, bucketEntries, bucketTimestamps, bucketIdentities, bucketJournal}
+)
+
+// Keys in the meta bucket.
+var (
+	keySchemaVersion = []byte("schema_version") // u32 BE
+	keyGeneration    = []byte("generation")     // u64 BE
+	keyViewDigest    = []byte("view_digest")    // 32 bytes, see digest.go
+	keyIdentity      = []byte("identity")       // 32 bytes: the chain this catalog belongs to
+	keyCreated       = []byte("created")        // i64 BE unix nanoseconds
+	keyEntryCount    = []byte("entry_count")    // u64 BE: keys in the entries bucket
+)

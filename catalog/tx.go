@@ -1,0 +1,643 @@
+package catalog
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/metactl/metactl/internal/failpoint"
+	bolt "go.etcd.io/bbolt"
+)
+
+// maxListed caps the handles an Operation lists per category; the counts
+// are always exact.
+const maxListed = 1000
+
+// Operation is one committed write, as recorded in the journal.
+type Operation struct {
+	Generation   uint64    `json:"generation"`
+	Kind         string    `json:"kind"`
+	Time         time.Time `json:"time"`
+	Command      string    `json:"command,omitempty"`
+	Inputs       []string  `json:"inputs,omitempty"`
+	Note         string    `json:"note,omitempty"`
+	Added        Changes   `json:"added"`
+	Replaced     Changes   `json:"replaced"`
+	Moved        Changes   `json:"moved"`
+	Revived      Changes   `json:"revived"`
+	Deleted      Changes   `json:"deleted"`
+	Entries      int       `json:"entries"` // entries in the view after the write
+	DigestBefore Digest    `json:"digest_before"`
+	DigestAfter  Digest    `json:"digest_after"`
+}
+
+// Changes counts the files of one kind of change and lists their handles
+// (at most 1000 of them; Truncated says more were left out).
+type Changes struct {
+	Count     int      `json:"count"`
+	Handles   []string `json:"handles,omitempty"`
+	Truncated bool     `json:"truncated,omitempty"`
+}
+
+func (c *Changes) add(h string) {
+	c.Count++
+	if len(c.Handles) < maxListed {
+		c.Handles = append(c.Handles, h)
+	} else {
+		c.Truncated = true
+	}
+}
+
+// Changed reports whether the operation changed any file.
+func (op *Operation) Changed() bool {
+	return op.Added.Count+op.Replaced.Count+op.Moved.Count+op.Revived.Count+op.Deleted.Count > 0
+}
+
+// Tx is a catalog transaction: read-only from DB.View, read-write from
+// DB.Update. It is valid only inside the function it was passed to; values
+// it returns are copies that stay valid afterwards.
+type Tx struct {
+	db       *DB
+	btx      *bolt.Tx
+	now      time.Time
+	gen      uint64
+	digest   Digest
+	entries  uint64 // number of keys in the entries bucket
+	op       Operation
+	preserve bool
+	delta    map[string]int // entry key -> net appearances (+1) / disappearances (-1), with preserve
+}
+
+func (db *DB) newTx(btx *bolt.Tx) *Tx {
+	tx := &Tx{db: db, btx: btx, now: db.opts.Now().UTC()}
+	meta := btx.Bucket(bucketMeta)
+	if v := meta.Get(keyGeneration); len(v) == 8 {
+		tx.gen = binary.BigEndian.Uint64(v)
+	}
+	copy(tx.digest[:], meta.Get(keyViewDigest))
+	if v := meta.Get(keyEntryCount); len(v) == 8 {
+		tx.entries = binary.BigEndian.Uint64(v)
+	}
+	return tx
+}
+
+// View runs fn in a read-only transaction: fn sees one committed
+// generation, whole, however long it runs.
+func (db *DB) View(fn func(*Tx) error) error {
+	return db.view(func(btx *bolt.Tx) error { return fn(db.newTx(btx)) })
+}
+
+var errNoChange = errors.New("no change")
+
+// Update runs fn in a read-write transaction and commits it if fn returns
+// nil. The kind names the operation in the journal ("import", "compact",
+// ...). A transaction that changed no file is rolled back, so the catalog
+// file stays byte-for-byte the same and the generation does not move; the
+// returned Operation then has Changed() == false and Generation equal to
+// the current one. Otherwise the generation is bumped, the view digest
+// stored and the Operation appended to the journal, all in the same
+// commit.
+//
+// Failpoints "<kind>.before-commit" and "<kind>.after-commit" surround
+// the commit.
+func (db *DB) Update(ctx context.Context, kind string, fn func(*Tx) error) (*Operation, error) {
+	if db.opts.ReadOnly {
+		return nil, ErrReadOnly
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var op Operation
+	err := guard(func() error {
+		return db.bdb.Update(func(btx *bolt.Tx) error {
+			tx := db.newTx(btx)
+			tx.op = Operation{Kind: kind, Time: tx.now, Command: db.opts.Command, DigestBefore: tx.digest, Generation: tx.gen}
+			if err := fn(tx); err != nil {
+				return err
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if tx.preserve && tx.digest != tx.op.DigestBefore {
+				return tx.lostEntries()
+			}
+			if !tx.op.Changed() {
+				op = tx.op
+				op.DigestAfter = tx.digest
+				return errNoChange
+			}
+			tx.gen++
+			tx.op.Generation = tx.gen
+			tx.op.DigestAfter = tx.digest
+			tx.op.Entries = int(tx.entries)
+			meta := btx.Bucket(bucketMeta)
+			if err := meta.Put(keyEntryCount, u64(tx.entries)); err != nil {
+				return err
+			}
+			if err := meta.Put(keyGeneration, u64(tx.gen)); err != nil {
+				return err
+			}
+			if err := meta.Put(keyViewDigest, tx.digest[:]); err != nil {
+				return err
+			}
+			rec, err := json.Marshal(&tx.op)
+			if err != nil {
+				return err
+			}
+			if err := btx.Bucket(bucketJournal).Put(u64(tx.gen), rec); err != nil {
+				return err
+			}
+			op = tx.op
+			failpoint.Hit(kind + ".before-commit")
+			return nil
+		})
+	})
+	if errors.Is(err, errNoChange) {
+		return &op, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	failpoint.Hit(kind + ".after-commit")
+	return &op, nil
+}
+
+// Now returns the transaction's clock reading, taken once when it began
+// (UTC).
+func (tx *Tx) Now() time.Time { return tx.now }
+
+// Generation returns the catalog generation this transaction sees: the
+// number of committed writes that changed something.
+func (tx *Tx) Generation() uint64 { return tx.gen }
+
+// ViewDigest returns the view digest, including this transaction's own
+// uncommitted changes.
+func (tx *Tx) ViewDigest() Digest { return tx.digest }
+
+// Identity returns the catalog's identity, if any file ever carried one.
+func (tx *Tx) Identity() (HashValue, bool) {
+	var id HashValue
+	v := tx.btx.Bucket(bucketMeta).Get(keyIdentity)
+	if len(v) != len(id) {
+		return id, false
+	}
+	copy(id[:], v)
+	return id, true
+}
+
+// SetInputs records what the operation read (sources, options) in the
+// journal.
+func (tx *Tx) SetInputs(inputs ...string) { tx.op.Inputs = inputs }
+
+// SetNote records a one-line summary in the journal.
+func (tx *Tx) SetNote(note string) { tx.op.Note = note }
+
+// PreserveView declares that this transaction must not change the view
+// (compaction). Update then compares the digest before commit and fails
+// with a *LostEntriesError naming the entries that would be lost or added.
+func (tx *Tx) PreserveView() {
+	tx.preserve = true
+	if tx.delta == nil {
+		tx.delta = make(map[string]int)
+	}
+}
+
+func (tx *Tx) lostEntries() error {
+	e := &LostEntriesError{}
+	for k, d := range tx.delta {
+		if d == 0 {
+			continue
+		}
+		if len(e.Lost)+len(e.Added) >= 10 {
+			e.More++
+			continue
+		}
+		m, err := decodeEntryKey([]byte(k))
+		if err != nil {
+			return err
+		}
+		line := string(AppendLine(nil, &m))
+		if d < 0 {
+			e.Lost = append(e.Lost, line)
+		} else {
+			e.Added = append(e.Added, line)
+		}
+	}
+	if len(e.Lost)+len(e.Added) == 0 {
+		// The digest moved but no key did: the stored digest disagrees
+		// with the index.
+		return fmt.Errorf("%w: stored digest does not match the entry index (run 'metactl verify')", ErrViewChanged)
+	}
+	return e
+}
+
+// File returns the file with the given handle, content included, or an
+// error wrapping ErrNotFound.
+func (tx *Tx) File(handle string) (*File, error) {
+	v := tx.btx.Bucket(bucketFiles).Get([]byte(handle))
+	if v == nil {
+		return nil, fmt.Errorf("file %q: %w", handle, ErrNotFound)
+	}
+	return decodeFileRecord(handle, v, true)
+}
+
+// ForEachFile calls fn for every file in handle order. With withContent
+// false, File.Content is nil (a cheap listing). Returning an error from fn
+// stops the walk and returns that error.
+func (tx *Tx) ForEachFile(withContent bool, fn func(*File) error) error {
+	c := tx.btx.Bucket(bucketFiles).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		f, err := decodeFileRecord(string(k), v, withContent)
+		if err != nil {
+			return err
+		}
+		if err := fn(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Files returns every file in handle order, without content. With a
+// non-zero state, only files in that state.
+func (tx *Tx) Files(state State) ([]*File, error) {
+	var out []*File
+	err := tx.ForEachFile(false, func(f *File) error {
+		if state == 0 || f.State == state {
+			out = append(out, f)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// View returns the derived view of the live files, read from the entry
+// index (sorted, deduplicated) without parsing any file.
+func (tx *Tx) View() (*View, error) {
+	v := &View{}
+	c := tx.btx.Bucket(bucketEntries).Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		m, err := decodeEntryKey(k)
+		if err != nil {
+			return nil, fmt.Errorf("read view: %w: %w", ErrCorrupt, err)
+		}
+		switch m.Kind {
+		case KindEpochEnding:
+			v.EpochEndings = append(v.EpochEndings, m.EpochEnding)
+		case KindStateSnapshot:
+			v.StateSnapshots = append(v.StateSnapshots, m.StateSnapshot)
+		case KindTransaction:
+			v.Transactions = append(v.Transactions, m.Transaction)
+		}
+	}
+	if id, ok := tx.Identity(); ok {
+		v.Identity = &id
+	}
+	ts, _, err := tx.LatestTimestamps()
+	if err != nil {
+		return nil, err
+	}
+	v.Timestamps = ts
+	return v, nil
+}
+
+// LatestTimestamps returns the CompactionTimestamps entry with the largest
+// file_compacted_at among live files, and the handle of its file; ties go
+// to the handle that sorts last. It returns nil if no live file has one.
+func (tx *Tx) LatestTimestamps() (*CompactionTimestamps, string, error) {
+	k, v := tx.btx.Bucket(bucketTimestamps).Cursor().Last()
+	if k == nil {
+		return nil, "", nil
+	}
+	m, err := ParseLine(v)
+	if err != nil || m.Kind != KindCompactionTimestamps {
+		return nil, "", fmt.Errorf("read compaction timestamps: %w: stored line does not parse", ErrCorrupt)
+	}
+	return &m.Timestamps, string(k[8:]), nil
+}
+
+// NewFile describes a file to add with Tx.PutFile.
+type NewFile struct {
+	Handle  string // "metadata/<ShellSafeName>"
+	Content []byte // the file's bytes
+	State   State  // Live or Moved
+	Source  string // provenance, free text
+	// Lines are Content parsed; nil means PutFile parses Content itself.
+	Lines []Metadata
+	// Replace allows overwriting a handle that holds other content
+	// (compaction rewriting a compacted file whose chunk changed).
+	// Without it that is a conflict.
+	Replace bool
+}
+
+// PutResult says what PutFile did.
+type PutResult int
+
+const (
+	// Unchanged: the handle already held this content in this state.
+	Unchanged PutResult = iota
+	// Added: a new file.
+	Added
+	// StateChanged: same content, the state was changed.
+	StateChanged
+	// Replaced: other content was overwritten (NewFile.Replace).
+	Replaced
+)
+
+// PutFile adds a file, or brings an existing identical one to the given
+// state. It validates the handle and every line (ValidateEntry), keeps the
+// view index and digest in step, and records the catalog identity from an
+// Identity line. It returns an error wrapping ErrConflict if the handle
+// holds other content (unless Replace) or if an Identity line differs from
+// the catalog's, and ErrInvalid for a bad handle or line.
+func (tx *Tx) PutFile(nf NewFile) (PutResult, error) {
+	if err := ValidateHandle(nf.Handle); err != nil {
+		return Unchanged, err
+	}
+	if nf.State != Live && nf.State != Moved {
+		return Unchanged, fmt.Errorf("put %q: invalid state %d: %w", nf.Handle, nf.State, ErrInvalid)
+	}
+	sum := contentSHA(nf.Content)
+	files := tx.btx.Bucket(bucketFiles)
+	old := files.Get([]byte(nf.Handle))
+	result := Added
+	if old != nil {
+		of, err := decodeFileRecord(nf.Handle, old, false)
+		if err != nil {
+			return Unchanged, err
+		}
+		if of.SHA256 == sum {
+			if of.State == nf.State {
+				return Unchanged, nil
+			}
+			return StateChanged, tx.SetState(nf.Handle, nf.State)
+		}
+		if !nf.Replace {
+			return Unchanged, fmt.Errorf("file %q already holds other content (sha256 %x, from %s; new sha256 %x, from %s): %w",
+				nf.Handle, of.SHA256[:8], of.Source, sum[:8], nf.Source, ErrConflict)
+		}
+		if err := tx.dropFile(nf.Handle, old); err != nil {
+			return Unchanged, err
+		}
+		result = Replaced
+	}
+	lines := nf.Lines
+	if lines == nil {
+		var err error
+		if lines, err = ParseFile(nf.Content); err != nil {
+			return Unchanged, fmt.Errorf("put %q: %w: %w", nf.Handle, ErrInvalid, err)
+		}
+	}
+	for i := range lines {
+		if err := ValidateEntry(&lines[i]); err != nil {
+			return Unchanged, fmt.Errorf("put %q: line %d: %w", nf.Handle, i+1, err)
+		}
+	}
+	if err := tx.noteIdentities(nf.Handle, lines); err != nil {
+		return Unchanged, err
+	}
+	f := &File{Handle: nf.Handle, State: nf.State, Content: nf.Content, Lines: len(lines), SHA256: sum,
+		Source: nf.Source, ImportedAt: tx.now, StateChangedAt: tx.now}
+	rec, err := encodeFileRecord(f)
+	if err != nil {
+		return Unchanged, err
+	}
+	if err := files.Put([]byte(nf.Handle), rec); err != nil {
+		return Unchanged, fmt.Errorf("put %q: %w", nf.Handle, err)
+	}
+	if nf.State == Live {
+		if err := tx.index(nf.Handle, lines, +1); err != nil {
+			return Unchanged, err
+		}
+	}
+	if result == Replaced {
+		tx.op.Replaced.add(nf.Handle)
+	} else {
+		tx.op.Added.add(nf.Handle)
+	}
+	return result, nil
+}
+
+func (tx *Tx) noteIdentities(handle string, lines []Metadata) error {
+	meta := tx.btx.Bucket(bucketMeta)
+	for i := range lines {
+		if lines[i].Kind != KindIdentity {
+			continue
+		}
+		id := lines[i].Identity.ID
+		if cur, ok := tx.Identity(); ok && cur != id {
+			return fmt.Errorf("file %q: identity %s differs from the catalog's identity %s (a different chain or storage): %w",
+				handle, id, cur, ErrConflict)
+		}
+		if err := meta.Put(keyIdentity, id[:]); err != nil {
+			return err
+		}
+		if err := tx.btx.Bucket(bucketIdentities).Put([]byte(handle), id[:]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SetState moves a file between Live and Moved, updating the view index.
+func (tx *Tx) SetState(handle string, s State) error {
+	files := tx.btx.Bucket(bucketFiles)
+	v := files.Get([]byte(handle))
+	if v == nil {
+		return fmt.Errorf("set state of %q: %w", handle, ErrNotFound)
+	}
+	f, err := decodeFileRecord(handle, v, true)
+	if err != nil {
+		return err
+	}
+	if f.State == s {
+		return nil
+	}
+	lines, err := ParseFile(f.Content)
+	if err != nil {
+		return fmt.Errorf("set state of %q: stored content does not parse: %w: %w", handle, ErrCorrupt, err)
+	}
+	delta := +1
+	if s == Moved {
+		delta = -1
+	}
+	if err := tx.index(handle, lines, delta); err != nil {
+		return err
+	}
+	f.State, f.StateChangedAt = s, tx.now
+	rec, err := encodeFileRecord(f)
+	if err != nil {
+		return err
+	}
+	if err := files.Put([]byte(handle), rec); err != nil {
+		return err
+	}
+	if s == Moved {
+		tx.op.Moved.add(handle)
+	} else {
+		tx.op.Revived.add(handle)
+	}
+	return nil
+}
+
+// DeleteFile removes a file from the catalog for good.
+func (tx *Tx) DeleteFile(handle string) error {
+	v := tx.btx.Bucket(bucketFiles).Get([]byte(handle))
+	if v == nil {
+		return fmt.Errorf("delete %q: %w", handle, ErrNotFound)
+	}
+	if err := tx.dropFile(handle, v); err != nil {
+		return err
+	}
+	tx.op.Deleted.add(handle)
+	return nil
+}
+
+// dropFile removes a file record and, if it was live, its index entries.
+func (tx *Tx) dropFile(handle string, rec []byte) error {
+	f, err := decodeFileRecord(handle, rec, true)
+	if err != nil {
+		return err
+	}
+	if f.State == Live {
+		lines, err := ParseFile(f.Content)
+		if err != nil {
+			return fmt.Errorf("drop %q: stored content does not parse: %w: %w", handle, ErrCorrupt, err)
+		}
+		if err := tx.index(handle, lines, -1); err != nil {
+			return err
+		}
+	}
+	_ = tx.btx.Bucket(bucketIdentities).Delete([]byte(handle))
+	return tx.btx.Bucket(bucketFiles).Delete([]byte(handle))
+}
+
+// index adds (delta +1) or removes (delta -1) the lines of a live file
+// from the view index, keeping the digest in step.
+func (tx *Tx) index(handle string, lines []Metadata, delta int) error {
+	entries := tx.btx.Bucket(bucketEntries)
+	stamps := tx.btx.Bucket(bucketTimestamps)
+	for i := range lines {
+		m := &lines[i]
+		switch m.Kind {
+		case KindCompactionTimestamps:
+			k := timestampsKey(m.Timestamps.FileCompactedAt, handle)
+			var err error
+			if delta > 0 {
+				err = stamps.Put(k, AppendLine(nil, m))
+			} else {
+				err = stamps.Delete(k)
+			}
+			if err != nil {
+				return err
+			}
+			continue
+		case KindIdentity:
+			continue
+		}
+		k := entryKey(m)
+		var n uint32
+		if v := entries.Get(k); len(v) == 4 {
+			n = binary.BigEndian.Uint32(v)
+		}
+		switch {
+		case delta > 0:
+			n++
+			if n == 1 {
+				tx.entries++
+				tx.digest.add(k)
+				tx.track(k, +1)
+			}
+		case n == 0:
+			return fmt.Errorf("unindex %q: entry %s is not indexed: %w", handle, AppendLine(nil, m), ErrCorrupt)
+		default:
+			n--
+			if n == 0 {
+				tx.entries--
+				tx.digest.subtract(k)
+				tx.track(k, -1)
+			}
+		}
+		var err error
+		if n == 0 {
+			err = entries.Delete(k)
+		} else {
+			err = entries.Put(k, binary.BigEndian.AppendUint32(nil, n))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (tx *Tx) track(k []byte, d int) {
+	if tx.delta == nil {
+		return
+	}
+	s := string(k)
+	if tx.delta[s]+d == 0 {
+		delete(tx.delta, s)
+	} else {
+		tx.delta[s] += d
+	}
+}
+
+// EntryCount returns the number of entries in the view.
+func (tx *Tx) EntryCount() int { return int(tx.entries) }
+
+// Operations calls fn for journal records, newest first, until fn returns
+// false.
+func (tx *Tx) Operations(fn func(*Operation) bool) error {
+	c := tx.btx.Bucket(bucketJournal).Cursor()
+	for k, v := c.Last(); k != nil; k, v = c.Prev() {
+		var op Operation
+		if err := json.Unmarshal(v, &op); err != nil {
+			return fmt.Errorf("read journal record %x: %w: %w", k, ErrCorrupt, err)
+		}
+		if !fn(&op) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// StoredEntriesMatch recomputes the view from the live files' content and
+// compares it, and its digest, with the index and the stored digest. It
+// returns nil if all agree (metactl verify).
+func (tx *Tx) StoredEntriesMatch() error {
+	var all []Metadata
+	err := tx.ForEachFile(true, func(f *File) error {
+		if f.State != Live {
+			return nil
+		}
+		lines, err := ParseFile(f.Content)
+		if err != nil {
+			return fmt.Errorf("file %q: %w: %w", f.Handle, ErrCorrupt, err)
+		}
+		all = append(all, lines...)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	fresh := NewView(all)
+	indexed, err := tx.View()
+	if err != nil {
+		return err
+	}
+	var a, b bytes.Buffer
+	fresh.ForEachEntry(func(m *Metadata) { a.Write(EncodeLine(m)) })
+	indexed.ForEachEntry(func(m *Metadata) { b.Write(EncodeLine(m)) })
+	if !bytes.Equal(a.Bytes(), b.Bytes()) {
+		return fmt.Errorf("entry index disagrees with the live files (%d vs %d entries): %w", fresh.Len(), indexed.Len(), ErrCorrupt)
+	}
+	if d := fresh.Digest(); d != tx.digest {
+		return fmt.Errorf("stored view digest %s, recomputed %s: %w", tx.digest.Short(), d.Short(), ErrCorrupt)
+	}
+	return nil
+}

@@ -1,0 +1,115 @@
+package catalog
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+)
+
+// MaxManifestLen bounds a manifest handle. Aptos handles are short relative
+// paths; the bound keeps entry keys well under bbolt's key size limit.
+const MaxManifestLen = 4096
+
+var shellSafeName = regexp.MustCompile(`\A[a-zA-Z0-9][a-zA-Z0-9._-]{2,126}\z`)
+
+// ValidName reports whether name passes Aptos's ShellSafeName rule
+// (`\A[a-zA-Z0-9][a-zA-Z0-9._-]{2,126}\z`), which every metadata file name
+// that Aptos writes obeys.
+func ValidName(name string) error {
+	if !shellSafeName.MatchString(name) {
+		return fmt.Errorf("illegal file name %q: want 3 to 127 of [A-Za-z0-9._-], starting with a letter or digit: %w", name, ErrInvalid)
+	}
+	return nil
+}
+
+// ValidateManifest checks a manifest handle: a relative path of
+// '/'-separated segments, each non-empty, not "." or "..", not starting
+// with '-', made only of letters, digits and "._-+=@:,". That rules out
+// absolute paths, traversal, control characters, whitespace and every
+// shell or glob metacharacter, so a handle is safe to pass to the command
+// adapter's bash and to join under a storage root.
+func ValidateManifest(h string) error {
+	if h == "" {
+		return fmt.Errorf("manifest is empty: %w", ErrInvalid)
+	}
+	if len(h) > MaxManifestLen {
+		return fmt.Errorf("manifest is %d bytes, more than %d: %w", len(h), MaxManifestLen, ErrInvalid)
+	}
+	segStart := 0
+	for i := 0; i <= len(h); i++ {
+		if i < len(h) && h[i] != '/' {
+			c := h[i]
+			ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+				c == '.' || c == '_' || c == '-' || c == '+' || c == '=' || c == '@' || c == ':' || c == ','
+			if !ok {
+				return fmt.Errorf("manifest %q: character %q at byte %d is not allowed: %w", h, rune(c), i, ErrInvalid)
+			}
+			continue
+		}
+		seg := h[segStart:i]
+		switch {
+		case seg == "" && segStart == 0:
+			return fmt.Errorf("manifest %q is absolute: %w", h, ErrInvalid)
+		case seg == "":
+			return fmt.Errorf("manifest %q has an empty path segment: %w", h, ErrInvalid)
+		case seg == "." || seg == "..":
+			return fmt.Errorf("manifest %q has a %q segment: %w", h, seg, ErrInvalid)
+		case seg[0] == '-':
+			return fmt.Errorf("manifest %q has a segment starting with '-': %w", h, ErrInvalid)
+		}
+		segStart = i + 1
+	}
+	return nil
+}
+
+// ValidateEntry checks the rules the catalog adds to Aptos's own (design
+// §5): inclusive ranges with first <= last, no last value of u64::MAX (the
+// next range could not start), a safe manifest handle, and for
+// CompactionTimestamps, handles that name metadata files.
+func ValidateEntry(m *Metadata) error {
+	switch m.Kind {
+	case KindEpochEnding:
+		e := &m.EpochEnding
+		if e.FirstEpoch > e.LastEpoch {
+			return fmt.Errorf("first_epoch %d > last_epoch %d: %w", e.FirstEpoch, e.LastEpoch, ErrInvalid)
+		}
+		if e.FirstVersion > e.LastVersion {
+			return fmt.Errorf("first_version %d > last_version %d: %w", e.FirstVersion, e.LastVersion, ErrInvalid)
+		}
+		if e.LastEpoch == math.MaxUint64 || e.LastVersion == math.MaxUint64 {
+			return fmt.Errorf("last_epoch or last_version is u64::MAX, the next range would overflow: %w", ErrInvalid)
+		}
+		return ValidateManifest(e.Manifest)
+	case KindStateSnapshot:
+		return ValidateManifest(m.StateSnapshot.Manifest)
+	case KindTransaction:
+		t := &m.Transaction
+		if t.FirstVersion > t.LastVersion {
+			return fmt.Errorf("first_version %d > last_version %d: %w", t.FirstVersion, t.LastVersion, ErrInvalid)
+		}
+		if t.LastVersion == math.MaxUint64 {
+			return fmt.Errorf("last_version is u64::MAX, the next range would overflow: %w", ErrInvalid)
+		}
+		return ValidateManifest(t.Manifest)
+	case KindIdentity:
+		return nil
+	case KindCompactionTimestamps:
+		for _, h := range m.Timestamps.SortedHandles() {
+			if err := ValidateHandle(h); err != nil {
+				return fmt.Errorf("compaction_timestamps key: %w", err)
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("unknown kind %d: %w", m.Kind, ErrInvalid)
+}
+
+// ValidateHandle checks a metadata file handle: "metadata/<name>" with a
+// ShellSafeName name.
+func ValidateHandle(h string) error {
+	const prefix = "metadata/"
+	if len(h) <= len(prefix) || h[:len(prefix)] != prefix {
+		return fmt.Errorf("file handle %q is not metadata/<name>: %w", h, ErrInvalid)
+	}
+	return ValidName(h[len(prefix):])
+}
