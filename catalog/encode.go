@@ -1,7 +1,9 @@
 package catalog
 
 import (
+	"sort"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -44,13 +46,13 @@ func AppendLine(dst []byte, m *Metadata) []byte {
 		c := &m.Timestamps
 		dst = appendUintField(dst, `"file_compacted_at":`, c.FileCompactedAt)
 		dst = append(dst, `,"compaction_timestamps":{`...)
-		for i, k := range c.SortedHandles() {
+		for i, p := range c.encodedPairs() {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = AppendString(dst, k)
+			dst = AppendString(dst, p.key)
 			dst = append(dst, ':')
-			if v := c.Timestamps[k]; v != nil {
+			if v := p.val; v != nil {
 				dst = strconv.AppendUint(dst, *v, 10)
 			} else {
 				dst = append(dst, "null"...)
@@ -65,6 +67,53 @@ func AppendLine(dst []byte, m *Metadata) []byte {
 // one Aptos TextLine holds.
 func EncodeLine(m *Metadata) []byte {
 	return append(AppendLine(nil, m), '\n')
+}
+
+type tsPair struct {
+	key string
+	val *uint64
+}
+
+// encodedPairs returns the timestamps map as it will be written: keys as
+// serde_json would hold them (a Rust String cannot hold invalid UTF-8, so
+// each bad byte becomes U+FFFD), sorted by those written bytes, and keys
+// that become equal merged, the raw key that sorts last winning. So the
+// output is canonical and never holds a duplicate key.
+func (c *CompactionTimestamps) encodedPairs() []tsPair {
+	pairs := make([]tsPair, 0, len(c.Timestamps))
+	for _, raw := range c.SortedHandles() {
+		k := raw
+		if !utf8.ValidString(raw) {
+			k = sanitizeUTF8(raw)
+		}
+		pairs = append(pairs, tsPair{k, c.Timestamps[raw]})
+	}
+	sort.SliceStable(pairs, func(i, j int) bool { return pairs[i].key < pairs[j].key })
+	out := pairs[:0]
+	for _, p := range pairs {
+		if n := len(out); n > 0 && out[n-1].key == p.key {
+			out[n-1] = p
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// sanitizeUTF8 replaces each invalid byte with U+FFFD, as AppendString
+// writes it.
+func sanitizeUTF8(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b.WriteString("\ufffd")
+		} else {
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
 }
 
 func appendUintField(dst []byte, key string, v uint64) []byte {
