@@ -1,14 +1,17 @@
-// Package failpoint kills the process at named points, for crash tests.
+// Package failpoint kills (or stalls) the process at named points, for
+// crash and concurrency tests.
 //
-// Set METACTL_FAILPOINT to a comma-separated list of point names; when the
-// running process reaches one of them, [Hit] sends SIGKILL to the process
-// itself, so nothing (no deferred call, no bbolt rollback, no flush) runs
-// after it: the same as a power cut or an OOM kill at that instant.
+// Set METACTL_FAILPOINT to a comma-separated list of point specs:
 //
-// A name may carry a count, "name@3", to kill at the third hit instead of the
-// first (for points inside loops, such as one file write of many).
+//	name            SIGKILL the process the first time it reaches name
+//	name@3          SIGKILL it the third time (points inside loops)
+//	name=sleep:2s   sleep 2s at every hit (hold a lock open for a test)
 //
-// When the variable is unset, Hit is a single load of a package-level bool.
+// SIGKILL means nothing runs after the point: no deferred call, no bbolt
+// rollback, no flush; the same as a power cut or an OOM kill there.
+//
+// When the variable is unset, Hit costs a single load of a package-level
+// bool. The variable is read once, at program start.
 package failpoint
 
 import (
@@ -17,55 +20,75 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 )
 
-// EnvVar names the environment variable read once at program start.
+// EnvVar names the environment variable read at program start.
 const EnvVar = "METACTL_FAILPOINT"
+
+type point struct {
+	remaining int           // kill when it reaches 0
+	sleep     time.Duration // >0: sleep instead of kill
+}
 
 var (
 	enabled bool
 	mu      sync.Mutex
-	points  map[string]int // name -> remaining hits before the kill
+	points  map[string]*point
 )
 
-func init() {
-	spec := os.Getenv(EnvVar)
-	if spec == "" {
-		return
-	}
-	points = make(map[string]int)
+func init() { parse(os.Getenv(EnvVar)) }
+
+func parse(spec string) {
+	points = make(map[string]*point)
 	for _, p := range strings.Split(spec, ",") {
 		p = strings.TrimSpace(p)
 		if p == "" {
 			continue
 		}
-		n := 1
-		if name, count, ok := strings.Cut(p, "@"); ok {
+		pt := &point{remaining: 1}
+		if name, action, ok := strings.Cut(p, "="); ok {
+			if d, ok := strings.CutPrefix(action, "sleep:"); ok {
+				if dur, err := time.ParseDuration(d); err == nil {
+					pt.sleep = dur
+				}
+			}
+			p = name
+		} else if name, count, ok := strings.Cut(p, "@"); ok {
 			if c, err := strconv.Atoi(count); err == nil && c > 0 {
-				n = c
+				pt.remaining = c
 			}
 			p = name
 		}
-		points[p] = n
+		points[p] = pt
 	}
 	enabled = len(points) > 0
 }
 
-// Hit kills the process with SIGKILL if name is an armed failpoint whose
-// count has run out. It returns normally otherwise.
+// Hit acts on the named point if it is armed, and returns normally
+// otherwise.
 func Hit(name string) {
 	if !enabled {
 		return
 	}
 	mu.Lock()
-	n, ok := points[name]
+	pt, ok := points[name]
+	var kill bool
+	var sleep time.Duration
 	if ok {
-		n--
-		points[name] = n
+		if pt.sleep > 0 {
+			sleep = pt.sleep
+		} else {
+			pt.remaining--
+			kill = pt.remaining == 0
+		}
 	}
 	mu.Unlock()
-	if ok && n == 0 {
+	if sleep > 0 {
+		time.Sleep(sleep)
+	}
+	if kill {
 		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-		select {} // never returns: the signal is on its way
+		select {} // the signal is on its way
 	}
 }
