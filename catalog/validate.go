@@ -17,7 +17,7 @@ var shellSafeName = regexp.MustCompile(`\A[a-zA-Z0-9][a-zA-Z0-9._-]{2,126}\z`)
 // that Aptos writes obeys.
 func ValidName(name string) error {
 	if !shellSafeName.MatchString(name) {
-		return fmt.Errorf("illegal file name %q: want 3 to 127 of [A-Za-z0-9._-], starting with a letter or digit: %w", name, ErrInvalid)
+		return invalidf("illegal file name %q: want 3 to 127 of [A-Za-z0-9._-], starting with a letter or digit", name)
 	}
 	return nil
 }
@@ -30,10 +30,10 @@ func ValidName(name string) error {
 // adapter's bash and to join under a storage root.
 func ValidateManifest(h string) error {
 	if h == "" {
-		return fmt.Errorf("manifest is empty: %w", ErrInvalid)
+		return invalidf("manifest is empty")
 	}
 	if len(h) > MaxManifestLen {
-		return fmt.Errorf("manifest is %d bytes, more than %d: %w", len(h), MaxManifestLen, ErrInvalid)
+		return invalidf("manifest is %d bytes, more than %d", len(h), MaxManifestLen)
 	}
 	segStart := 0
 	for i := 0; i <= len(h); i++ {
@@ -42,20 +42,20 @@ func ValidateManifest(h string) error {
 			ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
 				c == '.' || c == '_' || c == '-' || c == '+' || c == '=' || c == '@' || c == ':' || c == ','
 			if !ok {
-				return fmt.Errorf("manifest %q: character %q at byte %d is not allowed: %w", h, rune(c), i, ErrInvalid)
+				return invalidf("manifest %q: character %q at byte %d is not allowed", h, rune(c), i)
 			}
 			continue
 		}
 		seg := h[segStart:i]
 		switch {
 		case seg == "" && segStart == 0:
-			return fmt.Errorf("manifest %q is absolute: %w", h, ErrInvalid)
+			return invalidf("manifest %q is absolute", h)
 		case seg == "":
-			return fmt.Errorf("manifest %q has an empty path segment: %w", h, ErrInvalid)
+			return invalidf("manifest %q has an empty path segment", h)
 		case seg == "." || seg == "..":
-			return fmt.Errorf("manifest %q has a %q segment: %w", h, seg, ErrInvalid)
+			return invalidf("manifest %q has a %q segment", h, seg)
 		case seg[0] == '-':
-			return fmt.Errorf("manifest %q has a segment starting with '-': %w", h, ErrInvalid)
+			return invalidf("manifest %q has a segment starting with '-'", h)
 		}
 		segStart = i + 1
 	}
@@ -71,13 +71,13 @@ func ValidateEntry(m *Metadata) error {
 	case KindEpochEnding:
 		e := &m.EpochEnding
 		if e.FirstEpoch > e.LastEpoch {
-			return fmt.Errorf("first_epoch %d > last_epoch %d: %w", e.FirstEpoch, e.LastEpoch, ErrInvalid)
+			return invalidf("first_epoch %d > last_epoch %d", e.FirstEpoch, e.LastEpoch)
 		}
 		if e.FirstVersion > e.LastVersion {
-			return fmt.Errorf("first_version %d > last_version %d: %w", e.FirstVersion, e.LastVersion, ErrInvalid)
+			return invalidf("first_version %d > last_version %d", e.FirstVersion, e.LastVersion)
 		}
 		if e.LastEpoch == math.MaxUint64 || e.LastVersion == math.MaxUint64 {
-			return fmt.Errorf("last_epoch or last_version is u64::MAX, the next range would overflow: %w", ErrInvalid)
+			return invalidf("last_epoch or last_version is u64::MAX, the next range would overflow")
 		}
 		return ValidateManifest(e.Manifest)
 	case KindStateSnapshot:
@@ -85,10 +85,10 @@ func ValidateEntry(m *Metadata) error {
 	case KindTransaction:
 		t := &m.Transaction
 		if t.FirstVersion > t.LastVersion {
-			return fmt.Errorf("first_version %d > last_version %d: %w", t.FirstVersion, t.LastVersion, ErrInvalid)
+			return invalidf("first_version %d > last_version %d", t.FirstVersion, t.LastVersion)
 		}
 		if t.LastVersion == math.MaxUint64 {
-			return fmt.Errorf("last_version is u64::MAX, the next range would overflow: %w", ErrInvalid)
+			return invalidf("last_version is u64::MAX, the next range would overflow")
 		}
 		return ValidateManifest(t.Manifest)
 	case KindIdentity:
@@ -101,7 +101,7 @@ func ValidateEntry(m *Metadata) error {
 		}
 		return nil
 	}
-	return fmt.Errorf("unknown kind %d: %w", m.Kind, ErrInvalid)
+	return invalidf("unknown kind %d", m.Kind)
 }
 
 // ValidateHandle checks a metadata file handle: "metadata/<name>" with a
@@ -109,7 +109,18 @@ func ValidateEntry(m *Metadata) error {
 func ValidateHandle(h string) error {
 	const prefix = "metadata/"
 	if len(h) <= len(prefix) || h[:len(prefix)] != prefix {
-		return fmt.Errorf("file handle %q is not metadata/<name>: %w", h, ErrInvalid)
+		return invalidf("file handle %q is not metadata/<name>", h)
 	}
 	return ValidName(h[len(prefix):])
+}
+
+// invalidError is a rule violation: it matches ErrInvalid with errors.Is
+// but does not repeat "invalid input" in every message.
+type invalidError struct{ msg string }
+
+func (e *invalidError) Error() string        { return e.msg }
+func (e *invalidError) Is(target error) bool { return target == ErrInvalid }
+
+func invalidf(format string, args ...any) error {
+	return &invalidError{fmt.Sprintf(format, args...)}
 }

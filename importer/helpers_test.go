@@ -1,0 +1,192 @@
+package importer_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/importer"
+	"github.com/metactl/metactl/storage"
+)
+
+// clock is the fixed time every test catalog sees.
+var clock = time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
+
+// newCatalog opens a fresh catalog in a temporary folder. Cleanup runs
+// bbolt's check and the catalog's own consistency check, then closes it.
+func newCatalog(t *testing.T) *catalog.DB {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "catalog.db")
+	db, err := catalog.Open(t.Context(), path, &catalog.Options{Timeout: 5 * time.Second, Command: "importer test", NoSync: true,
+		Now: func() time.Time { return clock }})
+	if err != nil {
+		t.Fatalf("open catalog: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := db.Check(); err != nil {
+			t.Errorf("check: %v", err)
+		}
+		if err := db.View(func(tx *catalog.Tx) error { return tx.StoredEntriesMatch() }); err != nil {
+			t.Errorf("stored entries: %v", err)
+		}
+		db.Close()
+	})
+	return db
+}
+
+// snapshot returns the catalog file's bytes.
+func snapshot(t *testing.T, db *catalog.DB) []byte {
+	t.Helper()
+	b, err := os.ReadFile(db.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// assertUnchanged fails if the catalog file differs from before.
+func assertUnchanged(t *testing.T, db *catalog.DB, before []byte) {
+	t.Helper()
+	if !bytes.Equal(snapshot(t, db), before) {
+		t.Errorf("catalog file changed")
+	}
+}
+
+// storageDir is a LocalFs storage under construction.
+type storageDir struct {
+	t   *testing.T
+	dir string
+}
+
+func newStorage(t *testing.T) *storageDir {
+	t.Helper()
+	s := &storageDir{t: t, dir: t.TempDir()}
+	for _, d := range []string{storage.MetadataDir, storage.MetadataBackupDir} {
+		if err := os.MkdirAll(filepath.Join(s.dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+// put writes handle ("metadata/x.meta") with content.
+func (s *storageDir) put(handle, content string) *storageDir {
+	s.t.Helper()
+	if err := os.WriteFile(filepath.Join(s.dir, handle), []byte(content), 0o644); err != nil {
+		s.t.Fatal(err)
+	}
+	return s
+}
+
+// putGzip writes handle with content gzip-compressed, as bucket copies are.
+func (s *storageDir) putGzip(handle, content string) *storageDir {
+	s.t.Helper()
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	if _, err := zw.Write([]byte(content)); err != nil {
+		s.t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		s.t.Fatal(err)
+	}
+	return s.put(handle, b.String())
+}
+
+// move moves a file from metadata/ to metadata_backup/, as Aptos does.
+func (s *storageDir) move(name string) *storageDir {
+	s.t.Helper()
+	if err := os.Rename(filepath.Join(s.dir, "metadata", name), filepath.Join(s.dir, "metadata_backup", name)); err != nil {
+		s.t.Fatal(err)
+	}
+	return s
+}
+
+func (s *storageDir) remove(handle string) *storageDir {
+	s.t.Helper()
+	if err := os.Remove(filepath.Join(s.dir, handle)); err != nil {
+		s.t.Fatal(err)
+	}
+	return s
+}
+
+func (s *storageDir) source() storage.Source {
+	s.t.Helper()
+	src, err := storage.NewLocal(s.dir)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return src
+}
+
+func (s *storageDir) label() string { return "local-fs:" + s.dir }
+
+// importDir imports s into db.
+func importDir(ctx context.Context, db *catalog.DB, s *storageDir, opts importer.Options) (*importer.Result, error) {
+	if opts.Source == "" {
+		opts.Source = "test"
+	}
+	return importer.FromStorage(ctx, db, s.source(), opts)
+}
+
+// mustImport imports s into db and fails the test on error.
+func mustImport(t *testing.T, db *catalog.DB, s *storageDir, opts importer.Options) *importer.Result {
+	t.Helper()
+	res, err := importDir(t.Context(), db, s, opts)
+	if err != nil {
+		t.Fatalf("import: %v", err)
+	}
+	return res
+}
+
+func txn(first, last uint64, manifest string) string {
+	m := catalog.NewTransaction(catalog.TransactionBackup{FirstVersion: first, LastVersion: last, Manifest: manifest})
+	return string(catalog.EncodeLine(&m))
+}
+
+func epoch(first, last uint64, manifest string) string {
+	m := catalog.NewEpochEnding(catalog.EpochEndingBackup{FirstEpoch: first, LastEpoch: last, FirstVersion: first * 10, LastVersion: last * 10, Manifest: manifest})
+	return string(catalog.EncodeLine(&m))
+}
+
+func identity(b byte) string {
+	var id catalog.HashValue
+	for i := range id {
+		id[i] = b
+	}
+	m := catalog.NewIdentity(id)
+	return string(catalog.EncodeLine(&m))
+}
+
+// states returns every catalog file's handle and state, in handle order.
+func states(t *testing.T, db *catalog.DB) map[string]catalog.State {
+	t.Helper()
+	out := map[string]catalog.State{}
+	err := db.View(func(tx *catalog.Tx) error {
+		files, err := tx.Files(0)
+		for _, f := range files {
+			out[f.Handle] = f.State
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func generation(t *testing.T, db *catalog.DB) uint64 {
+	t.Helper()
+	var g uint64
+	if err := db.View(func(tx *catalog.Tx) error { g = tx.Generation(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func equalStrings(a, b []string) bool { return slices.Equal(a, b) || len(a) == 0 && len(b) == 0 }

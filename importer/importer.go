@@ -1,0 +1,653 @@
+package importer
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io/fs"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/internal/failpoint"
+	"github.com/metactl/metactl/storage"
+)
+
+// Defaults for the zero values of Options fields.
+const (
+	// DefaultMaxProblems is how many problems an InputError lists at most.
+	DefaultMaxProblems = 100
+	// DefaultConcurrency is how many files are read from a source at once.
+	DefaultConcurrency = 8
+)
+
+// Phases reported through Options.Progress, in this order.
+const (
+	PhaseRead     = "read"     // reading files from the source (FromStorage only)
+	PhaseValidate = "validate" // parsing and validating every line
+	PhaseCommit   = "commit"   // writing to the catalog, in one transaction
+)
+
+// Options configures an import. The zero value is usable.
+type Options struct {
+	// Source is the provenance recorded with each imported file and in the
+	// journal, such as "local-fs:/abs/dir".
+	Source string
+	// MaxFileSize bounds one file's content after decompression; a larger
+	// file is a Problem wrapping storage.ErrTooLarge. Zero means
+	// storage.DefaultMaxFileSize (256 MiB).
+	MaxFileSize int64
+	// MaxProblems is how many problems the InputError lists; further ones
+	// are only counted. Zero (or negative) means DefaultMaxProblems.
+	MaxProblems int
+	// Strict makes stray entries Problems instead of skipping them (see the
+	// package documentation).
+	Strict bool
+	// Progress, if not nil, is called from the importing goroutine with the
+	// phase and its progress: when a phase starts, at most about ten times
+	// a second during it, and when it ends (Done == Total). It must not use
+	// the catalog: the commit phase reports from inside the write
+	// transaction.
+	Progress func(Progress)
+	// Concurrency is how many files FromStorage reads from the source at
+	// once (each command adapter read runs a process). Zero (or negative)
+	// means DefaultConcurrency.
+	Concurrency int
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxFileSize <= 0 {
+		o.MaxFileSize = storage.DefaultMaxFileSize
+	}
+	if o.MaxProblems <= 0 {
+		o.MaxProblems = DefaultMaxProblems
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	return o
+}
+
+// Progress reports how far one phase of an import is: Done of Total files.
+type Progress struct {
+	Phase       string // PhaseRead, PhaseValidate or PhaseCommit
+	Done, Total int
+}
+
+// Result says what an import found and did. Handles in its lists are
+// spelled as the storage spells them ("metadata/x.meta", or
+// "metadata_backup/x.meta" for a moved file), sorted.
+type Result struct {
+	// Files and Lines count what was read from the source (a name listed
+	// in both folders counts twice).
+	Files, Lines int
+	// Entries is the number of entries in the view after the import.
+	Entries int
+	// Duplicates counts the entry lines of the source's live files whose
+	// entry was already in the view before the import, or came earlier in
+	// the source (in handle and line order).
+	Duplicates int
+	// Added counts the new files; Moved the files whose state became
+	// moved; Unchanged the files already present as they are. Added +
+	// Moved + Unchanged + len(KeptMoved) is the number of distinct files
+	// imported.
+	Added, Moved, Unchanged int
+	// Missing lists the catalog's files that the source no longer lists.
+	// They are kept, never deleted (a partial listing must not destroy
+	// anything). A moved file is reported only if the source could list
+	// metadata_backup/.
+	Missing []string
+	// Skipped lists the stray entries that were not imported.
+	Skipped []string
+	// KeptMoved lists the files the source lists as live but the catalog
+	// has already moved: the catalog wins, and an export moves them.
+	KeptMoved []string
+	// Generation is the catalog generation after the import; Changed
+	// reports whether the import committed a change (if not, the catalog
+	// file is byte-for-byte as it was).
+	Generation uint64
+	Changed    bool
+	// DigestBefore and DigestAfter are the view digests around the import.
+	DigestBefore, DigestAfter catalog.Digest
+}
+
+// SourceFile is one metadata file to import with Files.
+type SourceFile struct {
+	// Handle is the catalog handle, "metadata/<name>", whatever State is.
+	Handle string
+	// State is catalog.Live (in metadata/) or catalog.Moved (in
+	// metadata_backup/).
+	State catalog.State
+	// Content is the file's decompressed bytes. Files does not modify it.
+	Content []byte
+	// Source is the provenance to record; "" means Options.Source.
+	Source string
+}
+
+// FromStorage imports a legacy storage into db: it lists the source, reads
+// every file (Options.Concurrency at a time), parses and validates every
+// line, and only if all is well commits everything in one transaction. See
+// the package documentation for the sync rules.
+//
+// Bad input gives an *InputError listing every problem, and nothing is
+// written. A source that cannot be listed or read (a failing command, a
+// permission error, a file gone between listing and reading) gives another
+// error, and nothing is written either. ctx is checked between files.
+func FromStorage(ctx context.Context, db *catalog.DB, src storage.Source, opts Options) (*Result, error) {
+	opts = opts.withDefaults()
+	r := newRun(opts)
+	listing, err := src.List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("import: list: %w", err)
+	}
+	r.movedListed = listing.MovedListed
+
+	// Strays are decided from their names before anything is read.
+	type toRead struct {
+		handle string // as the storage names it
+		name   string
+		state  catalog.State
+	}
+	var reads []toRead
+	for _, folder := range []struct {
+		names []string
+		state catalog.State
+		dir   string
+	}{{listing.Live, catalog.Live, storage.MetadataDir}, {listing.Moved, catalog.Moved, storage.MetadataBackupDir}} {
+		for _, name := range folder.names {
+			h := folder.dir + "/" + name
+			if !metadataName(name) {
+				r.stray(h, errStrayName)
+				continue
+			}
+			reads = append(reads, toRead{handle: h, name: name, state: folder.state})
+		}
+	}
+
+	type readResult struct {
+		content []byte
+		problem error // a Problem reason, or errStrayNotRegular
+	}
+	results := make([]readResult, len(reads))
+	r.prog.report(PhaseRead, 0, len(reads))
+	err = forEach(ctx, len(reads), opts.Concurrency, func(ctx context.Context, i int) error {
+		h := reads[i].handle
+		data, err := src.ReadFile(ctx, h, opts.MaxFileSize)
+		switch {
+		case err == nil:
+			results[i].content = data
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.Is(err, storage.ErrTooLarge):
+			results[i].problem = &sizeError{limit: opts.MaxFileSize}
+		case errors.Is(err, storage.ErrCorrupt):
+			results[i].problem = err
+		case errors.Is(err, storage.ErrNotRegular):
+			results[i].problem = errStrayNotRegular
+		case errors.Is(err, fs.ErrNotExist):
+			return fmt.Errorf("import: %s was listed but is gone (moved or deleted meanwhile, perhaps by a compactor; run the import again): %w", h, err)
+		default:
+			return fmt.Errorf("import %s: %w", h, err)
+		}
+		return nil
+	}, func(done int) { r.prog.report(PhaseRead, done, len(reads)) })
+	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, fmt.Errorf("import: %w", cerr)
+		}
+		return nil, err
+	}
+	failpoint.Hit("import.after-read")
+
+	files := make([]SourceFile, 0, len(reads))
+	for i, rd := range reads {
+		switch res := results[i]; {
+		case res.problem == errStrayNotRegular:
+			r.stray(rd.handle, res.problem)
+		case res.problem != nil:
+			r.probs.add(Problem{Handle: rd.handle, Err: res.problem})
+		default:
+			files = append(files, SourceFile{Handle: catalog.MetadataHandle(rd.name), State: rd.state, Content: res.content, Source: opts.Source})
+		}
+	}
+	return r.files(ctx, db, files)
+}
+
+// metadataName reports whether a listed name is one metactl imports: a
+// ShellSafeName ending in ".meta", as every file Aptos writes is named.
+func metadataName(name string) bool {
+	return strings.HasSuffix(name, ".meta") && catalog.ValidName(name) == nil
+}
+
+// Files imports the given files into db: it parses and validates every
+// line, checks them against each other and against the catalog, and only
+// if all is well commits everything in one transaction. It is the core of
+// FromStorage, for sources that hand over whole files (an archive). The
+// same handle may be given twice, live and moved, as a storage listing
+// both folders would; the files are taken to cover both folders, so
+// Result.Missing lists every catalog file not among them.
+//
+// Bad input gives an *InputError listing every problem, and nothing is
+// written.
+func Files(ctx context.Context, db *catalog.DB, files []SourceFile, opts Options) (*Result, error) {
+	r := newRun(opts.withDefaults())
+	r.movedListed = true
+	return r.files(ctx, db, files)
+}
+
+// run is one import in progress.
+type run struct {
+	opts        Options
+	prog        reporter
+	probs       problems
+	movedListed bool     // the source listed metadata_backup/
+	skipped     []string // stray entries, as storage handles
+}
+
+func newRun(opts Options) *run {
+	return &run{opts: opts, prog: reporter{fn: opts.Progress}, probs: problems{max: opts.MaxProblems}}
+}
+
+// stray skips a stray entry, or records it as a Problem with Strict.
+func (r *run) stray(handle string, reason error) {
+	if r.opts.Strict {
+		r.probs.add(Problem{Handle: handle, Err: reason})
+		return
+	}
+	r.skipped = append(r.skipped, handle)
+}
+
+// item is one source file after validation. Files listed in both folders
+// with the same content are merged into one live item.
+type item struct {
+	SourceFile
+	shown     string // the handle as the storage names it, for messages
+	sha       [32]byte
+	lines     []catalog.Metadata
+	ids       []idLine
+	lineCount int
+}
+
+// idLine is an Identity line of a file.
+type idLine struct {
+	line int
+	id   catalog.HashValue
+}
+
+// storageHandle returns how the storage names a file of the catalog.
+func storageHandle(handle string, s catalog.State) string {
+	if s == catalog.Moved {
+		return storage.MovedHandle(catalog.BaseName(handle))
+	}
+	return handle
+}
+
+func (r *run) files(ctx context.Context, db *catalog.DB, files []SourceFile) (*Result, error) {
+	items, err := r.validate(ctx, files)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Files: len(files)}
+	for _, it := range items {
+		res.Lines += it.lineCount
+	}
+	items = r.merge(items)
+	r.checkIdentities(items)
+	failpoint.Hit("import.after-validate")
+
+	if !r.probs.empty() {
+		// Report the catalog conflicts too, from a read-only look, so the
+		// operator sees every problem at once.
+		if err := db.View(func(tx *catalog.Tx) error {
+			_, err := r.plan(tx, items, false)
+			return err
+		}); err != nil {
+			return nil, fmt.Errorf("import: %w", err)
+		}
+		return nil, r.probs.err()
+	}
+
+	var p *plan
+	op, err := db.Update(ctx, "import", func(tx *catalog.Tx) error {
+		var err error
+		if p, err = r.plan(tx, items, true); err != nil {
+			return err
+		}
+		if !r.probs.empty() {
+			return r.probs.err()
+		}
+		tx.SetInputs(r.opts.Source)
+		r.prog.report(PhaseCommit, 0, len(items))
+		for i, it := range items {
+			if i%256 == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			switch p.actions[i] {
+			case actAdd:
+				if _, err := tx.PutFile(catalog.NewFile{Handle: it.Handle, Content: it.Content, State: it.State,
+					Source: it.Source, Lines: it.lines}); err != nil {
+					return fmt.Errorf("import %s: %w", it.shown, err)
+				}
+			case actMove:
+				if err := tx.SetState(it.Handle, catalog.Moved); err != nil {
+					return fmt.Errorf("import %s: %w", it.shown, err)
+				}
+			}
+			r.prog.report(PhaseCommit, i+1, len(items))
+		}
+		failpoint.Hit("import.after-put")
+		tx.SetNote(fmt.Sprintf("%d files added, %d moved, %d unchanged, %d kept moved, %d missing from the source",
+			p.added, p.moved, p.unchanged, len(p.keptMoved), len(p.missing)))
+		p.entries = tx.EntryCount()
+		return nil
+	})
+	if err != nil {
+		var ie *InputError
+		if errors.As(err, &ie) {
+			return nil, err
+		}
+		if cerr := ctx.Err(); cerr != nil && errors.Is(err, cerr) {
+			return nil, fmt.Errorf("import: %w", cerr)
+		}
+		return nil, fmt.Errorf("import: %w", err)
+	}
+	res.Entries = p.entries
+	res.Duplicates = p.duplicates
+	res.Added, res.Moved, res.Unchanged = p.added, p.moved, p.unchanged
+	res.Missing, res.KeptMoved = p.missing, p.keptMoved
+	res.Skipped = slices.Sorted(slices.Values(r.skipped))
+	res.Generation, res.Changed = op.Generation, op.Changed()
+	res.DigestBefore, res.DigestAfter = op.DigestBefore, op.DigestAfter
+	return res, nil
+}
+
+// validate parses and validates every file, on all CPUs, and records the
+// problems in file order.
+func (r *run) validate(ctx context.Context, files []SourceFile) ([]*item, error) {
+	type checked struct {
+		it    *item
+		probs []Problem
+		bad   int // problems in the file, listed or not
+	}
+	out := make([]checked, len(files))
+	max := r.opts.MaxProblems
+	r.prog.report(PhaseValidate, 0, len(files))
+	err := forEach(ctx, len(files), runtime.GOMAXPROCS(0), func(ctx context.Context, i int) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		sf := files[i]
+		if sf.Source == "" {
+			sf.Source = r.opts.Source
+		}
+		it, probs, bad := checkFile(sf, max, r.opts.MaxFileSize)
+		out[i] = checked{it, probs, bad}
+		return nil
+	}, func(done int) { r.prog.report(PhaseValidate, done, len(files)) })
+	if err != nil {
+		return nil, fmt.Errorf("import: %w", err)
+	}
+	items := make([]*item, 0, len(files))
+	for _, c := range out {
+		for _, p := range c.probs {
+			r.probs.add(p)
+		}
+		r.probs.more += c.bad - len(c.probs)
+		items = append(items, c.it)
+	}
+	return items, nil
+}
+
+// checkFile parses and validates one file. It returns the file's problems,
+// at most max of them in line order, and how many it has in all.
+func checkFile(sf SourceFile, max int, maxSize int64) (*item, []Problem, int) {
+	it := &item{SourceFile: sf, shown: storageHandle(sf.Handle, sf.State), sha: sha256.Sum256(sf.Content)}
+	if err := catalog.ValidateHandle(sf.Handle); err != nil {
+		return it, []Problem{{Handle: sf.Handle, Err: err}}, 1
+	}
+	if sf.State != catalog.Live && sf.State != catalog.Moved {
+		return it, []Problem{{Handle: sf.Handle, Err: fmt.Errorf("invalid state %d: %w", sf.State, catalog.ErrInvalid)}}, 1
+	}
+	if int64(len(sf.Content)) > maxSize {
+		return it, []Problem{{Handle: it.shown, Err: &sizeError{limit: maxSize}}}, 1
+	}
+	lines, errs := catalog.ParseFileAll(sf.Content, max+1)
+	var probs []Problem
+	ei, next := 0, 1 // next line number
+	for i := range lines {
+		for ei < len(errs) && errs[ei].Line == next {
+			probs = append(probs, Problem{Handle: it.shown, Line: next, Err: errs[ei].Err})
+			ei, next = ei+1, next+1
+		}
+		m := &lines[i]
+		if err := catalog.ValidateEntry(m); err != nil {
+			probs = append(probs, Problem{Handle: it.shown, Line: next, Err: err})
+		}
+		if m.Kind == catalog.KindIdentity {
+			it.ids = append(it.ids, idLine{line: next, id: m.Identity.ID})
+		}
+		next++
+	}
+	for ; ei < len(errs); ei++ {
+		probs = append(probs, Problem{Handle: it.shown, Line: errs[ei].Line, Err: errs[ei].Err})
+	}
+	bad := len(probs)
+	if len(errs) > max {
+		// ParseFileAll gave up: count the rest without keeping it.
+		bad = countBad(sf.Content)
+	}
+	if len(probs) > max {
+		probs = probs[:max]
+	}
+	it.lines, it.lineCount = lines, len(lines)+len(errs)
+	return it, probs, bad
+}
+
+// countBad counts the lines of content that fail to parse or validate,
+// splitting lines as catalog.SplitLines does without keeping them.
+func countBad(content []byte) int {
+	n := 0
+	for rest := content; len(rest) > 0; {
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line, rest = rest[:i], rest[i+1:]
+			line = bytes.TrimSuffix(line, []byte{'\r'})
+		} else {
+			rest = nil
+		}
+		m, err := catalog.ParseLine(line)
+		if err != nil || catalog.ValidateEntry(&m) != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// merge orders the items by handle, live before moved, and merges a name
+// listed in both folders: the same content is one live file (the catalog
+// still keeps it moved if it has it moved); other content is a conflict.
+func (r *run) merge(items []*item) []*item {
+	slices.SortStableFunc(items, func(a, b *item) int {
+		return cmp.Or(cmp.Compare(a.Handle, b.Handle), cmp.Compare(a.State, b.State))
+	})
+	out := items[:0]
+	for i := 0; i < len(items); i++ {
+		it := items[i]
+		for i+1 < len(items) && items[i+1].Handle == it.Handle {
+			dup := items[i+1]
+			i++
+			if dup.sha != it.sha {
+				r.probs.add(Problem{Handle: it.shown, Err: fmt.Errorf("content (sha256 %x) differs from that of %s (sha256 %x), the same name: %w",
+					it.sha[:8], dup.shown, dup.sha[:8], catalog.ErrConflict)})
+				continue
+			}
+		}
+		out = append(out, it)
+	}
+	return out
+}
+
+// checkIdentities refuses Identity lines that differ within the import:
+// the first one (in handle and line order) is the reference.
+func (r *run) checkIdentities(items []*item) {
+	var first *idLine
+	var firstIn string
+	for _, it := range items {
+		for i := range it.ids {
+			l := &it.ids[i]
+			if first == nil {
+				first, firstIn = l, it.shown
+				continue
+			}
+			if l.id != first.id {
+				r.probs.add(Problem{Handle: it.shown, Line: l.line, Err: fmt.Errorf("identity %s differs from identity %s in %s:%d (two chains in one storage): %w",
+					l.id, first.id, firstIn, first.line, catalog.ErrConflict)})
+			}
+		}
+	}
+}
+
+type action uint8
+
+const (
+	actNone action = iota
+	actAdd
+	actMove
+)
+
+// plan is what the import does to the catalog.
+type plan struct {
+	actions                 []action // per item
+	added, moved, unchanged int
+	keptMoved, missing      []string
+	duplicates              int
+	entries                 int
+}
+
+// plan compares the items with the catalog, adding conflicts to the
+// problems. With full, it also counts duplicate lines, which needs the
+// whole view.
+func (r *run) plan(tx *catalog.Tx, items []*item, full bool) (*plan, error) {
+	existing := make(map[string]*catalog.File)
+	if err := tx.ForEachFile(false, func(f *catalog.File) error {
+		existing[f.Handle] = f
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if id, ok := tx.Identity(); ok {
+		for _, it := range items {
+			for _, l := range it.ids {
+				if l.id != id {
+					r.probs.add(Problem{Handle: it.shown, Line: l.line, Err: fmt.Errorf("identity %s differs from the catalog's identity %s: %w",
+						l.id, id, catalog.ErrConflict)})
+				}
+			}
+		}
+	}
+	p := &plan{actions: make([]action, len(items))}
+	listed := make(map[string]bool, len(items))
+	for i, it := range items {
+		listed[it.Handle] = true
+		f, ok := existing[it.Handle]
+		switch {
+		case !ok:
+			p.actions[i] = actAdd
+			p.added++
+		case f.SHA256 != it.sha:
+			r.probs.add(Problem{Handle: it.shown, Err: fmt.Errorf("content (sha256 %x, from %s) differs from the catalog's %s file of the same name (sha256 %x, from %s, imported %s); a file's content never changes: %w",
+				it.sha[:8], orUnknown(it.Source), f.State, f.SHA256[:8], orUnknown(f.Source), f.ImportedAt.UTC().Format(time.RFC3339), catalog.ErrConflict)})
+		case f.State == it.State:
+			p.unchanged++
+		case f.State == catalog.Live: // and the source moved it
+			p.actions[i] = actMove
+			p.moved++
+		default: // moved in the catalog, live in the source
+			p.keptMoved = append(p.keptMoved, it.Handle)
+		}
+	}
+	for h, f := range existing {
+		if listed[h] || (f.State == catalog.Moved && !r.movedListed) {
+			continue
+		}
+		p.missing = append(p.missing, storageHandle(h, f.State))
+	}
+	slices.Sort(p.missing)
+	if !full || !r.probs.empty() {
+		return p, nil
+	}
+	dups, err := countDuplicates(tx, items)
+	if err != nil {
+		return nil, err
+	}
+	p.duplicates = dups
+	return p, nil
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "an unknown source"
+	}
+	return s
+}
+
+// entryKey identifies a view entry (Metadata without its map field is
+// comparable).
+type entryKey struct {
+	kind catalog.Kind
+	e    catalog.EpochEndingBackup
+	s    catalog.StateSnapshotBackup
+	t    catalog.TransactionBackup
+}
+
+func keyOf(m *catalog.Metadata) (entryKey, bool) {
+	switch m.Kind {
+	case catalog.KindEpochEnding:
+		return entryKey{kind: m.Kind, e: m.EpochEnding}, true
+	case catalog.KindStateSnapshot:
+		return entryKey{kind: m.Kind, s: m.StateSnapshot}, true
+	case catalog.KindTransaction:
+		return entryKey{kind: m.Kind, t: m.Transaction}, true
+	}
+	return entryKey{}, false
+}
+
+// countDuplicates counts the entry lines of the live items whose entry is
+// in the view already or came earlier in the source. It must run before
+// the transaction changes anything.
+func countDuplicates(tx *catalog.Tx, items []*item) (int, error) {
+	v, err := tx.View()
+	if err != nil {
+		return 0, err
+	}
+	seen := make(map[entryKey]struct{}, v.Len())
+	v.ForEachEntry(func(m *catalog.Metadata) {
+		k, _ := keyOf(m)
+		seen[k] = struct{}{}
+	})
+	n := 0
+	for _, it := range items {
+		if it.State != catalog.Live {
+			continue
+		}
+		for i := range it.lines {
+			k, ok := keyOf(&it.lines[i])
+			if !ok {
+				continue
+			}
+			if _, dup := seen[k]; dup {
+				n++
+				continue
+			}
+			seen[k] = struct{}{}
+		}
+	}
+	return n, nil
+}
