@@ -1,0 +1,152 @@
+package compaction
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/metactl/metactl/catalog"
+)
+
+// These tests simulate planner bugs: they run the real apply step, inside
+// a real view-preserving transaction, with a tampered plan, and prove that
+// catalog.Update's digest check refuses to commit it.
+
+func txnEntry(first, last uint64) catalog.Metadata {
+	return catalog.NewTransaction(catalog.TransactionBackup{FirstVersion: first, LastVersion: last, Manifest: "t/transaction.manifest"})
+}
+
+func TestApplyTamperedPlanAborts(t *testing.T) {
+	a, b, c := txnEntry(0, 9), txnEntry(10, 19), txnEntry(20, 29)
+	all := []string{"metadata/transaction_0-9.meta", "metadata/transaction_10-19.meta", "metadata/transaction_20-29.meta"}
+	// Each row edits the plan computed with T=3 (one compacted file holding
+	// a, b, c): keep only the first keep lines of it (keep < 0: all; 0: do
+	// not write it), append extra lines, and set the move list.
+	tests := []struct {
+		name       string
+		keep       int
+		extra      []catalog.Metadata
+		move       []string
+		lost, adds []catalog.Metadata
+	}{
+		{"a compacted file drops an entry, its original is moved", 1, nil, all[1:2], []catalog.Metadata{b}, nil},
+		{"a compacted file drops two entries, every original moved", 1, nil, all, []catalog.Metadata{b, c}, nil},
+		{"nothing written, every original moved", 0, nil, all, []catalog.Metadata{a, b, c}, nil},
+		{"a compacted file invents an entry", -1, []catalog.Metadata{txnEntry(30, 39)}, nil, nil, []catalog.Metadata{txnEntry(30, 39)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "catalog.db")
+			db, err := catalog.Open(t.Context(), path, &catalog.Options{Timeout: 5 * time.Second, NoSync: true,
+				Now: func() time.Time { return time.Unix(1_700_000_000, 0) }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			_, err = db.Update(t.Context(), "test", func(tx *catalog.Tx) error {
+				for _, m := range []catalog.Metadata{a, b, c} {
+					if _, err := tx.PutFile(catalog.NewFile{Handle: catalog.MetadataHandle(m.Name()), Content: catalog.EncodeLine(&m),
+						State: catalog.Live, Source: "test"}); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := os.ReadFile(path)
+			var gen uint64
+			_ = db.View(func(tx *catalog.Tx) error { gen = tx.Generation(); return nil })
+
+			_, err = db.Update(t.Context(), OperationKind, func(tx *catalog.Tx) error {
+				tx.PreserveView()
+				p, err := planTx(tx, Options{EpochEndingFactor: 1, StateSnapshotFactor: 1, TransactionFactor: 3})
+				if err != nil {
+					return err
+				}
+				tamper(p, tt.keep, tt.extra, tt.move)
+				return apply(t.Context(), tx, p)
+			})
+			var lost *catalog.LostEntriesError
+			if !errors.As(err, &lost) || !errors.Is(err, catalog.ErrViewChanged) {
+				t.Fatalf("apply of a tampered plan: %v, want a *catalog.LostEntriesError", err)
+			}
+			want := func(ms []catalog.Metadata) []string {
+				var out []string
+				for i := range ms {
+					out = append(out, string(catalog.AppendLine(nil, &ms[i])))
+				}
+				return out
+			}
+			slices.Sort(lost.Lost)
+			slices.Sort(lost.Added)
+			if !slices.Equal(lost.Lost, want(tt.lost)) || !slices.Equal(lost.Added, want(tt.adds)) {
+				t.Fatalf("error names lost %q, added %q; want lost %q, added %q", lost.Lost, lost.Added, want(tt.lost), want(tt.adds))
+			}
+			after, _ := os.ReadFile(path)
+			var gen2 uint64
+			_ = db.View(func(tx *catalog.Tx) error { gen2 = tx.Generation(); return nil })
+			if !bytes.Equal(raw, after) || gen2 != gen {
+				t.Fatalf("catalog changed (generation %d -> %d)", gen, gen2)
+			}
+			if err := db.View(func(tx *catalog.Tx) error { return tx.StoredEntriesMatch() }); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// tamper edits p as TestApplyTamperedPlanAborts's rows say.
+func tamper(p *Plan, keep int, extra []catalog.Metadata, move []string) {
+	w := &p.Write[0]
+	switch {
+	case keep == 0:
+		p.Write = p.Write[1:]
+	case keep > 0:
+		w.lines = w.lines[:keep]
+	}
+	if keep != 0 {
+		w.lines = append(slices.Clone(w.lines), extra...)
+		w.Content = nil
+		for i := range w.lines {
+			w.Content = append(w.Content, catalog.EncodeLine(&w.lines[i])...)
+		}
+	}
+	p.Move = move
+}
+
+// TestApplyUntamperedPlanCommits is the control for the test above: the
+// same setup with the plan as computed commits.
+func TestApplyUntamperedPlanCommits(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "catalog.db")
+	db, err := catalog.Open(t.Context(), path, &catalog.Options{Timeout: 5 * time.Second, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	m := txnEntry(0, 9)
+	_, err = db.Update(t.Context(), "test", func(tx *catalog.Tx) error {
+		_, err := tx.PutFile(catalog.NewFile{Handle: "metadata/transaction_0-9.meta", Content: catalog.EncodeLine(&m), State: catalog.Live, Source: "test"})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := db.Update(t.Context(), OperationKind, func(tx *catalog.Tx) error {
+		tx.PreserveView()
+		p, err := planTx(tx, DefaultOptions())
+		if err != nil {
+			return err
+		}
+		p.Move = []string{"metadata/transaction_0-9.meta"} // safe: the compacted file holds its entry
+		return apply(t.Context(), tx, p)
+	})
+	if err != nil || op.Moved.Count != 1 || op.DigestBefore != op.DigestAfter {
+		t.Fatalf("commit: %v, %+v", err, op)
+	}
+}

@@ -1,0 +1,390 @@
+package compaction
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/metactl/metactl/catalog"
+)
+
+// DefaultRemoveCompactedFileAfter is Aptos's default grace period
+// (--remove-compacted-file-after 86400).
+const DefaultRemoveCompactedFileAfter = 86400 * time.Second
+
+// Source is the provenance recorded on every file compaction writes.
+const Source = "compaction"
+
+// ErrFactor is returned when Options holds a value out of range: a factor
+// below 1 (Rust's slice::chunks(0) panics) or a negative
+// RemoveCompactedFileAfter. Nothing is opened or changed. The CLI maps it to
+// a usage error.
+var ErrFactor = errors.New("invalid compaction option")
+
+// Options are the knobs of `backup-maintenance compact`. The zero value is
+// invalid: use DefaultOptions for Aptos's defaults.
+type Options struct {
+	// EpochEndingFactor, StateSnapshotFactor and TransactionFactor are the
+	// number of entries per compacted file (Aptos's
+	// --*-file-compact-factor, default 1). Below 1 is an error wrapping
+	// ErrFactor.
+	EpochEndingFactor   int
+	StateSnapshotFactor int
+	TransactionFactor   int
+	// RemoveCompactedFileAfter is the grace period R: a file timestamped t
+	// is moved by the first run at a time now with now > t + R. It is
+	// compared in whole seconds (truncated). Negative is an error wrapping
+	// ErrFactor; zero moves a superseded file on the first run a second or
+	// more after it was timestamped.
+	RemoveCompactedFileAfter time.Duration
+}
+
+// DefaultOptions returns Aptos's defaults: factors 1, R = 86400 s.
+func DefaultOptions() Options {
+	return Options{EpochEndingFactor: 1, StateSnapshotFactor: 1, TransactionFactor: 1,
+		RemoveCompactedFileAfter: DefaultRemoveCompactedFileAfter}
+}
+
+// Validate returns an error wrapping ErrFactor if o is out of range.
+func (o Options) Validate() error {
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"epoch-ending", o.EpochEndingFactor}, {"state-snapshot", o.StateSnapshotFactor}, {"transaction", o.TransactionFactor}} {
+		if f.v < 1 {
+			return fmt.Errorf("%s compaction factor is %d, must be at least 1: %w", f.name, f.v, ErrFactor)
+		}
+	}
+	if o.RemoveCompactedFileAfter < 0 {
+		return fmt.Errorf("remove-compacted-file-after is negative (%s): %w", o.RemoveCompactedFileAfter, ErrFactor)
+	}
+	return nil
+}
+
+// graceSecs returns R in whole seconds.
+func (o Options) graceSecs() uint64 { return uint64(o.RemoveCompactedFileAfter / time.Second) }
+
+// inputs returns the options as the journal records them.
+func (o Options) inputs() []string {
+	return []string{
+		"epoch_ending_factor=" + strconv.Itoa(o.EpochEndingFactor),
+		"state_snapshot_factor=" + strconv.Itoa(o.StateSnapshotFactor),
+		"transaction_factor=" + strconv.Itoa(o.TransactionFactor),
+		"remove_compacted_file_after_secs=" + strconv.FormatUint(o.graceSecs(), 10),
+	}
+}
+
+// Plan is what one compaction run does (or, from DryRun, would do).
+type Plan struct {
+	// Now is the run's clock reading in Unix seconds (Tx.Now): the value
+	// given to new timestamps and the file_compacted_at of the new
+	// timestamps file.
+	Now uint64
+	// Write lists the compacted files, in Aptos's order: epoch endings,
+	// then transactions, then state snapshots, each in chunk order.
+	Write []PlannedFile
+	// Timestamped lists, sorted by handle, every handle in the new
+	// timestamps map: kept timestamps (New false) and handles stamped Now
+	// by this run (New true).
+	Timestamped []Stamp
+	// Move lists, sorted, the expired handles that are live files: they
+	// become Moved (metadata_backup/).
+	Move []string
+	// Skipped lists, sorted, the expired handles that are not live files
+	// (a stale key of the timestamps map, or a file already moved). Aptos
+	// ignores the failed move; so does metactl. They are left out of the
+	// new map either way.
+	Skipped []string
+	// TimestampsFile is the handle of the new timestamps file,
+	// "metadata/compaction_timestamps_<Now>.meta".
+	TimestampsFile string
+	// TimestampsLine is its content: the CompactionTimestamps line (map
+	// keys sorted) and "\n".
+	TimestampsLine []byte
+	// TimestampsResult says what writing TimestampsFile did (Run) or
+	// would do (DryRun): Added; Unchanged (a run in the same second found
+	// the identical file); Replaced (a run in the same second found other
+	// content, see the package documentation). Compute leaves it zero.
+	TimestampsResult catalog.PutResult
+
+	stamps catalog.Metadata // the parsed TimestampsLine, for apply
+}
+
+// PlannedFile is one compacted file.
+type PlannedFile struct {
+	// Handle is "metadata/<name>" with Aptos's compacted name.
+	Handle string
+	// Kind is KindEpochEnding, KindTransaction or KindStateSnapshot.
+	Kind catalog.Kind
+	// Lines is the number of entries (lines) in the file.
+	Lines int
+	// First and Last are the numbers in the name: first_epoch of the first
+	// entry and last_epoch of the last (epoch endings), first_version and
+	// last_version (transactions), epoch of the first and of the last
+	// (state snapshots).
+	First, Last uint64
+	// Content is the file: each entry's serde_json line, in sorted order.
+	Content []byte
+	// Exists is true if an identical live file was already in the catalog
+	// (writing it changed nothing). Set by Run and DryRun, not by Compute.
+	Exists bool
+	// Result says what writing it did (Run) or would do (DryRun): Added,
+	// Unchanged (Exists), StateChanged (an identical moved file revived) or
+	// Replaced (the handle held other content: its chunk changed).
+	// Compute leaves it zero.
+	Result catalog.PutResult
+
+	lines []catalog.Metadata // Content parsed, for apply
+}
+
+// Stamp is one entry of the new timestamps map.
+type Stamp struct {
+	Handle string
+	At     uint64 // Unix seconds
+	New    bool   // stamped by this run (the handle was null or absent in the previous map)
+}
+
+// Summary returns a one-line account of the plan, as recorded in the
+// journal: "wrote 3 compacted files, timestamped 6, moved 0", with the
+// counts of unchanged files and skipped handles appended when non-zero.
+func (p *Plan) Summary() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "wrote %d compacted files, timestamped %d, moved %d", len(p.Write), len(p.Timestamped), len(p.Move))
+	unchanged := 0
+	for i := range p.Write {
+		if p.Write[i].Exists {
+			unchanged++
+		}
+	}
+	if unchanged > 0 {
+		fmt.Fprintf(&b, " (%d compacted files already present)", unchanged)
+	}
+	if len(p.Skipped) > 0 {
+		fmt.Fprintf(&b, ", skipped %d expired handles that are not live files", len(p.Skipped))
+	}
+	return b.String()
+}
+
+// strip drops the parsed copies that only apply needs.
+func (p *Plan) strip() {
+	for i := range p.Write {
+		p.Write[i].lines = nil
+	}
+	p.stamps = catalog.Metadata{}
+}
+
+// ContinuityError is returned when a chunk of epoch-ending or transaction
+// entries is not continuous. Its text is Aptos's, verbatim (including the
+// missing full stop after the epoch message and the one after the version
+// message), so operators can match it against Aptos's logs and runbooks.
+// It wraps catalog.ErrInvalid: the catalog is unchanged.
+type ContinuityError struct {
+	Kind     catalog.Kind // KindEpochEnding or KindTransaction
+	Expected uint64       // previous entry's last epoch (version) + 1
+	Got      uint64       // this entry's first epoch (version)
+	// Prev and Next are the two adjacent entries of the chunk.
+	Prev, Next catalog.Metadata
+}
+
+func (e *ContinuityError) Error() string {
+	if e.Kind == catalog.KindEpochEnding {
+		return fmt.Sprintf("Epoch ending backup ranges is not continuous expecting epoch %d, got %d", e.Expected, e.Got)
+	}
+	return fmt.Sprintf("txn backup ranges is not continuous expecting version %d, got %d.", e.Expected, e.Got)
+}
+
+// Unwrap returns catalog.ErrInvalid.
+func (e *ContinuityError) Unwrap() error { return catalog.ErrInvalid }
+
+// Compute plans one compaction run (spec §6) from the view v (as Tx.View
+// or catalog.NewView returns it: each list sorted, exact duplicates
+// dropped), the handles of the live files, the latest timestamps entry
+// (nil if there is none) and the clock reading now in Unix seconds. It does
+// no I/O. PlannedFile.Exists/Result and Plan.TimestampsResult are left
+// zero: they depend on what the catalog already holds (Run and DryRun fill
+// them in).
+//
+// It returns an error wrapping ErrFactor for bad options, a
+// *ContinuityError for a gap or overlap inside an epoch-ending or
+// transaction chunk, and an error wrapping catalog.ErrInvalid if two chunks
+// would be written under the same name with different content.
+func Compute(v *catalog.View, live []string, prev *catalog.CompactionTimestamps, now uint64, opts Options) (*Plan, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	p := &Plan{Now: now}
+
+	// Compacted files, in Aptos's order: epoch endings, transactions,
+	// state snapshots.
+	n := len(v.EpochEndings)
+	for i := 0; i < n; i += min(opts.EpochEndingFactor, n-i) {
+		chunk := v.EpochEndings[i : i+min(opts.EpochEndingFactor, n-i)]
+		lines := make([]catalog.Metadata, len(chunk))
+		for j, e := range chunk {
+			lines[j] = catalog.NewEpochEnding(e)
+			if j > 0 && e.FirstEpoch != chunk[j-1].LastEpoch+1 {
+				return nil, &ContinuityError{Kind: catalog.KindEpochEnding, Expected: chunk[j-1].LastEpoch + 1,
+					Got: e.FirstEpoch, Prev: lines[j-1], Next: lines[j]}
+			}
+		}
+		first, last := chunk[0].FirstEpoch, chunk[len(chunk)-1].LastEpoch
+		p.add(catalog.KindEpochEnding, fmt.Sprintf("epoch_ending_compacted_%d-%d.meta", first, last), first, last, lines)
+	}
+	n = len(v.Transactions)
+	for i := 0; i < n; i += min(opts.TransactionFactor, n-i) {
+		chunk := v.Transactions[i : i+min(opts.TransactionFactor, n-i)]
+		lines := make([]catalog.Metadata, len(chunk))
+		for j, t := range chunk {
+			lines[j] = catalog.NewTransaction(t)
+			if j > 0 && t.FirstVersion != chunk[j-1].LastVersion+1 {
+				return nil, &ContinuityError{Kind: catalog.KindTransaction, Expected: chunk[j-1].LastVersion + 1,
+					Got: t.FirstVersion, Prev: lines[j-1], Next: lines[j]}
+			}
+		}
+		first, last := chunk[0].FirstVersion, chunk[len(chunk)-1].LastVersion
+		p.add(catalog.KindTransaction, fmt.Sprintf("transaction_compacted_%d-%d.meta", first, last), first, last, lines)
+	}
+	n = len(v.StateSnapshots)
+	for i := 0; i < n; i += min(opts.StateSnapshotFactor, n-i) {
+		chunk := v.StateSnapshots[i : i+min(opts.StateSnapshotFactor, n-i)]
+		lines := make([]catalog.Metadata, len(chunk))
+		for j, s := range chunk {
+			lines[j] = catalog.NewStateSnapshot(s)
+		}
+		first, last := chunk[0].Epoch, chunk[len(chunk)-1].Epoch
+		p.add(catalog.KindStateSnapshot, fmt.Sprintf("state_snapshot_compacted_epoch_%d_%d.meta", first, last), first, last, lines)
+	}
+
+	// new_files. Two chunks under one name can only differ (entries are
+	// deduplicated): writing both would keep one and lose the other's
+	// entries, which Aptos does silently (LocalFs keeps the first,
+	// command adapters the last). Refuse instead.
+	newFiles := make(map[string]int, len(p.Write))
+	for i := range p.Write {
+		h := p.Write[i].Handle
+		if j, dup := newFiles[h]; dup {
+			return nil, fmt.Errorf("compacted file %q would be written twice with different content (%s chunks %d and %d: entries that differ only in version or manifest); keeping either would lose the other's entries, remove the duplicate entry: %w",
+				h, kindNoun(p.Write[i].Kind), chunkIndex(p.Write, j), chunkIndex(p.Write, i), catalog.ErrInvalid)
+		}
+		newFiles[h] = i
+	}
+
+	// Timestamps (update_compaction_timestamps). files = every live handle
+	// plus the previous map's other keys (stale: no live file). Aptos
+	// visits them in HashMap order; the outcome does not depend on the
+	// order, and visiting in sorted order keeps every list sorted.
+	if !slices.IsSorted(live) {
+		live = slices.Sorted(slices.Values(live))
+	}
+	grace := opts.graceSecs()
+	matched := 0 // live handles that are keys of prev
+	visit := func(f string, isLive bool) {
+		if _, ok := newFiles[f]; ok {
+			return // rewritten by this run: left out of the map, never moved
+		}
+		var t *uint64
+		if prev != nil {
+			var ok bool
+			if t, ok = prev.Timestamps[f]; ok && isLive {
+				matched++
+			}
+		}
+		switch {
+		case t == nil: // null, or not a key
+			p.Timestamped = append(p.Timestamped, Stamp{Handle: f, At: now, New: true})
+		case expired(now, *t, grace):
+			if isLive {
+				p.Move = append(p.Move, f)
+			} else {
+				p.Skipped = append(p.Skipped, f)
+			}
+		default:
+			p.Timestamped = append(p.Timestamped, Stamp{Handle: f, At: *t})
+		}
+	}
+	for _, f := range live {
+		visit(f, true)
+	}
+	// Stale keys. Usually there are none (every key is a live file), which
+	// the count proves without sorting or searching the map's keys.
+	if prev != nil && matched+countNew(prev, newFiles) < len(prev.Timestamps) {
+		var stale []string
+		for k := range prev.Timestamps {
+			if _, ok := slices.BinarySearch(live, k); !ok {
+				stale = append(stale, k)
+			}
+		}
+		slices.Sort(stale)
+		for _, f := range stale {
+			visit(f, false)
+		}
+		slices.SortFunc(p.Timestamped, func(a, b Stamp) int { return strings.Compare(a.Handle, b.Handle) })
+	}
+
+	ts := catalog.CompactionTimestamps{FileCompactedAt: now, Timestamps: make(map[string]*uint64, len(p.Timestamped))}
+	for i := range p.Timestamped {
+		ts.Timestamps[p.Timestamped[i].Handle] = &p.Timestamped[i].At
+	}
+	p.stamps = catalog.NewCompactionTimestamps(ts)
+	p.TimestampsFile = catalog.MetadataHandle(p.stamps.Name())
+	size := 64 // {"CompactionTimestamps":{"file_compacted_at":N,"compaction_timestamps":{}}}
+	for i := range p.Timestamped {
+		size += len(p.Timestamped[i].Handle) + 24 // "handle":N,
+	}
+	p.TimestampsLine = append(catalog.AppendLine(make([]byte, 0, size), &p.stamps), '\n')
+	return p, nil
+}
+
+// expired reports now > t + grace, Aptos's strict test, without overflow:
+// a t + grace beyond u64 never expires (Rust would wrap in a release
+// build).
+func expired(now, t, grace uint64) bool { return now > t && now-t > grace }
+
+func (p *Plan) add(k catalog.Kind, name string, first, last uint64, lines []catalog.Metadata) {
+	content := make([]byte, 0, 160*len(lines)) // a typical line is under 160 bytes
+	for i := range lines {
+		content = catalog.AppendLine(content, &lines[i])
+		content = append(content, '\n')
+	}
+	p.Write = append(p.Write, PlannedFile{Handle: catalog.MetadataHandle(name), Kind: k, Lines: len(lines),
+		First: first, Last: last, Content: content, lines: lines})
+}
+
+// chunkIndex returns the 1-based position of w[i] among the files of its
+// kind.
+func chunkIndex(w []PlannedFile, i int) int {
+	n := 0
+	for j := 0; j <= i; j++ {
+		if w[j].Kind == w[i].Kind {
+			n++
+		}
+	}
+	return n
+}
+
+func kindNoun(k catalog.Kind) string {
+	switch k {
+	case catalog.KindEpochEnding:
+		return "epoch-ending"
+	case catalog.KindTransaction:
+		return "transaction"
+	case catalog.KindStateSnapshot:
+		return "state-snapshot"
+	}
+	return k.String()
+}
+
+// countNew returns how many keys of prev are handles of files this run
+// writes and are not counted by visit (it returns before the lookup).
+func countNew(prev *catalog.CompactionTimestamps, newFiles map[string]int) int {
+	n := 0
+	for h := range newFiles {
+		if _, ok := prev.Timestamps[h]; ok {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,290 @@
+package compaction_test
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/compaction"
+)
+
+// clock is an injected catalog clock, in Unix seconds.
+type clock struct{ secs atomic.Int64 }
+
+func newClock(secs int64) *clock { c := &clock{}; c.secs.Store(secs); return c }
+
+func (c *clock) set(secs int64) { c.secs.Store(secs) }
+func (c *clock) now() time.Time { return time.Unix(c.secs.Load(), 0) }
+func (c *clock) u64() uint64    { return uint64(c.secs.Load()) }
+
+// testCatalog is a real bbolt catalog in t.TempDir() with an injected
+// clock. Cleanup checks bbolt's consistency and that the entry index and
+// digest agree with the live files, then closes it.
+type testCatalog struct {
+	path  string
+	db    *catalog.DB
+	clock *clock
+}
+
+func newCatalog(t *testing.T, secs int64) *testCatalog {
+	t.Helper()
+	tc := &testCatalog{path: filepath.Join(t.TempDir(), "catalog.db"), clock: newClock(secs)}
+	tc.open(t)
+	t.Cleanup(func() {
+		if tc.db == nil {
+			return
+		}
+		if err := tc.db.Check(); err != nil {
+			t.Errorf("bbolt check: %v", err)
+		}
+		if err := tc.db.View(func(tx *catalog.Tx) error { return tx.StoredEntriesMatch() }); err != nil {
+			t.Errorf("entry index: %v", err)
+		}
+		tc.db.Close()
+	})
+	return tc
+}
+
+func (tc *testCatalog) open(t *testing.T) {
+	t.Helper()
+	db, err := catalog.Open(t.Context(), tc.path, &catalog.Options{Timeout: 5 * time.Second, Command: "compaction test",
+		Now: tc.clock.now, NoSync: true})
+	if err != nil {
+		t.Fatalf("open catalog: %v", err)
+	}
+	tc.db = db
+}
+
+// file is a metadata file to put.
+type file struct {
+	handle string
+	lines  []catalog.Metadata
+}
+
+// single returns the file Aptos's backup coordinator writes for m.
+func single(m catalog.Metadata) file {
+	return file{catalog.MetadataHandle(m.Name()), []catalog.Metadata{m}}
+}
+
+func content(lines ...catalog.Metadata) []byte {
+	var b []byte
+	for i := range lines {
+		b = append(b, catalog.EncodeLine(&lines[i])...)
+	}
+	return b
+}
+
+func (tc *testCatalog) put(t *testing.T, state catalog.State, files ...file) {
+	t.Helper()
+	_, err := tc.db.Update(t.Context(), "test", func(tx *catalog.Tx) error {
+		for _, f := range files {
+			if _, err := tx.PutFile(catalog.NewFile{Handle: f.handle, Content: content(f.lines...), State: state, Source: "test"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("put: %v", err)
+	}
+}
+
+func (tc *testCatalog) run(t *testing.T, opts compaction.Options) (*compaction.Plan, *catalog.Operation) {
+	t.Helper()
+	p, op, err := compaction.Run(t.Context(), tc.db, opts)
+	if err != nil {
+		t.Fatalf("compact at %d: %v", tc.clock.u64(), err)
+	}
+	return p, op
+}
+
+func (tc *testCatalog) content(t *testing.T, handle string) []byte {
+	t.Helper()
+	var b []byte
+	err := tc.db.View(func(tx *catalog.Tx) error {
+		f, err := tx.File(handle)
+		if err != nil {
+			return err
+		}
+		b = f.Content
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func (tc *testCatalog) bytes(t *testing.T) []byte {
+	t.Helper()
+	b, err := os.ReadFile(tc.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// state is what a test compares before and after a compaction.
+type state struct {
+	Gen   uint64
+	Live  []string
+	Moved []string
+	view
+}
+
+// view is everything a reader of the view sees.
+type view struct {
+	Digest    catalog.Digest
+	Entries   *catalog.View // Timestamps cleared: compaction changes it by design
+	Storage   string
+	Txns      []catalog.TransactionBackup
+	TxnErr    string
+	Epochs    []catalog.EpochEndingBackup
+	EpochErr  string
+	Snapshot  catalog.StateSnapshotBackup
+	HasSnap   bool
+	Identity  string
+	Timestamp *catalog.CompactionTimestamps
+}
+
+func (tc *testCatalog) state(t *testing.T) state {
+	t.Helper()
+	var s state
+	err := tc.db.View(func(tx *catalog.Tx) error {
+		s.Gen, s.Digest = tx.Generation(), tx.ViewDigest()
+		files, err := tx.Files(0)
+		if err != nil {
+			return err
+		}
+		for _, f := range files {
+			if f.State == catalog.Live {
+				s.Live = append(s.Live, f.Handle)
+			} else {
+				s.Moved = append(s.Moved, f.Handle)
+			}
+		}
+		v, err := tx.View()
+		if err != nil {
+			return err
+		}
+		s.Timestamp, v.Timestamps = v.Timestamps, nil
+		if v.Identity != nil {
+			s.Identity = v.Identity.String()
+		}
+		s.Entries, s.Storage = v, v.StorageState().String()
+		s.Txns, err = v.SelectTransactionBackups(0, math.MaxUint64)
+		if err != nil {
+			s.TxnErr = err.Error()
+		}
+		s.Epochs, err = v.SelectEpochEndingBackups(math.MaxUint64)
+		if err != nil {
+			s.EpochErr = err.Error()
+		}
+		s.Snapshot, s.HasSnap = v.SelectStateSnapshot(math.MaxUint64)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// sameView fails unless a and b give a reader the same answers (the
+// latest timestamps entry aside).
+func sameView(t *testing.T, a, b state) {
+	t.Helper()
+	a.Timestamp, b.Timestamp = nil, nil
+	if !reflect.DeepEqual(a.view, b.view) {
+		t.Fatalf("view changed:\nbefore %+v\nafter  %+v", a.view, b.view)
+	}
+}
+
+// Entry constructors. Manifests look like the controllers' backup names.
+func ep(first, last uint64) catalog.Metadata {
+	return catalog.NewEpochEnding(catalog.EpochEndingBackup{FirstEpoch: first, LastEpoch: last,
+		FirstVersion: first * 10, LastVersion: last*10 + 9, Manifest: fmt.Sprintf("epoch_ending_%d-.a1b2/epoch_ending.manifest", first)})
+}
+
+func epm(first, last uint64, manifest string) catalog.Metadata {
+	m := ep(first, last)
+	m.EpochEnding.Manifest = manifest
+	return m
+}
+
+func ss(epoch, version uint64) catalog.Metadata {
+	return catalog.NewStateSnapshot(catalog.StateSnapshotBackup{Epoch: epoch, Version: version,
+		Manifest: fmt.Sprintf("state_epoch_%d_ver_%d.c3d4/state.manifest", epoch, version)})
+}
+
+func txn(first, last uint64) catalog.Metadata {
+	return catalog.NewTransaction(catalog.TransactionBackup{FirstVersion: first, LastVersion: last,
+		Manifest: fmt.Sprintf("transaction_%d-.e5f6/transaction.manifest", first)})
+}
+
+func txnm(first, last uint64, manifest string) catalog.Metadata {
+	m := txn(first, last)
+	m.Transaction.Manifest = manifest
+	return m
+}
+
+func identity() catalog.Metadata {
+	var id catalog.HashValue
+	for i := range id {
+		id[i] = byte(i + 1)
+	}
+	return catalog.NewIdentity(id)
+}
+
+func opts(e, s, tr int, r time.Duration) compaction.Options {
+	return compaction.Options{EpochEndingFactor: e, StateSnapshotFactor: s, TransactionFactor: tr, RemoveCompactedFileAfter: r}
+}
+
+func writes(p *compaction.Plan) []string {
+	var hs []string
+	for _, w := range p.Write {
+		hs = append(hs, w.Handle)
+	}
+	return hs
+}
+
+func stamped(p *compaction.Plan) map[string]uint64 {
+	m := map[string]uint64{}
+	for _, s := range p.Timestamped {
+		m[s.Handle] = s.At
+	}
+	return m
+}
+
+func md(names ...string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = catalog.MetadataHandle(n)
+	}
+	return out
+}
+
+func tsName(secs uint64) string { return fmt.Sprintf("compaction_timestamps_%d.meta", secs) }
+
+func eqStrings(t *testing.T, what string, got, want []string) {
+	t.Helper()
+	if len(got) == 0 && len(want) == 0 {
+		return
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("%s:\n got  %q\n want %q", what, got, want)
+	}
+}
+
+func mustEqualBytes(t *testing.T, what string, got, want []byte) {
+	t.Helper()
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%s:\n got  %q\n want %q", what, got, want)
+	}
+}

@@ -1,0 +1,205 @@
+package compaction
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/internal/failpoint"
+)
+
+// OperationKind names compaction in the journal; catalog.Update derives
+// the failpoints "compact.before-commit" and "compact.after-commit" from
+// it.
+const OperationKind = "compact"
+
+// Failpoints hit inside the compaction transaction, in order. A kill at
+// any of them (or at "compact.before-commit") leaves the catalog as it was
+// before the run: the bbolt transaction never commits.
+const (
+	FailpointAfterPlan       = "compact.after-plan"
+	FailpointAfterWrite      = "compact.after-write"
+	FailpointAfterMove       = "compact.after-move"
+	FailpointAfterTimestamps = "compact.after-timestamps"
+)
+
+// Run compacts the catalog in one write transaction: it writes the
+// compacted files, moves the expired files and writes the new timestamps
+// file, or, on any error, changes nothing. The view must come out
+// unchanged (Tx.PreserveView); if it would not, the transaction is rolled
+// back and the error is a *catalog.LostEntriesError.
+//
+// It returns the plan it carried out (with Exists and Result filled in)
+// and the journal's Operation. If nothing changed (a repeat run in the same
+// second), the Operation has Changed() == false and the catalog file is
+// untouched. Errors: ErrFactor (before the catalog is touched), a
+// *ContinuityError or another error wrapping catalog.ErrInvalid (nothing
+// changed), ctx's error, or a catalog error.
+func Run(ctx context.Context, db *catalog.DB, opts Options) (*Plan, *catalog.Operation, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, nil, err
+	}
+	var plan *Plan
+	op, err := db.Update(ctx, OperationKind, func(tx *catalog.Tx) error {
+		tx.PreserveView()
+		tx.SetInputs(opts.inputs()...)
+		p, err := planTx(tx, opts)
+		if err != nil {
+			return err
+		}
+		failpoint.Hit(FailpointAfterPlan)
+		if err := apply(ctx, tx, p); err != nil {
+			return err
+		}
+		tx.SetNote(p.Summary())
+		plan = p
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	plan.strip()
+	return plan, op, nil
+}
+
+// DryRun computes the plan Run would carry out now, in a read-only
+// transaction, with Exists and Result predicted from the catalog's
+// content. It writes nothing.
+func DryRun(ctx context.Context, db *catalog.DB, opts Options) (*Plan, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var plan *Plan
+	err := db.View(func(tx *catalog.Tx) error {
+		p, err := planTx(tx, opts)
+		if err != nil {
+			return err
+		}
+		if err := predict(tx, p); err != nil {
+			return err
+		}
+		plan = p
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	plan.strip()
+	return plan, nil
+}
+
+// planTx gathers Compute's inputs from tx: the view, the live handles, the
+// latest timestamps entry (the one Tx.View already read, the same value
+// Tx.LatestTimestamps returns) and one clock reading.
+func planTx(tx *catalog.Tx, opts Options) (*Plan, error) {
+	v, err := tx.View()
+	if err != nil {
+		return nil, err
+	}
+	var live []string
+	err = tx.ForEachFile(false, func(f *catalog.File) error {
+		if f.State == catalog.Live {
+			live = append(live, f.Handle)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	secs := tx.Now().Unix()
+	if secs < 0 {
+		return nil, fmt.Errorf("clock reads %s, before 1970", tx.Now())
+	}
+	return Compute(v, live, v.Timestamps, uint64(secs), opts)
+}
+
+// apply carries out p inside tx, in Aptos's order: compacted files, moves,
+// timestamps file. It trusts p; the view digest check in catalog.Update is
+// what catches a plan that would lose an entry.
+func apply(ctx context.Context, tx *catalog.Tx, p *Plan) error {
+	for i := range p.Write {
+		w := &p.Write[i]
+		r, err := tx.PutFile(catalog.NewFile{Handle: w.Handle, Content: w.Content, State: catalog.Live,
+			Source: Source, Lines: w.lines, Replace: true})
+		if err != nil {
+			return fmt.Errorf("write %q: %w", w.Handle, err)
+		}
+		w.Result, w.Exists = r, r == catalog.Unchanged
+		if i%1024 == 1023 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+	}
+	failpoint.Hit(FailpointAfterWrite)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for i, h := range p.Move {
+		if err := tx.SetState(h, catalog.Moved); err != nil {
+			return fmt.Errorf("move %q: %w", h, err)
+		}
+		if i%1024 == 1023 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+	}
+	failpoint.Hit(FailpointAfterMove)
+	var lines []catalog.Metadata
+	if p.stamps.Kind == catalog.KindCompactionTimestamps {
+		lines = []catalog.Metadata{p.stamps}
+	}
+	r, err := tx.PutFile(catalog.NewFile{Handle: p.TimestampsFile, Content: p.TimestampsLine, State: catalog.Live,
+		Source: Source, Lines: lines, Replace: true})
+	if err != nil {
+		return fmt.Errorf("write %q: %w", p.TimestampsFile, err)
+	}
+	p.TimestampsResult = r
+	failpoint.Hit(FailpointAfterTimestamps)
+	return nil
+}
+
+// predict fills in Exists and Result as apply would find them.
+func predict(tx *catalog.Tx, p *Plan) error {
+	for i := range p.Write {
+		w := &p.Write[i]
+		r, err := predictPut(tx, w.Handle, w.Content, false)
+		if err != nil {
+			return err
+		}
+		w.Result, w.Exists = r, r == catalog.Unchanged
+	}
+	// The timestamps handle could itself be expired only if the clock went
+	// back; apply moves it first, then writes it.
+	_, moved := slices.BinarySearch(p.Move, p.TimestampsFile)
+	r, err := predictPut(tx, p.TimestampsFile, p.TimestampsLine, moved)
+	if err != nil {
+		return err
+	}
+	p.TimestampsResult = r
+	return nil
+}
+
+func predictPut(tx *catalog.Tx, handle string, content []byte, movedFirst bool) (catalog.PutResult, error) {
+	f, err := tx.File(handle)
+	if errors.Is(err, catalog.ErrNotFound) {
+		return catalog.Added, nil
+	}
+	if err != nil {
+		return catalog.Unchanged, err
+	}
+	switch {
+	case f.SHA256 != sha256.Sum256(content):
+		return catalog.Replaced, nil
+	case f.State == catalog.Live && !movedFirst:
+		return catalog.Unchanged, nil
+	}
+	return catalog.StateChanged, nil
+}
