@@ -2,11 +2,10 @@ module github.com/metactl/metactl
 
 go 1.26
 
-require go.etcd.io/bbolt v1.5.0
-
 require (
-	github.com/alecthomas/kong v1.17.0 // indirect
-	github.com/klauspost/compress v1.20.4 // indirect
-	golang.org/x/sys v0.45.0 // indirect
-	gopkg.in/yaml.v3 v3.0.1 // indirect
+	github.com/alecthomas/kong v1.17.0
+	github.com/klauspost/compress v1.20.4
+	go.etcd.io/bbolt v1.5.0
+	golang.org/x/sys v0.45.0
+	gopkg.in/yaml.v3 v3.0.1
 )

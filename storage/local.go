@@ -1,0 +1,139 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+)
+
+// ErrNotRegular is returned (wrapped) by [Local.ReadFile] when the handle
+// names something other than a regular file: a symbolic link (never
+// followed), a directory, a named pipe, a device or a socket.
+var ErrNotRegular = errors.New("not a regular file")
+
+// Local is an Aptos LocalFs backup storage (spec §1.2): the directory Dir
+// with the live metadata files in Dir/metadata and the moved ones in
+// Dir/metadata_backup. Files may be plain (as LocalFs writes them) or gzip
+// (as copied out of a bucket). Local only reads; it is safe for concurrent
+// use.
+type Local struct {
+	// Dir is the root directory, the --local-fs-dir of Aptos's tools.
+	Dir string
+}
+
+// NewLocal returns the Local storage rooted at dir, which must exist and be a
+// directory (a symbolic link to a directory is fine).
+func NewLocal(dir string) (*Local, error) {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("local storage: %w", err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("local storage %q: not a directory", dir)
+	}
+	return &Local{Dir: dir}, nil
+}
+
+// List returns every entry of Dir/metadata and Dir/metadata_backup, sorted,
+// exactly as Aptos's LocalFs lists them: dotfiles, non-.meta files,
+// subdirectories and symbolic links included. A missing folder lists as
+// empty. MovedListed is always true.
+func (l *Local) List(ctx context.Context) (Listing, error) {
+	if err := ctx.Err(); err != nil {
+		return Listing{}, err
+	}
+	live, err := l.names(MetadataDir)
+	if err != nil {
+		return Listing{}, err
+	}
+	moved, err := l.names(MetadataBackupDir)
+	if err != nil {
+		return Listing{}, err
+	}
+	return Listing{Live: live, Moved: moved, MovedListed: true}, nil
+}
+
+func (l *Local) names(folder string) ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(l.Dir, folder))
+	if errors.Is(err, fs.ErrNotExist) {
+		return []string{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", folder, err)
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	slices.Sort(names) // os.ReadDir sorts already; keep the contract explicit
+	return names, nil
+}
+
+// ReadFile returns the decompressed content of handle, which must be
+// "metadata/<name>" or "metadata_backup/<name>" with name a single path
+// element (see [ParseHandle]); anything else, such as an absolute path or a
+// ".." element, is refused with an error wrapping [ErrInvalidHandle].
+//
+// The file is opened without following a symbolic link in its last element
+// and without blocking on a named pipe; anything but a regular file is
+// refused with an error wrapping [ErrNotRegular]. A plain file larger than
+// max is refused from its size before reading; a gzip file is refused as soon
+// as its decompressed content passes max ([ErrTooLarge]). A missing file
+// gives an error wrapping [fs.ErrNotExist].
+func (l *Local) ReadFile(ctx context.Context, handle string, max int64) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	maxSize := effectiveMax(max)
+	dir, name, err := ParseHandle(handle)
+	if err != nil {
+		return nil, fmt.Errorf("read: %w", err)
+	}
+	path := filepath.Join(l.Dir, dir, name)
+	f, err := openNoFollow(path)
+	if err != nil {
+		if st, lerr := os.Lstat(path); lerr == nil && st.Mode()&fs.ModeSymlink != 0 {
+			return nil, fmt.Errorf("read %q: %w: %s is a symbolic link", handle, ErrNotRegular, path)
+		}
+		return nil, fmt.Errorf("read %q: %w", handle, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("read %q: %w", handle, err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("read %q: %w: %s %s", handle, ErrNotRegular, path, describeMode(st.Mode()))
+	}
+	var magic [2]byte
+	n, _ := f.ReadAt(magic[:], 0)
+	if !IsGzip(magic[:n]) && st.Size() > maxSize {
+		return nil, fmt.Errorf("read %q: %w", handle, tooLarge(maxSize, false))
+	}
+	data, err := decodeStream(f, maxSize, st.Size())
+	if err != nil {
+		return nil, fmt.Errorf("read %q: %w", handle, err)
+	}
+	return data, nil
+}
+
+// describeMode says what kind of non-regular file mode is, for errors.
+func describeMode(mode fs.FileMode) string {
+	switch {
+	case mode.IsDir():
+		return "is a directory"
+	case mode&fs.ModeSymlink != 0:
+		return "is a symbolic link"
+	case mode&fs.ModeNamedPipe != 0:
+		return "is a named pipe"
+	case mode&fs.ModeSocket != 0:
+		return "is a socket"
+	case mode&fs.ModeDevice != 0:
+		return "is a device"
+	}
+	return fmt.Sprintf("has mode %v", mode)
+}

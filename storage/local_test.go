@@ -1,0 +1,242 @@
+package storage_test
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/metactl/metactl/storage"
+)
+
+func TestNewLocal(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	writeFile(t, dir, "file", nil)
+	missing := filepath.Join(dir, "missing")
+	tests := []struct {
+		dir     string
+		wantErr string
+	}{
+		{dir, ""},
+		{missing, "local storage: stat " + missing + ": no such file or directory"},
+		{file, "local storage " + `"` + file + `"` + ": not a directory"},
+	}
+	for _, tc := range tests {
+		l, err := storage.NewLocal(tc.dir)
+		if got := errText(err); got != tc.wantErr {
+			t.Errorf("NewLocal(%q) = %q, want %q", tc.dir, got, tc.wantErr)
+		}
+		if err == nil && l.Dir != tc.dir {
+			t.Errorf("NewLocal(%q).Dir = %q", tc.dir, l.Dir)
+		}
+	}
+}
+
+func TestLocalListMissingFolders(t *testing.T) {
+	l, err := storage.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := l.List(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := storage.Listing{Live: []string{}, Moved: []string{}, MovedListed: true}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("List = %+v, want %+v", got, want)
+	}
+}
+
+func TestLocalList(t *testing.T) {
+	dir := t.TempDir()
+	for _, rel := range []string{
+		"metadata/transaction_0-14.meta",
+		"metadata/epoch_ending_0-0.meta",
+		"metadata/.hidden",
+		"metadata/notes.txt",
+		"metadata/sub/inner.meta",
+		"metadata_backup/epoch_ending_0-0.meta",
+		"metadata_backup/identity.meta",
+		"epoch_ending_0-.1a2b/epoch_ending.manifest", // a backup folder: not metadata
+	} {
+		writeFile(t, dir, rel, []byte(line))
+	}
+	if err := os.Symlink("/etc/passwd", filepath.Join(dir, "metadata", "link.meta")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := (&storage.Local{Dir: dir}).List(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := storage.Listing{
+		Live:        []string{".hidden", "epoch_ending_0-0.meta", "link.meta", "notes.txt", "sub", "transaction_0-14.meta"},
+		Moved:       []string{"epoch_ending_0-0.meta", "identity.meta"},
+		MovedListed: true,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("List =\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+func TestLocalListErrors(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "metadata", []byte("not a folder"))
+	_, err := (&storage.Local{Dir: dir}).List(t.Context())
+	want := "list metadata: open " + filepath.Join(dir, "metadata") + ": not a directory"
+	if errText(err) != want {
+		t.Errorf("List = %q, want %q", errText(err), want)
+	}
+
+	ctx, cancel := contextCanceled(t)
+	defer cancel()
+	if _, err := (&storage.Local{Dir: t.TempDir()}).List(ctx); err == nil {
+		t.Error("List with a canceled context succeeded")
+	}
+}
+
+func TestLocalReadFile(t *testing.T) {
+	dir := t.TempDir()
+	two := gzipMembers(t, "first\n", "second\n")
+	whole := gzipMembers(t, line)
+	files := map[string][]byte{
+		"metadata/plain.meta":             []byte(line),
+		"metadata/empty.meta":             nil,
+		"metadata/gzip.meta":              whole,
+		"metadata/multi.meta":             two,
+		"metadata/truncated.meta":         whole[:len(whole)-5],
+		"metadata/big.meta":               []byte(strings.Repeat("x", 65)),
+		"metadata/bomb.meta":              gzipMembers(t, strings.Repeat("\x00", 1<<20)),
+		"metadata/.hidden":                []byte(line),
+		"metadata/a..b":                   []byte(line),
+		"metadata/sub/inner.meta":         []byte(line),
+		"metadata_backup/moved.meta":      []byte(line),
+		"metadata_backup/moved-gz.meta":   whole,
+		"epoch_ending_0-.1a2b/x.manifest": []byte("{}"),
+	}
+	for rel, data := range files {
+		writeFile(t, dir, rel, data)
+	}
+	meta := filepath.Join(dir, "metadata")
+	if err := os.Symlink(filepath.Join(meta, "plain.meta"), filepath.Join(meta, "link.meta")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "nowhere"), filepath.Join(meta, "dangling.meta")); err != nil {
+		t.Fatal(err)
+	}
+	haveFifo := mkfifo(t, filepath.Join(meta, "fifo.meta"))
+
+	const wantHandle = `: want "metadata/<name>" or "metadata_backup/<name>"`
+	tests := []struct {
+		handle  string
+		max     int64
+		want    string
+		wantErr string
+		is      error
+	}{
+		{handle: "metadata/plain.meta", want: line},
+		{handle: "metadata/empty.meta", want: ""},
+		{handle: "metadata/gzip.meta", want: line},
+		{handle: "metadata/multi.meta", want: "first\nsecond\n"},
+		{handle: "metadata/.hidden", want: line},
+		{handle: "metadata/a..b", want: line},
+		{handle: "metadata_backup/moved.meta", want: line},
+		{handle: "metadata_backup/moved-gz.meta", want: line},
+		{handle: "metadata/big.meta", max: 65, want: strings.Repeat("x", 65)},
+		{
+			handle: "metadata/big.meta", max: 64,
+			wantErr: `read "metadata/big.meta": file too large: more than 64 bytes`, is: storage.ErrTooLarge,
+		},
+		{
+			handle: "metadata/bomb.meta", max: 64 << 10,
+			wantErr: `read "metadata/bomb.meta": file too large: more than 65536 bytes decompressed`, is: storage.ErrTooLarge,
+		},
+		{
+			handle:  "metadata/truncated.meta",
+			wantErr: `read "metadata/truncated.meta": corrupt gzip stream: unexpected EOF`, is: storage.ErrCorrupt,
+		},
+		{
+			handle:  "metadata/link.meta",
+			wantErr: `read "metadata/link.meta": not a regular file: ` + filepath.Join(meta, "link.meta") + " is a symbolic link", is: storage.ErrNotRegular,
+		},
+		{
+			handle:  "metadata/dangling.meta",
+			wantErr: `read "metadata/dangling.meta": not a regular file: ` + filepath.Join(meta, "dangling.meta") + " is a symbolic link", is: storage.ErrNotRegular,
+		},
+		{
+			handle:  "metadata/sub",
+			wantErr: `read "metadata/sub": not a regular file: ` + filepath.Join(meta, "sub") + " is a directory", is: storage.ErrNotRegular,
+		},
+		{
+			handle:  "metadata/fifo.meta",
+			wantErr: `read "metadata/fifo.meta": not a regular file: ` + filepath.Join(meta, "fifo.meta") + " is a named pipe", is: storage.ErrNotRegular,
+		},
+		{
+			handle:  "metadata/missing.meta",
+			wantErr: `read "metadata/missing.meta": open ` + filepath.Join(meta, "missing.meta") + ": no such file or directory", is: fs.ErrNotExist,
+		},
+		{handle: "metadata/sub/inner.meta", wantErr: `read: invalid handle "metadata/sub/inner.meta"` + wantHandle, is: storage.ErrInvalidHandle},
+		{handle: "metadata/../metadata/plain.meta", wantErr: `read: invalid handle "metadata/../metadata/plain.meta"` + wantHandle, is: storage.ErrInvalidHandle},
+		{handle: "metadata/..", wantErr: `read: invalid handle "metadata/.."` + wantHandle, is: storage.ErrInvalidHandle},
+		{handle: meta + "/plain.meta", wantErr: `read: invalid handle "` + meta + `/plain.meta"` + wantHandle, is: storage.ErrInvalidHandle},
+		{handle: "epoch_ending_0-.1a2b/x.manifest", wantErr: `read: invalid handle "epoch_ending_0-.1a2b/x.manifest"` + wantHandle, is: storage.ErrInvalidHandle},
+		{handle: "metadata/", wantErr: `read: invalid handle "metadata/"` + wantHandle, is: storage.ErrInvalidHandle},
+	}
+	l := &storage.Local{Dir: dir}
+	for _, tc := range tests {
+		t.Run(tc.handle, func(t *testing.T) {
+			if tc.handle == "metadata/fifo.meta" && !haveFifo {
+				t.Skip("no named pipes on this system")
+			}
+			got, err := l.ReadFile(t.Context(), tc.handle, tc.max)
+			if errText(err) != tc.wantErr {
+				t.Fatalf("ReadFile error = %q\nwant %q", errText(err), tc.wantErr)
+			}
+			if tc.is != nil && !errors.Is(err, tc.is) {
+				t.Errorf("ReadFile error %v does not wrap %v", err, tc.is)
+			}
+			if err == nil && string(got) != tc.want {
+				t.Errorf("ReadFile = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestLocalReadFileGzipBinary(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "metadata/one.meta", gzipBinary(t, line))
+	writeFile(t, dir, "metadata/two.meta", append(gzipBinary(t, "a\n"), gzipBinary(t, "b\n")...))
+	l := &storage.Local{Dir: dir}
+	for handle, want := range map[string]string{"metadata/one.meta": line, "metadata/two.meta": "a\nb\n"} {
+		got, err := l.ReadFile(t.Context(), handle, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != want {
+			t.Errorf("ReadFile(%q) = %q, want %q", handle, got, want)
+		}
+	}
+}
+
+// TestLocalReadFileBombMemory checks that a gzip bomb is refused without
+// decompressing it: 16 MiB of zeros against a 64 KiB limit must not allocate
+// anything near 16 MiB.
+func TestLocalReadFileBombMemory(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "metadata/bomb.meta", gzipMembers(t, strings.Repeat("\x00", 16<<20)))
+	l := &storage.Local{Dir: dir}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := l.ReadFile(t.Context(), "metadata/bomb.meta", 64<<10)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, storage.ErrTooLarge) {
+		t.Fatalf("ReadFile = %v, want ErrTooLarge", err)
+	}
+	if allocated := after.TotalAlloc - before.TotalAlloc; allocated > 4<<20 {
+		t.Errorf("ReadFile allocated %d bytes for a 64 KiB limit", allocated)
+	}
+}
