@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/metactl/metactl/archive"
+	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/compaction"
+	"github.com/metactl/metactl/importer"
+)
+
+// app is what every command's Run receives: the process's context,
+// writers, clock and global flags. Only this package prints or exits.
+type app struct {
+	ctx    context.Context
+	stdout io.Writer
+	stderr io.Writer
+	cli    *CLI
+	now    func() time.Time
+}
+
+func (a *app) options(readOnly bool, command string) *catalog.Options {
+	t := a.cli.LockTimeout
+	if t <= 0 {
+		t = -1 // do not wait
+	}
+	return &catalog.Options{ReadOnly: readOnly, Timeout: t, Command: "metactl " + command, Now: a.now}
+}
+
+// openWrite opens the catalog for one write transaction. Close it as soon
+// as the transaction is done: it holds the exclusive lock.
+func (a *app) openWrite(command string) (*catalog.DB, error) {
+	return catalog.Open(a.ctx, a.cli.Catalog, a.options(false, command))
+}
+
+// openRead opens the catalog read-only. If --catalog names an archive, it
+// is unpacked into a throwaway catalog in a temporary folder first; the
+// returned function closes the catalog and removes that folder.
+func (a *app) openRead(command string) (*catalog.DB, func(), error) {
+	path := a.cli.Catalog
+	if isArchiveFile(path) {
+		return a.openArchive(path, command)
+	}
+	db, err := catalog.Open(a.ctx, path, a.options(true, command))
+	if err != nil {
+		return nil, nil, err
+	}
+	return db, func() { db.Close() }, nil
+}
+
+func isArchiveFile(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var magic [4]byte
+	if _, err := io.ReadFull(f, magic[:]); err != nil {
+		return false
+	}
+	return archive.IsArchive(magic[:])
+}
+
+func (a *app) openArchive(path, command string) (*catalog.DB, func(), error) {
+	dir, err := os.MkdirTemp("", "metactl-archive-")
+	if err != nil {
+		return nil, nil, err
+	}
+	cleanup := func() { os.RemoveAll(dir) }
+	f, err := os.Open(path)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	defer f.Close()
+	tmp := filepath.Join(dir, "catalog.db")
+	db, err := catalog.Open(a.ctx, tmp, &catalog.Options{NoSync: true, Command: "metactl " + command, Now: a.now})
+	if err == nil {
+		_, err = archive.Import(a.ctx, db, f)
+		db.Close()
+	}
+	if err != nil {
+		cleanup()
+		return nil, nil, fmt.Errorf("read archive %q: %w", path, err)
+	}
+	db, err = catalog.Open(a.ctx, tmp, &catalog.Options{ReadOnly: true, Command: "metactl " + command, Now: a.now})
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	return db, func() { db.Close(); cleanup() }, nil
+}
+
+// printJSON writes v as indented JSON and a newline.
+func (a *app) printJSON(v any) error {
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// isTerminal reports whether stderr is a terminal: progress is shown only
+// then, so cron jobs and pipes get clean output.
+func (a *app) isTerminal() bool {
+	f, ok := a.stderr.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// progress returns a callback that redraws one status line on stderr, or
+// nil when stderr is not a terminal.
+func (a *app) progress(what string) func(done, total int) {
+	if !a.isTerminal() {
+		return nil
+	}
+	last := time.Time{}
+	return func(done, total int) {
+		if now := time.Now(); now.Sub(last) < 100*time.Millisecond && done != total {
+			return
+		} else {
+			last = now
+		}
+		if total > 0 {
+			fmt.Fprintf(a.stderr, "\r%s: %d/%d (%d%%)\x1b[K", what, done, total, done*100/total)
+		} else {
+			fmt.Fprintf(a.stderr, "\r%s: %d\x1b[K", what, done)
+		}
+		if done == total {
+			fmt.Fprintln(a.stderr)
+		}
+	}
+}
+
+// exitCodeOf maps an error to the documented exit codes, in one place.
+func exitCodeOf(err error) int {
+	var busy *catalog.BusyError
+	var input *importer.InputError
+	var usage usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, context.Canceled):
+		return exitInterrupted
+	case errors.As(err, &busy):
+		return exitBusy
+	case errors.As(err, &usage), errors.Is(err, compaction.ErrFactor):
+		return exitUsage
+	case errors.Is(err, errVerifyFailed):
+		return exitVerify
+	case errors.As(err, &input), errors.Is(err, catalog.ErrInvalid), errors.Is(err, catalog.ErrConflict),
+		errors.Is(err, archive.ErrBadArchive):
+		return exitInvalid
+	}
+	return exitError
+}

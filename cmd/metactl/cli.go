@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/alecthomas/kong"
+)
+
+const description = `metactl keeps the metadata of an Aptos backup storage in a transactional
+catalog (one bbolt file): import the legacy metadata/ folder once, then read,
+compact and export it with single ACID transactions, so readers never see a
+half-written or vanished file and a crash never leaves damage behind.
+
+Exit codes:
+  0    success
+  1    error
+  2    usage error (bad flags or arguments, compaction factor 0)
+  3    invalid input: bad metadata line, conflict, continuity error; nothing changed
+  4    verify found problems
+  5    busy: the catalog lock was not acquired within --lock-timeout
+  130  interrupted
+
+Environment:
+  METACTL_CATALOG    default for --catalog
+  METACTL_NOW        fix the clock to these Unix seconds (tests and rehearsals)
+  METACTL_FAILPOINT  crash-test failpoints (see internal/failpoint); never set in production`
+
+// CLI is the kong grammar: global flags and one field per command. Each
+// command lives in its own file.
+type CLI struct {
+	Catalog     string           `help:"Catalog file. Read-only commands also accept an archive made by 'export --archive'." env:"METACTL_CATALOG" default:"metactl.db" placeholder:"PATH"`
+	LockTimeout time.Duration    `help:"Wait at most this long for the catalog lock, then exit 5 naming the holder." default:"30s" placeholder:"DUR"`
+	JSON        bool             `name:"json" help:"Print a stable JSON document on stdout instead of text."`
+	Version     kong.VersionFlag `help:"Print the version and exit."`
+
+	Import  importCmd  `cmd:"" help:"Import (sync) a legacy metadata folder, command-adapter storage or archive into the catalog."`
+	Read    readCmd    `cmd:"" help:"Print every entry of the named metadata files as pretty JSON."`
+	Ls      lsCmd      `cmd:"" help:"List the catalog's metadata files."`
+	Status  statusCmd  `cmd:"" help:"Print the backup storage state, exactly as aptos-db-tool prints it."`
+	Compact compactCmd `cmd:"" help:"Compact metadata files as Aptos's backup-maintenance compact does, in one transaction."`
+	Cleanup cleanupCmd `cmd:"" help:"Delete moved (superseded) files older than a bound, in one transaction."`
+	Verify  verifyCmd  `cmd:"" help:"Check the catalog file, its derived index and the view's continuity."`
+	Plan    planCmd    `cmd:"" help:"Show which backups a restore to a target version would use."`
+	Export  exportCmd  `cmd:"" help:"Write the catalog out: a legacy folder, a command-adapter storage, or one zstd archive."`
+	Log     logCmd     `cmd:"" help:"Show the operation journal, newest first."`
+}
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+type kongExit int
+
+// run parses args, runs the command and returns the process exit code.
+// It is main without the process: tests call it directly.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
+	var cli CLI
+	a := &app{ctx: ctx, stdout: stdout, stderr: stderr, cli: &cli, now: time.Now}
+	defer func() {
+		if r := recover(); r != nil {
+			if c, ok := r.(kongExit); ok {
+				code = int(c)
+				return
+			}
+			panic(r)
+		}
+	}()
+	parser, err := kong.New(&cli,
+		kong.Name("metactl"),
+		kong.Description(description),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(c int) { panic(kongExit(c)) }),
+		kong.Vars{"version": version},
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.Bind(a),
+	)
+	if err != nil {
+		fmt.Fprintf(stderr, "metactl: %v\n", err)
+		return exitError
+	}
+	kctx, err := parser.Parse(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "metactl: %v\n", err)
+		fmt.Fprintln(stderr, "run 'metactl --help' for usage")
+		return exitUsage
+	}
+	if s := os.Getenv("METACTL_NOW"); s != "" {
+		secs, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			fmt.Fprintf(stderr, "metactl: METACTL_NOW=%q: want Unix seconds\n", s)
+			return exitUsage
+		}
+		fixed := time.Unix(secs, 0).UTC()
+		a.now = func() time.Time { return fixed }
+	}
+	if err := kctx.Run(); err != nil {
+		return a.report(err)
+	}
+	return exitOK
+}
+
+// Exit codes; the table is in the help text above and in the README.
+const (
+	exitOK          = 0
+	exitError       = 1
+	exitUsage       = 2
+	exitInvalid     = 3
+	exitVerify      = 4
+	exitBusy        = 5
+	exitInterrupted = 130
+)
+
+// usageError marks an error as a usage error (exit 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// verifyFailed is returned by verify when it found problems (exit 4); the
+// problems themselves were already printed.
+var errVerifyFailed = errors.New("verify found problems")
+
+// report prints err once and maps it to an exit code.
+func (a *app) report(err error) int {
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "metactl: ") {
+		msg = "metactl: " + msg
+	}
+	fmt.Fprintln(a.stderr, msg)
+	return exitCodeOf(err)
+}

@@ -1,0 +1,307 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files under testdata/golden")
+
+// binary is the metactl built once for all end-to-end tests: they run the
+// real program in real processes.
+var binary string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	dir, err := os.MkdirTemp("", "metactl-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "metactl")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build metactl:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// result is one finished metactl process.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+}
+
+// metactl runs the binary with the given catalog and extra environment
+// ("K=V" strings) and waits for it.
+func metactl(t testing.TB, catalogPath string, env []string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), "METACTL_CATALOG="+catalogPath)
+	cmd.Env = append(cmd.Env, env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run metactl %v: %v", args, err)
+	}
+	return result{out.String(), errb.String(), code}
+}
+
+// must runs metactl and fails the test unless it exits 0.
+func must(t testing.TB, catalogPath string, env []string, args ...string) result {
+	t.Helper()
+	r := metactl(t, catalogPath, env, args...)
+	if r.code != 0 {
+		t.Fatalf("metactl %s: %s", strings.Join(args, " "), r)
+	}
+	return r
+}
+
+func repoRoot(t testing.TB) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// golden compares got with testdata/golden/name, or rewrites it with -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from golden file (run with -update if intended)\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+func TestSampleGolden(t *testing.T) {
+	cat := filepath.Join(t.TempDir(), "c.db")
+	sample := filepath.Join(repoRoot(t), "testdata", "sample")
+	// An empty catalog reads as Aptos's empty view.
+	must(t, cat, nil, "import", "--local-fs-dir", t.TempDir())
+	golden(t, "status-empty.txt", must(t, cat, nil, "status").stdout)
+
+	r := must(t, cat, nil, "import", "--local-fs-dir", sample)
+	if !strings.Contains(r.stdout, "96 files") {
+		t.Errorf("import summary: %s", r.stdout)
+	}
+	golden(t, "status.txt", must(t, cat, nil, "status").stdout)
+	golden(t, "ls.txt", must(t, cat, nil, "ls").stdout)
+	golden(t, "read.txt", must(t, cat, nil, "read", "metadata/identity.meta", "epoch_ending_3-3.meta",
+		"metadata/state_snapshot_ver_0.meta", "metadata/transaction_1-1000000.meta").stdout)
+
+	// The gzip copy of the sample (bucket style) gives the same catalog view.
+	cat2 := filepath.Join(t.TempDir(), "c.db")
+	must(t, cat2, nil, "import", "--local-fs-dir", filepath.Join(repoRoot(t), "testdata", "sample-gzip"))
+	if a, b := must(t, cat, nil, "status", "--json").stdout, must(t, cat2, nil, "status", "--json").stdout; a != b {
+		t.Errorf("gzip sample differs:\n%s\n%s", a, b)
+	}
+	// Re-import changes nothing: same generation, same bytes.
+	before, _ := os.ReadFile(cat)
+	r = must(t, cat, nil, "import", "--local-fs-dir", sample)
+	after, _ := os.ReadFile(cat)
+	if !strings.Contains(r.stdout, "nothing changed (generation 1)") || !bytes.Equal(before, after) {
+		t.Errorf("re-import changed the catalog: %s", r.stdout)
+	}
+}
+
+func TestReadCompactedFileAndUnknownHandle(t *testing.T) {
+	cat := filepath.Join(t.TempDir(), "c.db")
+	must(t, cat, nil, "import", "--local-fs-dir", filepath.Join(repoRoot(t), "testdata", "sample"))
+	must(t, cat, []string{"METACTL_NOW=1700000000"}, "compact", "--epoch-ending-file-compact-factor", "10",
+		"--state-snapshot-file-compact-factor", "10", "--transaction-file-compact-factor", "100")
+	golden(t, "read-compacted.txt", must(t, cat, nil, "read", "metadata/epoch_ending_compacted_0-9.meta").stdout)
+	r := metactl(t, cat, nil, "read", "metadata/nope.meta")
+	if r.code != 1 || !strings.Contains(r.stderr, `file "metadata/nope.meta" is not in the catalog`) {
+		t.Errorf("unknown handle: %s", r)
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	cat := filepath.Join(dir, "c.db")
+	cases := []struct {
+		name string
+		args []string
+		code int
+		text string
+	}{
+		{"no command", nil, 2, "expected one of"},
+		{"unknown flag", []string{"status", "--bogus"}, 2, "unknown flag --bogus"},
+		{"factor 0", []string{"compact", "--transaction-file-compact-factor", "0"}, 2, "compaction factors must be at least 1, got 0"},
+		{"two sources", []string{"import", "--local-fs-dir", dir, "--archive", filepath.Join(repoRoot(t), "README.md")}, 2, "give exactly one source"},
+		{"no catalog", []string{"status"}, 1, "catalog does not exist"},
+		{"bad older-than", []string{"cleanup", "--older-than", "soon"}, 2, `--older-than "soon"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := metactl(t, cat, nil, tc.args...)
+			if r.code != tc.code || !strings.Contains(r.stderr, tc.text) {
+				t.Fatalf("want exit %d with %q, got %s", tc.code, tc.text, r)
+			}
+		})
+	}
+	if _, err := os.Stat(cat); err == nil {
+		t.Error("a failed command created the catalog")
+	}
+}
+
+func writeStorage(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestImportBadInputChangesNothing(t *testing.T) {
+	cat := filepath.Join(t.TempDir(), "c.db")
+	must(t, cat, nil, "import", "--local-fs-dir", filepath.Join(repoRoot(t), "testdata", "sample"))
+	before, _ := os.ReadFile(cat)
+	bad := writeStorage(t, map[string]string{
+		"metadata/transaction_0-0.meta":  `{"TransactionBackup":{"first_version":0,"last_version":0}}` + "\n",
+		"metadata/epoch_ending_9-9.meta": `{"EpochEndingBackup":{"first_epoch":9,"last_epoch":8,"first_version":1,"last_version":2,"manifest":"e/m"}}` + "\n",
+		"metadata/transaction_5-6.meta":  `{"TransactionBackup":{"first_version":5,"last_version":6,"manifest":"t/m"}}` + "\n\n" + `{"TransactionBackupRange":{}}` + "\n",
+		"metadata/state_snapshot_1.meta": `{"StateSnapshotBackup":{"epoch":1,"version":2,"manifest":"../etc/passwd"}}` + "\n",
+		"metadata/transaction_7-7.meta":  `{"TransactionBackup":{"first_version":7,"last_version":7,"manifest":"t/m"}}` + "\n",
+		"metadata_backup/identity2.meta": `{"Identity":{"id":"00"}}` + "\n",
+	})
+	r := metactl(t, cat, nil, "import", "--local-fs-dir", bad)
+	if r.code != 3 {
+		t.Fatalf("want exit 3: %s", r)
+	}
+	for _, want := range []string{
+		"import metadata/transaction_0-0.meta:1:57: missing field `manifest`",
+		"import metadata/epoch_ending_9-9.meta:1: first_epoch 9 > last_epoch 8",
+		"import metadata/transaction_5-6.meta:2:1: EOF while parsing a value",
+		"import metadata/transaction_5-6.meta:3:2: unknown variant `TransactionBackupRange`",
+		"import metadata/state_snapshot_1.meta:1: manifest \"../etc/passwd\" has a \"..\" segment",
+		"import metadata_backup/identity2.meta:1:19: invalid identity id: want 64 hex digits",
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	after, _ := os.ReadFile(cat)
+	if !bytes.Equal(before, after) {
+		t.Error("a refused import changed the catalog file")
+	}
+}
+
+// TestLockTimeoutAcrossProcesses holds the write lock in one metactl
+// process (a failpoint stalls it inside its transaction) while another one
+// reads: with a short --lock-timeout the reader exits 5 naming the holder;
+// with a long one it waits and then sees the writer's commit.
+func TestLockTimeoutAcrossProcesses(t *testing.T) {
+	cat := filepath.Join(t.TempDir(), "c.db")
+	sample := filepath.Join(repoRoot(t), "testdata", "sample")
+	must(t, cat, nil, "import", "--local-fs-dir", t.TempDir())
+
+	writer := exec.Command(binary, "import", "--local-fs-dir", sample)
+	writer.Env = append(os.Environ(), "METACTL_CATALOG="+cat, "METACTL_FAILPOINT=import.after-put=sleep:3s")
+	var wout bytes.Buffer
+	writer.Stdout, writer.Stderr = &wout, &wout
+	if err := writer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Process.Kill()
+	// Wait until the writer holds the lock (its holder record appears).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if b, _ := os.ReadFile(cat + ".lock"); bytes.Contains(b, []byte(`"pid":`)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("writer never took the lock")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	start := time.Now()
+	r := metactl(t, cat, nil, "--lock-timeout", "300ms", "status")
+	waited := time.Since(start)
+	wantHolder := fmt.Sprintf("held by pid %d, \"metactl import\"", writer.Process.Pid)
+	if r.code != 5 || !strings.Contains(r.stderr, wantHolder) {
+		t.Fatalf("short timeout: want exit 5 naming %q, got %s", wantHolder, r)
+	}
+	if waited > 2500*time.Millisecond {
+		t.Errorf("reader waited %v with a 300ms timeout", waited)
+	}
+	r = must(t, cat, nil, "--lock-timeout", "20s", "status")
+	if err := writer.Wait(); err != nil {
+		t.Fatalf("writer: %v\n%s", err, wout.String())
+	}
+	if !strings.Contains(r.stdout, "latest_transaction_version: 58000000") {
+		t.Errorf("waiting reader did not see the writer's commit: %s", r)
+	}
+}
+
+// TestDamagedCatalogNeverCrashes runs read commands on damaged files: each
+// exits 1 with a hint, none panics.
+func TestDamagedCatalogNeverCrashes(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.db")
+	must(t, good, nil, "import", "--local-fs-dir", filepath.Join(repoRoot(t), "testdata", "sample"))
+	content, _ := os.ReadFile(good)
+	middle := bytes.Clone(content)
+	for i := 4 * 4096; i < len(middle); i++ {
+		middle[i] = byte(i * 7)
+	}
+	cases := map[string][]byte{
+		"truncated-8k":   content[:8192],
+		"truncated-half": content[:len(content)/2],
+		"zeroed":         make([]byte, len(content)),
+		"garbage-pages":  middle,
+		"text":           []byte("not a catalog\n"),
+	}
+	for name, data := range cases {
+		t.Run(name, func(t *testing.T) {
+			p := filepath.Join(dir, name+".db")
+			os.WriteFile(p, data, 0o600)
+			for _, args := range [][]string{{"status"}, {"ls"}, {"verify"}, {"compact"}} {
+				r := metactl(t, p, nil, args...)
+				if r.code == 0 || strings.Contains(r.stderr, "panic") || strings.Contains(r.stderr, "goroutine") {
+					if !(args[0] == "verify" && r.code == 4) {
+						t.Fatalf("%v on %s: %s", args, name, r)
+					}
+				}
+				if r.code == 1 && !strings.Contains(r.stderr, "catalog file is damaged") {
+					t.Errorf("%v on %s: no damage message: %s", args, name, r)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/metactl/metactl/catalog"
+)
+
+type logCmd struct {
+	Limit int  `short:"n" help:"Show at most this many operations (0: all)." default:"20"`
+	Files bool `help:"Also list the handles each operation touched."`
+}
+
+func (c *logCmd) Help() string {
+	return `Shows the catalog's journal, newest first: each committed write with its
+generation, time, kind (import, compact, cleanup), file counts and the view
+digest before and after. Compaction never changes the digest; import and
+cleanup may. --json prints the full records.`
+}
+
+func (c *logCmd) Run(a *app) error {
+	db, done, err := a.openRead("log")
+	if err != nil {
+		return err
+	}
+	defer done()
+	ops := []*catalog.Operation{}
+	err = db.View(func(tx *catalog.Tx) error {
+		return tx.Operations(func(op *catalog.Operation) bool {
+			ops = append(ops, op)
+			return c.Limit <= 0 || len(ops) < c.Limit
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("log: %w", err)
+	}
+	if a.cli.JSON {
+		return a.printJSON(ops)
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "GEN\tTIME\tKIND\tADDED\tREPLACED\tMOVED\tREVIVED\tDELETED\tENTRIES\tDIGEST BEFORE\tDIGEST AFTER\tNOTE")
+	for _, op := range ops {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", op.Generation, op.Time.Format(time.RFC3339), op.Kind,
+			op.Added.Count, op.Replaced.Count, op.Moved.Count, op.Revived.Count, op.Deleted.Count, op.Entries,
+			op.DigestBefore.Short(), op.DigestAfter.Short(), op.Note)
+		if c.Files {
+			for _, ch := range []struct {
+				what string
+				c    catalog.Changes
+			}{{"added", op.Added}, {"replaced", op.Replaced}, {"moved", op.Moved}, {"revived", op.Revived}, {"deleted", op.Deleted}} {
+				for _, h := range ch.c.Handles {
+					fmt.Fprintf(tw, "\t\t  %s %s\n", ch.what, h)
+				}
+			}
+		}
+	}
+	return tw.Flush()
+}
