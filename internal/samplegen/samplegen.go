@@ -96,9 +96,10 @@ type Options struct {
 	Seed int64
 	// Gzip writes each file as gzip bytes under its .meta name, as the
 	// sample command-adapter configs leave them in a bucket (gzip -c). The
-	// gzip member has no name, MTIME 0 and OS 3 (Unix); it is compressed at
-	// Go's BestSpeed (XFL 4) to keep million-file storages fast, where
-	// GNU gzip -6 would write XFL 0. Readers only decompress it.
+	// gzip member has no name, MTIME 0 and OS 3 (Unix), compressed at Go's
+	// default level: the same bytes 'metactl export --gzip' writes, so a
+	// generated gzip storage round-trips through import and export byte for
+	// byte. Readers only decompress it.
 	Gzip bool
 	// Identity writes identity.meta with a 32-byte id drawn from Seed.
 	Identity bool
@@ -478,9 +479,8 @@ func (a *arena) copy(b []byte) []byte {
 	return a.chunk[start:len(a.chunk):len(a.chunk)]
 }
 
-// gzipper compresses small payloads with one reused gzip.Writer.
-// BestSpeed resets and runs about 2.5 times faster than the default level
-// on one metadata line.
+// gzipper compresses small payloads with one reused gzip.Writer, with the
+// settings export uses (default level, no name, MTIME 0, OS Unix).
 type gzipper struct {
 	w   *gzip.Writer
 	buf bytes.Buffer
@@ -490,7 +490,7 @@ type gzipper struct {
 func (g *gzipper) compress(b []byte) []byte {
 	g.buf.Reset()
 	if g.w == nil {
-		g.w, _ = gzip.NewWriterLevel(&g.buf, gzip.BestSpeed) // a valid level
+		g.w, _ = gzip.NewWriterLevel(&g.buf, gzip.DefaultCompression) // a valid level
 	} else {
 		g.w.Reset(&g.buf)
 	}

@@ -1,0 +1,64 @@
+// Package archive implements metactl's catalog archive: one zstd-compressed
+// file holding the whole state of a catalog (every metadata file, live and
+// moved, with its provenance), versioned, integrity-checked and
+// reproducible. It is the fast way to ship a catalog: one download instead
+// of thousands of small files (design §6).
+//
+// [Write] makes an archive from one read-only transaction; [Read],
+// [ReadAll] and [Reader] decode and verify one; [Import] loads one into a
+// catalog in a single write transaction; [IsArchive] recognises one from
+// its first bytes. The package owns the byte format and is the only user
+// of zstd in metactl.
+//
+// # Layout
+//
+// An archive is ONE zstd frame sequence (as written by one zstd stream
+// encoder) whose decompressed bytes, the plaintext, are:
+//
+//	header line     {"format":"metactl-archive","version":1,"generation":G,
+//	                 "identity":"<64 hex or empty>","view_digest":"<64 hex>",
+//	                 "files":N,"entries":E}\n
+//	N times, in handle byte order:
+//	  record line   {"handle":"metadata/<name>","state":"live"|"moved",
+//	                 "source":"...","imported_at":"<RFC 3339, ns>",
+//	                 "state_changed_at":"<RFC 3339, ns>","size":S,
+//	                 "sha256":"<64 hex of the content>"}\n
+//	  content       exactly S bytes: the file's bytes as the catalog holds them
+//	  "\n"          one separator byte (not part of the content)
+//	trailer line    {"end":true,"files":N,"sha256":"<64 hex>"}\n
+//
+// Each JSON line is a single line of compact JSON (encoding/json's output,
+// field order as shown; the line breaks above are for reading only). The
+// trailer's sha256 covers every plaintext byte before the trailer line:
+// the header line, every record line, content and separator. Nothing
+// follows the trailer.
+//
+// Generation, identity, view digest and entry count are the catalog's at
+// the archived generation; times are the ones the catalog stores, never
+// the time of the export. So two archives of the same generation have
+// identical plaintext, byte for byte. Their compressed bytes may differ
+// (compressed output is not stable across zstd library versions): hash and
+// compare the plaintext, never the compressed file.
+//
+// # Verification
+//
+// A reader refuses, with an error wrapping [ErrBadArchive], anything that is
+// not exactly this layout: a stream that is not zstd or is corrupt (zstd's
+// frame checksum is on), a wrong format name or version, a record out of
+// handle order or duplicated, a handle that is not "metadata/<ShellSafeName>",
+// a line longer than [MaxLineSize], content larger than [MaxFileSize] or a
+// plaintext larger than [MaxPlainSize], content whose SHA-256 differs from
+// its record, a missing or wrong trailer, a file count that differs from
+// the header, and bytes after the trailer. Each record is handed out only
+// after its own SHA-256 matched, but the archive as a whole is good only
+// once the trailer has been verified (Reader.Next returns io.EOF, Read and
+// ReadAll return nil): callers must collect records and commit only then,
+// as [Import] does.
+//
+// # Import
+//
+// [Import] writes every file of a verified archive in one catalog write
+// transaction and checks, before the commit, that the resulting view digest
+// and entry count equal the archive's header. The catalog's generation after
+// an import is its own (one more than before), not the archive's.
+package archive

@@ -1,0 +1,135 @@
+package export
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/internal/failpoint"
+	"github.com/metactl/metactl/storage"
+)
+
+// AdapterOptions configures ToCommandAdapter.
+type AdapterOptions struct {
+	// Progress, if not nil, is called after each save_metadata_line or
+	// backup_metadata_file command, with the number done and the number
+	// of commands to run.
+	Progress func(done, total int)
+}
+
+// AdapterResult says what ToCommandAdapter did.
+type AdapterResult struct {
+	// Generation is the catalog generation that was exported.
+	Generation uint64
+	// Saved counts live files written with save_metadata_line.
+	Saved int
+	// Moved counts files moved to metadata_backup/ with
+	// backup_metadata_file.
+	Moved int
+	// Unchanged counts catalog files that needed nothing: live files the
+	// remote lists in metadata/, and moved files it does not list there.
+	Unchanged int
+	// Unknown lists the remote files the catalog does not know, as
+	// "metadata/<name>" or "metadata_backup/<name>" (the latter only if the
+	// config has list_metadata_backup_files), sorted. Nothing is removed.
+	Unknown []string
+}
+
+// ToCommandAdapter exports the catalog through the Aptos command adapter
+// ca; see the package documentation. It reads db in one read-only
+// transaction ([TakeSnapshot]) and writes nothing to the catalog.
+func ToCommandAdapter(ctx context.Context, db *catalog.DB, ca *storage.CommandAdapter, opts AdapterOptions) (*AdapterResult, error) {
+	s, err := TakeSnapshot(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	return s.ToCommandAdapter(ctx, ca, opts)
+}
+
+// ToCommandAdapter exports s through the command adapter ca, in the order
+// that keeps a concurrent Aptos reader safe:
+//
+//  1. list the remote (list_metadata_files, and list_metadata_backup_files
+//     if configured);
+//  2. save_metadata_line for every live file the remote does not list in
+//     metadata/ (a listed name counts as present: content is not compared,
+//     since Aptos assumes a handle's content never changes);
+//  3. backup_metadata_file for every file the catalog moved that the remote
+//     still lists in metadata/: that command moves the remote's live copy.
+//     A moved file the remote does not list live needs nothing (there is
+//     no command that writes into metadata_backup/ directly);
+//  4. report remote files the catalog does not know.
+//
+// If step 3 has work and the config has no backup_metadata_file command, it
+// fails with an error wrapping storage.ErrNoBackupCommand before running
+// anything. Give ctx a deadline when the commands talk to a network: a
+// command that hangs hangs the export.
+func (s *Snapshot) ToCommandAdapter(ctx context.Context, ca *storage.CommandAdapter, opts AdapterOptions) (*AdapterResult, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	l, err := ca.List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("export: list remote: %w", err)
+	}
+	remoteLive := make(map[string]bool, len(l.Live))
+	for _, n := range l.Live {
+		remoteLive[n] = true
+	}
+	res := &AdapterResult{Generation: s.Generation}
+	known := make(map[string]bool, len(s.Files))
+	var save, move []*catalog.File
+	for _, f := range s.Files {
+		name := f.Name()
+		known[name] = true
+		switch {
+		case f.State == catalog.Live && !remoteLive[name]:
+			save = append(save, f)
+		case f.State == catalog.Moved && remoteLive[name]:
+			move = append(move, f)
+		default:
+			res.Unchanged++
+		}
+	}
+	if len(move) > 0 && !ca.CanBackup() {
+		return nil, fmt.Errorf("export: %d moved files are still live remotely (first %q), but moving them needs a backup_metadata_file command: %w",
+			len(move), move[0].Handle, storage.ErrNoBackupCommand)
+	}
+
+	done, total := 0, len(save)+len(move)
+	for _, f := range save {
+		if _, err := ca.SaveMetadataFile(ctx, f.Name(), f.Content); err != nil {
+			return nil, fmt.Errorf("export: save %q: %w", f.Handle, err)
+		}
+		res.Saved++
+		done++
+		if opts.Progress != nil {
+			opts.Progress(done, total)
+		}
+	}
+	failpoint.Hit("export.between-writes-and-moves")
+	for _, f := range move {
+		if err := ca.BackupMetadataFile(ctx, f.Handle); err != nil {
+			return nil, fmt.Errorf("export: move %q: %w", f.Handle, err)
+		}
+		res.Moved++
+		done++
+		if opts.Progress != nil {
+			opts.Progress(done, total)
+		}
+	}
+
+	for _, n := range l.Live {
+		if !known[n] {
+			res.Unknown = append(res.Unknown, storage.LiveHandle(n))
+		}
+	}
+	for _, n := range l.Moved {
+		if !known[n] {
+			res.Unknown = append(res.Unknown, storage.MovedHandle(n))
+		}
+	}
+	slices.Sort(res.Unknown)
+	return res, nil
+}

@@ -1,0 +1,734 @@
+package export
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/internal/failpoint"
+	"golang.org/x/sys/unix"
+)
+
+// Folder names under the export directory. MetadataDir and BackupDir are
+// Aptos's LocalFs folders (spec §1.2); StagingDir is metactl's own.
+const (
+	MetadataDir = "metadata"
+	BackupDir   = "metadata_backup"
+	// StagingDir holds temporary files while they are written. It sits
+	// beside metadata/ so renames stay on one filesystem, and outside it
+	// because Aptos lists and parses every entry of metadata/.
+	StagingDir = ".metactl-staging"
+)
+
+// Errors returned by ToDir when it refuses a path in the export directory.
+// The error text names the path.
+var (
+	// ErrSymlink is returned (wrapped) when a folder, a target file or a
+	// temporary file name is a symbolic link: export never follows one.
+	ErrSymlink = errors.New("is a symbolic link")
+	// ErrNotRegular is returned (wrapped) when a catalog file's name in
+	// metadata/ or metadata_backup/ is taken by something other than a
+	// regular file (a directory, a named pipe, ...).
+	ErrNotRegular = errors.New("is not a regular file")
+	// ErrNotDir is returned (wrapped) when metadata/, metadata_backup/ or
+	// the staging folder exists but is not a directory.
+	ErrNotDir = errors.New("is not a directory")
+	// ErrBusy is returned (wrapped) when another export holds the export
+	// directory's lock.
+	ErrBusy = errors.New("another export is writing to this directory")
+)
+
+// DirOptions configures ToDir. The zero value writes plain files and
+// removes nothing the catalog does not know.
+type DirOptions struct {
+	// Gzip writes every file as gzip of its content, as bucket copies
+	// made by the sample command-adapter configs are. The gzip stream is
+	// deterministic (no name, MTIME 0, OS Unix, default level), so a
+	// second export of the same generation finds every file identical.
+	// A file is rewritten whenever its bytes differ from what would be
+	// written, so switching Gzip rewrites every file once.
+	Gzip bool
+	// Prune removes the entries of metadata/ and metadata_backup/ that the
+	// catalog does not know (files, symbolic links, empty directories).
+	// Without it they are only reported in DirResult.Unknown.
+	Prune bool
+	// Workers bounds how many files are written at once within a phase.
+	// Every write ends with an fsync, and concurrent fsyncs share the
+	// filesystem's journal commits, so a few writers are several times
+	// faster than one. Zero means DefaultWorkers; 1 writes one file at a
+	// time. The phases themselves never overlap.
+	Workers int
+	// Progress, if not nil, is called after each catalog file has been
+	// checked or written, with the number done and the total. Calls come
+	// from the goroutine that called ToDir, one at a time.
+	Progress func(done, total int)
+}
+
+// DefaultWorkers is the number of concurrent file writers ToDir uses when
+// DirOptions.Workers is zero.
+const DefaultWorkers = 8
+
+// DirResult says what ToDir did.
+type DirResult struct {
+	// Generation is the catalog generation that was exported.
+	Generation uint64
+	// Written counts files created or replaced in metadata/ or
+	// metadata_backup/.
+	Written int
+	// Moved counts stale copies removed once the right copy was in place:
+	// files the catalog moved, removed from metadata/ (the move itself),
+	// and files the catalog has live, removed from metadata_backup/.
+	Moved int
+	// Unchanged counts catalog files already in place with identical
+	// bytes.
+	Unchanged int
+	// Removed counts Unknown entries removed (Prune only).
+	Removed int
+	// Unknown lists the entries of metadata/ and metadata_backup/ the
+	// catalog does not know, as "metadata/<name>" or
+	// "metadata_backup/<name>", sorted. They are listed whether or not
+	// Prune removed them.
+	Unknown []string
+	// LeftoversRemoved counts temporary files of interrupted exports
+	// removed from the staging folder.
+	LeftoversRemoved int
+}
+
+// ToDir exports the catalog into the LocalFs directory dir, creating it if
+// needed; see the package documentation for the order, the atomicity and
+// the refusals. It reads db in one read-only transaction ([TakeSnapshot])
+// and writes nothing to the catalog.
+func ToDir(ctx context.Context, db *catalog.DB, dir string, opts DirOptions) (*DirResult, error) {
+	s, err := TakeSnapshot(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	return s.ToDir(ctx, dir, opts)
+}
+
+// ToDir exports s into the LocalFs directory dir; see the package-level
+// [ToDir].
+func (s *Snapshot) ToDir(ctx context.Context, dir string, opts DirOptions) (*DirResult, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	t, err := openTarget(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer t.close()
+	res := &DirResult{Generation: s.Generation}
+	if err := t.run(ctx, s, opts, res); err != nil {
+		// Leave no empty staging folder behind (a non-empty one, or
+		// anything else at that name, stays for the next export).
+		_ = unix.Unlinkat(t.rootFd(), StagingDir, unix.AT_REMOVEDIR)
+		return nil, err
+	}
+	return res, nil
+}
+
+// folder is an open directory under the export directory.
+type folder struct {
+	name string   // "metadata", ...
+	f    *os.File // nil if the folder does not exist (yet)
+	fdn  int      // f's descriptor
+	// entries are the folder's entries when the export began, by name,
+	// with their type bits (unix.S_IFMT).
+	entries map[string]uint32
+	dirty   bool // changed since the last fsync
+}
+
+func (d *folder) fd() int { return d.fdn }
+
+// target is an export directory, open and locked.
+type target struct {
+	path                string
+	root                *os.File
+	rootFdn             int
+	meta, backup, stage folder
+	pid                 string
+
+	// mu guards opening the staging folder, which the first writer does,
+	// and created.
+	mu      sync.Mutex
+	created bool // a folder was created in root: fsync root
+}
+
+func (t *target) rootFd() int { return t.rootFdn }
+
+// rel returns the path of name under the export directory, for errors.
+func (t *target) rel(parts ...string) string {
+	return filepath.Join(append([]string{t.path}, parts...)...)
+}
+
+func refuseSymlink(path string) error {
+	return fmt.Errorf("export: %s %w (refusing to follow it)", path, ErrSymlink)
+}
+
+func refuseNotRegular(path string, mode uint32) error {
+	return fmt.Errorf("export: %s %w (%s; refusing to replace it)", path, ErrNotRegular, describe(mode))
+}
+
+func describe(mode uint32) string {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		return "a directory"
+	case unix.S_IFLNK:
+		return "a symbolic link"
+	case unix.S_IFIFO:
+		return "a named pipe"
+	case unix.S_IFSOCK:
+		return "a socket"
+	case unix.S_IFCHR, unix.S_IFBLK:
+		return "a device"
+	case unix.S_IFREG:
+		return "a regular file"
+	}
+	return "mode " + strconv.FormatUint(uint64(mode), 8)
+}
+
+// openTarget creates dir if needed, opens it and takes its lock.
+func openTarget(dir string) (*target, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	// dir itself may be a symbolic link (the operator's choice); nothing
+	// below it is followed.
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("export: open %s: %w", dir, err)
+	}
+	root := os.NewFile(uintptr(fd), dir)
+	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		root.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("export: %s: %w", dir, ErrBusy)
+		}
+		return nil, fmt.Errorf("export: lock %s: %w", dir, err)
+	}
+	return &target{
+		path:    dir,
+		root:    root,
+		rootFdn: fd,
+		meta:    folder{name: MetadataDir},
+		backup:  folder{name: BackupDir},
+		stage:   folder{name: StagingDir},
+		pid:     strconv.Itoa(os.Getpid()),
+	}, nil
+}
+
+func (t *target) close() {
+	for _, d := range []*folder{&t.meta, &t.backup, &t.stage} {
+		if d.f != nil {
+			d.f.Close()
+			d.f = nil
+		}
+	}
+	t.root.Close() // releases the flock
+}
+
+// openFolder opens d (creating it if create is set and it is missing),
+// refusing a symbolic link or a non-directory, and lists it.
+func (t *target) openFolder(d *folder, create bool) error {
+	if d.f != nil {
+		return nil
+	}
+	path := t.rel(d.name)
+	var st unix.Stat_t
+	err := unix.Fstatat(t.rootFd(), d.name, &st, unix.AT_SYMLINK_NOFOLLOW)
+	if errors.Is(err, unix.ENOENT) {
+		if !create {
+			return nil
+		}
+		if err := unix.Mkdirat(t.rootFd(), d.name, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("export: create %s: %w", path, err)
+		}
+		t.created = true
+		err = unix.Fstatat(t.rootFd(), d.name, &st, unix.AT_SYMLINK_NOFOLLOW)
+	}
+	if err != nil {
+		return fmt.Errorf("export: %s: %w", path, err)
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+	case unix.S_IFLNK:
+		return refuseSymlink(path)
+	default:
+		return fmt.Errorf("export: %s %w (%s)", path, ErrNotDir, describe(st.Mode))
+	}
+	// O_NOFOLLOW closes the window between the check above and the open.
+	fd, err := unix.Openat(t.rootFd(), d.name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	switch {
+	case errors.Is(err, unix.ELOOP):
+		return refuseSymlink(path)
+	case errors.Is(err, unix.ENOTDIR):
+		return fmt.Errorf("export: %s %w", path, ErrNotDir)
+	case err != nil:
+		return fmt.Errorf("export: open %s: %w", path, err)
+	}
+	d.f, d.fdn = os.NewFile(uintptr(fd), path), fd
+	ents, err := d.f.ReadDir(-1)
+	if err != nil {
+		return fmt.Errorf("export: list %s: %w", path, err)
+	}
+	d.entries = make(map[string]uint32, len(ents))
+	for _, e := range ents {
+		var st unix.Stat_t
+		if err := unix.Fstatat(fd, e.Name(), &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			if errors.Is(err, unix.ENOENT) {
+				continue // removed meanwhile
+			}
+			return fmt.Errorf("export: %s: %w", filepath.Join(path, e.Name()), err)
+		}
+		d.entries[e.Name()] = st.Mode & unix.S_IFMT
+	}
+	return nil
+}
+
+func (t *target) sync(d *folder) error {
+	if d.f == nil || !d.dirty {
+		return nil
+	}
+	if err := d.f.Sync(); err != nil {
+		return fmt.Errorf("export: sync %s: %w", d.f.Name(), err)
+	}
+	d.dirty = false
+	return nil
+}
+
+func (t *target) syncRoot() error {
+	if !t.created {
+		return nil
+	}
+	if err := t.root.Sync(); err != nil {
+		return fmt.Errorf("export: sync %s: %w", t.path, err)
+	}
+	t.created = false
+	return nil
+}
+
+func (t *target) run(ctx context.Context, s *Snapshot, opts DirOptions, res *DirResult) error {
+	var live, moved []*catalog.File
+	known := make(map[string]catalog.State, len(s.Files))
+	for _, f := range s.Files {
+		known[f.Name()] = f.State
+		if f.State == catalog.Live {
+			live = append(live, f)
+		} else {
+			moved = append(moved, f)
+		}
+	}
+
+	// Preflight: open the folders and refuse anything unsafe at a name
+	// the catalog owns before writing a byte.
+	if err := t.openFolder(&t.meta, true); err != nil {
+		return err
+	}
+	if err := t.openFolder(&t.backup, len(moved) > 0); err != nil {
+		return err
+	}
+	if err := t.openFolder(&t.stage, false); err != nil {
+		return err
+	}
+	for _, d := range []*folder{&t.meta, &t.backup} {
+		for name, mode := range d.entries {
+			if _, ok := known[name]; !ok {
+				continue
+			}
+			switch mode {
+			case unix.S_IFREG:
+			case unix.S_IFLNK:
+				return refuseSymlink(t.rel(d.name, name))
+			default:
+				return refuseNotRegular(t.rel(d.name, name), mode)
+			}
+		}
+	}
+	if err := t.syncRoot(); err != nil {
+		return err
+	}
+
+	// Phases 1 and 2: write what is missing or differs.
+	done := 0
+	for _, phase := range []struct {
+		d     *folder
+		files []*catalog.File
+	}{{&t.meta, live}, {&t.backup, moved}} {
+		if err := t.writePhase(ctx, phase.d, phase.files, opts, res, &done, len(s.Files)); err != nil {
+			return err
+		}
+		if err := t.sync(phase.d); err != nil {
+			return err
+		}
+		if err := t.syncRoot(); err != nil {
+			return err
+		}
+	}
+	failpoint.Hit("export.between-writes-and-moves")
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+
+	// Phase 3: the moves. Every file removed here has its right copy in
+	// the other folder, durable since the syncs above.
+	for _, rm := range []struct {
+		d     *folder
+		files []*catalog.File
+	}{{&t.meta, moved}, {&t.backup, live}} {
+		for _, f := range rm.files {
+			if _, ok := rm.d.entries[f.Name()]; !ok {
+				continue
+			}
+			if err := t.remove(rm.d, f.Name(), true); err != nil {
+				return err
+			}
+			res.Moved++
+		}
+		if err := t.sync(rm.d); err != nil {
+			return err
+		}
+	}
+
+	// Phase 4: entries the catalog does not know.
+	type entry struct {
+		d    *folder
+		name string
+	}
+	var unknown []entry
+	for _, d := range []*folder{&t.meta, &t.backup} {
+		for name := range d.entries {
+			if _, ok := known[name]; !ok {
+				unknown = append(unknown, entry{d, name})
+			}
+		}
+	}
+	slices.SortFunc(unknown, func(a, b entry) int {
+		return strings.Compare(a.d.name+"/"+a.name, b.d.name+"/"+b.name)
+	})
+	for _, u := range unknown {
+		res.Unknown = append(res.Unknown, u.d.name+"/"+u.name)
+		if opts.Prune {
+			if err := t.remove(u.d, u.name, false); err != nil {
+				return err
+			}
+			res.Removed++
+		}
+	}
+	if err := t.sync(&t.meta); err != nil {
+		return err
+	}
+	if err := t.sync(&t.backup); err != nil {
+		return err
+	}
+
+	// Phase 5: leftovers of interrupted exports, then the staging folder.
+	return t.cleanStaging(res)
+}
+
+// putResult is what put did with one file.
+type putResult struct {
+	wrote     bool
+	leftovers int // leftover temp files removed on the way
+	err       error
+}
+
+// writePhase makes folder d hold files, with up to opts.Workers writers.
+// It returns the first error; files already written stay (each is whole).
+func (t *target) writePhase(ctx context.Context, d *folder, files []*catalog.File, opts DirOptions, res *DirResult, done *int, total int) error {
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = DefaultWorkers
+	}
+	workers = min(workers, len(files))
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	jobs := make(chan *catalog.File)
+	results := make(chan putResult)
+	go func() {
+		defer close(jobs)
+		for _, f := range files {
+			select {
+			case jobs <- f:
+			case <-wctx.Done():
+				return
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			var gz gzipper // gzip writers are not safe for concurrent use
+			for f := range jobs {
+				want := f.Content
+				if opts.Gzip {
+					want = gz.compress(f.Content)
+				}
+				results <- t.put(d, f.Name(), want)
+			}
+		})
+	}
+	go func() {
+		wg.Wait()
+		close(results)
+	}()
+	var first error
+	for r := range results {
+		if r.err != nil {
+			if first == nil {
+				first = r.err
+				cancel()
+			}
+			continue
+		}
+		res.LeftoversRemoved += r.leftovers
+		if r.wrote {
+			res.Written++
+			d.dirty = true
+		} else {
+			res.Unchanged++
+		}
+		*done++
+		if opts.Progress != nil {
+			opts.Progress(*done, total)
+		}
+	}
+	if first == nil {
+		first = ctx.Err()
+	}
+	return first
+}
+
+// put makes d/name hold exactly want. It is safe for concurrent use with
+// distinct names.
+func (t *target) put(d *folder, name string, want []byte) putResult {
+	wrote, leftovers, err := t.put1(d, name, want)
+	return putResult{wrote, leftovers, err}
+}
+
+func (t *target) put1(d *folder, name string, want []byte) (wrote bool, leftovers int, err error) {
+	if _, ok := d.entries[name]; ok {
+		same, err := t.same(d, name, want)
+		if err != nil || same {
+			return false, 0, err
+		}
+	}
+	if err := t.openStaging(); err != nil {
+		return false, 0, err
+	}
+	tmp, leftovers, err := t.writeTemp(name, want)
+	if err != nil {
+		return false, leftovers, err
+	}
+	// The preflight saw no symbolic link here; check again right before
+	// the rename (rename would replace a link, not follow it, but a link
+	// where the catalog's file belongs is someone else's doing).
+	path := t.rel(d.name, name)
+	var st unix.Stat_t
+	err = unix.Fstatat(d.fd(), name, &st, unix.AT_SYMLINK_NOFOLLOW)
+	switch {
+	case errors.Is(err, unix.ENOENT):
+	case err != nil:
+		t.dropTemp(tmp)
+		return false, leftovers, fmt.Errorf("export: %s: %w", path, err)
+	case st.Mode&unix.S_IFMT == unix.S_IFLNK:
+		t.dropTemp(tmp)
+		return false, leftovers, refuseSymlink(path)
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
+		t.dropTemp(tmp)
+		return false, leftovers, refuseNotRegular(path, st.Mode)
+	}
+	if err := unix.Renameat(t.stage.fd(), tmp, d.fd(), name); err != nil {
+		t.dropTemp(tmp)
+		return false, leftovers, fmt.Errorf("export: rename %s to %s: %w", t.rel(StagingDir, tmp), path, err)
+	}
+	failpoint.Hit("export.after-rename")
+	return true, leftovers, nil
+}
+
+// openStaging opens the staging folder, creating it, once.
+func (t *target) openStaging() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stage.f != nil {
+		return nil
+	}
+	if err := t.openFolder(&t.stage, true); err != nil {
+		return err
+	}
+	return t.syncRoot()
+}
+
+// same reports whether d/name is a regular file holding exactly want.
+func (t *target) same(d *folder, name string, want []byte) (bool, error) {
+	path := t.rel(d.name, name)
+	fd, err := unix.Openat(d.fd(), name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return false, nil
+	case errors.Is(err, unix.ELOOP):
+		return false, refuseSymlink(path)
+	case err != nil:
+		return false, fmt.Errorf("export: open %s: %w", path, err)
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return false, fmt.Errorf("export: %s: %w", path, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return false, refuseNotRegular(path, st.Mode)
+	}
+	if st.Size != int64(len(want)) {
+		return false, nil
+	}
+	have := make([]byte, len(want)+1) // +1: see the file grow meanwhile
+	n, err := io.ReadFull(f, have)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return false, fmt.Errorf("export: read %s: %w", path, err)
+	}
+	return n == len(want) && bytes.Equal(have[:n], want), nil
+}
+
+// writeTemp writes data to a new temporary file in the staging folder,
+// fsyncs it and returns its name. The name is derived from the target
+// name and the pid, so concurrent exports (refused anyway by the lock)
+// would not collide and a test can predict it; a leftover of an earlier
+// process with the same pid is removed and counted.
+func (t *target) writeTemp(name string, data []byte) (tmp string, leftovers int, err error) {
+	tmp = name + "." + t.pid + ".tmp"
+	path := t.rel(StagingDir, tmp)
+	var fd int
+	for attempt := 0; ; attempt++ {
+		fd, err = unix.Openat(t.stage.fd(), tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, unix.EEXIST) || attempt > 0 {
+			return "", leftovers, fmt.Errorf("export: create %s: %w", path, err)
+		}
+		var st unix.Stat_t
+		if err := unix.Fstatat(t.stage.fd(), tmp, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return "", leftovers, fmt.Errorf("export: create %s: %w", path, err)
+		}
+		if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+			return "", leftovers, refuseSymlink(path)
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFREG {
+			return "", leftovers, refuseNotRegular(path, st.Mode)
+		}
+		if err := unix.Unlinkat(t.stage.fd(), tmp, 0); err != nil {
+			return "", leftovers, fmt.Errorf("export: remove leftover %s: %w", path, err)
+		}
+		leftovers++
+	}
+	f := os.NewFile(uintptr(fd), path)
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.dropTemp(tmp)
+		return "", leftovers, fmt.Errorf("export: write %s: %w", path, err)
+	}
+	failpoint.Hit("export.after-temp-write")
+	return tmp, leftovers, nil
+}
+
+// dropTemp removes a temporary file after a failure; the error that caused
+// the failure is the one worth returning.
+func (t *target) dropTemp(tmp string) { _ = unix.Unlinkat(t.stage.fd(), tmp, 0) }
+
+// remove removes d/name. With regularOnly it refuses anything but a
+// regular file (a catalog name); otherwise (pruning) it removes a file, a
+// symbolic link (not its target) or an empty directory.
+func (t *target) remove(d *folder, name string, regularOnly bool) error {
+	path := t.rel(d.name, name)
+	var st unix.Stat_t
+	err := unix.Fstatat(d.fd(), name, &st, unix.AT_SYMLINK_NOFOLLOW)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("export: %s: %w", path, err)
+	}
+	mode := st.Mode & unix.S_IFMT
+	flags := 0
+	switch {
+	case regularOnly && mode == unix.S_IFLNK:
+		return refuseSymlink(path)
+	case regularOnly && mode != unix.S_IFREG:
+		return refuseNotRegular(path, st.Mode)
+	case mode == unix.S_IFDIR:
+		flags = unix.AT_REMOVEDIR
+	}
+	if err := unix.Unlinkat(d.fd(), name, flags); err != nil && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("export: remove %s: %w", path, err)
+	}
+	d.dirty = true
+	return nil
+}
+
+// cleanStaging removes every entry of the staging folder (temporary files
+// of interrupted exports: this export renamed all of its own) and the
+// folder itself.
+func (t *target) cleanStaging(res *DirResult) error {
+	if err := t.openFolder(&t.stage, false); err != nil || t.stage.f == nil {
+		return err
+	}
+	// Entries may have appeared since the folder was listed (our own
+	// renamed temp files are gone again): list it afresh.
+	if _, err := t.stage.f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("export: list %s: %w", t.stage.f.Name(), err)
+	}
+	ents, err := t.stage.f.ReadDir(-1)
+	if err != nil {
+		return fmt.Errorf("export: list %s: %w", t.stage.f.Name(), err)
+	}
+	for _, e := range ents {
+		if err := t.remove(&t.stage, e.Name(), false); err != nil {
+			return err
+		}
+		res.LeftoversRemoved++
+	}
+	t.stage.f.Close()
+	t.stage.f = nil
+	if err := unix.Unlinkat(t.rootFd(), StagingDir, unix.AT_REMOVEDIR); err != nil && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("export: remove %s: %w", t.rel(StagingDir), err)
+	}
+	return nil
+}
+
+// gzipper compresses deterministically with one reused writer.
+type gzipper struct {
+	buf bytes.Buffer
+	zw  *gzip.Writer
+}
+
+func (g *gzipper) compress(b []byte) []byte {
+	g.buf.Reset()
+	if g.zw == nil {
+		g.zw, _ = gzip.NewWriterLevel(&g.buf, gzip.DefaultCompression)
+	} else {
+		g.zw.Reset(&g.buf)
+	}
+	// No name, no comment, MTIME 0 (the zero Header), OS 3 (Unix): the
+	// bytes depend only on the content, as `gzip -n` output does.
+	g.zw.Header.OS = 3
+	g.zw.Write(b) // writes to a bytes.Buffer cannot fail
+	g.zw.Close()
+	return bytes.Clone(g.buf.Bytes())
+}

@@ -1,0 +1,433 @@
+package export_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/export"
+	"golang.org/x/sys/unix"
+)
+
+func TestToDirRoundTrip(t *testing.T) {
+	for _, gz := range []bool{false, true} {
+		t.Run(fmt.Sprintf("gzip=%v", gz), func(t *testing.T) {
+			files := compactedStorage()
+			db := openCatalog(t, "")
+			put(t, db, files)
+			dir := filepath.Join(t.TempDir(), "storage")
+			var calls [][2]int
+			res, err := export.ToDir(t.Context(), db, dir, export.DirOptions{Gzip: gz, Progress: func(d, n int) { calls = append(calls, [2]int{d, n}) }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := export.DirResult{Generation: 1, Written: len(files)}
+			if !equalResult(res, &want) {
+				t.Errorf("result %+v, want %+v", res, want)
+			}
+			checkExact(t, db, dir, gz)
+			if len(calls) != len(files) || calls[len(calls)-1] != [2]int{len(files), len(files)} {
+				t.Errorf("progress calls %v, want %d ending at (%d, %d)", calls, len(files), len(files), len(files))
+			}
+			if gz {
+				// Deterministic gzip: MTIME 0, no name (FLG 0), OS Unix.
+				b, err := os.ReadFile(filepath.Join(dir, "metadata", "identity.meta"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if hdr := b[:10]; hdr[3] != 0 || !bytes.Equal(hdr[4:8], []byte{0, 0, 0, 0}) || hdr[9] != 3 {
+					t.Errorf("gzip header % x: want FLG 0, MTIME 0, OS 3", hdr)
+				}
+			}
+		})
+	}
+}
+
+func equalResult(a, b *export.DirResult) bool {
+	return a.Generation == b.Generation && a.Written == b.Written && a.Moved == b.Moved &&
+		a.Unchanged == b.Unchanged && a.Removed == b.Removed && slices.Equal(a.Unknown, b.Unknown) &&
+		a.LeftoversRemoved == b.LeftoversRemoved
+}
+
+// mtimes returns the modification time of every file under the two
+// metadata folders.
+func mtimes(t *testing.T, dir string) map[string]time.Time {
+	t.Helper()
+	out := map[string]time.Time{}
+	for _, folder := range []string{"metadata", "metadata_backup"} {
+		ents, _ := os.ReadDir(filepath.Join(dir, folder))
+		for _, e := range ents {
+			info, err := e.Info()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[folder+"/"+e.Name()] = info.ModTime()
+		}
+	}
+	return out
+}
+
+func TestToDirSecondExportWritesNothing(t *testing.T) {
+	for _, gz := range []bool{false, true} {
+		t.Run(fmt.Sprintf("gzip=%v", gz), func(t *testing.T) {
+			files := compactedStorage()
+			db := openCatalog(t, "")
+			put(t, db, files)
+			dir := t.TempDir()
+			if _, err := export.ToDir(t.Context(), db, dir, export.DirOptions{Gzip: gz}); err != nil {
+				t.Fatal(err)
+			}
+			// Age every file, so a rewrite would show whatever the
+			// filesystem's timestamp granularity.
+			old := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+			for p := range mtimes(t, dir) {
+				if err := os.Chtimes(filepath.Join(dir, p), old, old); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := mtimes(t, dir)
+			res, err := export.ToDir(t.Context(), db, dir, export.DirOptions{Gzip: gz})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := export.DirResult{Generation: 1, Unchanged: len(files)}
+			if !equalResult(res, &want) {
+				t.Errorf("second export: %+v, want %+v", res, want)
+			}
+			after := mtimes(t, dir)
+			for p, m := range before {
+				if !after[p].Equal(m) {
+					t.Errorf("%s was rewritten (mtime %v, was %v)", p, after[p], m)
+				}
+			}
+			checkExact(t, db, dir, gz)
+
+			// Switching compression rewrites every file once.
+			res, err = export.ToDir(t.Context(), db, dir, export.DirOptions{Gzip: !gz})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Written != len(files) {
+				t.Errorf("export with gzip=%v after gzip=%v wrote %d files, want %d", !gz, gz, res.Written, len(files))
+			}
+			checkExact(t, db, dir, !gz)
+		})
+	}
+}
+
+func TestToDirMovesAndRevives(t *testing.T) {
+	files := compactedStorage()
+	// Generation 1: everything live (before compaction moved anything).
+	db := openCatalog(t, "")
+	all := slices.Clone(files)
+	var moved []string
+	for i := range all {
+		if all[i].state == catalog.Moved {
+			moved = append(moved, all[i].name)
+			all[i].state = catalog.Live
+		}
+	}
+	put(t, db, all)
+	dir := t.TempDir()
+	if _, err := export.ToDir(t.Context(), db, dir, export.DirOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	checkExact(t, db, dir, false)
+
+	// Generation 2: compaction moved the originals.
+	setState(t, db, catalog.Moved, moved...)
+	res, err := export.ToDir(t.Context(), db, dir, export.DirOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := export.DirResult{Generation: 2, Written: len(moved), Moved: len(moved), Unchanged: len(files) - len(moved)}
+	if !equalResult(res, &want) {
+		t.Errorf("after moves: %+v, want %+v", res, want)
+	}
+	checkExact(t, db, dir, false)
+
+	// Generation 3: one file revived; its backup copy goes.
+	setState(t, db, catalog.Live, moved[0])
+	res, err = export.ToDir(t.Context(), db, dir, export.DirOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = export.DirResult{Generation: 3, Written: 1, Moved: 1, Unchanged: len(files) - 1}
+	if !equalResult(res, &want) {
+		t.Errorf("after revive: %+v, want %+v", res, want)
+	}
+	checkExact(t, db, dir, false)
+}
+
+func TestToDirUnknown(t *testing.T) {
+	files := compactedStorage()
+	db := openCatalog(t, "")
+	put(t, db, files)
+	dir := t.TempDir()
+	outside := t.TempDir()
+	target := filepath.Join(outside, "precious")
+	if err := os.WriteFile(target, []byte("keep me"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustMkdir(t, filepath.Join(dir, "metadata", "sub"))
+	mustMkdir(t, filepath.Join(dir, "metadata_backup"))
+	mustWrite(t, filepath.Join(dir, "metadata", "stray.txt"), "x")
+	mustWrite(t, filepath.Join(dir, "metadata", ".hidden"), "x")
+	mustWrite(t, filepath.Join(dir, "metadata_backup", "epoch_ending_9-9.meta"), "x")
+	if err := os.Symlink(target, filepath.Join(dir, "metadata", "link.meta")); err != nil {
+		t.Fatal(err)
+	}
+	unknown := []string{"metadata/.hidden", "metadata/link.meta", "metadata/stray.txt", "metadata/sub", "metadata_backup/epoch_ending_9-9.meta"}
+
+	res, err := export.ToDir(t.Context(), db, dir, export.DirOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := export.DirResult{Generation: 1, Written: len(files), Unknown: unknown}
+	if !equalResult(res, &want) {
+		t.Errorf("without prune: %+v, want %+v", res, want)
+	}
+	for _, u := range unknown {
+		if _, err := os.Lstat(filepath.Join(dir, u)); err != nil {
+			t.Errorf("%s removed without Prune: %v", u, err)
+		}
+	}
+
+	res, err = export.ToDir(t.Context(), db, dir, export.DirOptions{Prune: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = export.DirResult{Generation: 1, Unchanged: len(files), Unknown: unknown, Removed: len(unknown)}
+	if !equalResult(res, &want) {
+		t.Errorf("with prune: %+v, want %+v", res, want)
+	}
+	checkExact(t, db, dir, false)
+	if b, err := os.ReadFile(target); err != nil || string(b) != "keep me" {
+		t.Errorf("link target after prune: %q, %v", b, err)
+	}
+}
+
+func mustMkdir(t *testing.T, p string) {
+	t.Helper()
+	if err := os.MkdirAll(p, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustWrite(t *testing.T, p, s string) {
+	t.Helper()
+	mustMkdir(t, filepath.Dir(p))
+	if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestToDirRefuses(t *testing.T) {
+	files := compactedStorage()
+	db := openCatalog(t, "")
+	put(t, db, files)
+	pid := strconv.Itoa(os.Getpid())
+	// The first file written is the first live file in handle order.
+	firstLive := "compaction_timestamps_1700000000.meta"
+
+	tests := []struct {
+		name string
+		// setup prepares dir; outside is a folder outside it that links
+		// may point to.
+		link   string // path under dir made a symbolic link to outside
+		mkdir  string // path under dir made a directory
+		file   string // path under dir made a regular file
+		errIs  error
+		errFmt string // expected error, %[1]s = dir
+	}{
+		{name: "metadata is a symlink", link: "metadata", errIs: export.ErrSymlink,
+			errFmt: "export: %[1]s/metadata is a symbolic link (refusing to follow it)"},
+		{name: "metadata_backup is a symlink", link: "metadata_backup", errIs: export.ErrSymlink,
+			errFmt: "export: %[1]s/metadata_backup is a symbolic link (refusing to follow it)"},
+		{name: "staging is a symlink", link: ".metactl-staging", errIs: export.ErrSymlink,
+			errFmt: "export: %[1]s/.metactl-staging is a symbolic link (refusing to follow it)"},
+		{name: "live target is a symlink", link: "metadata/identity.meta", errIs: export.ErrSymlink,
+			errFmt: "export: %[1]s/metadata/identity.meta is a symbolic link (refusing to follow it)"},
+		{name: "moved file in metadata is a symlink", link: "metadata/transaction_0-14.meta", errIs: export.ErrSymlink,
+			errFmt: "export: %[1]s/metadata/transaction_0-14.meta is a symbolic link (refusing to follow it)"},
+		{name: "backup target is a symlink", link: "metadata_backup/epoch_ending_0-0.meta", errIs: export.ErrSymlink,
+			errFmt: "export: %[1]s/metadata_backup/epoch_ending_0-0.meta is a symbolic link (refusing to follow it)"},
+		{name: "temp name is a symlink", link: ".metactl-staging/" + firstLive + "." + pid + ".tmp", errIs: export.ErrSymlink,
+			errFmt: "export: %[1]s/.metactl-staging/" + firstLive + "." + pid + ".tmp is a symbolic link (refusing to follow it)"},
+		{name: "live target is a directory", mkdir: "metadata/identity.meta", errIs: export.ErrNotRegular,
+			errFmt: "export: %[1]s/metadata/identity.meta is not a regular file (a directory; refusing to replace it)"},
+		{name: "metadata is a file", file: "metadata", errIs: export.ErrNotDir,
+			errFmt: "export: %[1]s/metadata is not a directory (a regular file)"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			outside := t.TempDir()
+			mustWrite(t, filepath.Join(outside, "identity.meta"), "outside")
+			switch {
+			case tc.link != "":
+				// A folder links to a folder, a file name to a file.
+				to := filepath.Join(outside, "identity.meta")
+				if filepath.Dir(tc.link) == "." {
+					to = outside
+				}
+				mustMkdir(t, filepath.Dir(filepath.Join(dir, tc.link)))
+				if err := os.Symlink(to, filepath.Join(dir, tc.link)); err != nil {
+					t.Fatal(err)
+				}
+			case tc.mkdir != "":
+				mustMkdir(t, filepath.Join(dir, tc.mkdir))
+			case tc.file != "":
+				mustWrite(t, filepath.Join(dir, tc.file), "not a folder")
+			}
+			before, beforeOut := snapshotTree(t, dir), snapshotTree(t, outside)
+			res, err := export.ToDir(t.Context(), db, dir, export.DirOptions{})
+			if err == nil {
+				t.Fatalf("export succeeded: %+v", res)
+			}
+			if !errors.Is(err, tc.errIs) {
+				t.Errorf("error %v does not wrap %v", err, tc.errIs)
+			}
+			if want := fmt.Sprintf(tc.errFmt, dir); err.Error() != want {
+				t.Errorf("error:\n got %s\nwant %s", err, want)
+			}
+			if after := snapshotTree(t, outside); !equalTree(after, beforeOut) {
+				t.Errorf("outside folder changed: %v, was %v", after, beforeOut)
+			}
+			// Inside dir, folders may have been created; a refusal in the
+			// preflight writes no file, and a refusal while writing (the
+			// temp name) leaves only whole catalog files that other writers
+			// finished.
+			want := catalogFiles(t, db)
+			after := snapshotTree(t, dir)
+			for p, v := range after {
+				if before[p] == v || v == "dir" {
+					continue
+				}
+				f, ok := want[filepath.Base(p)]
+				if !strings.HasSuffix(tc.name, "temp name is a symlink") || !ok || filepath.Dir(p) != "metadata" || v != "file:"+string(f.Content) {
+					t.Errorf("%s appeared or changed: %q", p, v)
+				}
+			}
+		})
+	}
+}
+
+func equalTree(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func TestToDirRefusesInvalidName(t *testing.T) {
+	// The catalog never stores such a name (PutFile validates it), so
+	// build the snapshot by hand, as a damaged catalog could yield.
+	s := &export.Snapshot{Generation: 1, Files: []*catalog.File{
+		{Handle: "metadata/ok.meta", State: catalog.Live, Content: []byte("x\n")},
+		{Handle: "metadata/-rf", State: catalog.Live, Content: []byte("x\n")},
+	}}
+	dir := filepath.Join(t.TempDir(), "storage")
+	_, err := s.ToDir(t.Context(), dir, export.DirOptions{})
+	if !errors.Is(err, catalog.ErrInvalid) {
+		t.Fatalf("error %v, want one wrapping catalog.ErrInvalid", err)
+	}
+	if want := `export: catalog file "metadata/-rf": illegal file name "-rf"`; len(err.Error()) < len(want) || err.Error()[:len(want)] != want {
+		t.Errorf("error %q, want prefix %q", err, want)
+	}
+	if _, err := os.Lstat(dir); !os.IsNotExist(err) {
+		t.Errorf("export dir was created (%v)", err)
+	}
+}
+
+func TestToDirRemovesLeftovers(t *testing.T) {
+	files := compactedStorage()
+	db := openCatalog(t, "")
+	put(t, db, files)
+	dir := t.TempDir()
+	staging := filepath.Join(dir, ".metactl-staging")
+	// Two temp files of crashed exports, and one that collides with the
+	// name this process will use for its first write.
+	mustWrite(t, filepath.Join(staging, "identity.meta.999999.tmp"), `{"Identity":`)
+	mustWrite(t, filepath.Join(staging, "transaction_0-14.meta.1.tmp"), "")
+	mustWrite(t, filepath.Join(staging, "compaction_timestamps_1700000000.meta."+strconv.Itoa(os.Getpid())+".tmp"), "partial")
+	res, err := export.ToDir(t.Context(), db, dir, export.DirOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := export.DirResult{Generation: 1, Written: len(files), LeftoversRemoved: 3}
+	if !equalResult(res, &want) {
+		t.Errorf("%+v, want %+v", res, want)
+	}
+	checkExact(t, db, dir, false)
+
+	// Leftovers alone (nothing to write) are cleaned too.
+	mustWrite(t, filepath.Join(staging, "identity.meta.999999.tmp"), "")
+	res, err = export.ToDir(t.Context(), db, dir, export.DirOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = export.DirResult{Generation: 1, Unchanged: len(files), LeftoversRemoved: 1}
+	if !equalResult(res, &want) {
+		t.Errorf("%+v, want %+v", res, want)
+	}
+	checkExact(t, db, dir, false)
+}
+
+func TestToDirBusy(t *testing.T) {
+	db := openCatalog(t, "")
+	put(t, db, compactedStorage())
+	dir := t.TempDir()
+	f, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	_, err = export.ToDir(t.Context(), db, dir, export.DirOptions{})
+	if !errors.Is(err, export.ErrBusy) {
+		t.Fatalf("error %v, want ErrBusy", err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("busy export wrote %v", ents)
+	}
+}
+
+func TestToDirEmptyCatalog(t *testing.T) {
+	db := openCatalog(t, "")
+	dir := t.TempDir()
+	res, err := export.ToDir(t.Context(), db, dir, export.DirOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (export.DirResult{}); !equalResult(res, &want) {
+		t.Errorf("%+v, want %+v", res, want)
+	}
+	checkExact(t, db, dir, false)
+}
+
+func TestToDirCanceled(t *testing.T) {
+	db := openCatalog(t, "")
+	put(t, db, compactedStorage())
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := export.ToDir(ctx, db, t.TempDir(), export.DirOptions{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want context.Canceled", err)
+	}
+}

@@ -1,0 +1,56 @@
+// Package layout holds a test that enforces the package boundaries of
+// DEVELOPERS.md and design.md, as a depguard lint would: bbolt only in
+// catalog, kong only in commands, zstd only in the archive format, and no
+// imports between the sibling packages importer, compaction and export.
+package layout
+
+import (
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+type pkg struct {
+	ImportPath string
+	Imports    []string
+}
+
+func TestPackageBoundaries(t *testing.T) {
+	out, err := exec.Command("go", "list", "-json", "github.com/metactl/metactl/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	const mod = "github.com/metactl/metactl/"
+	rules := []struct {
+		dep     string
+		allowed func(p string) bool
+	}{
+		{"go.etcd.io/bbolt", func(p string) bool { return p == mod+"catalog" }},
+		{"github.com/alecthomas/kong", func(p string) bool { return strings.HasPrefix(p, mod+"cmd/") }},
+		{"github.com/klauspost/compress", func(p string) bool { return p == mod+"archive" }},
+		{"gopkg.in/yaml.v3", func(p string) bool { return p == mod+"storage" }},
+		{mod + "importer", func(p string) bool { return strings.HasPrefix(p, mod+"cmd/") }},
+		{mod + "compaction", func(p string) bool { return strings.HasPrefix(p, mod+"cmd/") }},
+		{mod + "export", func(p string) bool { return strings.HasPrefix(p, mod+"cmd/") }},
+	}
+	n := 0
+	for dec.More() {
+		var p pkg
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		for _, imp := range p.Imports {
+			for _, r := range rules {
+				if (imp == r.dep || strings.HasPrefix(imp, r.dep+"/")) && !r.allowed(p.ImportPath) {
+					t.Errorf("%s imports %s, which only its owner may import", p.ImportPath, imp)
+				}
+			}
+		}
+	}
+	if n < 8 {
+		t.Fatalf("go list found only %d packages", n)
+	}
+}
