@@ -182,9 +182,13 @@ func (c *compactCmd) export(a *app) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer done()
+	snap, err := export.TakeSnapshot(a.ctx, db)
+	done()
+	if err != nil {
+		return 0, fmt.Errorf("compact: %w", err)
+	}
 	if c.LocalFsDir != "" {
-		res, err := export.ToDir(a.ctx, db, c.LocalFsDir, export.DirOptions{})
+		res, err := snap.ToDir(a.ctx, c.LocalFsDir, export.DirOptions{})
 		if err != nil {
 			return 0, fmt.Errorf("compact: %w", err)
 		}
@@ -194,7 +198,7 @@ func (c *compactCmd) export(a *app) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	res, err := export.ToCommandAdapter(a.ctx, db, ca, export.AdapterOptions{})
+	res, err := snap.ToCommandAdapter(a.ctx, ca, export.AdapterOptions{})
 	if err != nil {
 		return 0, fmt.Errorf("compact: %w", err)
 	}

@@ -57,45 +57,79 @@ func (c *exportCmd) Validate() error {
 	return nil
 }
 
+// exportJSON is the documented --json shape of export to a folder or a
+// command adapter (an archive export prints the archive header).
+type exportJSON struct {
+	Generation       uint64   `json:"generation"`
+	Written          int      `json:"written"`
+	Moved            int      `json:"moved"`
+	Unchanged        int      `json:"unchanged"`
+	Removed          int      `json:"removed"`
+	Unknown          []string `json:"unknown"`
+	LeftoversRemoved int      `json:"leftovers_removed"`
+}
+
 func (c *exportCmd) Run(a *app) error {
+	if c.Archive != "" {
+		return c.runArchive(a)
+	}
+	db, done, err := a.openRead("export")
+	if err != nil {
+		return err
+	}
+	// Copy one generation out, then release the catalog before the slow
+	// file writes, so writers in other processes are not held up.
+	snap, err := export.TakeSnapshot(a.ctx, db)
+	done()
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	return c.writeSnapshot(a, snap)
+}
+
+// runArchive streams the archive from inside one read transaction to a
+// temporary file beside FILE, then renames it into place.
+func (c *exportCmd) runArchive(a *app) error {
 	db, done, err := a.openRead("export")
 	if err != nil {
 		return err
 	}
 	defer done()
+	tmp, err := os.CreateTemp(filepath.Dir(c.Archive), "."+filepath.Base(c.Archive)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	h, err := archive.Write(a.ctx, tmp, db)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), c.Archive)
+	}
+	if err != nil {
+		return fmt.Errorf("export %s: %w", c.Archive, err)
+	}
+	if a.cli.JSON {
+		return a.printJSON(h)
+	}
+	_, err = fmt.Fprintf(a.stdout, "wrote %s: generation %d, %d files, %d entries, view digest %s\n",
+		c.Archive, h.Generation, h.Files, h.Entries, h.ViewDigest.Short())
+	return err
+}
+
+func (c *exportCmd) writeSnapshot(a *app, snap *export.Snapshot) error {
 	switch {
-	case c.Archive != "":
-		dir := filepath.Dir(c.Archive)
-		tmp, err := os.CreateTemp(dir, "."+filepath.Base(c.Archive)+".tmp-*")
-		if err != nil {
-			return fmt.Errorf("export: %w", err)
-		}
-		defer os.Remove(tmp.Name())
-		h, err := archive.Write(a.ctx, tmp, db)
-		if err == nil {
-			err = tmp.Sync()
-		}
-		if cerr := tmp.Close(); err == nil {
-			err = cerr
-		}
-		if err == nil {
-			err = os.Rename(tmp.Name(), c.Archive)
-		}
-		if err != nil {
-			return fmt.Errorf("export %s: %w", c.Archive, err)
-		}
-		if a.cli.JSON {
-			return a.printJSON(h)
-		}
-		fmt.Fprintf(a.stdout, "wrote %s: generation %d, %d files, %d entries, view digest %s\n",
-			c.Archive, h.Generation, h.Files, h.Entries, h.ViewDigest.Short())
 	case c.LocalFsDir != "":
-		res, err := export.ToDir(a.ctx, db, c.LocalFsDir, export.DirOptions{Gzip: c.Gzip, Prune: c.Prune, Progress: a.progress("export")})
+		res, err := snap.ToDir(a.ctx, c.LocalFsDir, export.DirOptions{Gzip: c.Gzip, Prune: c.Prune, Progress: a.progress("export")})
 		if err != nil {
 			return fmt.Errorf("export: %w", err)
 		}
 		if a.cli.JSON {
-			return a.printJSON(res)
+			return a.printJSON(exportJSON{res.Generation, res.Written, res.Moved, res.Unchanged, res.Removed, nonNil(res.Unknown), res.LeftoversRemoved})
 		}
 		fmt.Fprintf(a.stdout, "exported generation %d to %s: %d written, %d moved, %d unchanged, %d removed\n",
 			res.Generation, c.LocalFsDir, res.Written, res.Moved, res.Unchanged, res.Removed)
@@ -107,14 +141,18 @@ func (c *exportCmd) Run(a *app) error {
 		if err != nil {
 			return fmt.Errorf("export: %w", err)
 		}
-		res, err := export.ToCommandAdapter(a.ctx, db, ca, export.AdapterOptions{})
+		res, err := snap.ToCommandAdapter(a.ctx, ca, export.AdapterOptions{Progress: a.progress("export")})
 		if err != nil {
 			return fmt.Errorf("export: %w", err)
 		}
 		if a.cli.JSON {
-			return a.printJSON(res)
+			return a.printJSON(exportJSON{Generation: res.Generation, Written: res.Saved, Moved: res.Moved, Unchanged: res.Unchanged, Unknown: nonNil(res.Unknown)})
 		}
-		fmt.Fprintf(a.stdout, "exported to %s: %+v\n", c.CommandAdapterConfig, *res)
+		fmt.Fprintf(a.stdout, "exported generation %d through %s: %d saved, %d moved, %d unchanged\n",
+			res.Generation, c.CommandAdapterConfig, res.Saved, res.Moved, res.Unchanged)
+		for _, u := range res.Unknown {
+			fmt.Fprintf(a.stdout, "not in the catalog: %s\n", u)
+		}
 	}
 	return nil
 }

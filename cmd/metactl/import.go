@@ -139,11 +139,30 @@ func (c *importCmd) runArchive(a *app) error {
 	if err != nil {
 		return fmt.Errorf("import %s: %w", c.Archive, err)
 	}
-	if a.cli.JSON {
-		return a.printJSON(res)
+	out := archiveImportJSON{Archive: c.Archive, Generation: res.Header.Generation, ViewDigest: res.Header.ViewDigest,
+		Files: res.Header.Files, Entries: res.Header.Entries, Added: res.Added, StateChanged: res.StateChanged, Unchanged: res.Unchanged}
+	if res.Operation != nil {
+		out.CatalogGeneration = res.Operation.Generation
 	}
-	fmt.Fprintf(a.stdout, "imported archive %s: %+v\n", c.Archive, *res)
-	return nil
+	if a.cli.JSON {
+		return a.printJSON(out)
+	}
+	_, err = fmt.Fprintf(a.stdout, "imported archive %s (generation %d, %d files, %d entries, view digest %s): %d added, %d state changed, %d unchanged; catalog generation %d\n",
+		c.Archive, out.Generation, out.Files, out.Entries, out.ViewDigest.Short(), out.Added, out.StateChanged, out.Unchanged, out.CatalogGeneration)
+	return err
+}
+
+// archiveImportJSON is the documented --json shape of import --archive.
+type archiveImportJSON struct {
+	Archive           string         `json:"archive"`
+	Generation        uint64         `json:"archive_generation"`
+	ViewDigest        catalog.Digest `json:"view_digest"`
+	Files             int            `json:"files"`
+	Entries           int            `json:"entries"`
+	Added             int            `json:"added"`
+	StateChanged      int            `json:"state_changed"`
+	Unchanged         int            `json:"unchanged"`
+	CatalogGeneration uint64         `json:"generation"`
 }
 
 func nonNil(s []string) []string {
