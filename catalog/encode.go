@@ -81,14 +81,17 @@ type tsPair struct {
 // output is canonical and never holds a duplicate key.
 func (c *CompactionTimestamps) encodedPairs() []tsPair {
 	pairs := make([]tsPair, 0, len(c.Timestamps))
+	sanitized := false
 	for _, raw := range c.SortedHandles() {
 		k := raw
 		if !utf8.ValidString(raw) {
-			k = sanitizeUTF8(raw)
+			k, sanitized = sanitizeUTF8(raw), true
 		}
 		pairs = append(pairs, tsPair{k, c.Timestamps[raw]})
 	}
-	sort.SliceStable(pairs, func(i, j int) bool { return pairs[i].key < pairs[j].key })
+	if sanitized { // rare: only then can the written order differ from the raw one
+		sort.SliceStable(pairs, func(i, j int) bool { return pairs[i].key < pairs[j].key })
+	}
 	out := pairs[:0]
 	for _, p := range pairs {
 		if n := len(out); n > 0 && out[n-1].key == p.key {

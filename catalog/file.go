@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"fmt"
 	"time"
 )
 
@@ -28,6 +29,19 @@ func (s State) String() string {
 
 // MarshalText implements encoding.TextMarshaler.
 func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler: "live" or "moved".
+func (s *State) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "live":
+		*s = Live
+	case "moved":
+		*s = Moved
+	default:
+		return fmt.Errorf("unknown file state %q: %w", b, ErrInvalid)
+	}
+	return nil
+}
 
 // File is one metadata file in the catalog. Handle is the Aptos FileHandle
 // of the file while it is live ("metadata/<name>"); a moved file keeps its

@@ -108,8 +108,10 @@ func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 
 // fileRecord is the stored form of a File.
 func encodeFileRecord(f *File) ([]byte, error) {
-	if len(f.Source) > maxSourceLen {
-		return nil, fmt.Errorf("file %q: source too long", f.Handle)
+	src := f.Source
+	if len(src) > maxSourceLen {
+		// Provenance is free text for people: keep its start.
+		src = src[:maxSourceLen]
 	}
 	b := make([]byte, fileRecFixedLen, fileRecFixedLen+len(f.Source)+len(f.Content))
 	b[0] = fileRecVersion
@@ -118,8 +120,8 @@ func encodeFileRecord(f *File) ([]byte, error) {
 	binary.BigEndian.PutUint64(b[10:], uint64(f.StateChangedAt.UnixNano()))
 	copy(b[18:50], f.SHA256[:])
 	binary.BigEndian.PutUint32(b[50:], uint32(f.Lines))
-	binary.BigEndian.PutUint16(b[54:], uint16(len(f.Source)))
-	b = append(b, f.Source...)
+	binary.BigEndian.PutUint16(b[54:], uint16(len(src)))
+	b = append(b, src...)
 	return append(b, f.Content...), nil
 }
 
@@ -133,6 +135,9 @@ func decodeFileRecord(handle string, v []byte, withContent bool) (*File, error) 
 	srcLen := int(binary.BigEndian.Uint16(v[54:]))
 	if len(v) < fileRecFixedLen+srcLen {
 		return nil, fmt.Errorf("file %q: malformed record: %w", handle, ErrCorrupt)
+	}
+	if st := State(v[1]); st != Live && st != Moved {
+		return nil, fmt.Errorf("file %q: unknown state %d: %w", handle, v[1], ErrCorrupt)
 	}
 	f := &File{
 		Handle:         handle,
