@@ -19,6 +19,7 @@ type compactCmd struct {
 	TransactionFileCompactFactor   int    `name:"transaction-file-compact-factor" help:"Transaction entries per compacted file." default:"1" placeholder:"N"`
 	RemoveCompactedFileAfter       uint64 `name:"remove-compacted-file-after" help:"Seconds a superseded file stays live (timestamped) before it is moved to metadata_backup." default:"86400" placeholder:"SECS"`
 	DryRun                         bool   `name:"dry-run" help:"Print the plan (files written, timestamped, moved) and change nothing."`
+	Verbose                        bool   `short:"v" help:"Also list every file that is timestamped or moved."`
 }
 
 func (c *compactCmd) Help() string {
@@ -145,13 +146,22 @@ func (c *compactCmd) Run(a *app) error {
 		}
 		fmt.Fprintf(a.stdout, "%s %s: %d lines%s\n", verb, w.Handle, w.Lines, state)
 	}
+	newStamps := 0
 	for _, s := range plan.Timestamped {
-		fmt.Fprintf(a.stdout, "timestamp %s: %d\n", s.Handle, s.At)
+		if s.New {
+			newStamps++
+		}
+		if c.Verbose {
+			fmt.Fprintf(a.stdout, "timestamp %s: %d\n", s.Handle, s.At)
+		}
 	}
-	for _, m := range plan.Move {
-		fmt.Fprintf(a.stdout, "move %s -> metadata_backup/\n", m)
+	if c.Verbose {
+		for _, m := range plan.Move {
+			fmt.Fprintf(a.stdout, "move %s -> metadata_backup/\n", m)
+		}
 	}
-	fmt.Fprintf(a.stdout, "%s %s\n", verb, plan.TimestampsFile)
+	fmt.Fprintf(a.stdout, "%s %s: %d files timestamped (%d newly), %d moved (grace %ds)\n", verb, plan.TimestampsFile,
+		len(plan.Timestamped), newStamps, len(plan.Move), c.RemoveCompactedFileAfter)
 	if !c.DryRun {
 		fmt.Fprintf(a.stdout, "generation %d, view digest %s unchanged\n", out.Generation, out.ViewDigest[:12])
 	}
