@@ -35,8 +35,8 @@ Environment:
 // CLI is the kong grammar: global flags and one field per command. Each
 // command lives in its own file.
 type CLI struct {
-	Catalog     string           `help:"Catalog file. Read-only commands also accept an archive made by 'export --archive'." env:"METACTL_CATALOG" default:"metactl.db" placeholder:"PATH"`
-	LockTimeout time.Duration    `help:"Wait at most this long for the catalog lock, then exit 5 naming the holder." default:"30s" placeholder:"DUR"`
+	Catalog     string           `help:"Catalog file (default: ${default}). Read-only commands also accept an archive made by 'export --archive'." env:"METACTL_CATALOG" default:"metactl.db" placeholder:"PATH"`
+	LockTimeout time.Duration    `help:"Wait at most this long for the catalog lock, then exit 5 naming the holder (default: ${default})." default:"30s" placeholder:"DUR"`
 	JSON        bool             `name:"json" help:"Print a stable JSON document on stdout instead of text."`
 	Version     kong.VersionFlag `help:"Print the version and exit."`
 

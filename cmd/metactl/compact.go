@@ -14,10 +14,10 @@ import (
 
 type compactCmd struct {
 	storageFlags
-	EpochEndingFileCompactFactor   int    `name:"epoch-ending-file-compact-factor" help:"Epoch-ending entries per compacted file." default:"1" placeholder:"N"`
-	StateSnapshotFileCompactFactor int    `name:"state-snapshot-file-compact-factor" help:"State-snapshot entries per compacted file." default:"1" placeholder:"N"`
-	TransactionFileCompactFactor   int    `name:"transaction-file-compact-factor" help:"Transaction entries per compacted file." default:"1" placeholder:"N"`
-	RemoveCompactedFileAfter       uint64 `name:"remove-compacted-file-after" help:"Seconds a superseded file stays live (timestamped) before it is moved to metadata_backup." default:"86400" placeholder:"SECS"`
+	EpochEndingFileCompactFactor   int    `name:"epoch-ending-file-compact-factor" help:"Epoch-ending entries per compacted file (default: ${default})." default:"1" placeholder:"N"`
+	StateSnapshotFileCompactFactor int    `name:"state-snapshot-file-compact-factor" help:"State-snapshot entries per compacted file (default: ${default})." default:"1" placeholder:"N"`
+	TransactionFileCompactFactor   int    `name:"transaction-file-compact-factor" help:"Transaction entries per compacted file (default: ${default})." default:"1" placeholder:"N"`
+	RemoveCompactedFileAfter       uint64 `name:"remove-compacted-file-after" help:"Seconds a superseded file stays live (timestamped) before it is moved to metadata_backup (default: ${default})." default:"86400" placeholder:"SECS"`
 	DryRun                         bool   `name:"dry-run" help:"Print the plan (files written, timestamped, moved) and change nothing."`
 	Verbose                        bool   `short:"v" help:"Also list every file that is timestamped or moved."`
 }

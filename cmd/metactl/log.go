@@ -9,7 +9,7 @@ import (
 )
 
 type logCmd struct {
-	Limit int  `short:"n" help:"Show at most this many operations (0: all)." default:"20"`
+	Limit int  `short:"n" help:"Show at most this many operations, 0 for all (default: ${default})." default:"20"`
 	Files bool `help:"Also list the handles each operation touched."`
 }
 
