@@ -285,14 +285,7 @@ func (tx *Tx) View() (*View, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read view: %w: %w", ErrCorrupt, err)
 		}
-		switch m.Kind {
-		case KindEpochEnding:
-			v.EpochEndings = append(v.EpochEndings, m.EpochEnding)
-		case KindStateSnapshot:
-			v.StateSnapshots = append(v.StateSnapshots, m.StateSnapshot)
-		case KindTransaction:
-			v.Transactions = append(v.Transactions, m.Transaction)
-		}
+		v.add(&m) // keys come sorted and unique: the view needs no sort
 	}
 	if id, ok := tx.Identity(); ok {
 		v.Identity = &id

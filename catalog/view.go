@@ -48,23 +48,7 @@ func cmpTransaction(a, b TransactionBackup) int {
 func NewView(entries []Metadata) *View {
 	v := &View{}
 	for i := range entries {
-		m := &entries[i]
-		switch m.Kind {
-		case KindEpochEnding:
-			v.EpochEndings = append(v.EpochEndings, m.EpochEnding)
-		case KindStateSnapshot:
-			v.StateSnapshots = append(v.StateSnapshots, m.StateSnapshot)
-		case KindTransaction:
-			v.Transactions = append(v.Transactions, m.Transaction)
-		case KindIdentity:
-			id := m.Identity.ID
-			v.Identity = &id
-		case KindCompactionTimestamps:
-			if v.Timestamps == nil || m.Timestamps.FileCompactedAt >= v.Timestamps.FileCompactedAt {
-				ts := m.Timestamps
-				v.Timestamps = &ts
-			}
-		}
+		v.add(&entries[i])
 	}
 	slices.SortFunc(v.EpochEndings, cmpEpochEnding)
 	v.EpochEndings = slices.Compact(v.EpochEndings)
@@ -73,6 +57,27 @@ func NewView(entries []Metadata) *View {
 	slices.SortFunc(v.Transactions, cmpTransaction)
 	v.Transactions = slices.Compact(v.Transactions)
 	return v
+}
+
+// add appends m to the list of its kind (unsorted); an Identity replaces
+// the one held, a CompactionTimestamps replaces it unless older.
+func (v *View) add(m *Metadata) {
+	switch m.Kind {
+	case KindEpochEnding:
+		v.EpochEndings = append(v.EpochEndings, m.EpochEnding)
+	case KindStateSnapshot:
+		v.StateSnapshots = append(v.StateSnapshots, m.StateSnapshot)
+	case KindTransaction:
+		v.Transactions = append(v.Transactions, m.Transaction)
+	case KindIdentity:
+		id := m.Identity.ID
+		v.Identity = &id
+	case KindCompactionTimestamps:
+		if v.Timestamps == nil || m.Timestamps.FileCompactedAt >= v.Timestamps.FileCompactedAt {
+			ts := m.Timestamps
+			v.Timestamps = &ts
+		}
+	}
 }
 
 // Len returns the number of entries in the view.
