@@ -305,3 +305,39 @@ func TestDamagedCatalogNeverCrashes(t *testing.T) {
 		})
 	}
 }
+
+// TestInterruptRollsBack sends SIGINT to an import stalled inside its
+// transaction: it must exit 130 and leave the catalog as it was.
+func TestInterruptRollsBack(t *testing.T) {
+	cat := filepath.Join(t.TempDir(), "c.db")
+	must(t, cat, nil, "import", "--local-fs-dir", t.TempDir())
+	before, _ := os.ReadFile(cat)
+	cmd := exec.Command(binary, "import", "--local-fs-dir", filepath.Join(repoRoot(t), "testdata", "sample"))
+	cmd.Env = append(os.Environ(), "METACTL_CATALOG="+cat, "METACTL_FAILPOINT=import.after-put=sleep:1s")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if b, _ := os.ReadFile(cat + ".lock"); bytes.Contains(b, []byte(`"pid":`)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("import never took the lock")
+		}
+	}
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+		t.Fatalf("want exit 130, got %v: %s", err, out.String())
+	}
+	after, _ := os.ReadFile(cat)
+	if !bytes.Equal(before, after) {
+		t.Error("an interrupted import changed the catalog")
+	}
+	if r := must(t, cat, nil, "status", "--json"); !strings.Contains(r.stdout, `"generation": 0`) {
+		t.Errorf("status after interrupt: %s", r.stdout)
+	}
+}
