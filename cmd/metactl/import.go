@@ -89,8 +89,14 @@ func (c *importCmd) Run(a *app) error {
 	}
 	defer db.Close()
 	var prog func(importer.Progress)
-	if p := a.progress("import"); p != nil {
-		prog = func(pr importer.Progress) { p(pr.Done, pr.Total) }
+	if a.isTerminal() {
+		phase, show := "", func(int, int) {}
+		prog = func(pr importer.Progress) {
+			if pr.Phase != phase {
+				phase, show = pr.Phase, a.progress("import: "+pr.Phase)
+			}
+			show(pr.Done, pr.Total)
+		}
 	}
 	res, err := importer.FromStorage(a.ctx, db, src, importer.Options{Source: c.describe(), Strict: c.Strict, Progress: prog})
 	if err != nil {
