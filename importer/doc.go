@@ -26,7 +26,7 @@
 // the file as the storage names it and the line:
 //
 //	import metadata/transaction_0-14.meta:3:59: missing field `manifest`
-//	import metadata/transaction_15-29.meta:1: first_version 29 > last_version 15: invalid input
+//	import metadata/transaction_15-29.meta:1: first_version 29 > last_version 15
 //	import metadata_backup/x.meta: file is larger than 256 MiB
 //
 // A line that does not parse gets its column after the line number, as
