@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,91 +15,12 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/metactl/metactl/archive"
 	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/internal/catalogtest"
 )
 
-type testFile struct {
-	name  string
-	state catalog.State
-	lines []catalog.Metadata
-}
-
-func (f testFile) content() []byte {
-	var b []byte
-	for i := range f.lines {
-		b = append(b, catalog.EncodeLine(&f.lines[i])...)
-	}
-	return b
-}
-
-func u64p(v uint64) *uint64 { return &v }
-
-// testStorage is a compacted storage: compacted files live, originals
-// moved, an identity and a timestamps file.
-func testStorage() []testFile {
-	var id catalog.HashValue
-	for i := range id {
-		id[i] = byte(i*11 + 1)
-	}
-	e0 := catalog.NewEpochEnding(catalog.EpochEndingBackup{FirstEpoch: 0, LastEpoch: 0, FirstVersion: 0, LastVersion: 0, Manifest: "epoch_ending_0-.a1b2/epoch_ending.manifest"})
-	e1 := catalog.NewEpochEnding(catalog.EpochEndingBackup{FirstEpoch: 1, LastEpoch: 1, FirstVersion: 1, LastVersion: 14, Manifest: "epoch_ending_1-.00ff/epoch_ending.manifest"})
-	t0 := catalog.NewTransaction(catalog.TransactionBackup{FirstVersion: 0, LastVersion: 14, Manifest: "transaction_0-.3c4d/transaction.manifest"})
-	t1 := catalog.NewTransaction(catalog.TransactionBackup{FirstVersion: 15, LastVersion: 29, Manifest: "transaction_15-.9e8f/transaction.manifest"})
-	s1 := catalog.NewStateSnapshot(catalog.StateSnapshotBackup{Epoch: 1, Version: 14, Manifest: "state_epoch_1_ver_14.77aa/state.manifest"})
-	return []testFile{
-		{"identity.meta", catalog.Live, []catalog.Metadata{catalog.NewIdentity(id)}},
-		{"epoch_ending_0-0.meta", catalog.Moved, []catalog.Metadata{e0}},
-		{"epoch_ending_1-1.meta", catalog.Moved, []catalog.Metadata{e1}},
-		{"epoch_ending_compacted_0-1.meta", catalog.Live, []catalog.Metadata{e0, e1}},
-		{"transaction_0-14.meta", catalog.Moved, []catalog.Metadata{t0}},
-		{"transaction_15-29.meta", catalog.Live, []catalog.Metadata{t1}},
-		{"transaction_compacted_0-29.meta", catalog.Live, []catalog.Metadata{t0, t1}},
-		{"state_snapshot_ver_14.meta", catalog.Live, []catalog.Metadata{s1}},
-		{"compaction_timestamps_1700000000.meta", catalog.Live, []catalog.Metadata{catalog.NewCompactionTimestamps(catalog.CompactionTimestamps{
-			FileCompactedAt: 1700000000,
-			Timestamps:      map[string]*uint64{"metadata/identity.meta": nil, "metadata/transaction_15-29.meta": u64p(1700000000)},
-		})}},
-	}
-}
-
-func openCatalog(t testing.TB) *catalog.DB {
-	t.Helper()
-	db, err := catalog.Open(context.Background(), filepath.Join(t.TempDir(), "catalog.db"), &catalog.Options{NoSync: true, Timeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
-
-func put(t testing.TB, db *catalog.DB, files []testFile) {
-	t.Helper()
-	_, err := db.Update(context.Background(), "import", func(tx *catalog.Tx) error {
-		for _, f := range files {
-			if _, err := tx.PutFile(catalog.NewFile{Handle: catalog.MetadataHandle(f.name), Content: f.content(), State: f.state, Source: "local:/srv/backup"}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-func catalogFiles(t testing.TB, db *catalog.DB) []*catalog.File {
-	t.Helper()
-	var out []*catalog.File
-	err := db.View(func(tx *catalog.Tx) error {
-		return tx.ForEachFile(true, func(f *catalog.File) error {
-			out = append(out, f)
-			return nil
-		})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
+// source is the source label of the tests' files, as if imported from a
+// local storage (TestPlaintextLayout pins it).
+const source = "local:/srv/backup"
 
 type catalogState struct {
 	gen     uint64
@@ -161,15 +81,15 @@ func compress(t testing.TB, plain []byte) []byte {
 }
 
 func TestWriteReadRoundTrip(t *testing.T) {
-	db := openCatalog(t)
-	put(t, db, testStorage())
+	db := catalogtest.Open(t)
+	catalogtest.PutFrom(t, db, source, catalogtest.CompactedStorage()...)
 	st := stateOf(t, db)
 	data, h := writeArchive(t, db)
 	if !archive.IsArchive(data) {
 		t.Errorf("IsArchive(% x) = false", data[:4])
 	}
 	want := archive.Header{Format: "metactl-archive", Version: 1, Generation: st.gen, ViewDigest: st.digest,
-		Files: len(testStorage()), Entries: st.entries, Identity: testStorage()[0].lines[0].Identity.ID.String()}
+		Files: len(catalogtest.CompactedStorage()), Entries: st.entries, Identity: catalogtest.CompactedStorage()[0].Lines[0].Identity.ID.String()}
 	if *h != want {
 		t.Errorf("header %+v, want %+v", *h, want)
 	}
@@ -180,7 +100,7 @@ func TestWriteReadRoundTrip(t *testing.T) {
 	if *rh != want {
 		t.Errorf("read header %+v, want %+v", *rh, want)
 	}
-	files := catalogFiles(t, db)
+	files := catalogtest.Files(t, db)
 	if len(recs) != len(files) {
 		t.Fatalf("read %d records, want %d", len(recs), len(files))
 	}
@@ -210,17 +130,17 @@ func TestWriteReadRoundTrip(t *testing.T) {
 }
 
 func TestPlaintextLayout(t *testing.T) {
-	db := openCatalog(t)
-	put(t, db, testStorage()[:1])
+	db := catalogtest.Open(t)
+	catalogtest.PutFrom(t, db, source, catalogtest.CompactedStorage()[:1]...)
 	data, _ := writeArchive(t, db)
 	plain := decompress(t, data)
-	f := catalogFiles(t, db)[0]
+	f := catalogtest.Files(t, db)[0]
 	st := stateOf(t, db)
 	ts := f.ImportedAt.Format(time.RFC3339Nano)
 	body := fmt.Sprintf(`{"format":"metactl-archive","version":1,"generation":1,"identity":"%s","view_digest":"%s","files":1,"entries":0}`+"\n"+
 		`{"handle":"metadata/identity.meta","state":"live","source":"local:/srv/backup","imported_at":"%s","state_changed_at":"%s","size":%d,"sha256":"%s"}`+"\n"+
 		"%s\n",
-		testStorage()[0].lines[0].Identity.ID, st.digest, ts, ts, len(f.Content), hex.EncodeToString(f.SHA256[:]), f.Content)
+		catalogtest.CompactedStorage()[0].Lines[0].Identity.ID, st.digest, ts, ts, len(f.Content), hex.EncodeToString(f.SHA256[:]), f.Content)
 	sum := sha256.Sum256([]byte(body))
 	want := body + `{"end":true,"files":1,"sha256":"` + hex.EncodeToString(sum[:]) + `"}` + "\n"
 	if string(plain) != want {
@@ -229,8 +149,8 @@ func TestPlaintextLayout(t *testing.T) {
 }
 
 func TestSameGenerationSamePlaintext(t *testing.T) {
-	db := openCatalog(t)
-	put(t, db, testStorage())
+	db := catalogtest.Open(t)
+	catalogtest.PutFrom(t, db, source, catalogtest.CompactedStorage()...)
 	a, ha := writeArchive(t, db)
 	time.Sleep(20 * time.Millisecond) // a later export of the same generation
 	b, hb := writeArchive(t, db)
@@ -243,7 +163,7 @@ func TestSameGenerationSamePlaintext(t *testing.T) {
 	}
 
 	// Another generation gives another plaintext.
-	put(t, db, []testFile{{"transaction_30-44.meta", catalog.Live, []catalog.Metadata{catalog.NewTransaction(catalog.TransactionBackup{FirstVersion: 30, LastVersion: 44, Manifest: "transaction_30-.0001/transaction.manifest"})}}})
+	catalogtest.PutFrom(t, db, source, catalogtest.File{Name: "transaction_30-44.meta", State: catalog.Live, Lines: []catalog.Metadata{catalog.NewTransaction(catalog.TransactionBackup{FirstVersion: 30, LastVersion: 44, Manifest: "transaction_30-.0001/transaction.manifest"})}})
 	c, hc := writeArchive(t, db)
 	if hc.Generation != ha.Generation+1 || bytes.Equal(decompress(t, a), decompress(t, c)) {
 		t.Errorf("a new generation gave the same archive (generation %d)", hc.Generation)
@@ -251,11 +171,11 @@ func TestSameGenerationSamePlaintext(t *testing.T) {
 }
 
 func TestImportRoundTrip(t *testing.T) {
-	src := openCatalog(t)
-	put(t, src, testStorage())
+	src := catalogtest.Open(t)
+	catalogtest.PutFrom(t, src, source, catalogtest.CompactedStorage()...)
 	data, h := writeArchive(t, src)
 
-	dst := openCatalog(t)
+	dst := catalogtest.Open(t)
 	res, err := archive.Import(t.Context(), dst, bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
@@ -266,7 +186,7 @@ func TestImportRoundTrip(t *testing.T) {
 	if got, want := stateOf(t, dst), stateOf(t, src); got.digest != want.digest || got.entries != want.entries || got.gen != 1 {
 		t.Errorf("imported catalog %+v, source %+v", got, want)
 	}
-	sf, df := catalogFiles(t, src), catalogFiles(t, dst)
+	sf, df := catalogtest.Files(t, src), catalogtest.Files(t, dst)
 	if len(sf) != len(df) {
 		t.Fatalf("imported %d files, want %d", len(df), len(sf))
 	}
@@ -305,13 +225,13 @@ func TestImportRoundTrip(t *testing.T) {
 func TestImportIntoPartialCatalog(t *testing.T) {
 	// A catalog that holds some of the archive's files, one in another
 	// state, takes the rest and ends with the archive's view.
-	src := openCatalog(t)
-	put(t, src, testStorage())
+	src := catalogtest.Open(t)
+	catalogtest.PutFrom(t, src, source, catalogtest.CompactedStorage()...)
 	data, h := writeArchive(t, src)
-	dst := openCatalog(t)
-	part := testStorage()[:4]
-	part[1].state = catalog.Live // epoch_ending_0-0: moved in the archive
-	put(t, dst, part)
+	dst := catalogtest.Open(t)
+	part := catalogtest.CompactedStorage()[:4]
+	part[1].State = catalog.Live // epoch_ending_0-0: moved in the archive
+	catalogtest.PutFrom(t, dst, source, part...)
 	res, err := archive.Import(t.Context(), dst, bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
@@ -325,15 +245,15 @@ func TestImportIntoPartialCatalog(t *testing.T) {
 }
 
 func TestImportRefusals(t *testing.T) {
-	src := openCatalog(t)
-	put(t, src, testStorage())
+	src := catalogtest.Open(t)
+	catalogtest.PutFrom(t, src, source, catalogtest.CompactedStorage()...)
 	data, _ := writeArchive(t, src)
 
 	t.Run("conflict", func(t *testing.T) {
-		dst := openCatalog(t)
-		other := testStorage()[7] // state_snapshot_ver_14.meta
-		other.lines = []catalog.Metadata{catalog.NewStateSnapshot(catalog.StateSnapshotBackup{Epoch: 1, Version: 14, Manifest: "state_epoch_1_ver_14.ffff/state.manifest"})}
-		put(t, dst, []testFile{other})
+		dst := catalogtest.Open(t)
+		other := catalogtest.CompactedStorage()[7] // state_snapshot_ver_14.meta
+		other.Lines = []catalog.Metadata{catalog.NewStateSnapshot(catalog.StateSnapshotBackup{Epoch: 1, Version: 14, Manifest: "state_epoch_1_ver_14.ffff/state.manifest"})}
+		catalogtest.PutFrom(t, dst, source, other)
 		before := stateOf(t, dst)
 		_, err := archive.Import(t.Context(), dst, bytes.NewReader(data))
 		if !errors.Is(err, catalog.ErrConflict) {
@@ -347,8 +267,8 @@ func TestImportRefusals(t *testing.T) {
 		}
 	})
 	t.Run("other live files", func(t *testing.T) {
-		dst := openCatalog(t)
-		put(t, dst, []testFile{{"transaction_30-44.meta", catalog.Live, []catalog.Metadata{catalog.NewTransaction(catalog.TransactionBackup{FirstVersion: 30, LastVersion: 44, Manifest: "transaction_30-.0001/transaction.manifest"})}}})
+		dst := catalogtest.Open(t)
+		catalogtest.PutFrom(t, dst, source, catalogtest.File{Name: "transaction_30-44.meta", State: catalog.Live, Lines: []catalog.Metadata{catalog.NewTransaction(catalog.TransactionBackup{FirstVersion: 30, LastVersion: 44, Manifest: "transaction_30-.0001/transaction.manifest"})}})
 		before := stateOf(t, dst)
 		_, err := archive.Import(t.Context(), dst, bytes.NewReader(data))
 		if !errors.Is(err, archive.ErrViewMismatch) {
@@ -359,10 +279,10 @@ func TestImportRefusals(t *testing.T) {
 		}
 	})
 	t.Run("other identity", func(t *testing.T) {
-		dst := openCatalog(t)
+		dst := catalogtest.Open(t)
 		var id catalog.HashValue
 		id[0] = 0xee
-		put(t, dst, []testFile{{"identity_other.meta", catalog.Moved, []catalog.Metadata{catalog.NewIdentity(id)}}})
+		catalogtest.PutFrom(t, dst, source, catalogtest.File{Name: "identity_other.meta", State: catalog.Moved, Lines: []catalog.Metadata{catalog.NewIdentity(id)}})
 		_, err := archive.Import(t.Context(), dst, bytes.NewReader(data))
 		if !errors.Is(err, catalog.ErrConflict) {
 			t.Fatalf("error %v, want one wrapping catalog.ErrConflict", err)

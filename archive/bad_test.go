@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/metactl/metactl/archive"
+	"github.com/metactl/metactl/internal/catalogtest"
 )
 
 // segments splits a plaintext into its header line, its records (record
@@ -55,8 +56,8 @@ func (s segments) join() []byte {
 }
 
 func TestReadRefuses(t *testing.T) {
-	db := openCatalog(t)
-	put(t, db, testStorage())
+	db := catalogtest.Open(t)
+	catalogtest.PutFrom(t, db, source, catalogtest.CompactedStorage()...)
 	good, _ := writeArchive(t, db)
 	plain := decompress(t, good)
 	seg := split(t, plain)
@@ -214,7 +215,7 @@ func TestReadRefuses(t *testing.T) {
 				t.Errorf("Read:\n got %s\nwant %s", err, tc.want)
 			}
 			// Import refuses it too, and writes nothing.
-			dst := openCatalog(t)
+			dst := catalogtest.Open(t)
 			if _, err := archive.Import(t.Context(), dst, bytes.NewReader(tc.data)); !errors.Is(err, archive.ErrBadArchive) {
 				t.Errorf("Import: %v, want an error wrapping ErrBadArchive", err)
 			}
@@ -232,8 +233,8 @@ func TestReadRefuses(t *testing.T) {
 
 // TestReaderSticky checks that a failed Reader keeps failing.
 func TestReaderSticky(t *testing.T) {
-	db := openCatalog(t)
-	put(t, db, testStorage())
+	db := catalogtest.Open(t)
+	catalogtest.PutFrom(t, db, source, catalogtest.CompactedStorage()...)
 	good, _ := writeArchive(t, db)
 	s := split(t, decompress(t, good))
 	s.trailer = ""
@@ -252,8 +253,8 @@ func TestReaderSticky(t *testing.T) {
 }
 
 func FuzzRead(f *testing.F) {
-	db := openCatalog(f)
-	put(f, db, testStorage()[:3])
+	db := catalogtest.Open(f)
+	catalogtest.PutFrom(f, db, source, catalogtest.CompactedStorage()[:3]...)
 	good, _ := writeArchive(f, db)
 	f.Add(good)
 	f.Add(compress(f, decompress(f, good)[:100]))

@@ -3,13 +3,12 @@ package compaction
 import (
 	"bytes"
 	"errors"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/internal/catalogtest"
 )
 
 // These tests simulate planner bugs: they run the real apply step, inside
@@ -40,30 +39,16 @@ func TestApplyTamperedPlanAborts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "catalog.db")
-			db, err := catalog.Open(t.Context(), path, &catalog.Options{Timeout: 5 * time.Second, NoSync: true,
-				Now: func() time.Time { return time.Unix(1_700_000_000, 0) }})
-			if err != nil {
-				t.Fatal(err)
+			db := catalogtest.OpenWith(t, catalogtest.Options{Now: func() time.Time { return time.Unix(1_700_000_000, 0) }})
+			var files []catalogtest.File
+			for _, m := range []catalog.Metadata{a, b, c} {
+				files = append(files, catalogtest.File{Name: m.Name(), State: catalog.Live, Lines: []catalog.Metadata{m}})
 			}
-			defer db.Close()
-			_, err = db.Update(t.Context(), "test", func(tx *catalog.Tx) error {
-				for _, m := range []catalog.Metadata{a, b, c} {
-					if _, err := tx.PutFile(catalog.NewFile{Handle: catalog.MetadataHandle(m.Name()), Content: catalog.EncodeLine(&m),
-						State: catalog.Live, Source: "test"}); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			raw, _ := os.ReadFile(path)
-			var gen uint64
-			_ = db.View(func(tx *catalog.Tx) error { gen = tx.Generation(); return nil })
+			catalogtest.Put(t, db, files...)
+			raw := catalogtest.Bytes(t, db)
+			gen := catalogtest.Generation(t, db)
 
-			_, err = db.Update(t.Context(), OperationKind, func(tx *catalog.Tx) error {
+			_, err := db.Update(t.Context(), OperationKind, func(tx *catalog.Tx) error {
 				tx.PreserveView()
 				p, err := planTx(tx, Options{EpochEndingFactor: 1, StateSnapshotFactor: 1, TransactionFactor: 3})
 				if err != nil {
@@ -88,9 +73,8 @@ func TestApplyTamperedPlanAborts(t *testing.T) {
 			if !slices.Equal(lost.Lost, want(tt.lost)) || !slices.Equal(lost.Added, want(tt.adds)) {
 				t.Fatalf("error names lost %q, added %q; want lost %q, added %q", lost.Lost, lost.Added, want(tt.lost), want(tt.adds))
 			}
-			after, _ := os.ReadFile(path)
-			var gen2 uint64
-			_ = db.View(func(tx *catalog.Tx) error { gen2 = tx.Generation(); return nil })
+			after := catalogtest.Bytes(t, db)
+			gen2 := catalogtest.Generation(t, db)
 			if !bytes.Equal(raw, after) || gen2 != gen {
 				t.Fatalf("catalog changed (generation %d -> %d)", gen, gen2)
 			}
@@ -123,20 +107,8 @@ func tamper(p *Plan, keep int, extra []catalog.Metadata, move []string) {
 // TestApplyUntamperedPlanCommits is the control for the test above: the
 // same setup with the plan as computed commits.
 func TestApplyUntamperedPlanCommits(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "catalog.db")
-	db, err := catalog.Open(t.Context(), path, &catalog.Options{Timeout: 5 * time.Second, NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	m := txnEntry(0, 9)
-	_, err = db.Update(t.Context(), "test", func(tx *catalog.Tx) error {
-		_, err := tx.PutFile(catalog.NewFile{Handle: "metadata/transaction_0-9.meta", Content: catalog.EncodeLine(&m), State: catalog.Live, Source: "test"})
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := catalogtest.Open(t)
+	catalogtest.Put(t, db, catalogtest.File{Name: "transaction_0-9.meta", State: catalog.Live, Lines: []catalog.Metadata{txnEntry(0, 9)}})
 	op, err := db.Update(t.Context(), OperationKind, func(tx *catalog.Tx) error {
 		tx.PreserveView()
 		p, err := planTx(tx, DefaultOptions())

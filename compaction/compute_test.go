@@ -10,6 +10,7 @@ import (
 
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/compaction"
+	"github.com/metactl/metactl/internal/catalogtest"
 )
 
 const t0 = 1_700_000_000 // a clock reading, Unix seconds
@@ -121,7 +122,7 @@ func TestComputeContent(t *testing.T) {
 	if w.Kind != catalog.KindEpochEnding || w.First != 0 || w.Last != 1 || w.Lines != 2 {
 		t.Fatalf("first file = %+v", w)
 	}
-	mustEqualBytes(t, "content", w.Content, content(a, b))
+	mustEqualBytes(t, "content", w.Content, catalogtest.Content(a, b))
 	if w := p.Write[1]; w.First != 2 || w.Last != 2 {
 		t.Fatalf("second file = %+v", w)
 	}

@@ -113,22 +113,9 @@ func TestFailpoints(t *testing.T) {
 // at secs; cleanup checks and closes it.
 func copyCatalog(t *testing.T, raw []byte, secs int64) *testCatalog {
 	t.Helper()
-	tc := &testCatalog{path: filepath.Join(t.TempDir(), "catalog.db"), clock: newClock(secs)}
-	if err := os.WriteFile(tc.path, raw, 0o600); err != nil {
+	path := filepath.Join(t.TempDir(), "catalog.db")
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	tc.open(t)
-	t.Cleanup(func() {
-		if tc.db == nil {
-			return
-		}
-		if err := tc.db.Check(); err != nil {
-			t.Errorf("bbolt check: %v", err)
-		}
-		if err := tc.db.View(func(tx *catalog.Tx) error { return tx.StoredEntriesMatch() }); err != nil {
-			t.Errorf("entry index: %v", err)
-		}
-		tc.db.Close()
-	})
-	return tc
+	return openTestCatalog(t, path, secs)
 }

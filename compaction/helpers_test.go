@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"reflect"
 	"sync/atomic"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/compaction"
+	"github.com/metactl/metactl/internal/catalogtest"
 )
 
 // clock is an injected catalog clock, in Unix seconds.
@@ -24,29 +24,32 @@ func (c *clock) set(secs int64) { c.secs.Store(secs) }
 func (c *clock) now() time.Time { return time.Unix(c.secs.Load(), 0) }
 func (c *clock) u64() uint64    { return uint64(c.secs.Load()) }
 
-// testCatalog is a real bbolt catalog in t.TempDir() with an injected
-// clock. Cleanup checks bbolt's consistency and that the entry index and
-// digest agree with the live files, then closes it.
+// testCatalog is a real bbolt catalog (catalogtest) with an injected
+// clock, reopened in place when a test needs to (tc.open).
 type testCatalog struct {
 	path  string
-	db    *catalog.DB
+	db    *catalog.DB // nil while closed: a child process holds the catalog
 	clock *clock
 }
 
 func newCatalog(t *testing.T, secs int64) *testCatalog {
 	t.Helper()
-	tc := &testCatalog{path: filepath.Join(t.TempDir(), "catalog.db"), clock: newClock(secs)}
+	return openTestCatalog(t, filepath.Join(t.TempDir(), "catalog.db"), secs)
+}
+
+// openTestCatalog opens (creating) the catalog at path with a clock at
+// secs. Cleanup checks bbolt's consistency and that the entry index and
+// digest agree with the live files (catalogtest.Verify), then closes it,
+// unless the test left it closed (tc.db nil).
+func openTestCatalog(t *testing.T, path string, secs int64) *testCatalog {
+	t.Helper()
+	tc := &testCatalog{path: path, clock: newClock(secs)}
 	tc.open(t)
 	t.Cleanup(func() {
 		if tc.db == nil {
 			return
 		}
-		if err := tc.db.Check(); err != nil {
-			t.Errorf("bbolt check: %v", err)
-		}
-		if err := tc.db.View(func(tx *catalog.Tx) error { return tx.StoredEntriesMatch() }); err != nil {
-			t.Errorf("entry index: %v", err)
-		}
+		catalogtest.Verify(t, tc.db)
 		tc.db.Close()
 	})
 	return tc
@@ -54,12 +57,7 @@ func newCatalog(t *testing.T, secs int64) *testCatalog {
 
 func (tc *testCatalog) open(t *testing.T) {
 	t.Helper()
-	db, err := catalog.Open(t.Context(), tc.path, &catalog.Options{Timeout: 5 * time.Second, Command: "compaction test",
-		Now: tc.clock.now, NoSync: true})
-	if err != nil {
-		t.Fatalf("open catalog: %v", err)
-	}
-	tc.db = db
+	tc.db = catalogtest.OpenManual(t, catalogtest.Options{Path: tc.path, Command: "compaction test", Now: tc.clock.now})
 }
 
 // file is a metadata file to put.
@@ -73,27 +71,13 @@ func single(m catalog.Metadata) file {
 	return file{catalog.MetadataHandle(m.Name()), []catalog.Metadata{m}}
 }
 
-func content(lines ...catalog.Metadata) []byte {
-	var b []byte
-	for i := range lines {
-		b = append(b, catalog.EncodeLine(&lines[i])...)
-	}
-	return b
-}
-
 func (tc *testCatalog) put(t *testing.T, state catalog.State, files ...file) {
 	t.Helper()
-	_, err := tc.db.Update(t.Context(), "test", func(tx *catalog.Tx) error {
-		for _, f := range files {
-			if _, err := tx.PutFile(catalog.NewFile{Handle: f.handle, Content: content(f.lines...), State: state, Source: "test"}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("put: %v", err)
+	nfs := make([]catalog.NewFile, len(files))
+	for i, f := range files {
+		nfs[i] = catalog.NewFile{Handle: f.handle, Content: catalogtest.Content(f.lines...), State: state, Source: catalogtest.Source}
 	}
+	catalogtest.PutNew(t, tc.db, nfs...)
 }
 
 func (tc *testCatalog) run(t *testing.T, opts compaction.Options) (*compaction.Plan, *catalog.Operation) {
@@ -122,13 +106,10 @@ func (tc *testCatalog) content(t *testing.T, handle string) []byte {
 	return b
 }
 
+// bytes returns the catalog file's bytes.
 func (tc *testCatalog) bytes(t *testing.T) []byte {
 	t.Helper()
-	b, err := os.ReadFile(tc.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return catalogtest.Bytes(t, tc.db)
 }
 
 // state is what a test compares before and after a compaction.

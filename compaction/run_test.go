@@ -11,6 +11,7 @@ import (
 
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/compaction"
+	"github.com/metactl/metactl/internal/catalogtest"
 )
 
 // aptosTestFiles are the originals of Aptos's test_backup_compaction
@@ -76,9 +77,9 @@ func TestBackupCompaction(t *testing.T) {
 			t.Fatalf("after the first run %s is not live: %q", h, mid.Live)
 		}
 	}
-	mustEqualBytes(t, "epoch_ending_compacted_0-1.meta", tc.content(t, compacted[0]), content(ep(0, 0), ep(1, 1)))
-	mustEqualBytes(t, "transaction_compacted_0-29.meta", tc.content(t, compacted[1]), content(txn(0, 14), txn(15, 29)))
-	mustEqualBytes(t, "state_snapshot_compacted_epoch_1_2.meta", tc.content(t, compacted[2]), content(ss(1, 14), ss(2, 29)))
+	mustEqualBytes(t, "epoch_ending_compacted_0-1.meta", tc.content(t, compacted[0]), catalogtest.Content(ep(0, 0), ep(1, 1)))
+	mustEqualBytes(t, "transaction_compacted_0-29.meta", tc.content(t, compacted[1]), catalogtest.Content(txn(0, 14), txn(15, 29)))
+	mustEqualBytes(t, "state_snapshot_compacted_epoch_1_2.meta", tc.content(t, compacted[2]), catalogtest.Content(ss(1, 14), ss(2, 29)))
 
 	// Second run, 2 s later: the originals (and identity.meta) expired and
 	// moved; compaction_timestamps_<t1> is stamped for the first time, so
@@ -266,7 +267,7 @@ func TestDuplicateLinesInTwoFiles(t *testing.T) {
 	if len(p.Write) != 1 || p.Write[0].Handle != "metadata/epoch_ending_compacted_0-2.meta" || p.Write[0].Lines != 3 {
 		t.Fatalf("writes %+v", p.Write)
 	}
-	mustEqualBytes(t, "compacted content", p.Write[0].Content, content(ep(0, 0), ep(1, 1), ep(2, 2)))
+	mustEqualBytes(t, "compacted content", p.Write[0].Content, catalogtest.Content(ep(0, 0), ep(1, 1), ep(2, 2)))
 	tc.clock.set(t0 + 1)
 	p, _ = tc.run(t, opts(10, 1, 1, 0))
 	eqStrings(t, "moved", p.Move, md("epoch_ending_0-1.meta", "epoch_ending_1-1.meta", "epoch_ending_2-2.meta"))
@@ -373,7 +374,7 @@ func TestRewriteExistingHandles(t *testing.T) {
 	tc.put(t, catalog.Live, single(ss(0, 0)), single(ss(2, 20)), single(ss(2, 21)))
 	p, _ := tc.run(t, o)
 	eqStrings(t, "writes", writes(p), md("state_snapshot_compacted_epoch_0_2.meta", "state_snapshot_compacted_epoch_2_2.meta"))
-	mustEqualBytes(t, "chunk 1", p.Write[0].Content, content(ss(0, 0), ss(2, 20)))
+	mustEqualBytes(t, "chunk 1", p.Write[0].Content, catalogtest.Content(ss(0, 0), ss(2, 20)))
 
 	// A snapshot at version 19 shifts every later chunk: both names stay,
 	// both contents change.
@@ -387,8 +388,8 @@ func TestRewriteExistingHandles(t *testing.T) {
 			t.Fatalf("%s: %+v", w.Handle, w)
 		}
 	}
-	mustEqualBytes(t, "chunk 1 after the shift", tc.content(t, p.Write[0].Handle), content(ss(0, 0), ss(2, 19)))
-	mustEqualBytes(t, "chunk 2 after the shift", tc.content(t, p.Write[1].Handle), content(ss(2, 20), ss(2, 21)))
+	mustEqualBytes(t, "chunk 1 after the shift", tc.content(t, p.Write[0].Handle), catalogtest.Content(ss(0, 0), ss(2, 19)))
+	mustEqualBytes(t, "chunk 2 after the shift", tc.content(t, p.Write[1].Handle), catalogtest.Content(ss(2, 20), ss(2, 21)))
 	if op.Replaced.Count != 2 || op.DigestAfter != before.Digest {
 		t.Fatalf("operation %+v", op)
 	}

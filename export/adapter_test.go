@@ -2,14 +2,15 @@ package export_test
 
 import (
 	"errors"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
 
-	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/export"
+	"github.com/metactl/metactl/internal/catalogtest"
 	"github.com/metactl/metactl/storage"
 )
 
@@ -39,36 +40,10 @@ func localAdapter(t *testing.T, folder string, noBackup bool) *storage.CommandAd
 	return ca
 }
 
-// splitStorage puts the originals of compactedStorage into db, all live
-// (generation 1), and returns the originals' and compacted files' names.
-func splitStorage(t *testing.T, db *catalog.DB) (originals, compacted []testFile) {
-	t.Helper()
-	for _, f := range compactedStorage() {
-		if f.state == catalog.Moved {
-			f.state = catalog.Live
-			originals = append(originals, f)
-		} else {
-			compacted = append(compacted, f)
-		}
-	}
-	put(t, db, originals)
-	return originals, compacted
-}
-
-func compact(t *testing.T, db *catalog.DB, originals, compacted []testFile) {
-	t.Helper()
-	put(t, db, compacted)
-	var names []string
-	for _, f := range originals {
-		names = append(names, f.name)
-	}
-	setState(t, db, catalog.Moved, names...)
-}
-
 func TestToCommandAdapter(t *testing.T) {
 	folder := t.TempDir()
 	ca := localAdapter(t, folder, false)
-	db := openCatalog(t, "")
+	db := catalogtest.Open(t)
 	originals, compacted := splitStorage(t, db)
 	// The remote holds generation 1 as the sample configs store it
 	// (gzip), plus files the catalog does not know.
@@ -112,7 +87,7 @@ func TestToCommandAdapter(t *testing.T) {
 func TestToCommandAdapterEmptyRemote(t *testing.T) {
 	folder := t.TempDir()
 	ca := localAdapter(t, folder, false)
-	db := openCatalog(t, "")
+	db := catalogtest.Open(t)
 	originals, compacted := splitStorage(t, db)
 	compact(t, db, originals, compacted)
 	res, err := export.ToCommandAdapter(t.Context(), db, ca, export.AdapterOptions{})
@@ -127,8 +102,8 @@ func TestToCommandAdapterEmptyRemote(t *testing.T) {
 	}
 	live := readFolder(t, filepath.Join(folder, "metadata"))
 	for _, f := range compacted {
-		if got := gunzip(t, f.name, live[f.name]); string(got) != string(f.content()) {
-			t.Errorf("%s = %q, want %q", f.name, got, f.content())
+		if got := gunzip(t, f.Name, live[f.Name]); string(got) != string(f.Content()) {
+			t.Errorf("%s = %q, want %q", f.Name, got, f.Content())
 		}
 	}
 	if len(live) != len(compacted) {
@@ -139,7 +114,7 @@ func TestToCommandAdapterEmptyRemote(t *testing.T) {
 func TestToCommandAdapterNoBackupCommand(t *testing.T) {
 	folder := t.TempDir()
 	ca := localAdapter(t, folder, true)
-	db := openCatalog(t, "")
+	db := catalogtest.Open(t)
 	originals, compacted := splitStorage(t, db)
 	if _, err := export.ToDir(t.Context(), db, folder, export.DirOptions{Gzip: true}); err != nil {
 		t.Fatal(err)
@@ -150,7 +125,7 @@ func TestToCommandAdapterNoBackupCommand(t *testing.T) {
 	if !errors.Is(err, storage.ErrNoBackupCommand) {
 		t.Fatalf("error %v, want one wrapping storage.ErrNoBackupCommand", err)
 	}
-	if after := snapshotTree(t, folder); !equalTree(after, before) {
+	if after := snapshotTree(t, folder); !maps.Equal(after, before) {
 		t.Errorf("remote changed although the export was refused")
 	}
 }

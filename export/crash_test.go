@@ -13,6 +13,7 @@ import (
 
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/export"
+	"github.com/metactl/metactl/internal/catalogtest"
 	"github.com/metactl/metactl/internal/failpoint"
 )
 
@@ -77,34 +78,19 @@ func TestToDirCrash(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(fmt.Sprintf("%s/gzip=%v", tc.point, tc.gzip), func(t *testing.T) {
-			files := compactedStorage()
 			path := filepath.Join(t.TempDir(), "catalog.db")
 			dir := t.TempDir()
 
 			// Generation 1, exported: only the originals, all live.
-			db := openCatalog(t, path)
-			var originals, compacted []testFile
-			for _, f := range files {
-				if f.state == catalog.Moved {
-					f.state = catalog.Live
-					originals = append(originals, f)
-				} else {
-					compacted = append(compacted, f)
-				}
-			}
-			put(t, db, originals)
+			db := catalogtest.OpenWith(t, catalogtest.Options{Path: path})
+			originals, compacted := splitStorage(t, db)
 			if _, err := export.ToDir(t.Context(), db, dir, export.DirOptions{Gzip: tc.gzip}); err != nil {
 				t.Fatal(err)
 			}
 			// Generation 3: compaction wrote the compacted files and moved
 			// the originals. The child exports this one and dies.
-			put(t, db, compacted)
-			var names []string
-			for _, f := range originals {
-				names = append(names, f.name)
-			}
-			setState(t, db, catalog.Moved, names...)
-			want := catalogFiles(t, db)
+			compact(t, db, originals, compacted)
+			want := catalogtest.FilesByName(t, db)
 			db.Close()
 
 			cmd := exec.Command(exe)
@@ -159,7 +145,7 @@ func TestToDirCrash(t *testing.T) {
 			}
 
 			// The next export converges.
-			db = openCatalog(t, path)
+			db = catalogtest.OpenWith(t, catalogtest.Options{Path: path})
 			res, err := export.ToDir(t.Context(), db, dir, export.DirOptions{Gzip: tc.gzip})
 			if err != nil {
 				t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,15 +16,16 @@ import (
 
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/export"
+	"github.com/metactl/metactl/internal/catalogtest"
 	"golang.org/x/sys/unix"
 )
 
 func TestToDirRoundTrip(t *testing.T) {
 	for _, gz := range []bool{false, true} {
 		t.Run(fmt.Sprintf("gzip=%v", gz), func(t *testing.T) {
-			files := compactedStorage()
-			db := openCatalog(t, "")
-			put(t, db, files)
+			files := catalogtest.CompactedStorage()
+			db := catalogtest.Open(t)
+			catalogtest.Put(t, db, files...)
 			dir := filepath.Join(t.TempDir(), "storage")
 			var calls [][2]int
 			res, err := export.ToDir(t.Context(), db, dir, export.DirOptions{Gzip: gz, Progress: func(d, n int) { calls = append(calls, [2]int{d, n}) }})
@@ -79,9 +81,9 @@ func mtimes(t *testing.T, dir string) map[string]time.Time {
 func TestToDirSecondExportWritesNothing(t *testing.T) {
 	for _, gz := range []bool{false, true} {
 		t.Run(fmt.Sprintf("gzip=%v", gz), func(t *testing.T) {
-			files := compactedStorage()
-			db := openCatalog(t, "")
-			put(t, db, files)
+			files := catalogtest.CompactedStorage()
+			db := catalogtest.Open(t)
+			catalogtest.Put(t, db, files...)
 			dir := t.TempDir()
 			if _, err := export.ToDir(t.Context(), db, dir, export.DirOptions{Gzip: gz}); err != nil {
 				t.Fatal(err)
@@ -125,18 +127,18 @@ func TestToDirSecondExportWritesNothing(t *testing.T) {
 }
 
 func TestToDirMovesAndRevives(t *testing.T) {
-	files := compactedStorage()
+	files := catalogtest.CompactedStorage()
 	// Generation 1: everything live (before compaction moved anything).
-	db := openCatalog(t, "")
+	db := catalogtest.Open(t)
 	all := slices.Clone(files)
 	var moved []string
 	for i := range all {
-		if all[i].state == catalog.Moved {
-			moved = append(moved, all[i].name)
-			all[i].state = catalog.Live
+		if all[i].State == catalog.Moved {
+			moved = append(moved, all[i].Name)
+			all[i].State = catalog.Live
 		}
 	}
-	put(t, db, all)
+	catalogtest.Put(t, db, all...)
 	dir := t.TempDir()
 	if _, err := export.ToDir(t.Context(), db, dir, export.DirOptions{}); err != nil {
 		t.Fatal(err)
@@ -144,7 +146,7 @@ func TestToDirMovesAndRevives(t *testing.T) {
 	checkExact(t, db, dir, false)
 
 	// Generation 2: compaction moved the originals.
-	setState(t, db, catalog.Moved, moved...)
+	catalogtest.SetState(t, db, catalog.Moved, moved...)
 	res, err := export.ToDir(t.Context(), db, dir, export.DirOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +158,7 @@ func TestToDirMovesAndRevives(t *testing.T) {
 	checkExact(t, db, dir, false)
 
 	// Generation 3: one file revived; its backup copy goes.
-	setState(t, db, catalog.Live, moved[0])
+	catalogtest.SetState(t, db, catalog.Live, moved[0])
 	res, err = export.ToDir(t.Context(), db, dir, export.DirOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -169,9 +171,9 @@ func TestToDirMovesAndRevives(t *testing.T) {
 }
 
 func TestToDirUnknown(t *testing.T) {
-	files := compactedStorage()
-	db := openCatalog(t, "")
-	put(t, db, files)
+	files := catalogtest.CompactedStorage()
+	db := catalogtest.Open(t)
+	catalogtest.Put(t, db, files...)
 	dir := t.TempDir()
 	outside := t.TempDir()
 	target := filepath.Join(outside, "precious")
@@ -232,9 +234,9 @@ func mustWrite(t *testing.T, p, s string) {
 }
 
 func TestToDirRefuses(t *testing.T) {
-	files := compactedStorage()
-	db := openCatalog(t, "")
-	put(t, db, files)
+	files := catalogtest.CompactedStorage()
+	db := catalogtest.Open(t)
+	catalogtest.Put(t, db, files...)
 	pid := strconv.Itoa(os.Getpid())
 	// The first file written is the first live file in handle order.
 	firstLive := "compaction_timestamps_1700000000.meta"
@@ -300,14 +302,14 @@ func TestToDirRefuses(t *testing.T) {
 			if want := fmt.Sprintf(tc.errFmt, dir); err.Error() != want {
 				t.Errorf("error:\n got %s\nwant %s", err, want)
 			}
-			if after := snapshotTree(t, outside); !equalTree(after, beforeOut) {
+			if after := snapshotTree(t, outside); !maps.Equal(after, beforeOut) {
 				t.Errorf("outside folder changed: %v, was %v", after, beforeOut)
 			}
 			// Inside dir, folders may have been created; a refusal in the
 			// preflight writes no file, and a refusal while writing (the
 			// temp name) leaves only whole catalog files that other writers
 			// finished.
-			want := catalogFiles(t, db)
+			want := catalogtest.FilesByName(t, db)
 			after := snapshotTree(t, dir)
 			for p, v := range after {
 				if before[p] == v || v == "dir" {
@@ -320,18 +322,6 @@ func TestToDirRefuses(t *testing.T) {
 			}
 		})
 	}
-}
-
-func equalTree(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 func TestToDirRefusesInvalidName(t *testing.T) {
@@ -355,9 +345,9 @@ func TestToDirRefusesInvalidName(t *testing.T) {
 }
 
 func TestToDirRemovesLeftovers(t *testing.T) {
-	files := compactedStorage()
-	db := openCatalog(t, "")
-	put(t, db, files)
+	files := catalogtest.CompactedStorage()
+	db := catalogtest.Open(t)
+	catalogtest.Put(t, db, files...)
 	dir := t.TempDir()
 	staging := filepath.Join(dir, ".metactl-staging")
 	// Two temp files of crashed exports, and one that collides with the
@@ -389,8 +379,8 @@ func TestToDirRemovesLeftovers(t *testing.T) {
 }
 
 func TestToDirBusy(t *testing.T) {
-	db := openCatalog(t, "")
-	put(t, db, compactedStorage())
+	db := catalogtest.Open(t)
+	catalogtest.Put(t, db, catalogtest.CompactedStorage()...)
 	dir := t.TempDir()
 	f, err := os.Open(dir)
 	if err != nil {
@@ -410,7 +400,7 @@ func TestToDirBusy(t *testing.T) {
 }
 
 func TestToDirEmptyCatalog(t *testing.T) {
-	db := openCatalog(t, "")
+	db := catalogtest.Open(t)
 	dir := t.TempDir()
 	res, err := export.ToDir(t.Context(), db, dir, export.DirOptions{})
 	if err != nil {
@@ -423,8 +413,8 @@ func TestToDirEmptyCatalog(t *testing.T) {
 }
 
 func TestToDirCanceled(t *testing.T) {
-	db := openCatalog(t, "")
-	put(t, db, compactedStorage())
+	db := catalogtest.Open(t)
+	catalogtest.Put(t, db, catalogtest.CompactedStorage()...)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	if _, err := export.ToDir(ctx, db, t.TempDir(), export.DirOptions{}); !errors.Is(err, context.Canceled) {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/importer"
+	"github.com/metactl/metactl/internal/catalogtest"
 )
 
 // TestBadInput imports one file per row into an empty catalog, as the only
@@ -97,7 +98,7 @@ func TestBadInput(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			db := newCatalog(t)
-			before := snapshot(t, db)
+			before := catalogtest.Bytes(t, db)
 			s := newStorage(t).put("metadata/x.meta", tc.content)
 			res, err := importDir(t.Context(), db, s, importer.Options{})
 			if tc.want == "" {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/importer"
+	"github.com/metactl/metactl/internal/catalogtest"
 	"github.com/metactl/metactl/internal/failpoint"
 	"github.com/metactl/metactl/storage"
 )
@@ -37,7 +39,7 @@ func TestFiles(t *testing.T) {
 		t.Errorf("result %+v", res)
 	}
 	// Files covers both folders: every catalog file not given is missing.
-	if want := []string{"metadata/old.meta", "metadata_backup/older.meta"}; !equalStrings(res.Missing, want) {
+	if want := []string{"metadata/old.meta", "metadata_backup/older.meta"}; !slices.Equal(res.Missing, want) {
 		t.Errorf("missing %q, want %q", res.Missing, want)
 	}
 	err = db.View(func(tx *catalog.Tx) error {
@@ -56,7 +58,7 @@ func TestFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	before := snapshot(t, db)
+	before := catalogtest.Bytes(t, db)
 	_, err = importer.Files(t.Context(), db, []importer.SourceFile{
 		{Handle: "metadata/../x.meta", State: catalog.Live},
 		{Handle: "x.meta", State: catalog.Live},
@@ -123,7 +125,7 @@ func TestFailpoints(t *testing.T) {
 			if point == "import.after-commit" {
 				wantGen = 1
 			}
-			if g := generation(t, db); g != wantGen {
+			if g := catalogtest.Generation(t, db); g != wantGen {
 				t.Errorf("generation %d, want %d", g, wantGen)
 			}
 			// The import can run again and completes the sync.

@@ -6,54 +6,31 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/importer"
+	"github.com/metactl/metactl/internal/catalogtest"
 	"github.com/metactl/metactl/storage"
 )
 
 // clock is the fixed time every test catalog sees.
 var clock = time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
 
-// newCatalog opens a fresh catalog in a temporary folder. Cleanup runs
-// bbolt's check and the catalog's own consistency check, then closes it.
+// newCatalog opens a fresh catalog in a temporary folder, with the clock
+// clock. Cleanup runs bbolt's check and the catalog's own consistency
+// check (catalogtest.Verify), then closes it.
 func newCatalog(t *testing.T) *catalog.DB {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "catalog.db")
-	db, err := catalog.Open(t.Context(), path, &catalog.Options{Timeout: 5 * time.Second, Command: "importer test", NoSync: true,
-		Now: func() time.Time { return clock }})
-	if err != nil {
-		t.Fatalf("open catalog: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := db.Check(); err != nil {
-			t.Errorf("check: %v", err)
-		}
-		if err := db.View(func(tx *catalog.Tx) error { return tx.StoredEntriesMatch() }); err != nil {
-			t.Errorf("stored entries: %v", err)
-		}
-		db.Close()
-	})
-	return db
+	return catalogtest.OpenWith(t, catalogtest.Options{Command: "importer test", Now: func() time.Time { return clock }, Verify: true})
 }
 
-// snapshot returns the catalog file's bytes.
-func snapshot(t *testing.T, db *catalog.DB) []byte {
-	t.Helper()
-	b, err := os.ReadFile(db.Path())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// assertUnchanged fails if the catalog file differs from before.
+// assertUnchanged fails if the catalog file differs from before (its
+// catalogtest.Bytes).
 func assertUnchanged(t *testing.T, db *catalog.DB, before []byte) {
 	t.Helper()
-	if !bytes.Equal(snapshot(t, db), before) {
+	if !bytes.Equal(catalogtest.Bytes(t, db), before) {
 		t.Errorf("catalog file changed")
 	}
 }
@@ -162,31 +139,3 @@ func identity(b byte) string {
 	m := catalog.NewIdentity(id)
 	return string(catalog.EncodeLine(&m))
 }
-
-// states returns every catalog file's handle and state, in handle order.
-func states(t *testing.T, db *catalog.DB) map[string]catalog.State {
-	t.Helper()
-	out := map[string]catalog.State{}
-	err := db.View(func(tx *catalog.Tx) error {
-		files, err := tx.Files(0)
-		for _, f := range files {
-			out[f.Handle] = f.State
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-func generation(t *testing.T, db *catalog.DB) uint64 {
-	t.Helper()
-	var g uint64
-	if err := db.View(func(tx *catalog.Tx) error { g = tx.Generation(); return nil }); err != nil {
-		t.Fatal(err)
-	}
-	return g
-}
-
-func equalStrings(a, b []string) bool { return slices.Equal(a, b) || len(a) == 0 && len(b) == 0 }

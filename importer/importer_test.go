@@ -3,14 +3,17 @@ package importer_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/importer"
+	"github.com/metactl/metactl/internal/catalogtest"
 	"github.com/metactl/metactl/storage"
 )
 
@@ -58,7 +61,7 @@ func TestFromStorageSamplePlainAndGzip(t *testing.T) {
 
 	// The catalog holds decompressed content: the gzip copy of the same
 	// storage is the same files.
-	before := snapshot(t, plain)
+	before := catalogtest.Bytes(t, plain)
 	again := importSample(t, plain, "sample-gzip")
 	if again.Changed || again.Unchanged != sampleFiles || again.Generation != 1 || again.Duplicates != sampleFiles-1 {
 		t.Errorf("gzip over plain: %+v", again)
@@ -77,7 +80,7 @@ func TestReimportIsNoOp(t *testing.T) {
 	if first.Added != 4 || first.Generation != 1 || !first.Changed {
 		t.Fatalf("first import: %+v", first)
 	}
-	before := snapshot(t, db)
+	before := catalogtest.Bytes(t, db)
 	second := mustImport(t, db, s, importer.Options{})
 	if second.Changed || second.Generation != 1 || second.Unchanged != 4 || second.Added != 0 || second.Moved != 0 {
 		t.Errorf("second import: %+v", second)
@@ -86,7 +89,7 @@ func TestReimportIsNoOp(t *testing.T) {
 		t.Errorf("second import digests %s -> %s, entries %d", second.DigestBefore.Short(), second.DigestAfter.Short(), second.Entries)
 	}
 	assertUnchanged(t, db, before)
-	if g := generation(t, db); g != 1 {
+	if g := catalogtest.Generation(t, db); g != 1 {
 		t.Errorf("generation %d, want 1", g)
 	}
 }
@@ -106,21 +109,9 @@ func TestMovedFiles(t *testing.T) {
 		"metadata/transaction_0-9.meta":            catalog.Moved,
 		"metadata/transaction_10-19.meta":          catalog.Moved,
 	}
-	if got := states(t, db); !mapsEqual(got, want) {
+	if got := catalogtest.States(t, db); !maps.Equal(got, want) {
 		t.Errorf("states %v, want %v", got, want)
 	}
-}
-
-func mapsEqual(a, b map[string]catalog.State) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // TestSyncFollowsStorage imports a storage, lets Aptos compact and clean it
@@ -142,7 +133,7 @@ func TestSyncFollowsStorage(t *testing.T) {
 	if res.Added != 1 || res.Moved != 2 || res.Unchanged != 0 || !res.Changed || res.Generation != 2 {
 		t.Errorf("result: %+v", res)
 	}
-	if !equalStrings(res.Missing, []string{"metadata/identity.meta"}) {
+	if !slices.Equal(res.Missing, []string{"metadata/identity.meta"}) {
 		t.Errorf("missing %q", res.Missing)
 	}
 	if res.DigestBefore != res.DigestAfter || res.Entries != 2 || res.Duplicates != 2 {
@@ -154,7 +145,7 @@ func TestSyncFollowsStorage(t *testing.T) {
 		"metadata/transaction_0-9.meta":            catalog.Moved,
 		"metadata/transaction_10-19.meta":          catalog.Moved,
 	}
-	if got := states(t, db); !mapsEqual(got, want) {
+	if got := catalogtest.States(t, db); !maps.Equal(got, want) {
 		t.Errorf("states %v, want %v", got, want)
 	}
 
@@ -165,7 +156,7 @@ func TestSyncFollowsStorage(t *testing.T) {
 	if res.Changed || res.Unchanged != 2 {
 		t.Errorf("after cleanup: %+v", res)
 	}
-	if want := []string{"metadata/identity.meta", "metadata_backup/transaction_0-9.meta"}; !equalStrings(res.Missing, want) {
+	if want := []string{"metadata/identity.meta", "metadata_backup/transaction_0-9.meta"}; !slices.Equal(res.Missing, want) {
 		t.Errorf("missing %q, want %q", res.Missing, want)
 	}
 }
@@ -192,7 +183,7 @@ func TestMissingNeedsAListing(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The moved file is not reported: the source could not look for it.
-	if !equalStrings(res.Missing, []string{"metadata/transaction_10-19.meta"}) || res.Changed {
+	if !slices.Equal(res.Missing, []string{"metadata/transaction_10-19.meta"}) || res.Changed {
 		t.Errorf("missing %q, changed %v", res.Missing, res.Changed)
 	}
 }
@@ -206,15 +197,15 @@ func TestKeptMoved(t *testing.T) {
 	// copied the file back: the catalog keeps it moved.
 	s.put("metadata/transaction_0-9.meta", txn(0, 9, "t0/m"))
 	res := mustImport(t, db, s, importer.Options{})
-	if res.Changed || !equalStrings(res.KeptMoved, []string{"metadata/transaction_0-9.meta"}) || res.Unchanged != 0 {
+	if res.Changed || !slices.Equal(res.KeptMoved, []string{"metadata/transaction_0-9.meta"}) || res.Unchanged != 0 {
 		t.Errorf("both folders: %+v", res)
 	}
 	s.remove("metadata_backup/transaction_0-9.meta")
 	res = mustImport(t, db, s, importer.Options{})
-	if res.Changed || !equalStrings(res.KeptMoved, []string{"metadata/transaction_0-9.meta"}) || len(res.Missing) != 0 {
+	if res.Changed || !slices.Equal(res.KeptMoved, []string{"metadata/transaction_0-9.meta"}) || len(res.Missing) != 0 {
 		t.Errorf("live only: %+v", res)
 	}
-	if got := states(t, db)["metadata/transaction_0-9.meta"]; got != catalog.Moved {
+	if got := catalogtest.States(t, db)["metadata/transaction_0-9.meta"]; got != catalog.Moved {
 		t.Errorf("state %v, want moved", got)
 	}
 }
@@ -228,11 +219,11 @@ func TestSameNameInBothFolders(t *testing.T) {
 	if res.Files != 2 || res.Added != 1 || res.Entries != 1 {
 		t.Errorf("result: %+v", res)
 	}
-	if got := states(t, db)["metadata/transaction_0-9.meta"]; got != catalog.Live {
+	if got := catalogtest.States(t, db)["metadata/transaction_0-9.meta"]; got != catalog.Live {
 		t.Errorf("state %v, want live (live wins)", got)
 	}
 
-	before := snapshot(t, db)
+	before := catalogtest.Bytes(t, db)
 	s.put("metadata_backup/transaction_0-9.meta", txn(0, 9, "other/m"))
 	_, err := importDir(t.Context(), db, s, importer.Options{})
 	want := "import metadata/transaction_0-9.meta: content (sha256 4f8c45b1be8ac8c2) differs from that of metadata_backup/transaction_0-9.meta (sha256 36024701ae1f09b5), the same name: conflict"
@@ -247,7 +238,7 @@ func TestConflictWithCatalog(t *testing.T) {
 	db := newCatalog(t)
 	s := newStorage(t).put("metadata/transaction_0-9.meta", txn(0, 9, "t0/m"))
 	mustImport(t, db, newStorage(t).put("metadata/transaction_0-9.meta", txn(0, 9, "t0/m")), importer.Options{Source: "local-fs:/first"})
-	before := snapshot(t, db)
+	before := catalogtest.Bytes(t, db)
 	s.put("metadata/transaction_0-9.meta", txn(0, 9, "t0/other"))
 	s.put("metadata/transaction_10-19.meta", txn(10, 19, "t10/m"))
 	_, err := importDir(t.Context(), db, s, importer.Options{Source: "local-fs:/second"})
@@ -262,7 +253,7 @@ func TestConflictWithCatalog(t *testing.T) {
 func TestIdentityConflicts(t *testing.T) {
 	db := newCatalog(t)
 	mustImport(t, db, newStorage(t).put("metadata/identity.meta", identity(0x11)), importer.Options{})
-	before := snapshot(t, db)
+	before := catalogtest.Bytes(t, db)
 
 	s := newStorage(t).
 		put("metadata/identity.meta", identity(0x11)).
@@ -309,7 +300,7 @@ func checkInputError(t *testing.T, err error, want string) *importer.InputError 
 func TestBadLinesInThreeFiles(t *testing.T) {
 	db := newCatalog(t)
 	mustImport(t, db, newStorage(t).put("metadata/transaction_0-9.meta", txn(0, 9, "t0/m")), importer.Options{})
-	before := snapshot(t, db)
+	before := catalogtest.Bytes(t, db)
 	s := newStorage(t).
 		put("metadata/transaction_0-9.meta", txn(0, 9, "t0/m")).
 		put("metadata/transaction_compacted_10-39.meta", txn(10, 19, "t10/m")+txn(20, 29, "t20/m")+`{"TransactionBackup":{"first_version":30,"last_version":39}}`+"\n").
@@ -334,7 +325,7 @@ func TestBadLinesInThreeFiles(t *testing.T) {
 
 func TestMaxProblems(t *testing.T) {
 	db := newCatalog(t)
-	before := snapshot(t, db)
+	before := catalogtest.Bytes(t, db)
 	bad := strings.Repeat("{}\n", 7) // every line bad
 	s := newStorage(t).
 		put("metadata/a.meta", bad).
@@ -379,7 +370,7 @@ func TestStrayEntries(t *testing.T) {
 		res := mustImport(t, db, stray(t), importer.Options{})
 		want := []string{"metadata/.DS_Store", "metadata/.hidden.meta", "metadata/README", "metadata/dir.meta",
 			"metadata/link.meta", "metadata/subdir", "metadata/x.meta.tmp", "metadata/x.meta~", "metadata_backup/notes.txt"}
-		if !equalStrings(res.Skipped, want) {
+		if !slices.Equal(res.Skipped, want) {
 			t.Errorf("skipped %q\nwant %q", res.Skipped, want)
 		}
 		if res.Added != 1 || res.Files != 1 {
@@ -388,7 +379,7 @@ func TestStrayEntries(t *testing.T) {
 	})
 	t.Run("strict", func(t *testing.T) {
 		db := newCatalog(t)
-		before := snapshot(t, db)
+		before := catalogtest.Bytes(t, db)
 		_, err := importDir(t.Context(), db, stray(t), importer.Options{Strict: true})
 		name := `stray entry: not a metadata file name (want a ShellSafeName ending in ".meta")`
 		irregular := "stray entry: not a regular file (a subdirectory, a symbolic link or a special file)"
@@ -413,7 +404,7 @@ func TestStrayEntries(t *testing.T) {
 
 func TestFileSizeLimit(t *testing.T) {
 	db := newCatalog(t)
-	before := snapshot(t, db)
+	before := catalogtest.Bytes(t, db)
 	line := txn(0, 9, "t0/"+strings.Repeat("m", 1000))
 	s := newStorage(t).
 		put("metadata/plain.meta", line).
@@ -466,7 +457,7 @@ func (v vanishing) ReadFile(ctx context.Context, handle string, max int64) ([]by
 
 func TestSourceErrors(t *testing.T) {
 	db := newCatalog(t)
-	before := snapshot(t, db)
+	before := catalogtest.Bytes(t, db)
 	s := newStorage(t).put("metadata/transaction_0-9.meta", txn(0, 9, "t0/m"))
 	_, err := importer.FromStorage(t.Context(), db, vanishing{s.source()}, importer.Options{})
 	want := "import: metadata/transaction_0-9.meta was listed but is gone (moved or deleted meanwhile, perhaps by a compactor; run the import again): open metadata/transaction_0-9.meta: file does not exist"
@@ -514,7 +505,7 @@ func TestProgress(t *testing.T) {
 			}
 		}
 	}
-	if want := []string{importer.PhaseRead, importer.PhaseValidate, importer.PhaseCommit}; !equalStrings(phases, want) {
+	if want := []string{importer.PhaseRead, importer.PhaseValidate, importer.PhaseCommit}; !slices.Equal(phases, want) {
 		t.Errorf("phases %q, want %q", phases, want)
 	}
 	// Throttled: far fewer than one report per file and phase.
