@@ -125,11 +125,11 @@ func (a *app) progress(what string) func(done, total int) {
 	}
 	last := time.Time{}
 	return func(done, total int) {
-		if now := time.Now(); now.Sub(last) < 100*time.Millisecond && done != total {
+		now := time.Now()
+		if now.Sub(last) < 100*time.Millisecond && done != total {
 			return
-		} else {
-			last = now
 		}
+		last = now
 		if total > 0 {
 			fmt.Fprintf(a.stderr, "\r%s: %d/%d (%d%%)\x1b[K", what, done, total, done*100/total)
 		} else {
