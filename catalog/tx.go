@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/metactl/metactl/internal/failpoint"
@@ -70,6 +71,8 @@ type Tx struct {
 	op       Operation
 	preserve bool
 	delta    map[string]int // entry key -> net appearances (+1) / disappearances (-1), with preserve
+	pending  map[string]int // entry key -> reference count change not yet applied (see flush)
+	flushErr error          // first flush failure, returned by Update
 }
 
 func (db *DB) newTx(btx *bolt.Tx) *Tx {
@@ -128,6 +131,12 @@ func (db *DB) Update(ctx context.Context, kind string, fn func(*Tx) error) (*Ope
 			if err := ctx.Err(); err != nil {
 				return err
 			}
+			if err := tx.flush(); err != nil {
+				return err
+			}
+			if tx.flushErr != nil {
+				return tx.flushErr
+			}
 			if tx.preserve && tx.digest != tx.op.DigestBefore {
 				return tx.lostEntries()
 			}
@@ -182,7 +191,18 @@ func (tx *Tx) Generation() uint64 { return tx.gen }
 
 // ViewDigest returns the view digest, including this transaction's own
 // uncommitted changes.
-func (tx *Tx) ViewDigest() Digest { return tx.digest }
+func (tx *Tx) ViewDigest() Digest {
+	tx.mustFlush()
+	return tx.digest
+}
+
+// mustFlush flushes for accessors that cannot return an error; a failure
+// is kept and returned by Update, which then rolls back.
+func (tx *Tx) mustFlush() {
+	if err := tx.flush(); err != nil && tx.flushErr == nil {
+		tx.flushErr = err
+	}
+}
 
 // Identity returns the catalog's identity, if any file ever carried one.
 func (tx *Tx) Identity() (HashValue, bool) {
@@ -284,6 +304,9 @@ func (tx *Tx) Files(state State) ([]*File, error) {
 // View returns the derived view of the live files, read from the entry
 // index (sorted, deduplicated) without parsing any file.
 func (tx *Tx) View() (*View, error) {
+	if err := tx.flush(); err != nil {
+		return nil, err
+	}
 	v := &View{}
 	c := tx.btx.Bucket(bucketEntries).Cursor()
 	for k, _ := c.First(); k != nil; k, _ = c.Next() {
@@ -516,9 +539,11 @@ func (tx *Tx) dropFile(handle string, rec []byte) error {
 }
 
 // index adds (delta +1) or removes (delta -1) the lines of a live file
-// from the view index, keeping the digest in step.
+// from the view index. Entry-key changes are only collected here and
+// applied by flush, in key order: bbolt does not split a node until
+// commit, so a million inserts in file-handle order (which is not entry
+// order) would each shift one huge in-memory node, quadratic time.
 func (tx *Tx) index(handle string, lines []Metadata, delta int) error {
-	entries := tx.btx.Bucket(bucketEntries)
 	stamps := tx.btx.Bucket(bucketTimestamps)
 	for i := range lines {
 		m := &lines[i]
@@ -538,39 +563,60 @@ func (tx *Tx) index(handle string, lines []Metadata, delta int) error {
 		case KindIdentity:
 			continue
 		}
-		k := entryKey(m)
-		var n uint32
-		if v := entries.Get(k); len(v) == 4 {
-			n = binary.BigEndian.Uint32(v)
+		if tx.pending == nil {
+			tx.pending = make(map[string]int)
 		}
+		tx.pending[string(entryKey(m))] += delta
+	}
+	return nil
+}
+
+// flush applies the collected entry-key changes in key order, keeping the
+// entry count and the digest in step. Everything that reads the entries
+// bucket, the digest or the count calls it first.
+func (tx *Tx) flush() error {
+	if len(tx.pending) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(tx.pending))
+	for k, d := range tx.pending {
+		if d != 0 {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	entries := tx.btx.Bucket(bucketEntries)
+	for _, s := range keys {
+		k := []byte(s)
+		var n int64
+		if v := entries.Get(k); len(v) == 4 {
+			n = int64(binary.BigEndian.Uint32(v))
+		}
+		after := n + int64(tx.pending[s])
 		switch {
-		case delta > 0:
-			n++
-			if n == 1 {
-				tx.entries++
-				tx.digest.add(k)
-				tx.track(k, +1)
-			}
-		case n == 0:
-			return fmt.Errorf("unindex %q: entry %s is not indexed: %w", handle, AppendLine(nil, m), ErrCorrupt)
-		default:
-			n--
-			if n == 0 {
-				tx.entries--
-				tx.digest.subtract(k)
-				tx.track(k, -1)
-			}
+		case after < 0:
+			m, _ := decodeEntryKey(k)
+			return fmt.Errorf("unindex entry %s: it is not indexed: %w", AppendLine(nil, &m), ErrCorrupt)
+		case n == 0 && after > 0:
+			tx.entries++
+			tx.digest.add(k)
+			tx.track(k, +1)
+		case n > 0 && after == 0:
+			tx.entries--
+			tx.digest.subtract(k)
+			tx.track(k, -1)
 		}
 		var err error
-		if n == 0 {
+		if after == 0 {
 			err = entries.Delete(k)
 		} else {
-			err = entries.Put(k, binary.BigEndian.AppendUint32(nil, n))
+			err = entries.Put(k, binary.BigEndian.AppendUint32(nil, uint32(after)))
 		}
 		if err != nil {
 			return err
 		}
 	}
+	clear(tx.pending)
 	return nil
 }
 
@@ -587,7 +633,10 @@ func (tx *Tx) track(k []byte, d int) {
 }
 
 // EntryCount returns the number of entries in the view.
-func (tx *Tx) EntryCount() int { return int(tx.entries) }
+func (tx *Tx) EntryCount() int {
+	tx.mustFlush()
+	return int(tx.entries)
+}
 
 // Operations calls fn for journal records, newest first, until fn returns
 // false.
