@@ -283,3 +283,34 @@ func TestDamagedCatalogs(t *testing.T) {
 }
 
 func itoa(v uint64) string { return strconv.FormatUint(v, 10) }
+
+// TestStorageStateStreamingMatchesView: the index walk gives the same
+// BackupStorageState as the in-memory view, including a snapshot whose
+// epoch is greatest but whose version is not.
+func TestStorageStateStreamingMatchesView(t *testing.T) {
+	db := openRW(t, filepath.Join(t.TempDir(), "c.db"))
+	snap := func(e, v uint64) []byte {
+		m := catalog.NewStateSnapshot(catalog.StateSnapshotBackup{Epoch: e, Version: v, Manifest: "s/m"})
+		return catalog.EncodeLine(&m)
+	}
+	ep := catalog.NewEpochEnding(catalog.EpochEndingBackup{FirstEpoch: 0, LastEpoch: 7, FirstVersion: 0, LastVersion: 70, Manifest: "e/m"})
+	put(t, db, map[string][]byte{
+		"metadata/a.meta":   txnLine(0, 99, "t/m"),
+		"metadata/b.meta":   txnLine(100, 199, "t/m"),
+		"metadata/s1.meta":  snap(5, 500),
+		"metadata/s2.meta":  snap(6, 300),
+		"metadata/e.meta":   catalog.EncodeLine(&ep),
+		"metadata/old.meta": txnLine(0, 5, "old/m"),
+	}, catalog.Live)
+	db.View(func(tx *catalog.Tx) error {
+		v, _ := tx.View()
+		got, err := tx.StorageState()
+		if err != nil || got.String() != v.StorageState().String() {
+			t.Errorf("streaming %q (%v) != view %q", got, err, v.StorageState())
+		}
+		if live, moved, err := tx.CountFiles(); live != 6 || moved != 0 || err != nil {
+			t.Errorf("CountFiles = %d, %d, %v", live, moved, err)
+		}
+		return nil
+	})
+}

@@ -689,3 +689,57 @@ func (tx *Tx) StoredEntriesMatch() error {
 	}
 	return nil
 }
+
+// StorageState returns the view's BackupStorageState (see
+// View.StorageState) by walking the entry index once, without building
+// the view in memory.
+func (tx *Tx) StorageState() (StorageState, error) {
+	if err := tx.flush(); err != nil {
+		return StorageState{}, err
+	}
+	var s StorageState
+	var snap *StateSnapshotBackup
+	c := tx.btx.Bucket(bucketEntries).Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		m, err := decodeEntryKey(k)
+		if err != nil {
+			return s, fmt.Errorf("read view: %w: %w", ErrCorrupt, err)
+		}
+		switch m.Kind {
+		case KindEpochEnding:
+			if s.LatestEpochEndingEpoch == nil || m.EpochEnding.LastEpoch > *s.LatestEpochEndingEpoch {
+				s.LatestEpochEndingEpoch = &m.EpochEnding.LastEpoch
+			}
+		case KindStateSnapshot:
+			snap = &m.StateSnapshot // keys ascend: the last one is the greatest
+		case KindTransaction:
+			if s.LatestTransactionVersion == nil || m.Transaction.LastVersion > *s.LatestTransactionVersion {
+				s.LatestTransactionVersion = &m.Transaction.LastVersion
+			}
+		}
+	}
+	if snap != nil {
+		s.LatestStateSnapshotEpoch, s.LatestStateSnapshotVersion = &snap.Epoch, &snap.Version
+	}
+	return s, nil
+}
+
+// CountFiles returns the number of live and moved files, reading only
+// each record's state byte.
+func (tx *Tx) CountFiles() (live, moved int, err error) {
+	c := tx.btx.Bucket(bucketFiles).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if len(v) < fileRecFixedLen {
+			return 0, 0, fmt.Errorf("file %q: malformed record: %w", k, ErrCorrupt)
+		}
+		switch State(v[1]) {
+		case Live:
+			live++
+		case Moved:
+			moved++
+		default:
+			return 0, 0, fmt.Errorf("file %q: unknown state %d: %w", k, v[1], ErrCorrupt)
+		}
+	}
+	return live, moved, nil
+}

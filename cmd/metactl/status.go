@@ -37,23 +37,16 @@ func (c *statusCmd) Run(a *app) error {
 	defer done()
 	var out statusJSON
 	err = db.View(func(tx *catalog.Tx) error {
-		v, err := tx.View()
+		out.StorageState, err = tx.StorageState()
 		if err != nil {
 			return err
 		}
-		out.StorageState = v.StorageState()
-		out.Generation, out.ViewDigest, out.Entries = tx.Generation(), tx.ViewDigest(), v.Len()
-		if v.Identity != nil {
-			out.Identity = v.Identity.String()
+		out.Generation, out.ViewDigest, out.Entries = tx.Generation(), tx.ViewDigest(), tx.EntryCount()
+		if id, ok := tx.Identity(); ok {
+			out.Identity = id.String()
 		}
-		return tx.ForEachFile(false, func(f *catalog.File) error {
-			if f.State == catalog.Live {
-				out.LiveFiles++
-			} else {
-				out.MovedFiles++
-			}
-			return nil
-		})
+		out.LiveFiles, out.MovedFiles, err = tx.CountFiles()
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("status: %w", err)
