@@ -219,9 +219,7 @@ func Compute(v *catalog.View, live []string, prev *catalog.CompactionTimestamps,
 
 	// Compacted files, in Aptos's order: epoch endings, transactions,
 	// state snapshots.
-	n := len(v.EpochEndings)
-	for i := 0; i < n; i += min(opts.EpochEndingFactor, n-i) {
-		chunk := v.EpochEndings[i : i+min(opts.EpochEndingFactor, n-i)]
+	for _, chunk := range chunks(v.EpochEndings, opts.EpochEndingFactor) {
 		lines := make([]catalog.Metadata, len(chunk))
 		for j, e := range chunk {
 			lines[j] = catalog.NewEpochEnding(e)
@@ -233,9 +231,7 @@ func Compute(v *catalog.View, live []string, prev *catalog.CompactionTimestamps,
 		first, last := chunk[0].FirstEpoch, chunk[len(chunk)-1].LastEpoch
 		p.add(catalog.KindEpochEnding, fmt.Sprintf("epoch_ending_compacted_%d-%d.meta", first, last), first, last, lines)
 	}
-	n = len(v.Transactions)
-	for i := 0; i < n; i += min(opts.TransactionFactor, n-i) {
-		chunk := v.Transactions[i : i+min(opts.TransactionFactor, n-i)]
+	for _, chunk := range chunks(v.Transactions, opts.TransactionFactor) {
 		lines := make([]catalog.Metadata, len(chunk))
 		for j, t := range chunk {
 			lines[j] = catalog.NewTransaction(t)
@@ -247,9 +243,7 @@ func Compute(v *catalog.View, live []string, prev *catalog.CompactionTimestamps,
 		first, last := chunk[0].FirstVersion, chunk[len(chunk)-1].LastVersion
 		p.add(catalog.KindTransaction, fmt.Sprintf("transaction_compacted_%d-%d.meta", first, last), first, last, lines)
 	}
-	n = len(v.StateSnapshots)
-	for i := 0; i < n; i += min(opts.StateSnapshotFactor, n-i) {
-		chunk := v.StateSnapshots[i : i+min(opts.StateSnapshotFactor, n-i)]
+	for _, chunk := range chunks(v.StateSnapshots, opts.StateSnapshotFactor) {
 		lines := make([]catalog.Metadata, len(chunk))
 		for j, s := range chunk {
 			lines[j] = catalog.NewStateSnapshot(s)
@@ -387,4 +381,17 @@ func countNew(prev *catalog.CompactionTimestamps, newFiles map[string]int) int {
 		}
 	}
 	return n
+}
+
+// chunks cuts s into consecutive chunks of factor elements from index 0,
+// the last one possibly shorter, as Rust's slice::chunks does. factor must
+// be at least 1 (Options.Validate).
+func chunks[T any](s []T, factor int) [][]T {
+	var out [][]T
+	for len(s) > 0 {
+		n := min(factor, len(s))
+		out = append(out, s[:n:n])
+		s = s[n:]
+	}
+	return out
 }
