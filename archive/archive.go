@@ -9,6 +9,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
 )
 
@@ -91,7 +92,7 @@ type Header struct {
 	// if it has none.
 	Identity string `json:"identity"`
 	// ViewDigest is the catalog's view digest at that generation.
-	ViewDigest catalog.Digest `json:"view_digest"`
+	ViewDigest aptos.Digest `json:"view_digest"`
 	// Files is the number of file records that follow.
 	Files int `json:"files"`
 	// Entries is the number of entries in the view.

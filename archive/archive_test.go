@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/archive"
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/internal/catalogtest"
@@ -24,7 +25,7 @@ const source = "local:/srv/backup"
 
 type catalogState struct {
 	gen     uint64
-	digest  catalog.Digest
+	digest  aptos.Digest
 	entries int
 }
 
@@ -163,7 +164,7 @@ func TestSameGenerationSamePlaintext(t *testing.T) {
 	}
 
 	// Another generation gives another plaintext.
-	catalogtest.PutFrom(t, db, source, catalogtest.File{Name: "transaction_30-44.meta", State: catalog.Live, Lines: []catalog.Metadata{catalog.NewTransaction(catalog.TransactionBackup{FirstVersion: 30, LastVersion: 44, Manifest: "transaction_30-.0001/transaction.manifest"})}})
+	catalogtest.PutFrom(t, db, source, catalogtest.File{Name: "transaction_30-44.meta", State: catalog.Live, Lines: []aptos.Metadata{aptos.NewTransaction(aptos.TransactionBackup{FirstVersion: 30, LastVersion: 44, Manifest: "transaction_30-.0001/transaction.manifest"})}})
 	c, hc := writeArchive(t, db)
 	if hc.Generation != ha.Generation+1 || bytes.Equal(decompress(t, a), decompress(t, c)) {
 		t.Errorf("a new generation gave the same archive (generation %d)", hc.Generation)
@@ -252,7 +253,7 @@ func TestImportRefusals(t *testing.T) {
 	t.Run("conflict", func(t *testing.T) {
 		dst := catalogtest.Open(t)
 		other := catalogtest.CompactedStorage()[7] // state_snapshot_ver_14.meta
-		other.Lines = []catalog.Metadata{catalog.NewStateSnapshot(catalog.StateSnapshotBackup{Epoch: 1, Version: 14, Manifest: "state_epoch_1_ver_14.ffff/state.manifest"})}
+		other.Lines = []aptos.Metadata{aptos.NewStateSnapshot(aptos.StateSnapshotBackup{Epoch: 1, Version: 14, Manifest: "state_epoch_1_ver_14.ffff/state.manifest"})}
 		catalogtest.PutFrom(t, dst, source, other)
 		before := stateOf(t, dst)
 		_, err := archive.Import(t.Context(), dst, bytes.NewReader(data))
@@ -268,7 +269,7 @@ func TestImportRefusals(t *testing.T) {
 	})
 	t.Run("other live files", func(t *testing.T) {
 		dst := catalogtest.Open(t)
-		catalogtest.PutFrom(t, dst, source, catalogtest.File{Name: "transaction_30-44.meta", State: catalog.Live, Lines: []catalog.Metadata{catalog.NewTransaction(catalog.TransactionBackup{FirstVersion: 30, LastVersion: 44, Manifest: "transaction_30-.0001/transaction.manifest"})}})
+		catalogtest.PutFrom(t, dst, source, catalogtest.File{Name: "transaction_30-44.meta", State: catalog.Live, Lines: []aptos.Metadata{aptos.NewTransaction(aptos.TransactionBackup{FirstVersion: 30, LastVersion: 44, Manifest: "transaction_30-.0001/transaction.manifest"})}})
 		before := stateOf(t, dst)
 		_, err := archive.Import(t.Context(), dst, bytes.NewReader(data))
 		if !errors.Is(err, archive.ErrViewMismatch) {
@@ -280,9 +281,9 @@ func TestImportRefusals(t *testing.T) {
 	})
 	t.Run("other identity", func(t *testing.T) {
 		dst := catalogtest.Open(t)
-		var id catalog.HashValue
+		var id aptos.HashValue
 		id[0] = 0xee
-		catalogtest.PutFrom(t, dst, source, catalogtest.File{Name: "identity_other.meta", State: catalog.Moved, Lines: []catalog.Metadata{catalog.NewIdentity(id)}})
+		catalogtest.PutFrom(t, dst, source, catalogtest.File{Name: "identity_other.meta", State: catalog.Moved, Lines: []aptos.Metadata{aptos.NewIdentity(id)}})
 		_, err := archive.Import(t.Context(), dst, bytes.NewReader(data))
 		if !errors.Is(err, catalog.ErrConflict) {
 			t.Fatalf("error %v, want one wrapping catalog.ErrConflict", err)

@@ -35,7 +35,7 @@ type ImportResult struct {
 //     differs from the catalog's: an error wrapping catalog.ErrConflict;
 //   - a view that differs after the import (typically: the catalog held
 //     other live files): an error wrapping [ErrViewMismatch];
-//   - a file the catalog refuses (catalog.ValidateEntry): catalog.ErrInvalid.
+//   - a file the catalog refuses (catalog.ValidateEntry): aptos.ErrInvalid.
 //
 // Files that are already in the catalog with the same content are brought
 // to the archive's state; import times and sources of the new files are the

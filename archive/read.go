@@ -12,7 +12,7 @@ import (
 	"io"
 
 	"github.com/klauspost/compress/zstd"
-	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/aptos"
 )
 
 // Reader decodes and verifies an archive as a stream: the header first
@@ -239,7 +239,7 @@ func (r *Reader) next() (*FileRecord, error) {
 	if n > r.header.Files {
 		return nil, bad("file %d (%q): more files than the header's %d", n, w.Handle, r.header.Files)
 	}
-	if err := catalog.ValidateHandle(w.Handle); err != nil {
+	if err := aptos.ValidateHandle(w.Handle); err != nil {
 		return nil, &BadArchiveError{Reason: fmt.Sprintf("file %d", n), Err: err}
 	}
 	if n > 1 && w.Handle <= r.last {

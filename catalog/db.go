@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/metactl/metactl/aptos"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 )
@@ -213,7 +214,7 @@ func create(path string, o *Options) error {
 		if err := meta.Put(keyGeneration, u64(0)); err != nil {
 			return err
 		}
-		if err := meta.Put(keyViewDigest, make([]byte, len(Digest{}))); err != nil {
+		if err := meta.Put(keyViewDigest, make([]byte, len(aptos.Digest{}))); err != nil {
 			return err
 		}
 		return meta.Put(keyCreated, u64(uint64(o.Now().UnixNano())))

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
 	bolt "go.etcd.io/bbolt"
 )
@@ -29,8 +30,8 @@ func openRW(t *testing.T, path string) *catalog.DB {
 }
 
 func txnLine(first, last uint64, manifest string) []byte {
-	m := catalog.NewTransaction(catalog.TransactionBackup{FirstVersion: first, LastVersion: last, Manifest: manifest})
-	return catalog.EncodeLine(&m)
+	m := aptos.NewTransaction(aptos.TransactionBackup{FirstVersion: first, LastVersion: last, Manifest: manifest})
+	return aptos.EncodeLine(&m)
 }
 
 func put(t *testing.T, db *catalog.DB, files map[string][]byte, state catalog.State) *catalog.Operation {
@@ -134,10 +135,10 @@ func TestConflicts(t *testing.T) {
 	}
 
 	id := func(b byte) []byte {
-		var h catalog.HashValue
+		var h aptos.HashValue
 		h[0] = b
-		m := catalog.NewIdentity(h)
-		return catalog.EncodeLine(&m)
+		m := aptos.NewIdentity(h)
+		return aptos.EncodeLine(&m)
 	}
 	put(t, db, map[string][]byte{"metadata/identity.meta": id(1)}, catalog.Live)
 	_, err = db.Update(t.Context(), "test", func(tx *catalog.Tx) error {
@@ -156,7 +157,7 @@ func TestMoveKeepsSharedEntriesAndPreserveViewAborts(t *testing.T) {
 		"metadata/transaction_0-0.meta":           txnLine(0, 0, "a/m"),
 		"metadata/transaction_compacted_0-5.meta": both,
 	}, catalog.Live)
-	var digest catalog.Digest
+	var digest aptos.Digest
 	db.View(func(tx *catalog.Tx) error { digest = tx.ViewDigest(); return nil })
 
 	// Moving the original keeps the view: its line lives on in the compacted file.
@@ -290,16 +291,16 @@ func itoa(v uint64) string { return strconv.FormatUint(v, 10) }
 func TestStorageStateStreamingMatchesView(t *testing.T) {
 	db := openRW(t, filepath.Join(t.TempDir(), "c.db"))
 	snap := func(e, v uint64) []byte {
-		m := catalog.NewStateSnapshot(catalog.StateSnapshotBackup{Epoch: e, Version: v, Manifest: "s/m"})
-		return catalog.EncodeLine(&m)
+		m := aptos.NewStateSnapshot(aptos.StateSnapshotBackup{Epoch: e, Version: v, Manifest: "s/m"})
+		return aptos.EncodeLine(&m)
 	}
-	ep := catalog.NewEpochEnding(catalog.EpochEndingBackup{FirstEpoch: 0, LastEpoch: 7, FirstVersion: 0, LastVersion: 70, Manifest: "e/m"})
+	ep := aptos.NewEpochEnding(aptos.EpochEndingBackup{FirstEpoch: 0, LastEpoch: 7, FirstVersion: 0, LastVersion: 70, Manifest: "e/m"})
 	put(t, db, map[string][]byte{
 		"metadata/a.meta":   txnLine(0, 99, "t/m"),
 		"metadata/b.meta":   txnLine(100, 199, "t/m"),
 		"metadata/s1.meta":  snap(5, 500),
 		"metadata/s2.meta":  snap(6, 300),
-		"metadata/e.meta":   catalog.EncodeLine(&ep),
+		"metadata/e.meta":   aptos.EncodeLine(&ep),
 		"metadata/old.meta": txnLine(0, 5, "old/m"),
 	}, catalog.Live)
 	db.View(func(tx *catalog.Tx) error {

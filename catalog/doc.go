@@ -6,16 +6,12 @@
 //
 // # Vocabulary
 //
-//   - [Metadata]: one line of an Aptos metadata file, one of five variants
-//     ([Kind]). [ParseLine] and [AppendLine] convert it to and from the
-//     serde_json bytes that Aptos's Rust tools read and write, byte for byte.
+// The Aptos model (metadata lines, handles, the view, the digest) is package
+// aptos; the catalog stores it.
+//
 //   - [File]: a metadata file: handle ("metadata/x.meta"), content (its
 //     lines, exactly as imported or written), [State] (Live in metadata/, or
 //     Moved to metadata_backup/), provenance and SHA-256.
-//   - [View]: what the live files say, derived exactly as Aptos's
-//     MetadataView derives it (sorted, exact duplicates dropped). Queries
-//     (StorageState, SelectTransactionBackups, ...) give Aptos's answers.
-//   - [Digest]: the view digest, a canonical hash of the view's entry set.
 //   - [DB] and [Tx]: the catalog file and its transactions. [DB.View] runs
 //     a read-only transaction; [DB.Update] a read-write one that bumps the
 //     generation and appends an [Operation] to the journal.

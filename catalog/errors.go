@@ -28,9 +28,6 @@ var (
 	// ErrConflict is returned when a file handle already holds other
 	// content, or when an Identity differs from the catalog's.
 	ErrConflict = errors.New("conflict")
-	// ErrInvalid is returned when a line or file breaks a catalog rule
-	// (see ValidateEntry); the catalog is unchanged.
-	ErrInvalid = errors.New("invalid input")
 	// ErrReadOnly is returned by a write on a read-only catalog.
 	ErrReadOnly = errors.New("catalog is open read-only")
 	// ErrViewChanged is returned when a write that must preserve the view

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
 )
 
@@ -23,11 +24,11 @@ func Example() {
 	}
 	defer db.Close()
 
-	line := catalog.NewTransaction(catalog.TransactionBackup{FirstVersion: 0, LastVersion: 14, Manifest: "transaction_0-.3c4d/transaction.manifest"})
+	line := aptos.NewTransaction(aptos.TransactionBackup{FirstVersion: 0, LastVersion: 14, Manifest: "transaction_0-.3c4d/transaction.manifest"})
 	op, err := db.Update(ctx, "import", func(tx *catalog.Tx) error {
 		_, err := tx.PutFile(catalog.NewFile{
 			Handle:  "metadata/transaction_0-14.meta",
-			Content: catalog.EncodeLine(&line),
+			Content: aptos.EncodeLine(&line),
 			State:   catalog.Live,
 			Source:  "example",
 		})

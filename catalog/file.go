@@ -3,6 +3,8 @@ package catalog
 import (
 	"fmt"
 	"time"
+
+	"github.com/metactl/metactl/aptos"
 )
 
 // State says where a metadata file lives in the legacy layout.
@@ -38,7 +40,7 @@ func (s *State) UnmarshalText(b []byte) error {
 	case "moved":
 		*s = Moved
 	default:
-		return fmt.Errorf("unknown file state %q: %w", b, ErrInvalid)
+		return fmt.Errorf("unknown file state %q: %w", b, aptos.ErrInvalid)
 	}
 	return nil
 }
@@ -62,20 +64,7 @@ type File struct {
 }
 
 // Name returns the base name of the handle ("x.meta" for "metadata/x.meta").
-func (f *File) Name() string { return BaseName(f.Handle) }
-
-// BaseName returns the part of a handle after its last '/'.
-func BaseName(handle string) string {
-	for i := len(handle) - 1; i >= 0; i-- {
-		if handle[i] == '/' {
-			return handle[i+1:]
-		}
-	}
-	return handle
-}
-
-// MetadataHandle returns the handle of a file named name in metadata/.
-func MetadataHandle(name string) string { return "metadata/" + name }
+func (f *File) Name() string { return aptos.BaseName(f.Handle) }
 
 func unixNano(v uint64) time.Time {
 	if v == 0 {

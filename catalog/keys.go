@@ -3,7 +3,6 @@ package catalog
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"fmt"
 )
 
@@ -11,14 +10,8 @@ import (
 // order equals numeric order, which is what makes a cursor walk over the
 // entries bucket produce Aptos's sorted view.
 //
-// Entry key (bucket entries):
-//
-//	EpochEndingBackup   0x01 | first_epoch | last_epoch | first_version | last_version | manifest
-//	StateSnapshotBackup 0x02 | epoch | version | manifest
-//	TransactionBackup   0x03 | first_version | last_version | manifest
-//
-// Every number is 8 bytes; the manifest is the raw UTF-8 string (it sorts
-// last, by bytes, as Rust's derived Ord compares Strings).
+// Entry key (bucket entries): aptos.EntryKey, the canonical entry
+// encoding; the value is the number of live copies (u64).
 //
 // File record (bucket files), version 1:
 //
@@ -32,71 +25,10 @@ import (
 //	56     S  source (where the file came from)
 //	56+S   -  content: the file's bytes, exactly as imported or written
 const (
-	entryNumLen     = 8
 	fileRecVersion  = 1
 	fileRecFixedLen = 56
 	maxSourceLen    = 1<<16 - 1
 )
-
-// entryKey returns the entries-bucket key of m, or nil for kinds that are
-// not part of the view (Identity, CompactionTimestamps).
-func entryKey(m *Metadata) []byte {
-	var k []byte
-	switch m.Kind {
-	case KindEpochEnding:
-		e := &m.EpochEnding
-		k = make([]byte, 0, 1+4*entryNumLen+len(e.Manifest))
-		k = append(k, byte(KindEpochEnding))
-		k = binary.BigEndian.AppendUint64(k, e.FirstEpoch)
-		k = binary.BigEndian.AppendUint64(k, e.LastEpoch)
-		k = binary.BigEndian.AppendUint64(k, e.FirstVersion)
-		k = binary.BigEndian.AppendUint64(k, e.LastVersion)
-		k = append(k, e.Manifest...)
-	case KindStateSnapshot:
-		s := &m.StateSnapshot
-		k = make([]byte, 0, 1+2*entryNumLen+len(s.Manifest))
-		k = append(k, byte(KindStateSnapshot))
-		k = binary.BigEndian.AppendUint64(k, s.Epoch)
-		k = binary.BigEndian.AppendUint64(k, s.Version)
-		k = append(k, s.Manifest...)
-	case KindTransaction:
-		t := &m.Transaction
-		k = make([]byte, 0, 1+2*entryNumLen+len(t.Manifest))
-		k = append(k, byte(KindTransaction))
-		k = binary.BigEndian.AppendUint64(k, t.FirstVersion)
-		k = binary.BigEndian.AppendUint64(k, t.LastVersion)
-		k = append(k, t.Manifest...)
-	}
-	return k
-}
-
-var errBadEntryKey = errors.New("malformed entry key")
-
-// decodeEntryKey is the inverse of entryKey.
-func decodeEntryKey(k []byte) (Metadata, error) {
-	if len(k) < 1 {
-		return Metadata{}, errBadEntryKey
-	}
-	num := func(i int) uint64 { return binary.BigEndian.Uint64(k[1+i*entryNumLen:]) }
-	switch Kind(k[0]) {
-	case KindEpochEnding:
-		if len(k) < 1+4*entryNumLen {
-			return Metadata{}, errBadEntryKey
-		}
-		return NewEpochEnding(EpochEndingBackup{num(0), num(1), num(2), num(3), string(k[1+4*entryNumLen:])}), nil
-	case KindStateSnapshot:
-		if len(k) < 1+2*entryNumLen {
-			return Metadata{}, errBadEntryKey
-		}
-		return NewStateSnapshot(StateSnapshotBackup{num(0), num(1), string(k[1+2*entryNumLen:])}), nil
-	case KindTransaction:
-		if len(k) < 1+2*entryNumLen {
-			return Metadata{}, errBadEntryKey
-		}
-		return NewTransaction(TransactionBackup{num(0), num(1), string(k[1+2*entryNumLen:])}), nil
-	}
-	return Metadata{}, fmt.Errorf("%w: kind %d", errBadEntryKey, k[0])
-}
 
 func timestampsKey(at uint64, handle string) []byte {
 	k := make([]byte, 0, 8+len(handle))

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/internal/failpoint"
 	bolt "go.etcd.io/bbolt"
 )
@@ -20,20 +21,20 @@ const maxListed = 1000
 
 // Operation is one committed write, as recorded in the journal.
 type Operation struct {
-	Generation   uint64    `json:"generation"`
-	Kind         string    `json:"kind"`
-	Time         time.Time `json:"time"`
-	Command      string    `json:"command,omitempty"`
-	Inputs       []string  `json:"inputs,omitempty"`
-	Note         string    `json:"note,omitempty"`
-	Added        Changes   `json:"added"`
-	Replaced     Changes   `json:"replaced"`
-	Moved        Changes   `json:"moved"`
-	Revived      Changes   `json:"revived"`
-	Deleted      Changes   `json:"deleted"`
-	Entries      int       `json:"entries"` // entries in the view after the write
-	DigestBefore Digest    `json:"digest_before"`
-	DigestAfter  Digest    `json:"digest_after"`
+	Generation   uint64       `json:"generation"`
+	Kind         string       `json:"kind"`
+	Time         time.Time    `json:"time"`
+	Command      string       `json:"command,omitempty"`
+	Inputs       []string     `json:"inputs,omitempty"`
+	Note         string       `json:"note,omitempty"`
+	Added        Changes      `json:"added"`
+	Replaced     Changes      `json:"replaced"`
+	Moved        Changes      `json:"moved"`
+	Revived      Changes      `json:"revived"`
+	Deleted      Changes      `json:"deleted"`
+	Entries      int          `json:"entries"` // entries in the view after the write
+	DigestBefore aptos.Digest `json:"digest_before"`
+	DigestAfter  aptos.Digest `json:"digest_after"`
 }
 
 // Changes counts the files of one kind of change and lists their handles
@@ -66,7 +67,7 @@ type Tx struct {
 	btx      *bolt.Tx
 	now      time.Time
 	gen      uint64
-	digest   Digest
+	digest   aptos.Digest
 	entries  uint64 // number of keys in the entries bucket
 	op       Operation
 	preserve bool
@@ -191,7 +192,7 @@ func (tx *Tx) Generation() uint64 { return tx.gen }
 
 // ViewDigest returns the view digest, including this transaction's own
 // uncommitted changes.
-func (tx *Tx) ViewDigest() Digest {
+func (tx *Tx) ViewDigest() aptos.Digest {
 	tx.mustFlush()
 	return tx.digest
 }
@@ -205,8 +206,8 @@ func (tx *Tx) mustFlush() {
 }
 
 // Identity returns the catalog's identity, if any file ever carried one.
-func (tx *Tx) Identity() (HashValue, bool) {
-	var id HashValue
+func (tx *Tx) Identity() (aptos.HashValue, bool) {
+	var id aptos.HashValue
 	v := tx.btx.Bucket(bucketMeta).Get(keyIdentity)
 	if len(v) != len(id) {
 		return id, false
@@ -242,11 +243,11 @@ func (tx *Tx) lostEntries() error {
 			e.More++
 			continue
 		}
-		m, err := decodeEntryKey([]byte(k))
+		m, err := aptos.DecodeEntryKey([]byte(k))
 		if err != nil {
 			return err
 		}
-		line := string(AppendLine(nil, &m))
+		line := string(aptos.AppendLine(nil, &m))
 		if d < 0 {
 			e.Lost = append(e.Lost, line)
 		} else {
@@ -303,18 +304,18 @@ func (tx *Tx) Files(state State) ([]*File, error) {
 
 // View returns the derived view of the live files, read from the entry
 // index (sorted, deduplicated) without parsing any file.
-func (tx *Tx) View() (*View, error) {
+func (tx *Tx) View() (*aptos.View, error) {
 	if err := tx.flush(); err != nil {
 		return nil, err
 	}
-	v := &View{}
+	v := &aptos.View{}
 	c := tx.btx.Bucket(bucketEntries).Cursor()
 	for k, _ := c.First(); k != nil; k, _ = c.Next() {
-		m, err := decodeEntryKey(k)
+		m, err := aptos.DecodeEntryKey(k)
 		if err != nil {
 			return nil, fmt.Errorf("read view: %w: %w", ErrCorrupt, err)
 		}
-		v.add(&m) // keys come sorted and unique: the view needs no sort
+		v.Append(&m) // keys come sorted and unique: the view needs no sort
 	}
 	if id, ok := tx.Identity(); ok {
 		v.Identity = &id
@@ -330,13 +331,13 @@ func (tx *Tx) View() (*View, error) {
 // LatestTimestamps returns the CompactionTimestamps entry with the largest
 // file_compacted_at among live files, and the handle of its file; ties go
 // to the handle that sorts last. It returns nil if no live file has one.
-func (tx *Tx) LatestTimestamps() (*CompactionTimestamps, string, error) {
+func (tx *Tx) LatestTimestamps() (*aptos.CompactionTimestamps, string, error) {
 	k, v := tx.btx.Bucket(bucketTimestamps).Cursor().Last()
 	if k == nil {
 		return nil, "", nil
 	}
-	m, err := ParseLine(v)
-	if err != nil || m.Kind != KindCompactionTimestamps {
+	m, err := aptos.ParseLine(v)
+	if err != nil || m.Kind != aptos.KindCompactionTimestamps {
 		return nil, "", fmt.Errorf("read compaction timestamps: %w: stored line does not parse", ErrCorrupt)
 	}
 	return &m.Timestamps, string(k[8:]), nil
@@ -349,7 +350,7 @@ type NewFile struct {
 	State   State  // Live or Moved
 	Source  string // provenance, free text
 	// Lines are Content parsed; nil means PutFile parses Content itself.
-	Lines []Metadata
+	Lines []aptos.Metadata
 	// Replace allows overwriting a handle that holds other content
 	// (compaction rewriting a compacted file whose chunk changed).
 	// Without it that is a conflict.
@@ -375,13 +376,13 @@ const (
 // view index and digest in step, and records the catalog identity from an
 // Identity line. It returns an error wrapping ErrConflict if the handle
 // holds other content (unless Replace) or if an Identity line differs from
-// the catalog's, and ErrInvalid for a bad handle or line.
+// the catalog's, and aptos.ErrInvalid for a bad handle or line.
 func (tx *Tx) PutFile(nf NewFile) (PutResult, error) {
-	if err := ValidateHandle(nf.Handle); err != nil {
+	if err := aptos.ValidateHandle(nf.Handle); err != nil {
 		return Unchanged, err
 	}
 	if nf.State != Live && nf.State != Moved {
-		return Unchanged, fmt.Errorf("put %q: invalid state %d: %w", nf.Handle, nf.State, ErrInvalid)
+		return Unchanged, fmt.Errorf("put %q: invalid state %d: %w", nf.Handle, nf.State, aptos.ErrInvalid)
 	}
 	sum := contentSHA(nf.Content)
 	files := tx.btx.Bucket(bucketFiles)
@@ -410,12 +411,12 @@ func (tx *Tx) PutFile(nf NewFile) (PutResult, error) {
 	lines := nf.Lines
 	if lines == nil {
 		var err error
-		if lines, err = ParseFile(nf.Content); err != nil {
-			return Unchanged, fmt.Errorf("put %q: %w: %w", nf.Handle, ErrInvalid, err)
+		if lines, err = aptos.ParseFile(nf.Content); err != nil {
+			return Unchanged, fmt.Errorf("put %q: %w: %w", nf.Handle, aptos.ErrInvalid, err)
 		}
 	}
 	for i := range lines {
-		if err := ValidateEntry(&lines[i]); err != nil {
+		if err := aptos.ValidateEntry(&lines[i]); err != nil {
 			return Unchanged, fmt.Errorf("put %q: line %d: %w", nf.Handle, i+1, err)
 		}
 	}
@@ -444,10 +445,10 @@ func (tx *Tx) PutFile(nf NewFile) (PutResult, error) {
 	return result, nil
 }
 
-func (tx *Tx) noteIdentities(handle string, lines []Metadata) error {
+func (tx *Tx) noteIdentities(handle string, lines []aptos.Metadata) error {
 	meta := tx.btx.Bucket(bucketMeta)
 	for i := range lines {
-		if lines[i].Kind != KindIdentity {
+		if lines[i].Kind != aptos.KindIdentity {
 			continue
 		}
 		id := lines[i].Identity.ID
@@ -479,7 +480,7 @@ func (tx *Tx) SetState(handle string, s State) error {
 	if f.State == s {
 		return nil
 	}
-	lines, err := ParseFile(f.Content)
+	lines, err := aptos.ParseFile(f.Content)
 	if err != nil {
 		return fmt.Errorf("set state of %q: stored content does not parse: %w: %w", handle, ErrCorrupt, err)
 	}
@@ -526,7 +527,7 @@ func (tx *Tx) dropFile(handle string, rec []byte) error {
 		return err
 	}
 	if f.State == Live {
-		lines, err := ParseFile(f.Content)
+		lines, err := aptos.ParseFile(f.Content)
 		if err != nil {
 			return fmt.Errorf("drop %q: stored content does not parse: %w: %w", handle, ErrCorrupt, err)
 		}
@@ -543,16 +544,16 @@ func (tx *Tx) dropFile(handle string, rec []byte) error {
 // applied by flush, in key order: bbolt does not split a node until
 // commit, so a million inserts in file-handle order (which is not entry
 // order) would each shift one huge in-memory node, quadratic time.
-func (tx *Tx) index(handle string, lines []Metadata, delta int) error {
+func (tx *Tx) index(handle string, lines []aptos.Metadata, delta int) error {
 	stamps := tx.btx.Bucket(bucketTimestamps)
 	for i := range lines {
 		m := &lines[i]
 		switch m.Kind {
-		case KindCompactionTimestamps:
+		case aptos.KindCompactionTimestamps:
 			k := timestampsKey(m.Timestamps.FileCompactedAt, handle)
 			var err error
 			if delta > 0 {
-				err = stamps.Put(k, AppendLine(nil, m))
+				err = stamps.Put(k, aptos.AppendLine(nil, m))
 			} else {
 				err = stamps.Delete(k)
 			}
@@ -560,13 +561,13 @@ func (tx *Tx) index(handle string, lines []Metadata, delta int) error {
 				return err
 			}
 			continue
-		case KindIdentity:
+		case aptos.KindIdentity:
 			continue
 		}
 		if tx.pending == nil {
 			tx.pending = make(map[string]int)
 		}
-		tx.pending[string(entryKey(m))] += delta
+		tx.pending[string(aptos.EntryKey(m))] += delta
 	}
 	return nil
 }
@@ -595,15 +596,15 @@ func (tx *Tx) flush() error {
 		after := n + int64(tx.pending[s])
 		switch {
 		case after < 0:
-			m, _ := decodeEntryKey(k)
-			return fmt.Errorf("unindex entry %s: it is not indexed: %w", AppendLine(nil, &m), ErrCorrupt)
+			m, _ := aptos.DecodeEntryKey(k)
+			return fmt.Errorf("unindex entry %s: it is not indexed: %w", aptos.AppendLine(nil, &m), ErrCorrupt)
 		case n == 0 && after > 0:
 			tx.entries++
-			tx.digest.add(k)
+			tx.digest.Add(k)
 			tx.track(k, +1)
 		case n > 0 && after == 0:
 			tx.entries--
-			tx.digest.subtract(k)
+			tx.digest.Subtract(k)
 			tx.track(k, -1)
 		}
 		var err error
@@ -658,12 +659,12 @@ func (tx *Tx) Operations(fn func(*Operation) bool) error {
 // compares it, and its digest, with the index and the stored digest. It
 // returns nil if all agree (metactl verify).
 func (tx *Tx) StoredEntriesMatch() error {
-	var all []Metadata
+	var all []aptos.Metadata
 	err := tx.ForEachFile(true, func(f *File) error {
 		if f.State != Live {
 			return nil
 		}
-		lines, err := ParseFile(f.Content)
+		lines, err := aptos.ParseFile(f.Content)
 		if err != nil {
 			return fmt.Errorf("file %q: %w: %w", f.Handle, ErrCorrupt, err)
 		}
@@ -673,14 +674,14 @@ func (tx *Tx) StoredEntriesMatch() error {
 	if err != nil {
 		return err
 	}
-	fresh := NewView(all)
+	fresh := aptos.NewView(all)
 	indexed, err := tx.View()
 	if err != nil {
 		return err
 	}
 	var a, b bytes.Buffer
-	fresh.ForEachEntry(func(m *Metadata) { a.Write(EncodeLine(m)) })
-	indexed.ForEachEntry(func(m *Metadata) { b.Write(EncodeLine(m)) })
+	fresh.ForEachEntry(func(m *aptos.Metadata) { a.Write(aptos.EncodeLine(m)) })
+	indexed.ForEachEntry(func(m *aptos.Metadata) { b.Write(aptos.EncodeLine(m)) })
 	if !bytes.Equal(a.Bytes(), b.Bytes()) {
 		return fmt.Errorf("entry index disagrees with the live files (%d vs %d entries): %w", fresh.Len(), indexed.Len(), ErrCorrupt)
 	}
@@ -693,26 +694,26 @@ func (tx *Tx) StoredEntriesMatch() error {
 // StorageState returns the view's BackupStorageState (see
 // View.StorageState) by walking the entry index once, without building
 // the view in memory.
-func (tx *Tx) StorageState() (StorageState, error) {
+func (tx *Tx) StorageState() (aptos.StorageState, error) {
 	if err := tx.flush(); err != nil {
-		return StorageState{}, err
+		return aptos.StorageState{}, err
 	}
-	var s StorageState
-	var snap *StateSnapshotBackup
+	var s aptos.StorageState
+	var snap *aptos.StateSnapshotBackup
 	c := tx.btx.Bucket(bucketEntries).Cursor()
 	for k, _ := c.First(); k != nil; k, _ = c.Next() {
-		m, err := decodeEntryKey(k)
+		m, err := aptos.DecodeEntryKey(k)
 		if err != nil {
 			return s, fmt.Errorf("read view: %w: %w", ErrCorrupt, err)
 		}
 		switch m.Kind {
-		case KindEpochEnding:
+		case aptos.KindEpochEnding:
 			if s.LatestEpochEndingEpoch == nil || m.EpochEnding.LastEpoch > *s.LatestEpochEndingEpoch {
 				s.LatestEpochEndingEpoch = &m.EpochEnding.LastEpoch
 			}
-		case KindStateSnapshot:
+		case aptos.KindStateSnapshot:
 			snap = &m.StateSnapshot // keys ascend: the last one is the greatest
-		case KindTransaction:
+		case aptos.KindTransaction:
 			if s.LatestTransactionVersion == nil || m.Transaction.LastVersion > *s.LatestTransactionVersion {
 				s.LatestTransactionVersion = &m.Transaction.LastVersion
 			}

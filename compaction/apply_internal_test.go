@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/internal/catalogtest"
 )
@@ -15,8 +16,8 @@ import (
 // a real view-preserving transaction, with a tampered plan, and prove that
 // catalog.Update's digest check refuses to commit it.
 
-func txnEntry(first, last uint64) catalog.Metadata {
-	return catalog.NewTransaction(catalog.TransactionBackup{FirstVersion: first, LastVersion: last, Manifest: "t/transaction.manifest"})
+func txnEntry(first, last uint64) aptos.Metadata {
+	return aptos.NewTransaction(aptos.TransactionBackup{FirstVersion: first, LastVersion: last, Manifest: "t/transaction.manifest"})
 }
 
 func TestApplyTamperedPlanAborts(t *testing.T) {
@@ -28,21 +29,21 @@ func TestApplyTamperedPlanAborts(t *testing.T) {
 	tests := []struct {
 		name       string
 		keep       int
-		extra      []catalog.Metadata
+		extra      []aptos.Metadata
 		move       []string
-		lost, adds []catalog.Metadata
+		lost, adds []aptos.Metadata
 	}{
-		{"a compacted file drops an entry, its original is moved", 1, nil, all[1:2], []catalog.Metadata{b}, nil},
-		{"a compacted file drops two entries, every original moved", 1, nil, all, []catalog.Metadata{b, c}, nil},
-		{"nothing written, every original moved", 0, nil, all, []catalog.Metadata{a, b, c}, nil},
-		{"a compacted file invents an entry", -1, []catalog.Metadata{txnEntry(30, 39)}, nil, nil, []catalog.Metadata{txnEntry(30, 39)}},
+		{"a compacted file drops an entry, its original is moved", 1, nil, all[1:2], []aptos.Metadata{b}, nil},
+		{"a compacted file drops two entries, every original moved", 1, nil, all, []aptos.Metadata{b, c}, nil},
+		{"nothing written, every original moved", 0, nil, all, []aptos.Metadata{a, b, c}, nil},
+		{"a compacted file invents an entry", -1, []aptos.Metadata{txnEntry(30, 39)}, nil, nil, []aptos.Metadata{txnEntry(30, 39)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			db := catalogtest.OpenWith(t, catalogtest.Options{Now: func() time.Time { return time.Unix(1_700_000_000, 0) }})
 			var files []catalogtest.File
-			for _, m := range []catalog.Metadata{a, b, c} {
-				files = append(files, catalogtest.File{Name: m.Name(), State: catalog.Live, Lines: []catalog.Metadata{m}})
+			for _, m := range []aptos.Metadata{a, b, c} {
+				files = append(files, catalogtest.File{Name: m.Name(), State: catalog.Live, Lines: []aptos.Metadata{m}})
 			}
 			catalogtest.Put(t, db, files...)
 			raw := catalogtest.Bytes(t, db)
@@ -61,10 +62,10 @@ func TestApplyTamperedPlanAborts(t *testing.T) {
 			if !errors.As(err, &lost) || !errors.Is(err, catalog.ErrViewChanged) {
 				t.Fatalf("apply of a tampered plan: %v, want a *catalog.LostEntriesError", err)
 			}
-			want := func(ms []catalog.Metadata) []string {
+			want := func(ms []aptos.Metadata) []string {
 				var out []string
 				for i := range ms {
-					out = append(out, string(catalog.AppendLine(nil, &ms[i])))
+					out = append(out, string(aptos.AppendLine(nil, &ms[i])))
 				}
 				return out
 			}
@@ -86,7 +87,7 @@ func TestApplyTamperedPlanAborts(t *testing.T) {
 }
 
 // tamper edits p as TestApplyTamperedPlanAborts's rows say.
-func tamper(p *Plan, keep int, extra []catalog.Metadata, move []string) {
+func tamper(p *Plan, keep int, extra []aptos.Metadata, move []string) {
 	w := &p.Write[0]
 	switch {
 	case keep == 0:
@@ -98,7 +99,7 @@ func tamper(p *Plan, keep int, extra []catalog.Metadata, move []string) {
 		w.lines = append(slices.Clone(w.lines), extra...)
 		w.Content = nil
 		for i := range w.lines {
-			w.Content = append(w.Content, catalog.EncodeLine(&w.lines[i])...)
+			w.Content = append(w.Content, aptos.EncodeLine(&w.lines[i])...)
 		}
 	}
 	p.Move = move
@@ -108,7 +109,7 @@ func tamper(p *Plan, keep int, extra []catalog.Metadata, move []string) {
 // same setup with the plan as computed commits.
 func TestApplyUntamperedPlanCommits(t *testing.T) {
 	db := catalogtest.Open(t)
-	catalogtest.Put(t, db, catalogtest.File{Name: "transaction_0-9.meta", State: catalog.Live, Lines: []catalog.Metadata{txnEntry(0, 9)}})
+	catalogtest.Put(t, db, catalogtest.File{Name: "transaction_0-9.meta", State: catalog.Live, Lines: []aptos.Metadata{txnEntry(0, 9)}})
 	op, err := db.Update(t.Context(), OperationKind, func(tx *catalog.Tx) error {
 		tx.PreserveView()
 		p, err := planTx(tx, DefaultOptions())

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/compaction"
 	"github.com/metactl/metactl/internal/samplegen"
@@ -209,7 +210,7 @@ func TestBuildBenchCatalog(t *testing.T) {
 	for i := 0; i < len(files); i += batch {
 		_, err := db.Update(t.Context(), "import", func(tx *catalog.Tx) error {
 			for _, f := range files[i:min(i+batch, len(files))] {
-				if _, err := tx.PutFile(catalog.NewFile{Handle: catalog.MetadataHandle(f.Name), Content: f.Content,
+				if _, err := tx.PutFile(catalog.NewFile{Handle: aptos.LiveHandle(f.Name), Content: f.Content,
 					State: catalog.Live, Source: "samplegen"}); err != nil {
 					return err
 				}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
 )
 
@@ -110,7 +111,7 @@ type Plan struct {
 	// content, see the package documentation). Compute leaves it zero.
 	TimestampsResult catalog.PutResult
 
-	stamps catalog.Metadata // the parsed TimestampsLine, for apply
+	stamps aptos.Metadata // the parsed TimestampsLine, for apply
 }
 
 // PlannedFile is one compacted file.
@@ -118,7 +119,7 @@ type PlannedFile struct {
 	// Handle is "metadata/<name>" with Aptos's compacted name.
 	Handle string
 	// Kind is KindEpochEnding, KindTransaction or KindStateSnapshot.
-	Kind catalog.Kind
+	Kind aptos.Kind
 	// Lines is the number of entries (lines) in the file.
 	Lines int
 	// First and Last are the numbers in the name: first_epoch of the first
@@ -137,7 +138,7 @@ type PlannedFile struct {
 	// Compute leaves it zero.
 	Result catalog.PutResult
 
-	lines []catalog.Metadata // Content parsed, for apply
+	lines []aptos.Metadata // Content parsed, for apply
 }
 
 // Stamp is one entry of the new timestamps map.
@@ -173,31 +174,31 @@ func (p *Plan) strip() {
 	for i := range p.Write {
 		p.Write[i].lines = nil
 	}
-	p.stamps = catalog.Metadata{}
+	p.stamps = aptos.Metadata{}
 }
 
 // ContinuityError is returned when a chunk of epoch-ending or transaction
 // entries is not continuous. Its text is Aptos's, verbatim (including the
 // missing full stop after the epoch message and the one after the version
 // message), so operators can match it against Aptos's logs and runbooks.
-// It wraps catalog.ErrInvalid: the catalog is unchanged.
+// It wraps aptos.ErrInvalid: the catalog is unchanged.
 type ContinuityError struct {
-	Kind     catalog.Kind // KindEpochEnding or KindTransaction
-	Expected uint64       // previous entry's last epoch (version) + 1
-	Got      uint64       // this entry's first epoch (version)
+	Kind     aptos.Kind // KindEpochEnding or KindTransaction
+	Expected uint64     // previous entry's last epoch (version) + 1
+	Got      uint64     // this entry's first epoch (version)
 	// Prev and Next are the two adjacent entries of the chunk.
-	Prev, Next catalog.Metadata
+	Prev, Next aptos.Metadata
 }
 
 func (e *ContinuityError) Error() string {
-	if e.Kind == catalog.KindEpochEnding {
+	if e.Kind == aptos.KindEpochEnding {
 		return fmt.Sprintf("Epoch ending backup ranges is not continuous expecting epoch %d, got %d", e.Expected, e.Got)
 	}
 	return fmt.Sprintf("txn backup ranges is not continuous expecting version %d, got %d.", e.Expected, e.Got)
 }
 
-// Unwrap returns catalog.ErrInvalid.
-func (e *ContinuityError) Unwrap() error { return catalog.ErrInvalid }
+// Unwrap returns aptos.ErrInvalid.
+func (e *ContinuityError) Unwrap() error { return aptos.ErrInvalid }
 
 // Compute plans one compaction run (spec §6) from the view v (as Tx.View
 // or catalog.NewView returns it: each list sorted, exact duplicates
@@ -209,9 +210,9 @@ func (e *ContinuityError) Unwrap() error { return catalog.ErrInvalid }
 //
 // It returns an error wrapping ErrFactor for bad options, a
 // *ContinuityError for a gap or overlap inside an epoch-ending or
-// transaction chunk, and an error wrapping catalog.ErrInvalid if two chunks
+// transaction chunk, and an error wrapping aptos.ErrInvalid if two chunks
 // would be written under the same name with different content.
-func Compute(v *catalog.View, live []string, prev *catalog.CompactionTimestamps, now uint64, opts Options) (*Plan, error) {
+func Compute(v *aptos.View, live []string, prev *aptos.CompactionTimestamps, now uint64, opts Options) (*Plan, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
@@ -220,36 +221,36 @@ func Compute(v *catalog.View, live []string, prev *catalog.CompactionTimestamps,
 	// Compacted files, in Aptos's order: epoch endings, transactions,
 	// state snapshots.
 	for _, chunk := range chunks(v.EpochEndings, opts.EpochEndingFactor) {
-		lines := make([]catalog.Metadata, len(chunk))
+		lines := make([]aptos.Metadata, len(chunk))
 		for j, e := range chunk {
-			lines[j] = catalog.NewEpochEnding(e)
+			lines[j] = aptos.NewEpochEnding(e)
 			if j > 0 && e.FirstEpoch != chunk[j-1].LastEpoch+1 {
-				return nil, &ContinuityError{Kind: catalog.KindEpochEnding, Expected: chunk[j-1].LastEpoch + 1,
+				return nil, &ContinuityError{Kind: aptos.KindEpochEnding, Expected: chunk[j-1].LastEpoch + 1,
 					Got: e.FirstEpoch, Prev: lines[j-1], Next: lines[j]}
 			}
 		}
 		first, last := chunk[0].FirstEpoch, chunk[len(chunk)-1].LastEpoch
-		p.add(catalog.KindEpochEnding, fmt.Sprintf("epoch_ending_compacted_%d-%d.meta", first, last), first, last, lines)
+		p.add(aptos.KindEpochEnding, fmt.Sprintf("epoch_ending_compacted_%d-%d.meta", first, last), first, last, lines)
 	}
 	for _, chunk := range chunks(v.Transactions, opts.TransactionFactor) {
-		lines := make([]catalog.Metadata, len(chunk))
+		lines := make([]aptos.Metadata, len(chunk))
 		for j, t := range chunk {
-			lines[j] = catalog.NewTransaction(t)
+			lines[j] = aptos.NewTransaction(t)
 			if j > 0 && t.FirstVersion != chunk[j-1].LastVersion+1 {
-				return nil, &ContinuityError{Kind: catalog.KindTransaction, Expected: chunk[j-1].LastVersion + 1,
+				return nil, &ContinuityError{Kind: aptos.KindTransaction, Expected: chunk[j-1].LastVersion + 1,
 					Got: t.FirstVersion, Prev: lines[j-1], Next: lines[j]}
 			}
 		}
 		first, last := chunk[0].FirstVersion, chunk[len(chunk)-1].LastVersion
-		p.add(catalog.KindTransaction, fmt.Sprintf("transaction_compacted_%d-%d.meta", first, last), first, last, lines)
+		p.add(aptos.KindTransaction, fmt.Sprintf("transaction_compacted_%d-%d.meta", first, last), first, last, lines)
 	}
 	for _, chunk := range chunks(v.StateSnapshots, opts.StateSnapshotFactor) {
-		lines := make([]catalog.Metadata, len(chunk))
+		lines := make([]aptos.Metadata, len(chunk))
 		for j, s := range chunk {
-			lines[j] = catalog.NewStateSnapshot(s)
+			lines[j] = aptos.NewStateSnapshot(s)
 		}
 		first, last := chunk[0].Epoch, chunk[len(chunk)-1].Epoch
-		p.add(catalog.KindStateSnapshot, fmt.Sprintf("state_snapshot_compacted_epoch_%d_%d.meta", first, last), first, last, lines)
+		p.add(aptos.KindStateSnapshot, fmt.Sprintf("state_snapshot_compacted_epoch_%d_%d.meta", first, last), first, last, lines)
 	}
 
 	// new_files. Two chunks under one name can only differ (entries are
@@ -261,7 +262,7 @@ func Compute(v *catalog.View, live []string, prev *catalog.CompactionTimestamps,
 		h := p.Write[i].Handle
 		if j, dup := newFiles[h]; dup {
 			return nil, fmt.Errorf("compacted file %q would be written twice with different content (%s chunks %d and %d: entries that differ only in version or manifest); keeping either would lose the other's entries, remove the duplicate entry: %w",
-				h, kindNoun(p.Write[i].Kind), chunkIndex(p.Write, j), chunkIndex(p.Write, i), catalog.ErrInvalid)
+				h, kindNoun(p.Write[i].Kind), chunkIndex(p.Write, j), chunkIndex(p.Write, i), aptos.ErrInvalid)
 		}
 		newFiles[h] = i
 	}
@@ -318,17 +319,17 @@ func Compute(v *catalog.View, live []string, prev *catalog.CompactionTimestamps,
 		slices.SortFunc(p.Timestamped, func(a, b Stamp) int { return strings.Compare(a.Handle, b.Handle) })
 	}
 
-	ts := catalog.CompactionTimestamps{FileCompactedAt: now, Timestamps: make(map[string]*uint64, len(p.Timestamped))}
+	ts := aptos.CompactionTimestamps{FileCompactedAt: now, Timestamps: make(map[string]*uint64, len(p.Timestamped))}
 	for i := range p.Timestamped {
 		ts.Timestamps[p.Timestamped[i].Handle] = &p.Timestamped[i].At
 	}
-	p.stamps = catalog.NewCompactionTimestamps(ts)
-	p.TimestampsFile = catalog.MetadataHandle(p.stamps.Name())
+	p.stamps = aptos.NewCompactionTimestamps(ts)
+	p.TimestampsFile = aptos.LiveHandle(p.stamps.Name())
 	size := 64 // {"CompactionTimestamps":{"file_compacted_at":N,"compaction_timestamps":{}}}
 	for i := range p.Timestamped {
 		size += len(p.Timestamped[i].Handle) + 24 // "handle":N,
 	}
-	p.TimestampsLine = append(catalog.AppendLine(make([]byte, 0, size), &p.stamps), '\n')
+	p.TimestampsLine = append(aptos.AppendLine(make([]byte, 0, size), &p.stamps), '\n')
 	return p, nil
 }
 
@@ -337,13 +338,13 @@ func Compute(v *catalog.View, live []string, prev *catalog.CompactionTimestamps,
 // build).
 func expired(now, t, grace uint64) bool { return now > t && now-t > grace }
 
-func (p *Plan) add(k catalog.Kind, name string, first, last uint64, lines []catalog.Metadata) {
+func (p *Plan) add(k aptos.Kind, name string, first, last uint64, lines []aptos.Metadata) {
 	content := make([]byte, 0, 160*len(lines)) // a typical line is under 160 bytes
 	for i := range lines {
-		content = catalog.AppendLine(content, &lines[i])
+		content = aptos.AppendLine(content, &lines[i])
 		content = append(content, '\n')
 	}
-	p.Write = append(p.Write, PlannedFile{Handle: catalog.MetadataHandle(name), Kind: k, Lines: len(lines),
+	p.Write = append(p.Write, PlannedFile{Handle: aptos.LiveHandle(name), Kind: k, Lines: len(lines),
 		First: first, Last: last, Content: content, lines: lines})
 }
 
@@ -359,13 +360,13 @@ func chunkIndex(w []PlannedFile, i int) int {
 	return n
 }
 
-func kindNoun(k catalog.Kind) string {
+func kindNoun(k aptos.Kind) string {
 	switch k {
-	case catalog.KindEpochEnding:
+	case aptos.KindEpochEnding:
 		return "epoch-ending"
-	case catalog.KindTransaction:
+	case aptos.KindTransaction:
 		return "transaction"
-	case catalog.KindStateSnapshot:
+	case aptos.KindStateSnapshot:
 		return "state-snapshot"
 	}
 	return k.String()
@@ -373,7 +374,7 @@ func kindNoun(k catalog.Kind) string {
 
 // countNew returns how many keys of prev are handles of files this run
 // writes and are not counted by visit (it returns before the lookup).
-func countNew(prev *catalog.CompactionTimestamps, newFiles map[string]int) int {
+func countNew(prev *aptos.CompactionTimestamps, newFiles map[string]int) int {
 	n := 0
 	for h := range newFiles {
 		if _, ok := prev.Timestamps[h]; ok {

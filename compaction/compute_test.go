@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/compaction"
 	"github.com/metactl/metactl/internal/catalogtest"
 )
@@ -17,8 +17,8 @@ const t0 = 1_700_000_000 // a clock reading, Unix seconds
 
 // workedExample returns the originals of spec §6's worked example: epochs
 // 0..249, transactions [0-0], [1-1000000], ..., [199000001-200000000].
-func workedExample() []catalog.Metadata {
-	var ms []catalog.Metadata
+func workedExample() []aptos.Metadata {
+	var ms []aptos.Metadata
 	for e := uint64(0); e < 250; e++ {
 		ms = append(ms, ep(e, e))
 	}
@@ -30,8 +30,8 @@ func workedExample() []catalog.Metadata {
 }
 
 func TestComputeChunks(t *testing.T) {
-	epochs := func(n uint64) []catalog.Metadata {
-		var ms []catalog.Metadata
+	epochs := func(n uint64) []aptos.Metadata {
+		var ms []aptos.Metadata
 		for e := uint64(0); e < n; e++ {
 			ms = append(ms, ep(e, e))
 		}
@@ -43,7 +43,7 @@ func TestComputeChunks(t *testing.T) {
 	}
 	tests := []struct {
 		name    string
-		entries []catalog.Metadata
+		entries []aptos.Metadata
 		opts    compaction.Options
 		want    []want
 	}{
@@ -51,19 +51,19 @@ func TestComputeChunks(t *testing.T) {
 		{"E=3 over epochs 0..9 (spec 10.8)", epochs(10), opts(3, 1, 1, 0), []want{
 			{"epoch_ending_compacted_0-2.meta", 3}, {"epoch_ending_compacted_3-5.meta", 3},
 			{"epoch_ending_compacted_6-8.meta", 3}, {"epoch_ending_compacted_9-9.meta", 1}}},
-		{"default factor 1 rewrites every entry", []catalog.Metadata{ep(0, 0), txn(0, 9), ss(0, 0)}, compaction.DefaultOptions(), []want{
+		{"default factor 1 rewrites every entry", []aptos.Metadata{ep(0, 0), txn(0, 9), ss(0, 0)}, compaction.DefaultOptions(), []want{
 			{"epoch_ending_compacted_0-0.meta", 1}, {"transaction_compacted_0-9.meta", 1}, {"state_snapshot_compacted_epoch_0_0.meta", 1}}},
-		{"gap across a chunk boundary with E=1 (spec 10.8)", []catalog.Metadata{ep(0, 0), ep(2, 2)}, opts(1, 1, 1, 0), []want{
+		{"gap across a chunk boundary with E=1 (spec 10.8)", []aptos.Metadata{ep(0, 0), ep(2, 2)}, opts(1, 1, 1, 0), []want{
 			{"epoch_ending_compacted_0-0.meta", 1}, {"epoch_ending_compacted_2-2.meta", 1}}},
-		{"gap across a chunk boundary with E=2", []catalog.Metadata{ep(0, 0), ep(1, 1), ep(3, 3)}, opts(2, 1, 1, 0), []want{
+		{"gap across a chunk boundary with E=2", []aptos.Metadata{ep(0, 0), ep(1, 1), ep(3, 3)}, opts(2, 1, 1, 0), []want{
 			{"epoch_ending_compacted_0-1.meta", 2}, {"epoch_ending_compacted_3-3.meta", 1}}},
-		{"exact duplicates are one entry (spec 10.8)", []catalog.Metadata{ep(0, 0), ep(1, 1), ep(1, 1), txn(0, 4), txn(0, 4)}, opts(10, 10, 10, 0), []want{
+		{"exact duplicates are one entry (spec 10.8)", []aptos.Metadata{ep(0, 0), ep(1, 1), ep(1, 1), txn(0, 4), txn(0, 4)}, opts(10, 10, 10, 0), []want{
 			{"epoch_ending_compacted_0-1.meta", 2}, {"transaction_compacted_0-4.meta", 1}}},
-		{"multi-epoch ranges name first and last epoch", []catalog.Metadata{ep(0, 4), ep(5, 9), ep(10, 10)}, opts(2, 1, 1, 0), []want{
+		{"multi-epoch ranges name first and last epoch", []aptos.Metadata{ep(0, 4), ep(5, 9), ep(10, 10)}, opts(2, 1, 1, 0), []want{
 			{"epoch_ending_compacted_0-9.meta", 2}, {"epoch_ending_compacted_10-10.meta", 1}}},
-		{"snapshots: no continuity check, named by epochs", []catalog.Metadata{ss(1, 10), ss(3, 30), ss(3, 31), ss(9, 90)}, opts(1, 2, 1, 0), []want{
+		{"snapshots: no continuity check, named by epochs", []aptos.Metadata{ss(1, 10), ss(3, 30), ss(3, 31), ss(9, 90)}, opts(1, 2, 1, 0), []want{
 			{"state_snapshot_compacted_epoch_1_3.meta", 2}, {"state_snapshot_compacted_epoch_3_9.meta", 2}}},
-		{"order: epochs, transactions, snapshots", []catalog.Metadata{ss(0, 0), txn(0, 0), txn(1, 5), ep(0, 0)}, opts(5, 5, 5, 0), []want{
+		{"order: epochs, transactions, snapshots", []aptos.Metadata{ss(0, 0), txn(0, 0), txn(1, 5), ep(0, 0)}, opts(5, 5, 5, 0), []want{
 			{"epoch_ending_compacted_0-0.meta", 1}, {"transaction_compacted_0-5.meta", 2}, {"state_snapshot_compacted_epoch_0_0.meta", 1}}},
 		{"factor far above the count", epochs(3), opts(math.MaxInt, math.MaxInt, math.MaxInt, 0), []want{
 			{"epoch_ending_compacted_0-2.meta", 3}}},
@@ -78,16 +78,16 @@ func TestComputeChunks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			v := catalog.NewView(tt.entries)
+			v := aptos.NewView(tt.entries)
 			p, err := compaction.Compute(v, nil, nil, t0, tt.opts)
 			if err != nil {
 				t.Fatal(err)
 			}
 			var got []want
-			var all []catalog.Metadata
+			var all []aptos.Metadata
 			for _, w := range p.Write {
-				got = append(got, want{catalog.BaseName(w.Handle), w.Lines})
-				lines, err := catalog.ParseFile(w.Content)
+				got = append(got, want{aptos.BaseName(w.Handle), w.Lines})
+				lines, err := aptos.ParseFile(w.Content)
 				if err != nil {
 					t.Fatalf("%s: %v", w.Handle, err)
 				}
@@ -101,9 +101,9 @@ func TestComputeChunks(t *testing.T) {
 			}
 			// The compacted files hold the view, entry for entry, in order.
 			var wantContent, gotContent []byte
-			v.ForEachEntry(func(m *catalog.Metadata) { wantContent = append(wantContent, catalog.EncodeLine(m)...) })
-			nv := catalog.NewView(all)
-			nv.ForEachEntry(func(m *catalog.Metadata) { gotContent = append(gotContent, catalog.EncodeLine(m)...) })
+			v.ForEachEntry(func(m *aptos.Metadata) { wantContent = append(wantContent, aptos.EncodeLine(m)...) })
+			nv := aptos.NewView(all)
+			nv.ForEachEntry(func(m *aptos.Metadata) { gotContent = append(gotContent, aptos.EncodeLine(m)...) })
 			mustEqualBytes(t, "entries of the compacted files", gotContent, wantContent)
 			if len(all) != v.Len() {
 				t.Fatalf("compacted files hold %d lines, view has %d entries", len(all), v.Len())
@@ -114,12 +114,12 @@ func TestComputeChunks(t *testing.T) {
 
 func TestComputeContent(t *testing.T) {
 	a, b, c := ep(0, 0), ep(1, 1), ep(2, 2)
-	p, err := compaction.Compute(catalog.NewView([]catalog.Metadata{c, a, b}), nil, nil, t0, opts(2, 1, 1, 0))
+	p, err := compaction.Compute(aptos.NewView([]aptos.Metadata{c, a, b}), nil, nil, t0, opts(2, 1, 1, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
 	w := p.Write[0]
-	if w.Kind != catalog.KindEpochEnding || w.First != 0 || w.Last != 1 || w.Lines != 2 {
+	if w.Kind != aptos.KindEpochEnding || w.First != 0 || w.Last != 1 || w.Lines != 2 {
 		t.Fatalf("first file = %+v", w)
 	}
 	mustEqualBytes(t, "content", w.Content, catalogtest.Content(a, b))
@@ -131,31 +131,31 @@ func TestComputeContent(t *testing.T) {
 func TestComputeErrors(t *testing.T) {
 	tests := []struct {
 		name    string
-		entries []catalog.Metadata
+		entries []aptos.Metadata
 		opts    compaction.Options
 		want    string
 		is      error
 	}{
-		{"epoch gap inside a chunk (spec 10.8)", []catalog.Metadata{ep(0, 0), ep(2, 2)}, opts(2, 1, 1, 0),
-			"Epoch ending backup ranges is not continuous expecting epoch 1, got 2", catalog.ErrInvalid},
-		{"epoch range twice with different manifests (spec 10.8)", []catalog.Metadata{epm(0, 0, "a/m"), epm(0, 0, "b/m")}, opts(2, 1, 1, 0),
-			"Epoch ending backup ranges is not continuous expecting epoch 1, got 0", catalog.ErrInvalid},
-		{"epoch overlap", []catalog.Metadata{ep(0, 1), ep(1, 2)}, opts(3, 1, 1, 0),
-			"Epoch ending backup ranges is not continuous expecting epoch 2, got 1", catalog.ErrInvalid},
-		{"epoch gap in a later chunk", []catalog.Metadata{ep(0, 0), ep(1, 1), ep(2, 2), ep(4, 4)}, opts(2, 1, 1, 0),
-			"Epoch ending backup ranges is not continuous expecting epoch 3, got 4", catalog.ErrInvalid},
-		{"transaction gap", []catalog.Metadata{txn(0, 14), txn(16, 29)}, opts(1, 1, 2, 0),
-			"txn backup ranges is not continuous expecting version 15, got 16.", catalog.ErrInvalid},
-		{"transaction range twice with different manifests", []catalog.Metadata{txnm(0, 14, "a/m"), txnm(0, 14, "b/m")}, opts(1, 1, 2, 0),
-			"txn backup ranges is not continuous expecting version 15, got 0.", catalog.ErrInvalid},
-		{"epochs are checked before transactions", []catalog.Metadata{ep(0, 0), ep(5, 5), txn(0, 1), txn(5, 6)}, opts(2, 1, 2, 0),
-			"Epoch ending backup ranges is not continuous expecting epoch 1, got 5", catalog.ErrInvalid},
-		{"same epoch range, different manifests, E=1: one name, two contents", []catalog.Metadata{epm(0, 0, "a/m"), epm(0, 0, "b/m")}, opts(1, 1, 1, 0),
+		{"epoch gap inside a chunk (spec 10.8)", []aptos.Metadata{ep(0, 0), ep(2, 2)}, opts(2, 1, 1, 0),
+			"Epoch ending backup ranges is not continuous expecting epoch 1, got 2", aptos.ErrInvalid},
+		{"epoch range twice with different manifests (spec 10.8)", []aptos.Metadata{epm(0, 0, "a/m"), epm(0, 0, "b/m")}, opts(2, 1, 1, 0),
+			"Epoch ending backup ranges is not continuous expecting epoch 1, got 0", aptos.ErrInvalid},
+		{"epoch overlap", []aptos.Metadata{ep(0, 1), ep(1, 2)}, opts(3, 1, 1, 0),
+			"Epoch ending backup ranges is not continuous expecting epoch 2, got 1", aptos.ErrInvalid},
+		{"epoch gap in a later chunk", []aptos.Metadata{ep(0, 0), ep(1, 1), ep(2, 2), ep(4, 4)}, opts(2, 1, 1, 0),
+			"Epoch ending backup ranges is not continuous expecting epoch 3, got 4", aptos.ErrInvalid},
+		{"transaction gap", []aptos.Metadata{txn(0, 14), txn(16, 29)}, opts(1, 1, 2, 0),
+			"txn backup ranges is not continuous expecting version 15, got 16.", aptos.ErrInvalid},
+		{"transaction range twice with different manifests", []aptos.Metadata{txnm(0, 14, "a/m"), txnm(0, 14, "b/m")}, opts(1, 1, 2, 0),
+			"txn backup ranges is not continuous expecting version 15, got 0.", aptos.ErrInvalid},
+		{"epochs are checked before transactions", []aptos.Metadata{ep(0, 0), ep(5, 5), txn(0, 1), txn(5, 6)}, opts(2, 1, 2, 0),
+			"Epoch ending backup ranges is not continuous expecting epoch 1, got 5", aptos.ErrInvalid},
+		{"same epoch range, different manifests, E=1: one name, two contents", []aptos.Metadata{epm(0, 0, "a/m"), epm(0, 0, "b/m")}, opts(1, 1, 1, 0),
 			`compacted file "metadata/epoch_ending_compacted_0-0.meta" would be written twice with different content (epoch-ending chunks 1 and 2: entries that differ only in version or manifest); keeping either would lose the other's entries, remove the duplicate entry: invalid input`,
-			catalog.ErrInvalid},
-		{"two snapshots of one epoch, S=1", []catalog.Metadata{ss(0, 0), ss(5, 100), ss(5, 101)}, opts(1, 1, 1, 0),
+			aptos.ErrInvalid},
+		{"two snapshots of one epoch, S=1", []aptos.Metadata{ss(0, 0), ss(5, 100), ss(5, 101)}, opts(1, 1, 1, 0),
 			`compacted file "metadata/state_snapshot_compacted_epoch_5_5.meta" would be written twice with different content (state-snapshot chunks 2 and 3: entries that differ only in version or manifest); keeping either would lose the other's entries, remove the duplicate entry: invalid input`,
-			catalog.ErrInvalid},
+			aptos.ErrInvalid},
 		{"epoch factor 0", nil, opts(0, 1, 1, 0), "epoch-ending compaction factor is 0, must be at least 1: invalid compaction option", compaction.ErrFactor},
 		{"snapshot factor negative", nil, opts(1, -1, 1, 0), "state-snapshot compaction factor is -1, must be at least 1: invalid compaction option", compaction.ErrFactor},
 		{"transaction factor 0", nil, opts(1, 1, 0, 0), "transaction compaction factor is 0, must be at least 1: invalid compaction option", compaction.ErrFactor},
@@ -164,7 +164,7 @@ func TestComputeErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := compaction.Compute(catalog.NewView(tt.entries), nil, nil, t0, tt.opts)
+			p, err := compaction.Compute(aptos.NewView(tt.entries), nil, nil, t0, tt.opts)
 			if err == nil {
 				t.Fatalf("no error; plan writes %q", writes(p))
 			}
@@ -174,7 +174,7 @@ func TestComputeErrors(t *testing.T) {
 			if !errors.Is(err, tt.is) {
 				t.Fatalf("error %v does not wrap %v", err, tt.is)
 			}
-			if errors.Is(err, compaction.ErrFactor) == errors.Is(err, catalog.ErrInvalid) {
+			if errors.Is(err, compaction.ErrFactor) == errors.Is(err, aptos.ErrInvalid) {
 				t.Fatalf("error %v must wrap exactly one of ErrFactor and ErrInvalid", err)
 			}
 		})
@@ -182,12 +182,12 @@ func TestComputeErrors(t *testing.T) {
 }
 
 func TestContinuityErrorFields(t *testing.T) {
-	_, err := compaction.Compute(catalog.NewView([]catalog.Metadata{txn(0, 14), txn(16, 29)}), nil, nil, t0, opts(1, 1, 2, 0))
+	_, err := compaction.Compute(aptos.NewView([]aptos.Metadata{txn(0, 14), txn(16, 29)}), nil, nil, t0, opts(1, 1, 2, 0))
 	var ce *compaction.ContinuityError
 	if !errors.As(err, &ce) {
 		t.Fatalf("error %v is not a *ContinuityError", err)
 	}
-	if ce.Kind != catalog.KindTransaction || ce.Expected != 15 || ce.Got != 16 ||
+	if ce.Kind != aptos.KindTransaction || ce.Expected != 15 || ce.Got != 16 ||
 		!reflect.DeepEqual(ce.Prev, txn(0, 14)) || !reflect.DeepEqual(ce.Next, txn(16, 29)) {
 		t.Fatalf("ContinuityError = %+v", ce)
 	}
@@ -253,11 +253,11 @@ func TestComputeTimestamps(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var prev *catalog.CompactionTimestamps
+			var prev *aptos.CompactionTimestamps
 			if tt.prev != nil {
-				prev = &catalog.CompactionTimestamps{FileCompactedAt: t0 - 1, Timestamps: tt.prev}
+				prev = &aptos.CompactionTimestamps{FileCompactedAt: t0 - 1, Timestamps: tt.prev}
 			}
-			v := catalog.NewView([]catalog.Metadata{ep(0, 0)}) // compacts to cmp
+			v := aptos.NewView([]aptos.Metadata{ep(0, 0)}) // compacts to cmp
 			p, err := compaction.Compute(v, tt.live, prev, tt.now, opts(1, 1, 1, tt.grace))
 			if err != nil {
 				t.Fatal(err)
@@ -269,10 +269,10 @@ func TestComputeTimestamps(t *testing.T) {
 			}
 			eqStrings(t, "move", p.Move, tt.move)
 			eqStrings(t, "skipped", p.Skipped, tt.skipped)
-			if want := catalog.MetadataHandle(tsName(tt.now)); p.TimestampsFile != want {
+			if want := aptos.LiveHandle(tsName(tt.now)); p.TimestampsFile != want {
 				t.Fatalf("timestamps file %s, want %s", p.TimestampsFile, want)
 			}
-			m, err := catalog.ParseLine(p.TimestampsLine[:len(p.TimestampsLine)-1])
+			m, err := aptos.ParseLine(p.TimestampsLine[:len(p.TimestampsLine)-1])
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -289,9 +289,9 @@ func TestComputeTimestamps(t *testing.T) {
 }
 
 func TestComputeTimestampsLine(t *testing.T) {
-	prev := &catalog.CompactionTimestamps{FileCompactedAt: 5, Timestamps: map[string]*uint64{
+	prev := &aptos.CompactionTimestamps{FileCompactedAt: 5, Timestamps: map[string]*uint64{
 		"metadata/z.meta": u(7), "metadata/a.meta": nil, "metadata/stale.meta": u(1)}}
-	p, err := compaction.Compute(catalog.NewView(nil), md("m.meta", "z.meta", "a.meta"), prev, 9, opts(1, 1, 1, 3*time.Second))
+	p, err := compaction.Compute(aptos.NewView(nil), md("m.meta", "z.meta", "a.meta"), prev, 9, opts(1, 1, 1, 3*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +304,7 @@ func TestComputeTimestampsLine(t *testing.T) {
 }
 
 func ExampleCompute() {
-	v := catalog.NewView([]catalog.Metadata{ep(0, 0), ep(1, 1), ep(2, 2), txn(0, 14), txn(15, 29)})
+	v := aptos.NewView([]aptos.Metadata{ep(0, 0), ep(1, 1), ep(2, 2), txn(0, 14), txn(15, 29)})
 	live := md("epoch_ending_0-0.meta", "epoch_ending_1-1.meta", "epoch_ending_2-2.meta", "transaction_0-14.meta", "transaction_15-29.meta")
 	p, err := compaction.Compute(v, live, nil, 1700000000, opts(2, 2, 2, 86400*time.Second))
 	if err != nil {

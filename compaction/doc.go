@@ -24,7 +24,7 @@
 //     the run fails with Aptos's message, verbatim:
 //     "Epoch ending backup ranges is not continuous expecting epoch X, got Y"
 //     or "txn backup ranges is not continuous expecting version X, got Y."
-//     (a [*ContinuityError], wrapping catalog.ErrInvalid: nothing changes,
+//     (a [*ContinuityError], wrapping aptos.ErrInvalid: nothing changes,
 //     CLI exit 3). Snapshot chunks are not checked. The continuity check
 //     is per chunk only: a gap across a chunk boundary compacts fine.
 //  3. Each chunk becomes metadata/epoch_ending_compacted_<a>-<b>.meta,
@@ -94,7 +94,7 @@
 // name and different content. Aptos writes both under that name (LocalFs
 // keeps the first, command adapters the last) and so loses the other's
 // entries once the originals move. metactl refuses such a run with an
-// error wrapping catalog.ErrInvalid that names the file and the chunks;
+// error wrapping aptos.ErrInvalid that names the file and the chunks;
 // the operator removes the duplicate entry. (If the planner let it
 // through, the digest check would abort the run that moves the originals.)
 //

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/compaction"
 	"github.com/metactl/metactl/internal/catalogtest"
@@ -63,12 +64,12 @@ func (tc *testCatalog) open(t *testing.T) {
 // file is a metadata file to put.
 type file struct {
 	handle string
-	lines  []catalog.Metadata
+	lines  []aptos.Metadata
 }
 
 // single returns the file Aptos's backup coordinator writes for m.
-func single(m catalog.Metadata) file {
-	return file{catalog.MetadataHandle(m.Name()), []catalog.Metadata{m}}
+func single(m aptos.Metadata) file {
+	return file{aptos.LiveHandle(m.Name()), []aptos.Metadata{m}}
 }
 
 func (tc *testCatalog) put(t *testing.T, state catalog.State, files ...file) {
@@ -122,17 +123,17 @@ type state struct {
 
 // view is everything a reader of the view sees.
 type view struct {
-	Digest    catalog.Digest
-	Entries   *catalog.View // Timestamps cleared: compaction changes it by design
+	Digest    aptos.Digest
+	Entries   *aptos.View // Timestamps cleared: compaction changes it by design
 	Storage   string
-	Txns      []catalog.TransactionBackup
+	Txns      []aptos.TransactionBackup
 	TxnErr    string
-	Epochs    []catalog.EpochEndingBackup
+	Epochs    []aptos.EpochEndingBackup
 	EpochErr  string
-	Snapshot  catalog.StateSnapshotBackup
+	Snapshot  aptos.StateSnapshotBackup
 	HasSnap   bool
 	Identity  string
-	Timestamp *catalog.CompactionTimestamps
+	Timestamp *aptos.CompactionTimestamps
 }
 
 func (tc *testCatalog) state(t *testing.T) state {
@@ -188,39 +189,39 @@ func sameView(t *testing.T, a, b state) {
 }
 
 // Entry constructors. Manifests look like the controllers' backup names.
-func ep(first, last uint64) catalog.Metadata {
-	return catalog.NewEpochEnding(catalog.EpochEndingBackup{FirstEpoch: first, LastEpoch: last,
+func ep(first, last uint64) aptos.Metadata {
+	return aptos.NewEpochEnding(aptos.EpochEndingBackup{FirstEpoch: first, LastEpoch: last,
 		FirstVersion: first * 10, LastVersion: last*10 + 9, Manifest: fmt.Sprintf("epoch_ending_%d-.a1b2/epoch_ending.manifest", first)})
 }
 
-func epm(first, last uint64, manifest string) catalog.Metadata {
+func epm(first, last uint64, manifest string) aptos.Metadata {
 	m := ep(first, last)
 	m.EpochEnding.Manifest = manifest
 	return m
 }
 
-func ss(epoch, version uint64) catalog.Metadata {
-	return catalog.NewStateSnapshot(catalog.StateSnapshotBackup{Epoch: epoch, Version: version,
+func ss(epoch, version uint64) aptos.Metadata {
+	return aptos.NewStateSnapshot(aptos.StateSnapshotBackup{Epoch: epoch, Version: version,
 		Manifest: fmt.Sprintf("state_epoch_%d_ver_%d.c3d4/state.manifest", epoch, version)})
 }
 
-func txn(first, last uint64) catalog.Metadata {
-	return catalog.NewTransaction(catalog.TransactionBackup{FirstVersion: first, LastVersion: last,
+func txn(first, last uint64) aptos.Metadata {
+	return aptos.NewTransaction(aptos.TransactionBackup{FirstVersion: first, LastVersion: last,
 		Manifest: fmt.Sprintf("transaction_%d-.e5f6/transaction.manifest", first)})
 }
 
-func txnm(first, last uint64, manifest string) catalog.Metadata {
+func txnm(first, last uint64, manifest string) aptos.Metadata {
 	m := txn(first, last)
 	m.Transaction.Manifest = manifest
 	return m
 }
 
-func identity() catalog.Metadata {
-	var id catalog.HashValue
+func identity() aptos.Metadata {
+	var id aptos.HashValue
 	for i := range id {
 		id[i] = byte(i + 1)
 	}
-	return catalog.NewIdentity(id)
+	return aptos.NewIdentity(id)
 }
 
 func opts(e, s, tr int, r time.Duration) compaction.Options {
@@ -246,7 +247,7 @@ func stamped(p *compaction.Plan) map[string]uint64 {
 func md(names ...string) []string {
 	out := make([]string, len(names))
 	for i, n := range names {
-		out[i] = catalog.MetadataHandle(n)
+		out[i] = aptos.LiveHandle(n)
 	}
 	return out
 }

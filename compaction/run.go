@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/internal/failpoint"
 )
@@ -36,7 +37,7 @@ const (
 // and the journal's Operation. If nothing changed (a repeat run in the same
 // second), the Operation has Changed() == false and the catalog file is
 // untouched. Errors: ErrFactor (before the catalog is touched), a
-// *ContinuityError or another error wrapping catalog.ErrInvalid (nothing
+// *ContinuityError or another error wrapping aptos.ErrInvalid (nothing
 // changed), ctx's error, or a catalog error.
 func Run(ctx context.Context, db *catalog.DB, opts Options) (*Plan, *catalog.Operation, error) {
 	if err := opts.Validate(); err != nil {
@@ -152,9 +153,9 @@ func apply(ctx context.Context, tx *catalog.Tx, p *Plan) error {
 		}
 	}
 	failpoint.Hit(FailpointAfterMove)
-	var lines []catalog.Metadata
-	if p.stamps.Kind == catalog.KindCompactionTimestamps {
-		lines = []catalog.Metadata{p.stamps}
+	var lines []aptos.Metadata
+	if p.stamps.Kind == aptos.KindCompactionTimestamps {
+		lines = []aptos.Metadata{p.stamps}
 	}
 	r, err := tx.PutFile(catalog.NewFile{Handle: p.TimestampsFile, Content: p.TimestampsLine, State: catalog.Live,
 		Source: Source, Lines: lines, Replace: true})

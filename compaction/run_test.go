@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/compaction"
 	"github.com/metactl/metactl/internal/catalogtest"
@@ -58,7 +59,7 @@ func TestBackupCompaction(t *testing.T) {
 		t.Fatalf("first run timestamped %v, want %v", got, wantStamps)
 	}
 	eqStrings(t, "first run moves", p.Move, nil)
-	if p.TimestampsFile != catalog.MetadataHandle(tsName(t1)) || p.TimestampsResult != catalog.Added {
+	if p.TimestampsFile != aptos.LiveHandle(tsName(t1)) || p.TimestampsResult != catalog.Added {
 		t.Fatalf("first run timestamps file %s (%v)", p.TimestampsFile, p.TimestampsResult)
 	}
 	if op.Generation != before.Gen+1 || op.Added.Count != 4 || op.Moved.Count != 0 || op.DigestAfter != before.Digest {
@@ -93,11 +94,11 @@ func TestBackupCompaction(t *testing.T) {
 		}
 	}
 	eqStrings(t, "second run moves", p.Move, ogSorted)
-	if want := []compaction.Stamp{{Handle: catalog.MetadataHandle(tsName(t1)), At: t2, New: true}}; !reflect.DeepEqual(p.Timestamped, want) {
+	if want := []compaction.Stamp{{Handle: aptos.LiveHandle(tsName(t1)), At: t2, New: true}}; !reflect.DeepEqual(p.Timestamped, want) {
 		t.Fatalf("second run timestamped %v, want %v", p.Timestamped, want)
 	}
 	wantLine := `{"CompactionTimestamps":{"file_compacted_at":1700000002,"compaction_timestamps":{"metadata/compaction_timestamps_1700000000.meta":1700000002}}}` + "\n"
-	mustEqualBytes(t, "compaction_timestamps_<t2>", tc.content(t, catalog.MetadataHandle(tsName(t2))), []byte(wantLine))
+	mustEqualBytes(t, "compaction_timestamps_<t2>", tc.content(t, aptos.LiveHandle(tsName(t2))), []byte(wantLine))
 	if op.Moved.Count != 7 || op.Added.Count != 1 || op.Replaced.Count != 0 || op.DigestAfter != before.Digest {
 		t.Fatalf("second run operation %+v", op)
 	}
@@ -132,7 +133,7 @@ func TestIdempotent(t *testing.T) {
 	p1, _ := tc.run(t, o)
 	s1 := tc.state(t)
 	sameView(t, before, s1)
-	tsHandle := catalog.MetadataHandle(tsName(t0))
+	tsHandle := aptos.LiveHandle(tsName(t0))
 	ts1 := tc.content(t, tsHandle)
 
 	// Same instant: every compacted file is already there, nothing expires;
@@ -190,7 +191,7 @@ func TestIdempotent(t *testing.T) {
 	}
 	s4 := tc.state(t)
 	sameView(t, before, s4)
-	eqStrings(t, "live a day later", s4.Live, slices.Sorted(slices.Values(append(writes(p1), catalog.MetadataHandle(tsName(t0+86401))))))
+	eqStrings(t, "live a day later", s4.Live, slices.Sorted(slices.Values(append(writes(p1), aptos.LiveHandle(tsName(t0+86401))))))
 }
 
 // TestInvalidLeavesCatalogUnchanged: a continuity error (or a name
@@ -206,10 +207,10 @@ func TestInvalidLeavesCatalogUnchanged(t *testing.T) {
 		{"epoch gap inside a chunk (spec 10.8)", []file{single(ep(0, 0)), single(ep(2, 2))}, opts(2, 1, 1, 0),
 			"Epoch ending backup ranges is not continuous expecting epoch 1, got 2"},
 		{"same transaction range, different manifests (spec 10.8)",
-			[]file{single(txnm(0, 14, "a/transaction.manifest")), {"metadata/transaction_0-14.retry.meta", []catalog.Metadata{txnm(0, 14, "b/transaction.manifest")}}},
+			[]file{single(txnm(0, 14, "a/transaction.manifest")), {"metadata/transaction_0-14.retry.meta", []aptos.Metadata{txnm(0, 14, "b/transaction.manifest")}}},
 			opts(1, 1, 2, 0), "txn backup ranges is not continuous expecting version 15, got 0."},
 		{"same epoch range, different manifests, E=1",
-			[]file{single(epm(0, 0, "a/m")), {"metadata/epoch_ending_0-0.retry.meta", []catalog.Metadata{epm(0, 0, "b/m")}}},
+			[]file{single(epm(0, 0, "a/m")), {"metadata/epoch_ending_0-0.retry.meta", []aptos.Metadata{epm(0, 0, "b/m")}}},
 			opts(1, 1, 1, 0), `compacted file "metadata/epoch_ending_compacted_0-0.meta" would be written twice with different content (epoch-ending chunks 1 and 2: entries that differ only in version or manifest); keeping either would lose the other's entries, remove the duplicate entry: invalid input`},
 	}
 	for _, tt := range tests {
@@ -224,8 +225,8 @@ func TestInvalidLeavesCatalogUnchanged(t *testing.T) {
 			if err == nil {
 				t.Fatalf("no error: plan %q, operation %+v", writes(p), op)
 			}
-			if err.Error() != tt.want || !errors.Is(err, catalog.ErrInvalid) || p != nil || op != nil {
-				t.Fatalf("error %v (wraps ErrInvalid: %v), want %s", err, errors.Is(err, catalog.ErrInvalid), tt.want)
+			if err.Error() != tt.want || !errors.Is(err, aptos.ErrInvalid) || p != nil || op != nil {
+				t.Fatalf("error %v (wraps ErrInvalid: %v), want %s", err, errors.Is(err, aptos.ErrInvalid), tt.want)
 			}
 			after := tc.state(t)
 			if after.Gen != before.Gen || !reflect.DeepEqual(after, before) {
@@ -260,7 +261,7 @@ func TestGapAcrossChunkBoundary(t *testing.T) {
 func TestDuplicateLinesInTwoFiles(t *testing.T) {
 	tc := newCatalog(t, t0)
 	tc.put(t, catalog.Live,
-		file{"metadata/epoch_ending_0-1.meta", []catalog.Metadata{ep(0, 0), ep(1, 1)}},
+		file{"metadata/epoch_ending_0-1.meta", []aptos.Metadata{ep(0, 0), ep(1, 1)}},
 		single(ep(1, 1)), single(ep(2, 2)))
 	before := tc.state(t)
 	p, _ := tc.run(t, opts(10, 1, 1, 0))
@@ -291,7 +292,7 @@ func TestGraceBoundary(t *testing.T) {
 	p, _ = tc.run(t, o)
 	// compaction_timestamps_<t0> was first stamped at t0+86400: it stays.
 	eqStrings(t, "moved at t+86401", p.Move, []string{orig.handle})
-	if st := stamped(p); st[catalog.MetadataHandle(tsName(t0))] != t0+86400 || st[catalog.MetadataHandle(tsName(t0+86400))] != t0+86401 {
+	if st := stamped(p); st[aptos.LiveHandle(tsName(t0))] != t0+86400 || st[aptos.LiveHandle(tsName(t0+86400))] != t0+86401 {
 		t.Fatalf("at t+86401 timestamped %v", p.Timestamped)
 	}
 	eqStrings(t, "moved", tc.state(t).Moved, []string{orig.handle})
@@ -400,8 +401,8 @@ func TestRewriteExistingHandles(t *testing.T) {
 	tc2 := newCatalog(t, t0)
 	tc2.put(t, catalog.Live, single(ep(0, 0)), single(ep(1, 1)))
 	tc2.put(t, catalog.Moved,
-		file{"metadata/epoch_ending_compacted_0-0.meta", []catalog.Metadata{ep(0, 0)}},
-		file{"metadata/epoch_ending_compacted_1-1.meta", []catalog.Metadata{epm(1, 1, "old/epoch_ending.manifest")}})
+		file{"metadata/epoch_ending_compacted_0-0.meta", []aptos.Metadata{ep(0, 0)}},
+		file{"metadata/epoch_ending_compacted_1-1.meta", []aptos.Metadata{epm(1, 1, "old/epoch_ending.manifest")}})
 	p, op = tc2.run(t, opts(1, 1, 1, 0))
 	if p.Write[0].Result != catalog.StateChanged || p.Write[1].Result != catalog.Replaced || op.Revived.Count != 1 || op.Replaced.Count != 1 {
 		t.Fatalf("results %v %v, operation %+v", p.Write[0].Result, p.Write[1].Result, op)
@@ -414,7 +415,7 @@ func TestRewriteExistingHandles(t *testing.T) {
 func TestDryRunMatchesRun(t *testing.T) {
 	tc := newCatalog(t, t0)
 	tc.put(t, catalog.Live, aptosTestFiles()...)
-	tc.put(t, catalog.Moved, file{"metadata/epoch_ending_compacted_0-1.meta", []catalog.Metadata{ep(0, 0), ep(1, 1)}})
+	tc.put(t, catalog.Moved, file{"metadata/epoch_ending_compacted_0-1.meta", []aptos.Metadata{ep(0, 0), ep(1, 1)}})
 	o := opts(2, 2, 2, 10*time.Second)
 	steps := []struct {
 		name string

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/internal/failpoint"
 	"github.com/metactl/metactl/storage"
@@ -122,12 +123,12 @@ func (s *Snapshot) ToCommandAdapter(ctx context.Context, ca *storage.CommandAdap
 
 	for _, n := range l.Live {
 		if !known[n] {
-			res.Unknown = append(res.Unknown, storage.LiveHandle(n))
+			res.Unknown = append(res.Unknown, aptos.LiveHandle(n))
 		}
 	}
 	for _, n := range l.Moved {
 		if !known[n] {
-			res.Unknown = append(res.Unknown, storage.MovedHandle(n))
+			res.Unknown = append(res.Unknown, aptos.MovedHandle(n))
 		}
 	}
 	slices.Sort(res.Unknown)

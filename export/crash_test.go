@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/export"
 	"github.com/metactl/metactl/internal/catalogtest"
@@ -123,7 +124,7 @@ func TestToDirCrash(t *testing.T) {
 						t.Errorf("%s/%s: partial or wrong content %q, want %q", folder, name, b, f.Content)
 						continue
 					}
-					if _, err := catalog.ParseFile(b); err != nil {
+					if _, err := aptos.ParseFile(b); err != nil {
 						t.Errorf("%s/%s: does not parse: %v", folder, name, err)
 					}
 				}

@@ -14,16 +14,15 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/internal/failpoint"
 	"golang.org/x/sys/unix"
 )
 
-// Folder names under the export directory. MetadataDir and BackupDir are
-// Aptos's LocalFs folders (spec §1.2); StagingDir is metactl's own.
+// StagingDir is metactl's own folder under the export directory, beside
+// Aptos's aptos.MetadataDir and aptos.MetadataBackupDir.
 const (
-	MetadataDir = "metadata"
-	BackupDir   = "metadata_backup"
 	// StagingDir holds temporary files while they are written. It sits
 	// beside metadata/ so renames stay on one filesystem, and outside it
 	// because Aptos lists and parses every entry of metadata/.
@@ -220,8 +219,8 @@ func openTarget(dir string) (*target, error) {
 		path:    dir,
 		root:    root,
 		rootFdn: fd,
-		meta:    folder{name: MetadataDir},
-		backup:  folder{name: BackupDir},
+		meta:    folder{name: aptos.MetadataDir},
+		backup:  folder{name: aptos.MetadataBackupDir},
 		stage:   folder{name: StagingDir},
 		pid:     strconv.Itoa(os.Getpid()),
 	}, nil

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/export"
 	"github.com/metactl/metactl/internal/catalogtest"
@@ -333,8 +334,8 @@ func TestToDirRefusesInvalidName(t *testing.T) {
 	}}
 	dir := filepath.Join(t.TempDir(), "storage")
 	_, err := s.ToDir(t.Context(), dir, export.DirOptions{})
-	if !errors.Is(err, catalog.ErrInvalid) {
-		t.Fatalf("error %v, want one wrapping catalog.ErrInvalid", err)
+	if !errors.Is(err, aptos.ErrInvalid) {
+		t.Fatalf("error %v, want one wrapping aptos.ErrInvalid", err)
 	}
 	if want := `export: catalog file "metadata/-rf": illegal file name "-rf"`; len(err.Error()) < len(want) || err.Error()[:len(want)] != want {
 		t.Errorf("error %q, want prefix %q", err, want)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
 )
 
@@ -14,7 +15,7 @@ type Snapshot struct {
 	// Generation is the catalog generation the files were read at.
 	Generation uint64
 	// ViewDigest is the view digest at that generation.
-	ViewDigest catalog.Digest
+	ViewDigest aptos.Digest
 	// Files holds every file, live and moved, in handle order, with
 	// content.
 	Files []*catalog.File
@@ -51,7 +52,7 @@ func TakeSnapshot(ctx context.Context, db *catalog.DB) (*Snapshot, error) {
 // moved. It runs before anything is written.
 func (s *Snapshot) check() error {
 	for _, f := range s.Files {
-		if err := catalog.ValidateHandle(f.Handle); err != nil {
+		if err := aptos.ValidateHandle(f.Handle); err != nil {
 			return fmt.Errorf("export: catalog file %q: %w", f.Handle, err)
 		}
 		if f.State != catalog.Live && f.State != catalog.Moved {

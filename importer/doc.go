@@ -31,7 +31,7 @@
 //
 // A line that does not parse gets its column after the line number, as
 // compilers print it. Nothing is written then: the catalog file stays
-// byte-for-byte as it was. errors.Is(err, catalog.ErrInvalid) holds for
+// byte-for-byte as it was. errors.Is(err, aptos.ErrInvalid) holds for
 // every InputError, and errors.Is(err, catalog.ErrConflict) when one of its
 // problems is a conflict.
 //

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/storage"
 )
 
@@ -44,7 +44,7 @@ func (p Problem) Error() string {
 	if p.Line > 0 {
 		b.WriteByte(':')
 		b.WriteString(strconv.Itoa(p.Line))
-		var se *catalog.SyntaxError
+		var se *aptos.SyntaxError
 		if errors.As(p.Err, &se) {
 			b.WriteByte(':')
 			b.WriteString(strconv.Itoa(se.Column()))
@@ -89,12 +89,12 @@ func (e *InputError) Error() string {
 	return b.String()
 }
 
-// Unwrap returns catalog.ErrInvalid followed by every listed Problem, so
+// Unwrap returns aptos.ErrInvalid followed by every listed Problem, so
 // errors.Is(err, catalog.ErrConflict) holds when a problem is a conflict,
-// and errors.Is(err, catalog.ErrInvalid) always holds.
+// and errors.Is(err, aptos.ErrInvalid) always holds.
 func (e *InputError) Unwrap() []error {
 	errs := make([]error, 0, 1+len(e.Problems))
-	errs = append(errs, catalog.ErrInvalid)
+	errs = append(errs, aptos.ErrInvalid)
 	for _, p := range e.Problems {
 		errs = append(errs, p)
 	}

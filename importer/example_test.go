@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/importer"
 	"github.com/metactl/metactl/storage"
@@ -47,7 +48,7 @@ func ExampleFromStorage() {
 		[]byte(`{"TransactionBackup":{"first_version":15,"last_version":29}}`+"\n"), 0o644)
 	_, err = importer.FromStorage(ctx, db, src, importer.Options{Source: "local-fs:" + dir})
 	var bad *importer.InputError
-	fmt.Println(errors.As(err, &bad), errors.Is(err, catalog.ErrInvalid))
+	fmt.Println(errors.As(err, &bad), errors.Is(err, aptos.ErrInvalid))
 	fmt.Println(err)
 	// Output:
 	// added 1, entries 1, skipped ["metadata/.DS_Store"], generation 1

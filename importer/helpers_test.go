@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/importer"
 	"github.com/metactl/metactl/internal/catalogtest"
@@ -44,7 +45,7 @@ type storageDir struct {
 func newStorage(t *testing.T) *storageDir {
 	t.Helper()
 	s := &storageDir{t: t, dir: t.TempDir()}
-	for _, d := range []string{storage.MetadataDir, storage.MetadataBackupDir} {
+	for _, d := range []string{aptos.MetadataDir, aptos.MetadataBackupDir} {
 		if err := os.MkdirAll(filepath.Join(s.dir, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -122,20 +123,20 @@ func mustImport(t *testing.T, db *catalog.DB, s *storageDir, opts importer.Optio
 }
 
 func txn(first, last uint64, manifest string) string {
-	m := catalog.NewTransaction(catalog.TransactionBackup{FirstVersion: first, LastVersion: last, Manifest: manifest})
-	return string(catalog.EncodeLine(&m))
+	m := aptos.NewTransaction(aptos.TransactionBackup{FirstVersion: first, LastVersion: last, Manifest: manifest})
+	return string(aptos.EncodeLine(&m))
 }
 
 func epoch(first, last uint64, manifest string) string {
-	m := catalog.NewEpochEnding(catalog.EpochEndingBackup{FirstEpoch: first, LastEpoch: last, FirstVersion: first * 10, LastVersion: last * 10, Manifest: manifest})
-	return string(catalog.EncodeLine(&m))
+	m := aptos.NewEpochEnding(aptos.EpochEndingBackup{FirstEpoch: first, LastEpoch: last, FirstVersion: first * 10, LastVersion: last * 10, Manifest: manifest})
+	return string(aptos.EncodeLine(&m))
 }
 
 func identity(b byte) string {
-	var id catalog.HashValue
+	var id aptos.HashValue
 	for i := range id {
 		id[i] = b
 	}
-	m := catalog.NewIdentity(id)
-	return string(catalog.EncodeLine(&m))
+	m := aptos.NewIdentity(id)
+	return string(aptos.EncodeLine(&m))
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/internal/failpoint"
 	"github.com/metactl/metactl/storage"
@@ -113,7 +114,7 @@ type Result struct {
 	Generation uint64
 	Changed    bool
 	// DigestBefore and DigestAfter are the view digests around the import.
-	DigestBefore, DigestAfter catalog.Digest
+	DigestBefore, DigestAfter aptos.Digest
 }
 
 // SourceFile is one metadata file to import with Files.
@@ -158,7 +159,7 @@ func FromStorage(ctx context.Context, db *catalog.DB, src storage.Source, opts O
 		names []string
 		state catalog.State
 		dir   string
-	}{{listing.Live, catalog.Live, storage.MetadataDir}, {listing.Moved, catalog.Moved, storage.MetadataBackupDir}} {
+	}{{listing.Live, catalog.Live, aptos.MetadataDir}, {listing.Moved, catalog.Moved, aptos.MetadataBackupDir}} {
 		for _, name := range folder.names {
 			h := folder.dir + "/" + name
 			if !metadataName(name) {
@@ -212,7 +213,7 @@ func FromStorage(ctx context.Context, db *catalog.DB, src storage.Source, opts O
 		case res.problem != nil:
 			r.probs.add(Problem{Handle: rd.handle, Err: res.problem})
 		default:
-			files = append(files, SourceFile{Handle: catalog.MetadataHandle(rd.name), State: rd.state, Content: res.content, Source: opts.Source})
+			files = append(files, SourceFile{Handle: aptos.LiveHandle(rd.name), State: rd.state, Content: res.content, Source: opts.Source})
 		}
 	}
 	return r.files(ctx, db, files)
@@ -221,7 +222,7 @@ func FromStorage(ctx context.Context, db *catalog.DB, src storage.Source, opts O
 // metadataName reports whether a listed name is one metactl imports: a
 // ShellSafeName ending in ".meta", as every file Aptos writes is named.
 func metadataName(name string) bool {
-	return strings.HasSuffix(name, ".meta") && catalog.ValidName(name) == nil
+	return strings.HasSuffix(name, ".meta") && aptos.ValidName(name) == nil
 }
 
 // Files imports the given files into db: it parses and validates every
@@ -268,7 +269,7 @@ type item struct {
 	SourceFile
 	shown     string // the handle as the storage names it, for messages
 	sha       [32]byte
-	lines     []catalog.Metadata
+	lines     []aptos.Metadata
 	ids       []idLine
 	lineCount int
 }
@@ -276,13 +277,13 @@ type item struct {
 // idLine is an Identity line of a file.
 type idLine struct {
 	line int
-	id   catalog.HashValue
+	id   aptos.HashValue
 }
 
 // storageHandle returns how the storage names a file of the catalog.
 func storageHandle(handle string, s catalog.State) string {
 	if s == catalog.Moved {
-		return storage.MovedHandle(catalog.BaseName(handle))
+		return aptos.MovedHandle(aptos.BaseName(handle))
 	}
 	return handle
 }
@@ -409,16 +410,16 @@ func (r *run) validate(ctx context.Context, files []SourceFile) ([]*item, error)
 // at most max of them in line order, and how many it has in all.
 func checkFile(sf SourceFile, max int, maxSize int64) (*item, []Problem, int) {
 	it := &item{SourceFile: sf, shown: storageHandle(sf.Handle, sf.State), sha: sha256.Sum256(sf.Content)}
-	if err := catalog.ValidateHandle(sf.Handle); err != nil {
+	if err := aptos.ValidateHandle(sf.Handle); err != nil {
 		return it, []Problem{{Handle: sf.Handle, Err: err}}, 1
 	}
 	if sf.State != catalog.Live && sf.State != catalog.Moved {
-		return it, []Problem{{Handle: sf.Handle, Err: fmt.Errorf("invalid state %d: %w", sf.State, catalog.ErrInvalid)}}, 1
+		return it, []Problem{{Handle: sf.Handle, Err: fmt.Errorf("invalid state %d: %w", sf.State, aptos.ErrInvalid)}}, 1
 	}
 	if int64(len(sf.Content)) > maxSize {
 		return it, []Problem{{Handle: it.shown, Err: &sizeError{limit: maxSize}}}, 1
 	}
-	lines, errs := catalog.ParseFileAll(sf.Content, max+1)
+	lines, errs := aptos.ParseFileAll(sf.Content, max+1)
 	var probs []Problem
 	ei, next := 0, 1 // next line number
 	for i := range lines {
@@ -427,10 +428,10 @@ func checkFile(sf SourceFile, max int, maxSize int64) (*item, []Problem, int) {
 			ei, next = ei+1, next+1
 		}
 		m := &lines[i]
-		if err := catalog.ValidateEntry(m); err != nil {
+		if err := aptos.ValidateEntry(m); err != nil {
 			probs = append(probs, Problem{Handle: it.shown, Line: next, Err: err})
 		}
-		if m.Kind == catalog.KindIdentity {
+		if m.Kind == aptos.KindIdentity {
 			it.ids = append(it.ids, idLine{line: next, id: m.Identity.ID})
 		}
 		next++
@@ -462,8 +463,8 @@ func countBad(content []byte) int {
 		} else {
 			rest = nil
 		}
-		m, err := catalog.ParseLine(line)
-		if err != nil || catalog.ValidateEntry(&m) != nil {
+		m, err := aptos.ParseLine(line)
+		if err != nil || aptos.ValidateEntry(&m) != nil {
 			n++
 		}
 	}
@@ -601,19 +602,19 @@ func orUnknown(s string) string {
 // entryKey identifies a view entry (Metadata without its map field is
 // comparable).
 type entryKey struct {
-	kind catalog.Kind
-	e    catalog.EpochEndingBackup
-	s    catalog.StateSnapshotBackup
-	t    catalog.TransactionBackup
+	kind aptos.Kind
+	e    aptos.EpochEndingBackup
+	s    aptos.StateSnapshotBackup
+	t    aptos.TransactionBackup
 }
 
-func keyOf(m *catalog.Metadata) (entryKey, bool) {
+func keyOf(m *aptos.Metadata) (entryKey, bool) {
 	switch m.Kind {
-	case catalog.KindEpochEnding:
+	case aptos.KindEpochEnding:
 		return entryKey{kind: m.Kind, e: m.EpochEnding}, true
-	case catalog.KindStateSnapshot:
+	case aptos.KindStateSnapshot:
 		return entryKey{kind: m.Kind, s: m.StateSnapshot}, true
-	case catalog.KindTransaction:
+	case aptos.KindTransaction:
 		return entryKey{kind: m.Kind, t: m.Transaction}, true
 	}
 	return entryKey{}, false
@@ -628,7 +629,7 @@ func countDuplicates(tx *catalog.Tx, items []*item) (int, error) {
 		return 0, err
 	}
 	seen := make(map[entryKey]struct{}, v.Len())
-	v.ForEachEntry(func(m *catalog.Metadata) {
+	v.ForEachEntry(func(m *aptos.Metadata) {
 		k, _ := keyOf(m)
 		seen[k] = struct{}{}
 	})

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/importer"
 	"github.com/metactl/metactl/internal/catalogtest"
@@ -41,7 +42,7 @@ func TestFromStorageSamplePlainAndGzip(t *testing.T) {
 	if !res.Changed || res.Generation != 1 || res.DigestBefore == res.DigestAfter {
 		t.Errorf("plain: changed %v, generation %d, digests %s -> %s", res.Changed, res.Generation, res.DigestBefore.Short(), res.DigestAfter.Short())
 	}
-	var view *catalog.View
+	var view *aptos.View
 	if err := plain.View(func(tx *catalog.Tx) (err error) { view, err = tx.View(); return err }); err != nil {
 		t.Fatal(err)
 	}
@@ -244,8 +245,8 @@ func TestConflictWithCatalog(t *testing.T) {
 	_, err := importDir(t.Context(), db, s, importer.Options{Source: "local-fs:/second"})
 	want := "import metadata/transaction_0-9.meta: content (sha256 2b4cbd323c0b7330, from local-fs:/second) differs from the catalog's live file of the same name (sha256 4f8c45b1be8ac8c2, from local-fs:/first, imported 2024-05-06T07:08:09Z); a file's content never changes: conflict"
 	checkInputError(t, err, want)
-	if !errors.Is(err, catalog.ErrConflict) || !errors.Is(err, catalog.ErrInvalid) {
-		t.Errorf("errors.Is conflict %v, invalid %v", errors.Is(err, catalog.ErrConflict), errors.Is(err, catalog.ErrInvalid))
+	if !errors.Is(err, catalog.ErrConflict) || !errors.Is(err, aptos.ErrInvalid) {
+		t.Errorf("errors.Is conflict %v, invalid %v", errors.Is(err, catalog.ErrConflict), errors.Is(err, aptos.ErrInvalid))
 	}
 	assertUnchanged(t, db, before)
 }
@@ -291,7 +292,7 @@ func checkInputError(t *testing.T, err error, want string) *importer.InputError 
 	if got := err.Error(); got != want {
 		t.Errorf("error text:\n%s\nwant:\n%s", got, want)
 	}
-	if !errors.Is(err, catalog.ErrInvalid) {
+	if !errors.Is(err, aptos.ErrInvalid) {
 		t.Errorf("not ErrInvalid")
 	}
 	return ie
@@ -316,7 +317,7 @@ func TestBadLinesInThreeFiles(t *testing.T) {
 	if len(ie.Problems) != 3 || ie.More != 0 || ie.Problems[1].Line != 3 || ie.Problems[1].Handle != "metadata/transaction_compacted_10-39.meta" {
 		t.Errorf("problems %+v", ie.Problems)
 	}
-	var se *catalog.SyntaxError
+	var se *aptos.SyntaxError
 	if !errors.As(ie.Problems[1].Err, &se) {
 		t.Errorf("problem 2 is %T, want a *catalog.SyntaxError", ie.Problems[1].Err)
 	}
@@ -465,7 +466,7 @@ func TestSourceErrors(t *testing.T) {
 		t.Errorf("error %v\nwant %s", err, want)
 	}
 	var ie *importer.InputError
-	if errors.As(err, &ie) || errors.Is(err, catalog.ErrInvalid) {
+	if errors.As(err, &ie) || errors.Is(err, aptos.ErrInvalid) {
 		t.Errorf("a source failure is not invalid input: %v", err)
 	}
 

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"unicode"
+
+	"github.com/metactl/metactl/aptos"
 )
 
 // ErrNoBackupCommand is returned by [CommandAdapter.BackupMetadataFile] when
@@ -81,7 +83,7 @@ func (a *CommandAdapter) List(ctx context.Context) (Listing, error) {
 	if err != nil {
 		return Listing{}, err
 	}
-	live, err := parseListing(out, MetadataDir, false)
+	live, err := parseListing(out, aptos.MetadataDir, false)
 	if err != nil {
 		return Listing{}, &CommandError{Op: cmdListMetadataFiles, Err: err}
 	}
@@ -93,7 +95,7 @@ func (a *CommandAdapter) List(ctx context.Context) (Listing, error) {
 	if err != nil {
 		return Listing{}, err
 	}
-	if l.Moved, err = parseListing(out, MetadataBackupDir, true); err != nil {
+	if l.Moved, err = parseListing(out, aptos.MetadataBackupDir, true); err != nil {
 		return Listing{}, &CommandError{Op: cmdListMetadataBackupFiles, Err: err}
 	}
 	l.MovedListed = true
@@ -137,7 +139,7 @@ func parseListing(out []byte, dir string, bare bool) ([]string, error) {
 		if !ok && bare {
 			name, ok = line, true
 		}
-		if !ok || !validElement(name) {
+		if !ok || !aptos.ValidElement(name) {
 			if bare {
 				return nil, fmt.Errorf(`line %d: %q is neither a file name nor a "%s/<name>" handle`, i+1, line, dir)
 			}
@@ -174,7 +176,7 @@ func splitLines(s string) []string {
 // EOF. max <= 0 means [DefaultMaxFileSize].
 //
 // handle must be "metadata/<name>" or "metadata_backup/<name>" with name a
-// ShellSafeName ([ValidName]): sample configs expand $FILE_HANDLE unquoted,
+// ShellSafeName ([aptos.ValidName]): sample configs expand $FILE_HANDLE unquoted,
 // so another name could be split or globbed by the shell.
 func (a *CommandAdapter) ReadFile(ctx context.Context, handle string, max int64) ([]byte, error) {
 	maxSize := effectiveMax(max)
@@ -203,7 +205,7 @@ func (a *CommandAdapter) ReadFile(ctx context.Context, handle string, max int64)
 
 // SaveMetadataFile runs save_metadata_line with FILE_NAME=name and writes
 // content to its stdin, as Aptos's save_metadata_lines does. name must pass
-// [ValidName]. Following the stdout contract of Aptos (spec §9.2), stdout is
+// [aptos.ValidName]. Following the stdout contract of Aptos (spec §9.2), stdout is
 // read to EOF first, and only then is content written and stdin closed; the
 // command must therefore print its handle and close stdout (`exec 1>&-`)
 // before it reads stdin. The exit status is checked last.
@@ -212,7 +214,7 @@ func (a *CommandAdapter) ReadFile(ctx context.Context, handle string, max int64)
 // handle: "metadata/<name>" with current sample configs, "" with stale ones
 // that print nothing. The caller decides whether that is acceptable.
 func (a *CommandAdapter) SaveMetadataFile(ctx context.Context, name string, content []byte) (handle string, err error) {
-	if err := ValidName(name); err != nil {
+	if err := aptos.ValidName(name); err != nil {
 		return "", &CommandError{Op: cmdSaveMetadataLine, Err: err}
 	}
 	p, err := a.start(ctx, call{
@@ -266,8 +268,8 @@ func (a *CommandAdapter) BackupMetadataFile(ctx context.Context, handle string) 
 	if err != nil {
 		return refused(cmdBackupMetadataFile, handle, err)
 	}
-	if dir != MetadataDir {
-		return &CommandError{Op: cmdBackupMetadataFile, Target: handle, Err: fmt.Errorf(`%w: only "metadata/<name>" files can be moved`, ErrInvalidHandle)}
+	if dir != aptos.MetadataDir {
+		return &CommandError{Op: cmdBackupMetadataFile, Target: handle, Err: fmt.Errorf(`%w: only "metadata/<name>" files can be moved`, aptos.ErrInvalidHandle)}
 	}
 	p, err := a.start(ctx, call{
 		op:     cmdBackupMetadataFile,
@@ -283,19 +285,19 @@ func (a *CommandAdapter) BackupMetadataFile(ctx context.Context, handle string) 
 
 // shellSafeHandle parses handle and checks that its name is a ShellSafeName.
 func shellSafeHandle(handle string) (dir, name string, err error) {
-	if dir, name, err = ParseHandle(handle); err != nil {
+	if dir, name, err = aptos.ParseHandle(handle); err != nil {
 		return "", "", err
 	}
-	if err = ValidName(name); err != nil {
+	if err = aptos.ValidName(name); err != nil {
 		return "", "", err
 	}
 	return dir, name, nil
 }
 
 // refused is the error of a call refused before running: the target is named
-// only if the handle parsed, since a ParseHandle error already quotes it.
+// only if the handle parsed, since a aptos.ParseHandle error already quotes it.
 func refused(op, handle string, err error) error {
-	if errors.Is(err, ErrInvalidHandle) {
+	if errors.Is(err, aptos.ErrInvalidHandle) {
 		handle = ""
 	}
 	return &CommandError{Op: op, Target: handle, Err: err}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/storage"
 )
 
@@ -410,15 +411,15 @@ func TestCommandAdapterReadFile(t *testing.T) {
 		},
 		{
 			name: "not a metadata handle", cmd: "echo never run", handle: "../x",
-			wantErr: `command adapter open_for_read: invalid handle "../x"` + want, is: storage.ErrInvalidHandle,
+			wantErr: `command adapter open_for_read: invalid handle "../x"` + want, is: aptos.ErrInvalidHandle,
 		},
 		{
 			name: "name not shell safe", cmd: "echo never run", handle: "metadata/a *",
-			wantErr: `command adapter open_for_read "metadata/a *": illegal name: "a *"`, is: storage.ErrIllegalName,
+			wantErr: `command adapter open_for_read "metadata/a *": illegal file name "a *": want 3 to 127 of [A-Za-z0-9._-], starting with a letter or digit`, is: aptos.ErrIllegalName,
 		},
 		{
 			name: "dotfile not shell safe", cmd: "echo never run", handle: "metadata/.hidden",
-			wantErr: `command adapter open_for_read "metadata/.hidden": illegal name: ".hidden"`, is: storage.ErrIllegalName,
+			wantErr: `command adapter open_for_read "metadata/.hidden": illegal file name ".hidden": want 3 to 127 of [A-Za-z0-9._-], starting with a letter or digit`, is: aptos.ErrIllegalName,
 		},
 	}
 	for _, tc := range tests {
@@ -491,7 +492,7 @@ func TestCommandAdapterSaveMetadataFile(t *testing.T) {
 			name:    "illegal name",
 			cmd:     "echo never run",
 			file:    ".hidden",
-			wantErr: `command adapter save_metadata_line: illegal name: ".hidden"`,
+			wantErr: `command adapter save_metadata_line: illegal file name ".hidden": want 3 to 127 of [A-Za-z0-9._-], starting with a letter or digit`,
 		},
 		{
 			name:    "write fails",
@@ -593,7 +594,7 @@ func TestCommandAdapterBackupMetadataFile(t *testing.T) {
 	}{
 		{"metadata/a.meta", ""},
 		{"metadata_backup/a.meta", `command adapter backup_metadata_file "metadata_backup/a.meta": invalid handle: only "metadata/<name>" files can be moved`},
-		{"metadata/a b", `command adapter backup_metadata_file "metadata/a b": illegal name: "a b"`},
+		{"metadata/a b", `command adapter backup_metadata_file "metadata/a b": illegal file name "a b": want 3 to 127 of [A-Za-z0-9._-], starting with a letter or digit`},
 		{"a.meta", `command adapter backup_metadata_file: invalid handle "a.meta": want "metadata/<name>" or "metadata_backup/<name>"`},
 	}
 	for _, tc := range tests {

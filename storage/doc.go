@@ -8,17 +8,17 @@
 // # Handles and names
 //
 // A metadata file lives in one of two folders of a backup storage (spec
-// §1.2): [MetadataDir] ("metadata") for live files and [MetadataBackupDir]
+// §1.2): [aptos.MetadataDir] ("metadata") for live files and [aptos.MetadataBackupDir]
 // ("metadata_backup") for the files compaction moved away. Aptos's
 // FileHandle for a live file is "metadata/<name>"; for a moved file this
 // package uses "metadata_backup/<name>", which is where every sample config
-// and LocalFs put it. [ParseHandle] splits a handle, [LiveHandle] and
-// [MovedHandle] build one.
+// and LocalFs put it. [aptos.ParseHandle] splits a handle, [aptos.LiveHandle] and
+// [aptos.MovedHandle] build one.
 //
 // A [Listing] holds names (not handles), sorted and unique, exactly as the
-// storage spells them: listings are not validated with [ValidName], because
+// storage spells them: listings are not validated with [aptos.ValidName], because
 // Aptos does not either (spec §4) and the importer must be able to name
-// what it refuses. [ValidName] is Aptos's ShellSafeName, required of every
+// what it refuses. [aptos.ValidName] is Aptos's ShellSafeName, required of every
 // name this package writes.
 //
 // # Reading: gzip and size limits
@@ -99,7 +99,7 @@
 // "command adapter <op> [<handle or name>]: <cause>[: <stderr tail>]", for
 // example `command adapter list_metadata_files: exit status 1: AccessDenied`.
 // Sentinels, matched with errors.Is: [ErrTooLarge], [ErrCorrupt],
-// [ErrNotRegular], [ErrInvalidHandle], [ErrIllegalName],
+// [ErrNotRegular], [aptos.ErrInvalidHandle], [aptos.ErrIllegalName],
 // [ErrNoBackupCommand], fs.ErrNotExist (Local, missing file) and the
 // context's error (a call ended by ctx).
 //
@@ -127,7 +127,7 @@
 //     hangs Aptos. Stdin is the null device for commands that take none.
 //   - Names that reach the shell are ShellSafeNames. Sample configs expand
 //     $FILE_HANDLE and $FILE_NAME unquoted, so ReadFile and
-//     BackupMetadataFile refuse a handle whose name fails [ValidName] (for
+//     BackupMetadataFile refuse a handle whose name fails [aptos.ValidName] (for
 //     example a listed ".hidden" or "a b") instead of letting the shell
 //     split or glob it; SaveMetadataFile validates its name as Aptos does.
 //     Local.ReadFile passes no name to a shell and accepts any single path
@@ -139,7 +139,7 @@
 //     "metadata/<name>" (an empty line, a nested path, another folder) fails
 //     the whole listing naming the line, since Aptos would fail on it later
 //     anyway; duplicate lines are merged. A "\r" survives only where Rust's
-//     str::lines keeps it (not followed by "\n"), and then fails ValidName
+//     str::lines keeps it (not followed by "\n"), and then fails aptos.ValidName
 //     in the importer.
 //   - SaveMetadataFile returns the printed handle verbatim (trimmed): ""
 //     for configs that print none, two lines for the A0eb test config.

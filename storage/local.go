@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+
+	"github.com/metactl/metactl/aptos"
 )
 
 // ErrNotRegular is returned (wrapped) by [Local.ReadFile] when the handle
@@ -46,11 +48,11 @@ func (l *Local) List(ctx context.Context) (Listing, error) {
 	if err := ctx.Err(); err != nil {
 		return Listing{}, err
 	}
-	live, err := l.names(MetadataDir)
+	live, err := l.names(aptos.MetadataDir)
 	if err != nil {
 		return Listing{}, err
 	}
-	moved, err := l.names(MetadataBackupDir)
+	moved, err := l.names(aptos.MetadataBackupDir)
 	if err != nil {
 		return Listing{}, err
 	}
@@ -75,8 +77,8 @@ func (l *Local) names(folder string) ([]string, error) {
 
 // ReadFile returns the decompressed content of handle, which must be
 // "metadata/<name>" or "metadata_backup/<name>" with name a single path
-// element (see [ParseHandle]); anything else, such as an absolute path or a
-// ".." element, is refused with an error wrapping [ErrInvalidHandle].
+// element (see [aptos.ParseHandle]); anything else, such as an absolute path or a
+// ".." element, is refused with an error wrapping [aptos.ErrInvalidHandle].
 //
 // The file is opened without following a symbolic link in its last element
 // and without blocking on a named pipe; anything but a regular file is
@@ -89,7 +91,7 @@ func (l *Local) ReadFile(ctx context.Context, handle string, max int64) ([]byte,
 		return nil, err
 	}
 	maxSize := effectiveMax(max)
-	dir, name, err := ParseHandle(handle)
+	dir, name, err := aptos.ParseHandle(handle)
 	if err != nil {
 		return nil, fmt.Errorf("read: %w", err)
 	}

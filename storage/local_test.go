@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/storage"
 )
 
@@ -179,12 +180,12 @@ func TestLocalReadFile(t *testing.T) {
 			handle:  "metadata/missing.meta",
 			wantErr: `read "metadata/missing.meta": open ` + filepath.Join(meta, "missing.meta") + ": no such file or directory", is: fs.ErrNotExist,
 		},
-		{handle: "metadata/sub/inner.meta", wantErr: `read: invalid handle "metadata/sub/inner.meta"` + wantHandle, is: storage.ErrInvalidHandle},
-		{handle: "metadata/../metadata/plain.meta", wantErr: `read: invalid handle "metadata/../metadata/plain.meta"` + wantHandle, is: storage.ErrInvalidHandle},
-		{handle: "metadata/..", wantErr: `read: invalid handle "metadata/.."` + wantHandle, is: storage.ErrInvalidHandle},
-		{handle: meta + "/plain.meta", wantErr: `read: invalid handle "` + meta + `/plain.meta"` + wantHandle, is: storage.ErrInvalidHandle},
-		{handle: "epoch_ending_0-.1a2b/x.manifest", wantErr: `read: invalid handle "epoch_ending_0-.1a2b/x.manifest"` + wantHandle, is: storage.ErrInvalidHandle},
-		{handle: "metadata/", wantErr: `read: invalid handle "metadata/"` + wantHandle, is: storage.ErrInvalidHandle},
+		{handle: "metadata/sub/inner.meta", wantErr: `read: invalid handle "metadata/sub/inner.meta"` + wantHandle, is: aptos.ErrInvalidHandle},
+		{handle: "metadata/../metadata/plain.meta", wantErr: `read: invalid handle "metadata/../metadata/plain.meta"` + wantHandle, is: aptos.ErrInvalidHandle},
+		{handle: "metadata/..", wantErr: `read: invalid handle "metadata/.."` + wantHandle, is: aptos.ErrInvalidHandle},
+		{handle: meta + "/plain.meta", wantErr: `read: invalid handle "` + meta + `/plain.meta"` + wantHandle, is: aptos.ErrInvalidHandle},
+		{handle: "epoch_ending_0-.1a2b/x.manifest", wantErr: `read: invalid handle "epoch_ending_0-.1a2b/x.manifest"` + wantHandle, is: aptos.ErrInvalidHandle},
+		{handle: "metadata/", wantErr: `read: invalid handle "metadata/"` + wantHandle, is: aptos.ErrInvalidHandle},
 	}
 	l := &storage.Local{Dir: dir}
 	for _, tc := range tests {

@@ -27,7 +27,7 @@ const (
 // CommandError is the error of a command adapter call: the command failed,
 // was killed, its output broke the stdout contract, or the call was refused
 // before running it. Err is the cause (an [*exec.ExitError], the context's
-// error, a wrapped [ErrIllegalName], ...); errors.Is and errors.As see
+// error, a wrapped [aptos.ErrIllegalName], ...); errors.Is and errors.As see
 // through it.
 type CommandError struct {
 	// Op is the config key of the command, such as "open_for_read".

@@ -18,6 +18,7 @@ import (
 
 	"github.com/alecthomas/kong"
 
+	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/internal/samplegen"
 )
 
@@ -89,7 +90,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		format = "gzip"
 	}
 	fmt.Fprintf(stdout, "wrote %d files (%d lines, %d bytes, %s) to %s/%s: %d epoch endings",
-		st.Files, st.Lines, st.Bytes, format, st.Dir, samplegen.MetadataDir, st.EpochEndings)
+		st.Files, st.Lines, st.Bytes, format, st.Dir, aptos.MetadataDir, st.EpochEndings)
 	if st.EpochEndings > 0 {
 		fmt.Fprintf(stdout, " (last epoch %d at version %d)", st.LastEpoch, st.LastEpochVersion)
 	}

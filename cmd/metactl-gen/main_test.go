@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/internal/samplegen"
 )
 
@@ -46,8 +47,8 @@ func TestReadmeCommandsReproduceSample(t *testing.T) {
 		if code := run(args, &out, &errb); code != 0 {
 			t.Fatalf("metactl-gen %v: exit %d: %s", args, code, errb.String())
 		}
-		want := readTree(t, filepath.Join(committed, samplegen.MetadataDir))
-		got := readTree(t, filepath.Join(tmp, samplegen.MetadataDir))
+		want := readTree(t, filepath.Join(committed, aptos.MetadataDir))
+		got := readTree(t, filepath.Join(tmp, aptos.MetadataDir))
 		if len(got) != len(want) {
 			t.Errorf("%v wrote %d files, %s holds %d", args, len(got), committed, len(want))
 		}
@@ -125,7 +126,7 @@ func TestJSON(t *testing.T) {
 	if st != want {
 		t.Errorf("stats %+v, want %+v", st, want)
 	}
-	if st.Identity != "" || len(readTree(t, filepath.Join(dir, samplegen.MetadataDir))) != st.Files {
+	if st.Identity != "" || len(readTree(t, filepath.Join(dir, aptos.MetadataDir))) != st.Files {
 		t.Errorf("unexpected files for %+v", st)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/archive"
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/compaction"
@@ -157,7 +158,7 @@ func exitCodeOf(err error) int {
 		return exitUsage
 	case errors.Is(err, errVerifyFailed):
 		return exitVerify
-	case errors.As(err, &input), errors.Is(err, catalog.ErrInvalid), errors.Is(err, catalog.ErrConflict),
+	case errors.As(err, &input), errors.Is(err, aptos.ErrInvalid), errors.Is(err, catalog.ErrConflict),
 		errors.Is(err, archive.ErrBadArchive):
 		return exitInvalid
 	}

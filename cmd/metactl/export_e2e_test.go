@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/internal/samplegen"
 )
 
@@ -182,7 +182,7 @@ func TestAptosReaderOfExportedFolder(t *testing.T) {
 	for time.Now().Before(stop) {
 		listings++
 		names := listDirRaw(filepath.Join(out, "metadata"))
-		var entries []catalog.Metadata
+		var entries []aptos.Metadata
 		ok := true
 		for _, name := range names {
 			b, err := os.ReadFile(filepath.Join(out, "metadata", name))
@@ -196,7 +196,7 @@ func TestAptosReaderOfExportedFolder(t *testing.T) {
 				continue
 			}
 			filesRead++
-			lines, err := catalog.ParseFile(b)
+			lines, err := aptos.ParseFile(b)
 			if err != nil || len(lines) == 0 {
 				partial++
 				failures = append(failures, fmt.Sprintf("partial or unparsable %s: %v %q", name, err, b))
@@ -208,7 +208,7 @@ func TestAptosReaderOfExportedFolder(t *testing.T) {
 			continue
 		}
 		complete++
-		v := catalog.NewView(entries)
+		v := aptos.NewView(entries)
 		if _, err := v.SelectTransactionBackups(0, math.MaxUint64); err != nil {
 			gaps++
 			failures = append(failures, "gap in a complete listing: "+err.Error())

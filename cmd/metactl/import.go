@@ -5,8 +5,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/archive"
-	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/importer"
 )
 
@@ -58,21 +58,21 @@ func (c *importCmd) Validate() error {
 
 // importJSON is the documented --json shape of import.
 type importJSON struct {
-	Source       string         `json:"source"`
-	Files        int            `json:"files"`
-	Lines        int            `json:"lines"`
-	Entries      int            `json:"entries"`
-	Duplicates   int            `json:"duplicates"`
-	Added        int            `json:"added"`
-	Moved        int            `json:"moved"`
-	Unchanged    int            `json:"unchanged"`
-	Missing      []string       `json:"missing"`
-	Skipped      []string       `json:"skipped"`
-	KeptMoved    []string       `json:"kept_moved"`
-	Changed      bool           `json:"changed"`
-	Generation   uint64         `json:"generation"`
-	DigestBefore catalog.Digest `json:"digest_before"`
-	DigestAfter  catalog.Digest `json:"digest_after"`
+	Source       string       `json:"source"`
+	Files        int          `json:"files"`
+	Lines        int          `json:"lines"`
+	Entries      int          `json:"entries"`
+	Duplicates   int          `json:"duplicates"`
+	Added        int          `json:"added"`
+	Moved        int          `json:"moved"`
+	Unchanged    int          `json:"unchanged"`
+	Missing      []string     `json:"missing"`
+	Skipped      []string     `json:"skipped"`
+	KeptMoved    []string     `json:"kept_moved"`
+	Changed      bool         `json:"changed"`
+	Generation   uint64       `json:"generation"`
+	DigestBefore aptos.Digest `json:"digest_before"`
+	DigestAfter  aptos.Digest `json:"digest_after"`
 }
 
 func (c *importCmd) Run(a *app) error {
@@ -160,15 +160,15 @@ func (c *importCmd) runArchive(a *app) error {
 
 // archiveImportJSON is the documented --json shape of import --archive.
 type archiveImportJSON struct {
-	Archive           string         `json:"archive"`
-	Generation        uint64         `json:"archive_generation"`
-	ViewDigest        catalog.Digest `json:"view_digest"`
-	Files             int            `json:"files"`
-	Entries           int            `json:"entries"`
-	Added             int            `json:"added"`
-	StateChanged      int            `json:"state_changed"`
-	Unchanged         int            `json:"unchanged"`
-	CatalogGeneration uint64         `json:"generation"`
+	Archive           string       `json:"archive"`
+	Generation        uint64       `json:"archive_generation"`
+	ViewDigest        aptos.Digest `json:"view_digest"`
+	Files             int          `json:"files"`
+	Entries           int          `json:"entries"`
+	Added             int          `json:"added"`
+	StateChanged      int          `json:"state_changed"`
+	Unchanged         int          `json:"unchanged"`
+	CatalogGeneration uint64       `json:"generation"`
 }
 
 func nonNil(s []string) []string {

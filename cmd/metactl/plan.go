@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
 )
 
@@ -21,11 +22,11 @@ epoch 0 up to the target. A gap exits 3 with Aptos's message.`
 }
 
 type planJSON struct {
-	Generation    uint64                       `json:"generation"`
-	TargetVersion uint64                       `json:"target_version"`
-	StateSnapshot *catalog.StateSnapshotBackup `json:"state_snapshot"`
-	Transactions  []catalog.TransactionBackup  `json:"transactions"`
-	EpochEndings  []catalog.EpochEndingBackup  `json:"epoch_endings"`
+	Generation    uint64                     `json:"generation"`
+	TargetVersion uint64                     `json:"target_version"`
+	StateSnapshot *aptos.StateSnapshotBackup `json:"state_snapshot"`
+	Transactions  []aptos.TransactionBackup  `json:"transactions"`
+	EpochEndings  []aptos.EpochEndingBackup  `json:"epoch_endings"`
 }
 
 func (c *planCmd) Run(a *app) error {
@@ -34,7 +35,7 @@ func (c *planCmd) Run(a *app) error {
 		return err
 	}
 	defer done()
-	out := planJSON{Transactions: []catalog.TransactionBackup{}, EpochEndings: []catalog.EpochEndingBackup{}}
+	out := planJSON{Transactions: []aptos.TransactionBackup{}, EpochEndings: []aptos.EpochEndingBackup{}}
 	err = db.View(func(tx *catalog.Tx) error {
 		out.Generation = tx.Generation()
 		v, err := tx.View()
@@ -43,7 +44,7 @@ func (c *planCmd) Run(a *app) error {
 		}
 		maxTxn, ok := v.MaxTransactionVersion()
 		if !ok {
-			return fmt.Errorf("no transaction backups in the catalog: %w", catalog.ErrInvalid)
+			return fmt.Errorf("no transaction backups in the catalog: %w", aptos.ErrInvalid)
 		}
 		target := min(c.TargetVersion, maxTxn)
 		out.TargetVersion = target
@@ -56,12 +57,12 @@ func (c *planCmd) Run(a *app) error {
 		}
 		txns, err := v.SelectTransactionBackups(start, target)
 		if err != nil {
-			return fmt.Errorf("%w: %w", catalog.ErrInvalid, err)
+			return fmt.Errorf("%w: %w", aptos.ErrInvalid, err)
 		}
 		out.Transactions = append(out.Transactions, txns...)
 		eps, err := v.SelectEpochEndingBackups(target)
 		if err != nil {
-			return fmt.Errorf("%w: %w", catalog.ErrInvalid, err)
+			return fmt.Errorf("%w: %w", aptos.ErrInvalid, err)
 		}
 		out.EpochEndings = append(out.EpochEndings, eps...)
 		return nil

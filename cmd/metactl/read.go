@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
 )
 
@@ -62,15 +63,15 @@ func (c *readCmd) Run(a *app) error {
 			if err != nil {
 				return err
 			}
-			lines, err := catalog.ParseFile(f.Content)
+			lines, err := aptos.ParseFile(f.Content)
 			if err != nil {
 				return fmt.Errorf("file %q: %w", f.Handle, err)
 			}
 			fj := readFileJSON{Handle: f.Handle, State: f.State, Entries: []json.RawMessage{}}
 			for i := range lines {
-				text = catalog.AppendPretty(text, &lines[i])
+				text = aptos.AppendPretty(text, &lines[i])
 				text = append(text, '\n')
-				fj.Entries = append(fj.Entries, catalog.AppendLine(nil, &lines[i]))
+				fj.Entries = append(fj.Entries, aptos.AppendLine(nil, &lines[i]))
 			}
 			out.Files = append(out.Files, fj)
 		}

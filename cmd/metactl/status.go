@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 
+	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
 )
 
@@ -20,13 +21,13 @@ generation, view digest and file counts. Runs in one read-only transaction.`
 
 // statusJSON is the documented --json shape of status.
 type statusJSON struct {
-	catalog.StorageState
-	Generation uint64         `json:"generation"`
-	ViewDigest catalog.Digest `json:"view_digest"`
-	Entries    int            `json:"entries"`
-	LiveFiles  int            `json:"live_files"`
-	MovedFiles int            `json:"moved_files"`
-	Identity   string         `json:"identity,omitempty"`
+	aptos.StorageState
+	Generation uint64       `json:"generation"`
+	ViewDigest aptos.Digest `json:"view_digest"`
+	Entries    int          `json:"entries"`
+	LiveFiles  int          `json:"live_files"`
+	MovedFiles int          `json:"moved_files"`
+	Identity   string       `json:"identity,omitempty"`
 }
 
 func (c *statusCmd) Run(a *app) error {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
 )
 
@@ -21,13 +22,13 @@ Exits 4 if any check fails, 0 otherwise.`
 }
 
 type verifyJSON struct {
-	Generation uint64         `json:"generation"`
-	ViewDigest catalog.Digest `json:"view_digest"`
-	Entries    int            `json:"entries"`
-	Files      int            `json:"files"`
-	Problems   []string       `json:"problems"`
-	Warnings   []string       `json:"warnings"`
-	OK         bool           `json:"ok"`
+	Generation uint64       `json:"generation"`
+	ViewDigest aptos.Digest `json:"view_digest"`
+	Entries    int          `json:"entries"`
+	Files      int          `json:"files"`
+	Problems   []string     `json:"problems"`
+	Warnings   []string     `json:"warnings"`
+	OK         bool         `json:"ok"`
 }
 
 func (c *verifyCmd) Run(a *app) error {

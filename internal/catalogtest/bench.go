@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/internal/samplegen"
 )
@@ -33,7 +34,7 @@ func BenchCatalog(b testing.TB) (*catalog.DB, int64) {
 	var size int64
 	for i, f := range files {
 		size += int64(len(f.Content))
-		nfs[i] = catalog.NewFile{Handle: catalog.MetadataHandle(f.Name), Content: f.Content, State: catalog.Live, Source: "bench"}
+		nfs[i] = catalog.NewFile{Handle: aptos.LiveHandle(f.Name), Content: f.Content, State: catalog.Live, Source: "bench"}
 	}
 	db := Open(b)
 	PutNew(b, db, nfs...)

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
 )
 
@@ -133,7 +134,7 @@ func SetState(t testing.TB, db *catalog.DB, s catalog.State, names ...string) {
 	t.Helper()
 	_, err := db.Update(t.Context(), "compact", func(tx *catalog.Tx) error {
 		for _, n := range names {
-			if err := tx.SetState(catalog.MetadataHandle(n), s); err != nil {
+			if err := tx.SetState(aptos.LiveHandle(n), s); err != nil {
 				return err
 			}
 		}

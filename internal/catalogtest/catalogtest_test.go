@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/internal/catalogtest"
 )
@@ -36,7 +37,7 @@ func TestPutAndList(t *testing.T) {
 		"epoch_ending_compacted_0-1.meta", "identity.meta", "state_snapshot_ver_14.meta", "transaction_0-14.meta",
 		"transaction_15-29.meta", "transaction_compacted_0-29.meta"}
 	for i, n := range wantOrder {
-		wantOrder[i] = catalog.MetadataHandle(n)
+		wantOrder[i] = aptos.LiveHandle(n)
 	}
 	if !slices.Equal(handles, wantOrder) {
 		t.Errorf("Files in order %q, want %q (CompactedStorage's documented order)", handles, wantOrder)
@@ -65,7 +66,7 @@ func TestPutAndList(t *testing.T) {
 	}
 
 	catalogtest.PutFrom(t, db, "archive:x", catalogtest.File{Name: "transaction_30-44.meta", State: catalog.Moved,
-		Lines: []catalog.Metadata{catalogtest.Transaction(30, 44, "transaction_30-.0001/transaction.manifest")}})
+		Lines: []aptos.Metadata{catalogtest.Transaction(30, 44, "transaction_30-.0001/transaction.manifest")}})
 	if f := catalogtest.FilesByName(t, db)["transaction_30-44.meta"]; f == nil || f.Source != "archive:x" || f.State != catalog.Moved {
 		t.Errorf("PutFrom stored %+v", f)
 	}
@@ -74,11 +75,11 @@ func TestPutAndList(t *testing.T) {
 func TestContent(t *testing.T) {
 	a := catalogtest.Transaction(0, 9, "a/m")
 	b := catalogtest.EpochEnding(0, 1, 0, 19, "b/m")
-	want := append(catalog.EncodeLine(&a), catalog.EncodeLine(&b)...)
+	want := append(aptos.EncodeLine(&a), aptos.EncodeLine(&b)...)
 	if got := catalogtest.Content(a, b); !bytes.Equal(got, want) {
 		t.Errorf("Content = %q, want %q", got, want)
 	}
-	f := catalogtest.File{Name: "x.meta", State: catalog.Live, Lines: []catalog.Metadata{a, b}}
+	f := catalogtest.File{Name: "x.meta", State: catalog.Live, Lines: []aptos.Metadata{a, b}}
 	if nf := f.NewFile("s"); nf.Handle != "metadata/x.meta" || !bytes.Equal(nf.Content, want) || nf.State != catalog.Live || nf.Source != "s" {
 		t.Errorf("NewFile = %+v", nf)
 	}

@@ -1,21 +1,24 @@
 package catalogtest
 
-import "github.com/metactl/metactl/catalog"
+import (
+	"github.com/metactl/metactl/aptos"
+	"github.com/metactl/metactl/catalog"
+)
 
 // File is a metadata file to put in a test catalog.
 type File struct {
 	// Name is the file's name under metadata/, as
-	// "transaction_0-14.meta"; its handle is catalog.MetadataHandle(Name).
+	// "transaction_0-14.meta"; its handle is aptos.LiveHandle(Name).
 	Name string
 	// State is the state the file is put in: catalog.Live or
 	// catalog.Moved.
 	State catalog.State
 	// Lines are the entries the file holds, one line each.
-	Lines []catalog.Metadata
+	Lines []aptos.Metadata
 }
 
 // Handle returns the file's catalog handle ("metadata/" + Name).
-func (f File) Handle() string { return catalog.MetadataHandle(f.Name) }
+func (f File) Handle() string { return aptos.LiveHandle(f.Name) }
 
 // Content returns the file's content: its lines, each encoded as Aptos
 // writes it.
@@ -28,27 +31,27 @@ func (f File) NewFile(source string) catalog.NewFile {
 }
 
 // Content returns the content of a metadata file holding lines, in order.
-func Content(lines ...catalog.Metadata) []byte {
+func Content(lines ...aptos.Metadata) []byte {
 	var b []byte
 	for i := range lines {
-		b = append(b, catalog.EncodeLine(&lines[i])...)
+		b = append(b, aptos.EncodeLine(&lines[i])...)
 	}
 	return b
 }
 
 // EpochEnding returns an epoch-ending entry.
-func EpochEnding(first, last, firstVersion, lastVersion uint64, manifest string) catalog.Metadata {
-	return catalog.NewEpochEnding(catalog.EpochEndingBackup{FirstEpoch: first, LastEpoch: last, FirstVersion: firstVersion, LastVersion: lastVersion, Manifest: manifest})
+func EpochEnding(first, last, firstVersion, lastVersion uint64, manifest string) aptos.Metadata {
+	return aptos.NewEpochEnding(aptos.EpochEndingBackup{FirstEpoch: first, LastEpoch: last, FirstVersion: firstVersion, LastVersion: lastVersion, Manifest: manifest})
 }
 
 // Transaction returns a transaction entry.
-func Transaction(first, last uint64, manifest string) catalog.Metadata {
-	return catalog.NewTransaction(catalog.TransactionBackup{FirstVersion: first, LastVersion: last, Manifest: manifest})
+func Transaction(first, last uint64, manifest string) aptos.Metadata {
+	return aptos.NewTransaction(aptos.TransactionBackup{FirstVersion: first, LastVersion: last, Manifest: manifest})
 }
 
 // StateSnapshot returns a state-snapshot entry.
-func StateSnapshot(epoch, version uint64, manifest string) catalog.Metadata {
-	return catalog.NewStateSnapshot(catalog.StateSnapshotBackup{Epoch: epoch, Version: version, Manifest: manifest})
+func StateSnapshot(epoch, version uint64, manifest string) aptos.Metadata {
+	return aptos.NewStateSnapshot(aptos.StateSnapshotBackup{Epoch: epoch, Version: version, Manifest: manifest})
 }
 
 // U64p returns a pointer to v, as compaction timestamps hold them.
@@ -72,7 +75,7 @@ func U64p(v uint64) *uint64 { return &v }
 // The slice itself is in another order (identity first, the timestamps
 // file last), which tests index into.
 func CompactedStorage() []File {
-	var id catalog.HashValue
+	var id aptos.HashValue
 	for i := range id {
 		id[i] = byte(i * 7)
 	}
@@ -82,15 +85,15 @@ func CompactedStorage() []File {
 	t1 := Transaction(15, 29, "transaction_15-.9e8f/transaction.manifest")
 	s1 := StateSnapshot(1, 14, "state_epoch_1_ver_14.77aa/state.manifest")
 	return []File{
-		{Name: "identity.meta", State: catalog.Live, Lines: []catalog.Metadata{catalog.NewIdentity(id)}},
-		{Name: "epoch_ending_0-0.meta", State: catalog.Moved, Lines: []catalog.Metadata{e0}},
-		{Name: "epoch_ending_1-1.meta", State: catalog.Moved, Lines: []catalog.Metadata{e1}},
-		{Name: "epoch_ending_compacted_0-1.meta", State: catalog.Live, Lines: []catalog.Metadata{e0, e1}},
-		{Name: "transaction_0-14.meta", State: catalog.Moved, Lines: []catalog.Metadata{t0}},
-		{Name: "transaction_15-29.meta", State: catalog.Moved, Lines: []catalog.Metadata{t1}},
-		{Name: "transaction_compacted_0-29.meta", State: catalog.Live, Lines: []catalog.Metadata{t0, t1}},
-		{Name: "state_snapshot_ver_14.meta", State: catalog.Live, Lines: []catalog.Metadata{s1}},
-		{Name: "compaction_timestamps_1700000000.meta", State: catalog.Live, Lines: []catalog.Metadata{catalog.NewCompactionTimestamps(catalog.CompactionTimestamps{
+		{Name: "identity.meta", State: catalog.Live, Lines: []aptos.Metadata{aptos.NewIdentity(id)}},
+		{Name: "epoch_ending_0-0.meta", State: catalog.Moved, Lines: []aptos.Metadata{e0}},
+		{Name: "epoch_ending_1-1.meta", State: catalog.Moved, Lines: []aptos.Metadata{e1}},
+		{Name: "epoch_ending_compacted_0-1.meta", State: catalog.Live, Lines: []aptos.Metadata{e0, e1}},
+		{Name: "transaction_0-14.meta", State: catalog.Moved, Lines: []aptos.Metadata{t0}},
+		{Name: "transaction_15-29.meta", State: catalog.Moved, Lines: []aptos.Metadata{t1}},
+		{Name: "transaction_compacted_0-29.meta", State: catalog.Live, Lines: []aptos.Metadata{t0, t1}},
+		{Name: "state_snapshot_ver_14.meta", State: catalog.Live, Lines: []aptos.Metadata{s1}},
+		{Name: "compaction_timestamps_1700000000.meta", State: catalog.Live, Lines: []aptos.Metadata{aptos.NewCompactionTimestamps(aptos.CompactionTimestamps{
 			FileCompactedAt: 1700000000,
 			Timestamps: map[string]*uint64{
 				"metadata/identity.meta":              nil,

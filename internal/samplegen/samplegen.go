@@ -51,7 +51,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/aptos"
 )
 
 // Defaults used for zero-valued fields of Options.
@@ -67,9 +67,6 @@ const (
 	// DefaultSeed is the seed DefaultOptions and metactl-gen use.
 	DefaultSeed int64 = 1
 )
-
-// MetadataDir is the folder, under a LocalFs root, that holds metadata files.
-const MetadataDir = "metadata"
 
 // ErrNotEmpty is returned by Generate when <dir>/metadata already holds
 // entries.
@@ -206,20 +203,20 @@ func Files(opts Options) []File {
 
 // Entries returns the lines of Files(opts), in the same order, as decoded
 // values. Meant for small storages in tests.
-func Entries(opts Options) []catalog.Metadata {
+func Entries(opts Options) []aptos.Metadata {
 	if err := opts.Validate(); err != nil {
 		panic(err)
 	}
 	type named struct {
 		name string
-		m    catalog.Metadata
+		m    aptos.Metadata
 	}
 	var all []named
-	walk(opts.withDefaults(), func(m *catalog.Metadata) {
+	walk(opts.withDefaults(), func(m *aptos.Metadata) {
 		all = append(all, named{m.Name(), *m})
 	})
 	slices.SortFunc(all, func(a, b named) int { return strings.Compare(a.name, b.name) })
-	out := make([]catalog.Metadata, len(all))
+	out := make([]aptos.Metadata, len(all))
 	for i := range all {
 		out[i] = all[i].m
 	}
@@ -245,7 +242,7 @@ func Generate(dir string, opts Options) (Stats, error) {
 	if err := opts.Validate(); err != nil {
 		return Stats{}, err
 	}
-	meta := filepath.Join(dir, MetadataDir)
+	meta := filepath.Join(dir, aptos.MetadataDir)
 	if err := os.MkdirAll(meta, 0o755); err != nil {
 		return Stats{}, err
 	}
@@ -281,22 +278,22 @@ func writeNew(path string, b []byte) error {
 	return err
 }
 
-func (st *Stats) add(m *catalog.Metadata) {
+func (st *Stats) add(m *aptos.Metadata) {
 	st.Files++
 	st.Lines++
 	switch m.Kind {
-	case catalog.KindEpochEnding:
+	case aptos.KindEpochEnding:
 		st.EpochEndings++
 		st.LastEpoch = m.EpochEnding.LastEpoch
 		st.LastEpochVersion = m.EpochEnding.LastVersion
-	case catalog.KindStateSnapshot:
+	case aptos.KindStateSnapshot:
 		st.StateSnapshots++
 		st.LastSnapshotEpoch = m.StateSnapshot.Epoch
 		st.LastSnapshotVersion = m.StateSnapshot.Version
-	case catalog.KindTransaction:
+	case aptos.KindTransaction:
 		st.Transactions++
 		st.LastTransactionVersion = m.Transaction.LastVersion
-	case catalog.KindIdentity:
+	case aptos.KindIdentity:
 		st.Identity = m.Identity.ID.String()
 	}
 }
@@ -310,9 +307,9 @@ func build(opts Options) ([]File, Stats) {
 	st := Stats{Gzip: o.Gzip}
 	files := make([]File, 0, estimateLines(o))
 	var ar arena
-	walk(o, func(m *catalog.Metadata) {
+	walk(o, func(m *aptos.Metadata) {
 		st.add(m)
-		files = append(files, File{Name: m.Name(), Content: ar.copy(catalog.EncodeLine(m))})
+		files = append(files, File{Name: m.Name(), Content: ar.copy(aptos.EncodeLine(m))})
 	})
 	slices.SortFunc(files, func(a, b File) int { return strings.Compare(a.Name, b.Name) })
 	if o.Gzip {
@@ -399,15 +396,15 @@ func getBatchRange(last *uint64, b uint64) (first, end uint64) {
 
 // walk calls emit for every line of the storage, grouped by kind. The
 // *Metadata is reused between calls.
-func walk(o Options, emit func(*catalog.Metadata)) {
-	var m catalog.Metadata
+func walk(o Options, emit func(*aptos.Metadata)) {
+	var m aptos.Metadata
 	if o.Identity {
 		r := stream(o.Seed, streamIdentity)
-		var id catalog.HashValue
+		var id aptos.HashValue
 		for i := 0; i < len(id); i += 8 {
 			binary.LittleEndian.PutUint64(id[i:], r.Uint64())
 		}
-		m = catalog.NewIdentity(id)
+		m = aptos.NewIdentity(id)
 		emit(&m)
 	}
 	if o.Epochs <= 0 {
@@ -427,7 +424,7 @@ func walk(o Options, emit func(*catalog.Metadata)) {
 		}
 		name = strconv.AppendUint(append(name[:0], "epoch_ending_"...), e, 10)
 		name = append(name, '-')
-		m = catalog.NewEpochEnding(catalog.EpochEndingBackup{
+		m = aptos.NewEpochEnding(aptos.EpochEndingBackup{
 			FirstEpoch: e, LastEpoch: e, FirstVersion: v, LastVersion: v,
 			Manifest: handle(buf, name, epochR, epochEndingManifest),
 		})
@@ -435,7 +432,7 @@ func walk(o Options, emit func(*catalog.Metadata)) {
 		if e%interval == 0 {
 			name = strconv.AppendUint(append(name[:0], "state_epoch_"...), e, 10)
 			name = strconv.AppendUint(append(name, "_ver_"...), v, 10)
-			m = catalog.NewStateSnapshot(catalog.StateSnapshotBackup{
+			m = aptos.NewStateSnapshot(aptos.StateSnapshotBackup{
 				Epoch: e, Version: v,
 				Manifest: handle(buf, name, stateR, stateManifest),
 			})
@@ -453,7 +450,7 @@ func walk(o Options, emit func(*catalog.Metadata)) {
 		}
 		name = strconv.AppendUint(append(name[:0], "transaction_"...), first, 10)
 		name = append(name, '-')
-		m = catalog.NewTransaction(catalog.TransactionBackup{
+		m = aptos.NewTransaction(aptos.TransactionBackup{
 			FirstVersion: first, LastVersion: end,
 			Manifest: handle(buf, name, txnR, txnManifest),
 		})

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/internal/samplegen"
 )
 
@@ -91,7 +91,7 @@ func TestSampleIsUpToDate(t *testing.T) {
 	}
 	if *update {
 		for _, d := range []string{sampleDir, sampleGzipDir} {
-			if err := os.RemoveAll(filepath.Join(d, samplegen.MetadataDir)); err != nil {
+			if err := os.RemoveAll(filepath.Join(d, aptos.MetadataDir)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -107,8 +107,8 @@ func TestSampleIsUpToDate(t *testing.T) {
 	if len(want) >= 100 {
 		t.Errorf("sample has %d files, want < 100", len(want))
 	}
-	got := readTree(t, filepath.Join(sampleDir, samplegen.MetadataDir))
-	gotGz := readTree(t, filepath.Join(sampleGzipDir, samplegen.MetadataDir))
+	got := readTree(t, filepath.Join(sampleDir, aptos.MetadataDir))
+	gotGz := readTree(t, filepath.Join(sampleGzipDir, aptos.MetadataDir))
 	if len(got) != len(want) || len(gotGz) != len(want) {
 		t.Errorf("committed sample has %d plain and %d gzip files, regenerated has %d (run go test ./internal/samplegen -run TestSampleIsUpToDate -update)",
 			len(got), len(gotGz), len(want))
@@ -221,7 +221,7 @@ type line struct {
 
 // decode parses one generated line with encoding/json and rebuilds the
 // catalog value, requiring every field.
-func decode(t *testing.T, name string, b []byte) catalog.Metadata {
+func decode(t *testing.T, name string, b []byte) aptos.Metadata {
 	t.Helper()
 	if bytes.Count(b, []byte("\n")) != 1 || b[len(b)-1] != '\n' {
 		t.Fatalf("%s: want exactly one line ending in \\n, got %q", name, b)
@@ -232,35 +232,35 @@ func decode(t *testing.T, name string, b []byte) catalog.Metadata {
 	if err := dec.Decode(&l); err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
-	var got []catalog.Metadata
+	var got []aptos.Metadata
 	if e := l.EpochEndingBackup; e != nil {
 		if e.FirstEpoch == nil || e.LastEpoch == nil || e.FirstVersion == nil || e.LastVersion == nil || e.Manifest == nil {
 			t.Fatalf("%s: missing field in %s", name, b)
 		}
-		got = append(got, catalog.NewEpochEnding(catalog.EpochEndingBackup{FirstEpoch: *e.FirstEpoch, LastEpoch: *e.LastEpoch, FirstVersion: *e.FirstVersion, LastVersion: *e.LastVersion, Manifest: *e.Manifest}))
+		got = append(got, aptos.NewEpochEnding(aptos.EpochEndingBackup{FirstEpoch: *e.FirstEpoch, LastEpoch: *e.LastEpoch, FirstVersion: *e.FirstVersion, LastVersion: *e.LastVersion, Manifest: *e.Manifest}))
 	}
 	if s := l.StateSnapshotBackup; s != nil {
 		if s.Epoch == nil || s.Version == nil || s.Manifest == nil {
 			t.Fatalf("%s: missing field in %s", name, b)
 		}
-		got = append(got, catalog.NewStateSnapshot(catalog.StateSnapshotBackup{Epoch: *s.Epoch, Version: *s.Version, Manifest: *s.Manifest}))
+		got = append(got, aptos.NewStateSnapshot(aptos.StateSnapshotBackup{Epoch: *s.Epoch, Version: *s.Version, Manifest: *s.Manifest}))
 	}
 	if x := l.TransactionBackup; x != nil {
 		if x.FirstVersion == nil || x.LastVersion == nil || x.Manifest == nil {
 			t.Fatalf("%s: missing field in %s", name, b)
 		}
-		got = append(got, catalog.NewTransaction(catalog.TransactionBackup{FirstVersion: *x.FirstVersion, LastVersion: *x.LastVersion, Manifest: *x.Manifest}))
+		got = append(got, aptos.NewTransaction(aptos.TransactionBackup{FirstVersion: *x.FirstVersion, LastVersion: *x.LastVersion, Manifest: *x.Manifest}))
 	}
 	if i := l.Identity; i != nil {
 		if i.ID == nil || !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(*i.ID) {
 			t.Fatalf("%s: bad id in %s", name, b)
 		}
-		var id catalog.HashValue
+		var id aptos.HashValue
 		for k := range id {
 			v, _ := strconv.ParseUint((*i.ID)[2*k:2*k+2], 16, 8)
 			id[k] = byte(v)
 		}
-		got = append(got, catalog.NewIdentity(id))
+		got = append(got, aptos.NewIdentity(id))
 	}
 	if len(got) != 1 {
 		t.Fatalf("%s: want exactly one variant, got %d in %s", name, len(got), b)
@@ -300,17 +300,17 @@ func TestShapes(t *testing.T) {
 				t.Errorf("%s is not a ShellSafeName", f.Name)
 			}
 			m := decode(t, f.Name, f.Content)
-			if enc := catalog.EncodeLine(&m); !bytes.Equal(enc, f.Content) {
+			if enc := aptos.EncodeLine(&m); !bytes.Equal(enc, f.Content) {
 				t.Errorf("%s: content %q, catalog encodes %q", f.Name, f.Content, enc)
 			}
 			if m.Name() != f.Name {
 				t.Errorf("file %s holds a line named %s", f.Name, m.Name())
 			}
-			if !bytes.Equal(catalog.EncodeLine(&entries[i]), f.Content) {
+			if !bytes.Equal(aptos.EncodeLine(&entries[i]), f.Content) {
 				t.Errorf("Entries()[%d] does not match %s", i, f.Name)
 			}
 			switch m.Kind {
-			case catalog.KindEpochEnding:
+			case aptos.KindEpochEnding:
 				e := m.EpochEnding
 				if !epochName.MatchString(f.Name) || e.FirstEpoch != e.LastEpoch || e.FirstVersion != e.LastVersion {
 					t.Errorf("bad epoch ending %s: %+v", f.Name, e)
@@ -319,7 +319,7 @@ func TestShapes(t *testing.T) {
 					t.Errorf("%s: bad manifest %q", f.Name, e.Manifest)
 				}
 				epochVersion[e.FirstEpoch] = e.LastVersion
-			case catalog.KindStateSnapshot:
+			case aptos.KindStateSnapshot:
 				s := m.StateSnapshot
 				if !snapName.MatchString(f.Name) || s.Epoch%interval != 0 {
 					t.Errorf("bad snapshot %s: %+v", f.Name, s)
@@ -328,7 +328,7 @@ func TestShapes(t *testing.T) {
 					t.Errorf("%s: bad manifest %q", f.Name, s.Manifest)
 				}
 				snaps = append(snaps, s.Epoch)
-			case catalog.KindTransaction:
+			case aptos.KindTransaction:
 				x := m.Transaction
 				if !txnName.MatchString(f.Name) || x.FirstVersion > x.LastVersion {
 					t.Errorf("bad transaction %s: %+v", f.Name, x)
@@ -336,7 +336,7 @@ func TestShapes(t *testing.T) {
 				if mm := txnMan.FindStringSubmatch(x.Manifest); mm == nil || u(mm[1]) != x.FirstVersion {
 					t.Errorf("%s: bad manifest %q", f.Name, x.Manifest)
 				}
-			case catalog.KindIdentity:
+			case aptos.KindIdentity:
 				if f.Name != "identity.meta" || m.Identity.ID.String() != st.Identity {
 					t.Errorf("bad identity %s", f.Name)
 				}
@@ -406,7 +406,7 @@ func TestDeterminism(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := readTree(t, filepath.Join(dir, samplegen.MetadataDir))
+			got := readTree(t, filepath.Join(dir, aptos.MetadataDir))
 			var sum int64
 			for _, f := range want {
 				sum += int64(len(f.Content))
@@ -480,7 +480,7 @@ func TestGzipRoundTrip(t *testing.T) {
 
 func TestGenerateRefusesNonEmpty(t *testing.T) {
 	dir := t.TempDir()
-	meta := filepath.Join(dir, samplegen.MetadataDir)
+	meta := filepath.Join(dir, aptos.MetadataDir)
 	if err := os.MkdirAll(meta, 0o755); err != nil {
 		t.Fatal(err)
 	}

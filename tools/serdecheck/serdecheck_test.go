@@ -28,7 +28,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/aptos"
 )
 
 // ---------------------------------------------------------------------------
@@ -220,20 +220,20 @@ func randU64(r *rand.Rand) uint64 {
 	return r.Uint64()
 }
 
-func epochEnding(fe, le, fv, lv uint64, manifest string) catalog.Metadata {
-	return catalog.NewEpochEnding(catalog.EpochEndingBackup{
+func epochEnding(fe, le, fv, lv uint64, manifest string) aptos.Metadata {
+	return aptos.NewEpochEnding(aptos.EpochEndingBackup{
 		FirstEpoch: fe, LastEpoch: le, FirstVersion: fv, LastVersion: lv, Manifest: manifest})
 }
 
-func stateSnapshot(epoch, version uint64, manifest string) catalog.Metadata {
-	return catalog.NewStateSnapshot(catalog.StateSnapshotBackup{Epoch: epoch, Version: version, Manifest: manifest})
+func stateSnapshot(epoch, version uint64, manifest string) aptos.Metadata {
+	return aptos.NewStateSnapshot(aptos.StateSnapshotBackup{Epoch: epoch, Version: version, Manifest: manifest})
 }
 
-func transaction(fv, lv uint64, manifest string) catalog.Metadata {
-	return catalog.NewTransaction(catalog.TransactionBackup{FirstVersion: fv, LastVersion: lv, Manifest: manifest})
+func transaction(fv, lv uint64, manifest string) aptos.Metadata {
+	return aptos.NewTransaction(aptos.TransactionBackup{FirstVersion: fv, LastVersion: lv, Manifest: manifest})
 }
 
-func randMetadata(r *rand.Rand) catalog.Metadata {
+func randMetadata(r *rand.Rand) aptos.Metadata {
 	switch r.IntN(5) {
 	case 0:
 		return epochEnding(randU64(r), randU64(r), randU64(r), randU64(r), randString(r, true))
@@ -242,11 +242,11 @@ func randMetadata(r *rand.Rand) catalog.Metadata {
 	case 2:
 		return transaction(randU64(r), randU64(r), randString(r, true))
 	case 3:
-		var h catalog.HashValue
+		var h aptos.HashValue
 		for i := range h {
 			h[i] = byte(r.Uint32())
 		}
-		return catalog.NewIdentity(h)
+		return aptos.NewIdentity(h)
 	}
 	ts := map[string]*uint64{}
 	for i, n := 0, r.IntN(6); i < n; i++ {
@@ -256,36 +256,36 @@ func randMetadata(r *rand.Rand) catalog.Metadata {
 			ts[randString(r, false)] = u64p(randU64(r))
 		}
 	}
-	return catalog.NewCompactionTimestamps(catalog.CompactionTimestamps{FileCompactedAt: randU64(r), Timestamps: ts})
+	return aptos.NewCompactionTimestamps(aptos.CompactionTimestamps{FileCompactedAt: randU64(r), Timestamps: ts})
 }
 
 // validMetadata returns every variant at the extremes, every interesting
 // string in every string position, and nRandom seeded random values.
-func validMetadata(nRandom int) []catalog.Metadata {
-	var ms []catalog.Metadata
+func validMetadata(nRandom int) []aptos.Metadata {
+	var ms []aptos.Metadata
 	for _, v := range []uint64{0, 1, maxU64 - 1, maxU64} {
 		ms = append(ms,
 			epochEnding(v, v, v, v, "m"),
 			stateSnapshot(v, v, "m"),
 			transaction(v, v, "m"),
-			catalog.NewCompactionTimestamps(catalog.CompactionTimestamps{FileCompactedAt: v,
+			aptos.NewCompactionTimestamps(aptos.CompactionTimestamps{FileCompactedAt: v,
 				Timestamps: map[string]*uint64{"metadata/a.meta": u64p(v), "metadata/identity.meta": nil}}),
 		)
 	}
-	var zero, ones, seq catalog.HashValue
+	var zero, ones, seq aptos.HashValue
 	for i := range ones {
 		ones[i], seq[i] = 0xff, byte(i*8+i)
 	}
-	ms = append(ms, catalog.NewIdentity(zero), catalog.NewIdentity(ones), catalog.NewIdentity(seq),
-		catalog.NewCompactionTimestamps(catalog.CompactionTimestamps{FileCompactedAt: 1700000000}),
-		catalog.NewCompactionTimestamps(catalog.CompactionTimestamps{FileCompactedAt: 1, Timestamps: map[string]*uint64{}}))
+	ms = append(ms, aptos.NewIdentity(zero), aptos.NewIdentity(ones), aptos.NewIdentity(seq),
+		aptos.NewCompactionTimestamps(aptos.CompactionTimestamps{FileCompactedAt: 1700000000}),
+		aptos.NewCompactionTimestamps(aptos.CompactionTimestamps{FileCompactedAt: 1, Timestamps: map[string]*uint64{}}))
 	all := map[string]*uint64{}
 	for i, s := range interesting() {
 		ms = append(ms,
 			epochEnding(0, 1, 2, 3, s),
 			stateSnapshot(4, 5, s),
 			transaction(6, 7, s),
-			catalog.NewCompactionTimestamps(catalog.CompactionTimestamps{FileCompactedAt: 8,
+			aptos.NewCompactionTimestamps(aptos.CompactionTimestamps{FileCompactedAt: 8,
 				Timestamps: map[string]*uint64{s: u64p(9), s + "x": nil}}),
 		)
 		if !utf8.ValidString(s) {
@@ -297,7 +297,7 @@ func validMetadata(nRandom int) []catalog.Metadata {
 			all[s] = nil
 		}
 	}
-	ms = append(ms, catalog.NewCompactionTimestamps(catalog.CompactionTimestamps{FileCompactedAt: 10, Timestamps: all}))
+	ms = append(ms, aptos.NewCompactionTimestamps(aptos.CompactionTimestamps{FileCompactedAt: 10, Timestamps: all}))
 	r := rand.New(rand.NewPCG(20240601, 1))
 	for i := 0; i < nRandom; i++ {
 		ms = append(ms, randMetadata(r))
@@ -309,7 +309,7 @@ func TestEncoderMatchesSerde(t *testing.T) {
 	ms := validMetadata(3000)
 	lines := make([][]byte, len(ms))
 	for i := range ms {
-		lines[i] = catalog.AppendLine(nil, &ms[i])
+		lines[i] = aptos.AppendLine(nil, &ms[i])
 	}
 	res := roundtrip(t, lines)
 	bad := 0
@@ -340,8 +340,8 @@ func TestEncoderInvalidUTF8MapKeys(t *testing.T) {
 	}
 	lines := make([][]byte, len(cases))
 	for i, ts := range cases {
-		m := catalog.NewCompactionTimestamps(catalog.CompactionTimestamps{FileCompactedAt: 1, Timestamps: ts})
-		lines[i] = catalog.AppendLine(nil, &m)
+		m := aptos.NewCompactionTimestamps(aptos.CompactionTimestamps{FileCompactedAt: 1, Timestamps: ts})
+		lines[i] = aptos.AppendLine(nil, &m)
 	}
 	for i, r := range roundtrip(t, lines) {
 		if !r.ok || r.text != string(lines[i]) {
@@ -757,20 +757,20 @@ func robject(r *rand.Rand, fields []field) string {
 func rnum(v uint64) string { return fmt.Sprint(v) }
 
 // respell returns a random JSON line that serde_json parses to m.
-func respell(r *rand.Rand, m *catalog.Metadata) []byte {
+func respell(r *rand.Rand, m *aptos.Metadata) []byte {
 	var fields []field
 	switch m.Kind {
-	case catalog.KindEpochEnding:
+	case aptos.KindEpochEnding:
 		e := m.EpochEnding
 		fields = []field{{"first_epoch", rnum(e.FirstEpoch)}, {"last_epoch", rnum(e.LastEpoch)},
 			{"first_version", rnum(e.FirstVersion)}, {"last_version", rnum(e.LastVersion)}, {"manifest", rstr(r, e.Manifest)}}
-	case catalog.KindStateSnapshot:
+	case aptos.KindStateSnapshot:
 		s := m.StateSnapshot
 		fields = []field{{"epoch", rnum(s.Epoch)}, {"version", rnum(s.Version)}, {"manifest", rstr(r, s.Manifest)}}
-	case catalog.KindTransaction:
+	case aptos.KindTransaction:
 		x := m.Transaction
 		fields = []field{{"first_version", rnum(x.FirstVersion)}, {"last_version", rnum(x.LastVersion)}, {"manifest", rstr(r, x.Manifest)}}
-	case catalog.KindIdentity:
+	case aptos.KindIdentity:
 		h := []byte(m.Identity.ID.String())
 		for i := range h {
 			if r.IntN(2) == 0 && h[i] >= 'a' {
@@ -778,7 +778,7 @@ func respell(r *rand.Rand, m *catalog.Metadata) []byte {
 			}
 		}
 		fields = []field{{"id", rstr(r, string(h))}}
-	case catalog.KindCompactionTimestamps:
+	case aptos.KindCompactionTimestamps:
 		c := m.Timestamps
 		ks := c.SortedHandles()
 		r.Shuffle(len(ks), func(i, j int) { ks[i], ks[j] = ks[j], ks[i] })
@@ -866,7 +866,7 @@ func TestParserMatchesSerde(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 7))
 	var bases [][]byte
 	for i := range ms {
-		canon := catalog.AppendLine(nil, &ms[i])
+		canon := aptos.AppendLine(nil, &ms[i])
 		line := respell(r, &ms[i])
 		rows = append(rows, row{name: fmt.Sprintf("respelled %d", i), line: line, want: 1, canon: string(canon)})
 		bases = append(bases, canon, line)
@@ -897,11 +897,11 @@ func TestParserMatchesSerde(t *testing.T) {
 			tableWrong++
 			t.Errorf("%s: expected ok=%v %q but serde_json says ok=%v %q\n\tline: %q", rw.name, rw.want == 1, rw.canon, rs.ok, rs.text, rw.line)
 		}
-		m, err := catalog.ParseLine(rw.line)
+		m, err := aptos.ParseLine(rw.line)
 		goOK := err == nil
 		var goText string
 		if goOK {
-			goText = string(catalog.AppendLine(nil, &m))
+			goText = string(aptos.AppendLine(nil, &m))
 		} else {
 			goText = err.Error()
 		}
@@ -925,13 +925,13 @@ func TestParserMatchesSerde(t *testing.T) {
 func TestParserRoundTripsEncoder(t *testing.T) {
 	ms := validMetadata(3000)
 	for i := range ms {
-		line := catalog.AppendLine(nil, &ms[i])
-		m, err := catalog.ParseLine(line)
+		line := aptos.AppendLine(nil, &ms[i])
+		m, err := aptos.ParseLine(line)
 		if err != nil {
 			t.Errorf("ParseLine(%q): %v", line, err)
 			continue
 		}
-		if again := catalog.AppendLine(nil, &m); !bytes.Equal(again, line) {
+		if again := aptos.AppendLine(nil, &m); !bytes.Equal(again, line) {
 			t.Errorf("ParseLine then AppendLine:\n\tin:  %q\n\tout: %q", line, again)
 		}
 	}
@@ -944,12 +944,12 @@ func TestPrettyMatchesSerde(t *testing.T) {
 	ms := validMetadata(500)
 	lines := make([][]byte, len(ms))
 	for i := range ms {
-		lines[i] = catalog.AppendLine(nil, &ms[i])
+		lines[i] = aptos.AppendLine(nil, &ms[i])
 	}
 	want := pretty(t, lines)
 	bad := 0
 	for i := range ms {
-		got := string(catalog.AppendPretty(nil, &ms[i]))
+		got := string(aptos.AppendPretty(nil, &ms[i]))
 		if got != want[i] {
 			bad++
 			if bad <= 10 {

@@ -1,11 +1,11 @@
-package storage_test
+package aptos_test
 
 import (
 	"errors"
 	"strings"
 	"testing"
 
-	"github.com/metactl/metactl/storage"
+	"github.com/metactl/metactl/aptos"
 )
 
 func TestValidName(t *testing.T) {
@@ -14,33 +14,33 @@ func TestValidName(t *testing.T) {
 		wantErr string
 	}{
 		// storage/tests.rs test_shell_safe_name (spec §4).
-		{".hidden", `illegal name: ".hidden"`},
-		{".", `illegal name: "."`},
-		{"..", `illegal name: ".."`},
-		{"-m", `illegal name: "-m"`},
-		{"a b", `illegal name: "a b"`},
-		{"a\nb", `illegal name: "a\nb"`},
-		{"ab?", `illegal name: "ab?"`},
-		{strings.Repeat("x", 128), `illegal name: "` + strings.Repeat("x", 128) + `"`},
+		{".hidden", `illegal file name ".hidden": want 3 to 127 of [A-Za-z0-9._-], starting with a letter or digit`},
+		{".", `illegal file name ".": want 3 to 127 of [A-Za-z0-9._-], starting with a letter or digit`},
+		{"..", `illegal file name "..": want 3 to 127 of [A-Za-z0-9._-], starting with a letter or digit`},
+		{"-m", `illegal file name "-m": want 3 to 127 of [A-Za-z0-9._-], starting with a letter or digit`},
+		{"a b", `illegal file name "a b": want 3 to 127 of [A-Za-z0-9._-], starting with a letter or digit`},
+		{"a\nb", `illegal file name "a\nb": want 3 to 127 of [A-Za-z0-9._-], starting with a letter or digit`},
+		{"ab?", `illegal file name "ab?": want 3 to 127 of [A-Za-z0-9._-], starting with a letter or digit`},
+		{strings.Repeat("x", 128), `illegal file name "` + strings.Repeat("x", 128) + `": want 3 to 127 of [A-Za-z0-9._-], starting with a letter or digit`},
 		{strings.Repeat("x", 127), ""},
 		{"abc", ""},
 		// Boundaries of the {2,126} repetition and the character classes.
-		{"", `illegal name: ""`},
-		{"ab", `illegal name: "ab"`},
-		{"_ab", `illegal name: "_ab"`},
+		{"", `illegal file name "": want 3 to 127 of [A-Za-z0-9._-], starting with a letter or digit`},
+		{"ab", `illegal file name "ab": want 3 to 127 of [A-Za-z0-9._-], starting with a letter or digit`},
+		{"_ab", `illegal file name "_ab": want 3 to 127 of [A-Za-z0-9._-], starting with a letter or digit`},
 		{"0.-_Zz", ""},
-		{"a/b", `illegal name: "a/b"`},
-		{"ab\x00", `illegal name: "ab\x00"`},
-		{"abé", `illegal name: "abé"`},
+		{"a/b", `illegal file name "a/b": want 3 to 127 of [A-Za-z0-9._-], starting with a letter or digit`},
+		{"ab\x00", `illegal file name "ab\x00": want 3 to 127 of [A-Za-z0-9._-], starting with a letter or digit`},
+		{"abé", `illegal file name "abé": want 3 to 127 of [A-Za-z0-9._-], starting with a letter or digit`},
 		{"epoch_ending_0-0.meta", ""},
 		{"a..b", ""},
 	}
 	for _, tc := range tests {
-		err := storage.ValidName(tc.name)
+		err := aptos.ValidName(tc.name)
 		if got := errText(err); got != tc.wantErr {
 			t.Errorf("ValidName(%q) = %q, want %q", tc.name, got, tc.wantErr)
 		}
-		if err != nil && !errors.Is(err, storage.ErrIllegalName) {
+		if err != nil && !errors.Is(err, aptos.ErrIllegalName) {
 			t.Errorf("ValidName(%q): %v does not wrap ErrIllegalName", tc.name, err)
 		}
 	}
@@ -71,18 +71,25 @@ func TestParseHandle(t *testing.T) {
 		{"", "", "", `invalid handle ""` + want},
 	}
 	for _, tc := range tests {
-		dir, name, err := storage.ParseHandle(tc.handle)
+		dir, name, err := aptos.ParseHandle(tc.handle)
 		if got := errText(err); got != tc.wantErr || dir != tc.dir || name != tc.name {
 			t.Errorf("ParseHandle(%q) = %q, %q, %q; want %q, %q, %q", tc.handle, dir, name, got, tc.dir, tc.name, tc.wantErr)
 		}
-		if err != nil && !errors.Is(err, storage.ErrInvalidHandle) {
+		if err != nil && !errors.Is(err, aptos.ErrInvalidHandle) {
 			t.Errorf("ParseHandle(%q): %v does not wrap ErrInvalidHandle", tc.handle, err)
 		}
 	}
-	if got := storage.LiveHandle("x.meta"); got != "metadata/x.meta" {
+	if got := aptos.LiveHandle("x.meta"); got != "metadata/x.meta" {
 		t.Errorf("LiveHandle = %q", got)
 	}
-	if got := storage.MovedHandle("x.meta"); got != "metadata_backup/x.meta" {
+	if got := aptos.MovedHandle("x.meta"); got != "metadata_backup/x.meta" {
 		t.Errorf("MovedHandle = %q", got)
 	}
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }

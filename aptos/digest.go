@@ -1,4 +1,4 @@
-package catalog
+package aptos
 
 import (
 	"crypto/sha256"
@@ -52,8 +52,11 @@ func (d *Digest) UnmarshalText(b []byte) error {
 	return nil
 }
 
-func (d *Digest) add(key []byte)      { d.combine(key, false) }
-func (d *Digest) subtract(key []byte) { d.combine(key, true) }
+// Add adds the entry whose [EntryKey] is key to the digest.
+func (d *Digest) Add(key []byte) { d.combine(key, false) }
+
+// Subtract removes the entry whose [EntryKey] is key from the digest.
+func (d *Digest) Subtract(key []byte) { d.combine(key, true) }
 
 func (d *Digest) combine(key []byte, sub bool) {
 	h := sha256.Sum256(key)

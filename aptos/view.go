@@ -1,4 +1,4 @@
-package catalog
+package aptos
 
 import (
 	"cmp"
@@ -48,7 +48,7 @@ func cmpTransaction(a, b TransactionBackup) int {
 func NewView(entries []Metadata) *View {
 	v := &View{}
 	for i := range entries {
-		v.add(&entries[i])
+		v.Append(&entries[i])
 	}
 	slices.SortFunc(v.EpochEndings, cmpEpochEnding)
 	v.EpochEndings = slices.Compact(v.EpochEndings)
@@ -59,9 +59,10 @@ func NewView(entries []Metadata) *View {
 	return v
 }
 
-// add appends m to the list of its kind (unsorted); an Identity replaces
-// the one held, a CompactionTimestamps replaces it unless older.
-func (v *View) add(m *Metadata) {
+// Append appends m to the list of its kind without sorting (a caller that
+// appends in EntryKey order, without duplicates, keeps the view sorted); an
+// Identity replaces the one held, a CompactionTimestamps is ignored.
+func (v *View) Append(m *Metadata) {
 	switch m.Kind {
 	case KindEpochEnding:
 		v.EpochEndings = append(v.EpochEndings, m.EpochEnding)
@@ -86,7 +87,7 @@ func (v *View) Len() int { return len(v.EpochEndings) + len(v.StateSnapshots) + 
 // Digest computes the view digest from scratch (see Digest).
 func (v *View) Digest() Digest {
 	var d Digest
-	v.ForEachEntry(func(m *Metadata) { d.add(entryKey(m)) })
+	v.ForEachEntry(func(m *Metadata) { d.Add(EntryKey(m)) })
 	return d
 }
 

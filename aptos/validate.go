@@ -1,26 +1,13 @@
-package catalog
+package aptos
 
 import (
 	"fmt"
 	"math"
-	"regexp"
 )
 
 // MaxManifestLen bounds a manifest handle. Aptos handles are short relative
 // paths; the bound keeps entry keys well under bbolt's key size limit.
 const MaxManifestLen = 4096
-
-var shellSafeName = regexp.MustCompile(`\A[a-zA-Z0-9][a-zA-Z0-9._-]{2,126}\z`)
-
-// ValidName reports whether name passes Aptos's ShellSafeName rule
-// (`\A[a-zA-Z0-9][a-zA-Z0-9._-]{2,126}\z`), which every metadata file name
-// that Aptos writes obeys.
-func ValidName(name string) error {
-	if !shellSafeName.MatchString(name) {
-		return invalidf("illegal file name %q: want 3 to 127 of [A-Za-z0-9._-], starting with a letter or digit", name)
-	}
-	return nil
-}
 
 // ValidateManifest checks a manifest handle: a relative path of
 // '/'-separated segments, each non-empty, not "." or "..", not starting
@@ -107,20 +94,25 @@ func ValidateEntry(m *Metadata) error {
 // ValidateHandle checks a metadata file handle: "metadata/<name>" with a
 // ShellSafeName name.
 func ValidateHandle(h string) error {
-	const prefix = "metadata/"
+	const prefix = MetadataDir + "/"
 	if len(h) <= len(prefix) || h[:len(prefix)] != prefix {
-		return invalidf("file handle %q is not metadata/<name>", h)
+		return invalidf("file handle %q is not %s/<name>", h, MetadataDir)
 	}
 	return ValidName(h[len(prefix):])
 }
 
 // invalidError is a rule violation: it matches ErrInvalid with errors.Is
 // but does not repeat "invalid input" in every message.
-type invalidError struct{ msg string }
+type invalidError struct {
+	msg  string
+	also error // a second sentinel it matches, or nil
+}
 
-func (e *invalidError) Error() string        { return e.msg }
-func (e *invalidError) Is(target error) bool { return target == ErrInvalid }
+func (e *invalidError) Error() string { return e.msg }
+func (e *invalidError) Is(target error) bool {
+	return target == ErrInvalid || (e.also != nil && target == e.also)
+}
 
 func invalidf(format string, args ...any) error {
-	return &invalidError{fmt.Sprintf(format, args...)}
+	return &invalidError{msg: fmt.Sprintf(format, args...)}
 }

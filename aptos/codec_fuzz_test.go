@@ -1,4 +1,4 @@
-package catalog_test
+package aptos_test
 
 import (
 	"bytes"
@@ -8,7 +8,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/aptos"
 )
 
 // codecFuzzSeeds are tricky lines beyond the accept and refuse tables.
@@ -58,19 +58,19 @@ func FuzzParseLine(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		in := append([]byte(nil), b...)
-		m, err := catalog.ParseLine(b)
+		m, err := aptos.ParseLine(b)
 		if !bytes.Equal(in, b) {
 			t.Fatalf("ParseLine modified its input")
 		}
 		if err != nil {
-			var se *catalog.SyntaxError
+			var se *aptos.SyntaxError
 			if !errors.As(err, &se) {
 				t.Fatalf("error %v is %T, want *SyntaxError", err, err)
 			}
 			if se.Offset < 0 || se.Offset > len(b) {
 				t.Fatalf("error offset %d outside the %d-byte line: %v", se.Offset, len(b), err)
 			}
-			if !reflect.DeepEqual(m, catalog.Metadata{}) {
+			if !reflect.DeepEqual(m, aptos.Metadata{}) {
 				t.Fatalf("refused line returned %+v", m)
 			}
 			return
@@ -78,19 +78,19 @@ func FuzzParseLine(f *testing.F) {
 		if !utf8.Valid(b) {
 			t.Fatalf("accepted invalid UTF-8 %q", b)
 		}
-		e := catalog.AppendLine(nil, &m)
-		m2, err := catalog.ParseLine(e)
+		e := aptos.AppendLine(nil, &m)
+		m2, err := aptos.ParseLine(e)
 		if err != nil {
 			t.Fatalf("ParseLine(%q) ok, but its encoding %q does not parse: %v", b, e, err)
 		}
 		if !reflect.DeepEqual(m, m2) {
 			t.Fatalf("ParseLine(%q) = %+v, but its encoding %q parses as %+v", b, m, e, m2)
 		}
-		if e2 := catalog.AppendLine(nil, &m2); !bytes.Equal(e, e2) {
+		if e2 := aptos.AppendLine(nil, &m2); !bytes.Equal(e, e2) {
 			t.Fatalf("encoding is not a fixpoint: %q then %q", e, e2)
 		}
-		p := catalog.AppendPretty(nil, &m)
-		m3, err := catalog.ParseLine(p)
+		p := aptos.AppendPretty(nil, &m)
+		m3, err := aptos.ParseLine(p)
 		if err != nil {
 			t.Fatalf("pretty form %q does not parse: %v", p, err)
 		}
@@ -108,9 +108,9 @@ func FuzzSplitLines(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		lines, err := catalog.SplitLines(b)
+		lines, err := aptos.SplitLines(b)
 		if err != nil {
-			var ue *catalog.UTF8Error
+			var ue *aptos.UTF8Error
 			if !errors.As(err, &ue) {
 				t.Fatalf("error %v is %T, want *UTF8Error", err, err)
 			}
@@ -147,11 +147,11 @@ func FuzzSplitLines(f *testing.F) {
 		if len(lines) != n {
 			t.Fatalf("SplitLines(%q) gave %d lines, want %d", b, len(lines), n)
 		}
-		ms, errs := catalog.ParseFileAll(b, 0)
+		ms, errs := aptos.ParseFileAll(b, 0)
 		if len(ms)+len(errs) != len(lines) {
 			t.Fatalf("ParseFileAll: %d entries + %d errors for %d lines", len(ms), len(errs), len(lines))
 		}
-		if _, err := catalog.ParseFile(b); (err == nil) != (len(errs) == 0) {
+		if _, err := aptos.ParseFile(b); (err == nil) != (len(errs) == 0) {
 			t.Fatalf("ParseFile error %v disagrees with ParseFileAll errors %v", err, errs)
 		}
 	})

@@ -1,4 +1,4 @@
-package catalog_test
+package aptos_test
 
 import (
 	"bytes"
@@ -14,7 +14,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/aptos"
 )
 
 // The -update flag rewrites the golden files under testdata/codec. It is
@@ -66,9 +66,9 @@ const codecSpecTimestampsSorted = `{"CompactionTimestamps":{"file_compacted_at":
 
 const codecID = "5f1c0a3e9b7d2c4e6f8a0b1c2d3e4f5061728394a5b6c7d8e9f0011223344556"
 
-func codecParse(t *testing.T, line string) catalog.Metadata {
+func codecParse(t *testing.T, line string) aptos.Metadata {
 	t.Helper()
-	m, err := catalog.ParseLine([]byte(line))
+	m, err := aptos.ParseLine([]byte(line))
 	if err != nil {
 		t.Fatalf("ParseLine(%q): %v", line, err)
 	}
@@ -79,17 +79,17 @@ func TestCodecSpecLines(t *testing.T) {
 	var golden bytes.Buffer
 	for i, line := range codecSpecLines {
 		m := codecParse(t, line)
-		got := string(catalog.AppendLine(nil, &m))
+		got := string(aptos.AppendLine(nil, &m))
 		golden.WriteString(got + "\n")
 		want := line
-		if m.Kind == catalog.KindCompactionTimestamps {
+		if m.Kind == aptos.KindCompactionTimestamps {
 			// Rust wrote the keys in HashMap order; AppendLine sorts them.
 			want = codecSpecTimestampsSorted
 		}
 		if got != want {
 			t.Errorf("line %d re-encodes as\n%s\nwant\n%s", i+1, got, want)
 		}
-		if enc := catalog.EncodeLine(&m); string(enc) != want+"\n" {
+		if enc := aptos.EncodeLine(&m); string(enc) != want+"\n" {
 			t.Errorf("EncodeLine(line %d) = %q", i+1, enc)
 		}
 	}
@@ -103,14 +103,14 @@ func TestCodecSpecLines(t *testing.T) {
 func TestCodecSpecLinesFields(t *testing.T) {
 	u := func(v uint64) *uint64 { return &v }
 	id, _ := hex.DecodeString(codecID)
-	var hv catalog.HashValue
+	var hv aptos.HashValue
 	copy(hv[:], id)
-	want := []catalog.Metadata{
-		catalog.NewEpochEnding(catalog.EpochEndingBackup{Manifest: "epoch_ending_0-.a1b2/epoch_ending.manifest"}),
-		catalog.NewStateSnapshot(catalog.StateSnapshotBackup{Epoch: 1, Version: 12, Manifest: "state_epoch_1_ver_12.00ff/state.manifest"}),
-		catalog.NewTransaction(catalog.TransactionBackup{LastVersion: 14, Manifest: "transaction_0-.3c4d/transaction.manifest"}),
-		catalog.NewIdentity(hv),
-		catalog.NewCompactionTimestamps(catalog.CompactionTimestamps{
+	want := []aptos.Metadata{
+		aptos.NewEpochEnding(aptos.EpochEndingBackup{Manifest: "epoch_ending_0-.a1b2/epoch_ending.manifest"}),
+		aptos.NewStateSnapshot(aptos.StateSnapshotBackup{Epoch: 1, Version: 12, Manifest: "state_epoch_1_ver_12.00ff/state.manifest"}),
+		aptos.NewTransaction(aptos.TransactionBackup{LastVersion: 14, Manifest: "transaction_0-.3c4d/transaction.manifest"}),
+		aptos.NewIdentity(hv),
+		aptos.NewCompactionTimestamps(aptos.CompactionTimestamps{
 			FileCompactedAt: 1700000000,
 			Timestamps: map[string]*uint64{
 				"metadata/identity.meta":         nil,
@@ -178,18 +178,18 @@ func codecEscapeRows() []codecEscapeRow {
 func TestCodecEscapeGolden(t *testing.T) {
 	var golden bytes.Buffer
 	for _, r := range codecEscapeRows() {
-		var m catalog.Metadata
+		var m aptos.Metadata
 		if r.input != "" {
 			m = codecParse(t, `{"TransactionBackup":{"first_version":1,"last_version":2,"manifest":"`+r.input+`"}}`)
 		} else {
-			m = catalog.NewTransaction(catalog.TransactionBackup{FirstVersion: 1, LastVersion: 2, Manifest: r.manifest})
+			m = aptos.NewTransaction(aptos.TransactionBackup{FirstVersion: 1, LastVersion: 2, Manifest: r.manifest})
 		}
-		line := catalog.AppendLine(nil, &m)
+		line := aptos.AppendLine(nil, &m)
 		fmt.Fprintf(&golden, "%s -> %s\n", r.desc, line)
 
 		// The encoded line parses back to the same manifest (invalid
 		// UTF-8 aside, which a Rust String cannot hold).
-		back, err := catalog.ParseLine(line)
+		back, err := aptos.ParseLine(line)
 		if err != nil {
 			t.Errorf("%s: re-parse %s: %v", r.desc, line, err)
 			continue
@@ -273,7 +273,7 @@ func TestParseLineAccept(t *testing.T) {
 	for _, tc := range codecAcceptRows() {
 		t.Run(tc.name, func(t *testing.T) {
 			m := codecParse(t, tc.in)
-			if got := string(catalog.AppendLine(nil, &m)); got != tc.want {
+			if got := string(aptos.AppendLine(nil, &m)); got != tc.want {
 				t.Errorf("re-encoded as\n%s\nwant\n%s", got, tc.want)
 			}
 		})
@@ -282,7 +282,7 @@ func TestParseLineAccept(t *testing.T) {
 
 func TestParseLineValues(t *testing.T) {
 	m := codecParse(t, `{"Identity":{"id":"`+strings.ToUpper(codecID)+`"}}`)
-	if m.Kind != catalog.KindIdentity || m.Identity.ID.String() != codecID {
+	if m.Kind != aptos.KindIdentity || m.Identity.ID.String() != codecID {
 		t.Errorf("uppercase id parses as %v %s", m.Kind, m.Identity.ID)
 	}
 	m = codecParse(t, `{"TransactionBackup":[18446744073709551615,18446744073709551615,"m"]}`)
@@ -303,8 +303,8 @@ func TestParseLineValues(t *testing.T) {
 		t.Errorf("escapes decode as %q", m.Transaction.Manifest)
 	}
 	// Only the named variant's payload is set.
-	if m.EpochEnding != (catalog.EpochEndingBackup{}) || m.StateSnapshot != (catalog.StateSnapshotBackup{}) ||
-		m.Identity != (catalog.Identity{}) || m.Timestamps.Timestamps != nil {
+	if m.EpochEnding != (aptos.EpochEndingBackup{}) || m.StateSnapshot != (aptos.StateSnapshotBackup{}) ||
+		m.Identity != (aptos.Identity{}) || m.Timestamps.Timestamps != nil {
 		t.Errorf("other payloads are not zero: %+v", m)
 	}
 }
@@ -545,11 +545,11 @@ func codecRefuseRows() []codecBad {
 func TestParseLineRefuse(t *testing.T) {
 	for _, tc := range codecRefuseRows() {
 		t.Run(tc.name, func(t *testing.T) {
-			m, err := catalog.ParseLine([]byte(tc.in))
+			m, err := aptos.ParseLine([]byte(tc.in))
 			if err == nil {
-				t.Fatalf("ParseLine(%q) accepted: %s", tc.in, catalog.AppendLine(nil, &m))
+				t.Fatalf("ParseLine(%q) accepted: %s", tc.in, aptos.AppendLine(nil, &m))
 			}
-			var se *catalog.SyntaxError
+			var se *aptos.SyntaxError
 			if !errors.As(err, &se) {
 				t.Fatalf("error %v is %T, want *catalog.SyntaxError", err, err)
 			}
@@ -559,7 +559,7 @@ func TestParseLineRefuse(t *testing.T) {
 			if se.Column() != se.Offset+1 || se.Offset < 0 || se.Offset > len(tc.in) {
 				t.Errorf("offset %d out of range for a %d-byte line", se.Offset, len(tc.in))
 			}
-			if !reflect.DeepEqual(m, catalog.Metadata{}) {
+			if !reflect.DeepEqual(m, aptos.Metadata{}) {
 				t.Errorf("refused line returned a non-zero Metadata: %+v", m)
 			}
 		})
@@ -593,7 +593,7 @@ func TestSplitLines(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			content := []byte(tc.in)
-			got, err := catalog.SplitLines(content)
+			got, err := aptos.SplitLines(content)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -630,8 +630,8 @@ func TestSplitLines(t *testing.T) {
 		{"utf-8 surrogate", "a\xed\xa0\x80", "invalid utf-8 at byte offset 1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			lines, err := catalog.SplitLines([]byte(tc.in))
-			var ue *catalog.UTF8Error
+			lines, err := aptos.SplitLines([]byte(tc.in))
+			var ue *aptos.UTF8Error
 			if !errors.As(err, &ue) {
 				t.Fatalf("SplitLines(%q) = %q, %v; want a *UTF8Error", tc.in, lines, err)
 			}
@@ -647,7 +647,7 @@ func TestSplitLines(t *testing.T) {
 
 func TestParseFile(t *testing.T) {
 	file := strings.Join(codecSpecLines, "\r\n") + "\n"
-	ms, err := catalog.ParseFile([]byte(file))
+	ms, err := aptos.ParseFile([]byte(file))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -659,7 +659,7 @@ func TestParseFile(t *testing.T) {
 			t.Errorf("entry %d = %+v, want %+v", i, ms[i], want)
 		}
 	}
-	if ms, err := catalog.ParseFile(nil); err != nil || len(ms) != 0 {
+	if ms, err := aptos.ParseFile(nil); err != nil || len(ms) != 0 {
 		t.Errorf("empty file: %v, %v", ms, err)
 	}
 
@@ -685,26 +685,26 @@ func TestParseFile(t *testing.T) {
 			[]string{"line 1: column 1: expected value", "line 3: column 2: expected exactly one variant key", "line 4: column 33: trailing characters", "line 5: column 1: EOF while parsing a value"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ms, err := catalog.ParseFile([]byte(tc.in))
+			ms, err := aptos.ParseFile([]byte(tc.in))
 			if err == nil {
 				t.Fatalf("accepted: %v", ms)
 			}
 			if ms != nil {
 				t.Errorf("entries %v returned with an error", ms)
 			}
-			var le *catalog.LineError
+			var le *aptos.LineError
 			if !errors.As(err, &le) || le.Line != tc.line {
 				t.Fatalf("error %v (%T), want a *LineError for line %d", err, err, tc.line)
 			}
 			if err.Error() != tc.want {
 				t.Errorf("error %q\nwant %q", err, tc.want)
 			}
-			var se *catalog.SyntaxError
+			var se *aptos.SyntaxError
 			if !errors.As(err, &se) {
 				t.Errorf("errors.As(*SyntaxError) fails through LineError.Unwrap")
 			}
 
-			good, errs := catalog.ParseFileAll([]byte(tc.in), 0)
+			good, errs := aptos.ParseFileAll([]byte(tc.in), 0)
 			var got []string
 			for _, e := range errs {
 				got = append(got, e.Error())
@@ -722,18 +722,18 @@ func TestParseFile(t *testing.T) {
 func TestParseFileAllCap(t *testing.T) {
 	good := `{"TransactionBackup":[0,14,"m"]}`
 	in := good + "\nbad1\n" + good + "\nbad2\n" + good + "\nbad3\n" + good + "\n"
-	ms, errs := catalog.ParseFileAll([]byte(in), 2)
+	ms, errs := aptos.ParseFileAll([]byte(in), 2)
 	if len(errs) != 2 || errs[0].Line != 2 || errs[1].Line != 4 {
 		t.Fatalf("errors %v, want lines 2 and 4", errs)
 	}
 	if len(ms) != 2 {
 		t.Errorf("got %d entries, want the 2 good lines before the cap", len(ms))
 	}
-	ms, errs = catalog.ParseFileAll([]byte(in), 0)
+	ms, errs = aptos.ParseFileAll([]byte(in), 0)
 	if len(errs) != 3 || len(ms) != 4 {
 		t.Errorf("uncapped: %d entries, %d errors; want 4 and 3", len(ms), len(errs))
 	}
-	ms, errs = catalog.ParseFileAll([]byte(good+"\n"+good), 1)
+	ms, errs = aptos.ParseFileAll([]byte(good+"\n"+good), 1)
 	if len(errs) != 0 || len(ms) != 2 {
 		t.Errorf("good file: %d entries, errors %v", len(ms), errs)
 	}
@@ -749,17 +749,17 @@ func TestAppendPretty(t *testing.T) {
 		"    \"manifest\": \"transaction_0-.3c4d/transaction.manifest\"\n" +
 		"  }\n" +
 		"}"
-	if got := string(catalog.AppendPretty(nil, &m)); got != want {
+	if got := string(aptos.AppendPretty(nil, &m)); got != want {
 		t.Errorf("AppendPretty =\n%s\nwant\n%s", got, want)
 	}
-	if got := catalog.AppendPretty([]byte("x"), &m); !bytes.HasPrefix(got, []byte("x{")) {
+	if got := aptos.AppendPretty([]byte("x"), &m); !bytes.HasPrefix(got, []byte("x{")) {
 		t.Errorf("AppendPretty does not append to dst: %q", got)
 	}
 
 	var golden bytes.Buffer
 	for _, line := range codecPrettyLines() {
 		m := codecParse(t, line)
-		fmt.Fprintf(&golden, "-- %s --\n%s\n", line, catalog.AppendPretty(nil, &m))
+		fmt.Fprintf(&golden, "-- %s --\n%s\n", line, aptos.AppendPretty(nil, &m))
 	}
 	codecGolden(t, "pretty.golden", golden.Bytes())
 }
@@ -820,7 +820,7 @@ func codecCheckOracle(t *testing.T, bin string, inputs []string) {
 	}
 	for i, in := range inputs {
 		res := results[i]
-		m, err := catalog.ParseLine([]byte(in))
+		m, err := aptos.ParseLine([]byte(in))
 		rustOK := strings.HasPrefix(res, "OK ")
 		switch {
 		case err != nil && rustOK:
@@ -832,11 +832,11 @@ func codecCheckOracle(t *testing.T, bin string, inputs []string) {
 			res = strings.TrimPrefix(res, "OK ")
 			sp := strings.LastIndexByte(res, ' ')
 			compact, prettyHex := res[:sp], res[sp+1:]
-			if got := string(catalog.AppendLine(nil, &m)); got != compact {
+			if got := string(aptos.AppendLine(nil, &m)); got != compact {
 				t.Errorf("%q: AppendLine\n%s\nserde_json\n%s", in, got, compact)
 			}
 			pretty, _ := hex.DecodeString(prettyHex)
-			if got := catalog.AppendPretty(nil, &m); !bytes.Equal(got, pretty) {
+			if got := aptos.AppendPretty(nil, &m); !bytes.Equal(got, pretty) {
 				t.Errorf("%q: AppendPretty\n%s\nserde_json\n%s", in, got, pretty)
 			}
 		}
@@ -845,15 +845,15 @@ func codecCheckOracle(t *testing.T, bin string, inputs []string) {
 
 func ExampleParseLine() {
 	line := []byte(`{"TransactionBackup":{"manifest":"transaction_0-.3c4d/transaction.manifest","first_version":0,"last_version":14}}`)
-	m, err := catalog.ParseLine(line)
+	m, err := aptos.ParseLine(line)
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	fmt.Println(m.Kind, m.Transaction.FirstVersion, m.Transaction.LastVersion, m.Name())
-	fmt.Printf("%s\n", catalog.AppendLine(nil, &m))
+	fmt.Printf("%s\n", aptos.AppendLine(nil, &m))
 
-	_, err = catalog.ParseLine([]byte(`{"TransactionBackup":{"first_version":0,"last_version":14}}`))
+	_, err = aptos.ParseLine([]byte(`{"TransactionBackup":{"first_version":0,"last_version":14}}`))
 	fmt.Println(err)
 	// Output:
 	// TransactionBackup 0 14 transaction_0-14.meta
@@ -866,18 +866,18 @@ func BenchmarkParseLine(b *testing.B) {
 	b.SetBytes(int64(len(line)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := catalog.ParseLine(line); err != nil {
+		if _, err := aptos.ParseLine(line); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
 func BenchmarkAppendLine(b *testing.B) {
-	m := catalog.NewTransaction(catalog.TransactionBackup{FirstVersion: 199000001, LastVersion: 200000000, Manifest: "transaction_199000001-.3c4d/transaction.manifest"})
+	m := aptos.NewTransaction(aptos.TransactionBackup{FirstVersion: 199000001, LastVersion: 200000000, Manifest: "transaction_199000001-.3c4d/transaction.manifest"})
 	buf := make([]byte, 0, 256)
 	b.ReportAllocs()
 	for b.Loop() {
-		buf = catalog.AppendLine(buf[:0], &m)
+		buf = aptos.AppendLine(buf[:0], &m)
 	}
 	b.SetBytes(int64(len(buf)))
 }
@@ -885,13 +885,13 @@ func BenchmarkAppendLine(b *testing.B) {
 func BenchmarkParseFile(b *testing.B) {
 	var file []byte
 	for i := uint64(0); i < 1000; i++ {
-		m := catalog.NewTransaction(catalog.TransactionBackup{FirstVersion: i*1000000 + 1, LastVersion: (i + 1) * 1000000, Manifest: fmt.Sprintf("transaction_%d-.3c4d/transaction.manifest", i*1000000+1)})
-		file = append(file, catalog.EncodeLine(&m)...)
+		m := aptos.NewTransaction(aptos.TransactionBackup{FirstVersion: i*1000000 + 1, LastVersion: (i + 1) * 1000000, Manifest: fmt.Sprintf("transaction_%d-.3c4d/transaction.manifest", i*1000000+1)})
+		file = append(file, aptos.EncodeLine(&m)...)
 	}
 	b.SetBytes(int64(len(file)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := catalog.ParseFile(file); err != nil {
+		if _, err := aptos.ParseFile(file); err != nil {
 			b.Fatal(err)
 		}
 	}
