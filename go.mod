@@ -9,3 +9,5 @@ require (
 	golang.org/x/sys v0.45.0
 	gopkg.in/yaml.v3 v3.0.1
 )
+
+require golang.org/x/sync v0.20.0

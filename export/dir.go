@@ -2,7 +2,6 @@ package export
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +16,8 @@ import (
 	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/internal/failpoint"
+	"github.com/metactl/metactl/storage"
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 )
 
@@ -68,8 +69,8 @@ type DirOptions struct {
 	// time. The phases themselves never overlap.
 	Workers int
 	// Progress, if not nil, is called after each catalog file has been
-	// checked or written, with the number done and the total. Calls come
-	// from the goroutine that called ToDir, one at a time.
+	// checked or written, with the number done and the total. Calls may
+	// come from several goroutines, but one at a time.
 	Progress func(done, total int)
 }
 
@@ -434,87 +435,60 @@ func (t *target) run(ctx context.Context, s *Snapshot, opts DirOptions, res *Dir
 	return t.cleanStaging(res)
 }
 
-// putResult is what put did with one file.
-type putResult struct {
-	wrote     bool
-	leftovers int // leftover temp files removed on the way
-	err       error
-}
-
-// writePhase makes folder d hold files, with up to opts.Workers writers.
-// It returns the first error; files already written stay (each is whole).
+// writePhase makes folder d hold files, with up to opts.Workers writers
+// (an errgroup with a limit: the one bounded pool of the package). It
+// returns the first error; files already written stay (each is whole).
 func (t *target) writePhase(ctx context.Context, d *folder, files []*catalog.File, opts DirOptions, res *DirResult, done *int, total int) error {
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = DefaultWorkers
 	}
-	workers = min(workers, len(files))
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	jobs := make(chan *catalog.File)
-	results := make(chan putResult)
-	go func() {
-		defer close(jobs)
-		for _, f := range files {
-			select {
-			case jobs <- f:
-			case <-wctx.Done():
-				return
-			}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(workers)
+	var mu sync.Mutex // guards res, *done, d.dirty and Progress calls
+	// Gzip writers are not safe for concurrent use: one per running write.
+	gzs := sync.Pool{New: func() any { return new(storage.Gzipper) }}
+	for _, f := range files {
+		if gctx.Err() != nil {
+			break
 		}
-	}()
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			var gz gzipper // gzip writers are not safe for concurrent use
-			for f := range jobs {
-				want := f.Content
-				if opts.Gzip {
-					want = gz.compress(f.Content)
-				}
-				results <- t.put(d, f.Name(), want)
+		g.Go(func() error {
+			want := f.Content
+			var gz *storage.Gzipper
+			if opts.Gzip {
+				gz = gzs.Get().(*storage.Gzipper)
+				defer gzs.Put(gz)
+				want = gz.Compress(f.Content)
 			}
+			wrote, leftovers, err := t.put(d, f.Name(), want)
+			mu.Lock()
+			defer mu.Unlock()
+			res.LeftoversRemoved += leftovers
+			if err != nil {
+				return err
+			}
+			if wrote {
+				res.Written++
+				d.dirty = true
+			} else {
+				res.Unchanged++
+			}
+			*done++
+			if opts.Progress != nil {
+				opts.Progress(*done, total)
+			}
+			return nil
 		})
 	}
-	go func() {
-		wg.Wait()
-		close(results)
-	}()
-	var first error
-	for r := range results {
-		if r.err != nil {
-			if first == nil {
-				first = r.err
-				cancel()
-			}
-			continue
-		}
-		res.LeftoversRemoved += r.leftovers
-		if r.wrote {
-			res.Written++
-			d.dirty = true
-		} else {
-			res.Unchanged++
-		}
-		*done++
-		if opts.Progress != nil {
-			opts.Progress(*done, total)
-		}
+	if err := g.Wait(); err != nil {
+		return err
 	}
-	if first == nil {
-		first = ctx.Err()
-	}
-	return first
+	return ctx.Err()
 }
 
 // put makes d/name hold exactly want. It is safe for concurrent use with
 // distinct names.
-func (t *target) put(d *folder, name string, want []byte) putResult {
-	wrote, leftovers, err := t.put1(d, name, want)
-	return putResult{wrote, leftovers, err}
-}
-
-func (t *target) put1(d *folder, name string, want []byte) (wrote bool, leftovers int, err error) {
+func (t *target) put(d *folder, name string, want []byte) (wrote bool, leftovers int, err error) {
 	if _, ok := d.entries[name]; ok {
 		same, err := t.same(d, name, want)
 		if err != nil || same {
@@ -709,25 +683,4 @@ func (t *target) cleanStaging(res *DirResult) error {
 		return fmt.Errorf("export: remove %s: %w", t.rel(StagingDir), err)
 	}
 	return nil
-}
-
-// gzipper compresses deterministically with one reused writer.
-type gzipper struct {
-	buf bytes.Buffer
-	zw  *gzip.Writer
-}
-
-func (g *gzipper) compress(b []byte) []byte {
-	g.buf.Reset()
-	if g.zw == nil {
-		g.zw, _ = gzip.NewWriterLevel(&g.buf, gzip.DefaultCompression)
-	} else {
-		g.zw.Reset(&g.buf)
-	}
-	// No name, no comment, MTIME 0 (the zero Header), OS 3 (Unix): the
-	// bytes depend only on the content, as `gzip -n` output does.
-	g.zw.Header.OS = 3
-	g.zw.Write(b) // writes to a bytes.Buffer cannot fail
-	g.zw.Close()
-	return bytes.Clone(g.buf.Bytes())
 }

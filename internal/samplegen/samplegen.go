@@ -36,7 +36,6 @@ package samplegen
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -52,6 +51,7 @@ import (
 	"sync"
 
 	"github.com/metactl/metactl/aptos"
+	"github.com/metactl/metactl/storage"
 )
 
 // Defaults used for zero-valued fields of Options.
@@ -92,9 +92,9 @@ type Options struct {
 	// identity).
 	Seed int64
 	// Gzip writes each file as gzip bytes under its .meta name, as the
-	// sample command-adapter configs leave them in a bucket (gzip -c). The
-	// gzip member has no name, MTIME 0 and OS 3 (Unix), compressed at Go's
-	// default level: the same bytes 'metactl export --gzip' writes, so a
+	// sample command-adapter configs leave them in a bucket (gzip -c),
+	// written by storage.Gzipper, the writer 'metactl export --gzip' uses,
+	// so a
 	// generated gzip storage round-trips through import and export byte for
 	// byte. Readers only decompress it.
 	Gzip bool
@@ -331,10 +331,10 @@ func compressAll(files []File) {
 	for lo := 0; lo < len(files); lo += per {
 		part := files[lo:min(lo+per, len(files))]
 		wg.Go(func() {
-			var gz gzipper
+			var gz storage.Gzipper
 			var ar arena
 			for i := range part {
-				part[i].Content = ar.copy(gz.compress(part[i].Content))
+				part[i].Content = ar.copy(gz.Compress(part[i].Content))
 			}
 		})
 	}
@@ -474,26 +474,4 @@ func (a *arena) copy(b []byte) []byte {
 	start := len(a.chunk)
 	a.chunk = append(a.chunk, b...)
 	return a.chunk[start:len(a.chunk):len(a.chunk)]
-}
-
-// gzipper compresses small payloads with one reused gzip.Writer, with the
-// settings export uses (default level, no name, MTIME 0, OS Unix).
-type gzipper struct {
-	w   *gzip.Writer
-	buf bytes.Buffer
-}
-
-// compress returns b gzip-compressed, in a buffer reused by the next call.
-func (g *gzipper) compress(b []byte) []byte {
-	g.buf.Reset()
-	if g.w == nil {
-		g.w, _ = gzip.NewWriterLevel(&g.buf, gzip.DefaultCompression) // a valid level
-	} else {
-		g.w.Reset(&g.buf)
-	}
-	g.w.OS = 3 // Unix, as GNU gzip writes; Reset sets 255.
-	// Writes to a bytes.Buffer cannot fail.
-	_, _ = g.w.Write(b)
-	_ = g.w.Close()
-	return g.buf.Bytes()
 }
