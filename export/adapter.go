@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
@@ -17,6 +20,10 @@ type AdapterOptions struct {
 	// backup_metadata_file command, with the number done and the number
 	// of commands to run.
 	Progress func(done, total int)
+	// Concurrency bounds how many adapter commands run at once within a
+	// phase (all saves finish before the first move starts). Zero (or
+	// negative) means one at a time, as Aptos publishes.
+	Concurrency int
 }
 
 // AdapterResult says what ToCommandAdapter did.
@@ -98,27 +105,38 @@ func (s *Snapshot) ToCommandAdapter(ctx context.Context, ca *storage.CommandAdap
 			len(move), move[0].Handle, storage.ErrNoBackupCommand)
 	}
 
+	var mu sync.Mutex
 	done, total := 0, len(save)+len(move)
-	for _, f := range save {
-		if _, err := ca.SaveMetadataFile(ctx, f.Name(), f.Content); err != nil {
-			return nil, fmt.Errorf("export: save %q: %w", f.Handle, err)
-		}
-		res.Saved++
+	step := func(count *int) {
+		mu.Lock()
+		defer mu.Unlock()
+		*count++
 		done++
 		if opts.Progress != nil {
 			opts.Progress(done, total)
 		}
 	}
+	limit := max(opts.Concurrency, 1)
+	err = runLimited(ctx, len(save), limit, func(ctx context.Context, i int) error {
+		if _, err := ca.SaveMetadataFile(ctx, save[i].Name(), save[i].Content); err != nil {
+			return fmt.Errorf("export: save %q: %w", save[i].Handle, err)
+		}
+		step(&res.Saved)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
 	failpoint.Hit("export.between-writes-and-moves")
-	for _, f := range move {
-		if err := ca.BackupMetadataFile(ctx, f.Handle); err != nil {
-			return nil, fmt.Errorf("export: move %q: %w", f.Handle, err)
+	err = runLimited(ctx, len(move), limit, func(ctx context.Context, i int) error {
+		if err := ca.BackupMetadataFile(ctx, move[i].Handle); err != nil {
+			return fmt.Errorf("export: move %q: %w", move[i].Handle, err)
 		}
-		res.Moved++
-		done++
-		if opts.Progress != nil {
-			opts.Progress(done, total)
-		}
+		step(&res.Moved)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 
 	for _, n := range l.Live {
@@ -133,4 +151,18 @@ func (s *Snapshot) ToCommandAdapter(ctx context.Context, ca *storage.CommandAdap
 	}
 	slices.Sort(res.Unknown)
 	return res, nil
+}
+
+// runLimited calls fn for 0..n-1, at most limit at once, and returns the
+// first error; after an error no new call starts and ctx is cancelled.
+func runLimited(ctx context.Context, n, limit int, fn func(context.Context, int) error) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(limit)
+	for i := range n {
+		if ctx.Err() != nil {
+			break
+		}
+		g.Go(func() error { return fn(ctx, i) })
+	}
+	return g.Wait()
 }

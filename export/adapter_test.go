@@ -134,3 +134,32 @@ func equalAdapterResult(a, b *export.AdapterResult) bool {
 	return a.Generation == b.Generation && a.Saved == b.Saved && a.Moved == b.Moved &&
 		a.Unchanged == b.Unchanged && slices.Equal(a.Unknown, b.Unknown)
 }
+
+// TestToCommandAdapterConcurrent publishes with several commands at once
+// (--concurrent-downloads): the same result and the same remote as one at a
+// time, and progress still counts every command once, in order.
+func TestToCommandAdapterConcurrent(t *testing.T) {
+	folder := t.TempDir()
+	ca := localAdapter(t, folder, false)
+	db := catalogtest.Open(t)
+	originals, compacted := splitStorage(t, db)
+	if _, err := export.ToDir(t.Context(), db, folder, export.DirOptions{Gzip: true}); err != nil {
+		t.Fatal(err)
+	}
+	compact(t, db, originals, compacted)
+	last := 0
+	res, err := export.ToCommandAdapter(t.Context(), db, ca, export.AdapterOptions{Concurrency: 4, Progress: func(done, total int) {
+		if done != last+1 {
+			t.Errorf("progress %d after %d", done, last)
+		}
+		last = done
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := export.AdapterResult{Generation: 3, Saved: len(compacted), Moved: len(originals)}
+	if !equalAdapterResult(res, &want) || last != len(originals)+len(compacted) {
+		t.Errorf("%+v (progress %d), want %+v", res, last, want)
+	}
+	checkExact(t, db, folder, true)
+}

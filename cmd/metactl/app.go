@@ -41,6 +41,12 @@ func (a *app) openWrite(command string) (*catalog.DB, error) {
 	return catalog.Open(a.ctx, a.cli.Catalog, a.options(false, command))
 }
 
+// makeCatalogDir creates the catalog's folder if it is missing, so a
+// --metadata-cache-dir that does not exist yet (a fresh emptyDir) works.
+func (a *app) makeCatalogDir() error {
+	return os.MkdirAll(filepath.Dir(a.cli.Catalog), 0o755)
+}
+
 // openRead opens the catalog read-only. If --catalog names an archive, it
 // is unpacked into a throwaway catalog in a temporary folder first; the
 // returned function closes the catalog and removes that folder.
@@ -54,6 +60,44 @@ func (a *app) openRead(command string) (*catalog.DB, func(), error) {
 		return nil, nil, err
 	}
 	return db, func() { db.Close() }, nil
+}
+
+// openStorage imports the storage s into a private temporary catalog (in
+// the cache folder if one is given, else in the system's temporary folder)
+// and opens it read-only. The returned function closes it and removes the
+// temporary folder. The catalog of --catalog is not touched.
+func (a *app) openStorage(s *storageFlags, cache *cacheFlags, command string) (*catalog.DB, func(), error) {
+	src, err := s.source()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", command, err)
+	}
+	parent := cache.MetadataCacheDir
+	if parent != "" {
+		if err := os.MkdirAll(parent, 0o755); err != nil {
+			return nil, nil, fmt.Errorf("%s: metadata cache folder: %w", command, err)
+		}
+	}
+	dir, err := os.MkdirTemp(parent, "metactl-query-")
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", command, err)
+	}
+	cleanup := func() { os.RemoveAll(dir) }
+	tmp := filepath.Join(dir, "catalog.db")
+	db, err := catalog.Open(a.ctx, tmp, &catalog.Options{NoSync: true, Command: "metactl " + command, Now: a.now})
+	if err == nil {
+		_, err = importer.FromStorage(a.ctx, db, src, importer.Options{Source: s.describe(), Concurrency: cache.concurrency()})
+		db.Close()
+	}
+	if err != nil {
+		cleanup()
+		return nil, nil, fmt.Errorf("%s: read storage: %w", command, err)
+	}
+	db, err = catalog.Open(a.ctx, tmp, &catalog.Options{ReadOnly: true, Command: "metactl " + command, Now: a.now})
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	return db, func() { db.Close(); cleanup() }, nil
 }
 
 func isArchiveFile(path string) bool {

@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/metactl/metactl/importer"
 )
 
 const description = `metactl keeps the metadata of an Aptos backup storage in a transactional
@@ -35,7 +38,7 @@ Environment:
 // CLI is the kong grammar: global flags and one field per command. Each
 // command lives in its own file.
 type CLI struct {
-	Catalog     string           `help:"Catalog file (default: ${default}). Read-only commands also accept an archive made by 'export --archive'." env:"METACTL_CATALOG" default:"metactl.db" placeholder:"PATH"`
+	Catalog     string           `help:"Catalog file (default: METACTL_CATALOG, else metactl.db in --metadata-cache-dir if the command has one, else ./metactl.db). Read-only commands also accept an archive made by 'export --archive'." env:"METACTL_CATALOG" placeholder:"PATH"`
 	LockTimeout time.Duration    `help:"Wait at most this long for the catalog lock, then exit 5 naming the holder (default: ${default})." default:"30s" placeholder:"DUR"`
 	JSON        bool             `name:"json" help:"Print a stable JSON document on stdout instead of text."`
 	Version     kong.VersionFlag `help:"Print the version and exit."`
@@ -76,7 +79,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 		kong.Description(description),
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(c int) { panic(kongExit(c)) }),
-		kong.Vars{"version": version},
+		kong.Vars{"version": version, "default_concurrency": strconv.Itoa(importer.DefaultConcurrency)},
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 		kong.Bind(a),
 	)
@@ -99,10 +102,30 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 		fixed := time.Unix(secs, 0).UTC()
 		a.now = func() time.Time { return fixed }
 	}
+	cli.Catalog = defaultCatalog(cli.Catalog, kctx)
 	if err := kctx.Run(); err != nil {
 		return a.report(err)
 	}
 	return exitOK
+}
+
+// defaultCatalogName is the catalog's file name when no path is given.
+const defaultCatalogName = "metactl.db"
+
+// defaultCatalog resolves the catalog path: --catalog or METACTL_CATALOG
+// if given, else metactl.db in the selected command's --metadata-cache-dir
+// (so Aptos's helm command line, which gives only a cache folder on a
+// writable emptyDir, works on a read-only root), else ./metactl.db.
+func defaultCatalog(given string, kctx *kong.Context) string {
+	if given != "" {
+		return given
+	}
+	if n := kctx.Selected(); n != nil && n.Target.CanAddr() {
+		if c, ok := n.Target.Addr().Interface().(interface{ metadataCacheDir() string }); ok && c.metadataCacheDir() != "" {
+			return filepath.Join(c.metadataCacheDir(), defaultCatalogName)
+		}
+	}
+	return defaultCatalogName
 }
 
 // Exit codes; the table is in the help text above and in the README.

@@ -14,6 +14,7 @@ import (
 
 type compactCmd struct {
 	storageFlags
+	cacheFlags
 	EpochEndingFileCompactFactor   int    `name:"epoch-ending-file-compact-factor" help:"Epoch-ending entries per compacted file (default: ${default})." default:"1" placeholder:"N"`
 	StateSnapshotFileCompactFactor int    `name:"state-snapshot-file-compact-factor" help:"State-snapshot entries per compacted file (default: ${default})." default:"1" placeholder:"N"`
 	TransactionFileCompactFactor   int    `name:"transaction-file-compact-factor" help:"Transaction entries per compacted file (default: ${default})." default:"1" placeholder:"N"`
@@ -48,6 +49,9 @@ Example (Aptos's helm CronJob settings):
 
 func (c *compactCmd) Validate() error {
 	if err := c.storageFlags.validate(); err != nil {
+		return err
+	}
+	if err := c.validateCache(); err != nil {
 		return err
 	}
 	if c.RemoveCompactedFileAfter > uint64(math.MaxInt64/int64(time.Second)) {
@@ -87,6 +91,11 @@ func (c *compactCmd) options() compaction.Options {
 }
 
 func (c *compactCmd) Run(a *app) error {
+	if c.MetadataCacheDir != "" {
+		if err := a.makeCatalogDir(); err != nil {
+			return fmt.Errorf("compact: %w", err)
+		}
+	}
 	out := compactJSON{DryRun: c.DryRun, Write: []string{}, Timestamped: []string{}, Move: []string{}, Skipped: []string{}}
 	if c.given() && !c.DryRun {
 		n, err := c.sync(a)
@@ -179,7 +188,7 @@ func (c *compactCmd) sync(a *app) (int, error) {
 		return 0, err
 	}
 	defer db.Close()
-	res, err := importer.FromStorage(a.ctx, db, src, importer.Options{Source: c.describe()})
+	res, err := importer.FromStorage(a.ctx, db, src, importer.Options{Source: c.describe(), Concurrency: c.concurrency()})
 	if err != nil {
 		return 0, err
 	}
@@ -208,7 +217,7 @@ func (c *compactCmd) export(a *app) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	res, err := snap.ToCommandAdapter(a.ctx, ca, export.AdapterOptions{})
+	res, err := snap.ToCommandAdapter(a.ctx, ca, export.AdapterOptions{Concurrency: c.concurrency()})
 	if err != nil {
 		return 0, fmt.Errorf("compact: %w", err)
 	}

@@ -53,7 +53,16 @@ func (r result) String() string {
 // ("K=V" strings) and waits for it.
 func metactl(t testing.TB, catalogPath string, env []string, args ...string) result {
 	t.Helper()
+	return metactlIn(t, "", catalogPath, env, args...)
+}
+
+// metactlIn is metactl run in the working folder dir ("" for the test's).
+// An empty catalogPath leaves METACTL_CATALOG empty, so the default
+// catalog path applies.
+func metactlIn(t testing.TB, dir, catalogPath string, env []string, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(binary, args...)
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "METACTL_CATALOG="+catalogPath)
 	cmd.Env = append(cmd.Env, env...)
 	var out, errb bytes.Buffer

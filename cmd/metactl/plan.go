@@ -9,6 +9,7 @@ import (
 )
 
 type planCmd struct {
+	queryFlags
 	TargetVersion uint64 `name:"target-version" help:"Restore up to this version (default: the latest backed-up version)." default:"18446744073709551615" placeholder:"V"`
 }
 
@@ -30,7 +31,7 @@ type planJSON struct {
 }
 
 func (c *planCmd) Run(a *app) error {
-	db, done, err := a.openRead("plan")
+	db, done, err := c.open(a, "plan")
 	if err != nil {
 		return err
 	}

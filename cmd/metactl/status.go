@@ -7,7 +7,9 @@ import (
 	"github.com/metactl/metactl/catalog"
 )
 
-type statusCmd struct{}
+type statusCmd struct {
+	queryFlags
+}
 
 func (c *statusCmd) Help() string {
 	return `Prints the line that 'aptos-db-tool backup query backup-storage-state' prints,
@@ -31,7 +33,7 @@ type statusJSON struct {
 }
 
 func (c *statusCmd) Run(a *app) error {
-	db, done, err := a.openRead("status")
+	db, done, err := c.open(a, "status")
 	if err != nil {
 		return err
 	}

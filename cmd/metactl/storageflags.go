@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/importer"
 	"github.com/metactl/metactl/storage"
 )
 
@@ -48,4 +50,58 @@ func (s *storageFlags) source() (storage.Source, error) {
 		return storage.LoadCommandAdapter(s.CommandAdapterConfig)
 	}
 	return nil, fmt.Errorf("no storage given")
+}
+
+// cacheFlags are the two options Aptos's backup-maintenance compact and
+// backup query take besides the storage: where its metadata cache lives
+// and how many downloads run at once. metactl gives them the same meaning:
+// the cache folder holds the catalog when --catalog is not given, and
+// --concurrent-downloads bounds parallel command-adapter calls.
+type cacheFlags struct {
+	MetadataCacheDir    string `name:"metadata-cache-dir" help:"Where metactl keeps its catalog (metactl.db) for this run when neither --catalog nor METACTL_CATALOG is given; Aptos's cache folder. Created if missing." type:"path" placeholder:"DIR"`
+	ConcurrentDownloads int    `name:"concurrent-downloads" help:"At most this many command-adapter calls (downloads, and saves and moves when publishing) at once; 0 means ${default_concurrency}." default:"0" placeholder:"N"`
+}
+
+// metadataCacheDir is how run finds the cache folder of the selected
+// command to resolve the default catalog path.
+func (c *cacheFlags) metadataCacheDir() string { return c.MetadataCacheDir }
+
+// concurrency is --concurrent-downloads with 0 resolved to the default.
+func (c *cacheFlags) concurrency() int {
+	if c.ConcurrentDownloads <= 0 {
+		return importer.DefaultConcurrency
+	}
+	return c.ConcurrentDownloads
+}
+
+func (c *cacheFlags) validateCache() error {
+	if c.ConcurrentDownloads < 0 {
+		return usagef("--concurrent-downloads %d: want 0 or more", c.ConcurrentDownloads)
+	}
+	return nil
+}
+
+// queryFlags let a read-only command answer straight from a storage, as
+// 'aptos-db-tool backup query backup-storage-state' does: the storage is
+// imported into a private temporary catalog, queried, and removed.
+type queryFlags struct {
+	storageFlags
+	cacheFlags
+}
+
+func (q *queryFlags) Validate() error {
+	if err := q.storageFlags.validate(); err != nil {
+		return err
+	}
+	return q.validateCache()
+}
+
+// open opens the catalog to read: the storage's private catalog when a
+// storage flag is given, else the catalog (or archive) of --catalog. The
+// returned function closes it and removes what was created.
+func (q *queryFlags) open(a *app, command string) (*catalog.DB, func(), error) {
+	if !q.given() {
+		return a.openRead(command)
+	}
+	return a.openStorage(&q.storageFlags, &q.cacheFlags, command)
 }

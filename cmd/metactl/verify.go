@@ -8,7 +8,9 @@ import (
 	"github.com/metactl/metactl/catalog"
 )
 
-type verifyCmd struct{}
+type verifyCmd struct {
+	queryFlags
+}
 
 func (c *verifyCmd) Help() string {
 	return `Checks, in one read-only transaction:
@@ -32,7 +34,7 @@ type verifyJSON struct {
 }
 
 func (c *verifyCmd) Run(a *app) error {
-	db, done, err := a.openRead("verify")
+	db, done, err := c.open(a, "verify")
 	if err != nil {
 		return err
 	}
