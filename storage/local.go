@@ -17,6 +17,61 @@ import (
 // followed), a directory, a named pipe, a device or a socket.
 var ErrNotRegular = errors.New("not a regular file")
 
+// NotRegularError is the error [Local.ReadFile] returns for an entry that
+// is not a regular file; errors.Is(err, ErrNotRegular) holds for it.
+type NotRegularError struct {
+	// Path is the entry's path on disk.
+	Path string
+	// What says what it is instead: "a symbolic link", "a directory", "a
+	// named pipe", "a socket", "a device", or "mode <mode>".
+	What string
+}
+
+// Error returns "not a regular file: <path> is <what>".
+func (e *NotRegularError) Error() string { return ErrNotRegular.Error() + ": " + e.Path + " is " + e.What }
+
+// Is reports whether target is ErrNotRegular.
+func (e *NotRegularError) Is(target error) bool { return target == ErrNotRegular }
+
+// ErrNotStorage is returned (wrapped) by [NewLocal] and [CheckLocalDir] for
+// a path that is not a LocalFs backup storage folder.
+var ErrNotStorage = errors.New("not a backup storage folder")
+
+// CheckLocalDir checks that dir is a LocalFs backup storage folder to read
+// from: a directory holding a metadata/ folder. A path that names the
+// metadata/ or metadata_backup/ folder itself (an easy slip) is refused
+// with its parent suggested. Errors wrap [ErrNotStorage], or the os error
+// when dir cannot be inspected.
+func CheckLocalDir(dir string) error {
+	if base := filepath.Base(filepath.Clean(dir)); base == aptos.MetadataDir || base == aptos.MetadataBackupDir {
+		return fmt.Errorf("local storage %s: %w: it is the %s/ folder itself; give the folder that holds it: --local-fs-dir %s",
+			dir, ErrNotStorage, base, filepath.Dir(filepath.Clean(dir)))
+	}
+	st, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("local storage %s: %w: it does not exist (expected a folder holding metadata/ and metadata_backup/)", dir, ErrNotStorage)
+	}
+	if err != nil {
+		return fmt.Errorf("local storage: %w", err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("local storage %s: %w: not a directory (expected a folder holding metadata/ and metadata_backup/)", dir, ErrNotStorage)
+	}
+	meta := filepath.Join(dir, aptos.MetadataDir)
+	st, err = os.Stat(meta)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("local storage %s: %w: it has no %s/ folder (expected a LocalFs backup storage folder holding metadata/ and metadata_backup/)",
+			dir, ErrNotStorage, aptos.MetadataDir)
+	}
+	if err != nil {
+		return fmt.Errorf("local storage: %w", err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("local storage %s: %w: %s is not a directory", dir, ErrNotStorage, meta)
+	}
+	return nil
+}
+
 // Local is an Aptos LocalFs backup storage (spec §1.2): the directory Dir
 // with the live metadata files in Dir/metadata and the moved ones in
 // Dir/metadata_backup. Files may be plain (as LocalFs writes them) or gzip
@@ -27,15 +82,13 @@ type Local struct {
 	Dir string
 }
 
-// NewLocal returns the Local storage rooted at dir, which must exist and be a
-// directory (a symbolic link to a directory is fine).
+// NewLocal returns the Local storage rooted at dir, which must pass
+// [CheckLocalDir]: a directory (a symbolic link to one is fine) holding a
+// metadata/ folder, so a wrong path is refused before anything is read or
+// written, never taken for an empty storage.
 func NewLocal(dir string) (*Local, error) {
-	st, err := os.Stat(dir)
-	if err != nil {
-		return nil, fmt.Errorf("local storage: %w", err)
-	}
-	if !st.IsDir() {
-		return nil, fmt.Errorf("local storage %q: not a directory", dir)
+	if err := CheckLocalDir(dir); err != nil {
+		return nil, err
 	}
 	return &Local{Dir: dir}, nil
 }
@@ -99,7 +152,7 @@ func (l *Local) ReadFile(ctx context.Context, handle string, max int64) ([]byte,
 	f, err := openNoFollow(path)
 	if err != nil {
 		if st, lerr := os.Lstat(path); lerr == nil && st.Mode()&fs.ModeSymlink != 0 {
-			return nil, fmt.Errorf("read %q: %w: %s is a symbolic link", handle, ErrNotRegular, path)
+			return nil, fmt.Errorf("read %q: %w", handle, &NotRegularError{Path: path, What: "a symbolic link"})
 		}
 		return nil, fmt.Errorf("read %q: %w", handle, err)
 	}
@@ -109,7 +162,7 @@ func (l *Local) ReadFile(ctx context.Context, handle string, max int64) ([]byte,
 		return nil, fmt.Errorf("read %q: %w", handle, err)
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("read %q: %w: %s %s", handle, ErrNotRegular, path, describeMode(st.Mode()))
+		return nil, fmt.Errorf("read %q: %w", handle, &NotRegularError{Path: path, What: describeMode(st.Mode())})
 	}
 	var magic [2]byte
 	n, _ := f.ReadAt(magic[:], 0)
@@ -127,15 +180,15 @@ func (l *Local) ReadFile(ctx context.Context, handle string, max int64) ([]byte,
 func describeMode(mode fs.FileMode) string {
 	switch {
 	case mode.IsDir():
-		return "is a directory"
+		return "a directory"
 	case mode&fs.ModeSymlink != 0:
-		return "is a symbolic link"
+		return "a symbolic link"
 	case mode&fs.ModeNamedPipe != 0:
-		return "is a named pipe"
+		return "a named pipe"
 	case mode&fs.ModeSocket != 0:
-		return "is a socket"
+		return "a socket"
 	case mode&fs.ModeDevice != 0:
-		return "is a device"
+		return "a device"
 	}
-	return fmt.Sprintf("has mode %v", mode)
+	return fmt.Sprintf("mode %v", mode)
 }

@@ -14,18 +14,31 @@ import (
 	"github.com/metactl/metactl/storage"
 )
 
+// TestNewLocal is issue 8's "paths are checked before anything is
+// written", read side: a folder without metadata/ and a path naming the
+// metadata folder itself are refused, naming the path and what was expected.
 func TestNewLocal(t *testing.T) {
 	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "metadata"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	empty := t.TempDir()
 	file := filepath.Join(dir, "file")
 	writeFile(t, dir, "file", nil)
 	missing := filepath.Join(dir, "missing")
+	metaFile := t.TempDir()
+	writeFile(t, metaFile, "metadata", nil)
 	tests := []struct {
 		dir     string
 		wantErr string
 	}{
 		{dir, ""},
-		{missing, "local storage: stat " + missing + ": no such file or directory"},
-		{file, "local storage " + `"` + file + `"` + ": not a directory"},
+		{missing, "local storage " + missing + ": not a backup storage folder: it does not exist (expected a folder holding metadata/ and metadata_backup/)"},
+		{file, "local storage " + file + ": not a backup storage folder: not a directory (expected a folder holding metadata/ and metadata_backup/)"},
+		{empty, "local storage " + empty + ": not a backup storage folder: it has no metadata/ folder (expected a LocalFs backup storage folder holding metadata/ and metadata_backup/)"},
+		{metaFile, "local storage " + metaFile + ": not a backup storage folder: " + filepath.Join(metaFile, "metadata") + " is not a directory"},
+		{filepath.Join(dir, "metadata"), "local storage " + filepath.Join(dir, "metadata") + ": not a backup storage folder: it is the metadata/ folder itself; give the folder that holds it: --local-fs-dir " + dir},
+		{filepath.Join(dir, "metadata_backup") + "/", "local storage " + filepath.Join(dir, "metadata_backup") + "/: not a backup storage folder: it is the metadata_backup/ folder itself; give the folder that holds it: --local-fs-dir " + dir},
 	}
 	for _, tc := range tests {
 		l, err := storage.NewLocal(tc.dir)
@@ -35,11 +48,18 @@ func TestNewLocal(t *testing.T) {
 		if err == nil && l.Dir != tc.dir {
 			t.Errorf("NewLocal(%q).Dir = %q", tc.dir, l.Dir)
 		}
+		if err != nil && !errors.Is(err, storage.ErrNotStorage) {
+			t.Errorf("NewLocal(%q): %v does not wrap ErrNotStorage", tc.dir, err)
+		}
 	}
 }
 
 func TestLocalListMissingFolders(t *testing.T) {
-	l, err := storage.NewLocal(t.TempDir())
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "metadata"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l, err := storage.NewLocal(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,6 +70,14 @@ func TestLocalListMissingFolders(t *testing.T) {
 	want := storage.Listing{Live: []string{}, Moved: []string{}, MovedListed: true}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("List = %+v, want %+v", got, want)
+	}
+	// The metadata folder removed after NewLocal: an empty listing, as
+	// Aptos's LocalFs gives.
+	if err := os.Remove(filepath.Join(dir, "metadata")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = l.List(t.Context()); err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("List after removing metadata/ = %+v, %v; want %+v", got, err, want)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/compaction"
 	"github.com/metactl/metactl/importer"
+	"github.com/metactl/metactl/storage"
 )
 
 // app is what every command's Run receives: the process's context,
@@ -203,7 +204,7 @@ func exitCodeOf(err error) int {
 	case errors.Is(err, errVerifyFailed):
 		return exitVerify
 	case errors.As(err, &input), errors.Is(err, aptos.ErrInvalid), errors.Is(err, catalog.ErrConflict),
-		errors.Is(err, archive.ErrBadArchive):
+		errors.Is(err, archive.ErrBadArchive), errors.Is(err, storage.ErrNotStorage):
 		return exitInvalid
 	}
 	return exitError

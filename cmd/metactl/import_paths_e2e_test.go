@@ -1,0 +1,57 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestImportRefusesFolderWithoutMetadata: import --local-fs-dir X where X
+// has no metadata/ exits 3 naming X and what was expected, and creates no
+// catalog (issue 8: a wrong path used to import "0 files" into a new, empty
+// catalog).
+func TestImportRefusesFolderWithoutMetadata(t *testing.T) {
+	cat := filepath.Join(t.TempDir(), "c.db")
+	x := t.TempDir()
+	for _, cmd := range [][]string{
+		{"import", "--local-fs-dir", x},
+		{"compact", "--local-fs-dir", x},
+	} {
+		r := metactl(t, cat, nil, cmd...)
+		want := "local storage " + x + ": not a backup storage folder: it has no metadata/ folder (expected a LocalFs backup storage folder holding metadata/ and metadata_backup/)"
+		if r.code != 3 || !strings.Contains(r.stderr, want) {
+			t.Errorf("%v: want exit 3 with %q, got %s", cmd, want, r)
+		}
+		if _, err := os.Stat(cat); err == nil {
+			t.Fatalf("%v created the catalog", cmd)
+		}
+		if ents, _ := os.ReadDir(x); len(ents) != 0 {
+			t.Fatalf("%v wrote into the storage folder: %v", cmd, ents)
+		}
+	}
+}
+
+// TestImportRefusesMetadataFolderItself: a --local-fs-dir that names the
+// metadata/ or metadata_backup/ folder is refused, suggesting the parent.
+func TestImportRefusesMetadataFolderItself(t *testing.T) {
+	cat := filepath.Join(t.TempDir(), "c.db")
+	s := t.TempDir()
+	addEpoch(t, s, 0)
+	os.MkdirAll(filepath.Join(s, "metadata_backup"), 0o755)
+	for _, sub := range []string{"metadata", "metadata_backup"} {
+		for _, cmd := range []string{"import", "compact"} {
+			r := metactl(t, cat, nil, cmd, "--local-fs-dir", filepath.Join(s, sub))
+			want := "it is the " + sub + "/ folder itself; give the folder that holds it: --local-fs-dir " + s
+			if r.code != 3 || !strings.Contains(r.stderr, want) {
+				t.Errorf("%s %s: want exit 3 with %q, got %s", cmd, sub, want, r)
+			}
+		}
+	}
+	if _, err := os.Stat(cat); err == nil {
+		t.Fatal("a refused import created the catalog")
+	}
+	if _, err := os.Stat(filepath.Join(s, "metadata", "metadata")); err == nil {
+		t.Fatal("compact wrote into metadata/metadata")
+	}
+}
