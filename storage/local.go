@@ -28,7 +28,9 @@ type NotRegularError struct {
 }
 
 // Error returns "not a regular file: <path> is <what>".
-func (e *NotRegularError) Error() string { return ErrNotRegular.Error() + ": " + e.Path + " is " + e.What }
+func (e *NotRegularError) Error() string {
+	return ErrNotRegular.Error() + ": " + e.Path + " is " + e.What
+}
 
 // Is reports whether target is ErrNotRegular.
 func (e *NotRegularError) Is(target error) bool { return target == ErrNotRegular }
