@@ -116,7 +116,7 @@ func TestSampleGolden(t *testing.T) {
 	cat := filepath.Join(t.TempDir(), "c.db")
 	sample := filepath.Join(repoRoot(t), "testdata", "sample")
 	// An empty catalog reads as Aptos's empty view.
-	must(t, cat, nil, "import", "--local-fs-dir", t.TempDir())
+	must(t, cat, nil, "import", "--local-fs-dir", emptyStorage(t))
 	golden(t, "status-empty.txt", must(t, cat, nil, "status").stdout)
 
 	r := must(t, cat, nil, "import", "--local-fs-dir", sample)
@@ -238,7 +238,7 @@ func TestImportBadInputChangesNothing(t *testing.T) {
 func TestLockTimeoutAcrossProcesses(t *testing.T) {
 	cat := filepath.Join(t.TempDir(), "c.db")
 	sample := filepath.Join(repoRoot(t), "testdata", "sample")
-	must(t, cat, nil, "import", "--local-fs-dir", t.TempDir())
+	must(t, cat, nil, "import", "--local-fs-dir", emptyStorage(t))
 
 	writer := exec.Command(binary, "import", "--local-fs-dir", sample)
 	writer.Env = append(os.Environ(), "METACTL_CATALOG="+cat, "METACTL_FAILPOINT=import.after-put=sleep:3s")
@@ -319,7 +319,7 @@ func TestDamagedCatalogNeverCrashes(t *testing.T) {
 // transaction: it must exit 130 and leave the catalog as it was.
 func TestInterruptRollsBack(t *testing.T) {
 	cat := filepath.Join(t.TempDir(), "c.db")
-	must(t, cat, nil, "import", "--local-fs-dir", t.TempDir())
+	must(t, cat, nil, "import", "--local-fs-dir", emptyStorage(t))
 	before, _ := os.ReadFile(cat)
 	cmd := exec.Command(binary, "import", "--local-fs-dir", filepath.Join(repoRoot(t), "testdata", "sample"))
 	cmd.Env = append(os.Environ(), "METACTL_CATALOG="+cat, "METACTL_FAILPOINT=import.after-put=sleep:1s")

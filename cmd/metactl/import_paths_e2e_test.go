@@ -55,3 +55,13 @@ func TestImportRefusesMetadataFolderItself(t *testing.T) {
 		t.Fatal("compact wrote into metadata/metadata")
 	}
 }
+
+// emptyStorage returns a LocalFs storage folder with an empty metadata/.
+func emptyStorage(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "metadata"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
