@@ -17,6 +17,7 @@ import (
 	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/compaction"
+	"github.com/metactl/metactl/internal/catalogtest"
 	"github.com/metactl/metactl/internal/samplegen"
 )
 
@@ -246,4 +247,47 @@ func TestBuildBenchCatalog(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "meta.json"), raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// BenchmarkCompact compacts, with factors 100, a catalog of 100,000 lines
+// in files of 100 lines (1,000,000 with METACTL_BENCH_LARGE=1): issue 11's
+// compaction row (goal for 1M entries: at most 5 s, peak RSS at most 768
+// MiB) and its catalog size after compaction (goal: at most 2× the
+// content of the files it holds, reported as catalog-x-plain).
+func BenchmarkCompact(b *testing.B) {
+	base := filepath.Join(b.TempDir(), "base.db")
+	catalogtest.BenchCatalogAt(b, base, catalogtest.BenchSize(100_000, 1_000_000), 100)
+	var path string
+	var entries int
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		path = filepath.Join(b.TempDir(), "catalog.db")
+		if err := copyFile(base, path); err != nil {
+			b.Fatal(err)
+		}
+		db, err := catalog.Open(b.Context(), path, &catalog.Options{Timeout: time.Minute, Command: "bench",
+			Now: func() time.Time { return time.Unix(benchT0, 0) }})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		_, op, err := compaction.Run(b.Context(), db, benchOpts)
+		b.StopTimer()
+		if err != nil {
+			b.Fatal(err)
+		}
+		entries = op.Entries
+		db.Close()
+	}
+	db := catalogtest.OpenWith(b, catalogtest.Options{Path: path})
+	var plain int64
+	if err := db.View(func(tx *catalog.Tx) error {
+		return tx.ForEachFile(false, func(f *catalog.File) error { plain += int64(f.Size); return nil })
+	}); err != nil {
+		b.Fatal(err)
+	}
+	db.Close()
+	b.ReportMetric(float64(entries)*float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+	catalogtest.ReportFileRatio(b, path, plain)
+	catalogtest.ReportPeakRSS(b)
 }
