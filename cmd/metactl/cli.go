@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -91,13 +92,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 	if err != nil {
 		fmt.Fprintf(stderr, "metactl: %v\n", err)
 		fmt.Fprintln(stderr, "run 'metactl --help' for usage")
+		if slices.Contains(args, "--json") {
+			// The parse failed, so cli.JSON may be unset: look for the flag.
+			a.printJSON(newErrorJSON(err, err.Error(), exitUsage))
+		}
 		return exitUsage
 	}
 	if s := os.Getenv("METACTL_NOW"); s != "" {
 		secs, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
-			fmt.Fprintf(stderr, "metactl: METACTL_NOW=%q: want Unix seconds\n", s)
-			return exitUsage
+			return a.report(usagef("METACTL_NOW=%q: want Unix seconds", s))
 		}
 		fixed := time.Unix(secs, 0).UTC()
 		a.now = func() time.Time { return fixed }
@@ -152,11 +156,14 @@ func usagef(format string, args ...any) error { return usageError{fmt.Errorf(for
 var errVerifyFailed = errors.New("verify found problems")
 
 // report prints err once and maps it to an exit code.
+// With --json it also prints the error document (errorJSON) on stdout,
+// except for verify's exit 4, whose own document was the output.
 func (a *app) report(err error) int {
-	msg := err.Error()
-	if !strings.HasPrefix(msg, "metactl: ") {
-		msg = "metactl: " + msg
+	msg := strings.TrimPrefix(err.Error(), "metactl: ")
+	fmt.Fprintln(a.stderr, "metactl: "+msg)
+	code := exitCodeOf(err)
+	if a.cli.JSON && code != exitVerify {
+		a.printJSON(newErrorJSON(err, msg, code))
 	}
-	fmt.Fprintln(a.stderr, msg)
-	return exitCodeOf(err)
+	return code
 }
