@@ -73,3 +73,26 @@ func (d *Digest) combine(key []byte, sub bool) {
 		binary.LittleEndian.PutUint64(d[i*8:], r)
 	}
 }
+
+// Plus returns d + o: the digest of the union of two disjoint entry sets.
+func (d Digest) Plus(o Digest) Digest {
+	var carry uint64
+	for i := 0; i < 4; i++ {
+		var r uint64
+		r, carry = bits.Add64(binary.LittleEndian.Uint64(d[i*8:]), binary.LittleEndian.Uint64(o[i*8:]), carry)
+		binary.LittleEndian.PutUint64(d[i*8:], r)
+	}
+	return d
+}
+
+// Minus returns d - o: the digest of d's entries without o's, where o's
+// entries are a subset of d's.
+func (d Digest) Minus(o Digest) Digest {
+	var borrow uint64
+	for i := 0; i < 4; i++ {
+		var r uint64
+		r, borrow = bits.Sub64(binary.LittleEndian.Uint64(d[i*8:]), binary.LittleEndian.Uint64(o[i*8:]), borrow)
+		binary.LittleEndian.PutUint64(d[i*8:], r)
+	}
+	return d
+}

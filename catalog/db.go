@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"syscall"
 	"time"
 
@@ -202,7 +203,7 @@ func create(path string, o *Options) error {
 		return fmt.Errorf("create catalog %q: %w", path, err)
 	}
 	err = bdb.Update(func(btx *bolt.Tx) error {
-		for _, name := range allBuckets {
+		for _, name := range slices.Concat(allBuckets, optionalBuckets) {
 			if _, err := btx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}

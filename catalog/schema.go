@@ -11,6 +11,13 @@ package catalog
 //	timestamps  file_compacted_at u64 BE | handle    -> the CompactionTimestamps line
 //	identities  handle                               -> 32-byte identity id
 //	journal     generation u64 BE                    -> Operation as JSON
+//	changes     generation u64 BE | handle           -> change record (changes.go)
+//	deleted     handle                               -> deleted record (changes.go)
+//
+// The changes and deleted buckets came after schema version 1 was first
+// written: catalogs made before them lack them, so readers treat a missing
+// bucket as empty and a write creates them. Operations committed before
+// them have no change records and cannot be undone.
 //
 // The entries bucket is the derived view of spec §5.2 kept in step with the
 // live files in the same transaction: a key exists while at least one live
@@ -29,7 +36,13 @@ var (
 	bucketIdentities = []byte("identities")
 	bucketJournal    = []byte("journal")
 
-	allBuckets = [][]byte{bucketMeta, bucketFiles, bucketEntries, bucketTimestamps, bucketIdentities, bucketJournal}
+	bucketChanges = []byte("changes")
+	bucketDeleted = []byte("deleted")
+
+	// allBuckets must exist in every catalog; optionalBuckets are created
+	// by the first write that needs them.
+	allBuckets      = [][]byte{bucketMeta, bucketFiles, bucketEntries, bucketTimestamps, bucketIdentities, bucketJournal}
+	optionalBuckets = [][]byte{bucketChanges, bucketDeleted}
 )
 
 // Keys in the meta bucket.
@@ -40,4 +53,5 @@ var (
 	keyIdentity      = []byte("identity")       // 32 bytes: the chain this catalog belongs to
 	keyCreated       = []byte("created")        // i64 BE unix nanoseconds
 	keyEntryCount    = []byte("entry_count")    // u64 BE: keys in the entries bucket
+	keyPurgedThrough = []byte("purged_through") // u64 BE: retained content purged up to this generation
 )

@@ -35,6 +35,11 @@ type Operation struct {
 	Entries      int          `json:"entries"` // entries in the view after the write
 	DigestBefore aptos.Digest `json:"digest_before"`
 	DigestAfter  aptos.Digest `json:"digest_after"`
+	// Undoes is the generation an undo operation reversed (kind "undo").
+	Undoes uint64 `json:"undoes,omitempty"`
+	// Purged counts the files whose retained content a cleanup dropped
+	// after the grace period (Tx.PurgeRetained).
+	Purged int `json:"purged,omitempty"`
 }
 
 // Changes counts the files of one kind of change and lists their handles
@@ -56,7 +61,7 @@ func (c *Changes) add(h string) {
 
 // Changed reports whether the operation changed any file.
 func (op *Operation) Changed() bool {
-	return op.Added.Count+op.Replaced.Count+op.Moved.Count+op.Revived.Count+op.Deleted.Count > 0
+	return op.Added.Count+op.Replaced.Count+op.Moved.Count+op.Revived.Count+op.Deleted.Count+op.Purged > 0
 }
 
 // Tx is a catalog transaction: read-only from DB.View, read-write from
@@ -71,9 +76,14 @@ type Tx struct {
 	entries  uint64 // number of keys in the entries bucket
 	op       Operation
 	preserve bool
-	delta    map[string]int // entry key -> net appearances (+1) / disappearances (-1), with preserve
-	pending  map[string]int // entry key -> reference count change not yet applied (see flush)
-	flushErr error          // first flush failure, returned by Update
+	delta    map[string]int    // entry key -> net appearances (+1) / disappearances (-1), with preserve
+	pending  map[string]int    // entry key -> reference count change not yet applied (see flush)
+	flushErr error             // first flush failure, returned by Update
+	touched  map[string]before // handle -> its image before this transaction first changed it
+	// expect, if set, is the digest the transaction must end with (undo).
+	expect *aptos.Digest
+	// expectErr explains a mismatch with expect.
+	expectErr func(got aptos.Digest) error
 }
 
 func (db *DB) newTx(btx *bolt.Tx) *Tx {
@@ -109,6 +119,15 @@ var errNoChange = errors.New("no change")
 // Failpoints "<kind>.before-commit" and "<kind>.after-commit" surround
 // the commit.
 func (db *DB) Update(ctx context.Context, kind string, fn func(*Tx) error) (*Operation, error) {
+	return db.update(ctx, kind, false, fn)
+}
+
+// errDryRun rolls back a transaction that got as far as its commit.
+var errDryRun = errors.New("dry run")
+
+// update is Update; with dry true it does everything but commit and
+// returns the Operation that would have been committed.
+func (db *DB) update(ctx context.Context, kind string, dry bool, fn func(*Tx) error) (*Operation, error) {
 	if db.opts.ReadOnly {
 		return nil, ErrReadOnly
 	}
@@ -123,6 +142,11 @@ func (db *DB) Update(ctx context.Context, kind string, fn func(*Tx) error) (*Ope
 			// default of 0.5 left it ~7x the size of the metadata).
 			for _, name := range allBuckets {
 				btx.Bucket(name).FillPercent = 0.9
+			}
+			for _, name := range optionalBuckets {
+				if b := btx.Bucket(name); b != nil {
+					b.FillPercent = 0.9
+				}
 			}
 			tx := db.newTx(btx)
 			tx.op = Operation{Kind: kind, Time: tx.now, Command: db.opts.Command, DigestBefore: tx.digest, Generation: tx.gen}
@@ -140,6 +164,9 @@ func (db *DB) Update(ctx context.Context, kind string, fn func(*Tx) error) (*Ope
 			}
 			if tx.preserve && tx.digest != tx.op.DigestBefore {
 				return tx.lostEntries()
+			}
+			if tx.expect != nil && tx.digest != *tx.expect {
+				return tx.expectErr(tx.digest)
 			}
 			if !tx.op.Changed() {
 				op = tx.op
@@ -167,12 +194,18 @@ func (db *DB) Update(ctx context.Context, kind string, fn func(*Tx) error) (*Ope
 			if err := btx.Bucket(bucketJournal).Put(u64(tx.gen), rec); err != nil {
 				return err
 			}
+			if err := tx.writeChanges(tx.gen); err != nil {
+				return err
+			}
 			op = tx.op
+			if dry {
+				return errDryRun
+			}
 			failpoint.Hit(kind + ".before-commit")
 			return nil
 		})
 	})
-	if errors.Is(err, errNoChange) {
+	if errors.Is(err, errNoChange) || errors.Is(err, errDryRun) {
 		return &op, nil
 	}
 	if err != nil {
@@ -403,6 +436,7 @@ func (tx *Tx) PutFile(nf NewFile) (PutResult, error) {
 			return Unchanged, fmt.Errorf("file %q already holds other content (sha256 %x, from %s; new sha256 %x, from %s): %w",
 				nf.Handle, of.SHA256[:8], of.Source, sum[:8], nf.Source, ErrConflict)
 		}
+		tx.touch(nf.Handle)
 		if err := tx.dropFile(nf.Handle, old); err != nil {
 			return Unchanged, err
 		}
@@ -420,7 +454,11 @@ func (tx *Tx) PutFile(nf NewFile) (PutResult, error) {
 			return Unchanged, fmt.Errorf("put %q: line %d: %w", nf.Handle, i+1, err)
 		}
 	}
+	tx.touch(nf.Handle)
 	if err := tx.noteIdentities(nf.Handle, lines); err != nil {
+		return Unchanged, err
+	}
+	if err := tx.setDeleted(nf.Handle, nil); err != nil {
 		return Unchanged, err
 	}
 	f := &File{Handle: nf.Handle, State: nf.State, Content: nf.Content, Lines: len(lines), SHA256: sum,
@@ -480,6 +518,7 @@ func (tx *Tx) SetState(handle string, s State) error {
 	if f.State == s {
 		return nil
 	}
+	tx.touch(handle)
 	lines, err := aptos.ParseFile(f.Content)
 	if err != nil {
 		return fmt.Errorf("set state of %q: stored content does not parse: %w: %w", handle, ErrCorrupt, err)
@@ -507,13 +546,23 @@ func (tx *Tx) SetState(handle string, s State) error {
 	return nil
 }
 
-// DeleteFile removes a file from the catalog for good.
+// DeleteFile removes a file from the catalog for good. The catalog records
+// it as deleted (Tx.DeletedFiles) and keeps its content for undo until a
+// cleanup purges it after the grace period (Tx.PurgeRetained).
 func (tx *Tx) DeleteFile(handle string) error {
 	v := tx.btx.Bucket(bucketFiles).Get([]byte(handle))
 	if v == nil {
 		return fmt.Errorf("delete %q: %w", handle, ErrNotFound)
 	}
+	f, err := decodeFileRecord(handle, v, false)
+	if err != nil {
+		return err
+	}
+	tx.touch(handle)
 	if err := tx.dropFile(handle, v); err != nil {
+		return err
+	}
+	if err := tx.setDeleted(handle, encodeDeleted(f, tx.gen+1, tx.now)); err != nil {
 		return err
 	}
 	tx.op.Deleted.add(handle)

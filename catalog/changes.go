@@ -1,0 +1,369 @@
+package catalog
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Change records: what undo needs to reverse one operation exactly.
+//
+// Every write transaction remembers, for each file handle it touches, the
+// handle's record as it was before the first touch (the before-image) and,
+// at commit, writes one change record per handle under the key
+// generation | handle in the changes bucket. The journal's Operation lists
+// at most 1000 handles per kind of change; the change records are the
+// exact set.
+//
+// Change record, version 1:
+//
+//	0      1  record version (1)
+//	1      1  state before: 0 absent, 1 live, 2 moved
+//	2      1  state after: 0 absent, 1 live, 2 moved
+//	3      1  flags: changeContentSame (the before-image's content is the
+//	          after content and was left out), changePurged (the before
+//	          content was purged after the grace period)
+//	4     32  SHA-256 of the content after (zero if absent)
+//	36     4  length B of the before-image
+//	40     B  before-image: a file record (keys.go), with its content left
+//	          out when changeContentSame or changePurged
+//	40+B   -  the handle's deleted record before (deletedRecLen bytes), or
+//	          nothing if the handle was not recorded as deleted
+//
+// Deleted record (bucket deleted, key handle), version 1:
+//
+//	0      1  record version (1)
+//	1      1  state before the deletion (1 live, 2 moved)
+//	2      8  generation that deleted the file, u64
+//	10     8  deleted at, unix nanoseconds, i64
+//	18    32  SHA-256 of the content
+//	50     8  size of the content, u64
+//
+// The deleted file's content itself stays in the change record of the
+// deleting generation until a cleanup purges it after the grace period.
+const (
+	changeRecVersion  = 1
+	changeRecFixedLen = 40
+	changeContentSame = 1 << 0
+	changePurged      = 1 << 1
+
+	deletedRecVersion = 1
+	deletedRecLen     = 58
+)
+
+// DefaultRetention is how long the catalog keeps the content of deleted
+// and replaced files so that 'metactl undo' can restore them: a cleanup
+// purges content retained for longer (see Tx.PurgeRetained).
+const DefaultRetention = 30 * 24 * time.Hour
+
+// before is the first-touch image of one handle in a transaction.
+type before struct {
+	rec     []byte // file record, nil if absent
+	deleted []byte // deleted record, nil if none
+}
+
+// touch remembers handle's before-image the first time a transaction
+// changes it. Every change to the files or deleted buckets goes through it.
+func (tx *Tx) touch(handle string) {
+	if _, ok := tx.touched[handle]; ok {
+		return
+	}
+	if tx.touched == nil {
+		tx.touched = make(map[string]before)
+	}
+	var b before
+	if v := tx.btx.Bucket(bucketFiles).Get([]byte(handle)); v != nil {
+		b.rec = bytes.Clone(v)
+	}
+	if bk := tx.btx.Bucket(bucketDeleted); bk != nil {
+		if v := bk.Get([]byte(handle)); v != nil {
+			b.deleted = bytes.Clone(v)
+		}
+	}
+	tx.touched[handle] = b
+}
+
+// writeChanges stores the change records of generation gen, in handle
+// order. A handle that ends as it began gets none.
+func (tx *Tx) writeChanges(gen uint64) error {
+	bk, err := tx.btx.CreateBucketIfNotExists(bucketChanges)
+	if err != nil {
+		return err
+	}
+	bk.FillPercent = 0.9
+	files := tx.btx.Bucket(bucketFiles)
+	handles := make([]string, 0, len(tx.touched))
+	for h := range tx.touched {
+		handles = append(handles, h)
+	}
+	slices.Sort(handles)
+	for _, h := range handles {
+		b := tx.touched[h]
+		after := files.Get([]byte(h))
+		if b.rec != nil && after != nil && bytes.Equal(b.rec, after) {
+			continue
+		}
+		if b.rec == nil && after == nil && bytes.Equal(b.deleted, tx.deletedRecord(h)) {
+			continue
+		}
+		v := make([]byte, changeRecFixedLen, changeRecFixedLen+len(b.rec)+len(b.deleted))
+		v[0] = changeRecVersion
+		img := b.rec
+		if b.rec != nil {
+			v[1] = b.rec[1]
+		}
+		if after != nil {
+			if len(after) < fileRecFixedLen {
+				return fmt.Errorf("file %q: malformed record: %w", h, ErrCorrupt)
+			}
+			v[2] = after[1]
+			copy(v[4:36], after[18:50])
+			if img != nil && bytes.Equal(img[18:50], after[18:50]) {
+				v[3] |= changeContentSame
+				img = recordHeader(img)
+			}
+		}
+		binary.BigEndian.PutUint32(v[36:], uint32(len(img)))
+		v = append(v, img...)
+		v = append(v, b.deleted...)
+		if err := bk.Put(changeKey(gen, h), v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// recordHeader returns a file record without its content.
+func recordHeader(rec []byte) []byte {
+	srcLen := int(binary.BigEndian.Uint16(rec[54:]))
+	return rec[:fileRecFixedLen+srcLen]
+}
+
+func changeKey(gen uint64, handle string) []byte {
+	k := make([]byte, 0, 8+len(handle))
+	k = binary.BigEndian.AppendUint64(k, gen)
+	return append(k, handle...)
+}
+
+// change is a decoded change record.
+type change struct {
+	handle      string
+	stateBefore State // 0: absent
+	stateAfter  State // 0: absent
+	flags       byte
+	shaAfter    [32]byte
+	image       []byte // before-image file record (content maybe left out)
+	deleted     []byte // deleted record before, nil if none
+}
+
+func decodeChange(k, v []byte) (*change, error) {
+	if len(k) < 8 || len(v) < changeRecFixedLen || v[0] != changeRecVersion {
+		return nil, fmt.Errorf("change record %x: malformed: %w", k, ErrCorrupt)
+	}
+	n := int(binary.BigEndian.Uint32(v[36:]))
+	if len(v) < changeRecFixedLen+n {
+		return nil, fmt.Errorf("change record %x: malformed: %w", k, ErrCorrupt)
+	}
+	c := &change{handle: string(k[8:]), stateBefore: State(v[1]), stateAfter: State(v[2]), flags: v[3]}
+	copy(c.shaAfter[:], v[4:36])
+	c.image = bytes.Clone(v[changeRecFixedLen : changeRecFixedLen+n])
+	if rest := v[changeRecFixedLen+n:]; len(rest) > 0 {
+		c.deleted = bytes.Clone(rest)
+	}
+	return c, nil
+}
+
+// changesOf returns the change records of generation gen in handle order.
+func (tx *Tx) changesOf(gen uint64) ([]*change, error) {
+	bk := tx.btx.Bucket(bucketChanges)
+	if bk == nil {
+		return nil, nil
+	}
+	prefix := u64(gen)
+	var out []*change
+	c := bk.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		ch, err := decodeChange(k, v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ch)
+	}
+	return out, nil
+}
+
+// DeletedFile is a file a write removed from the catalog for good
+// (cleanup, or an undo removing what an operation added). The catalog keeps
+// this record after the content is purged, so that 'export --prune' can
+// still remove the file from a legacy folder: check SHA256 before removing
+// a file there, a file of the same name with other content is not the one
+// the catalog deleted.
+type DeletedFile struct {
+	Handle     string
+	State      State     // the state it had when deleted: where it lived in a legacy folder
+	Generation uint64    // the generation that deleted it
+	DeletedAt  time.Time // that generation's time
+	SHA256     [32]byte  // of the deleted content
+	Size       int       // of the deleted content
+	// Retained reports whether the catalog still holds the content (for
+	// 'metactl undo'); false once a cleanup purged it after the grace
+	// period.
+	Retained bool
+}
+
+func (tx *Tx) deletedRecord(handle string) []byte {
+	bk := tx.btx.Bucket(bucketDeleted)
+	if bk == nil {
+		return nil
+	}
+	return bk.Get([]byte(handle))
+}
+
+func encodeDeleted(f *File, gen uint64, at time.Time) []byte {
+	v := make([]byte, deletedRecLen)
+	v[0] = deletedRecVersion
+	v[1] = byte(f.State)
+	binary.BigEndian.PutUint64(v[2:], gen)
+	binary.BigEndian.PutUint64(v[10:], uint64(at.UnixNano()))
+	copy(v[18:50], f.SHA256[:])
+	binary.BigEndian.PutUint64(v[50:], uint64(f.Size))
+	return v
+}
+
+func (tx *Tx) decodeDeleted(handle string, v []byte) (*DeletedFile, error) {
+	if len(v) != deletedRecLen || v[0] != deletedRecVersion {
+		return nil, fmt.Errorf("deleted record %q: malformed: %w", handle, ErrCorrupt)
+	}
+	d := &DeletedFile{
+		Handle:     handle,
+		State:      State(v[1]),
+		Generation: binary.BigEndian.Uint64(v[2:]),
+		DeletedAt:  unixNano(binary.BigEndian.Uint64(v[10:])),
+		Size:       int(binary.BigEndian.Uint64(v[50:])),
+	}
+	copy(d.SHA256[:], v[18:50])
+	if bk := tx.btx.Bucket(bucketChanges); bk != nil {
+		if cv := bk.Get(changeKey(d.Generation, handle)); cv != nil {
+			ch, err := decodeChange(changeKey(d.Generation, handle), cv)
+			if err != nil {
+				return nil, err
+			}
+			d.Retained = ch.flags&(changePurged|changeContentSame) == 0 && len(ch.image) > 0
+		}
+	}
+	return d, nil
+}
+
+// DeletedFiles calls fn for every file recorded as deleted, in handle
+// order. A handle that was deleted and later added again is not listed.
+func (tx *Tx) DeletedFiles(fn func(*DeletedFile) error) error {
+	bk := tx.btx.Bucket(bucketDeleted)
+	if bk == nil {
+		return nil
+	}
+	c := bk.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		d, err := tx.decodeDeleted(string(k), v)
+		if err != nil {
+			return err
+		}
+		if err := fn(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Deleted returns the deleted record of handle, or an error wrapping
+// ErrNotFound if the catalog has no record of deleting it (or holds the
+// file again).
+func (tx *Tx) Deleted(handle string) (*DeletedFile, error) {
+	v := tx.deletedRecord(handle)
+	if v == nil {
+		return nil, fmt.Errorf("deleted file %q: %w", handle, ErrNotFound)
+	}
+	return tx.decodeDeleted(handle, v)
+}
+
+// setDeleted records handle as deleted (v non-nil) or clears the record.
+func (tx *Tx) setDeleted(handle string, v []byte) error {
+	bk := tx.btx.Bucket(bucketDeleted)
+	if v == nil {
+		if bk == nil {
+			return nil
+		}
+		return bk.Delete([]byte(handle))
+	}
+	bk, err := tx.btx.CreateBucketIfNotExists(bucketDeleted)
+	if err != nil {
+		return err
+	}
+	return bk.Put([]byte(handle), v)
+}
+
+// PurgeRetained drops the content that change records keep for undo
+// (deleted and replaced files) of every operation committed before cutoff,
+// oldest first, and returns how many files' content it dropped. Those
+// operations can no longer be undone where that needs the content; their
+// deleted records stay (DeletedFile.Retained becomes false). Cleanup calls
+// it with now minus the grace period (DefaultRetention unless told
+// otherwise).
+func (tx *Tx) PurgeRetained(cutoff time.Time) (int, error) {
+	bk := tx.btx.Bucket(bucketChanges)
+	if bk == nil {
+		return 0, nil
+	}
+	meta := tx.btx.Bucket(bucketMeta)
+	var from uint64
+	if v := meta.Get(keyPurgedThrough); len(v) == 8 {
+		from = binary.BigEndian.Uint64(v)
+	}
+	journal := tx.btx.Bucket(bucketJournal)
+	through := from
+	purged := 0
+	jc := journal.Cursor()
+	for k, v := jc.Seek(u64(from + 1)); k != nil; k, v = jc.Next() {
+		var op struct {
+			Time time.Time `json:"time"`
+		}
+		if err := json.Unmarshal(v, &op); err != nil {
+			return 0, fmt.Errorf("read journal record %x: %w: %w", k, ErrCorrupt, err)
+		}
+		if !op.Time.Before(cutoff) {
+			break
+		}
+		gen := binary.BigEndian.Uint64(k)
+		chs, err := tx.changesOf(gen)
+		if err != nil {
+			return 0, err
+		}
+		for _, ch := range chs {
+			if len(ch.image) == 0 || ch.flags&(changeContentSame|changePurged) != 0 {
+				continue
+			}
+			nv := make([]byte, changeRecFixedLen)
+			nv[0] = changeRecVersion
+			nv[1], nv[2], nv[3] = byte(ch.stateBefore), byte(ch.stateAfter), ch.flags|changePurged
+			copy(nv[4:36], ch.shaAfter[:])
+			hdr := recordHeader(ch.image)
+			binary.BigEndian.PutUint32(nv[36:], uint32(len(hdr)))
+			nv = append(nv, hdr...)
+			nv = append(nv, ch.deleted...)
+			if err := bk.Put(changeKey(gen, ch.handle), nv); err != nil {
+				return 0, err
+			}
+			purged++
+		}
+		through = gen
+	}
+	if through != from {
+		if err := meta.Put(keyPurgedThrough, u64(through)); err != nil {
+			return 0, err
+		}
+		tx.op.Purged += purged
+	}
+	return purged, nil
+}
