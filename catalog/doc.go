@@ -50,5 +50,40 @@
 //     faults turned into errors.
 //   - Values returned from a Tx are copies and stay valid after it ends.
 //   - The journal records at most 1000 handles per kind of change per
-//     operation; counts are always exact.
+//     operation; counts are always exact. The exact set is in the change
+//     records (below).
+//
+// # Change records, undo and deleted files
+//
+// Every write stores, beside its journal record, one change record per
+// file handle it changed: the file as it was before (absent, or its record
+// with state, times and provenance; with its content where the write
+// replaced or deleted it) and its state and SHA-256 after. [DB.Undo] uses
+// them to reverse one operation exactly, as a new write of kind "undo"
+// whose [Operation.Undoes] names the reversed generation. Undo refuses with
+// an [*UndoRefusedError] (wrapping [ErrUndoRefused]) naming the operation in
+// the way: a later one that changed the same files, or that used the view
+// the undone one left (the digest check before commit: the digest must end
+// at the digest before the undone generation plus what later operations
+// changed), or the cleanup that purged content it needs. Operations
+// committed before change records existed have none and are refused.
+//
+// A file removed for good ([Tx.DeleteFile], or an undo removing what an
+// operation added) is recorded as deleted: [Tx.DeletedFiles] lists these
+// records in handle order and [Tx.Deleted] reads one. A [DeletedFile]
+// carries the handle, the state the file had (so where it lived in a legacy
+// folder), the deleting generation and time, the SHA-256 and size of its
+// content (export --prune: remove a file only if its content has that
+// digest), and Retained, whether the catalog still holds the content. A
+// handle that is added again loses its deleted record.
+//
+// The content of deleted and replaced files is retained for undo for a
+// grace period, [DefaultRetention] (30 days) unless the cleanup says
+// otherwise: [Tx.PurgeRetained] drops the content kept by operations older
+// than a cutoff and is called by every cleanup. Deleted records and the
+// contentless parts of change records stay.
+//
+// Catalogs written before change records lack the "changes" and "deleted"
+// buckets: they read as empty and the first write creates them, so the
+// schema version stays 1.
 package catalog

@@ -1,0 +1,267 @@
+package catalog
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/metactl/metactl/aptos"
+	"github.com/metactl/metactl/internal/failpoint"
+)
+
+// UndoKind names undo operations in the journal; Update derives the
+// failpoints "undo.before-commit" and "undo.after-commit" from it.
+const UndoKind = "undo"
+
+// Failpoints inside the undo transaction, in order.
+const (
+	FailpointUndoAfterCheck   = "undo.after-check"
+	FailpointUndoAfterRestore = "undo.after-restore"
+)
+
+// ErrUndoRefused is wrapped by an *UndoRefusedError.
+var ErrUndoRefused = errors.New("undo refused")
+
+// UndoRefusedError says why generation Generation cannot be undone exactly.
+// By names the operation that stands in the way, if one does.
+type UndoRefusedError struct {
+	Generation uint64
+	Reason     string
+	By         *Operation
+	Hint       string // what to do, if anything
+}
+
+func (e *UndoRefusedError) Error() string {
+	s := fmt.Sprintf("undo generation %d: %s", e.Generation, e.Reason)
+	if e.By != nil {
+		s += fmt.Sprintf(" by generation %d (%s at %s)", e.By.Generation, e.By.Kind, e.By.Time.UTC().Format(time.RFC3339))
+	}
+	if e.Hint != "" {
+		s += "; " + e.Hint
+	}
+	return s
+}
+
+func (e *UndoRefusedError) Unwrap() error { return ErrUndoRefused }
+
+// Undo reverses the operation committed at generation gen as a new write
+// transaction of kind "undo", whose Operation records Undoes = gen: every
+// file gen added is removed (and recorded as deleted), every file it
+// replaced, moved, revived or deleted is restored exactly as it was
+// (content, state, provenance and times). The view digest the undo ends
+// with must equal the digest before gen adjusted by what later operations
+// changed (the digest before gen itself when gen is the newest); Update
+// checks it before commit.
+//
+// Undo refuses, with an *UndoRefusedError, an operation that is not in the
+// journal's change records (committed by an older metactl), one already
+// undone, one whose files a later operation changed again (naming that
+// operation: undo it first), one whose retained content a cleanup purged
+// after the grace period, and one whose reversal would not give that
+// digest (naming the first later operation that depends on the view gen
+// left). With dry true it does all of this, checks included, and rolls
+// back: the returned Operation is what would be committed.
+func (db *DB) Undo(ctx context.Context, gen uint64, dry bool) (*Operation, error) {
+	return db.update(ctx, UndoKind, dry, func(tx *Tx) error { return tx.undo(gen) })
+}
+
+// operation reads the journal record of generation gen.
+func (tx *Tx) operation(gen uint64) (*Operation, error) {
+	v := tx.btx.Bucket(bucketJournal).Get(u64(gen))
+	if v == nil {
+		return nil, fmt.Errorf("undo generation %d: not in the journal (the catalog is at generation %d): %w", gen, tx.gen, ErrNotFound)
+	}
+	var op Operation
+	if err := json.Unmarshal(v, &op); err != nil {
+		return nil, fmt.Errorf("read journal record %d: %w: %w", gen, ErrCorrupt, err)
+	}
+	return &op, nil
+}
+
+// later calls fn for each journal record after gen, oldest first, until fn
+// returns false.
+func (tx *Tx) later(gen uint64, fn func(*Operation) bool) error {
+	c := tx.btx.Bucket(bucketJournal).Cursor()
+	for k, v := c.Seek(u64(gen + 1)); k != nil; k, v = c.Next() {
+		var op Operation
+		if err := json.Unmarshal(v, &op); err != nil {
+			return fmt.Errorf("read journal record %x: %w: %w", k, ErrCorrupt, err)
+		}
+		if !fn(&op) {
+			return nil
+		}
+	}
+	return nil
+}
+
+func (tx *Tx) undo(gen uint64) error {
+	target, err := tx.operation(gen)
+	if err != nil {
+		return err
+	}
+	refuse := func(reason string, by *Operation, hint string) error {
+		return &UndoRefusedError{Generation: gen, Reason: reason, By: by, Hint: hint}
+	}
+	chs, err := tx.changesOf(gen)
+	if err != nil {
+		return err
+	}
+	if len(chs) == 0 {
+		return refuse(fmt.Sprintf("the %s at %s was committed by a metactl that kept no change records, so what it changed is not known exactly",
+			target.Kind, target.Time.UTC().Format(time.RFC3339)), nil, "")
+	}
+	var undoneBy, purgedBy *Operation
+	if err := tx.later(gen, func(op *Operation) bool {
+		if op.Kind == UndoKind && op.Undoes == gen && undoneBy == nil {
+			undoneBy = op
+		}
+		if op.Purged > 0 && purgedBy == nil {
+			purgedBy = op
+		}
+		return true
+	}); err != nil {
+		return err
+	}
+	if undoneBy != nil {
+		return refuse("already undone", undoneBy, "")
+	}
+	files := tx.btx.Bucket(bucketFiles)
+	changes := tx.btx.Bucket(bucketChanges)
+	for _, ch := range chs {
+		cur := files.Get([]byte(ch.handle))
+		same := cur == nil && ch.stateAfter == 0
+		if cur != nil && ch.stateAfter != 0 && len(cur) >= fileRecFixedLen {
+			same = State(cur[1]) == ch.stateAfter && string(cur[18:50]) == string(ch.shaAfter[:])
+		}
+		if !same {
+			var by *Operation
+			if err := tx.later(gen, func(op *Operation) bool {
+				if changes.Get(changeKey(op.Generation, ch.handle)) != nil {
+					by = op
+					return false
+				}
+				return true
+			}); err != nil {
+				return err
+			}
+			if by == nil {
+				return refuse(fmt.Sprintf("%s was changed since by an operation that kept no change records", ch.handle), nil, "")
+			}
+			return refuse(fmt.Sprintf("%s was changed since", ch.handle), by, "undo that operation first")
+		}
+		if ch.flags&changePurged != 0 {
+			return refuse(fmt.Sprintf("the content of %s retained for undo was purged after the grace period", ch.handle), purgedBy, "")
+		}
+	}
+	failpoint.Hit(FailpointUndoAfterCheck)
+
+	for _, ch := range chs {
+		if err := tx.restore(ch); err != nil {
+			return fmt.Errorf("undo generation %d: restore %s: %w", gen, ch.handle, err)
+		}
+	}
+	failpoint.Hit(FailpointUndoAfterRestore)
+
+	// Later operations' view changes stay; gen's go.
+	want := tx.op.DigestBefore.Plus(target.DigestBefore).Minus(target.DigestAfter)
+	tx.expect = &want
+	tx.expectErr = func(got aptos.Digest) error {
+		var by *Operation
+		if err := tx.later(gen, func(op *Operation) bool {
+			// Any later operation that changed the view, or made files
+			// live, may hold the entries the reversal expected to go.
+			if op.DigestBefore != op.DigestAfter || op.Added.Count+op.Revived.Count+op.Replaced.Count > 0 {
+				by = op
+				return false
+			}
+			return true
+		}); err != nil {
+			return err
+		}
+		reason := fmt.Sprintf("the reversal would leave view digest %s, not %s", got.Short(), want.Short())
+		if by == nil {
+			return refuse(reason, nil, "")
+		}
+		return refuse(reason+": the view it left was used", by, "undo that operation first")
+	}
+	tx.op.Undoes = gen
+	tx.op.Inputs = []string{fmt.Sprintf("generation=%d", gen)}
+	tx.op.Note = fmt.Sprintf("undo generation %d (%s)", gen, target.Kind)
+	if target.Note != "" {
+		tx.op.Note += ": " + strings.TrimSpace(target.Note)
+	}
+	return nil
+}
+
+// restore brings one handle back to its before-image.
+func (tx *Tx) restore(ch *change) error {
+	files := tx.btx.Bucket(bucketFiles)
+	tx.touch(ch.handle)
+	cur := files.Get([]byte(ch.handle))
+	var curFile *File
+	if cur != nil {
+		var err error
+		if curFile, err = decodeFileRecord(ch.handle, cur, true); err != nil {
+			return err
+		}
+		if err := tx.dropFile(ch.handle, cur); err != nil {
+			return err
+		}
+	}
+	if ch.stateBefore == 0 {
+		// gen added it: it goes, and is recorded as deleted unless it was
+		// recorded so before gen.
+		del := ch.deleted
+		if del == nil && curFile != nil {
+			del = encodeDeleted(curFile, tx.gen+1, tx.now)
+		}
+		if err := tx.setDeleted(ch.handle, del); err != nil {
+			return err
+		}
+		tx.op.Deleted.add(ch.handle)
+		return nil
+	}
+	rec := ch.image
+	if ch.flags&changeContentSame != 0 {
+		rec = append(append([]byte(nil), rec...), curFile.Content...)
+	}
+	f, err := decodeFileRecord(ch.handle, rec, true)
+	if err != nil {
+		return err
+	}
+	if f.SHA256 != contentSHA(f.Content) {
+		return fmt.Errorf("retained content does not match its sha256: %w", ErrCorrupt)
+	}
+	lines, err := aptos.ParseFile(f.Content)
+	if err != nil {
+		return fmt.Errorf("retained content does not parse: %w: %w", ErrCorrupt, err)
+	}
+	if err := tx.noteIdentities(ch.handle, lines); err != nil {
+		return err
+	}
+	if err := files.Put([]byte(ch.handle), rec); err != nil {
+		return err
+	}
+	if f.State == Live {
+		if err := tx.index(ch.handle, lines, +1); err != nil {
+			return err
+		}
+	}
+	if err := tx.setDeleted(ch.handle, ch.deleted); err != nil {
+		return err
+	}
+	switch {
+	case curFile == nil:
+		tx.op.Added.add(ch.handle)
+	case curFile.SHA256 != f.SHA256:
+		tx.op.Replaced.add(ch.handle)
+	case f.State == Moved:
+		tx.op.Moved.add(ch.handle)
+	default:
+		tx.op.Revived.add(ch.handle)
+	}
+	return nil
+}
