@@ -6,11 +6,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/cleanup"
 )
 
 type cleanupCmd struct {
 	OlderThan string `name:"older-than" required:"" help:"Delete moved files moved longer ago than this: a Go duration (36h, 90m) or days (7d)." placeholder:"DURATION"`
+	Retain    string `name:"retain" default:"30d" help:"Keep deleted files' content this long so 'metactl undo' can restore them; older retained content is purged by this run (default: ${default})." placeholder:"DURATION"`
 	DryRun    bool   `name:"dry-run" help:"List what would be deleted and change nothing."`
 }
 
@@ -19,20 +20,30 @@ func (c *cleanupCmd) Help() string {
 in metadata_backup/) that were moved longer ago than --older-than. Live files
 are never touched. All in one transaction. Aptos's own 'backup-maintenance
 cleanup' does nothing; this one is real. A later 'export --prune' removes
-the deleted files from a legacy folder.`
+the deleted files from a legacy folder.
+
+The catalog keeps a deleted file's content for the grace period --retain
+(30 days by default), so 'metactl undo GENERATION' can bring the files of
+a cleanup back. Each cleanup purges content retained longer than that; an
+operation whose content was purged can no longer be undone.
+
+Examples:
+  metactl cleanup --older-than 7d --dry-run
+  metactl cleanup --older-than 7d
+  metactl cleanup --older-than 7d --retain 90d`
 }
 
-func parseAge(s string) (time.Duration, error) {
+func parseAge(flag, s string) (time.Duration, error) {
 	if d, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.ParseUint(d, 10, 32)
 		if err != nil {
-			return 0, usagef("--older-than %q: want a duration such as 36h or 7d", s)
+			return 0, usagef("--%s %q: want a duration such as 36h or 7d", flag, s)
 		}
 		return time.Duration(n) * 24 * time.Hour, nil
 	}
 	dur, err := time.ParseDuration(s)
 	if err != nil || dur < 0 {
-		return 0, usagef("--older-than %q: want a duration such as 36h or 7d", s)
+		return 0, usagef("--%s %q: want a duration such as 36h or 7d", flag, s)
 	}
 	return dur, nil
 }
@@ -41,35 +52,28 @@ type cleanupJSON struct {
 	DryRun     bool     `json:"dry_run"`
 	Cutoff     string   `json:"cutoff"`
 	Deleted    []string `json:"deleted"`
+	Purged     int      `json:"purged"`
 	Generation uint64   `json:"generation"`
 }
 
 func (c *cleanupCmd) Run(a *app) error {
-	age, err := parseAge(c.OlderThan)
+	age, err := parseAge("older-than", c.OlderThan)
 	if err != nil {
 		return err
 	}
-	cutoff := a.now().Add(-age)
-	out := cleanupJSON{DryRun: c.DryRun, Cutoff: cutoff.UTC().Format(time.RFC3339), Deleted: []string{}}
-	pick := func(tx *catalog.Tx) error {
-		files, err := tx.Files(catalog.Moved)
-		if err != nil {
-			return err
-		}
-		for _, f := range files {
-			if f.StateChangedAt.Before(cutoff) {
-				out.Deleted = append(out.Deleted, f.Handle)
-			}
-		}
-		return nil
+	retain, err := parseAge("retain", c.Retain)
+	if err != nil {
+		return err
 	}
+	opts := cleanup.Options{OlderThan: age, Retain: retain, Inputs: []string{"older-than=" + c.OlderThan, "retain=" + c.Retain}}
+	var res *cleanup.Result
 	if c.DryRun {
 		db, done, err := a.openRead("cleanup --dry-run")
 		if err != nil {
 			return err
 		}
-		defer done()
-		err = db.View(func(tx *catalog.Tx) error { out.Generation = tx.Generation(); return pick(tx) })
+		res, err = cleanup.Plan(a.ctx, db, opts, a.now())
+		done()
 		if err != nil {
 			return fmt.Errorf("cleanup: %w", err)
 		}
@@ -78,25 +82,14 @@ func (c *cleanupCmd) Run(a *app) error {
 		if err != nil {
 			return err
 		}
-		op, err := db.Update(a.ctx, "cleanup", func(tx *catalog.Tx) error {
-			tx.SetInputs("older-than=" + c.OlderThan)
-			if err := pick(tx); err != nil {
-				return err
-			}
-			for _, h := range out.Deleted {
-				if err := tx.DeleteFile(h); err != nil {
-					return err
-				}
-			}
-			tx.SetNote(fmt.Sprintf("deleted %d moved files", len(out.Deleted)))
-			return nil
-		})
+		res, err = cleanup.Run(a.ctx, db, opts)
 		db.Close()
 		if err != nil {
 			return fmt.Errorf("cleanup: %w", err)
 		}
-		out.Generation = op.Generation
 	}
+	out := cleanupJSON{DryRun: c.DryRun, Cutoff: res.Cutoff.UTC().Format(time.RFC3339), Deleted: res.Deleted,
+		Purged: res.Purged, Generation: res.Generation}
 	if a.cli.JSON {
 		return a.printJSON(out)
 	}
@@ -105,5 +98,8 @@ func (c *cleanupCmd) Run(a *app) error {
 		fmt.Fprintf(a.stdout, "%s %s\n", verb, h)
 	}
 	fmt.Fprintf(a.stdout, "%s %d moved files moved before %s (generation %d)\n", verb, len(out.Deleted), out.Cutoff, out.Generation)
+	if out.Purged > 0 {
+		fmt.Fprintf(a.stdout, "purged the content retained for undo of %d files deleted or replaced before %s\n", out.Purged, res.PurgeCutoff.UTC().Format(time.RFC3339))
+	}
 	return nil
 }
