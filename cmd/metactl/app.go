@@ -204,7 +204,7 @@ func exitCodeOf(err error) int {
 	case errors.Is(err, errVerifyFailed):
 		return exitVerify
 	case errors.As(err, &input), errors.Is(err, aptos.ErrInvalid), errors.Is(err, catalog.ErrConflict),
-		errors.Is(err, archive.ErrBadArchive), errors.Is(err, storage.ErrNotStorage):
+		errors.Is(err, archive.ErrBadArchive), errors.Is(err, storage.ErrNotStorage), errors.Is(err, catalog.ErrUndoRefused):
 		return exitInvalid
 	}
 	return exitError

@@ -54,6 +54,7 @@ type CLI struct {
 	Plan    planCmd    `cmd:"" help:"Show which backups a restore to a target version would use."`
 	Export  exportCmd  `cmd:"" help:"Write the catalog out: a legacy folder, a command-adapter storage, or one zstd archive."`
 	Log     logCmd     `cmd:"" help:"Show the operation journal, newest first."`
+	Undo    undoCmd    `cmd:"" help:"Reverse one write operation from the journal, as a new transaction."`
 }
 
 // version is set at build time with -ldflags "-X main.version=...".

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,5 +41,8 @@ func TestJSONShapes(t *testing.T) {
 	run("export", now, "export", "--local-fs-dir", filepath.Join(work, "out"))
 	run("export-archive", now, "export", "--archive", filepath.Join(work, "c.mcar"))
 	run("cleanup", []string{"METACTL_NOW=1700900000"}, "cleanup", "--older-than", "7d")
+	gen := fmt.Sprint(stateOf(t, cat).Generation)
+	run("undo-dry-run", []string{"METACTL_NOW=1700900100"}, "undo", gen, "--dry-run")
+	run("undo", []string{"METACTL_NOW=1700900100"}, "undo", gen)
 	run("log", now, "log", "-n", "2")
 }

@@ -15,9 +15,11 @@ type logCmd struct {
 
 func (c *logCmd) Help() string {
 	return `Shows the catalog's journal, newest first: each committed write with its
-generation, time, kind (import, compact, cleanup), file counts and the view
-digest before and after. Compaction never changes the digest; import and
-cleanup may. --json prints the full records.`
+generation, time, kind (import, compact, cleanup, undo), file counts and
+the view digest before and after. Compaction never changes the digest;
+import and cleanup may. An undo names the generation it reversed in its
+KIND column ("undo 12") and in "undoes" with --json. --json prints the full
+records.`
 }
 
 func (c *logCmd) Run(a *app) error {
@@ -42,7 +44,11 @@ func (c *logCmd) Run(a *app) error {
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "GEN\tTIME\tKIND\tADDED\tREPLACED\tMOVED\tREVIVED\tDELETED\tENTRIES\tDIGEST BEFORE\tDIGEST AFTER\tNOTE")
 	for _, op := range ops {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", op.Generation, op.Time.Format(time.RFC3339), op.Kind,
+		kind := op.Kind
+		if op.Undoes != 0 {
+			kind = fmt.Sprintf("%s %d", op.Kind, op.Undoes)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", op.Generation, op.Time.Format(time.RFC3339), kind,
 			op.Added.Count, op.Replaced.Count, op.Moved.Count, op.Revived.Count, op.Deleted.Count, op.Entries,
 			op.DigestBefore.Short(), op.DigestAfter.Short(), op.Note)
 		if c.Files {
