@@ -2,7 +2,6 @@ package aptos
 
 import (
 	"cmp"
-	"fmt"
 	"slices"
 	"strconv"
 )
@@ -167,10 +166,6 @@ func (v *View) SelectStateSnapshot(target uint64) (StateSnapshotBackup, bool) {
 	return StateSnapshotBackup{}, false
 }
 
-// The continuity errors below keep Aptos's wording verbatim (capital and
-// full stop included) so that operators can match them against Aptos's
-// output and runbooks.
-
 // SelectTransactionBackups returns the transaction backups needed to
 // restore versions start..=target, with Aptos's continuity check: from
 // version 0, each visited entry must start right after the previous one.
@@ -182,7 +177,7 @@ func (v *View) SelectTransactionBackups(start, target uint64) ([]TransactionBack
 			break
 		}
 		if t.FirstVersion != next {
-			return nil, fmt.Errorf("Transaction backup ranges not continuous, expecting version %d, got %d.", next, t.FirstVersion)
+			return nil, &ContinuityError{What: MissingTransactions, Expected: next, Got: t.FirstVersion}
 		}
 		if t.LastVersion >= start {
 			out = append(out, t)
@@ -203,7 +198,7 @@ func (v *View) SelectEpochEndingBackups(target uint64) ([]EpochEndingBackup, err
 			break
 		}
 		if e.FirstEpoch != next {
-			return nil, fmt.Errorf("Epoch ending backup ranges not continuous, expecting epoch %d, got %d.", next, e.FirstEpoch)
+			return nil, &ContinuityError{What: MissingEpochEndings, Expected: next, Got: e.FirstEpoch}
 		}
 		out = append(out, e)
 		next = e.LastEpoch + 1

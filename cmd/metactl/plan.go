@@ -1,33 +1,85 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"strconv"
 
 	"github.com/metactl/metactl/aptos"
-	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/verify"
 )
+
+// optVersion is a version flag that knows whether it was given, as
+// Aptos's Option<Version> flags do.
+type optVersion struct {
+	v   uint64
+	set bool
+}
+
+func (o *optVersion) UnmarshalText(b []byte) error {
+	v, err := strconv.ParseUint(string(b), 10, 64)
+	if err != nil {
+		return fmt.Errorf("want a version (0 to %d), got %q", uint64(math.MaxUint64), b)
+	}
+	o.v, o.set = v, true
+	return nil
+}
+
+func (o optVersion) ptr() *uint64 {
+	if !o.set {
+		return nil
+	}
+	return &o.v
+}
 
 type planCmd struct {
 	queryFlags
-	TargetVersion uint64 `name:"target-version" help:"Restore up to this version (default: the latest backed-up version)." default:"18446744073709551615" placeholder:"V"`
+	TargetVersion             optVersion `name:"target-version" help:"Restore up to this version (unset: the latest backed-up transaction version)." placeholder:"V"`
+	LedgerHistoryStartVersion optVersion `name:"ledger-history-start-version" help:"Keep the ledger history from this version if possible; 0 for the full history (unset: the target version, as Aptos)." placeholder:"V"`
+	ReplayAll                 bool       `name:"replay-all" help:"As Aptos's --replay-all: do not restore the KV snapshot first."`
+	Strict                    bool       `help:"Exit 3 when the target is beyond the latest backed-up version, instead of warning and planning to that version."`
 }
 
 func (c *planCmd) Help() string {
-	return `Shows what a restore to --target-version would read, chosen as Aptos's
-restore coordinator chooses it: the target is capped at the latest backed-up
-transaction version; the state snapshot is the greatest one at or below it;
-transaction backups cover from the snapshot's next version to the target and
-must be continuous from version 0; epoch-ending backups are continuous from
-epoch 0 up to the target. A gap exits 3 with Aptos's message.`
+	return `Shows what 'aptos-db-tool restore bootstrap-db' into an empty database would
+read, chosen exactly as its restore coordinator chooses it (the rules and their
+sources are in docs/restore-planning.md):
+
+  target        min(--target-version, latest backed-up transaction version)
+  KV snapshot   the greatest state snapshot at or below
+                min(ledger history start, latest transaction version)
+  tree snapshot the greatest state snapshot at or below the target; with none,
+                Aptos stops ("Cannot find tree snapshot before target version")
+  transactions  backups ending at or after the KV snapshot's version (not its
+                version + 1), or from 0 without one; continuous from version 0
+  epoch endings continuous from epoch 0, up to the target
+  replay        from the tree snapshot's version + 1; with a KV snapshot below
+                the tree snapshot, state values are first replayed from the KV
+                snapshot's version + 1 (unless --replay-all)
+
+Aptos restores less than asked, silently, where a backup is missing at the
+end of the range. plan exits 3 instead, naming the missing versions and any
+moved file (metadata_backup/) that would cover them. A target beyond the
+latest backed-up version is capped as Aptos caps it, with a warning naming
+both numbers (--strict: exit 3).
+
+Examples:
+  metactl plan                              # restore everything, as bootstrap-db does
+  metactl plan --target-version 5000000
+  metactl plan --target-version 5000000 --ledger-history-start-version 0
+  metactl plan --json --strict --target-version 5000000
+  metactl plan --local-fs-dir /mnt/backup     # straight from a storage, no catalog`
 }
 
 type planJSON struct {
-	Generation    uint64                     `json:"generation"`
-	TargetVersion uint64                     `json:"target_version"`
-	StateSnapshot *aptos.StateSnapshotBackup `json:"state_snapshot"`
-	Transactions  []aptos.TransactionBackup  `json:"transactions"`
-	EpochEndings  []aptos.EpochEndingBackup  `json:"epoch_endings"`
+	Generation uint64   `json:"generation"`
+	OK         bool     `json:"ok"`
+	Error      *string  `json:"error"`
+	Warnings   []string `json:"warnings"`
+	// Missing repeats the plan's holes, or those behind a refusal.
+	Missing []aptos.Missing    `json:"missing"`
+	Plan    *aptos.RestorePlan `json:"plan"`
 }
 
 func (c *planCmd) Run(a *app) error {
@@ -36,57 +88,100 @@ func (c *planCmd) Run(a *app) error {
 		return err
 	}
 	defer done()
-	out := planJSON{Transactions: []aptos.TransactionBackup{}, EpochEndings: []aptos.EpochEndingBackup{}}
-	err = db.View(func(tx *catalog.Tx) error {
-		out.Generation = tx.Generation()
-		v, err := tx.View()
-		if err != nil {
-			return err
-		}
-		maxTxn, ok := v.MaxTransactionVersion()
-		if !ok {
-			return fmt.Errorf("no transaction backups in the catalog: %w", aptos.ErrInvalid)
-		}
-		target := min(c.TargetVersion, maxTxn)
-		out.TargetVersion = target
-		start := uint64(0)
-		if s, ok := v.SelectStateSnapshot(target); ok {
-			out.StateSnapshot = &s
-			if s.Version < math.MaxUint64 {
-				start = s.Version + 1
-			}
-		}
-		txns, err := v.SelectTransactionBackups(start, target)
-		if err != nil {
-			return fmt.Errorf("%w: %w", aptos.ErrInvalid, err)
-		}
-		out.Transactions = append(out.Transactions, txns...)
-		eps, err := v.SelectEpochEndingBackups(target)
-		if err != nil {
-			return fmt.Errorf("%w: %w", aptos.ErrInvalid, err)
-		}
-		out.EpochEndings = append(out.EpochEndings, eps...)
-		return nil
-	})
-	if err != nil {
+	opts := aptos.RestoreOptions{
+		TargetVersion:             c.TargetVersion.ptr(),
+		LedgerHistoryStartVersion: c.LedgerHistoryStartVersion.ptr(),
+		ReplayAll:                 c.ReplayAll,
+	}
+	plan, gen, err := verify.Plan(db, opts)
+	out := planJSON{Generation: gen, Warnings: []string{}, Missing: []aptos.Missing{}, Plan: plan}
+	var pe *aptos.PlanError
+	if err != nil && !errors.As(err, &pe) {
 		return fmt.Errorf("plan: %w", err)
 	}
+	if pe != nil {
+		out.Missing = append(out.Missing, pe.Missing...)
+		err = fmt.Errorf("plan: Aptos's restore would refuse: %w", err)
+	}
+	if plan != nil {
+		out.Missing = append(out.Missing, plan.Missing...)
+		if plan.Capped {
+			msg := fmt.Sprintf("target version %s is beyond the latest backed-up transaction version %d: the restore stops at %d, as Aptos's does",
+				versionText(plan.RequestedTargetVersion), plan.MaxTransactionVersion, plan.TargetVersion)
+			if c.Strict && c.TargetVersion.set {
+				err = fmt.Errorf("plan: %s (--strict): %w", msg, aptos.ErrInvalid)
+			} else if c.TargetVersion.set {
+				out.Warnings = append(out.Warnings, msg)
+			}
+		}
+		if !plan.Complete() && err == nil {
+			err = fmt.Errorf("plan: a restore to version %d would stop short: %w", plan.TargetVersion,
+				&aptos.PlanError{Err: errors.New("Aptos restores less than asked here, without an error"), Missing: plan.Missing})
+		}
+	}
+	out.OK = err == nil
+	if err != nil {
+		s := err.Error()
+		out.Error = &s
+	}
+	for _, w := range out.Warnings {
+		fmt.Fprintf(a.stderr, "metactl: warning: %s\n", w)
+	}
 	if a.cli.JSON {
-		return a.printJSON(out)
+		if jerr := a.printJSON(out); jerr != nil {
+			return jerr
+		}
+	} else if plan != nil {
+		printPlan(a, plan, gen)
 	}
-	fmt.Fprintf(a.stdout, "restore to version %d (generation %d)\n", out.TargetVersion, out.Generation)
-	if s := out.StateSnapshot; s != nil {
-		fmt.Fprintf(a.stdout, "state snapshot: epoch %d version %d %s\n", s.Epoch, s.Version, s.Manifest)
+	return err
+}
+
+func versionText(v uint64) string {
+	if v == math.MaxUint64 {
+		return "18446744073709551615 (u64::MAX)"
+	}
+	return strconv.FormatUint(v, 10)
+}
+
+func printPlan(a *app, p *aptos.RestorePlan, gen uint64) {
+	w := a.stdout
+	fmt.Fprintf(w, "restore to version %d (generation %d)\n", p.TargetVersion, gen)
+	lhs := versionText(p.LedgerHistoryStartVersion)
+	fmt.Fprintf(w, "requested target %s, latest backed-up transaction version %d, ledger history start %s\n",
+		versionText(p.RequestedTargetVersion), p.MaxTransactionVersion, lhs)
+	if s := p.KVSnapshot; s != nil {
+		how := "restored first, values only"
+		switch {
+		case p.RestoreKVSnapshot:
+		case s.Version == p.TreeSnapshot.Version:
+			how = "not restored separately: the tree snapshot restores the values"
+		case p.ReplayAll:
+			how = "not restored: --replay-all"
+		default:
+			how = "not restored: it lies above the tree snapshot"
+		}
+		fmt.Fprintf(w, "kv snapshot: epoch %d version %d %s (%s)\n", s.Epoch, s.Version, s.Manifest, how)
 	} else {
-		fmt.Fprintln(a.stdout, "state snapshot: none (replay from genesis)")
+		fmt.Fprintln(w, "kv snapshot: none")
 	}
-	fmt.Fprintf(a.stdout, "transaction backups: %d\n", len(out.Transactions))
-	for _, t := range out.Transactions {
-		fmt.Fprintf(a.stdout, "  %d-%d %s\n", t.FirstVersion, t.LastVersion, t.Manifest)
+	s := p.TreeSnapshot
+	fmt.Fprintf(w, "tree snapshot: epoch %d version %d %s\n", s.Epoch, s.Version, s.Manifest)
+	fmt.Fprintf(w, "transaction backups from version %d: %d\n", p.TransactionStartVersion, len(p.Transactions))
+	for _, t := range p.Transactions {
+		fmt.Fprintf(w, "  %d-%d %s\n", t.FirstVersion, t.LastVersion, t.Manifest)
 	}
-	fmt.Fprintf(a.stdout, "epoch-ending backups: %d\n", len(out.EpochEndings))
-	for _, e := range out.EpochEndings {
-		fmt.Fprintf(a.stdout, "  epochs %d-%d %s\n", e.FirstEpoch, e.LastEpoch, e.Manifest)
+	fmt.Fprintf(w, "epoch-ending backups: %d\n", len(p.EpochEndings))
+	for _, e := range p.EpochEndings {
+		fmt.Fprintf(w, "  epochs %d-%d %s\n", e.FirstEpoch, e.LastEpoch, e.Manifest)
 	}
-	return nil
+	if p.KVReplayFromVersion != nil {
+		fmt.Fprintf(w, "replay state values from version %d to %d, then everything from version %d\n",
+			*p.KVReplayFromVersion, s.Version, p.ReplayFromVersion)
+	} else {
+		fmt.Fprintf(w, "replay from version %d\n", p.ReplayFromVersion)
+	}
+	for _, m := range p.Missing {
+		fmt.Fprintf(w, "MISSING %s\n", m)
+	}
 }
