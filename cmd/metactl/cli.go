@@ -152,6 +152,14 @@ func (e usageError) Unwrap() error { return e.err }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
+// documentedError marks a failure that the command's own --json document
+// already carries (plan's "ok": false, "error", "missing"), so report
+// prints no second document on stdout.
+type documentedError struct{ err error }
+
+func (e documentedError) Error() string { return e.err.Error() }
+func (e documentedError) Unwrap() error { return e.err }
+
 // verifyFailed is returned by verify when it found problems (exit 4); the
 // problems themselves were already printed.
 var errVerifyFailed = errors.New("verify found problems")
@@ -163,7 +171,8 @@ func (a *app) report(err error) int {
 	msg := strings.TrimPrefix(err.Error(), "metactl: ")
 	fmt.Fprintln(a.stderr, "metactl: "+msg)
 	code := exitCodeOf(err)
-	if a.cli.JSON && code != exitVerify {
+	var documented documentedError
+	if a.cli.JSON && code != exitVerify && !errors.As(err, &documented) {
 		a.printJSON(newErrorJSON(err, msg, code))
 	}
 	return code

@@ -73,10 +73,12 @@ Examples:
 }
 
 type planJSON struct {
-	Generation uint64   `json:"generation"`
-	OK         bool     `json:"ok"`
-	Error      *string  `json:"error"`
-	Warnings   []string `json:"warnings"`
+	Generation uint64 `json:"generation"`
+	OK         bool   `json:"ok"`
+	// Error is null, or the failure in the shape of every command's
+	// --json error document (errorJSON's "error").
+	Error    *errorBody `json:"error"`
+	Warnings []string   `json:"warnings"`
 	// Missing repeats the plan's holes, or those behind a refusal.
 	Missing []aptos.Missing    `json:"missing"`
 	Plan    *aptos.RestorePlan `json:"plan"`
@@ -121,8 +123,8 @@ func (c *planCmd) Run(a *app) error {
 	}
 	out.OK = err == nil
 	if err != nil {
-		s := err.Error()
-		out.Error = &s
+		body := newErrorJSON(err, err.Error(), exitCodeOf(err)).Error
+		out.Error = &body
 	}
 	for _, w := range out.Warnings {
 		fmt.Fprintf(a.stderr, "metactl: warning: %s\n", w)
@@ -131,7 +133,12 @@ func (c *planCmd) Run(a *app) error {
 		if jerr := a.printJSON(out); jerr != nil {
 			return jerr
 		}
-	} else if plan != nil {
+		if err != nil {
+			return documentedError{err}
+		}
+		return nil
+	}
+	if plan != nil {
 		printPlan(a, plan, gen)
 	}
 	return err
