@@ -1,8 +1,21 @@
 // Package importer syncs a legacy Aptos backup storage's metadata into the
-// catalog: [FromStorage] reads a [storage.Source] (a LocalFs folder or a
-// command adapter), [Files] imports files already in hand (the archive
-// importer uses it). It never prints; the caller renders the [Result] or
-// the error.
+// catalog: [Read] reads a [storage.Source] (a LocalFs folder or a command
+// adapter), [Prepare] takes files already in hand; each returns a [Batch],
+// and [Batch.Commit] writes it.
+// [FromStorage] and [Files] do both steps. It never prints; the caller
+// renders the [Result] (with its [Warning]s) or the error.
+//
+// # Nobody waits for the source
+//
+// Reading a storage can take minutes (a bucket of 200k objects, a slow
+// listing). Read and Prepare need no catalog: they list, download,
+// decompress and validate with no lock held, while readers and writers of
+// the catalog go on. Only Commit opens a write transaction, and it plans the
+// changes inside it, against the generation it finds: if another writer
+// committed since the batch was read (another import, a compaction), the
+// plan is simply recomputed, with the same sync rules, never refused as
+// stale. A caller opens the catalog for writing just before Commit and
+// closes it just after, so a reader waits at most for that one commit.
 //
 // # How an import runs
 //
@@ -86,6 +99,19 @@
 // other step, and every Options.Progress call, runs on the calling
 // goroutine. The write transaction spans only the commit phase: readers of
 // the catalog, in this process or another, wait at most for that commit.
+//
+// # Warnings
+//
+// What is worth an operator's attention but no reason to refuse the import
+// is a [Warning] in Result.Warnings, with a code: a stray entry skipped and
+// why ([WarnSkipped]: a dotfile, a name not ending in ".meta", a symbolic
+// link, a sub-folder, a named pipe, ...), a zero-byte file
+// ([WarnEmptyFile]), CRLF line ends ([WarnCRLF]), a file named as Aptos
+// names one entry or chunk whose content says otherwise
+// ([WarnNameMismatch]), compaction timestamps more than [FutureSlack]
+// after Options.Now ([WarnFutureTimestamps]), and an import that leaves
+// versions or epochs inside the restorable range uncovered that were
+// covered before ([WarnGap]).
 // Everything read is held in memory until the commit (a metadata file is
 // small; Options.MaxFileSize bounds a hostile one).
 //

@@ -170,6 +170,21 @@ func (e *strayError) Unwrap() []error {
 }
 
 var (
-	errStrayName       = &strayError{reason: `not a metadata file name (want a ShellSafeName ending in ".meta")`}
-	errStrayNotRegular = &strayError{reason: "not a regular file (a subdirectory, a symbolic link or a special file)", cause: storage.ErrNotRegular}
+	errStrayDotfile = &strayError{reason: `not a metadata file name: a dotfile (a name starting with ".")`}
+	errStrayNotMeta = &strayError{reason: `not a metadata file name: it does not end in ".meta"`}
+	errStrayName    = &strayError{reason: `not a metadata file name (want a ShellSafeName ending in ".meta")`}
 )
+
+// strayNotRegular is the reason for an entry the storage refused to read
+// as not a regular file; err wraps storage.ErrNotRegular.
+func strayNotRegular(err error) *strayError {
+	what := "a subdirectory, a symbolic link or a special file"
+	var nr *storage.NotRegularError
+	if errors.As(err, &nr) {
+		what = nr.What
+		if what == "a directory" {
+			what = "a sub-folder"
+		}
+	}
+	return &strayError{reason: "not a regular file: it is " + what + " (never followed or read)", cause: storage.ErrNotRegular}
+}

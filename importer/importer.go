@@ -59,6 +59,16 @@ type Options struct {
 	// once (each command adapter read runs a process). Zero (or negative)
 	// means DefaultConcurrency.
 	Concurrency int
+	// Now is the clock that decides whether compaction timestamps are in
+	// the future; nil means time.Now.
+	Now func() time.Time
+}
+
+func (o Options) now() time.Time {
+	if o.Now != nil {
+		return o.Now()
+	}
+	return time.Now()
 }
 
 func (o Options) withDefaults() Options {
@@ -108,6 +118,10 @@ type Result struct {
 	// KeptMoved lists the files the source lists as live but the catalog
 	// has already moved: the catalog wins, and an export moves them.
 	KeptMoved []string
+	// Warnings lists what an operator should know although nothing is
+	// wrong enough to refuse the import (see Warning), sorted by handle
+	// and code.
+	Warnings []Warning
 	// Generation is the catalog generation after the import; Changed
 	// reports whether the import committed a change (if not, the catalog
 	// file is byte-for-byte as it was).
@@ -130,16 +144,30 @@ type SourceFile struct {
 	Source string
 }
 
-// FromStorage imports a legacy storage into db: it lists the source, reads
-// every file (Options.Concurrency at a time), parses and validates every
-// line, and only if all is well commits everything in one transaction. See
-// the package documentation for the sync rules.
-//
-// Bad input gives an *InputError listing every problem, and nothing is
-// written. A source that cannot be listed or read (a failing command, a
-// permission error, a file gone between listing and reading) gives another
-// error, and nothing is written either. ctx is checked between files.
+// FromStorage imports a legacy storage into db: [Read], then
+// [Batch.Commit]. A caller that holds the catalog open for writing should
+// call the two itself and open the catalog between them, so nobody waits
+// for the source read (see the package documentation).
 func FromStorage(ctx context.Context, db *catalog.DB, src storage.Source, opts Options) (*Result, error) {
+	b, err := Read(ctx, src, opts)
+	if err != nil {
+		return nil, err
+	}
+	return b.Commit(ctx, db)
+}
+
+// Read lists the source, reads every file (Options.Concurrency at a time)
+// and parses and validates every line, without the catalog: nothing here
+// takes a catalog lock, so it may take as long as the source needs while
+// readers and writers of the catalog go on. The returned Batch holds what
+// was read; [Batch.Commit] writes it.
+//
+// A source that cannot be listed or read (a failing command, a permission
+// error, a file gone between listing and reading) gives an error. Bad
+// input does not: its problems are kept in the Batch, and Commit returns
+// them as an *InputError together with any conflict with the catalog, so
+// the operator sees every problem at once. ctx is checked between files.
+func Read(ctx context.Context, src storage.Source, opts Options) (*Batch, error) {
 	opts = opts.withDefaults()
 	r := newRun(opts)
 	listing, err := src.List(ctx)
@@ -162,8 +190,8 @@ func FromStorage(ctx context.Context, db *catalog.DB, src storage.Source, opts O
 	}{{listing.Live, catalog.Live, aptos.MetadataDir}, {listing.Moved, catalog.Moved, aptos.MetadataBackupDir}} {
 		for _, name := range folder.names {
 			h := folder.dir + "/" + name
-			if !metadataName(name) {
-				r.stray(h, errStrayName)
+			if reason := strayName(name); reason != nil {
+				r.stray(h, reason)
 				continue
 			}
 			reads = append(reads, toRead{handle: h, name: name, state: folder.state})
@@ -172,7 +200,7 @@ func FromStorage(ctx context.Context, db *catalog.DB, src storage.Source, opts O
 
 	type readResult struct {
 		content []byte
-		problem error // a Problem reason, or errStrayNotRegular
+		problem error // a Problem reason, or a *strayError
 	}
 	results := make([]readResult, len(reads))
 	r.prog.report(PhaseRead, 0, len(reads))
@@ -189,7 +217,7 @@ func FromStorage(ctx context.Context, db *catalog.DB, src storage.Source, opts O
 		case errors.Is(err, storage.ErrCorrupt):
 			results[i].problem = err
 		case errors.Is(err, storage.ErrNotRegular):
-			results[i].problem = errStrayNotRegular
+			results[i].problem = strayNotRegular(err)
 		case errors.Is(err, fs.ErrNotExist):
 			return fmt.Errorf("import: %s was listed but is gone (moved or deleted meanwhile, perhaps by a compactor; run the import again): %w", h, err)
 		default:
@@ -207,38 +235,92 @@ func FromStorage(ctx context.Context, db *catalog.DB, src storage.Source, opts O
 
 	files := make([]SourceFile, 0, len(reads))
 	for i, rd := range reads {
+		var stray *strayError
 		switch res := results[i]; {
-		case res.problem == errStrayNotRegular:
-			r.stray(rd.handle, res.problem)
+		case errors.As(res.problem, &stray):
+			r.stray(rd.handle, stray)
 		case res.problem != nil:
 			r.probs.add(Problem{Handle: rd.handle, Err: res.problem})
 		default:
 			files = append(files, SourceFile{Handle: aptos.LiveHandle(rd.name), State: rd.state, Content: res.content, Source: opts.Source})
 		}
 	}
-	return r.files(ctx, db, files)
+	return r.prepare(ctx, files)
 }
 
-// metadataName reports whether a listed name is one metactl imports: a
-// ShellSafeName ending in ".meta", as every file Aptos writes is named.
-func metadataName(name string) bool {
-	return strings.HasSuffix(name, ".meta") && aptos.ValidName(name) == nil
+// strayName returns why a listed name is not one metactl imports, or nil
+// for a ShellSafeName ending in ".meta", as every file Aptos writes is
+// named.
+func strayName(name string) *strayError {
+	switch {
+	case strings.HasPrefix(name, "."):
+		return errStrayDotfile
+	case !strings.HasSuffix(name, ".meta"):
+		return errStrayNotMeta
+	case aptos.ValidName(name) != nil:
+		return errStrayName
+	}
+	return nil
 }
 
-// Files imports the given files into db: it parses and validates every
-// line, checks them against each other and against the catalog, and only
-// if all is well commits everything in one transaction. It is the core of
-// FromStorage, for sources that hand over whole files (an archive). The
-// same handle may be given twice, live and moved, as a storage listing
-// both folders would; the files are taken to cover both folders, so
-// Result.Missing lists every catalog file not among them.
-//
-// Bad input gives an *InputError listing every problem, and nothing is
-// written.
+// Files imports the given files into db: [Prepare], then [Batch.Commit].
 func Files(ctx context.Context, db *catalog.DB, files []SourceFile, opts Options) (*Result, error) {
+	b, err := Prepare(ctx, files, opts)
+	if err != nil {
+		return nil, err
+	}
+	return b.Commit(ctx, db)
+}
+
+// Prepare parses and validates files already in hand (an archive's), and
+// checks them against each other, without the catalog, as [Read] does for
+// a storage. The same handle may be given twice, live and moved, as a
+// storage listing both folders would; the files are taken to cover both
+// folders, so Result.Missing lists every catalog file not among them.
+func Prepare(ctx context.Context, files []SourceFile, opts Options) (*Batch, error) {
 	r := newRun(opts.withDefaults())
 	r.movedListed = true
-	return r.files(ctx, db, files)
+	return r.prepare(ctx, files)
+}
+
+// Batch is a source read and validated, not yet committed: what [Read]
+// and [Prepare] return. It does not depend on the catalog, so it can be
+// made before the catalog is opened, and [Batch.Commit] compares it with
+// whatever generation the catalog holds when the write transaction starts.
+type Batch struct {
+	r        *run
+	items    []*item
+	files    int
+	lines    int
+	warnings []Warning
+	// check, if set, runs in the write transaction after every change and
+	// aborts it by returning an error (an archive's header check).
+	check func(tx *catalog.Tx) error
+}
+
+// Warnings returns the warnings found while reading and validating, sorted
+// (Commit adds those that depend on the catalog to Result.Warnings).
+func (b *Batch) Warnings() []Warning { return slices.Clone(b.warnings) }
+
+// Problems reports whether the batch holds bad input: Commit will then
+// refuse it with an *InputError and write nothing.
+func (b *Batch) Problems() bool { return !b.r.probs.empty() }
+
+// prepare validates the files and checks them against each other.
+func (r *run) prepare(ctx context.Context, files []SourceFile) (*Batch, error) {
+	items, err := r.validate(ctx, files)
+	if err != nil {
+		return nil, err
+	}
+	b := &Batch{r: r, files: len(files)}
+	for _, it := range items {
+		b.lines += it.lineCount
+	}
+	b.warnings = fileWarnings(items, r.skipped, r.opts.now())
+	b.items = r.merge(items)
+	r.checkIdentities(b.items)
+	failpoint.Hit("import.after-validate")
+	return b, nil
 }
 
 // run is one import in progress.
@@ -246,8 +328,22 @@ type run struct {
 	opts        Options
 	prog        reporter
 	probs       problems
-	movedListed bool     // the source listed metadata_backup/
-	skipped     []string // stray entries, as storage handles
+	movedListed bool    // the source listed metadata_backup/
+	skipped     []stray // stray entries
+}
+
+// stray is an entry that was not imported, and why.
+type stray struct {
+	handle string // as the storage names it
+	reason *strayError
+}
+
+// clone returns a copy whose problems can grow without changing r's, so a
+// Batch can be committed (or its commit retried) more than once.
+func (r *run) clone() *run {
+	c := *r
+	c.probs.list = slices.Clone(r.probs.list)
+	return &c
 }
 
 func newRun(opts Options) *run {
@@ -255,12 +351,12 @@ func newRun(opts Options) *run {
 }
 
 // stray skips a stray entry, or records it as a Problem with Strict.
-func (r *run) stray(handle string, reason error) {
+func (r *run) stray(handle string, reason *strayError) {
 	if r.opts.Strict {
 		r.probs.add(Problem{Handle: handle, Err: reason})
 		return
 	}
-	r.skipped = append(r.skipped, handle)
+	r.skipped = append(r.skipped, stray{handle, reason})
 }
 
 // item is one source file after validation. Files listed in both folders
@@ -288,19 +384,19 @@ func storageHandle(handle string, s catalog.State) string {
 	return handle
 }
 
-func (r *run) files(ctx context.Context, db *catalog.DB, files []SourceFile) (*Result, error) {
-	items, err := r.validate(ctx, files)
-	if err != nil {
-		return nil, err
-	}
-	res := &Result{Files: len(files)}
-	for _, it := range items {
-		res.Lines += it.lineCount
-	}
-	items = r.merge(items)
-	r.checkIdentities(items)
-	failpoint.Hit("import.after-validate")
-
+// Commit writes the batch into db in ONE write transaction, only if
+// nothing at all is wrong. The changes are planned inside that
+// transaction, against the generation it finds, so a writer that committed
+// since the batch was read (another import, a compaction) is taken into
+// account: the plan is recomputed, never refused for being stale. Bad input
+// gives an *InputError listing every problem, those of the batch and its
+// conflicts with the catalog, and nothing is written.
+//
+// The lock is held only for this call: open the catalog for writing just
+// before it and close it just after.
+func (b *Batch) Commit(ctx context.Context, db *catalog.DB) (*Result, error) {
+	r, items := b.r.clone(), b.items
+	res := &Result{Files: b.files, Lines: b.lines}
 	if !r.probs.empty() {
 		// Report the catalog conflicts too, from a read-only look, so the
 		// operator sees every problem at once.
@@ -344,6 +440,18 @@ func (r *run) files(ctx context.Context, db *catalog.DB, files []SourceFile) (*R
 			r.prog.report(PhaseCommit, i+1, len(items))
 		}
 		failpoint.Hit("import.after-put")
+		if b.check != nil {
+			if err := b.check(tx); err != nil {
+				return err
+			}
+		}
+		if p.added+p.moved > 0 {
+			after, err := tx.View()
+			if err != nil {
+				return err
+			}
+			p.warnings = gapWarnings(p.before, after)
+		}
 		tx.SetNote(fmt.Sprintf("%d files added, %d moved, %d unchanged, %d kept moved, %d missing from the source",
 			p.added, p.moved, p.unchanged, len(p.keptMoved), len(p.missing)))
 		p.entries = tx.EntryCount()
@@ -363,7 +471,13 @@ func (r *run) files(ctx context.Context, db *catalog.DB, files []SourceFile) (*R
 	res.Duplicates = p.duplicates
 	res.Added, res.Moved, res.Unchanged = p.added, p.moved, p.unchanged
 	res.Missing, res.KeptMoved = p.missing, p.keptMoved
-	res.Skipped = slices.Sorted(slices.Values(r.skipped))
+	res.Skipped = make([]string, 0, len(r.skipped))
+	for _, st := range r.skipped {
+		res.Skipped = append(res.Skipped, st.handle)
+	}
+	slices.Sort(res.Skipped)
+	res.Warnings = append(slices.Clone(b.warnings), p.warnings...)
+	sortWarnings(res.Warnings)
 	res.Generation, res.Changed = op.Generation, op.Changed()
 	res.DigestBefore, res.DigestAfter = op.DigestBefore, op.DigestAfter
 	return res, nil
@@ -530,6 +644,8 @@ type plan struct {
 	keptMoved, missing      []string
 	duplicates              int
 	entries                 int
+	before                  *aptos.View // the view before the import (full plans)
+	warnings                []Warning   // warnings that depend on the catalog
 }
 
 // plan compares the items with the catalog, adding conflicts to the
@@ -584,11 +700,11 @@ func (r *run) plan(tx *catalog.Tx, items []*item, full bool) (*plan, error) {
 	if !full || !r.probs.empty() {
 		return p, nil
 	}
-	dups, err := countDuplicates(tx, items)
+	v, err := tx.View()
 	if err != nil {
 		return nil, err
 	}
-	p.duplicates = dups
+	p.before, p.duplicates = v, countDuplicates(v, items)
 	return p, nil
 }
 
@@ -621,13 +737,9 @@ func keyOf(m *aptos.Metadata) (entryKey, bool) {
 }
 
 // countDuplicates counts the entry lines of the live items whose entry is
-// in the view already or came earlier in the source. It must run before
-// the transaction changes anything.
-func countDuplicates(tx *catalog.Tx, items []*item) (int, error) {
-	v, err := tx.View()
-	if err != nil {
-		return 0, err
-	}
+// in the view v (the catalog's before the import) already or came earlier
+// in the source.
+func countDuplicates(v *aptos.View, items []*item) int {
 	seen := make(map[entryKey]struct{}, v.Len())
 	v.ForEachEntry(func(m *aptos.Metadata) {
 		k, _ := keyOf(m)
@@ -650,5 +762,5 @@ func countDuplicates(tx *catalog.Tx, items []*item) (int, error) {
 			seen[k] = struct{}{}
 		}
 	}
-	return n, nil
+	return n
 }

@@ -382,18 +382,18 @@ func TestStrayEntries(t *testing.T) {
 		db := newCatalog(t)
 		before := catalogtest.Bytes(t, db)
 		_, err := importDir(t.Context(), db, stray(t), importer.Options{Strict: true})
-		name := `stray entry: not a metadata file name (want a ShellSafeName ending in ".meta")`
-		irregular := "stray entry: not a regular file (a subdirectory, a symbolic link or a special file)"
+		dot := `stray entry: not a metadata file name: a dotfile (a name starting with ".")`
+		notMeta := `stray entry: not a metadata file name: it does not end in ".meta"`
 		want := strings.Join([]string{
-			"import metadata/.DS_Store: " + name,
-			"import metadata/.hidden.meta: " + name,
-			"import metadata/README: " + name,
-			"import metadata/dir.meta: " + irregular,
-			"import metadata/link.meta: " + irregular,
-			"import metadata/subdir: " + name,
-			"import metadata/x.meta.tmp: " + name,
-			"import metadata/x.meta~: " + name,
-			"import metadata_backup/notes.txt: " + name,
+			"import metadata/.DS_Store: " + dot,
+			"import metadata/.hidden.meta: " + dot,
+			"import metadata/README: " + notMeta,
+			"import metadata/dir.meta: stray entry: not a regular file: it is a sub-folder (never followed or read)",
+			"import metadata/link.meta: stray entry: not a regular file: it is a symbolic link (never followed or read)",
+			"import metadata/subdir: " + notMeta,
+			"import metadata/x.meta.tmp: " + notMeta,
+			"import metadata/x.meta~: " + notMeta,
+			"import metadata_backup/notes.txt: " + notMeta,
 		}, "\n")
 		checkInputError(t, err, want)
 		if !errors.Is(err, importer.ErrStray) || !errors.Is(err, storage.ErrNotRegular) {

@@ -67,18 +67,19 @@ func (c *compactCmd) Validate() error {
 
 // compactJSON is the documented --json shape of compact.
 type compactJSON struct {
-	DryRun         bool     `json:"dry_run"`
-	Now            uint64   `json:"now"`
-	Write          []string `json:"write"`
-	Timestamped    []string `json:"timestamped"`
-	Move           []string `json:"move"`
-	Skipped        []string `json:"skipped"`
-	TimestampsFile string   `json:"timestamps_file"`
-	Changed        bool     `json:"changed"`
-	Generation     uint64   `json:"generation"`
-	ViewDigest     string   `json:"view_digest,omitempty"`
-	Imported       *int     `json:"imported_files,omitempty"`
-	Exported       *int     `json:"exported_files,omitempty"`
+	DryRun         bool               `json:"dry_run"`
+	Now            uint64             `json:"now"`
+	Write          []string           `json:"write"`
+	Timestamped    []string           `json:"timestamped"`
+	Move           []string           `json:"move"`
+	Skipped        []string           `json:"skipped"`
+	TimestampsFile string             `json:"timestamps_file"`
+	Changed        bool               `json:"changed"`
+	Generation     uint64             `json:"generation"`
+	ViewDigest     string             `json:"view_digest,omitempty"`
+	Imported       *int               `json:"imported_files,omitempty"`
+	Warnings       []importer.Warning `json:"warnings"`
+	Exported       *int               `json:"exported_files,omitempty"`
 }
 
 func (c *compactCmd) options() compaction.Options {
@@ -96,13 +97,14 @@ func (c *compactCmd) Run(a *app) error {
 			return fmt.Errorf("compact: %w", err)
 		}
 	}
-	out := compactJSON{DryRun: c.DryRun, Write: []string{}, Timestamped: []string{}, Move: []string{}, Skipped: []string{}}
+	out := compactJSON{DryRun: c.DryRun, Write: []string{}, Timestamped: []string{}, Move: []string{}, Skipped: []string{}, Warnings: []importer.Warning{}}
 	if c.given() && !c.DryRun {
-		n, err := c.sync(a)
+		res, err := c.sync(a)
 		if err != nil {
 			return err
 		}
-		out.Imported = &n
+		a.warn(res.Warnings)
+		out.Imported, out.Warnings = &res.Added, nonNilW(res.Warnings)
 	}
 	var plan *compaction.Plan
 	if c.DryRun {
@@ -177,22 +179,14 @@ func (c *compactCmd) Run(a *app) error {
 	return nil
 }
 
-// sync imports the storage before compacting it.
-func (c *compactCmd) sync(a *app) (int, error) {
+// sync imports the storage before compacting it: read without the
+// catalog lock, then one commit (see readAndCommit).
+func (c *compactCmd) sync(a *app) (*importer.Result, error) {
 	src, err := c.source()
 	if err != nil {
-		return 0, fmt.Errorf("compact: %w", err)
+		return nil, fmt.Errorf("compact: %w", err)
 	}
-	db, err := a.openWrite("compact (import)")
-	if err != nil {
-		return 0, err
-	}
-	defer db.Close()
-	res, err := importer.FromStorage(a.ctx, db, src, importer.Options{Source: c.describe(), Concurrency: c.concurrency()})
-	if err != nil {
-		return 0, err
-	}
-	return res.Added, nil
+	return readAndCommit(a, "compact (import)", src, importer.Options{Source: c.describe(), Concurrency: c.concurrency(), Now: a.now})
 }
 
 // export writes the compacted state back to the storage.

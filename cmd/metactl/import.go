@@ -8,6 +8,7 @@ import (
 	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/archive"
 	"github.com/metactl/metactl/importer"
+	"github.com/metactl/metactl/storage"
 )
 
 type importCmd struct {
@@ -58,21 +59,22 @@ func (c *importCmd) Validate() error {
 
 // importJSON is the documented --json shape of import.
 type importJSON struct {
-	Source       string       `json:"source"`
-	Files        int          `json:"files"`
-	Lines        int          `json:"lines"`
-	Entries      int          `json:"entries"`
-	Duplicates   int          `json:"duplicates"`
-	Added        int          `json:"added"`
-	Moved        int          `json:"moved"`
-	Unchanged    int          `json:"unchanged"`
-	Missing      []string     `json:"missing"`
-	Skipped      []string     `json:"skipped"`
-	KeptMoved    []string     `json:"kept_moved"`
-	Changed      bool         `json:"changed"`
-	Generation   uint64       `json:"generation"`
-	DigestBefore aptos.Digest `json:"digest_before"`
-	DigestAfter  aptos.Digest `json:"digest_after"`
+	Source       string             `json:"source"`
+	Files        int                `json:"files"`
+	Lines        int                `json:"lines"`
+	Entries      int                `json:"entries"`
+	Duplicates   int                `json:"duplicates"`
+	Added        int                `json:"added"`
+	Moved        int                `json:"moved"`
+	Unchanged    int                `json:"unchanged"`
+	Missing      []string           `json:"missing"`
+	Skipped      []string           `json:"skipped"`
+	KeptMoved    []string           `json:"kept_moved"`
+	Warnings     []importer.Warning `json:"warnings"`
+	Changed      bool               `json:"changed"`
+	Generation   uint64             `json:"generation"`
+	DigestBefore aptos.Digest       `json:"digest_before"`
+	DigestAfter  aptos.Digest       `json:"digest_after"`
 }
 
 func (c *importCmd) Run(a *app) error {
@@ -83,11 +85,6 @@ func (c *importCmd) Run(a *app) error {
 	if err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
-	db, err := a.openWrite("import")
-	if err != nil {
-		return err
-	}
-	defer db.Close()
 	var prog func(importer.Progress)
 	if a.isTerminal() {
 		phase, show := "", func(int, int) {}
@@ -98,14 +95,15 @@ func (c *importCmd) Run(a *app) error {
 			show(pr.Done, pr.Total)
 		}
 	}
-	res, err := importer.FromStorage(a.ctx, db, src, importer.Options{Source: c.describe(), Strict: c.Strict, Progress: prog})
+	res, err := readAndCommit(a, "import", src, importer.Options{Source: c.describe(), Strict: c.Strict, Progress: prog, Now: a.now})
 	if err != nil {
 		return err
 	}
+	a.warn(res.Warnings)
 	out := importJSON{
 		Source: c.describe(), Files: res.Files, Lines: res.Lines, Entries: res.Entries, Duplicates: res.Duplicates,
 		Added: res.Added, Moved: res.Moved, Unchanged: res.Unchanged,
-		Missing: nonNil(res.Missing), Skipped: nonNil(res.Skipped), KeptMoved: nonNil(res.KeptMoved),
+		Missing: nonNil(res.Missing), Skipped: nonNil(res.Skipped), KeptMoved: nonNil(res.KeptMoved), Warnings: nonNilW(res.Warnings),
 		Changed: res.Changed, Generation: res.Generation, DigestBefore: res.DigestBefore, DigestAfter: res.DigestAfter,
 	}
 	if a.cli.JSON {
@@ -124,7 +122,6 @@ func (c *importCmd) Run(a *app) error {
 			fmt.Fprintf(a.stdout, "%s (%d): %s\n", what, len(hs), strings.Join(hs, ", "))
 		}
 	}
-	list("skipped, not metadata files", out.Skipped)
 	list("kept, no longer listed by the storage", out.Missing)
 	list("kept moved, still live in the storage (export moves them)", out.KeptMoved)
 	return nil
@@ -169,6 +166,39 @@ type archiveImportJSON struct {
 	StateChanged      int          `json:"state_changed"`
 	Unchanged         int          `json:"unchanged"`
 	CatalogGeneration uint64       `json:"generation"`
+}
+
+// readAndCommit reads and validates the storage WITHOUT the catalog lock,
+// then opens the catalog for writing only for the commit, so readers of the
+// catalog never wait for the storage (a slow listing, slow downloads). The
+// commit plans against the generation it finds, so a writer that committed
+// in between is taken into account.
+func readAndCommit(a *app, command string, src storage.Source, opts importer.Options) (*importer.Result, error) {
+	batch, err := importer.Read(a.ctx, src, opts)
+	if err != nil {
+		return nil, err
+	}
+	db, err := a.openWrite(command)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	return batch.Commit(a.ctx, db)
+}
+
+// warn prints the warnings on stderr, one per line; the --json document
+// lists them too.
+func (a *app) warn(ws []importer.Warning) {
+	for _, w := range ws {
+		fmt.Fprintf(a.stderr, "metactl: warning: %s\n", w)
+	}
+}
+
+func nonNilW(s []importer.Warning) []importer.Warning {
+	if s == nil {
+		return []importer.Warning{}
+	}
+	return s
 }
 
 func nonNil(s []string) []string {
