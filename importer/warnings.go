@@ -231,4 +231,3 @@ func gapWarnings(before, after *aptos.View) []Warning {
 	}
 	return ws
 }
-
