@@ -218,6 +218,10 @@ func create(path string, o *Options) error {
 		if err := meta.Put(keyViewDigest, make([]byte, len(aptos.Digest{}))); err != nil {
 			return err
 		}
+		empty := stats{known: true}
+		if err := meta.Put(keyStats, empty.encode()); err != nil {
+			return err
+		}
 		return meta.Put(keyCreated, u64(uint64(o.Now().UnixNano())))
 	})
 	if cerr := bdb.Close(); err == nil {

@@ -315,3 +315,136 @@ func TestStorageStateStreamingMatchesView(t *testing.T) {
 		return nil
 	})
 }
+
+// checkStats compares the kept storage state and file counts with what the
+// in-memory view and a listing say.
+func checkStats(t *testing.T, db *catalog.DB, step string) {
+	t.Helper()
+	err := db.View(func(tx *catalog.Tx) error {
+		v, err := tx.View()
+		if err != nil {
+			return err
+		}
+		got, err := tx.StorageState()
+		if err != nil {
+			return err
+		}
+		if got.String() != v.StorageState().String() {
+			t.Errorf("%s: kept state %q, view says %q", step, got, v.StorageState())
+		}
+		files, err := tx.Files(0)
+		if err != nil {
+			return err
+		}
+		var wantLive, wantMoved int
+		for _, f := range files {
+			if f.State == catalog.Live {
+				wantLive++
+			} else {
+				wantMoved++
+			}
+		}
+		live, moved, err := tx.CountFiles()
+		if err != nil || live != wantLive || moved != wantMoved {
+			t.Errorf("%s: CountFiles = %d, %d, %v; want %d, %d", step, live, moved, err, wantLive, wantMoved)
+		}
+		return tx.StoredEntriesMatch()
+	})
+	if err != nil {
+		t.Fatalf("%s: %v", step, err)
+	}
+}
+
+// TestKeptStatsFollowEveryWrite: the storage state and file counts that
+// status reads without a walk stay right through adds, moves (of the file
+// holding a maximum, of one whose entry another file shares), revivals,
+// replacements and deletions, and an epoch ending whose last_epoch is the
+// largest though another range starts later.
+func TestKeptStatsFollowEveryWrite(t *testing.T) {
+	db := openRW(t, filepath.Join(t.TempDir(), "c.db"))
+	checkStats(t, db, "empty")
+	ee := func(first, last uint64) []byte {
+		m := aptos.NewEpochEnding(aptos.EpochEndingBackup{FirstEpoch: first, LastEpoch: last, FirstVersion: first * 10, LastVersion: last * 10, Manifest: "e/" + itoa(first)})
+		return aptos.EncodeLine(&m)
+	}
+	put(t, db, map[string][]byte{
+		"metadata/t0.meta":   txnLine(0, 99, "t/0"),
+		"metadata/t1.meta":   txnLine(100, 199, "t/1"),
+		"metadata/t1b.meta":  txnLine(100, 199, "t/1"), // the same entry twice
+		"metadata/e0.meta":   ee(0, 9),
+		"metadata/e5.meta":   ee(5, 6), // starts later, ends earlier
+		"metadata/both.meta": append(txnLine(200, 299, "t/2"), ee(10, 12)...),
+	}, catalog.Live)
+	checkStats(t, db, "added")
+	steps := []struct {
+		name string
+		fn   func(tx *catalog.Tx) error
+	}{
+		{"move the file holding both maxima", func(tx *catalog.Tx) error { return tx.SetState("metadata/both.meta", catalog.Moved) }},
+		{"move one copy of a shared entry", func(tx *catalog.Tx) error { return tx.SetState("metadata/t1.meta", catalog.Moved) }},
+		{"move the other copy", func(tx *catalog.Tx) error { return tx.SetState("metadata/t1b.meta", catalog.Moved) }},
+		{"revive", func(tx *catalog.Tx) error { return tx.SetState("metadata/both.meta", catalog.Live) }},
+		{"replace a file", func(tx *catalog.Tx) error {
+			_, err := tx.PutFile(catalog.NewFile{Handle: "metadata/t0.meta", Content: txnLine(0, 999, "t/9"), State: catalog.Live, Replace: true, Source: "test"})
+			return err
+		}},
+		{"delete a moved file", func(tx *catalog.Tx) error { return tx.DeleteFile("metadata/t1.meta") }},
+		{"delete the maxima", func(tx *catalog.Tx) error {
+			if err := tx.DeleteFile("metadata/t0.meta"); err != nil {
+				return err
+			}
+			return tx.DeleteFile("metadata/both.meta")
+		}},
+		{"delete every epoch ending", func(tx *catalog.Tx) error {
+			if err := tx.DeleteFile("metadata/e0.meta"); err != nil {
+				return err
+			}
+			return tx.DeleteFile("metadata/e5.meta")
+		}},
+	}
+	for _, s := range steps {
+		if _, err := db.Update(t.Context(), "test", s.fn); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		checkStats(t, db, s.name)
+	}
+}
+
+// TestCatalogWithoutKeptStats: a catalog written before the stats were
+// kept (no "stats" key) still answers status by walking, and its next
+// write stores them.
+func TestCatalogWithoutKeptStats(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.db")
+	db := openRW(t, path)
+	put(t, db, map[string][]byte{
+		"metadata/t0.meta": txnLine(0, 99, "t/0"),
+		"metadata/t1.meta": txnLine(100, 199, "t/1"),
+	}, catalog.Live)
+	db.Close()
+	bdb, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bdb.Update(func(btx *bolt.Tx) error { return btx.Bucket([]byte("meta")).Delete([]byte("stats")) }); err != nil {
+		t.Fatal(err)
+	}
+	bdb.Close()
+	db = openRW(t, path)
+	checkStats(t, db, "old catalog")
+	if _, err := db.Update(t.Context(), "test", func(tx *catalog.Tx) error { return tx.SetState("metadata/t1.meta", catalog.Moved) }); err != nil {
+		t.Fatal(err)
+	}
+	checkStats(t, db, "after its first write")
+	db.Close()
+	bdb, err = bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bdb.Close()
+	_ = bdb.View(func(btx *bolt.Tx) error {
+		if v := btx.Bucket([]byte("meta")).Get([]byte("stats")); len(v) != 34 {
+			t.Errorf("stats after the first write: %x, want 34 bytes", v)
+		}
+		return nil
+	})
+}

@@ -20,8 +20,12 @@
 //
 //   - Every write is one bbolt transaction: a reader, in this process or
 //     another, sees one committed generation whole, never part of a write.
-//   - The entry index and the view digest are updated in the same
+//   - The entry index, the view digest and the kept stats (the storage
+//     state's maxima and the live and moved file counts, so status reads
+//     a few keys instead of walking a million) are updated in the same
 //     transaction as the files they derive from, so they cannot drift.
+//     A catalog written before the stats were kept is walked until its
+//     next write stores them.
 //   - A write that changes no file is rolled back: the generation counts
 //     real changes, and re-importing the same source leaves the file
 //     byte-for-byte unchanged.

@@ -54,4 +54,5 @@ var (
 	keyCreated       = []byte("created")        // i64 BE unix nanoseconds
 	keyEntryCount    = []byte("entry_count")    // u64 BE: keys in the entries bucket
 	keyPurgedThrough = []byte("purged_through") // u64 BE: retained content purged up to this generation
+	keyStats         = []byte("stats")          // storage-state maxima and file counts, see stats.go
 )

@@ -74,6 +74,7 @@ type Tx struct {
 	gen      uint64
 	digest   aptos.Digest
 	entries  uint64 // number of keys in the entries bucket
+	st       stats  // storage-state maxima and file counts (stats.go)
 	op       Operation
 	preserve bool
 	delta    map[string]int    // entry key -> net appearances (+1) / disappearances (-1), with preserve
@@ -96,6 +97,7 @@ func (db *DB) newTx(btx *bolt.Tx) *Tx {
 	if v := meta.Get(keyEntryCount); len(v) == 8 {
 		tx.entries = binary.BigEndian.Uint64(v)
 	}
+	tx.st, _ = decodeStats(meta.Get(keyStats))
 	return tx
 }
 
@@ -149,6 +151,15 @@ func (db *DB) update(ctx context.Context, kind string, dry bool, fn func(*Tx) er
 				}
 			}
 			tx := db.newTx(btx)
+			if !tx.st.known {
+				// A catalog from before the stats: compute them once,
+				// stored with this write.
+				st, err := computeStats(btx)
+				if err != nil {
+					return err
+				}
+				tx.st = st
+			}
 			tx.op = Operation{Kind: kind, Time: tx.now, Command: db.opts.Command, DigestBefore: tx.digest, Generation: tx.gen}
 			if err := fn(tx); err != nil {
 				return err
@@ -180,6 +191,14 @@ func (db *DB) update(ctx context.Context, kind string, dry bool, fn func(*Tx) er
 			meta := btx.Bucket(bucketMeta)
 			if err := meta.Put(keyEntryCount, u64(tx.entries)); err != nil {
 				return err
+			}
+			if err := tx.st.settle(btx.Bucket(bucketEntries)); err != nil {
+				return err
+			}
+			if tx.st.changed {
+				if err := meta.Put(keyStats, tx.st.encode()); err != nil {
+					return err
+				}
 			}
 			if err := meta.Put(keyGeneration, u64(tx.gen)); err != nil {
 				return err
@@ -475,6 +494,7 @@ func (tx *Tx) PutFile(nf NewFile) (PutResult, error) {
 			return Unchanged, err
 		}
 	}
+	tx.st.noteFile(nf.State, +1)
 	if result == Replaced {
 		tx.op.Replaced.add(nf.Handle)
 	} else {
@@ -530,6 +550,8 @@ func (tx *Tx) SetState(handle string, s State) error {
 	if err := tx.index(handle, lines, delta); err != nil {
 		return err
 	}
+	tx.st.noteFile(f.State, -1)
+	tx.st.noteFile(s, +1)
 	f.State, f.StateChangedAt = s, tx.now
 	rec, err := encodeFileRecord(f)
 	if err != nil {
@@ -584,6 +606,7 @@ func (tx *Tx) dropFile(handle string, rec []byte) error {
 			return err
 		}
 	}
+	tx.st.noteFile(f.State, -1)
 	_ = tx.btx.Bucket(bucketIdentities).Delete([]byte(handle))
 	return tx.btx.Bucket(bucketFiles).Delete([]byte(handle))
 }
@@ -651,10 +674,12 @@ func (tx *Tx) flush() error {
 			tx.entries++
 			tx.digest.Add(k)
 			tx.track(k, +1)
+			tx.st.noteEntry(k, +1)
 		case n > 0 && after == 0:
 			tx.entries--
 			tx.digest.Subtract(k)
 			tx.track(k, -1)
+			tx.st.noteEntry(k, -1)
 		}
 		var err error
 		if after == 0 {
@@ -705,7 +730,8 @@ func (tx *Tx) Operations(fn func(*Operation) bool) error {
 }
 
 // StoredEntriesMatch recomputes the view from the live files' content and
-// compares it, and its digest, with the index and the stored digest. It
+// compares it, its digest and its storage state, and the file counts, with
+// the index and what the catalog keeps. It
 // returns nil if all agree (metactl verify).
 func (tx *Tx) StoredEntriesMatch() error {
 	var all []aptos.Metadata
@@ -737,16 +763,62 @@ func (tx *Tx) StoredEntriesMatch() error {
 	if d := fresh.Digest(); d != tx.digest {
 		return fmt.Errorf("stored view digest %s, recomputed %s: %w", tx.digest.Short(), d.Short(), ErrCorrupt)
 	}
+	if !tx.st.known {
+		return nil
+	}
+	kept, err := tx.StorageState()
+	if err != nil {
+		return err
+	}
+	if want := fresh.StorageState(); kept.String() != want.String() {
+		return fmt.Errorf("kept storage state %q, recomputed %q: %w", kept, want, ErrCorrupt)
+	}
+	live, moved, err := countFiles(tx.btx)
+	if err != nil {
+		return err
+	}
+	if uint64(live) != tx.st.live || uint64(moved) != tx.st.moved {
+		return fmt.Errorf("kept file counts %d live, %d moved; counted %d, %d: %w", tx.st.live, tx.st.moved, live, moved, ErrCorrupt)
+	}
 	return nil
 }
 
 // StorageState returns the view's BackupStorageState (see
-// View.StorageState) by walking the entry index once, without building
-// the view in memory.
+// View.StorageState) from the stats kept with the index: two stored
+// maxima and one cursor seek. A catalog written before the stats were kept
+// is walked once per call instead (its next write stores them).
 func (tx *Tx) StorageState() (aptos.StorageState, error) {
 	if err := tx.flush(); err != nil {
 		return aptos.StorageState{}, err
 	}
+	if !tx.st.known {
+		return tx.walkStorageState()
+	}
+	entries := tx.btx.Bucket(bucketEntries)
+	if err := tx.st.settle(entries); err != nil {
+		return aptos.StorageState{}, err
+	}
+	var s aptos.StorageState
+	if tx.st.flags&statsHasEE != 0 {
+		v := tx.st.eeLast
+		s.LatestEpochEndingEpoch = &v
+	}
+	if tx.st.flags&statsHasTxn != 0 {
+		v := tx.st.txnLast
+		s.LatestTransactionVersion = &v
+	}
+	snap, err := latestSnapshot(entries)
+	if err != nil {
+		return s, err
+	}
+	if snap != nil {
+		s.LatestStateSnapshotEpoch, s.LatestStateSnapshotVersion = &snap.Epoch, &snap.Version
+	}
+	return s, nil
+}
+
+// walkStorageState computes the storage state by walking the entry index.
+func (tx *Tx) walkStorageState() (aptos.StorageState, error) {
 	var s aptos.StorageState
 	var snap *aptos.StateSnapshotBackup
 	c := tx.btx.Bucket(bucketEntries).Cursor()
@@ -774,22 +846,12 @@ func (tx *Tx) StorageState() (aptos.StorageState, error) {
 	return s, nil
 }
 
-// CountFiles returns the number of live and moved files, reading only
-// each record's state byte.
+// CountFiles returns the number of live and moved files, kept with the
+// files (a catalog written before they were kept is walked, reading only
+// each record's state byte).
 func (tx *Tx) CountFiles() (live, moved int, err error) {
-	c := tx.btx.Bucket(bucketFiles).Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		if len(v) < fileRecFixedLen {
-			return 0, 0, fmt.Errorf("file %q: malformed record: %w", k, ErrCorrupt)
-		}
-		switch State(v[1]) {
-		case Live:
-			live++
-		case Moved:
-			moved++
-		default:
-			return 0, 0, fmt.Errorf("file %q: unknown state %d: %w", k, v[1], ErrCorrupt)
-		}
+	if tx.st.known {
+		return int(tx.st.live), int(tx.st.moved), nil
 	}
-	return live, moved, nil
+	return countFiles(tx.btx)
 }
