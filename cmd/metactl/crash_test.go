@@ -50,7 +50,7 @@ func copyFile(t *testing.T, from, to string) {
 	}
 }
 
-// TestCrashAtEveryFailpoint kills import and compaction at every named
+// TestCrashAtEveryFailpoint kills import, compaction and undo at every named
 // step, before and after commit, many times each. After every kill the
 // catalog must open, pass bbolt's check and metactl verify (index, digest
 // and journal agree with the files), and be exactly the before-state or
@@ -80,6 +80,9 @@ func TestCrashAtEveryFailpoint(t *testing.T) {
 			"--state-snapshot-file-compact-factor", "2", "--remove-compacted-file-after", "60"},
 			[]string{"compact.after-plan", "compact.after-write", "compact.after-move", "compact.after-timestamps",
 				"compact.before-commit", "compact.after-commit"}},
+		// The seed's generation 2 is its compaction: undo it.
+		{"undo", []string{"undo", "2"},
+			[]string{"undo.after-check", "undo.after-restore", "undo.before-commit", "undo.after-commit"}},
 	}
 	kills := 0
 	for _, op := range ops {
@@ -143,5 +146,9 @@ func TestCrashAtEveryFailpoint(t *testing.T) {
 			t.Logf("%s: %d kills, states %v", point, rounds, seen)
 		}
 	}
-	fmt.Printf("crash: %d kills at %d failpoints, every catalog verified\n", kills, len(ops[0].points)+len(ops[1].points))
+	points := 0
+	for _, op := range ops {
+		points += len(op.points)
+	}
+	fmt.Printf("crash: %d kills at %d failpoints, every catalog verified\n", kills, points)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/metactl/metactl/catalog"
@@ -55,6 +56,9 @@ func (c *undoCmd) Run(a *app) error {
 	}
 	op, err := db.Undo(a.ctx, c.Generation, c.DryRun)
 	db.Close()
+	if errors.Is(err, catalog.ErrNotFound) {
+		return usageError{err} // no such generation
+	}
 	if err != nil {
 		return err // names the generation: "undo generation N: ..."
 	}
