@@ -2,10 +2,9 @@ package main
 
 import (
 	"fmt"
-	"math"
+	"strings"
 
-	"github.com/metactl/metactl/aptos"
-	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/verify"
 )
 
 type verifyCmd struct {
@@ -13,24 +12,40 @@ type verifyCmd struct {
 }
 
 func (c *verifyCmd) Help() string {
-	return `Checks, in one read-only transaction:
-  - the bbolt file: every page reachable once, freelist consistent;
-  - the derived index and view digest: recomputed from the live files' lines,
-    they must equal what is stored;
-  - the view as a restore sees it: transaction ranges continuous from version 0
-    and epoch-ending ranges continuous from epoch 0 (Aptos's messages);
-  - warnings (not failures): no identity, timestamps naming unknown files.
-Exits 4 if any check fails, 0 otherwise.`
+	return `Finds every inconsistency at once, in one read-only transaction, and names
+the files: each finding has a stable code, a sentence, and every handle:line
+that holds an entry involved (moved files as metadata_backup/<name>).
+
+Problems (exit 4):
+  catalog-damaged        the bbolt file fails its consistency check
+  index-mismatch         entry index or view digest disagrees with the files
+  unparsable-file        a stored line does not parse
+  txn-gap                transaction versions in no backup
+  txn-moved-only         transaction versions only in moved files
+  txn-overlap            overlapping transaction ranges
+  txn-manifest-conflict  one transaction range with different manifests
+  epoch-gap              epochs in no epoch-ending backup
+  epoch-moved-only       epochs only in moved files
+  epoch-overlap          epoch-ending ranges sharing epochs
+  epoch-conflict         one epoch range with different versions or manifests
+  epoch-backwards        a later epoch range at earlier versions
+  snapshot-conflict      state snapshots at one version that disagree
+  snapshot-epoch         a snapshot's epoch contradicts the epoch endings
+  manifest-reused        one manifest for different backups
+  identity-conflict      identity lines naming different storages
+Warnings (exit code unchanged):
+  no-identity            no identity line was ever seen
+  timestamps-unknown     the latest compaction timestamps name an unknown file
+
+Examples:
+  metactl verify
+  metactl verify --json | jq -r '.problems[] | .code + " " + (.where | join(" "))'
+  metactl verify --local-fs-dir /mnt/backup    # straight from a storage`
 }
 
 type verifyJSON struct {
-	Generation uint64       `json:"generation"`
-	ViewDigest aptos.Digest `json:"view_digest"`
-	Entries    int          `json:"entries"`
-	Files      int          `json:"files"`
-	Problems   []string     `json:"problems"`
-	Warnings   []string     `json:"warnings"`
-	OK         bool         `json:"ok"`
+	*verify.Report
+	OK bool `json:"ok"`
 }
 
 func (c *verifyCmd) Run(a *app) error {
@@ -39,66 +54,36 @@ func (c *verifyCmd) Run(a *app) error {
 		return err
 	}
 	defer done()
-	out := verifyJSON{Problems: []string{}, Warnings: []string{}}
-	if err := db.Check(); err != nil {
-		out.Problems = append(out.Problems, err.Error())
-	}
-	err = db.View(func(tx *catalog.Tx) error {
-		out.Generation, out.ViewDigest = tx.Generation(), tx.ViewDigest()
-		if err := tx.StoredEntriesMatch(); err != nil {
-			out.Problems = append(out.Problems, err.Error())
-		}
-		v, err := tx.View()
-		if err != nil {
-			return err
-		}
-		out.Entries = v.Len()
-		if _, err := v.SelectTransactionBackups(0, math.MaxUint64); err != nil {
-			out.Problems = append(out.Problems, "transactions: "+err.Error())
-		}
-		if _, err := v.SelectEpochEndingBackups(math.MaxUint64); err != nil {
-			out.Problems = append(out.Problems, "epoch endings: "+err.Error())
-		}
-		if v.Identity == nil {
-			out.Warnings = append(out.Warnings, "no identity: the catalog has never seen an identity.meta")
-		}
-		known := map[string]bool{}
-		if err := tx.ForEachFile(false, func(f *catalog.File) error {
-			known[f.Handle] = true
-			out.Files++
-			return nil
-		}); err != nil {
-			return err
-		}
-		if v.Timestamps != nil {
-			for _, h := range v.Timestamps.SortedHandles() {
-				if !known[h] {
-					out.Warnings = append(out.Warnings, fmt.Sprintf("latest compaction timestamps name %s, which the catalog does not hold", h))
-				}
-			}
-		}
-		return nil
-	})
+	r, err := verify.Catalog(db)
 	if err != nil {
-		out.Problems = append(out.Problems, err.Error())
+		return err
 	}
-	out.OK = len(out.Problems) == 0
 	if a.cli.JSON {
-		if err := a.printJSON(out); err != nil {
+		if err := a.printJSON(verifyJSON{r, r.OK()}); err != nil {
 			return err
 		}
 	} else {
-		for _, p := range out.Problems {
-			fmt.Fprintf(a.stdout, "FAIL %s\n", p)
+		for _, p := range r.Problems {
+			printFinding(a, "FAIL", p)
 		}
-		for _, w := range out.Warnings {
-			fmt.Fprintf(a.stdout, "warn %s\n", w)
+		for _, w := range r.Warnings {
+			printFinding(a, "warn", w)
 		}
 		fmt.Fprintf(a.stdout, "generation %d, %d files, %d entries, view digest %s: %d problems, %d warnings\n",
-			out.Generation, out.Files, out.Entries, out.ViewDigest.Short(), len(out.Problems), len(out.Warnings))
+			r.Generation, r.Files, r.Entries, r.ViewDigest.Short(), len(r.Problems), len(r.Warnings))
 	}
-	if !out.OK {
+	for _, w := range r.Warnings {
+		fmt.Fprintf(a.stderr, "metactl: warning: %s: %s\n", w.Code, w.Message)
+	}
+	if !r.OK() {
 		return errVerifyFailed
 	}
 	return nil
+}
+
+func printFinding(a *app, tag string, f verify.Finding) {
+	fmt.Fprintf(a.stdout, "%s %s: %s\n", tag, f.Code, f.Message)
+	if len(f.Where) > 0 {
+		fmt.Fprintf(a.stdout, "     at %s\n", strings.Join(f.Where, "\n        "))
+	}
 }
