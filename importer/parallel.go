@@ -2,64 +2,62 @@ package importer
 
 import (
 	"context"
-	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // forEach runs work(ctx, i) for every i in [0, n) on at most workers
-// goroutines. After each call returns, done is called with the number of
-// calls finished so far, from the calling goroutine (progress callbacks run
-// there, as Options.Progress promises). The first error work returns
-// cancels the others and is returned; if ctx ends first, its error is.
+// goroutines (an errgroup with SetLimit). After each call returns, done is
+// called with the number of calls finished so far, from the calling
+// goroutine (progress callbacks run there, as Options.Progress promises).
+// The first error work returns cancels the others and is returned; if ctx
+// ends first, its error is.
 func forEach(ctx context.Context, n, workers int, work func(ctx context.Context, i int) error, done func(finished int)) error {
 	if n == 0 {
 		return ctx.Err()
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	next := make(chan int)
-	results := make(chan error, workers)
-	var wg sync.WaitGroup
-	for range min(workers, n) {
-		wg.Go(func() {
-			for i := range next {
-				results <- work(ctx, i)
-			}
-		})
-	}
-	go func() {
-		defer close(next)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(workers)
+	finished := make(chan struct{}, n) // never blocks a worker
+	result := make(chan error, 1)
+	go func() { // g.Go blocks at the limit, so feed from here
 		for i := range n {
-			select {
-			case next <- i:
-			case <-ctx.Done():
-				return
+			if gctx.Err() != nil {
+				break
 			}
+			g.Go(func() error {
+				if err := work(gctx, i); err != nil {
+					return err
+				}
+				finished <- struct{}{}
+				return nil
+			})
 		}
+		result <- g.Wait()
 	}()
-	go func() {
-		wg.Wait()
-		close(results)
-	}()
-	var first error
-	finished := 0
-	for err := range results {
-		finished++
-		if first != nil {
-			continue // draining after a failure
+	count := 0
+	for {
+		select {
+		case <-finished:
+			count++
+			done(count)
+		case err := <-result:
+			if err != nil {
+				return err
+			}
+			for len(finished) > 0 {
+				<-finished
+				count++
+				done(count)
+			}
+			if count < n {
+				// The feeder stopped early: ctx ended between two calls.
+				return ctx.Err()
+			}
+			return nil
 		}
-		if err != nil {
-			first = err
-			cancel()
-			continue
-		}
-		done(finished)
 	}
-	if first == nil && finished < n {
-		// The feeder stopped early: ctx ended between two calls.
-		first = ctx.Err()
-	}
-	return first
 }
 
 // progressInterval is the least time between two throttled reports.
