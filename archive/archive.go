@@ -16,9 +16,12 @@ import (
 // FormatName is the value of the header's "format" field.
 const FormatName = "metactl-archive"
 
-// FormatVersion is the archive format version this package writes and the
-// only one it reads.
-const FormatVersion = 1
+// FormatVersion is the archive format version this package writes. It
+// reads this one and version 1 (an archive without the journal).
+const FormatVersion = 2
+
+// minVersion is the oldest format version a reader accepts.
+const minVersion = 1
 
 // Limits a reader enforces on untrusted input.
 const (
@@ -49,7 +52,8 @@ func IsArchive(prefix []byte) bool { return bytes.HasPrefix(prefix, zstdMagic) }
 // corrupt, truncated, the wrong version, oversized, or failing a digest.
 var ErrBadArchive = errors.New("bad archive")
 
-// ErrViewMismatch is returned (wrapped) by [Import] when the catalog's view
+// ErrViewMismatch is returned (wrapped) by an archive import
+// (importer.ReadArchive's batch) when the catalog's view
 // after the import differs from the archive's (for example because the
 // catalog already held other live files); the transaction is rolled back.
 var ErrViewMismatch = errors.New("view digest mismatch")
@@ -97,6 +101,9 @@ type Header struct {
 	Files int `json:"files"`
 	// Entries is the number of entries in the view.
 	Entries int `json:"entries"`
+	// Journal is the number of journal lines that follow the file records
+	// (version 2); 0 in a version 1 archive, which has no journal.
+	Journal int `json:"journal,omitempty"`
 }
 
 // FileRecord is one metadata file in an archive: the catalog's File minus
@@ -136,6 +143,15 @@ type wireTrailer struct {
 
 // trailerPrefix starts the trailer line and no record line.
 var trailerPrefix = []byte(`{"end":`)
+
+// opPrefix starts a journal line (version 2) and no record line.
+var opPrefix = []byte(`{"op":`)
+
+// wireOp is the JSON of a journal line: one catalog.Operation as the
+// catalog's journal holds it.
+type wireOp struct {
+	Op *catalog.Operation `json:"op"`
+}
 
 func parseState(s string) (catalog.State, bool) {
 	switch s {

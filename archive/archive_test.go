@@ -5,10 +5,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 	"testing"
 	"time"
 
@@ -89,8 +88,9 @@ func TestWriteReadRoundTrip(t *testing.T) {
 	if !archive.IsArchive(data) {
 		t.Errorf("IsArchive(% x) = false", data[:4])
 	}
-	want := archive.Header{Format: "metactl-archive", Version: 1, Generation: st.gen, ViewDigest: st.digest,
-		Files: len(catalogtest.CompactedStorage()), Entries: st.entries, Identity: catalogtest.CompactedStorage()[0].Lines[0].Identity.ID.String()}
+	want := archive.Header{Format: "metactl-archive", Version: 2, Generation: st.gen, ViewDigest: st.digest,
+		Files: len(catalogtest.CompactedStorage()), Entries: st.entries, Identity: catalogtest.CompactedStorage()[0].Lines[0].Identity.ID.String(),
+		Journal: int(st.gen)}
 	if *h != want {
 		t.Errorf("header %+v, want %+v", *h, want)
 	}
@@ -138,10 +138,19 @@ func TestPlaintextLayout(t *testing.T) {
 	f := catalogtest.Files(t, db)[0]
 	st := stateOf(t, db)
 	ts := f.ImportedAt.Format(time.RFC3339Nano)
-	body := fmt.Sprintf(`{"format":"metactl-archive","version":1,"generation":1,"identity":"%s","view_digest":"%s","files":1,"entries":0}`+"\n"+
+	var op catalog.Operation
+	db.View(func(tx *catalog.Tx) error {
+		return tx.Operations(func(o *catalog.Operation) bool { op = *o; return false })
+	})
+	opLine, err := json.Marshal(&op)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := fmt.Sprintf(`{"format":"metactl-archive","version":2,"generation":1,"identity":"%s","view_digest":"%s","files":1,"entries":0,"journal":1}`+"\n"+
 		`{"handle":"metadata/identity.meta","state":"live","source":"local:/srv/backup","imported_at":"%s","state_changed_at":"%s","size":%d,"sha256":"%s"}`+"\n"+
-		"%s\n",
-		catalogtest.CompactedStorage()[0].Lines[0].Identity.ID, st.digest, ts, ts, len(f.Content), hex.EncodeToString(f.SHA256[:]), f.Content)
+		"%s\n"+
+		`{"op":%s}`+"\n",
+		catalogtest.CompactedStorage()[0].Lines[0].Identity.ID, st.digest, ts, ts, len(f.Content), hex.EncodeToString(f.SHA256[:]), f.Content, opLine)
 	sum := sha256.Sum256([]byte(body))
 	want := body + `{"end":true,"files":1,"sha256":"` + hex.EncodeToString(sum[:]) + `"}` + "\n"
 	if string(plain) != want {
@@ -169,129 +178,6 @@ func TestSameGenerationSamePlaintext(t *testing.T) {
 	if hc.Generation != ha.Generation+1 || bytes.Equal(decompress(t, a), decompress(t, c)) {
 		t.Errorf("a new generation gave the same archive (generation %d)", hc.Generation)
 	}
-}
-
-func TestImportRoundTrip(t *testing.T) {
-	src := catalogtest.Open(t)
-	catalogtest.PutFrom(t, src, source, catalogtest.CompactedStorage()...)
-	data, h := writeArchive(t, src)
-
-	dst := catalogtest.Open(t)
-	res, err := archive.Import(t.Context(), dst, bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Added != h.Files || res.StateChanged != 0 || res.Unchanged != 0 || !res.Operation.Changed() {
-		t.Errorf("result %+v, want %d added", res, h.Files)
-	}
-	if got, want := stateOf(t, dst), stateOf(t, src); got.digest != want.digest || got.entries != want.entries || got.gen != 1 {
-		t.Errorf("imported catalog %+v, source %+v", got, want)
-	}
-	sf, df := catalogtest.Files(t, src), catalogtest.Files(t, dst)
-	if len(sf) != len(df) {
-		t.Fatalf("imported %d files, want %d", len(df), len(sf))
-	}
-	for i := range sf {
-		if sf[i].Handle != df[i].Handle || sf[i].State != df[i].State || !bytes.Equal(sf[i].Content, df[i].Content) {
-			t.Errorf("file %d: %+v, want %+v", i, df[i], sf[i])
-		}
-		if want := "archive:" + sf[i].Source; df[i].Source != want {
-			t.Errorf("%s: source %q, want %q", df[i].Handle, df[i].Source, want)
-		}
-	}
-	var op catalog.Operation
-	dst.View(func(tx *catalog.Tx) error {
-		return tx.Operations(func(o *catalog.Operation) bool { op = *o; return false })
-	})
-	if op.Kind != "import" || op.Added.Count != h.Files {
-		t.Errorf("journal: %+v", op)
-	}
-
-	// Importing it again changes nothing.
-	res, err = archive.Import(t.Context(), dst, bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Unchanged != h.Files || res.Operation.Changed() || stateOf(t, dst).gen != 1 {
-		t.Errorf("re-import: %+v (generation %d)", res, stateOf(t, dst).gen)
-	}
-
-	// The imported catalog archives to the same view.
-	_, h2 := writeArchive(t, dst)
-	if h2.ViewDigest != h.ViewDigest || h2.Entries != h.Entries || h2.Files != h.Files || h2.Identity != h.Identity {
-		t.Errorf("archive of the import: %+v, want view of %+v", h2, h)
-	}
-}
-
-func TestImportIntoPartialCatalog(t *testing.T) {
-	// A catalog that holds some of the archive's files, one in another
-	// state, takes the rest and ends with the archive's view.
-	src := catalogtest.Open(t)
-	catalogtest.PutFrom(t, src, source, catalogtest.CompactedStorage()...)
-	data, h := writeArchive(t, src)
-	dst := catalogtest.Open(t)
-	part := catalogtest.CompactedStorage()[:4]
-	part[1].State = catalog.Live // epoch_ending_0-0: moved in the archive
-	catalogtest.PutFrom(t, dst, source, part...)
-	res, err := archive.Import(t.Context(), dst, bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Added != h.Files-4 || res.StateChanged != 1 || res.Unchanged != 3 {
-		t.Errorf("result %+v", res)
-	}
-	if got := stateOf(t, dst); got.digest != h.ViewDigest {
-		t.Errorf("digest %s, want %s", got.digest, h.ViewDigest)
-	}
-}
-
-func TestImportRefusals(t *testing.T) {
-	src := catalogtest.Open(t)
-	catalogtest.PutFrom(t, src, source, catalogtest.CompactedStorage()...)
-	data, _ := writeArchive(t, src)
-
-	t.Run("conflict", func(t *testing.T) {
-		dst := catalogtest.Open(t)
-		other := catalogtest.CompactedStorage()[7] // state_snapshot_ver_14.meta
-		other.Lines = []aptos.Metadata{aptos.NewStateSnapshot(aptos.StateSnapshotBackup{Epoch: 1, Version: 14, Manifest: "state_epoch_1_ver_14.ffff/state.manifest"})}
-		catalogtest.PutFrom(t, dst, source, other)
-		before := stateOf(t, dst)
-		_, err := archive.Import(t.Context(), dst, bytes.NewReader(data))
-		if !errors.Is(err, catalog.ErrConflict) {
-			t.Fatalf("error %v, want one wrapping catalog.ErrConflict", err)
-		}
-		if !strings.Contains(err.Error(), `"metadata/state_snapshot_ver_14.meta"`) {
-			t.Errorf("error %q does not name the file", err)
-		}
-		if after := stateOf(t, dst); after != before {
-			t.Errorf("catalog changed: %+v, was %+v", after, before)
-		}
-	})
-	t.Run("other live files", func(t *testing.T) {
-		dst := catalogtest.Open(t)
-		catalogtest.PutFrom(t, dst, source, catalogtest.File{Name: "transaction_30-44.meta", State: catalog.Live, Lines: []aptos.Metadata{aptos.NewTransaction(aptos.TransactionBackup{FirstVersion: 30, LastVersion: 44, Manifest: "transaction_30-.0001/transaction.manifest"})}})
-		before := stateOf(t, dst)
-		_, err := archive.Import(t.Context(), dst, bytes.NewReader(data))
-		if !errors.Is(err, archive.ErrViewMismatch) {
-			t.Fatalf("error %v, want one wrapping ErrViewMismatch", err)
-		}
-		if after := stateOf(t, dst); after != before {
-			t.Errorf("catalog changed: %+v, was %+v", after, before)
-		}
-	})
-	t.Run("other identity", func(t *testing.T) {
-		dst := catalogtest.Open(t)
-		var id aptos.HashValue
-		id[0] = 0xee
-		catalogtest.PutFrom(t, dst, source, catalogtest.File{Name: "identity_other.meta", State: catalog.Moved, Lines: []aptos.Metadata{aptos.NewIdentity(id)}})
-		_, err := archive.Import(t.Context(), dst, bytes.NewReader(data))
-		if !errors.Is(err, catalog.ErrConflict) {
-			t.Fatalf("error %v, want one wrapping catalog.ErrConflict", err)
-		}
-		if got := stateOf(t, dst).gen; got != 1 {
-			t.Errorf("generation %d, want 1", got)
-		}
-	})
 }
 
 func TestIsArchive(t *testing.T) {

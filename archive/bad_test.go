@@ -2,14 +2,17 @@ package archive_test
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"strings"
 	"testing"
 
 	"github.com/metactl/metactl/archive"
+	"github.com/metactl/metactl/importer"
 	"github.com/metactl/metactl/internal/catalogtest"
 )
 
@@ -19,6 +22,7 @@ import (
 type segments struct {
 	header  string
 	records []string
+	journal []string
 	trailer string
 }
 
@@ -29,6 +33,11 @@ func split(t *testing.T, plain []byte) segments {
 	s.header, plain = string(plain[:i]), plain[i:]
 	for !bytes.HasPrefix(plain, []byte(`{"end":`)) {
 		i := bytes.IndexByte(plain, '\n') + 1
+		if bytes.HasPrefix(plain, []byte(`{"op":`)) {
+			s.journal = append(s.journal, string(plain[:i]))
+			plain = plain[i:]
+			continue
+		}
 		var r struct{ Size int }
 		if err := json.Unmarshal(plain[:i], &r); err != nil {
 			t.Fatal(err)
@@ -52,7 +61,7 @@ func recordSize(t *testing.T, rec string) struct{ Size int } {
 }
 
 func (s segments) join() []byte {
-	return []byte(s.header + strings.Join(s.records, "") + s.trailer)
+	return []byte(s.header + strings.Join(s.records, "") + strings.Join(s.journal, "") + s.trailer)
 }
 
 func TestReadRefuses(t *testing.T) {
@@ -95,8 +104,34 @@ func TestReadRefuses(t *testing.T) {
 	mod := func(name, want string, f func(s segments) []byte) {
 		rows = append(rows, row{name: name, data: compress(t, f(split(t, plain))), want: want})
 	}
-	mod("wrong version", "read archive: unsupported archive version 2 (this metactl reads version 1)", func(s segments) []byte {
-		s.header = strings.Replace(s.header, `"version":1`, `"version":2`, 1)
+	mod("wrong version", "read archive: unsupported archive version 3 (this metactl reads versions 1 to 2)", func(s segments) []byte {
+		s.header = strings.Replace(s.header, `"version":2`, `"version":3`, 1)
+		return s.join()
+	})
+	mod("journal in a version 1 header", "read archive: malformed header: a version 1 archive has no journal", func(s segments) []byte {
+		s.header = strings.Replace(s.header, `"version":2`, `"version":1`, 1)
+		return s.join()
+	})
+	mod("journal line cut", "read archive: truncated: header announces 1 journal lines, the archive holds 0", func(s segments) []byte {
+		s.journal = nil
+		return s.join()
+	})
+	mod("journal line repeated", "read archive: journal line 2: generation 1 after 1 (out of order)", func(s segments) []byte {
+		s.header = strings.Replace(s.header, `"journal":1`, `"journal":2`, 1)
+		s.journal = append(s.journal, s.journal[0])
+		return s.join()
+	})
+	mod("journal beyond the header's generation", "read archive: journal line 1: generation 2 is after the archived generation 1", func(s segments) []byte {
+		s.journal[0] = strings.Replace(s.journal[0], `{"op":{"generation":1,`, `{"op":{"generation":2,`, 1)
+		return s.join()
+	})
+	mod("journal before a record", fmt.Sprintf("read archive: journal line 1 after %d files, before the header's %d", nfiles-1, nfiles), func(s segments) []byte {
+		s.records = append(s.records[:nfiles-1], append(s.journal, s.records[nfiles-1])...)
+		s.journal = nil
+		return s.join()
+	})
+	mod("journal line malformed", `read archive: journal line 1: malformed: json: unknown field "x"`, func(s segments) []byte {
+		s.journal[0] = strings.Replace(s.journal[0], `{"op":{`, `{"op":{"x":1,`, 1)
 		return s.join()
 	})
 	mod("wrong format", `read archive: not a metactl archive: format "tarball", want "metactl-archive"`, func(s segments) []byte {
@@ -130,7 +165,7 @@ func TestReadRefuses(t *testing.T) {
 		return s.join()
 	})
 	mod("missing trailer and last file", fmt.Sprintf("read archive: truncated: no trailer after %d files", nfiles-1), func(s segments) []byte {
-		s.records, s.trailer = s.records[:nfiles-1], ""
+		s.records, s.journal, s.trailer = s.records[:nfiles-1], nil, ""
 		return s.join()
 	})
 	mod("plaintext cut in a content", `read archive: truncated: file "`+firstHandle+`" has 10 of its `, func(s segments) []byte {
@@ -176,7 +211,7 @@ func TestReadRefuses(t *testing.T) {
 		s.header = strings.Replace(s.header, fmt.Sprintf(`"files":%d`, nfiles), fmt.Sprintf(`"files":%d`, nfiles-1), 1)
 		return s.join()
 	})
-	mod("header count too large", fmt.Sprintf("read archive: truncated: header announces %d files, the archive holds %d", nfiles+1, nfiles), func(s segments) []byte {
+	mod("header count too large", fmt.Sprintf("read archive: journal line 1 after %d files, before the header's %d", nfiles, nfiles+1), func(s segments) []byte {
 		s.header = strings.Replace(s.header, fmt.Sprintf(`"files":%d`, nfiles), fmt.Sprintf(`"files":%d`, nfiles+1), 1)
 		return s.join()
 	})
@@ -214,13 +249,9 @@ func TestReadRefuses(t *testing.T) {
 			if tc.want != "" && !strings.HasPrefix(err.Error(), tc.want) {
 				t.Errorf("Read:\n got %s\nwant %s", err, tc.want)
 			}
-			// Import refuses it too, and writes nothing.
-			dst := catalogtest.Open(t)
-			if _, err := archive.Import(t.Context(), dst, bytes.NewReader(tc.data)); !errors.Is(err, archive.ErrBadArchive) {
-				t.Errorf("Import: %v, want an error wrapping ErrBadArchive", err)
-			}
-			if st := stateOf(t, dst); st.gen != 0 {
-				t.Errorf("catalog generation %d after a refused import, want 0", st.gen)
+			// The importer refuses it too, before it has a batch to commit.
+			if _, err := importer.ReadArchive(t.Context(), bytes.NewReader(tc.data), importer.Options{}); !errors.Is(err, archive.ErrBadArchive) {
+				t.Errorf("ReadArchive: %v, want an error wrapping ErrBadArchive", err)
 			}
 		})
 	}
@@ -265,4 +296,38 @@ func FuzzRead(f *testing.F) {
 			t.Fatalf("error %v does not wrap ErrBadArchive", err)
 		}
 	})
+}
+
+// TestReadVersion1: an archive written before the journal was added
+// (format version 1: no journal lines, no "journal" header field) still
+// reads, with an empty journal.
+func TestReadVersion1(t *testing.T) {
+	db := catalogtest.Open(t)
+	catalogtest.PutFrom(t, db, source, catalogtest.CompactedStorage()...)
+	good, h2 := writeArchive(t, db)
+	s := split(t, decompress(t, good))
+	s.header = strings.Replace(strings.Replace(s.header, `"version":2`, `"version":1`, 1), `,"journal":1`, "", 1)
+	s.journal = nil
+	body := s.header + strings.Join(s.records, "")
+	sum := sha256.Sum256([]byte(body))
+	s.trailer = fmt.Sprintf(`{"end":true,"files":%d,"sha256":"%x"}`+"\n", len(s.records), sum)
+	rd, err := archive.NewReader(bytes.NewReader(compress(t, s.join())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	n := 0
+	for {
+		_, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if h := rd.Header(); h.Version != 1 || h.Files != n || h.ViewDigest != h2.ViewDigest || len(rd.Journal()) != 0 {
+		t.Errorf("version 1 archive: header %+v, %d files, journal %d", h, n, len(rd.Journal()))
+	}
 }

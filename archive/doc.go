@@ -5,19 +5,20 @@
 // of thousands of small files (design §6).
 //
 // [Write] makes an archive from one read-only transaction; [Read],
-// [ReadAll] and [Reader] decode and verify one; [Import] loads one into a
-// catalog in a single write transaction; [IsArchive] recognises one from
-// its first bytes. The package owns the byte format and is the only user
-// of zstd in metactl.
+// [ReadAll] and [Reader] decode and verify one; [IsArchive] recognises one
+// from its first bytes. The package is a file format only: it owns the
+// byte format and is the only user of zstd in metactl, and writes nothing
+// to a catalog. Importing an archive goes through the importer like every
+// other source (importer.ReadArchive).
 //
 // # Layout
 //
 // An archive is ONE zstd frame sequence (as written by one zstd stream
 // encoder) whose decompressed bytes, the plaintext, are:
 //
-//	header line     {"format":"metactl-archive","version":1,"generation":G,
+//	header line     {"format":"metactl-archive","version":2,"generation":G,
 //	                 "identity":"<64 hex or empty>","view_digest":"<64 hex>",
-//	                 "files":N,"entries":E}\n
+//	                 "files":N,"entries":E,"journal":J}\n
 //	N times, in handle byte order:
 //	  record line   {"handle":"metadata/<name>","state":"live"|"moved",
 //	                 "source":"...","imported_at":"<RFC 3339, ns>",
@@ -25,13 +26,27 @@
 //	                 "sha256":"<64 hex of the content>"}\n
 //	  content       exactly S bytes: the file's bytes as the catalog holds them
 //	  "\n"          one separator byte (not part of the content)
+//	J times, oldest first (generations ascending, none after G):
+//	  journal line  {"op":{<one catalog.Operation, as the journal holds it>}}\n
 //	trailer line    {"end":true,"files":N,"sha256":"<64 hex>"}\n
 //
 // Each JSON line is a single line of compact JSON (encoding/json's output,
 // field order as shown; the line breaks above are for reading only). The
 // trailer's sha256 covers every plaintext byte before the trailer line:
-// the header line, every record line, content and separator. Nothing
-// follows the trailer.
+// the header line, every record line, content and separator, and every
+// journal line. Nothing follows the trailer. "journal" is left out of the
+// header when J is 0.
+//
+// # Versions
+//
+// Version 2 added the journal, so an archive keeps the catalog's history:
+// `metactl --catalog X.mcar log` shows the journal as it was at export and
+// `verify` reports the generation the archive was made at. Readers accept
+// version 1 (no journal lines, no "journal" field; it reads with an empty
+// journal, so `log` on it shows no operation while `verify` still reports
+// the archived generation)
+// and version 2, and refuse any other version naming the versions they
+// read. Writers write version 2 only.
 //
 // Generation, identity, view digest and entry count are the catalog's at
 // the archived generation; times are the ones the catalog stores, never
@@ -53,12 +68,15 @@
 // after its own SHA-256 matched, but the archive as a whole is good only
 // once the trailer has been verified (Reader.Next returns io.EOF, Read and
 // ReadAll return nil): callers must collect records and commit only then,
-// as [Import] does.
+// as importer.ReadArchive does. Journal lines are checked too: only in
+// version 2, only after every record, as many as the header says,
+// generations strictly ascending and none after the archived generation.
 //
 // # Import
 //
-// [Import] writes every file of a verified archive in one catalog write
-// transaction and checks, before the commit, that the resulting view digest
-// and entry count equal the archive's header. The catalog's generation after
-// an import is its own (one more than before), not the archive's.
+// importer.ReadArchive verifies the whole archive and hands its files to
+// the importer as one batch; its commit checks, in the write transaction,
+// that the resulting view digest and entry count equal the archive's
+// header. The catalog's generation after an import is its own (one more
+// than before), not the archive's.
 package archive

@@ -13,6 +13,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/metactl/metactl/aptos"
+	"github.com/metactl/metactl/catalog"
 )
 
 // Reader decodes and verifies an archive as a stream: the header first
@@ -28,6 +29,7 @@ type Reader struct {
 	last   string // handle of the previous record
 	plain  int64  // plaintext bytes consumed
 	line   []byte // reused line buffer
+	ops    []catalog.Operation
 	err    error
 }
 
@@ -56,6 +58,12 @@ func NewReader(r io.Reader) (*Reader, error) {
 	}
 	return rd, nil
 }
+
+// Journal returns the catalog journal the archive carries, oldest
+// operation first: the history of the catalog up to the archived
+// generation. It is complete and verified only once Next has returned
+// io.EOF; a version 1 archive has none.
+func (r *Reader) Journal() []catalog.Operation { return r.ops }
 
 // Header returns the archive's header. It is valid after NewReader
 // succeeded; the caller must not modify it.
@@ -197,15 +205,18 @@ func (r *Reader) readHeader() error {
 	if probe.Format != FormatName {
 		return bad("not a metactl archive: format %q, want %q", probe.Format, FormatName)
 	}
-	if probe.Version != FormatVersion {
-		return bad("unsupported archive version %d (this metactl reads version %d)", probe.Version, FormatVersion)
+	if probe.Version < minVersion || probe.Version > FormatVersion {
+		return bad("unsupported archive version %d (this metactl reads versions %d to %d)", probe.Version, minVersion, FormatVersion)
 	}
 	if err := decodeStrict(line, &r.header); err != nil {
 		return &BadArchiveError{Reason: "malformed header", Err: err}
 	}
 	h := &r.header
-	if h.Files < 0 || h.Entries < 0 {
-		return bad("malformed header: negative count (files %d, entries %d)", h.Files, h.Entries)
+	if h.Files < 0 || h.Entries < 0 || h.Journal < 0 {
+		return bad("malformed header: negative count (files %d, entries %d, journal %d)", h.Files, h.Entries, h.Journal)
+	}
+	if h.Version < 2 && h.Journal != 0 {
+		return bad("malformed header: a version %d archive has no journal", h.Version)
 	}
 	if h.Identity != "" {
 		if _, ok := parseSHA256(h.Identity); !ok {
@@ -218,6 +229,12 @@ func (r *Reader) readHeader() error {
 
 func (r *Reader) next() (*FileRecord, error) {
 	line, err := r.readLine("record line")
+	for err == nil && bytes.HasPrefix(line, opPrefix) {
+		if err := r.journalLine(line); err != nil {
+			return nil, err
+		}
+		line, err = r.readLine("record line")
+	}
 	if err == io.EOF {
 		return nil, bad("truncated: no trailer after %d files", r.files)
 	}
@@ -229,6 +246,9 @@ func (r *Reader) next() (*FileRecord, error) {
 			return nil, err
 		}
 		return nil, io.EOF
+	}
+	if len(r.ops) > 0 {
+		return nil, bad("file record after the journal (after %d files)", r.files)
 	}
 	r.hashLine(line)
 	n := r.files + 1
@@ -293,6 +313,35 @@ func (r *Reader) next() (*FileRecord, error) {
 	}, nil
 }
 
+// journalLine checks and keeps one journal line: version 2 only, after
+// every file record, generations ascending up to the header's.
+func (r *Reader) journalLine(line []byte) error {
+	r.hashLine(line)
+	n := len(r.ops) + 1
+	if r.header.Version < 2 {
+		return bad("journal line %d in a version %d archive", n, r.header.Version)
+	}
+	if r.files != r.header.Files {
+		return bad("journal line %d after %d files, before the header's %d", n, r.files, r.header.Files)
+	}
+	if n > r.header.Journal {
+		return bad("journal line %d: more journal lines than the header's %d", n, r.header.Journal)
+	}
+	var w wireOp
+	if err := decodeStrict(line, &w); err != nil || w.Op == nil {
+		return &BadArchiveError{Reason: fmt.Sprintf("journal line %d: malformed", n), Err: err}
+	}
+	op := *w.Op
+	if n > 1 && op.Generation <= r.ops[n-2].Generation {
+		return bad("journal line %d: generation %d after %d (out of order)", n, op.Generation, r.ops[n-2].Generation)
+	}
+	if op.Generation > r.header.Generation {
+		return bad("journal line %d: generation %d is after the archived generation %d", n, op.Generation, r.header.Generation)
+	}
+	r.ops = append(r.ops, op)
+	return nil
+}
+
 // trailer verifies the trailer line and that nothing follows it.
 func (r *Reader) trailer(line []byte) error {
 	var t wireTrailer
@@ -307,6 +356,9 @@ func (r *Reader) trailer(line []byte) error {
 	}
 	if r.files != r.header.Files {
 		return bad("truncated: header announces %d files, the archive holds %d", r.header.Files, r.files)
+	}
+	if len(r.ops) != r.header.Journal {
+		return bad("truncated: header announces %d journal lines, the archive holds %d", r.header.Journal, len(r.ops))
 	}
 	if got := hex.EncodeToString(r.sum.Sum(nil)); t.SHA256 != got {
 		return bad("plaintext sha256 %s does not match the trailer's %q", got, t.SHA256)

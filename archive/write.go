@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"slices"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/metactl/metactl/catalog"
@@ -80,6 +81,14 @@ func writePlain(ctx context.Context, w io.Writer, db *catalog.DB) (*Header, erro
 		if err != nil {
 			return err
 		}
+		var ops []catalog.Operation // newest first
+		if err := tx.Operations(func(op *catalog.Operation) bool {
+			ops = append(ops, *op)
+			return true
+		}); err != nil {
+			return err
+		}
+		slices.Reverse(ops)
 		h = &Header{
 			Format:     FormatName,
 			Version:    FormatVersion,
@@ -87,6 +96,7 @@ func writePlain(ctx context.Context, w io.Writer, db *catalog.DB) (*Header, erro
 			ViewDigest: tx.ViewDigest(),
 			Files:      len(list),
 			Entries:    tx.EntryCount(),
+			Journal:    len(ops),
 		}
 		if id, ok := tx.Identity(); ok {
 			h.Identity = id.String()
@@ -140,6 +150,15 @@ func writePlain(ctx context.Context, w io.Writer, db *catalog.DB) (*Header, erro
 		}
 		if n != len(list) {
 			return fmt.Errorf("listed %d files but walked %d in one transaction: %w", len(list), n, catalog.ErrCorrupt)
+		}
+		for i := range ops {
+			line, err := marshalLine(&wireOp{Op: &ops[i]})
+			if err != nil {
+				return err
+			}
+			if err := pw.write(line); err != nil {
+				return err
+			}
 		}
 		line, err = marshalLine(&wireTrailer{End: true, Files: n, SHA256: hex.EncodeToString(pw.sum.Sum(nil))})
 		if err != nil {

@@ -33,6 +33,9 @@ var (
 	// ErrViewChanged is returned when a write that must preserve the view
 	// (compaction) would change it; the transaction is rolled back.
 	ErrViewChanged = errors.New("view digest would change")
+	// ErrInvalidHistory is returned by RestoreHistory for a journal that
+	// does not fit the catalog (out of order, or ending at another view).
+	ErrInvalidHistory = errors.New("history does not fit the catalog")
 )
 
 // BusyError is returned by Open when the catalog's lock could not be taken

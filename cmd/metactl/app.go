@@ -127,16 +127,25 @@ func (a *app) openArchive(path, command string) (*catalog.DB, func(), error) {
 	}
 	defer f.Close()
 	tmp := filepath.Join(dir, "catalog.db")
-	db, err := catalog.Open(a.ctx, tmp, &catalog.Options{NoSync: true, Command: "metactl " + command, Now: a.now})
+	// The archive imports like any other source, then takes back the
+	// history it carries: the generation and journal as at export.
+	arc, err := importer.ReadArchive(a.ctx, f, importer.Options{Source: "archive:" + path, Now: a.now})
 	if err == nil {
-		_, err = archive.Import(a.ctx, db, f)
-		db.Close()
+		var db *catalog.DB
+		db, err = catalog.Open(a.ctx, tmp, &catalog.Options{NoSync: true, Command: "metactl " + command, Now: a.now})
+		if err == nil {
+			_, err = arc.Commit(a.ctx, db)
+			if err == nil {
+				err = db.RestoreHistory(arc.Header.Generation, arc.Journal)
+			}
+			db.Close()
+		}
 	}
 	if err != nil {
 		cleanup()
-		return nil, nil, fmt.Errorf("read archive %q: %w", path, err)
+		return nil, nil, fmt.Errorf("open archive %q: %w", path, err)
 	}
-	db, err = catalog.Open(a.ctx, tmp, &catalog.Options{ReadOnly: true, Command: "metactl " + command, Now: a.now})
+	db, err := catalog.Open(a.ctx, tmp, &catalog.Options{ReadOnly: true, Command: "metactl " + command, Now: a.now})
 	if err != nil {
 		cleanup()
 		return nil, nil, err

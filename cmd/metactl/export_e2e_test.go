@@ -129,8 +129,12 @@ func TestArchiveErrors(t *testing.T) {
 	if r.code != 3 || !strings.Contains(r.stderr, "archive") {
 		t.Errorf("truncated archive: %s", r)
 	}
-	if r := metactl(t, empty, nil, "status", "--json"); r.code != 0 || !strings.Contains(r.stdout, `"generation": 0`) {
-		t.Errorf("a refused archive import changed the catalog: %s", r)
+	// The archive is read and verified before the catalog is opened: a
+	// refused first import leaves no catalog (and no lock file) behind.
+	for _, p := range []string{empty, empty + ".lock"} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("a refused archive import created %s", p)
+		}
 	}
 	if r := metactl(t, cut, nil, "status"); r.code == 0 {
 		t.Errorf("status on a truncated archive succeeded: %s", r)

@@ -3,10 +3,10 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/metactl/metactl/aptos"
-	"github.com/metactl/metactl/archive"
 	"github.com/metactl/metactl/importer"
 	"github.com/metactl/metactl/storage"
 )
@@ -133,20 +133,26 @@ func (c *importCmd) runArchive(a *app) error {
 		return fmt.Errorf("import: %w", err)
 	}
 	defer f.Close()
+	// Read and verify the whole archive before the catalog is opened: the
+	// lock is held only for the commit, as for any other source.
+	arc, err := importer.ReadArchive(a.ctx, f, importer.Options{Source: "archive:" + c.describeArchive(), Now: a.now})
+	if err != nil {
+		return fmt.Errorf("import %s: %w", c.Archive, err)
+	}
 	db, err := a.openWrite("import")
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	res, err := archive.Import(a.ctx, db, f)
+	res, err := arc.Commit(a.ctx, db)
 	if err != nil {
-		return fmt.Errorf("import %s: %w", c.Archive, err)
+		return err
 	}
-	out := archiveImportJSON{Archive: c.Archive, Generation: res.Header.Generation, ViewDigest: res.Header.ViewDigest,
-		Files: res.Header.Files, Entries: res.Header.Entries, Added: res.Added, StateChanged: res.StateChanged, Unchanged: res.Unchanged}
-	if res.Operation != nil {
-		out.CatalogGeneration = res.Operation.Generation
-	}
+	a.warn(res.Warnings)
+	h := arc.Header
+	out := archiveImportJSON{Archive: c.Archive, Generation: h.Generation, ViewDigest: h.ViewDigest,
+		Files: h.Files, Entries: h.Entries, Added: res.Added, StateChanged: res.Moved, Unchanged: res.Unchanged + len(res.KeptMoved),
+		CatalogGeneration: res.Generation, Warnings: nonNilW(res.Warnings)}
 	if a.cli.JSON {
 		return a.printJSON(out)
 	}
@@ -155,17 +161,27 @@ func (c *importCmd) runArchive(a *app) error {
 	return err
 }
 
+// describeArchive returns the archive's absolute path, for provenance.
+func (c *importCmd) describeArchive() string {
+	abs, err := filepath.Abs(c.Archive)
+	if err != nil {
+		return c.Archive
+	}
+	return abs
+}
+
 // archiveImportJSON is the documented --json shape of import --archive.
 type archiveImportJSON struct {
-	Archive           string       `json:"archive"`
-	Generation        uint64       `json:"archive_generation"`
-	ViewDigest        aptos.Digest `json:"view_digest"`
-	Files             int          `json:"files"`
-	Entries           int          `json:"entries"`
-	Added             int          `json:"added"`
-	StateChanged      int          `json:"state_changed"`
-	Unchanged         int          `json:"unchanged"`
-	CatalogGeneration uint64       `json:"generation"`
+	Archive           string             `json:"archive"`
+	Generation        uint64             `json:"archive_generation"`
+	ViewDigest        aptos.Digest       `json:"view_digest"`
+	Files             int                `json:"files"`
+	Entries           int                `json:"entries"`
+	Added             int                `json:"added"`
+	StateChanged      int                `json:"state_changed"`
+	Unchanged         int                `json:"unchanged"`
+	CatalogGeneration uint64             `json:"generation"`
+	Warnings          []importer.Warning `json:"warnings"`
 }
 
 // readAndCommit reads and validates the storage WITHOUT the catalog lock,
