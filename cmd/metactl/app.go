@@ -29,7 +29,7 @@ type app struct {
 }
 
 func (a *app) options(readOnly bool, command string) *catalog.Options {
-	t := a.cli.LockTimeout
+	t := time.Duration(a.cli.LockTimeout)
 	if t <= 0 {
 		t = -1 // do not wait
 	}

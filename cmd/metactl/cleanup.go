@@ -2,17 +2,15 @@ package main
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/metactl/metactl/cleanup"
 )
 
 type cleanupCmd struct {
-	OlderThan string `name:"older-than" required:"" help:"Delete moved files moved longer ago than this: a Go duration (36h, 90m) or days (7d)." placeholder:"DURATION"`
-	Retain    string `name:"retain" default:"30d" help:"Keep deleted files' content this long so 'metactl undo' can restore them; older retained content is purged by this run (default: ${default})." placeholder:"DURATION"`
-	DryRun    bool   `name:"dry-run" help:"List what would be deleted and change nothing."`
+	OlderThan duration `name:"older-than" required:"" help:"Delete moved files moved longer ago than this: seconds or a duration such as 36h, 7d, 1w." placeholder:"DUR"`
+	Retain    duration `name:"retain" default:"30d" help:"Keep deleted files' content this long so 'metactl undo' can restore them; older retained content is purged by this run: seconds or a duration such as 30d (default: ${default})." placeholder:"DUR"`
+	DryRun    bool     `name:"dry-run" help:"List what would be deleted and change nothing."`
 }
 
 func (c *cleanupCmd) Help() string {
@@ -33,21 +31,6 @@ Examples:
   metactl cleanup --older-than 7d --retain 90d`
 }
 
-func parseAge(flag, s string) (time.Duration, error) {
-	if d, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.ParseUint(d, 10, 32)
-		if err != nil {
-			return 0, usagef("--%s %q: want a duration such as 36h or 7d", flag, s)
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
-	}
-	dur, err := time.ParseDuration(s)
-	if err != nil || dur < 0 {
-		return 0, usagef("--%s %q: want a duration such as 36h or 7d", flag, s)
-	}
-	return dur, nil
-}
-
 type cleanupJSON struct {
 	DryRun     bool     `json:"dry_run"`
 	Cutoff     string   `json:"cutoff"`
@@ -57,15 +40,8 @@ type cleanupJSON struct {
 }
 
 func (c *cleanupCmd) Run(a *app) error {
-	age, err := parseAge("older-than", c.OlderThan)
-	if err != nil {
-		return err
-	}
-	retain, err := parseAge("retain", c.Retain)
-	if err != nil {
-		return err
-	}
-	opts := cleanup.Options{OlderThan: age, Retain: retain, Inputs: []string{"older-than=" + c.OlderThan, "retain=" + c.Retain}}
+	opts := cleanup.Options{OlderThan: time.Duration(c.OlderThan), Retain: time.Duration(c.Retain),
+		Inputs: []string{"older-than=" + c.OlderThan.String(), "retain=" + c.Retain.String()}}
 	var res *cleanup.Result
 	if c.DryRun {
 		db, done, err := a.openRead("cleanup --dry-run")
@@ -97,9 +73,9 @@ func (c *cleanupCmd) Run(a *app) error {
 	for _, h := range out.Deleted {
 		fmt.Fprintf(a.stdout, "%s %s\n", verb, h)
 	}
-	fmt.Fprintf(a.stdout, "%s %d moved files moved before %s (generation %d)\n", verb, len(out.Deleted), out.Cutoff, out.Generation)
+	fmt.Fprintf(a.stdout, "%s %s moved before %s (generation %d)\n", verb, count(len(out.Deleted), "moved file"), out.Cutoff, out.Generation)
 	if out.Purged > 0 {
-		fmt.Fprintf(a.stdout, "purged the content retained for undo of %d files deleted or replaced before %s\n", out.Purged, res.PurgeCutoff.UTC().Format(time.RFC3339))
+		fmt.Fprintf(a.stdout, "purged the content retained for undo of %s deleted or replaced before %s\n", count(out.Purged, "file"), res.PurgeCutoff.UTC().Format(time.RFC3339))
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/metactl/metactl/catalog"
@@ -15,12 +14,12 @@ import (
 type compactCmd struct {
 	storageFlags
 	cacheFlags
-	EpochEndingFileCompactFactor   int    `name:"epoch-ending-file-compact-factor" help:"Epoch-ending entries per compacted file (default: ${default})." default:"1" placeholder:"N"`
-	StateSnapshotFileCompactFactor int    `name:"state-snapshot-file-compact-factor" help:"State-snapshot entries per compacted file (default: ${default})." default:"1" placeholder:"N"`
-	TransactionFileCompactFactor   int    `name:"transaction-file-compact-factor" help:"Transaction entries per compacted file (default: ${default})." default:"1" placeholder:"N"`
-	RemoveCompactedFileAfter       uint64 `name:"remove-compacted-file-after" help:"Seconds a superseded file stays live (timestamped) before it is moved to metadata_backup (default: ${default})." default:"86400" placeholder:"SECS"`
-	DryRun                         bool   `name:"dry-run" help:"Print the plan (files written, timestamped, moved) and change nothing."`
-	Verbose                        bool   `short:"v" help:"Also list every file that is timestamped or moved."`
+	EpochEndingFileCompactFactor   int      `name:"epoch-ending-file-compact-factor" help:"Epoch-ending entries per compacted file (default: ${default})." default:"1" placeholder:"N"`
+	StateSnapshotFileCompactFactor int      `name:"state-snapshot-file-compact-factor" help:"State-snapshot entries per compacted file (default: ${default})." default:"1" placeholder:"N"`
+	TransactionFileCompactFactor   int      `name:"transaction-file-compact-factor" help:"Transaction entries per compacted file (default: ${default})." default:"1" placeholder:"N"`
+	RemoveCompactedFileAfter       duration `name:"remove-compacted-file-after" help:"How long a superseded file stays live (timestamped) before it is moved to metadata_backup: seconds, as Aptos takes it, or a duration such as 36h, 7d (default: ${default}, Aptos's 86400)." default:"1d" placeholder:"DUR"`
+	DryRun                         bool     `name:"dry-run" help:"Print the plan (files written, timestamped, moved) and change nothing."`
+	Verbose                        bool     `short:"v" help:"Also list every file that is timestamped or moved."`
 }
 
 func (c *compactCmd) Help() string {
@@ -54,9 +53,6 @@ func (c *compactCmd) Validate() error {
 	if err := c.validateCache(); err != nil {
 		return err
 	}
-	if c.RemoveCompactedFileAfter > uint64(math.MaxInt64/int64(time.Second)) {
-		return usagef("--remove-compacted-file-after %d: at most %d seconds", c.RemoveCompactedFileAfter, math.MaxInt64/int64(time.Second))
-	}
 	for _, f := range []int{c.EpochEndingFileCompactFactor, c.StateSnapshotFileCompactFactor, c.TransactionFileCompactFactor} {
 		if f <= 0 {
 			return usagef("compaction factors must be at least 1, got %d", f)
@@ -68,10 +64,10 @@ func (c *compactCmd) Validate() error {
 // compactJSON is the documented --json shape of compact.
 type compactJSON struct {
 	DryRun         bool               `json:"dry_run"`
-	Now            uint64             `json:"now"`
-	Write          []string           `json:"write"`
+	Now            string             `json:"now"`
+	Written        []string           `json:"written"`
 	Timestamped    []string           `json:"timestamped"`
-	Move           []string           `json:"move"`
+	Moved          []string           `json:"moved"`
 	Skipped        []string           `json:"skipped"`
 	TimestampsFile string             `json:"timestamps_file"`
 	Changed        bool               `json:"changed"`
@@ -87,7 +83,7 @@ func (c *compactCmd) options() compaction.Options {
 		EpochEndingFactor:        c.EpochEndingFileCompactFactor,
 		StateSnapshotFactor:      c.StateSnapshotFileCompactFactor,
 		TransactionFactor:        c.TransactionFileCompactFactor,
-		RemoveCompactedFileAfter: time.Duration(c.RemoveCompactedFileAfter) * time.Second,
+		RemoveCompactedFileAfter: time.Duration(c.RemoveCompactedFileAfter),
 	}
 }
 
@@ -97,7 +93,7 @@ func (c *compactCmd) Run(a *app) error {
 			return fmt.Errorf("compact: %w", err)
 		}
 	}
-	out := compactJSON{DryRun: c.DryRun, Write: []string{}, Timestamped: []string{}, Move: []string{}, Skipped: []string{}, Warnings: []importer.Warning{}}
+	out := compactJSON{DryRun: c.DryRun, Written: []string{}, Timestamped: []string{}, Moved: []string{}, Skipped: []string{}, Warnings: []importer.Warning{}}
 	if c.given() && !c.DryRun {
 		res, err := c.sync(a)
 		if err != nil {
@@ -130,14 +126,14 @@ func (c *compactCmd) Run(a *app) error {
 		}
 		out.Changed, out.Generation, out.ViewDigest = op.Changed(), op.Generation, op.DigestAfter.String()
 	}
-	out.Now, out.TimestampsFile = plan.Now, plan.TimestampsFile
+	out.Now, out.TimestampsFile = time.Unix(int64(plan.Now), 0).UTC().Format(time.RFC3339), plan.TimestampsFile
 	for _, w := range plan.Write {
-		out.Write = append(out.Write, w.Handle)
+		out.Written = append(out.Written, w.Handle)
 	}
 	for _, s := range plan.Timestamped {
 		out.Timestamped = append(out.Timestamped, s.Handle)
 	}
-	out.Move = append(out.Move, plan.Move...)
+	out.Moved = append(out.Moved, plan.Move...)
 	out.Skipped = append(out.Skipped, plan.Skipped...)
 	if c.given() && !c.DryRun {
 		n, err := c.export(a)
@@ -155,7 +151,7 @@ func (c *compactCmd) Run(a *app) error {
 		if w.Exists {
 			state = " (already present)"
 		}
-		fmt.Fprintf(a.stdout, "%s %s: %d lines%s\n", verb, w.Handle, w.Lines, state)
+		fmt.Fprintf(a.stdout, "%s %s: %s%s\n", verb, w.Handle, count(w.Lines, "line"), state)
 	}
 	newStamps := 0
 	for _, s := range plan.Timestamped {
@@ -171,8 +167,8 @@ func (c *compactCmd) Run(a *app) error {
 			fmt.Fprintf(a.stdout, "move %s -> metadata_backup/\n", m)
 		}
 	}
-	fmt.Fprintf(a.stdout, "%s %s: %d files timestamped (%d newly), %d moved (grace %ds)\n", verb, plan.TimestampsFile,
-		len(plan.Timestamped), newStamps, len(plan.Move), c.RemoveCompactedFileAfter)
+	fmt.Fprintf(a.stdout, "%s %s: %s timestamped (%d newly), %d moved (grace %s)\n", verb, plan.TimestampsFile,
+		count(len(plan.Timestamped), "file"), newStamps, len(plan.Move), c.RemoveCompactedFileAfter)
 	if !c.DryRun {
 		fmt.Fprintf(a.stdout, "generation %d, view digest %s unchanged\n", out.Generation, out.ViewDigest[:12])
 	}

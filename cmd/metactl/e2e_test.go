@@ -169,7 +169,7 @@ func TestExitCodes(t *testing.T) {
 		{"factor 0", []string{"compact", "--transaction-file-compact-factor", "0"}, 2, "compaction factors must be at least 1, got 0"},
 		{"two sources", []string{"import", "--local-fs-dir", dir, "--archive", filepath.Join(repoRoot(t), "README.md")}, 2, "give exactly one source"},
 		{"no catalog", []string{"status"}, 1, "catalog does not exist"},
-		{"bad older-than", []string{"cleanup", "--older-than", "soon"}, 2, `--older-than "soon"`},
+		{"bad older-than", []string{"cleanup", "--older-than", "soon"}, 2, `--older-than: duration "soon": want seconds`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -116,8 +116,8 @@ func (c *exportCmd) runArchive(a *app) error {
 	if a.cli.JSON {
 		return a.printJSON(h)
 	}
-	_, err = fmt.Fprintf(a.stdout, "wrote %s: generation %d, %d files, %d entries, view digest %s\n",
-		c.Archive, h.Generation, h.Files, h.Entries, h.ViewDigest.Short())
+	_, err = fmt.Fprintf(a.stdout, "wrote %s: generation %d, %s, %s, view digest %s\n",
+		c.Archive, h.Generation, count(h.Files, "file"), count(h.Entries, "entry"), h.ViewDigest.Short())
 	return err
 }
 

@@ -109,11 +109,11 @@ func (c *importCmd) Run(a *app) error {
 	if a.cli.JSON {
 		return a.printJSON(out)
 	}
-	fmt.Fprintf(a.stdout, "imported %s: %d files, %d lines, %d entries in the view (%d duplicate lines)\n",
-		out.Source, out.Files, out.Lines, out.Entries, out.Duplicates)
+	fmt.Fprintf(a.stdout, "imported %s: %s, %s, %s in the view (%s)\n",
+		out.Source, count(out.Files, "file"), count(out.Lines, "line"), count(out.Entries, "entry"), count(out.Duplicates, "duplicate line"))
 	if out.Changed {
-		fmt.Fprintf(a.stdout, "generation %d: %d files added, %d moved, %d unchanged; view digest %s -> %s\n",
-			out.Generation, out.Added, out.Moved, out.Unchanged, out.DigestBefore.Short(), out.DigestAfter.Short())
+		fmt.Fprintf(a.stdout, "generation %d: %s added, %d moved, %d unchanged; view digest %s -> %s\n",
+			out.Generation, count(out.Added, "file"), out.Moved, out.Unchanged, out.DigestBefore.Short(), out.DigestAfter.Short())
 	} else {
 		fmt.Fprintf(a.stdout, "nothing changed (generation %d)\n", out.Generation)
 	}
@@ -156,8 +156,8 @@ func (c *importCmd) runArchive(a *app) error {
 	if a.cli.JSON {
 		return a.printJSON(out)
 	}
-	_, err = fmt.Fprintf(a.stdout, "imported archive %s (generation %d, %d files, %d entries, view digest %s): %d added, %d state changed, %d unchanged; catalog generation %d\n",
-		c.Archive, out.Generation, out.Files, out.Entries, out.ViewDigest.Short(), out.Added, out.StateChanged, out.Unchanged, out.CatalogGeneration)
+	_, err = fmt.Fprintf(a.stdout, "imported archive %s (generation %d, %s, %s, view digest %s): %d added, %d state changed, %d unchanged; catalog generation %d\n",
+		c.Archive, out.Generation, count(out.Files, "file"), count(out.Entries, "entry"), out.ViewDigest.Short(), out.Added, out.StateChanged, out.Unchanged, out.CatalogGeneration)
 	return err
 }
 

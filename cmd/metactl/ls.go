@@ -6,6 +6,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
 )
 
@@ -17,12 +18,14 @@ type lsCmd struct {
 func (c *lsCmd) Help() string {
 	return `Lists every metadata file in handle order with its state (live: in metadata/,
 moved: superseded by compaction, in metadata_backup/), number of lines and size
-in bytes. Runs in one read-only transaction.`
+in bytes, and where it lives (metadata/<name>, or metadata_backup/<name> once
+moved). Runs in one read-only transaction.`
 }
 
 // lsJSON is the documented --json shape of one ls row.
 type lsJSON struct {
 	Handle         string        `json:"handle"`
+	Path           string        `json:"path"` // where the file lives: metadata/<name> or metadata_backup/<name>
 	State          catalog.State `json:"state"`
 	Lines          int           `json:"lines"`
 	Size           int           `json:"size"`
@@ -35,6 +38,15 @@ type lsJSON struct {
 type lsOutput struct {
 	Generation uint64   `json:"generation"`
 	Files      []lsJSON `json:"files"`
+}
+
+// filePath is where f lives in a storage: metadata/<name> while live,
+// metadata_backup/<name> once moved.
+func filePath(f *catalog.File) string {
+	if f.State == catalog.Moved {
+		return aptos.MovedHandle(f.Name())
+	}
+	return aptos.LiveHandle(f.Name())
 }
 
 func (c *lsCmd) Run(a *app) error {
@@ -50,7 +62,7 @@ func (c *lsCmd) Run(a *app) error {
 			if c.State != "all" && f.State.String() != c.State {
 				return nil
 			}
-			out.Files = append(out.Files, lsJSON{f.Handle, f.State, f.Lines, f.Size, hex.EncodeToString(f.SHA256[:]),
+			out.Files = append(out.Files, lsJSON{f.Handle, filePath(f), f.State, f.Lines, f.Size, hex.EncodeToString(f.SHA256[:]),
 				f.Source, f.ImportedAt, f.StateChangedAt})
 			return nil
 		})
@@ -63,16 +75,16 @@ func (c *lsCmd) Run(a *app) error {
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	if c.Long {
-		fmt.Fprintln(tw, "STATE\tLINES\tSIZE\tSHA256\tIMPORTED\tSOURCE\tHANDLE")
+		fmt.Fprintln(tw, "STATE\tLINES\tSIZE\tSHA256\tIMPORTED\tSOURCE\tPATH")
 	} else {
-		fmt.Fprintln(tw, "STATE\tLINES\tSIZE\tHANDLE")
+		fmt.Fprintln(tw, "STATE\tLINES\tSIZE\tPATH")
 	}
 	for _, f := range out.Files {
 		if c.Long {
 			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\n", f.State, f.Lines, f.Size, f.SHA256[:12],
-				f.ImportedAt.Format(time.RFC3339), f.Source, f.Handle)
+				f.ImportedAt.UTC().Format(time.RFC3339), f.Source, f.Path)
 		} else {
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", f.State, f.Lines, f.Size, f.Handle)
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", f.State, f.Lines, f.Size, f.Path)
 		}
 	}
 	return tw.Flush()

@@ -64,12 +64,12 @@ func TestAptosDerivedCases(t *testing.T) {
 		cat := filepath.Join(t.TempDir(), "c.db")
 		must(t, cat, nil, "import", "--local-fs-dir", writeStorage(t, files))
 		r := must(t, cat, []string{"METACTL_NOW=1700000000"}, "compact", "--epoch-ending-file-compact-factor", "3", "--json")
-		var out struct{ Write []string }
+		var out struct{ Written []string }
 		json.Unmarshal([]byte(r.stdout), &out)
 		want := []string{"metadata/epoch_ending_compacted_0-2.meta", "metadata/epoch_ending_compacted_3-5.meta",
 			"metadata/epoch_ending_compacted_6-8.meta", "metadata/epoch_ending_compacted_9-9.meta"}
-		if !slices.Equal(out.Write, want) {
-			t.Errorf("wrote %v, want %v", out.Write, want)
+		if !slices.Equal(out.Written, want) {
+			t.Errorf("wrote %v, want %v", out.Written, want)
 		}
 	})
 	t.Run("duplicates in two files are deduplicated", func(t *testing.T) {

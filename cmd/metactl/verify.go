@@ -69,8 +69,8 @@ func (c *verifyCmd) Run(a *app) error {
 		for _, w := range r.Warnings {
 			printFinding(a, "warn", w)
 		}
-		fmt.Fprintf(a.stdout, "generation %d, %d files, %d entries, view digest %s: %d problems, %d warnings\n",
-			r.Generation, r.Files, r.Entries, r.ViewDigest.Short(), len(r.Problems), len(r.Warnings))
+		fmt.Fprintf(a.stdout, "generation %d, %s, %s, view digest %s: %s, %s\n",
+			r.Generation, count(r.Files, "file"), count(r.Entries, "entry"), r.ViewDigest.Short(), count(len(r.Problems), "problem"), count(len(r.Warnings), "warning"))
 	}
 	for _, w := range r.Warnings {
 		fmt.Fprintf(a.stderr, "metactl: warning: %s: %s\n", w.Code, w.Message)

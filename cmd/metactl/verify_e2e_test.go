@@ -30,7 +30,7 @@ func TestVerifyCLI(t *testing.T) {
 		"FAIL txn-moved-only: versions 100-199 are in no live transaction backup",
 		"     at metadata_backup/transaction_100-199.meta:1\n",
 		"warn no-identity: ",
-		": 2 problems, 1 warnings\n",
+		": 2 problems, 1 warning\n",
 	} {
 		if !strings.Contains(r.stdout, s) {
 			t.Errorf("stdout lacks %q: %s", s, r)
@@ -52,7 +52,7 @@ func TestVerifyCLI(t *testing.T) {
 	})
 	cat2 := filepath.Join(t.TempDir(), "c.db")
 	must(t, cat2, env, "import", "--local-fs-dir", ok)
-	if r := metactl(t, cat2, env, "verify"); r.code != 0 || !strings.Contains(r.stdout, "0 problems, 1 warnings") || !strings.Contains(r.stderr, "warning: no-identity") {
+	if r := metactl(t, cat2, env, "verify"); r.code != 0 || !strings.Contains(r.stdout, "0 problems, 1 warning") || !strings.Contains(r.stderr, "warning: no-identity") {
 		t.Errorf("warnings only: want exit 0, got %s", r)
 	}
 }
