@@ -1,0 +1,78 @@
+package archive
+
+import (
+	"bytes"
+	"encoding/hex"
+	"testing"
+	"time"
+
+	"github.com/metactl/metactl/catalog"
+)
+
+func wantRecord(t testing.TB, f *catalog.File) ([]byte, error) {
+	t.Helper()
+	return marshalLine(&wireRecord{Handle: f.Handle, State: f.State.String(), Source: f.Source,
+		ImportedAt: f.ImportedAt, StateChangedAt: f.StateChangedAt, Size: len(f.Content),
+		SHA256: hex.EncodeToString(f.SHA256[:])})
+}
+
+// TestAppendRecordMatchesJSON: the hand-written record line is byte for
+// byte json.Marshal's, for sources that need escaping (quotes, HTML
+// characters, control characters, invalid UTF-8, U+2028), times with and
+// without fractions, the zero time, and a time json.Marshal refuses.
+func TestAppendRecordMatchesJSON(t *testing.T) {
+	at := time.Date(2024, 3, 1, 12, 30, 45, 123456789, time.UTC)
+	sum := [32]byte{0xde, 0xad, 0xbe, 0xef}
+	for _, tc := range []struct {
+		name   string
+		source string
+		t      time.Time
+		refuse bool
+	}{
+		{"plain", "local:/srv/backup", at, false},
+		{"quote and backslash", `a"b\c`, at, false},
+		{"html", "<a href='x'>&</a>", at, false},
+		{"control", "tab\there\nnl\x00nul\x7fdel", at, false},
+		{"utf8", "München ✓", at, false},
+		{"invalid utf8", "bad \xff\xfe byte", at, false},
+		{"line separator", "a\u2028b\u2029c", at, false},
+		{"empty", "", at, false},
+		{"whole seconds", "s", time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC), false},
+		{"trailing zeros", "s", time.Date(2024, 3, 1, 0, 0, 0, 120000000, time.UTC), false},
+		{"zero time", "s", time.Time{}, false},
+		{"year 10000", "s", time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &catalog.File{Handle: "metadata/transaction_0-99.meta", State: catalog.Moved, Source: tc.source,
+				Content: []byte("x\n"), SHA256: sum, ImportedAt: tc.t, StateChangedAt: at}
+			want, werr := wantRecord(t, f)
+			got, err := appendRecord([]byte("keep"), f)
+			if tc.refuse {
+				if err == nil || werr == nil || err.Error() != werr.Error() {
+					t.Fatalf("err = %v, want json's %v", err, werr)
+				}
+				return
+			}
+			if err != nil || werr != nil {
+				t.Fatalf("err = %v / %v", err, werr)
+			}
+			if !bytes.Equal(got, append([]byte("keep"), want...)) {
+				t.Fatalf("appendRecord:\n%s\njson.Marshal:\n%s", got[4:], want)
+			}
+		})
+	}
+}
+
+func FuzzAppendRecord(f *testing.F) {
+	f.Add("metadata/a.meta", "local:/x", int64(1700000000123456789), int64(0))
+	f.Add("metadata/<&>.meta", "a\"b\\\u2028\xff", int64(-1), int64(253402300800000000))
+	f.Fuzz(func(t *testing.T, handle, source string, ns1, ns2 int64) {
+		file := &catalog.File{Handle: handle, State: catalog.Live, Source: source, Content: []byte(source),
+			ImportedAt: time.Unix(0, ns1).UTC(), StateChangedAt: time.Unix(ns2, 0).UTC()}
+		want, werr := wantRecord(t, file)
+		got, err := appendRecord(nil, file)
+		if (err == nil) != (werr == nil) || (err == nil && !bytes.Equal(got, want)) {
+			t.Fatalf("appendRecord = %q, %v; json.Marshal = %q, %v", got, err, want, werr)
+		}
+	})
+}
