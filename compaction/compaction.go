@@ -122,6 +122,11 @@ type PlannedFile struct {
 	Kind aptos.Kind
 	// Lines is the number of entries (lines) in the file.
 	Lines int
+	// Chunks is the number of Aptos's chunks the file holds: 1, or more
+	// where Aptos would write several chunks under this one name (several
+	// state snapshots of one epoch, or one range with several manifests,
+	// across a chunk boundary); their entries are merged here.
+	Chunks int
 	// First and Last are the numbers in the name: first_epoch of the first
 	// entry and last_epoch of the last (epoch endings), first_version and
 	// last_version (transactions), epoch of the first and of the last
@@ -210,8 +215,8 @@ func (e *ContinuityError) Unwrap() error { return aptos.ErrInvalid }
 //
 // It returns an error wrapping ErrFactor for bad options, a
 // *ContinuityError for a gap or overlap inside an epoch-ending or
-// transaction chunk, and an error wrapping aptos.ErrInvalid if two chunks
-// would be written under the same name with different content.
+// transaction chunk. Chunks that Aptos would write under one name are
+// merged into that one file (PlannedFile.Chunks > 1).
 func Compute(v *aptos.View, live []string, prev *aptos.CompactionTimestamps, now uint64, opts Options) (*Plan, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
@@ -253,18 +258,11 @@ func Compute(v *aptos.View, live []string, prev *aptos.CompactionTimestamps, now
 		p.add(aptos.KindStateSnapshot, fmt.Sprintf("state_snapshot_compacted_epoch_%d_%d.meta", first, last), first, last, lines)
 	}
 
-	// new_files. Two chunks under one name can only differ (entries are
-	// deduplicated): writing both would keep one and lose the other's
-	// entries, which Aptos does silently (LocalFs keeps the first,
-	// command adapters the last). Refuse instead.
+	// new_files. Two chunks under one name were merged into one file by
+	// add (see "Two chunks under one name" in the package documentation).
 	newFiles := make(map[string]int, len(p.Write))
 	for i := range p.Write {
-		h := p.Write[i].Handle
-		if j, dup := newFiles[h]; dup {
-			return nil, fmt.Errorf("compacted file %q would be written twice with different content (%s chunks %d and %d: entries that differ only in version or manifest); keeping either would lose the other's entries, remove the duplicate entry: %w",
-				h, kindNoun(p.Write[i].Kind), chunkIndex(p.Write, j), chunkIndex(p.Write, i), aptos.ErrInvalid)
-		}
-		newFiles[h] = i
+		newFiles[p.Write[i].Handle] = i
 	}
 
 	// Timestamps (update_compaction_timestamps). files = every live handle
@@ -339,37 +337,31 @@ func Compute(v *aptos.View, live []string, prev *aptos.CompactionTimestamps, now
 func expired(now, t, grace uint64) bool { return now > t && now-t > grace }
 
 func (p *Plan) add(k aptos.Kind, name string, first, last uint64, lines []aptos.Metadata) {
+	h := aptos.LiveHandle(name)
+	// A second chunk under the name just planned: its entries go into
+	// that file, after the first chunk's (both are runs of the sorted
+	// list, so the file stays sorted). Chunks that share a name are always
+	// consecutive: a name is fixed by the first entry's first number and
+	// the last entry's last, and the lists are sorted by those, so every
+	// chunk between two chunks of one name has that name too.
+	if n := len(p.Write); n > 0 && p.Write[n-1].Handle == h {
+		w := &p.Write[n-1]
+		for j := range lines {
+			w.Content = aptos.AppendLine(w.Content, &lines[j])
+			w.Content = append(w.Content, '\n')
+		}
+		w.lines = append(w.lines, lines...)
+		w.Lines += len(lines)
+		w.Chunks++
+		return
+	}
 	content := make([]byte, 0, 160*len(lines)) // a typical line is under 160 bytes
 	for i := range lines {
 		content = aptos.AppendLine(content, &lines[i])
 		content = append(content, '\n')
 	}
-	p.Write = append(p.Write, PlannedFile{Handle: aptos.LiveHandle(name), Kind: k, Lines: len(lines),
+	p.Write = append(p.Write, PlannedFile{Handle: h, Kind: k, Lines: len(lines), Chunks: 1,
 		First: first, Last: last, Content: content, lines: lines})
-}
-
-// chunkIndex returns the 1-based position of w[i] among the files of its
-// kind.
-func chunkIndex(w []PlannedFile, i int) int {
-	n := 0
-	for j := 0; j <= i; j++ {
-		if w[j].Kind == w[i].Kind {
-			n++
-		}
-	}
-	return n
-}
-
-func kindNoun(k aptos.Kind) string {
-	switch k {
-	case aptos.KindEpochEnding:
-		return "epoch-ending"
-	case aptos.KindTransaction:
-		return "transaction"
-	case aptos.KindStateSnapshot:
-		return "state-snapshot"
-	}
-	return k.String()
 }
 
 // countNew returns how many keys of prev are handles of files this run

@@ -88,15 +88,20 @@
 // handle that exists as Moved (superseded by an earlier run) and is
 // computed again becomes Live again, revived if identical, replaced if not.
 //
-// Two chunks under one name. With factor 1, two epoch-ending entries of the
-// same range that differ only in their manifest, or, with any factor,
-// enough state snapshots of one epoch, produce two chunks with the same
-// name and different content. Aptos writes both under that name (LocalFs
+// Two chunks under one name. Several state snapshots of one epoch split
+// across a chunk boundary (any factor), or, with factor 1, two entries of
+// one range that differ only in their manifest, make two chunks whose
+// compacted names are the same. Aptos writes both under that name (LocalFs
 // keeps the first, command adapters the last) and so loses the other's
-// entries once the originals move. metactl refuses such a run with an
-// error wrapping aptos.ErrInvalid that names the file and the chunks;
-// the operator removes the duplicate entry. (If the planner let it
-// through, the digest check would abort the run that moves the originals.)
+// entries once the originals move; a storage in that state can never be
+// compacted safely by Aptos again. metactl never refuses and never loses:
+// the chunks' entries go into that one file together, in view order
+// (PlannedFile.Chunks counts them), so the file name stays the one Aptos
+// would choose, the view digest is unchanged (checked inside the
+// transaction), and the run succeeds. Such chunks are always consecutive
+// (a name is fixed by the first and last numbers of a chunk and the lists
+// are sorted by them), so merging keeps each file sorted. Aptos reads the
+// merged file like any other: a compacted file is a list of lines.
 //
 // The timestamps file when its handle exists. A second run in the same
 // second finds compaction_timestamps_<now>.meta already live. If the new

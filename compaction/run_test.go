@@ -194,8 +194,7 @@ func TestIdempotent(t *testing.T) {
 	eqStrings(t, "live a day later", s4.Live, slices.Sorted(slices.Values(append(writes(p1), aptos.LiveHandle(tsName(t0+86401))))))
 }
 
-// TestInvalidLeavesCatalogUnchanged: a continuity error (or a name
-// collision) aborts the run with the exact message; the catalog keeps its
+// TestInvalidLeavesCatalogUnchanged: a continuity error aborts the run with the exact message; the catalog keeps its
 // generation and its bytes.
 func TestInvalidLeavesCatalogUnchanged(t *testing.T) {
 	tests := []struct {
@@ -209,9 +208,6 @@ func TestInvalidLeavesCatalogUnchanged(t *testing.T) {
 		{"same transaction range, different manifests (spec 10.8)",
 			[]file{single(txnm(0, 14, "a/transaction.manifest")), {"metadata/transaction_0-14.retry.meta", []aptos.Metadata{txnm(0, 14, "b/transaction.manifest")}}},
 			opts(1, 1, 2, 0), "txn backup ranges is not continuous expecting version 15, got 0."},
-		{"same epoch range, different manifests, E=1",
-			[]file{single(epm(0, 0, "a/m")), {"metadata/epoch_ending_0-0.retry.meta", []aptos.Metadata{epm(0, 0, "b/m")}}},
-			opts(1, 1, 1, 0), `compacted file "metadata/epoch_ending_compacted_0-0.meta" would be written twice with different content (epoch-ending chunks 1 and 2: entries that differ only in version or manifest); keeping either would lose the other's entries, remove the duplicate entry: invalid input`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -480,5 +476,59 @@ func TestEmptyCatalog(t *testing.T) {
 	want := `{"CompactionTimestamps":{"file_compacted_at":1700000000,"compaction_timestamps":{}}}` + "\n"
 	if len(p.Write) != 0 || string(p.TimestampsLine) != want || op.Added.Count != 1 {
 		t.Fatalf("plan %+v, operation %+v", p, op)
+	}
+}
+
+// TestChunksUnderOneNameMerge: where Aptos would write two chunks under
+// one compacted name (several snapshots of one epoch across a chunk
+// boundary; one range with two manifests and factor 1) and so lose one
+// chunk's entries, metactl writes one file holding both: the run
+// succeeds, the file holds every entry in order, the view digest is
+// unchanged, and a later run (the originals moved) still loses nothing.
+func TestChunksUnderOneNameMerge(t *testing.T) {
+	tests := []struct {
+		name   string
+		files  []file
+		opts   compaction.Options
+		handle string
+		lines  []aptos.Metadata
+	}{
+		{"snapshots of one epoch across a chunk boundary",
+			[]file{single(ss(5, 100)), single(ss(5, 101)), single(ss(5, 102))}, opts(1, 2, 1, 0),
+			"metadata/state_snapshot_compacted_epoch_5_5.meta", []aptos.Metadata{ss(5, 100), ss(5, 101), ss(5, 102)}},
+		{"snapshots of one epoch, S=1",
+			[]file{single(ss(0, 0)), single(ss(5, 100)), single(ss(5, 101))}, opts(1, 1, 1, 0),
+			"metadata/state_snapshot_compacted_epoch_5_5.meta", []aptos.Metadata{ss(5, 100), ss(5, 101)}},
+		{"same epoch range, different manifests, E=1",
+			[]file{single(epm(0, 0, "a/m")), {"metadata/epoch_ending_0-0.retry.meta", []aptos.Metadata{epm(0, 0, "b/m")}}}, opts(1, 1, 1, 0),
+			"metadata/epoch_ending_compacted_0-0.meta", []aptos.Metadata{epm(0, 0, "a/m"), epm(0, 0, "b/m")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tc := newCatalog(t, t0)
+			tc.put(t, catalog.Live, tt.files...)
+			before := tc.state(t)
+			p, _ := tc.run(t, tt.opts)
+			var merged *compaction.PlannedFile
+			for i := range p.Write {
+				if p.Write[i].Handle == tt.handle {
+					merged = &p.Write[i]
+				}
+			}
+			if merged == nil || merged.Chunks != 2 || merged.Lines != len(tt.lines) {
+				t.Fatalf("plan writes %q; merged file %+v", writes(p), merged)
+			}
+			got := tc.content(t, tt.handle)
+			want := catalogtest.Content(tt.lines...)
+			mustEqualBytes(t, tt.handle, got, want)
+			sameView(t, before, tc.state(t))
+			// A day later the originals move; every entry is still live.
+			tc.clock.set(t0 + 86401)
+			p2, _ := tc.run(t, opts(1, 1, 1, 0))
+			if len(p2.Move) == 0 {
+				t.Fatalf("nothing moved a day later")
+			}
+			sameView(t, before, tc.state(t))
+		})
 	}
 }
