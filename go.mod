@@ -7,7 +7,8 @@ require (
 	github.com/klauspost/compress v1.20.4
 	go.etcd.io/bbolt v1.5.0
 	golang.org/x/sys v0.45.0
-	gopkg.in/yaml.v3 v3.0.1
 )
 
 require golang.org/x/sync v0.20.0
+
+require go.yaml.in/yaml/v3 v3.0.6

@@ -1,11 +1,12 @@
 package storage
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Command names: the keys under "commands" in an Aptos command adapter config
@@ -92,73 +93,120 @@ func configError(label, format string, args ...any) error {
 	return fmt.Errorf("%s: "+format, append([]any{label}, args...)...)
 }
 
+// wireConfig is the YAML of a config. Pointers tell a missing or null key
+// from an empty one; unknown keys are ignored, as serde does.
+type wireConfig struct {
+	EnvVars  *envVars      `yaml:"env_vars"`
+	Commands *wireCommands `yaml:"commands"`
+}
+
+type wireCommands struct {
+	CreateBackup            *string `yaml:"create_backup"`
+	CreateForWrite          *string `yaml:"create_for_write"`
+	OpenForRead             *string `yaml:"open_for_read"`
+	SaveMetadataLine        *string `yaml:"save_metadata_line"`
+	ListMetadataFiles       *string `yaml:"list_metadata_files"`
+	BackupMetadataFile      *string `yaml:"backup_metadata_file"`
+	ListMetadataBackupFiles *string `yaml:"list_metadata_backup_files"`
+}
+
+type wireEnvVar struct {
+	Key   *string `yaml:"key"`
+	Value *string `yaml:"value"`
+}
+
+// typeNames turns the Go types in the YAML decoder's messages into what
+// the config expects there.
+var typeNames = strings.NewReplacer(
+	"into storage.wireConfig", "where the config belongs (a mapping with env_vars and commands)",
+	"into storage.wireCommands", "where commands belongs (a mapping)",
+	"into storage.wireEnvVar", "where an env_vars entry belongs (a mapping with key and value)",
+	"into string", "where a string belongs",
+)
+
+// envVars decodes env_vars: a list of {key, value} mappings (Aptos), or a
+// mapping of key to value kept in document order (metactl's extension).
+type envVars []EnvVar
+
+func (e *envVars) UnmarshalYAML(n *yaml.Node) error {
+	*e = envVars{}
+	switch n.Kind {
+	case yaml.SequenceNode:
+		var list []wireEnvVar
+		if err := n.Decode(&list); err != nil {
+			return err
+		}
+		for i, kv := range list {
+			switch {
+			case kv.Key == nil:
+				return fmt.Errorf("env_vars[%d]: missing required key key", i)
+			case kv.Value == nil:
+				return fmt.Errorf("env_vars[%d]: missing required key value", i)
+			}
+			*e = append(*e, EnvVar{Key: *kv.Key, Value: *kv.Value})
+		}
+	case yaml.MappingNode:
+		var m map[string]*string // refuses duplicate keys and non-scalar values
+		if err := n.Decode(&m); err != nil {
+			return err
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i].Value
+			if m[k] == nil {
+				return fmt.Errorf("env_vars.%s: want a string, got null", k)
+			}
+			*e = append(*e, EnvVar{Key: k, Value: *m[k]})
+		}
+	default:
+		return fmt.Errorf("env_vars: want a list of {key, value} mappings, got the scalar %q", n.Value)
+	}
+	return nil
+}
+
 func parseConfig(data []byte, label string) (CommandAdapterConfig, error) {
 	var cfg CommandAdapterConfig
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	var w wireConfig
+	if err := yaml.Unmarshal(data, &w); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			return cfg, configError(label, "%s", typeNames.Replace(strings.Join(te.Errors, "; ")))
+		}
 		return cfg, fmt.Errorf("%s: %w", label, err)
 	}
-	var top *yaml.Node
-	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
-		top = resolve(doc.Content[0])
-	}
-	if top == nil || isNull(top) {
-		top = &yaml.Node{Kind: yaml.MappingNode}
-	}
-	if top.Kind != yaml.MappingNode {
-		return cfg, configError(label, "want a mapping with env_vars and commands, got %s", kindName(top))
-	}
-	fields, err := mappingFields(top, "", label)
-	if err != nil {
-		return cfg, err
-	}
-
-	env := fields["env_vars"]
-	if env == nil {
+	if w.EnvVars == nil {
 		return cfg, configError(label, `missing required key env_vars (write "env_vars: []" for none)`)
 	}
-	if cfg.EnvVars, err = parseEnvVars(env, label); err != nil {
-		return cfg, err
+	cfg.EnvVars = []EnvVar(*w.EnvVars)
+	for i, e := range cfg.EnvVars {
+		if err := checkEnvKey(e.Key, fmt.Sprintf("env_vars[%d]", i), label); err != nil {
+			return cfg, err
+		}
 	}
-
-	cmds := fields["commands"]
-	if cmds == nil {
+	if w.Commands == nil {
 		return cfg, configError(label, "missing required key commands")
 	}
-	if cmds.Kind != yaml.MappingNode {
-		return cfg, configError(label, "commands: want a mapping, got %s", kindName(cmds))
-	}
-	cfields, err := mappingFields(cmds, "commands.", label)
-	if err != nil {
-		return cfg, err
-	}
-	c := &cfg.Commands
-	targets := []struct {
+	wc, c := w.Commands, &cfg.Commands
+	var missing []string
+	for _, t := range []struct {
 		key      string
+		src      *string
 		dst      *string
 		required bool
 	}{
-		{cmdCreateBackup, &c.CreateBackup, true},
-		{cmdCreateForWrite, &c.CreateForWrite, true},
-		{cmdOpenForRead, &c.OpenForRead, true},
-		{cmdSaveMetadataLine, &c.SaveMetadataLine, true},
-		{cmdListMetadataFiles, &c.ListMetadataFiles, true},
-		{cmdBackupMetadataFile, &c.BackupMetadataFile, false},
-		{cmdListMetadataBackupFiles, &c.ListMetadataBackupFiles, false},
-	}
-	var missing []string
-	for _, t := range targets {
-		n := cfields[t.key]
-		if n == nil {
-			if t.required {
-				missing = append(missing, "commands."+t.key)
-			}
-			continue
+		{cmdCreateBackup, wc.CreateBackup, &c.CreateBackup, true},
+		{cmdCreateForWrite, wc.CreateForWrite, &c.CreateForWrite, true},
+		{cmdOpenForRead, wc.OpenForRead, &c.OpenForRead, true},
+		{cmdSaveMetadataLine, wc.SaveMetadataLine, &c.SaveMetadataLine, true},
+		{cmdListMetadataFiles, wc.ListMetadataFiles, &c.ListMetadataFiles, true},
+		{cmdBackupMetadataFile, wc.BackupMetadataFile, &c.BackupMetadataFile, false},
+		{cmdListMetadataBackupFiles, wc.ListMetadataBackupFiles, &c.ListMetadataBackupFiles, false},
+	} {
+		switch {
+		case t.src != nil:
+			*t.dst = *t.src
+		case t.required:
+			missing = append(missing, "commands."+t.key)
 		}
-		if n.Kind != yaml.ScalarNode {
-			return cfg, configError(label, "commands.%s: want a string, got %s", t.key, kindName(n))
-		}
-		*t.dst = n.Value
 	}
 	switch len(missing) {
 	case 0:
@@ -170,114 +218,10 @@ func parseConfig(data []byte, label string) (CommandAdapterConfig, error) {
 	return cfg, nil
 }
 
-// mappingFields returns the values of mapping m by key, aliases resolved and
-// null values left out. prefix is the path of m, for errors.
-func mappingFields(m *yaml.Node, prefix, label string) (map[string]*yaml.Node, error) {
-	fields := make(map[string]*yaml.Node, len(m.Content)/2)
-	seen := make(map[string]bool, len(m.Content)/2)
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		k, v := resolve(m.Content[i]), resolve(m.Content[i+1])
-		if k.Kind != yaml.ScalarNode {
-			continue // not a key Aptos could name: ignored like any unknown key
-		}
-		if seen[k.Value] {
-			return nil, configError(label, "duplicate key %s%s", prefix, k.Value)
-		}
-		seen[k.Value] = true
-		if !isNull(v) {
-			fields[k.Value] = v
-		}
-	}
-	return fields, nil
-}
-
-func parseEnvVars(n *yaml.Node, label string) ([]EnvVar, error) {
-	vars := []EnvVar{}
-	switch n.Kind {
-	case yaml.SequenceNode:
-		for i, item := range n.Content {
-			item = resolve(item)
-			where := fmt.Sprintf("env_vars[%d]", i)
-			if item.Kind != yaml.MappingNode {
-				return nil, configError(label, "%s: want a mapping with key and value, got %s", where, kindName(item))
-			}
-			f, err := mappingFields(item, where+".", label)
-			if err != nil {
-				return nil, err
-			}
-			key, value := f["key"], f["value"]
-			switch {
-			case key == nil:
-				return nil, configError(label, "%s: missing required key key", where)
-			case value == nil:
-				return nil, configError(label, "%s: missing required key value", where)
-			case key.Kind != yaml.ScalarNode:
-				return nil, configError(label, "%s.key: want a string, got %s", where, kindName(key))
-			case value.Kind != yaml.ScalarNode:
-				return nil, configError(label, "%s.value: want a string, got %s", where, kindName(value))
-			}
-			if err := checkEnvKey(key.Value, where, label); err != nil {
-				return nil, err
-			}
-			vars = append(vars, EnvVar{Key: key.Value, Value: value.Value})
-		}
-	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := resolve(n.Content[i]), resolve(n.Content[i+1])
-			where := fmt.Sprintf("env_vars.%s", k.Value)
-			if k.Kind != yaml.ScalarNode {
-				return nil, configError(label, "env_vars: want string keys, got %s", kindName(k))
-			}
-			if v.Kind != yaml.ScalarNode || isNull(v) {
-				return nil, configError(label, "%s: want a string, got %s", where, kindName(v))
-			}
-			if err := checkEnvKey(k.Value, where, label); err != nil {
-				return nil, err
-			}
-			for _, e := range vars {
-				if e.Key == k.Value {
-					return nil, configError(label, "duplicate key %s", where)
-				}
-			}
-			vars = append(vars, EnvVar{Key: k.Value, Value: v.Value})
-		}
-	default:
-		return nil, configError(label, "env_vars: want a list of {key, value} mappings, got %s", kindName(n))
-	}
-	return vars, nil
-}
-
 // checkEnvKey refuses keys that cannot be an environment variable name.
 func checkEnvKey(key, where, label string) error {
 	if key == "" || strings.ContainsAny(key, "=\x00") {
 		return configError(label, "%s: invalid environment variable name %q", where, key)
 	}
 	return nil
-}
-
-// resolve follows alias nodes to the node they name.
-func resolve(n *yaml.Node) *yaml.Node {
-	for n != nil && n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	return n
-}
-
-func isNull(n *yaml.Node) bool {
-	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
-}
-
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		if isNull(n) {
-			return "null"
-		}
-		return fmt.Sprintf("the scalar %q", n.Value)
-	}
-	return "something else"
 }

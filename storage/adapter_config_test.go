@@ -123,17 +123,17 @@ func TestParseCommandAdapter(t *testing.T) {
 		{
 			name:    "commands not a mapping",
 			yaml:    "env_vars: []\ncommands: [a, b]\n",
-			wantErr: "command adapter config: commands: want a mapping, got a list",
+			wantErr: "command adapter config: line 2: cannot unmarshal !!seq where commands belongs (a mapping)",
 		},
 		{
 			name:    "command not a string",
 			yaml:    "env_vars: []\n" + allCommands + "  backup_metadata_file: [mv, a, b]\n",
-			wantErr: "command adapter config: commands.backup_metadata_file: want a string, got a list",
+			wantErr: "command adapter config: line 9: cannot unmarshal !!seq where a string belongs",
 		},
 		{
 			name:    "duplicate command",
 			yaml:    "env_vars: []\n" + allCommands + "  open_for_read: 'cat'\n",
-			wantErr: "command adapter config: duplicate key commands.open_for_read",
+			wantErr: `command adapter config: line 9: mapping key "open_for_read" already defined at line 6`,
 		},
 		{
 			name:    "env_vars scalar",
@@ -153,12 +153,12 @@ func TestParseCommandAdapter(t *testing.T) {
 		{
 			name:    "env_vars entry not a mapping",
 			yaml:    "env_vars:\n  - FOLDER=/tmp\n" + allCommands,
-			wantErr: `command adapter config: env_vars[0]: want a mapping with key and value, got the scalar "FOLDER=/tmp"`,
+			wantErr: "command adapter config: line 2: cannot unmarshal !!str `FOLDER=...` where an env_vars entry belongs (a mapping with key and value)",
 		},
 		{
 			name:    "env_vars value a list",
 			yaml:    "env_vars:\n  - key: A\n    value: [1]\n" + allCommands,
-			wantErr: "command adapter config: env_vars[0].value: want a string, got a list",
+			wantErr: "command adapter config: line 3: cannot unmarshal !!seq where a string belongs",
 		},
 		{
 			name:    "env_vars key with =",
@@ -178,12 +178,12 @@ func TestParseCommandAdapter(t *testing.T) {
 		{
 			name:    "env_vars map duplicate key",
 			yaml:    "env_vars:\n  A: x\n  A: y\n" + allCommands,
-			wantErr: "command adapter config: duplicate key env_vars.A",
+			wantErr: `command adapter config: line 3: mapping key "A" already defined at line 2`,
 		},
 		{
 			name:    "top level a list",
 			yaml:    "- env_vars\n- commands\n",
-			wantErr: "command adapter config: want a mapping with env_vars and commands, got a list",
+			wantErr: "command adapter config: line 1: cannot unmarshal !!seq where the config belongs (a mapping with env_vars and commands)",
 		},
 		{
 			name:    "not YAML",

@@ -3,7 +3,7 @@
 // command adapter config ([CommandAdapter]). It knows handles, folders,
 // gzip and shell commands; it knows nothing of the catalog or of the JSON
 // lines inside metadata files, and it never prints. It depends only on the
-// standard library and gopkg.in/yaml.v3.
+// standard library and go.yaml.in/yaml/v3.
 //
 // # Handles and names
 //

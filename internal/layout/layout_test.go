@@ -32,7 +32,8 @@ func TestPackageBoundaries(t *testing.T) {
 		{"go.etcd.io/bbolt", func(p string) bool { return p == mod+"catalog" }},
 		{"github.com/alecthomas/kong", func(p string) bool { return strings.HasPrefix(p, mod+"cmd/") }},
 		{"github.com/klauspost/compress", func(p string) bool { return p == mod+"archive" }},
-		{"gopkg.in/yaml.v3", func(p string) bool { return p == mod+"storage" }},
+		{"go.yaml.in/yaml/v3", func(p string) bool { return p == mod+"storage" }},
+		{"gopkg.in/yaml.v3", func(p string) bool { return false }}, // archived: use go.yaml.in/yaml/v3
 		{mod + "importer", func(p string) bool { return strings.HasPrefix(p, mod+"cmd/") }},
 		{mod + "compaction", func(p string) bool { return strings.HasPrefix(p, mod+"cmd/") }},
 		{mod + "export", func(p string) bool { return strings.HasPrefix(p, mod+"cmd/") }},
