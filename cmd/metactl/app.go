@@ -210,7 +210,7 @@ func exitCodeOf(err error) int {
 		return exitBusy
 	case errors.As(err, &usage), errors.Is(err, compaction.ErrFactor):
 		return exitUsage
-	case errors.Is(err, errVerifyFailed):
+	case errors.Is(err, errVerifyFailed), errors.Is(err, errSelftestFailed):
 		return exitVerify
 	case errors.As(err, &input), errors.Is(err, aptos.ErrInvalid), errors.Is(err, catalog.ErrConflict),
 		errors.Is(err, archive.ErrBadArchive), errors.Is(err, storage.ErrNotStorage), errors.Is(err, catalog.ErrUndoRefused):

@@ -27,7 +27,7 @@ Exit codes:
   1    error
   2    usage error (bad flags or arguments, compaction factor 0)
   3    invalid input: bad metadata line, conflict, continuity error; nothing changed
-  4    verify found problems
+  4    verify found problems, or a selftest property does not hold
   5    busy: the catalog lock was not acquired within --lock-timeout
   130  interrupted
 
@@ -55,6 +55,9 @@ type CLI struct {
 	Export  exportCmd  `cmd:"" help:"Write the catalog out: a legacy folder, a command-adapter storage, or one zstd archive."`
 	Log     logCmd     `cmd:"" help:"Show the operation journal, newest first."`
 	Undo    undoCmd    `cmd:"" help:"Reverse one write operation from the journal, as a new transaction."`
+
+	Selftest       selftestCmd       `cmd:"" help:"Check that a filesystem honours fsync, rename and flock, and crash-test metactl on it."`
+	SelftestHelper selftestHelperCmd `cmd:"" name:"selftest-helper" hidden:"" help:"The second process of selftest's probes."`
 }
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -163,6 +166,10 @@ func (e documentedError) Unwrap() error { return e.err }
 // verifyFailed is returned by verify when it found problems (exit 4); the
 // problems themselves were already printed.
 var errVerifyFailed = errors.New("verify found problems")
+
+// errSelftestFailed is returned by selftest when a property does not hold
+// (exit 4); the report was already printed.
+var errSelftestFailed = errors.New("selftest: a property does not hold")
 
 // report prints err once and maps it to an exit code.
 // With --json it also prints the error document (errorJSON) on stdout,
