@@ -28,10 +28,10 @@ type catalogState struct {
 	entries int
 }
 
-func stateOf(t testing.TB, db *catalog.DB) catalogState {
+func stateOf(t testing.TB, db catalog.DB) catalogState {
 	t.Helper()
 	var s catalogState
-	if err := db.View(func(tx *catalog.Tx) error {
+	if err := db.View(t.Context(), func(tx catalog.Tx) error {
 		s = catalogState{tx.Generation(), tx.ViewDigest(), tx.EntryCount()}
 		return nil
 	}); err != nil {
@@ -40,7 +40,7 @@ func stateOf(t testing.TB, db *catalog.DB) catalogState {
 	return s
 }
 
-func writeArchive(t testing.TB, db *catalog.DB) ([]byte, *archive.Header) {
+func writeArchive(t testing.TB, db catalog.DB) ([]byte, *archive.Header) {
 	t.Helper()
 	var buf bytes.Buffer
 	h, err := archive.Write(context.Background(), &buf, db)
@@ -139,7 +139,7 @@ func TestPlaintextLayout(t *testing.T) {
 	st := stateOf(t, db)
 	ts := f.ImportedAt.Format(time.RFC3339Nano)
 	var op catalog.Operation
-	db.View(func(tx *catalog.Tx) error {
+	db.View(t.Context(), func(tx catalog.Tx) error {
 		return tx.Operations(func(o *catalog.Operation) bool { op = *o; return false })
 	})
 	opLine, err := json.Marshal(&op)

@@ -39,7 +39,7 @@ import (
 // On error, w may already hold part of a stream, which any reader refuses
 // (it lacks a trailer); write to a temporary file and rename it into place
 // on success.
-func Write(ctx context.Context, w io.Writer, db *catalog.DB) (*Header, error) {
+func Write(ctx context.Context, w io.Writer, db catalog.DB) (*Header, error) {
 	// The level is explicit: compressed bytes are not a contract (only the
 	// plaintext is), but the speed/size trade-off is a choice, not an
 	// accident of the library's default (see encoderLevel). Two goroutines
@@ -72,9 +72,9 @@ func (p *plainWriter) write(b []byte) error {
 }
 
 // writePlain writes the uncompressed archive of db to w.
-func writePlain(ctx context.Context, w io.Writer, db *catalog.DB) (*Header, error) {
+func writePlain(ctx context.Context, w io.Writer, db catalog.DB) (*Header, error) {
 	var h *Header
-	err := db.View(func(tx *catalog.Tx) error {
+	err := db.View(ctx, func(tx catalog.Tx) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}

@@ -25,7 +25,7 @@ func BenchmarkStatus(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		err = db.View(func(tx *catalog.Tx) error {
+		err = db.View(b.Context(), func(tx catalog.Tx) error {
 			var s aptos.StorageState
 			s, err := tx.StorageState()
 			if err != nil {

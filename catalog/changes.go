@@ -67,7 +67,7 @@ type before struct {
 
 // touch remembers handle's before-image the first time a transaction
 // changes it. Every change to the files or deleted buckets goes through it.
-func (tx *Tx) touch(handle string) {
+func (tx *boltTx) touch(handle string) {
 	if _, ok := tx.touched[handle]; ok {
 		return
 	}
@@ -88,7 +88,7 @@ func (tx *Tx) touch(handle string) {
 
 // writeChanges stores the change records of generation gen, in handle
 // order. A handle that ends as it began gets none.
-func (tx *Tx) writeChanges(gen uint64) error {
+func (tx *boltTx) writeChanges(gen uint64) error {
 	bk, err := tx.btx.CreateBucketIfNotExists(bucketChanges)
 	if err != nil {
 		return err
@@ -177,7 +177,7 @@ func decodeChange(k, v []byte) (*change, error) {
 }
 
 // changesOf returns the change records of generation gen in handle order.
-func (tx *Tx) changesOf(gen uint64) ([]*change, error) {
+func (tx *boltTx) changesOf(gen uint64) ([]*change, error) {
 	bk := tx.btx.Bucket(bucketChanges)
 	if bk == nil {
 		return nil, nil
@@ -214,7 +214,7 @@ type DeletedFile struct {
 	Retained bool
 }
 
-func (tx *Tx) deletedRecord(handle string) []byte {
+func (tx *boltTx) deletedRecord(handle string) []byte {
 	bk := tx.btx.Bucket(bucketDeleted)
 	if bk == nil {
 		return nil
@@ -233,7 +233,7 @@ func encodeDeleted(f *File, gen uint64, at time.Time) []byte {
 	return v
 }
 
-func (tx *Tx) decodeDeleted(handle string, v []byte) (*DeletedFile, error) {
+func (tx *boltTx) decodeDeleted(handle string, v []byte) (*DeletedFile, error) {
 	if len(v) != deletedRecLen || v[0] != deletedRecVersion {
 		return nil, fmt.Errorf("deleted record %q: malformed: %w", handle, ErrCorrupt)
 	}
@@ -259,7 +259,7 @@ func (tx *Tx) decodeDeleted(handle string, v []byte) (*DeletedFile, error) {
 
 // DeletedFiles calls fn for every file recorded as deleted, in handle
 // order. A handle that was deleted and later added again is not listed.
-func (tx *Tx) DeletedFiles(fn func(*DeletedFile) error) error {
+func (tx *boltTx) DeletedFiles(fn func(*DeletedFile) error) error {
 	bk := tx.btx.Bucket(bucketDeleted)
 	if bk == nil {
 		return nil
@@ -280,7 +280,7 @@ func (tx *Tx) DeletedFiles(fn func(*DeletedFile) error) error {
 // Deleted returns the deleted record of handle, or an error wrapping
 // ErrNotFound if the catalog has no record of deleting it (or holds the
 // file again).
-func (tx *Tx) Deleted(handle string) (*DeletedFile, error) {
+func (tx *boltTx) Deleted(handle string) (*DeletedFile, error) {
 	v := tx.deletedRecord(handle)
 	if v == nil {
 		return nil, fmt.Errorf("deleted file %q: %w", handle, ErrNotFound)
@@ -289,7 +289,7 @@ func (tx *Tx) Deleted(handle string) (*DeletedFile, error) {
 }
 
 // setDeleted records handle as deleted (v non-nil) or clears the record.
-func (tx *Tx) setDeleted(handle string, v []byte) error {
+func (tx *boltTx) setDeleted(handle string, v []byte) error {
 	bk := tx.btx.Bucket(bucketDeleted)
 	if v == nil {
 		if bk == nil {
@@ -311,7 +311,7 @@ func (tx *Tx) setDeleted(handle string, v []byte) error {
 // deleted records stay (DeletedFile.Retained becomes false). Cleanup calls
 // it with now minus the grace period (DefaultRetention unless told
 // otherwise).
-func (tx *Tx) PurgeRetained(cutoff time.Time) (int, error) {
+func (tx *boltTx) PurgeRetained(cutoff time.Time) (int, error) {
 	bk := tx.btx.Bucket(bucketChanges)
 	if bk == nil {
 		return 0, nil

@@ -40,42 +40,43 @@ type Options struct {
 	NoSync bool
 }
 
-// DB is an open catalog. It is safe for concurrent use by goroutines of one
-// process; across processes, Open's locks serialize writers and let readers
-// share. Close it as soon as its transaction is done: a writer holds the
-// exclusive lock for as long as the DB is open.
-type DB struct {
+// boltDB is the embedded backend: a catalog in one bbolt file. Across
+// processes, its locks serialize writers and let readers share.
+type boltDB struct {
 	path     string
 	opts     Options
 	bdb      *bolt.DB
 	lockFile *os.File // exclusive writers: held until Close
 }
 
-// Open opens the catalog at path. A writable open creates the catalog if it
-// does not exist (atomically: a new catalog appears whole or not at all).
-//
-// Open returns a *BusyError if the lock is not acquired within the timeout,
-// ErrNoCatalog (read-only) if the file does not exist, ErrCorrupt if the
-// file is not a readable catalog, and ErrSchema if a newer metactl wrote
-// it.
-func Open(ctx context.Context, path string, opts *Options) (*DB, error) {
-	var o Options
-	if opts != nil {
-		o = *opts
+// withDefaults returns a copy of o (nil: all defaults) with Timeout, Now
+// and Command filled in.
+func (o *Options) withDefaults() *Options {
+	var c Options
+	if o != nil {
+		c = *o
 	}
-	if o.Timeout == 0 {
-		o.Timeout = DefaultTimeout
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
 	}
-	if o.Timeout < 0 {
-		o.Timeout = time.Millisecond
+	if c.Timeout < 0 {
+		c.Timeout = time.Millisecond
 	}
-	if o.Now == nil {
-		o.Now = time.Now
+	if c.Now == nil {
+		c.Now = time.Now
 	}
-	if o.Command == "" {
-		o.Command = filepath.Base(os.Args[0])
+	if c.Command == "" {
+		c.Command = filepath.Base(os.Args[0])
 	}
-	db := &DB{path: path, opts: o}
+	return &c
+}
+
+// openBolt opens the bbolt catalog file at path. A writable open creates
+// the catalog if it does not exist (atomically: a new catalog appears
+// whole or not at all).
+func openBolt(ctx context.Context, path string, opts *Options) (*boltDB, error) {
+	o := *opts
+	db := &boltDB{path: path, opts: o}
 	deadline := time.Now().Add(o.Timeout)
 
 	st, err := os.Stat(path)
@@ -146,11 +147,11 @@ func Open(ctx context.Context, path string, opts *Options) (*DB, error) {
 	return db, nil
 }
 
-// Path returns the catalog's file path.
-func (db *DB) Path() string { return db.path }
+// Location returns the catalog's file path.
+func (db *boltDB) Location() string { return db.path }
 
 // Close releases the catalog and its lock.
-func (db *DB) Close() error {
+func (db *boltDB) Close() error {
 	var err error
 	if db.bdb != nil {
 		err = guard(db.bdb.Close)
@@ -163,7 +164,7 @@ func (db *DB) Close() error {
 	return err
 }
 
-func (db *DB) lockError(err error) error {
+func (db *boltDB) lockError(err error) error {
 	if errors.Is(err, errLockTimeout) {
 		return &BusyError{Path: db.path, Timeout: db.opts.Timeout, Holder: readHolder(db.path)}
 	}
@@ -351,7 +352,7 @@ func allZero(b []byte) bool {
 	return true
 }
 
-func (db *DB) checkSchema() error {
+func (db *boltDB) checkSchema() error {
 	return db.view(func(btx *bolt.Tx) error {
 		meta := btx.Bucket(bucketMeta)
 		if meta == nil {
@@ -373,14 +374,17 @@ func (db *DB) checkSchema() error {
 	})
 }
 
-func (db *DB) view(fn func(*bolt.Tx) error) error {
+func (db *boltDB) view(fn func(*bolt.Tx) error) error {
 	return guard(func() error { return db.bdb.View(fn) })
 }
 
 // Check runs bbolt's consistency check over the whole file (every page
 // reachable once, freelist consistent). It returns nil if the file is
 // sound.
-func (db *DB) Check() error {
+func (db *boltDB) Check(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	return db.view(func(btx *bolt.Tx) error {
 		var errs []error
 		for err := range btx.Check() {
@@ -392,3 +396,9 @@ func (db *DB) Check() error {
 		return nil
 	})
 }
+
+// The embedded backend implements the catalog interfaces.
+var (
+	_ DB      = (*boltDB)(nil)
+	_ WriteTx = (*boltTx)(nil)
+)

@@ -19,7 +19,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-func openRW(t *testing.T, path string) *catalog.DB {
+func openRW(t *testing.T, path string) catalog.DB {
 	t.Helper()
 	db, err := catalog.Open(t.Context(), path, &catalog.Options{Timeout: 2 * time.Second, Command: "test"})
 	if err != nil {
@@ -34,9 +34,9 @@ func txnLine(first, last uint64, manifest string) []byte {
 	return aptos.EncodeLine(&m)
 }
 
-func put(t *testing.T, db *catalog.DB, files map[string][]byte, state catalog.State) *catalog.Operation {
+func put(t *testing.T, db catalog.DB, files map[string][]byte, state catalog.State) *catalog.Operation {
 	t.Helper()
-	op, err := db.Update(t.Context(), "test", func(tx *catalog.Tx) error {
+	op, err := db.Update(t.Context(), "test", func(tx catalog.WriteTx) error {
 		for _, h := range sortedKeys(files) {
 			if _, err := tx.PutFile(catalog.NewFile{Handle: h, Content: files[h], State: state, Source: "test"}); err != nil {
 				return err
@@ -69,7 +69,7 @@ func TestCreatePutReopenReadOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ro.Close()
-	err = ro.View(func(tx *catalog.Tx) error {
+	err = ro.View(t.Context(), func(tx catalog.Tx) error {
 		v, err := tx.View()
 		if err != nil {
 			return err
@@ -88,7 +88,7 @@ func TestCreatePutReopenReadOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ro.Update(t.Context(), "x", func(*catalog.Tx) error { return nil }); !errors.Is(err, catalog.ErrReadOnly) {
+	if _, err := ro.Update(t.Context(), "x", func(catalog.WriteTx) error { return nil }); !errors.Is(err, catalog.ErrReadOnly) {
 		t.Fatalf("update on read-only: %v, want ErrReadOnly", err)
 	}
 }
@@ -126,7 +126,7 @@ func TestNoChangeLeavesFileBytesAndGeneration(t *testing.T) {
 func TestConflicts(t *testing.T) {
 	db := openRW(t, filepath.Join(t.TempDir(), "c.db"))
 	put(t, db, map[string][]byte{"metadata/transaction_0-0.meta": txnLine(0, 0, "a/m")}, catalog.Live)
-	_, err := db.Update(t.Context(), "test", func(tx *catalog.Tx) error {
+	_, err := db.Update(t.Context(), "test", func(tx catalog.WriteTx) error {
 		_, err := tx.PutFile(catalog.NewFile{Handle: "metadata/transaction_0-0.meta", Content: txnLine(0, 0, "b/m"), State: catalog.Live, Source: "other"})
 		return err
 	})
@@ -141,7 +141,7 @@ func TestConflicts(t *testing.T) {
 		return aptos.EncodeLine(&m)
 	}
 	put(t, db, map[string][]byte{"metadata/identity.meta": id(1)}, catalog.Live)
-	_, err = db.Update(t.Context(), "test", func(tx *catalog.Tx) error {
+	_, err = db.Update(t.Context(), "test", func(tx catalog.WriteTx) error {
 		_, err := tx.PutFile(catalog.NewFile{Handle: "metadata/identity2.meta", Content: id(2), State: catalog.Live})
 		return err
 	})
@@ -158,10 +158,10 @@ func TestMoveKeepsSharedEntriesAndPreserveViewAborts(t *testing.T) {
 		"metadata/transaction_compacted_0-5.meta": both,
 	}, catalog.Live)
 	var digest aptos.Digest
-	db.View(func(tx *catalog.Tx) error { digest = tx.ViewDigest(); return nil })
+	db.View(t.Context(), func(tx catalog.Tx) error { digest = tx.ViewDigest(); return nil })
 
 	// Moving the original keeps the view: its line lives on in the compacted file.
-	op, err := db.Update(t.Context(), "compact", func(tx *catalog.Tx) error {
+	op, err := db.Update(t.Context(), "compact", func(tx catalog.WriteTx) error {
 		tx.PreserveView()
 		return tx.SetState("metadata/transaction_0-0.meta", catalog.Moved)
 	})
@@ -169,7 +169,7 @@ func TestMoveKeepsSharedEntriesAndPreserveViewAborts(t *testing.T) {
 		t.Fatalf("move original: op=%+v err=%v", op, err)
 	}
 	// Moving the compacted file would lose both entries: refused, nothing changes.
-	_, err = db.Update(t.Context(), "compact", func(tx *catalog.Tx) error {
+	_, err = db.Update(t.Context(), "compact", func(tx catalog.WriteTx) error {
 		tx.PreserveView()
 		return tx.SetState("metadata/transaction_compacted_0-5.meta", catalog.Moved)
 	})
@@ -180,7 +180,7 @@ func TestMoveKeepsSharedEntriesAndPreserveViewAborts(t *testing.T) {
 	if !strings.Contains(err.Error(), `lost {"TransactionBackup":{"first_version":0,"last_version":0,"manifest":"a/m"}}`) {
 		t.Errorf("error does not name the lost entry: %v", err)
 	}
-	db.View(func(tx *catalog.Tx) error {
+	db.View(t.Context(), func(tx catalog.Tx) error {
 		f, _ := tx.File("metadata/transaction_compacted_0-5.meta")
 		if f.State != catalog.Live || tx.Generation() != 2 || tx.ViewDigest() != digest {
 			t.Errorf("aborted write leaked: state %v generation %d", f.State, tx.Generation())
@@ -303,7 +303,7 @@ func TestStorageStateStreamingMatchesView(t *testing.T) {
 		"metadata/e.meta":   aptos.EncodeLine(&ep),
 		"metadata/old.meta": txnLine(0, 5, "old/m"),
 	}, catalog.Live)
-	db.View(func(tx *catalog.Tx) error {
+	db.View(t.Context(), func(tx catalog.Tx) error {
 		v, _ := tx.View()
 		got, err := tx.StorageState()
 		if err != nil || got.String() != v.StorageState().String() {
@@ -318,9 +318,9 @@ func TestStorageStateStreamingMatchesView(t *testing.T) {
 
 // checkStats compares the kept storage state and file counts with what the
 // in-memory view and a listing say.
-func checkStats(t *testing.T, db *catalog.DB, step string) {
+func checkStats(t *testing.T, db catalog.DB, step string) {
 	t.Helper()
-	err := db.View(func(tx *catalog.Tx) error {
+	err := db.View(t.Context(), func(tx catalog.Tx) error {
 		v, err := tx.View()
 		if err != nil {
 			return err
@@ -378,24 +378,24 @@ func TestKeptStatsFollowEveryWrite(t *testing.T) {
 	checkStats(t, db, "added")
 	steps := []struct {
 		name string
-		fn   func(tx *catalog.Tx) error
+		fn   func(tx catalog.WriteTx) error
 	}{
-		{"move the file holding both maxima", func(tx *catalog.Tx) error { return tx.SetState("metadata/both.meta", catalog.Moved) }},
-		{"move one copy of a shared entry", func(tx *catalog.Tx) error { return tx.SetState("metadata/t1.meta", catalog.Moved) }},
-		{"move the other copy", func(tx *catalog.Tx) error { return tx.SetState("metadata/t1b.meta", catalog.Moved) }},
-		{"revive", func(tx *catalog.Tx) error { return tx.SetState("metadata/both.meta", catalog.Live) }},
-		{"replace a file", func(tx *catalog.Tx) error {
+		{"move the file holding both maxima", func(tx catalog.WriteTx) error { return tx.SetState("metadata/both.meta", catalog.Moved) }},
+		{"move one copy of a shared entry", func(tx catalog.WriteTx) error { return tx.SetState("metadata/t1.meta", catalog.Moved) }},
+		{"move the other copy", func(tx catalog.WriteTx) error { return tx.SetState("metadata/t1b.meta", catalog.Moved) }},
+		{"revive", func(tx catalog.WriteTx) error { return tx.SetState("metadata/both.meta", catalog.Live) }},
+		{"replace a file", func(tx catalog.WriteTx) error {
 			_, err := tx.PutFile(catalog.NewFile{Handle: "metadata/t0.meta", Content: txnLine(0, 999, "t/9"), State: catalog.Live, Replace: true, Source: "test"})
 			return err
 		}},
-		{"delete a moved file", func(tx *catalog.Tx) error { return tx.DeleteFile("metadata/t1.meta") }},
-		{"delete the maxima", func(tx *catalog.Tx) error {
+		{"delete a moved file", func(tx catalog.WriteTx) error { return tx.DeleteFile("metadata/t1.meta") }},
+		{"delete the maxima", func(tx catalog.WriteTx) error {
 			if err := tx.DeleteFile("metadata/t0.meta"); err != nil {
 				return err
 			}
 			return tx.DeleteFile("metadata/both.meta")
 		}},
-		{"delete every epoch ending", func(tx *catalog.Tx) error {
+		{"delete every epoch ending", func(tx catalog.WriteTx) error {
 			if err := tx.DeleteFile("metadata/e0.meta"); err != nil {
 				return err
 			}
@@ -431,7 +431,7 @@ func TestCatalogWithoutKeptStats(t *testing.T) {
 	bdb.Close()
 	db = openRW(t, path)
 	checkStats(t, db, "old catalog")
-	if _, err := db.Update(t.Context(), "test", func(tx *catalog.Tx) error { return tx.SetState("metadata/t1.meta", catalog.Moved) }); err != nil {
+	if _, err := db.Update(t.Context(), "test", func(tx catalog.WriteTx) error { return tx.SetState("metadata/t1.meta", catalog.Moved) }); err != nil {
 		t.Fatal(err)
 	}
 	checkStats(t, db, "after its first write")

@@ -1,8 +1,8 @@
 // Package catalog is metactl's transactional model of one Aptos backup
-// storage's metadata, kept in a bbolt file. It is the only package that
-// imports bbolt; nothing bbolt-specific appears in its exported API, so a
-// later backend (etcd, whose storage engine is bbolt) can implement the
-// same nouns.
+// storage's metadata: the files, the Aptos view derived from them, a
+// generation counter and a journal. It defines the backend interface
+// ([DB], [Tx], [WriteTx]) that everything above it uses, and the embedded
+// backend, one bbolt file; it is the only package that imports bbolt.
 //
 // # Vocabulary
 //
@@ -12,14 +12,62 @@
 //   - [File]: a metadata file: handle ("metadata/x.meta"), content (its
 //     lines, exactly as imported or written), [State] (Live in metadata/, or
 //     Moved to metadata_backup/), provenance and SHA-256.
-//   - [DB] and [Tx]: the catalog file and its transactions. [DB.View] runs
-//     a read-only transaction; [DB.Update] a read-write one that bumps the
-//     generation and appends an [Operation] to the journal.
+//   - [DB]: an open catalog. [DB.View] runs a read-only transaction ([Tx]);
+//     [DB.Update] a read-write one ([WriteTx]) that bumps the generation
+//     and appends an [Operation] to the journal.
+//   - [Open] picks the backend from the location string: a file path opens
+//     the bbolt backend; "<scheme>://..." goes to the backend registered
+//     for that scheme with [Register] (the etcd backend registers "etcd").
+//
+// # The backend interface, and why it has this shape
+//
+// The interface is cut at the catalog's nouns (files, view, journal,
+// generation), not at key-value operations, and is what both an embedded
+// bbolt file and a distributed store such as etcd can honour with the same
+// guarantees:
+//
+//   - Read transaction ([DB.View], [Tx]): one committed generation, whole.
+//     bbolt gives it with a read-only MVCC transaction; etcd with reads at
+//     one revision of the generation that "<prefix>/current" names. A Tx
+//     has no error-free way to observe a second generation.
+//   - Write transaction with generation ([DB.Update], [WriteTx]): all or
+//     nothing, serialized against every other writer, the generation bumped
+//     by exactly one when a file changed and not at all otherwise. bbolt
+//     gives it with one read-write transaction under its flock; etcd cannot
+//     (a transaction is limited to 128 operations and about 1.5 MiB), so it
+//     holds a lease-based write lock naming the holder, builds generation
+//     G+1 aside (for example with this package's bbolt backend on a scratch
+//     file), stores it under "<prefix>/gen/<G+1>/" in as many transactions as
+//     it needs, and publishes it with one compare-and-swap of
+//     "<prefix>/current" from G to G+1. Both publish once; a crash before
+//     that leaves generation G. Update therefore calls fn exactly once and
+//     never retries it; fn must act only through its WriteTx.
+//   - Journal ([Tx.Operations], [Operation]): one record per published
+//     generation, written in the same publication as the change it
+//     describes; a generation number is never reused.
+//   - Files ([Tx.File], [Tx.ForEachFile], [WriteTx.PutFile], ...): values,
+//     copied out of the transaction, in handle order. No cursor, bucket,
+//     revision or lease appears in the interface, so nothing above catalog
+//     can depend on one backend.
+//   - View ([Tx.View], [Tx.StorageState], [Tx.ViewDigest]): the derived
+//     Aptos view is the backend's to maintain in step with the files (the
+//     bbolt backend keeps an entry index and the digest in the same
+//     transaction); [WriteTx.PreserveView] makes a write that would change
+//     it fail before it is published.
+//   - Locks: every backend bounds its waits by Options.Timeout and returns
+//     a [*BusyError] naming the holder, so "busy" means the same thing (and
+//     the same exit code) on every backend.
+//
+// Left out on purpose: range reads by revision, watches and multi-catalog
+// transactions (nothing needs them yet), and a retry loop inside Update
+// (a caller that read outside the lock compares [Tx.Generation] inside fn
+// and recomputes, which is the caller's knowledge, not the backend's).
 //
 // # Invariants
 //
-//   - Every write is one bbolt transaction: a reader, in this process or
-//     another, sees one committed generation whole, never part of a write.
+//   - Every write is published once, whole: a reader, in this process or
+//     another (or, with etcd, on another host), sees one committed
+//     generation whole, never part of a write.
 //   - The entry index, the view digest and the kept stats (the storage
 //     state's maxima and the live and moved file counts, so status reads
 //     a few keys instead of walking a million) are updated in the same
@@ -29,14 +77,14 @@
 //   - A write that changes no file is rolled back: the generation counts
 //     real changes, and re-importing the same source leaves the file
 //     byte-for-byte unchanged.
-//   - A transaction that calls [Tx.PreserveView] (compaction) cannot commit
-//     if the view digest moved: losing an entry is impossible.
+//   - A transaction that calls [WriteTx.PreserveView] (compaction) cannot
+//     commit if the view digest moved: losing an entry is impossible.
 //   - A handle's content never changes, except through an explicit
 //     NewFile.Replace; otherwise the write fails with [ErrConflict].
 //   - The catalog belongs to one chain: an Identity line that differs from
 //     the recorded identity is refused.
 //
-// # Processes and locks
+// # Processes and locks (the bbolt backend)
 //
 // bbolt takes an exclusive flock for a writable open and a shared one for a
 // read-only open. [Open] always waits at most Options.Timeout and then
@@ -72,7 +120,7 @@
 // changed), or the cleanup that purged content it needs. Operations
 // committed before change records existed have none and are refused.
 //
-// A file removed for good ([Tx.DeleteFile], or an undo removing what an
+// A file removed for good ([WriteTx.DeleteFile], or an undo removing what an
 // operation added) is recorded as deleted: [Tx.DeletedFiles] lists these
 // records in handle order and [Tx.Deleted] reads one. A [DeletedFile]
 // carries the handle, the state the file had (so where it lived in a legacy
@@ -83,7 +131,7 @@
 //
 // The content of deleted and replaced files is retained for undo for a
 // grace period, [DefaultRetention] (30 days) unless the cleanup says
-// otherwise: [Tx.PurgeRetained] drops the content kept by operations older
+// otherwise: [WriteTx.PurgeRetained] drops the content kept by operations older
 // than a cutoff and is called by every cleanup. Deleted records and the
 // contentless parts of change records stay.
 //

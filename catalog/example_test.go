@@ -25,7 +25,7 @@ func Example() {
 	defer db.Close()
 
 	line := aptos.NewTransaction(aptos.TransactionBackup{FirstVersion: 0, LastVersion: 14, Manifest: "transaction_0-.3c4d/transaction.manifest"})
-	op, err := db.Update(ctx, "import", func(tx *catalog.Tx) error {
+	op, err := db.Update(ctx, "import", func(tx catalog.WriteTx) error {
 		_, err := tx.PutFile(catalog.NewFile{
 			Handle:  "metadata/transaction_0-14.meta",
 			Content: aptos.EncodeLine(&line),
@@ -40,7 +40,7 @@ func Example() {
 	}
 	fmt.Println("generation", op.Generation, "added", op.Added.Count)
 
-	err = db.View(func(tx *catalog.Tx) error {
+	err = db.View(ctx, func(tx catalog.Tx) error {
 		v, err := tx.View()
 		if err != nil {
 			return err

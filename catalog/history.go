@@ -18,7 +18,7 @@ import (
 // (if any) must end at the catalog's current view digest. Per-operation
 // change records are dropped (an archive does not carry them), so undo has
 // nothing to reverse in such a catalog.
-func (db *DB) RestoreHistory(gen uint64, ops []Operation) error {
+func (db *boltDB) RestoreHistory(gen uint64, ops []Operation) error {
 	if db.opts.ReadOnly {
 		return ErrReadOnly
 	}

@@ -17,7 +17,7 @@ func TestRestoreHistory(t *testing.T) {
 	catalogtest.Put(t, src, files[:3]...)
 	catalogtest.Put(t, src, files[3:]...)
 	var ops []catalog.Operation
-	src.View(func(tx *catalog.Tx) error {
+	src.View(t.Context(), func(tx catalog.Tx) error {
 		return tx.Operations(func(op *catalog.Operation) bool { ops = append([]catalog.Operation{*op}, ops...); return true })
 	})
 	if len(ops) != 2 {
@@ -39,7 +39,7 @@ func TestRestoreHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []catalog.Operation
-	dst.View(func(tx *catalog.Tx) error {
+	dst.View(t.Context(), func(tx catalog.Tx) error {
 		if tx.Generation() != 2 {
 			t.Errorf("generation %d, want 2", tx.Generation())
 		}

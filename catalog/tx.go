@@ -64,11 +64,10 @@ func (op *Operation) Changed() bool {
 	return op.Added.Count+op.Replaced.Count+op.Moved.Count+op.Revived.Count+op.Deleted.Count+op.Purged > 0
 }
 
-// Tx is a catalog transaction: read-only from DB.View, read-write from
-// DB.Update. It is valid only inside the function it was passed to; values
-// it returns are copies that stay valid afterwards.
-type Tx struct {
-	db       *DB
+// boltTx is a bbolt transaction behind Tx (from View) and WriteTx (from
+// Update).
+type boltTx struct {
+	db       *boltDB
 	btx      *bolt.Tx
 	now      time.Time
 	gen      uint64
@@ -87,8 +86,8 @@ type Tx struct {
 	expectErr func(got aptos.Digest) error
 }
 
-func (db *DB) newTx(btx *bolt.Tx) *Tx {
-	tx := &Tx{db: db, btx: btx, now: db.opts.Now().UTC()}
+func (db *boltDB) newTx(btx *bolt.Tx) *boltTx {
+	tx := &boltTx{db: db, btx: btx, now: db.opts.Now().UTC()}
 	meta := btx.Bucket(bucketMeta)
 	if v := meta.Get(keyGeneration); len(v) == 8 {
 		tx.gen = binary.BigEndian.Uint64(v)
@@ -101,27 +100,26 @@ func (db *DB) newTx(btx *bolt.Tx) *Tx {
 	return tx
 }
 
-// View runs fn in a read-only transaction: fn sees one committed
-// generation, whole, however long it runs.
-func (db *DB) View(fn func(*Tx) error) error {
+// View implements DB.View with one bbolt read transaction.
+func (db *boltDB) View(ctx context.Context, fn func(Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	return db.view(func(btx *bolt.Tx) error { return fn(db.newTx(btx)) })
 }
 
 var errNoChange = errors.New("no change")
 
-// Update runs fn in a read-write transaction and commits it if fn returns
-// nil. The kind names the operation in the journal ("import", "compact",
-// ...). A transaction that changed no file is rolled back, so the catalog
-// file stays byte-for-byte the same and the generation does not move; the
-// returned Operation then has Changed() == false and Generation equal to
-// the current one. Otherwise the generation is bumped, the view digest
-// stored and the Operation appended to the journal, all in the same
-// commit.
+// Update implements DB.Update with one bbolt read-write transaction. A
+// transaction that changed no file is rolled back, so the catalog file
+// stays byte-for-byte the same. Otherwise the generation is bumped, the
+// view digest stored and the Operation appended to the journal, all in
+// the same commit.
 //
 // Failpoints "<kind>.before-commit" and "<kind>.after-commit" surround
 // the commit.
-func (db *DB) Update(ctx context.Context, kind string, fn func(*Tx) error) (*Operation, error) {
-	return db.update(ctx, kind, false, fn)
+func (db *boltDB) Update(ctx context.Context, kind string, fn func(WriteTx) error) (*Operation, error) {
+	return db.update(ctx, kind, false, func(tx *boltTx) error { return fn(tx) })
 }
 
 // errDryRun rolls back a transaction that got as far as its commit.
@@ -129,7 +127,7 @@ var errDryRun = errors.New("dry run")
 
 // update is Update; with dry true it does everything but commit and
 // returns the Operation that would have been committed.
-func (db *DB) update(ctx context.Context, kind string, dry bool, fn func(*Tx) error) (*Operation, error) {
+func (db *boltDB) update(ctx context.Context, kind string, dry bool, fn func(*boltTx) error) (*Operation, error) {
 	if db.opts.ReadOnly {
 		return nil, ErrReadOnly
 	}
@@ -236,29 +234,29 @@ func (db *DB) update(ctx context.Context, kind string, dry bool, fn func(*Tx) er
 
 // Now returns the transaction's clock reading, taken once when it began
 // (UTC).
-func (tx *Tx) Now() time.Time { return tx.now }
+func (tx *boltTx) Now() time.Time { return tx.now }
 
 // Generation returns the catalog generation this transaction sees: the
 // number of committed writes that changed something.
-func (tx *Tx) Generation() uint64 { return tx.gen }
+func (tx *boltTx) Generation() uint64 { return tx.gen }
 
 // ViewDigest returns the view digest, including this transaction's own
 // uncommitted changes.
-func (tx *Tx) ViewDigest() aptos.Digest {
+func (tx *boltTx) ViewDigest() aptos.Digest {
 	tx.mustFlush()
 	return tx.digest
 }
 
 // mustFlush flushes for accessors that cannot return an error; a failure
 // is kept and returned by Update, which then rolls back.
-func (tx *Tx) mustFlush() {
+func (tx *boltTx) mustFlush() {
 	if err := tx.flush(); err != nil && tx.flushErr == nil {
 		tx.flushErr = err
 	}
 }
 
 // Identity returns the catalog's identity, if any file ever carried one.
-func (tx *Tx) Identity() (aptos.HashValue, bool) {
+func (tx *boltTx) Identity() (aptos.HashValue, bool) {
 	var id aptos.HashValue
 	v := tx.btx.Bucket(bucketMeta).Get(keyIdentity)
 	if len(v) != len(id) {
@@ -270,22 +268,22 @@ func (tx *Tx) Identity() (aptos.HashValue, bool) {
 
 // SetInputs records what the operation read (sources, options) in the
 // journal.
-func (tx *Tx) SetInputs(inputs ...string) { tx.op.Inputs = inputs }
+func (tx *boltTx) SetInputs(inputs ...string) { tx.op.Inputs = inputs }
 
 // SetNote records a one-line summary in the journal.
-func (tx *Tx) SetNote(note string) { tx.op.Note = note }
+func (tx *boltTx) SetNote(note string) { tx.op.Note = note }
 
 // PreserveView declares that this transaction must not change the view
 // (compaction). Update then compares the digest before commit and fails
 // with a *LostEntriesError naming the entries that would be lost or added.
-func (tx *Tx) PreserveView() {
+func (tx *boltTx) PreserveView() {
 	tx.preserve = true
 	if tx.delta == nil {
 		tx.delta = make(map[string]int)
 	}
 }
 
-func (tx *Tx) lostEntries() error {
+func (tx *boltTx) lostEntries() error {
 	e := &LostEntriesError{}
 	for k, d := range tx.delta {
 		if d == 0 {
@@ -316,7 +314,7 @@ func (tx *Tx) lostEntries() error {
 
 // File returns the file with the given handle, content included, or an
 // error wrapping ErrNotFound.
-func (tx *Tx) File(handle string) (*File, error) {
+func (tx *boltTx) File(handle string) (*File, error) {
 	v := tx.btx.Bucket(bucketFiles).Get([]byte(handle))
 	if v == nil {
 		return nil, fmt.Errorf("file %q: %w", handle, ErrNotFound)
@@ -327,7 +325,7 @@ func (tx *Tx) File(handle string) (*File, error) {
 // ForEachFile calls fn for every file in handle order. With withContent
 // false, File.Content is nil (a cheap listing). Returning an error from fn
 // stops the walk and returns that error.
-func (tx *Tx) ForEachFile(withContent bool, fn func(*File) error) error {
+func (tx *boltTx) ForEachFile(withContent bool, fn func(*File) error) error {
 	c := tx.btx.Bucket(bucketFiles).Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		f, err := decodeFileRecord(string(k), v, withContent)
@@ -343,7 +341,7 @@ func (tx *Tx) ForEachFile(withContent bool, fn func(*File) error) error {
 
 // Files returns every file in handle order, without content. With a
 // non-zero state, only files in that state.
-func (tx *Tx) Files(state State) ([]*File, error) {
+func (tx *boltTx) Files(state State) ([]*File, error) {
 	var out []*File
 	err := tx.ForEachFile(false, func(f *File) error {
 		if state == 0 || f.State == state {
@@ -356,7 +354,7 @@ func (tx *Tx) Files(state State) ([]*File, error) {
 
 // View returns the derived view of the live files, read from the entry
 // index (sorted, deduplicated) without parsing any file.
-func (tx *Tx) View() (*aptos.View, error) {
+func (tx *boltTx) View() (*aptos.View, error) {
 	if err := tx.flush(); err != nil {
 		return nil, err
 	}
@@ -383,7 +381,7 @@ func (tx *Tx) View() (*aptos.View, error) {
 // LatestTimestamps returns the CompactionTimestamps entry with the largest
 // file_compacted_at among live files, and the handle of its file; ties go
 // to the handle that sorts last. It returns nil if no live file has one.
-func (tx *Tx) LatestTimestamps() (*aptos.CompactionTimestamps, string, error) {
+func (tx *boltTx) LatestTimestamps() (*aptos.CompactionTimestamps, string, error) {
 	k, v := tx.btx.Bucket(bucketTimestamps).Cursor().Last()
 	if k == nil {
 		return nil, "", nil
@@ -395,7 +393,7 @@ func (tx *Tx) LatestTimestamps() (*aptos.CompactionTimestamps, string, error) {
 	return &m.Timestamps, string(k[8:]), nil
 }
 
-// NewFile describes a file to add with Tx.PutFile.
+// NewFile describes a file to add with WriteTx.PutFile.
 type NewFile struct {
 	Handle  string // "metadata/<ShellSafeName>"
 	Content []byte // the file's bytes
@@ -429,7 +427,7 @@ const (
 // Identity line. It returns an error wrapping ErrConflict if the handle
 // holds other content (unless Replace) or if an Identity line differs from
 // the catalog's, and aptos.ErrInvalid for a bad handle or line.
-func (tx *Tx) PutFile(nf NewFile) (PutResult, error) {
+func (tx *boltTx) PutFile(nf NewFile) (PutResult, error) {
 	if err := aptos.ValidateHandle(nf.Handle); err != nil {
 		return Unchanged, err
 	}
@@ -503,7 +501,7 @@ func (tx *Tx) PutFile(nf NewFile) (PutResult, error) {
 	return result, nil
 }
 
-func (tx *Tx) noteIdentities(handle string, lines []aptos.Metadata) error {
+func (tx *boltTx) noteIdentities(handle string, lines []aptos.Metadata) error {
 	meta := tx.btx.Bucket(bucketMeta)
 	for i := range lines {
 		if lines[i].Kind != aptos.KindIdentity {
@@ -525,7 +523,7 @@ func (tx *Tx) noteIdentities(handle string, lines []aptos.Metadata) error {
 }
 
 // SetState moves a file between Live and Moved, updating the view index.
-func (tx *Tx) SetState(handle string, s State) error {
+func (tx *boltTx) SetState(handle string, s State) error {
 	files := tx.btx.Bucket(bucketFiles)
 	v := files.Get([]byte(handle))
 	if v == nil {
@@ -571,7 +569,7 @@ func (tx *Tx) SetState(handle string, s State) error {
 // DeleteFile removes a file from the catalog for good. The catalog records
 // it as deleted (Tx.DeletedFiles) and keeps its content for undo until a
 // cleanup purges it after the grace period (Tx.PurgeRetained).
-func (tx *Tx) DeleteFile(handle string) error {
+func (tx *boltTx) DeleteFile(handle string) error {
 	v := tx.btx.Bucket(bucketFiles).Get([]byte(handle))
 	if v == nil {
 		return fmt.Errorf("delete %q: %w", handle, ErrNotFound)
@@ -592,7 +590,7 @@ func (tx *Tx) DeleteFile(handle string) error {
 }
 
 // dropFile removes a file record and, if it was live, its index entries.
-func (tx *Tx) dropFile(handle string, rec []byte) error {
+func (tx *boltTx) dropFile(handle string, rec []byte) error {
 	f, err := decodeFileRecord(handle, rec, true)
 	if err != nil {
 		return err
@@ -616,7 +614,7 @@ func (tx *Tx) dropFile(handle string, rec []byte) error {
 // applied by flush, in key order: bbolt does not split a node until
 // commit, so a million inserts in file-handle order (which is not entry
 // order) would each shift one huge in-memory node, quadratic time.
-func (tx *Tx) index(handle string, lines []aptos.Metadata, delta int) error {
+func (tx *boltTx) index(handle string, lines []aptos.Metadata, delta int) error {
 	stamps := tx.btx.Bucket(bucketTimestamps)
 	for i := range lines {
 		m := &lines[i]
@@ -647,7 +645,7 @@ func (tx *Tx) index(handle string, lines []aptos.Metadata, delta int) error {
 // flush applies the collected entry-key changes in key order, keeping the
 // entry count and the digest in step. Everything that reads the entries
 // bucket, the digest or the count calls it first.
-func (tx *Tx) flush() error {
+func (tx *boltTx) flush() error {
 	if len(tx.pending) == 0 {
 		return nil
 	}
@@ -695,7 +693,7 @@ func (tx *Tx) flush() error {
 	return nil
 }
 
-func (tx *Tx) track(k []byte, d int) {
+func (tx *boltTx) track(k []byte, d int) {
 	if tx.delta == nil {
 		return
 	}
@@ -708,14 +706,14 @@ func (tx *Tx) track(k []byte, d int) {
 }
 
 // EntryCount returns the number of entries in the view.
-func (tx *Tx) EntryCount() int {
+func (tx *boltTx) EntryCount() int {
 	tx.mustFlush()
 	return int(tx.entries)
 }
 
 // Operations calls fn for journal records, newest first, until fn returns
 // false.
-func (tx *Tx) Operations(fn func(*Operation) bool) error {
+func (tx *boltTx) Operations(fn func(*Operation) bool) error {
 	c := tx.btx.Bucket(bucketJournal).Cursor()
 	for k, v := c.Last(); k != nil; k, v = c.Prev() {
 		var op Operation
@@ -733,7 +731,7 @@ func (tx *Tx) Operations(fn func(*Operation) bool) error {
 // compares it, its digest and its storage state, and the file counts, with
 // the index and what the catalog keeps. It
 // returns nil if all agree (metactl verify).
-func (tx *Tx) StoredEntriesMatch() error {
+func (tx *boltTx) StoredEntriesMatch() error {
 	var all []aptos.Metadata
 	err := tx.ForEachFile(true, func(f *File) error {
 		if f.State != Live {
@@ -787,7 +785,7 @@ func (tx *Tx) StoredEntriesMatch() error {
 // View.StorageState) from the stats kept with the index: two stored
 // maxima and one cursor seek. A catalog written before the stats were kept
 // is walked once per call instead (its next write stores them).
-func (tx *Tx) StorageState() (aptos.StorageState, error) {
+func (tx *boltTx) StorageState() (aptos.StorageState, error) {
 	if err := tx.flush(); err != nil {
 		return aptos.StorageState{}, err
 	}
@@ -818,7 +816,7 @@ func (tx *Tx) StorageState() (aptos.StorageState, error) {
 }
 
 // walkStorageState computes the storage state by walking the entry index.
-func (tx *Tx) walkStorageState() (aptos.StorageState, error) {
+func (tx *boltTx) walkStorageState() (aptos.StorageState, error) {
 	var s aptos.StorageState
 	var snap *aptos.StateSnapshotBackup
 	c := tx.btx.Bucket(bucketEntries).Cursor()
@@ -849,7 +847,7 @@ func (tx *Tx) walkStorageState() (aptos.StorageState, error) {
 // CountFiles returns the number of live and moved files, kept with the
 // files (a catalog written before they were kept is walked, reading only
 // each record's state byte).
-func (tx *Tx) CountFiles() (live, moved int, err error) {
+func (tx *boltTx) CountFiles() (live, moved int, err error) {
 	if tx.st.known {
 		return int(tx.st.live), int(tx.st.moved), nil
 	}

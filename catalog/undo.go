@@ -64,12 +64,12 @@ func (e *UndoRefusedError) Unwrap() error { return ErrUndoRefused }
 // digest (naming the first later operation that depends on the view gen
 // left). With dry true it does all of this, checks included, and rolls
 // back: the returned Operation is what would be committed.
-func (db *DB) Undo(ctx context.Context, gen uint64, dry bool) (*Operation, error) {
-	return db.update(ctx, UndoKind, dry, func(tx *Tx) error { return tx.undo(gen) })
+func (db *boltDB) Undo(ctx context.Context, gen uint64, dry bool) (*Operation, error) {
+	return db.update(ctx, UndoKind, dry, func(tx *boltTx) error { return tx.undo(gen) })
 }
 
 // operation reads the journal record of generation gen.
-func (tx *Tx) operation(gen uint64) (*Operation, error) {
+func (tx *boltTx) operation(gen uint64) (*Operation, error) {
 	v := tx.btx.Bucket(bucketJournal).Get(u64(gen))
 	if v == nil {
 		return nil, fmt.Errorf("undo generation %d: not in the journal (the catalog is at generation %d): %w", gen, tx.gen, ErrNotFound)
@@ -83,7 +83,7 @@ func (tx *Tx) operation(gen uint64) (*Operation, error) {
 
 // later calls fn for each journal record after gen, oldest first, until fn
 // returns false.
-func (tx *Tx) later(gen uint64, fn func(*Operation) bool) error {
+func (tx *boltTx) later(gen uint64, fn func(*Operation) bool) error {
 	c := tx.btx.Bucket(bucketJournal).Cursor()
 	for k, v := c.Seek(u64(gen + 1)); k != nil; k, v = c.Next() {
 		var op Operation
@@ -97,7 +97,7 @@ func (tx *Tx) later(gen uint64, fn func(*Operation) bool) error {
 	return nil
 }
 
-func (tx *Tx) undo(gen uint64) error {
+func (tx *boltTx) undo(gen uint64) error {
 	target, err := tx.operation(gen)
 	if err != nil {
 		return err
@@ -197,7 +197,7 @@ func (tx *Tx) undo(gen uint64) error {
 }
 
 // restore brings one handle back to its before-image.
-func (tx *Tx) restore(ch *change) error {
+func (tx *boltTx) restore(ch *change) error {
 	files := tx.btx.Bucket(bucketFiles)
 	tx.touch(ch.handle)
 	cur := files.Get([]byte(ch.handle))

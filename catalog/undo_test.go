@@ -20,7 +20,7 @@ type clock struct{ t time.Time }
 
 func (c *clock) now() time.Time { return c.t }
 
-func newUndoDB(t *testing.T) (*catalog.DB, *clock) {
+func newUndoDB(t *testing.T) (catalog.DB, *clock) {
 	t.Helper()
 	c := &clock{t: time.Unix(1700000000, 0).UTC()}
 	return ct.OpenWith(t, ct.Options{Now: c.now, Verify: true}), c
@@ -34,10 +34,10 @@ type snapshot struct {
 	Digest  aptos.Digest
 }
 
-func snap(t *testing.T, db *catalog.DB) snapshot {
+func snap(t *testing.T, db catalog.DB) snapshot {
 	t.Helper()
 	s := snapshot{Files: ct.Files(t, db)}
-	err := db.View(func(tx *catalog.Tx) error {
+	err := db.View(t.Context(), func(tx catalog.Tx) error {
 		s.Digest = tx.ViewDigest()
 		return tx.DeletedFiles(func(d *catalog.DeletedFile) error { s.Deleted = append(s.Deleted, d); return nil })
 	})
@@ -47,7 +47,7 @@ func snap(t *testing.T, db *catalog.DB) snapshot {
 	return s
 }
 
-func update(t *testing.T, db *catalog.DB, fn func(*catalog.Tx) error) *catalog.Operation {
+func update(t *testing.T, db catalog.DB, fn func(catalog.WriteTx) error) *catalog.Operation {
 	t.Helper()
 	op, err := db.Update(t.Context(), "test", fn)
 	if err != nil {
@@ -56,7 +56,7 @@ func update(t *testing.T, db *catalog.DB, fn func(*catalog.Tx) error) *catalog.O
 	return op
 }
 
-func undo(t *testing.T, db *catalog.DB, gen uint64) *catalog.Operation {
+func undo(t *testing.T, db catalog.DB, gen uint64) *catalog.Operation {
 	t.Helper()
 	op, err := db.Undo(t.Context(), gen, false)
 	if err != nil {
@@ -95,7 +95,7 @@ var (
 		Lines: []aptos.Metadata{ct.Transaction(0, 9, "t0/m"), ct.Transaction(10, 19, "t10/m")}}
 )
 
-func putAll(tx *catalog.Tx, fs ...ct.File) error {
+func putAll(tx catalog.WriteTx, fs ...ct.File) error {
 	for _, f := range fs {
 		if _, err := tx.PutFile(f.NewFile("test")); err != nil {
 			return err
@@ -109,10 +109,10 @@ func putAll(tx *catalog.Tx, fs ...ct.File) error {
 // brings them back.
 func TestUndoImport(t *testing.T) {
 	db, clk := newUndoDB(t)
-	update(t, db, func(tx *catalog.Tx) error { return putAll(tx, fileA, fileB) })
+	update(t, db, func(tx catalog.WriteTx) error { return putAll(tx, fileA, fileB) })
 	before := snap(t, db)
 	clk.t = clk.t.Add(time.Hour)
-	imp := update(t, db, func(tx *catalog.Tx) error { return putAll(tx, fileC) })
+	imp := update(t, db, func(tx catalog.WriteTx) error { return putAll(tx, fileC) })
 	after := snap(t, db)
 	clk.t = clk.t.Add(time.Hour)
 	op := undo(t, db, imp.Generation)
@@ -140,13 +140,13 @@ func TestUndoCompaction(t *testing.T) {
 	db, clk := newUndoDB(t)
 	stamps := ct.File{Name: "compaction_timestamps_1.meta", State: catalog.Live, Lines: []aptos.Metadata{aptos.NewCompactionTimestamps(
 		aptos.CompactionTimestamps{FileCompactedAt: 1, Timestamps: map[string]*uint64{}})}}
-	update(t, db, func(tx *catalog.Tx) error { return putAll(tx, fileA, fileB, stamps) })
+	update(t, db, func(tx catalog.WriteTx) error { return putAll(tx, fileA, fileB, stamps) })
 	before := snap(t, db)
 	clk.t = clk.t.Add(time.Hour)
 	newStamps := stamps
 	newStamps.Lines = []aptos.Metadata{aptos.NewCompactionTimestamps(aptos.CompactionTimestamps{FileCompactedAt: 2,
 		Timestamps: map[string]*uint64{fileA.Handle(): ct.U64p(2)}})}
-	compact, err := db.Update(t.Context(), "compact", func(tx *catalog.Tx) error {
+	compact, err := db.Update(t.Context(), "compact", func(tx catalog.WriteTx) error {
 		tx.PreserveView()
 		if err := putAll(tx, fileAB); err != nil {
 			return err
@@ -173,7 +173,7 @@ func TestUndoCompaction(t *testing.T) {
 		t.Errorf("undo op = %+v, want 2 revived, 1 replaced, 1 removed", op)
 	}
 	mustEqual(t, "after undo", snap(t, db), before)
-	err = db.View(func(tx *catalog.Tx) error {
+	err = db.View(t.Context(), func(tx catalog.Tx) error {
 		ts, h, err := tx.LatestTimestamps()
 		if err != nil || ts.FileCompactedAt != 1 || h != stamps.Handle() {
 			t.Errorf("latest timestamps = %+v %q %v, want the old file's", ts, h, err)
@@ -191,17 +191,17 @@ func TestUndoCleanup(t *testing.T) {
 	db, clk := newUndoDB(t)
 	moved := fileA
 	moved.State = catalog.Moved
-	update(t, db, func(tx *catalog.Tx) error { return putAll(tx, moved, fileB) })
+	update(t, db, func(tx catalog.WriteTx) error { return putAll(tx, moved, fileB) })
 	before := snap(t, db)
 	clk.t = clk.t.Add(time.Hour)
-	del := update(t, db, func(tx *catalog.Tx) error { return tx.DeleteFile(moved.Handle()) })
+	del := update(t, db, func(tx catalog.WriteTx) error { return tx.DeleteFile(moved.Handle()) })
 	mid := snap(t, db)
 	want := []*catalog.DeletedFile{{Handle: moved.Handle(), State: catalog.Moved, Generation: del.Generation, DeletedAt: clk.t,
 		SHA256: before.Files[0].SHA256, Size: before.Files[0].Size, Retained: true}}
 	if !reflect.DeepEqual(mid.Deleted, want) {
 		t.Fatalf("deleted records = %+v, want %+v", mid.Deleted, want)
 	}
-	err := db.View(func(tx *catalog.Tx) error {
+	err := db.View(t.Context(), func(tx catalog.Tx) error {
 		d, err := tx.Deleted(moved.Handle())
 		if err != nil || !reflect.DeepEqual(d, want[0]) {
 			t.Errorf("Deleted(%q) = %+v, %v", moved.Handle(), d, err)
@@ -228,7 +228,7 @@ func TestUndoCleanup(t *testing.T) {
 // TestUndoDryRun: a dry run checks everything and commits nothing.
 func TestUndoDryRun(t *testing.T) {
 	db, _ := newUndoDB(t)
-	update(t, db, func(tx *catalog.Tx) error { return putAll(tx, fileA) })
+	update(t, db, func(tx catalog.WriteTx) error { return putAll(tx, fileA) })
 	b := ct.Bytes(t, db)
 	op, err := db.Undo(t.Context(), 1, true)
 	if err != nil || op.Generation != 2 || op.Deleted.Count != 1 {
@@ -246,39 +246,39 @@ func TestUndoRefusals(t *testing.T) {
 	t1 := "2023-11-14T23:13:20Z"
 	tests := []struct {
 		name  string
-		setup func(t *testing.T, db *catalog.DB, clk *clock)
+		setup func(t *testing.T, db catalog.DB, clk *clock)
 		gen   uint64
 		want  string
 	}{
-		{"not in the journal", func(t *testing.T, db *catalog.DB, clk *clock) {
-			update(t, db, func(tx *catalog.Tx) error { return putAll(tx, fileA) })
+		{"not in the journal", func(t *testing.T, db catalog.DB, clk *clock) {
+			update(t, db, func(tx catalog.WriteTx) error { return putAll(tx, fileA) })
 		}, 7, "undo generation 7: not in the journal (the catalog is at generation 1): not found"},
-		{"changed since", func(t *testing.T, db *catalog.DB, clk *clock) {
-			update(t, db, func(tx *catalog.Tx) error { return putAll(tx, fileA) })
+		{"changed since", func(t *testing.T, db catalog.DB, clk *clock) {
+			update(t, db, func(tx catalog.WriteTx) error { return putAll(tx, fileA) })
 			clk.t = clk.t.Add(time.Hour)
-			update(t, db, func(tx *catalog.Tx) error { return tx.SetState(fileA.Handle(), catalog.Moved) })
+			update(t, db, func(tx catalog.WriteTx) error { return tx.SetState(fileA.Handle(), catalog.Moved) })
 		}, 1, "undo generation 1: metadata/transaction_0-9.meta was changed since by generation 2 (test at " + t1 + "); undo that operation first"},
-		{"already undone", func(t *testing.T, db *catalog.DB, clk *clock) {
-			update(t, db, func(tx *catalog.Tx) error { return putAll(tx, fileA) })
+		{"already undone", func(t *testing.T, db catalog.DB, clk *clock) {
+			update(t, db, func(tx catalog.WriteTx) error { return putAll(tx, fileA) })
 			undo(t, db, 1)
 		}, 1, "undo generation 1: already undone by generation 2 (undo at " + t0 + ")"},
-		{"view used by a later operation", func(t *testing.T, db *catalog.DB, clk *clock) {
-			update(t, db, func(tx *catalog.Tx) error { return putAll(tx, fileA, fileB) })
+		{"view used by a later operation", func(t *testing.T, db catalog.DB, clk *clock) {
+			update(t, db, func(tx catalog.WriteTx) error { return putAll(tx, fileA, fileB) })
 			clk.t = clk.t.Add(time.Hour)
-			update(t, db, func(tx *catalog.Tx) error { return putAll(tx, fileAB) }) // the same entries again
+			update(t, db, func(tx catalog.WriteTx) error { return putAll(tx, fileAB) }) // the same entries again
 		}, 1, "undo generation 1: the reversal would leave view digest db864ad504e3, not 000000000000: the view it left was used by generation 2 (test at " + t1 + "); undo that operation first"},
-		{"content purged", func(t *testing.T, db *catalog.DB, clk *clock) {
-			update(t, db, func(tx *catalog.Tx) error { return putAll(tx, fileA) })
-			update(t, db, func(tx *catalog.Tx) error { return tx.DeleteFile(fileA.Handle()) })
+		{"content purged", func(t *testing.T, db catalog.DB, clk *clock) {
+			update(t, db, func(tx catalog.WriteTx) error { return putAll(tx, fileA) })
+			update(t, db, func(tx catalog.WriteTx) error { return tx.DeleteFile(fileA.Handle()) })
 			clk.t = clk.t.Add(catalog.DefaultRetention + time.Hour)
-			op := update(t, db, func(tx *catalog.Tx) error {
+			op := update(t, db, func(tx catalog.WriteTx) error {
 				_, err := tx.PurgeRetained(tx.Now().Add(-catalog.DefaultRetention))
 				return err
 			})
 			if op.Purged != 1 {
 				t.Fatalf("purge op = %+v, want 1 purged", op)
 			}
-			err := db.View(func(tx *catalog.Tx) error {
+			err := db.View(t.Context(), func(tx catalog.Tx) error {
 				d, err := tx.Deleted(fileA.Handle())
 				if err != nil || d.Retained {
 					t.Errorf("deleted record after purge = %+v, %v; want Retained false", d, err)
@@ -289,9 +289,9 @@ func TestUndoRefusals(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, 2, "undo generation 2: the content of metadata/transaction_0-9.meta retained for undo was purged after the grace period by generation 3 (test at 2023-12-14T23:13:20Z)"},
-		{"no change records", func(t *testing.T, db *catalog.DB, clk *clock) {
-			update(t, db, func(tx *catalog.Tx) error { return putAll(tx, fileA) })
-			path := db.Path()
+		{"no change records", func(t *testing.T, db catalog.DB, clk *clock) {
+			update(t, db, func(tx catalog.WriteTx) error { return putAll(tx, fileA) })
+			path := db.Location()
 			db.Close()
 			dropBuckets(t, path, "changes", "deleted")
 		}, 1, "undo generation 1: the test at " + t0 + " was committed by a metactl that kept no change records, so what it changed is not known exactly"},
@@ -348,14 +348,14 @@ func dropBuckets(t *testing.T, path string, names ...string) {
 func TestCatalogWithoutChangeBuckets(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c.db")
 	db := ct.OpenManual(t, ct.Options{Path: path})
-	update(t, db, func(tx *catalog.Tx) error { return putAll(tx, fileA) })
+	update(t, db, func(tx catalog.WriteTx) error { return putAll(tx, fileA) })
 	db.Close()
 	dropBuckets(t, path, "changes", "deleted")
 	db = ct.OpenWith(t, ct.Options{Path: path, Verify: true})
 	if s := snap(t, db); len(s.Deleted) != 0 {
 		t.Errorf("deleted = %+v", s.Deleted)
 	}
-	op := update(t, db, func(tx *catalog.Tx) error { return tx.DeleteFile(fileA.Handle()) })
+	op := update(t, db, func(tx catalog.WriteTx) error { return tx.DeleteFile(fileA.Handle()) })
 	undo(t, db, op.Generation)
 	if st := ct.States(t, db); st[fileA.Handle()] != catalog.Live {
 		t.Errorf("states after undo = %v", st)

@@ -46,7 +46,7 @@ func (o *Options) validate() error {
 	return nil
 }
 
-func pick(tx *catalog.Tx, cutoff time.Time) ([]string, error) {
+func pick(tx catalog.Tx, cutoff time.Time) ([]string, error) {
 	files, err := tx.Files(catalog.Moved)
 	if err != nil {
 		return nil, err
@@ -64,12 +64,12 @@ func pick(tx *catalog.Tx, cutoff time.Time) ([]string, error) {
 // retained content older than opts.Retain, in one write transaction. If
 // there is nothing to do, nothing is committed and Generation is the
 // current one.
-func Run(ctx context.Context, db *catalog.DB, opts Options) (*Result, error) {
+func Run(ctx context.Context, db catalog.DB, opts Options) (*Result, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
 	var res Result
-	op, err := db.Update(ctx, OperationKind, func(tx *catalog.Tx) error {
+	op, err := db.Update(ctx, OperationKind, func(tx catalog.WriteTx) error {
 		res = Result{Cutoff: tx.Now().Add(-opts.OlderThan), PurgeCutoff: tx.Now().Add(-opts.Retain)}
 		tx.SetInputs(opts.Inputs...)
 		del, err := pick(tx, res.Cutoff)
@@ -101,7 +101,7 @@ func Run(ctx context.Context, db *catalog.DB, opts Options) (*Result, error) {
 
 // Plan returns what Run would delete now, from a read-only transaction.
 // Purged stays zero: the purge is counted only when it happens.
-func Plan(ctx context.Context, db *catalog.DB, opts Options, now time.Time) (*Result, error) {
+func Plan(ctx context.Context, db catalog.DB, opts Options, now time.Time) (*Result, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
@@ -109,7 +109,7 @@ func Plan(ctx context.Context, db *catalog.DB, opts Options, now time.Time) (*Re
 		return nil, err
 	}
 	res := Result{Cutoff: now.Add(-opts.OlderThan), PurgeCutoff: now.Add(-opts.Retain)}
-	err := db.View(func(tx *catalog.Tx) error {
+	err := db.View(ctx, func(tx catalog.Tx) error {
 		res.Generation = tx.Generation()
 		var err error
 		res.Deleted, err = pick(tx, res.Cutoff)

@@ -19,7 +19,7 @@ func (c *clock) now() time.Time { return c.t }
 
 // setup: two files moved at t0, one moved at t0+2h, one live; the clock
 // then reads t0+3h.
-func setup(t *testing.T) (*catalog.DB, *clock) {
+func setup(t *testing.T) (catalog.DB, *clock) {
 	t.Helper()
 	clk := &clock{t: time.Unix(1700000000, 0).UTC()}
 	db := ct.OpenWith(t, ct.Options{Now: clk.now, Verify: true})
@@ -60,7 +60,7 @@ func TestRunDeletesOnlyOldMovedFiles(t *testing.T) {
 		t.Errorf("states after cleanup = %v", st)
 	}
 	var deleted []string
-	err = db.View(func(tx *catalog.Tx) error {
+	err = db.View(t.Context(), func(tx catalog.Tx) error {
 		return tx.DeletedFiles(func(d *catalog.DeletedFile) error {
 			if !d.Retained || d.Generation != 3 || d.State != catalog.Moved {
 				t.Errorf("deleted record %+v: want retained, generation 3, moved", d)
@@ -104,7 +104,7 @@ func TestRunPurgesAfterGrace(t *testing.T) {
 		t.Fatalf("cleanup after the grace = %+v, %v; want 2 purged at generation 4", res, err)
 	}
 	n := 0
-	err = db.View(func(tx *catalog.Tx) error {
+	err = db.View(t.Context(), func(tx catalog.Tx) error {
 		return tx.DeletedFiles(func(d *catalog.DeletedFile) error {
 			n++
 			if d.Retained {

@@ -49,7 +49,7 @@ func TestApplyTamperedPlanAborts(t *testing.T) {
 			raw := catalogtest.Bytes(t, db)
 			gen := catalogtest.Generation(t, db)
 
-			_, err := db.Update(t.Context(), OperationKind, func(tx *catalog.Tx) error {
+			_, err := db.Update(t.Context(), OperationKind, func(tx catalog.WriteTx) error {
 				tx.PreserveView()
 				p, err := planTx(tx, Options{EpochEndingFactor: 1, StateSnapshotFactor: 1, TransactionFactor: 3})
 				if err != nil {
@@ -79,7 +79,7 @@ func TestApplyTamperedPlanAborts(t *testing.T) {
 			if !bytes.Equal(raw, after) || gen2 != gen {
 				t.Fatalf("catalog changed (generation %d -> %d)", gen, gen2)
 			}
-			if err := db.View(func(tx *catalog.Tx) error { return tx.StoredEntriesMatch() }); err != nil {
+			if err := db.View(t.Context(), func(tx catalog.Tx) error { return tx.StoredEntriesMatch() }); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -110,7 +110,7 @@ func tamper(p *Plan, keep int, extra []aptos.Metadata, move []string) {
 func TestApplyUntamperedPlanCommits(t *testing.T) {
 	db := catalogtest.Open(t)
 	catalogtest.Put(t, db, catalogtest.File{Name: "transaction_0-9.meta", State: catalog.Live, Lines: []aptos.Metadata{txnEntry(0, 9)}})
-	op, err := db.Update(t.Context(), OperationKind, func(tx *catalog.Tx) error {
+	op, err := db.Update(t.Context(), OperationKind, func(tx catalog.WriteTx) error {
 		tx.PreserveView()
 		p, err := planTx(tx, DefaultOptions())
 		if err != nil {

@@ -209,7 +209,7 @@ func TestBuildBenchCatalog(t *testing.T) {
 	}
 	const batch = 50_000
 	for i := 0; i < len(files); i += batch {
-		_, err := db.Update(t.Context(), "import", func(tx *catalog.Tx) error {
+		_, err := db.Update(t.Context(), "import", func(tx catalog.WriteTx) error {
 			for _, f := range files[i:min(i+batch, len(files))] {
 				if _, err := tx.PutFile(catalog.NewFile{Handle: aptos.LiveHandle(f.Name), Content: f.Content,
 					State: catalog.Live, Source: "samplegen"}); err != nil {
@@ -223,7 +223,7 @@ func TestBuildBenchCatalog(t *testing.T) {
 		}
 	}
 	meta := benchMeta{Files: len(files)}
-	_ = db.View(func(tx *catalog.Tx) error { meta.Entries = tx.EntryCount(); return nil })
+	_ = db.View(t.Context(), func(tx catalog.Tx) error { meta.Entries = tx.EntryCount(); return nil })
 	files = nil
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
@@ -281,7 +281,7 @@ func BenchmarkCompact(b *testing.B) {
 	}
 	db := catalogtest.OpenWith(b, catalogtest.Options{Path: path})
 	var plain int64
-	if err := db.View(func(tx *catalog.Tx) error {
+	if err := db.View(b.Context(), func(tx catalog.Tx) error {
 		return tx.ForEachFile(false, func(f *catalog.File) error { plain += int64(f.Size); return nil })
 	}); err != nil {
 		b.Fatal(err)

@@ -29,7 +29,7 @@ func (c *clock) u64() uint64    { return uint64(c.secs.Load()) }
 // clock, reopened in place when a test needs to (tc.open).
 type testCatalog struct {
 	path  string
-	db    *catalog.DB // nil while closed: a child process holds the catalog
+	db    catalog.DB // nil while closed: a child process holds the catalog
 	clock *clock
 }
 
@@ -93,7 +93,7 @@ func (tc *testCatalog) run(t *testing.T, opts compaction.Options) (*compaction.P
 func (tc *testCatalog) content(t *testing.T, handle string) []byte {
 	t.Helper()
 	var b []byte
-	err := tc.db.View(func(tx *catalog.Tx) error {
+	err := tc.db.View(t.Context(), func(tx catalog.Tx) error {
 		f, err := tx.File(handle)
 		if err != nil {
 			return err
@@ -139,7 +139,7 @@ type view struct {
 func (tc *testCatalog) state(t *testing.T) state {
 	t.Helper()
 	var s state
-	err := tc.db.View(func(tx *catalog.Tx) error {
+	err := tc.db.View(t.Context(), func(tx catalog.Tx) error {
 		s.Gen, s.Digest = tx.Generation(), tx.ViewDigest()
 		files, err := tx.Files(0)
 		if err != nil {

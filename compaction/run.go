@@ -39,12 +39,12 @@ const (
 // untouched. Errors: ErrFactor (before the catalog is touched), a
 // *ContinuityError or another error wrapping aptos.ErrInvalid (nothing
 // changed), ctx's error, or a catalog error.
-func Run(ctx context.Context, db *catalog.DB, opts Options) (*Plan, *catalog.Operation, error) {
+func Run(ctx context.Context, db catalog.DB, opts Options) (*Plan, *catalog.Operation, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, nil, err
 	}
 	var plan *Plan
-	op, err := db.Update(ctx, OperationKind, func(tx *catalog.Tx) error {
+	op, err := db.Update(ctx, OperationKind, func(tx catalog.WriteTx) error {
 		tx.PreserveView()
 		tx.SetInputs(opts.inputs()...)
 		p, err := planTx(tx, opts)
@@ -69,7 +69,7 @@ func Run(ctx context.Context, db *catalog.DB, opts Options) (*Plan, *catalog.Ope
 // DryRun computes the plan Run would carry out now, in a read-only
 // transaction, with Exists and Result predicted from the catalog's
 // content. It writes nothing.
-func DryRun(ctx context.Context, db *catalog.DB, opts Options) (*Plan, error) {
+func DryRun(ctx context.Context, db catalog.DB, opts Options) (*Plan, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
@@ -77,7 +77,7 @@ func DryRun(ctx context.Context, db *catalog.DB, opts Options) (*Plan, error) {
 		return nil, err
 	}
 	var plan *Plan
-	err := db.View(func(tx *catalog.Tx) error {
+	err := db.View(ctx, func(tx catalog.Tx) error {
 		p, err := planTx(tx, opts)
 		if err != nil {
 			return err
@@ -98,7 +98,7 @@ func DryRun(ctx context.Context, db *catalog.DB, opts Options) (*Plan, error) {
 // planTx gathers Compute's inputs from tx: the view, the live handles, the
 // latest timestamps entry (the one Tx.View already read, the same value
 // Tx.LatestTimestamps returns) and one clock reading.
-func planTx(tx *catalog.Tx, opts Options) (*Plan, error) {
+func planTx(tx catalog.Tx, opts Options) (*Plan, error) {
 	v, err := tx.View()
 	if err != nil {
 		return nil, err
@@ -123,7 +123,7 @@ func planTx(tx *catalog.Tx, opts Options) (*Plan, error) {
 // apply carries out p inside tx, in Aptos's order: compacted files, moves,
 // timestamps file. It trusts p; the view digest check in catalog.Update is
 // what catches a plan that would lose an entry.
-func apply(ctx context.Context, tx *catalog.Tx, p *Plan) error {
+func apply(ctx context.Context, tx catalog.WriteTx, p *Plan) error {
 	for i := range p.Write {
 		w := &p.Write[i]
 		r, err := tx.PutFile(catalog.NewFile{Handle: w.Handle, Content: w.Content, State: catalog.Live,
@@ -168,7 +168,7 @@ func apply(ctx context.Context, tx *catalog.Tx, p *Plan) error {
 }
 
 // predict fills in Exists and Result as apply would find them.
-func predict(tx *catalog.Tx, p *Plan) error {
+func predict(tx catalog.Tx, p *Plan) error {
 	for i := range p.Write {
 		w := &p.Write[i]
 		r, err := predictPut(tx, w.Handle, w.Content, false)
@@ -188,7 +188,7 @@ func predict(tx *catalog.Tx, p *Plan) error {
 	return nil
 }
 
-func predictPut(tx *catalog.Tx, handle string, content []byte, movedFirst bool) (catalog.PutResult, error) {
+func predictPut(tx catalog.Tx, handle string, content []byte, movedFirst bool) (catalog.PutResult, error) {
 	f, err := tx.File(handle)
 	if errors.Is(err, catalog.ErrNotFound) {
 		return catalog.Added, nil

@@ -47,7 +47,7 @@ type AdapterResult struct {
 // ToCommandAdapter exports the catalog through the Aptos command adapter
 // ca; see the package documentation. It reads db in one read-only
 // transaction ([TakeSnapshot]) and writes nothing to the catalog.
-func ToCommandAdapter(ctx context.Context, db *catalog.DB, ca *storage.CommandAdapter, opts AdapterOptions) (*AdapterResult, error) {
+func ToCommandAdapter(ctx context.Context, db catalog.DB, ca *storage.CommandAdapter, opts AdapterOptions) (*AdapterResult, error) {
 	s, err := TakeSnapshot(ctx, db)
 	if err != nil {
 		return nil, err

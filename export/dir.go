@@ -108,7 +108,7 @@ type DirResult struct {
 // needed; see the package documentation for the order, the atomicity and
 // the refusals. It reads db in one read-only transaction ([TakeSnapshot])
 // and writes nothing to the catalog.
-func ToDir(ctx context.Context, db *catalog.DB, dir string, opts DirOptions) (*DirResult, error) {
+func ToDir(ctx context.Context, db catalog.DB, dir string, opts DirOptions) (*DirResult, error) {
 	s, err := TakeSnapshot(ctx, db)
 	if err != nil {
 		return nil, err

@@ -18,7 +18,7 @@ import (
 // splitStorage puts the originals of catalogtest.CompactedStorage (its
 // moved files) into db, all live (generation 1), and returns the originals
 // (made live) and the compacted files.
-func splitStorage(t *testing.T, db *catalog.DB) (originals, compacted []catalogtest.File) {
+func splitStorage(t *testing.T, db catalog.DB) (originals, compacted []catalogtest.File) {
 	t.Helper()
 	for _, f := range catalogtest.CompactedStorage() {
 		if f.State == catalog.Moved {
@@ -35,7 +35,7 @@ func splitStorage(t *testing.T, db *catalog.DB) (originals, compacted []catalogt
 // compact does to db what the Aptos compaction of splitStorage's files
 // does (generations 2 and 3): it puts the compacted files and moves the
 // originals.
-func compact(t *testing.T, db *catalog.DB, originals, compacted []catalogtest.File) {
+func compact(t *testing.T, db catalog.DB, originals, compacted []catalogtest.File) {
 	t.Helper()
 	catalogtest.Put(t, db, compacted...)
 	var names []string
@@ -86,7 +86,7 @@ func gunzip(t testing.TB, name string, b []byte) []byte {
 // checkExact asserts that dir's metadata/ holds exactly the live files and
 // metadata_backup/ exactly the moved ones, each equal to its catalog
 // content (after gunzip when gz), and that no staging folder is left.
-func checkExact(t testing.TB, db *catalog.DB, dir string, gz bool) {
+func checkExact(t testing.TB, db catalog.DB, dir string, gz bool) {
 	t.Helper()
 	want := map[catalog.State]map[string][]byte{catalog.Live: {}, catalog.Moved: {}}
 	for name, f := range catalogtest.FilesByName(t, db) {

@@ -25,9 +25,9 @@ type Snapshot struct {
 // transaction. It holds the whole catalog content in memory (a few bytes
 // per metadata line: tens of MB for the largest storages), which is the
 // price of releasing the transaction before the slow writes begin.
-func TakeSnapshot(ctx context.Context, db *catalog.DB) (*Snapshot, error) {
+func TakeSnapshot(ctx context.Context, db catalog.DB) (*Snapshot, error) {
 	s := &Snapshot{}
-	err := db.View(func(tx *catalog.Tx) error {
+	err := db.View(ctx, func(tx catalog.Tx) error {
 		s.Generation = tx.Generation()
 		s.ViewDigest = tx.ViewDigest()
 		s.Files = s.Files[:0]

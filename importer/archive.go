@@ -64,13 +64,13 @@ func ReadArchive(ctx context.Context, r io.Reader, opts Options) (*Archive, erro
 	if err != nil {
 		return nil, err
 	}
-	b.check = func(tx *catalog.Tx) error { return checkArchiveView(tx, &h) }
+	b.check = func(tx catalog.Tx) error { return checkArchiveView(tx, &h) }
 	return &Archive{Batch: b, Header: h, Journal: rd.Journal()}, nil
 }
 
 // checkArchiveView compares the catalog inside the import's transaction
 // with the archive's header.
-func checkArchiveView(tx *catalog.Tx, h *archive.Header) error {
+func checkArchiveView(tx catalog.Tx, h *archive.Header) error {
 	if d := tx.ViewDigest(); d != h.ViewDigest {
 		return fmt.Errorf("view digest after import is %s, the archive's is %s (did the catalog hold other live files?): %w",
 			d.Short(), h.ViewDigest.Short(), archive.ErrViewMismatch)

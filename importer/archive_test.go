@@ -27,10 +27,10 @@ type catalogState struct {
 	entries int
 }
 
-func stateOf(t testing.TB, db *catalog.DB) catalogState {
+func stateOf(t testing.TB, db catalog.DB) catalogState {
 	t.Helper()
 	var s catalogState
-	if err := db.View(func(tx *catalog.Tx) error {
+	if err := db.View(t.Context(), func(tx catalog.Tx) error {
 		s = catalogState{tx.Generation(), tx.ViewDigest(), tx.EntryCount()}
 		return nil
 	}); err != nil {
@@ -39,7 +39,7 @@ func stateOf(t testing.TB, db *catalog.DB) catalogState {
 	return s
 }
 
-func writeArchive(t testing.TB, db *catalog.DB) ([]byte, *archive.Header) {
+func writeArchive(t testing.TB, db catalog.DB) ([]byte, *archive.Header) {
 	t.Helper()
 	var buf bytes.Buffer
 	h, err := archive.Write(context.Background(), &buf, db)
@@ -50,7 +50,7 @@ func writeArchive(t testing.TB, db *catalog.DB) ([]byte, *archive.Header) {
 }
 
 // importArchive reads the archive in data and commits it into db.
-func importArchive(t testing.TB, db *catalog.DB, data []byte) (*importer.Result, error) {
+func importArchive(t testing.TB, db catalog.DB, data []byte) (*importer.Result, error) {
 	t.Helper()
 	a, err := importer.ReadArchive(context.Background(), bytes.NewReader(data), importer.Options{Source: "archive:test.mcar"})
 	if err != nil {
@@ -88,7 +88,7 @@ func TestArchiveImportRoundTrip(t *testing.T) {
 		}
 	}
 	var op catalog.Operation
-	dst.View(func(tx *catalog.Tx) error {
+	dst.View(t.Context(), func(tx catalog.Tx) error {
 		return tx.Operations(func(o *catalog.Operation) bool { op = *o; return false })
 	})
 	if op.Kind != "import" || op.Added.Count != h.Files {

@@ -109,7 +109,7 @@ func TestBadInput(t *testing.T) {
 					t.Errorf("added %d, lines %d, want 1, %d", res.Added, res.Lines, tc.lines)
 				}
 				var f *catalog.File
-				if err := db.View(func(tx *catalog.Tx) (err error) { f, err = tx.File("metadata/x.meta"); return err }); err != nil {
+				if err := db.View(t.Context(), func(tx catalog.Tx) (err error) { f, err = tx.File("metadata/x.meta"); return err }); err != nil {
 					t.Fatal(err)
 				}
 				if string(f.Content) != tc.content || f.Lines != tc.lines {

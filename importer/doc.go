@@ -32,7 +32,7 @@
 //     (0 bytes) is valid and holds no line, since Aptos accepts it.
 //  3. Commit: only if nothing at all is wrong, everything is written in one
 //     catalog transaction (db.Update "import"), the parsed lines handed to
-//     catalog.Tx.PutFile so nothing is parsed twice.
+//     catalog.WriteTx.PutFile so nothing is parsed twice.
 //
 // Bad input gives an [*InputError] listing every problem found (up to
 // Options.MaxProblems, then "... and N more"), one per line, each naming

@@ -42,7 +42,7 @@ func TestFiles(t *testing.T) {
 	if want := []string{"metadata/old.meta", "metadata_backup/older.meta"}; !slices.Equal(res.Missing, want) {
 		t.Errorf("missing %q, want %q", res.Missing, want)
 	}
-	err = db.View(func(tx *catalog.Tx) error {
+	err = db.View(t.Context(), func(tx catalog.Tx) error {
 		for h, want := range map[string]string{"metadata/a.meta": "archive:x.mcar#a", "metadata/b.meta": "archive:x.mcar"} {
 			f, err := tx.File(h)
 			if err != nil {
@@ -118,7 +118,7 @@ func TestFailpoints(t *testing.T) {
 				t.Fatalf("open after kill: %v", err)
 			}
 			defer db.Close()
-			if err := db.Check(); err != nil {
+			if err := db.Check(t.Context()); err != nil {
 				t.Fatal(err)
 			}
 			wantGen := uint64(0)

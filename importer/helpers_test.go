@@ -22,14 +22,14 @@ var clock = time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
 // newCatalog opens a fresh catalog in a temporary folder, with the clock
 // clock. Cleanup runs bbolt's check and the catalog's own consistency
 // check (catalogtest.Verify), then closes it.
-func newCatalog(t *testing.T) *catalog.DB {
+func newCatalog(t *testing.T) catalog.DB {
 	t.Helper()
 	return catalogtest.OpenWith(t, catalogtest.Options{Command: "importer test", Now: func() time.Time { return clock }, Verify: true})
 }
 
 // assertUnchanged fails if the catalog file differs from before (its
 // catalogtest.Bytes).
-func assertUnchanged(t *testing.T, db *catalog.DB, before []byte) {
+func assertUnchanged(t *testing.T, db catalog.DB, before []byte) {
 	t.Helper()
 	if !bytes.Equal(catalogtest.Bytes(t, db), before) {
 		t.Errorf("catalog file changed")
@@ -105,7 +105,7 @@ func (s *storageDir) source() storage.Source {
 func (s *storageDir) label() string { return "local-fs:" + s.dir }
 
 // importDir imports s into db.
-func importDir(ctx context.Context, db *catalog.DB, s *storageDir, opts importer.Options) (*importer.Result, error) {
+func importDir(ctx context.Context, db catalog.DB, s *storageDir, opts importer.Options) (*importer.Result, error) {
 	if opts.Source == "" {
 		opts.Source = "test"
 	}
@@ -113,7 +113,7 @@ func importDir(ctx context.Context, db *catalog.DB, s *storageDir, opts importer
 }
 
 // mustImport imports s into db and fails the test on error.
-func mustImport(t *testing.T, db *catalog.DB, s *storageDir, opts importer.Options) *importer.Result {
+func mustImport(t *testing.T, db catalog.DB, s *storageDir, opts importer.Options) *importer.Result {
 	t.Helper()
 	res, err := importDir(t.Context(), db, s, opts)
 	if err != nil {

@@ -148,7 +148,7 @@ type SourceFile struct {
 // [Batch.Commit]. A caller that holds the catalog open for writing should
 // call the two itself and open the catalog between them, so nobody waits
 // for the source read (see the package documentation).
-func FromStorage(ctx context.Context, db *catalog.DB, src storage.Source, opts Options) (*Result, error) {
+func FromStorage(ctx context.Context, db catalog.DB, src storage.Source, opts Options) (*Result, error) {
 	b, err := Read(ctx, src, opts)
 	if err != nil {
 		return nil, err
@@ -264,7 +264,7 @@ func strayName(name string) *strayError {
 }
 
 // Files imports the given files into db: [Prepare], then [Batch.Commit].
-func Files(ctx context.Context, db *catalog.DB, files []SourceFile, opts Options) (*Result, error) {
+func Files(ctx context.Context, db catalog.DB, files []SourceFile, opts Options) (*Result, error) {
 	b, err := Prepare(ctx, files, opts)
 	if err != nil {
 		return nil, err
@@ -295,7 +295,7 @@ type Batch struct {
 	warnings []Warning
 	// check, if set, runs in the write transaction after every change and
 	// aborts it by returning an error (an archive's header check).
-	check func(tx *catalog.Tx) error
+	check func(tx catalog.Tx) error
 }
 
 // Warnings returns the warnings found while reading and validating, sorted
@@ -394,13 +394,13 @@ func storageHandle(handle string, s catalog.State) string {
 //
 // The lock is held only for this call: open the catalog for writing just
 // before it and close it just after.
-func (b *Batch) Commit(ctx context.Context, db *catalog.DB) (*Result, error) {
+func (b *Batch) Commit(ctx context.Context, db catalog.DB) (*Result, error) {
 	r, items := b.r.clone(), b.items
 	res := &Result{Files: b.files, Lines: b.lines}
 	if !r.probs.empty() {
 		// Report the catalog conflicts too, from a read-only look, so the
 		// operator sees every problem at once.
-		if err := db.View(func(tx *catalog.Tx) error {
+		if err := db.View(ctx, func(tx catalog.Tx) error {
 			_, err := r.plan(tx, items, false)
 			return err
 		}); err != nil {
@@ -410,7 +410,7 @@ func (b *Batch) Commit(ctx context.Context, db *catalog.DB) (*Result, error) {
 	}
 
 	var p *plan
-	op, err := db.Update(ctx, "import", func(tx *catalog.Tx) error {
+	op, err := db.Update(ctx, "import", func(tx catalog.WriteTx) error {
 		var err error
 		if p, err = r.plan(tx, items, true); err != nil {
 			return err
@@ -651,7 +651,7 @@ type plan struct {
 // plan compares the items with the catalog, adding conflicts to the
 // problems. With full, it also counts duplicate lines, which needs the
 // whole view.
-func (r *run) plan(tx *catalog.Tx, items []*item, full bool) (*plan, error) {
+func (r *run) plan(tx catalog.Tx, items []*item, full bool) (*plan, error) {
 	existing := make(map[string]*catalog.File)
 	if err := tx.ForEachFile(false, func(f *catalog.File) error {
 		existing[f.Handle] = f

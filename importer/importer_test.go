@@ -20,7 +20,7 @@ import (
 
 const sampleFiles = 96 // testdata/sample: see its README
 
-func importSample(t *testing.T, db *catalog.DB, dir string) *importer.Result {
+func importSample(t *testing.T, db catalog.DB, dir string) *importer.Result {
 	t.Helper()
 	src, err := storage.NewLocal(filepath.Join("..", "testdata", dir))
 	if err != nil {
@@ -43,7 +43,7 @@ func TestFromStorageSamplePlainAndGzip(t *testing.T) {
 		t.Errorf("plain: changed %v, generation %d, digests %s -> %s", res.Changed, res.Generation, res.DigestBefore.Short(), res.DigestAfter.Short())
 	}
 	var view *aptos.View
-	if err := plain.View(func(tx *catalog.Tx) (err error) { view, err = tx.View(); return err }); err != nil {
+	if err := plain.View(t.Context(), func(tx catalog.Tx) (err error) { view, err = tx.View(); return err }); err != nil {
 		t.Fatal(err)
 	}
 	// Every line but identity.meta's is an entry, none repeated.

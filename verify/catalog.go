@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/metactl/metactl/aptos"
@@ -26,12 +27,12 @@ func (r *Report) OK() bool { return len(r.Problems) == 0 }
 // the live files (CodeIndexMismatch), every file's lines
 // (CodeUnparsableFile), and the view (Check). It returns an error only
 // when it could not look at all; what it found is in the Report.
-func Catalog(db *catalog.DB) (*Report, error) {
+func Catalog(ctx context.Context, db catalog.DB) (*Report, error) {
 	r := &Report{Problems: []Finding{}, Warnings: []Finding{}}
-	if err := db.Check(); err != nil {
-		r.Problems = append(r.Problems, Finding{Code: CodeCatalogDamaged, Message: err.Error(), Where: []string{db.Path()}})
+	if err := db.Check(ctx); err != nil {
+		r.Problems = append(r.Problems, Finding{Code: CodeCatalogDamaged, Message: err.Error(), Where: []string{db.Location()}})
 	}
-	err := db.View(func(tx *catalog.Tx) error {
+	err := db.View(ctx, func(tx catalog.Tx) error {
 		r.Generation, r.ViewDigest = tx.Generation(), tx.ViewDigest()
 		if err := tx.StoredEntriesMatch(); err != nil {
 			r.Problems = append(r.Problems, Finding{Code: CodeIndexMismatch, Message: err.Error(), Where: []string{}})

@@ -32,7 +32,7 @@ func TestCatalog(t *testing.T) {
 		catalogtest.File{Name: "transaction_200-299.meta", State: catalog.Live, Lines: []aptos.Metadata{txn(200, 299, "t200")}},
 		catalogtest.File{Name: "transaction_100-199.meta", State: catalog.Moved, Lines: []aptos.Metadata{txn(100, 199, "t100")}},
 	)
-	r, err := verify.Catalog(db)
+	r, err := verify.Catalog(t.Context(), db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func TestCatalog(t *testing.T) {
 
 	// Warnings alone leave the report OK.
 	catalogtest.SetState(t, db, catalog.Live, "transaction_100-199.meta")
-	if r, err = verify.Catalog(db); err != nil || !r.OK() || len(r.Warnings) != 1 {
+	if r, err = verify.Catalog(t.Context(), db); err != nil || !r.OK() || len(r.Warnings) != 1 {
 		t.Errorf("after un-moving: ok=%v err=%v problems=%s warnings=%s", r.OK(), err, findings(r.Problems), findings(r.Warnings))
 	}
 }
@@ -79,7 +79,7 @@ func TestCatalogDamagedLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	db = catalogtest.OpenWith(t, catalogtest.Options{Path: path})
-	r, err := verify.Catalog(db)
+	r, err := verify.Catalog(t.Context(), db)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 // catalog.Moved), in handle order and line order, each with its handle and
 // 1-based line. Identity and CompactionTimestamps lines are included. A
 // moved file is named where it lies, "metadata_backup/<name>".
-func Entries(tx *catalog.Tx, state catalog.State) ([]aptos.Located, error) {
+func Entries(tx catalog.Tx, state catalog.State) ([]aptos.Located, error) {
 	var out []aptos.Located
 	err := tx.ForEachFile(true, func(f *catalog.File) error {
 		if f.State != state {

@@ -1,6 +1,8 @@
 package verify
 
 import (
+	"context"
+
 	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
 )
@@ -9,8 +11,8 @@ import (
 // would (aptos.View.PlanRestore), naming the moved files that would cover
 // a hole. It returns the plan and the generation it read; a plan that Aptos
 // would refuse is an *aptos.PlanError.
-func Plan(db *catalog.DB, opts aptos.RestoreOptions) (plan *aptos.RestorePlan, generation uint64, err error) {
-	err = db.View(func(tx *catalog.Tx) error {
+func Plan(ctx context.Context, db catalog.DB, opts aptos.RestoreOptions) (plan *aptos.RestorePlan, generation uint64, err error) {
+	err = db.View(ctx, func(tx catalog.Tx) error {
 		generation = tx.Generation()
 		v, err := tx.View()
 		if err != nil {

@@ -38,7 +38,7 @@ func (a *app) options(readOnly bool, command string) *catalog.Options {
 
 // openWrite opens the catalog for one write transaction. Close it as soon
 // as the transaction is done: it holds the exclusive lock.
-func (a *app) openWrite(command string) (*catalog.DB, error) {
+func (a *app) openWrite(command string) (catalog.DB, error) {
 	return catalog.Open(a.ctx, a.cli.Catalog, a.options(false, command))
 }
 
@@ -51,7 +51,7 @@ func (a *app) makeCatalogDir() error {
 // openRead opens the catalog read-only. If --catalog names an archive, it
 // is unpacked into a throwaway catalog in a temporary folder first; the
 // returned function closes the catalog and removes that folder.
-func (a *app) openRead(command string) (*catalog.DB, func(), error) {
+func (a *app) openRead(command string) (catalog.DB, func(), error) {
 	path := a.cli.Catalog
 	if isArchiveFile(path) {
 		return a.openArchive(path, command)
@@ -67,7 +67,7 @@ func (a *app) openRead(command string) (*catalog.DB, func(), error) {
 // the cache folder if one is given, else in the system's temporary folder)
 // and opens it read-only. The returned function closes it and removes the
 // temporary folder. The catalog of --catalog is not touched.
-func (a *app) openStorage(s *storageFlags, cache *cacheFlags, command string) (*catalog.DB, func(), error) {
+func (a *app) openStorage(s *storageFlags, cache *cacheFlags, command string) (catalog.DB, func(), error) {
 	src, err := s.source()
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", command, err)
@@ -114,7 +114,7 @@ func isArchiveFile(path string) bool {
 	return archive.IsArchive(magic[:])
 }
 
-func (a *app) openArchive(path, command string) (*catalog.DB, func(), error) {
+func (a *app) openArchive(path, command string) (catalog.DB, func(), error) {
 	dir, err := os.MkdirTemp("", "metactl-archive-")
 	if err != nil {
 		return nil, nil, err
@@ -131,7 +131,7 @@ func (a *app) openArchive(path, command string) (*catalog.DB, func(), error) {
 	// history it carries: the generation and journal as at export.
 	arc, err := importer.ReadArchive(a.ctx, f, importer.Options{Source: "archive:" + path, Now: a.now})
 	if err == nil {
-		var db *catalog.DB
+		var db catalog.DB
 		db, err = catalog.Open(a.ctx, tmp, &catalog.Options{NoSync: true, Command: "metactl " + command, Now: a.now})
 		if err == nil {
 			_, err = arc.Commit(a.ctx, db)

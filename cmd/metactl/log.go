@@ -29,7 +29,7 @@ func (c *logCmd) Run(a *app) error {
 	}
 	defer done()
 	ops := []*catalog.Operation{}
-	err = db.View(func(tx *catalog.Tx) error {
+	err = db.View(a.ctx, func(tx catalog.Tx) error {
 		return tx.Operations(func(op *catalog.Operation) bool {
 			ops = append(ops, op)
 			return c.Limit <= 0 || len(ops) < c.Limit

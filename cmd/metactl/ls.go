@@ -56,7 +56,7 @@ func (c *lsCmd) Run(a *app) error {
 	}
 	defer done()
 	out := lsOutput{Files: []lsJSON{}}
-	err = db.View(func(tx *catalog.Tx) error {
+	err = db.View(a.ctx, func(tx catalog.Tx) error {
 		out.Generation = tx.Generation()
 		return tx.ForEachFile(false, func(f *catalog.File) error {
 			if c.State != "all" && f.State.String() != c.State {

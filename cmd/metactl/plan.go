@@ -95,7 +95,7 @@ func (c *planCmd) Run(a *app) error {
 		LedgerHistoryStartVersion: c.LedgerHistoryStartVersion.ptr(),
 		ReplayAll:                 c.ReplayAll,
 	}
-	plan, gen, err := verify.Plan(db, opts)
+	plan, gen, err := verify.Plan(a.ctx, db, opts)
 	out := planJSON{Generation: gen, Warnings: []string{}, Missing: []aptos.Missing{}, Plan: plan}
 	var pe *aptos.PlanError
 	if err != nil && !errors.As(err, &pe) {

@@ -53,7 +53,7 @@ func (c *readCmd) Run(a *app) error {
 	defer done()
 	out := readJSON{}
 	var text []byte
-	err = db.View(func(tx *catalog.Tx) error {
+	err = db.View(a.ctx, func(tx catalog.Tx) error {
 		out.Generation = tx.Generation()
 		for _, arg := range c.Handles {
 			f, err := tx.File(handleOf(arg))

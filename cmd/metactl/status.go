@@ -39,7 +39,7 @@ func (c *statusCmd) Run(a *app) error {
 	}
 	defer done()
 	var out statusJSON
-	err = db.View(func(tx *catalog.Tx) error {
+	err = db.View(a.ctx, func(tx catalog.Tx) error {
 		out.StorageState, err = tx.StorageState()
 		if err != nil {
 			return err

@@ -99,7 +99,7 @@ func (q *queryFlags) Validate() error {
 // open opens the catalog to read: the storage's private catalog when a
 // storage flag is given, else the catalog (or archive) of --catalog. The
 // returned function closes it and removes what was created.
-func (q *queryFlags) open(a *app, command string) (*catalog.DB, func(), error) {
+func (q *queryFlags) open(a *app, command string) (catalog.DB, func(), error) {
 	if !q.given() {
 		return a.openRead(command)
 	}

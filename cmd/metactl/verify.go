@@ -54,7 +54,7 @@ func (c *verifyCmd) Run(a *app) error {
 		return err
 	}
 	defer done()
-	r, err := verify.Catalog(db)
+	r, err := verify.Catalog(a.ctx, db)
 	if err != nil {
 		return err
 	}

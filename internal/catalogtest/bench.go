@@ -20,7 +20,7 @@ const BenchLinesEnv = "METACTL_BENCH_LINES"
 // (default 20000) from a realistic generated storage (package samplegen),
 // all live with the source "bench", and returns it with the files' total
 // content size.
-func BenchCatalog(b testing.TB) (*catalog.DB, int64) {
+func BenchCatalog(b testing.TB) (catalog.DB, int64) {
 	b.Helper()
 	lines := 20000
 	if s := os.Getenv(BenchLinesEnv); s != "" {

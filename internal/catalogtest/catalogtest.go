@@ -10,6 +10,7 @@
 package catalogtest
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -40,7 +41,7 @@ type Options struct {
 
 // Open opens a new, empty catalog in t.TempDir() and closes it when the
 // test ends. It is OpenWith(t, Options{}).
-func Open(t testing.TB) *catalog.DB {
+func Open(t testing.TB) catalog.DB {
 	t.Helper()
 	return OpenWith(t, Options{})
 }
@@ -49,7 +50,7 @@ func Open(t testing.TB) *catalog.DB {
 // LockTimeout wait for the lock, and closes it when the test ends: after
 // Verify if o.Verify. Closing it earlier is fine (a second Close does
 // nothing), but then leave o.Verify off.
-func OpenWith(t testing.TB, o Options) *catalog.DB {
+func OpenWith(t testing.TB, o Options) catalog.DB {
 	t.Helper()
 	db := OpenManual(t, o)
 	t.Cleanup(func() {
@@ -65,7 +66,7 @@ func OpenWith(t testing.TB, o Options) *catalog.DB {
 // (o.Verify is ignored): the caller closes it. It is for a test that
 // closes and reopens one catalog, for example while a child process holds
 // it.
-func OpenManual(t testing.TB, o Options) *catalog.DB {
+func OpenManual(t testing.TB, o Options) catalog.DB {
 	t.Helper()
 	if o.Path == "" {
 		o.Path = filepath.Join(t.TempDir(), "catalog.db")
@@ -80,12 +81,16 @@ func OpenManual(t testing.TB, o Options) *catalog.DB {
 // Verify fails t (without stopping it) unless db passes bbolt's
 // consistency check and its entry index and view digest agree with the
 // content of its live files.
-func Verify(t testing.TB, db *catalog.DB) {
+//
+// It uses a background context, not t.Context(): OpenWith runs it from a
+// cleanup, when the test's context is already canceled.
+func Verify(t testing.TB, db catalog.DB) {
 	t.Helper()
-	if err := db.Check(); err != nil {
+	ctx := context.Background()
+	if err := db.Check(ctx); err != nil {
 		t.Errorf("bbolt check: %v", err)
 	}
-	if err := db.View(func(tx *catalog.Tx) error { return tx.StoredEntriesMatch() }); err != nil {
+	if err := db.View(ctx, func(tx catalog.Tx) error { return tx.StoredEntriesMatch() }); err != nil {
 		t.Errorf("entry index: %v", err)
 	}
 }
@@ -95,13 +100,13 @@ const Source = "test"
 
 // Put writes files into db in one transaction, each in its own state, with
 // the source Source.
-func Put(t testing.TB, db *catalog.DB, files ...File) {
+func Put(t testing.TB, db catalog.DB, files ...File) {
 	t.Helper()
 	PutFrom(t, db, Source, files...)
 }
 
 // PutFrom is Put with another source label.
-func PutFrom(t testing.TB, db *catalog.DB, source string, files ...File) {
+func PutFrom(t testing.TB, db catalog.DB, source string, files ...File) {
 	t.Helper()
 	nfs := make([]catalog.NewFile, len(files))
 	for i, f := range files {
@@ -112,9 +117,9 @@ func PutFrom(t testing.TB, db *catalog.DB, source string, files ...File) {
 
 // PutNew writes nfs into db as they are, in one transaction of kind
 // "import": for files whose handle, content or source Put cannot express.
-func PutNew(t testing.TB, db *catalog.DB, nfs ...catalog.NewFile) {
+func PutNew(t testing.TB, db catalog.DB, nfs ...catalog.NewFile) {
 	t.Helper()
-	_, err := db.Update(t.Context(), "import", func(tx *catalog.Tx) error {
+	_, err := db.Update(t.Context(), "import", func(tx catalog.WriteTx) error {
 		for _, nf := range nfs {
 			if _, err := tx.PutFile(nf); err != nil {
 				return err
@@ -130,9 +135,9 @@ func PutNew(t testing.TB, db *catalog.DB, nfs ...catalog.NewFile) {
 // SetState sets the state of the named files (names under metadata/, as
 // in File.Name) in one transaction of kind "compact", as a compaction
 // moving or an operator restoring them would.
-func SetState(t testing.TB, db *catalog.DB, s catalog.State, names ...string) {
+func SetState(t testing.TB, db catalog.DB, s catalog.State, names ...string) {
 	t.Helper()
-	_, err := db.Update(t.Context(), "compact", func(tx *catalog.Tx) error {
+	_, err := db.Update(t.Context(), "compact", func(tx catalog.WriteTx) error {
 		for _, n := range names {
 			if err := tx.SetState(aptos.LiveHandle(n), s); err != nil {
 				return err
@@ -146,10 +151,10 @@ func SetState(t testing.TB, db *catalog.DB, s catalog.State, names ...string) {
 }
 
 // Files returns every catalog file, with its content, in handle order.
-func Files(t testing.TB, db *catalog.DB) []*catalog.File {
+func Files(t testing.TB, db catalog.DB) []*catalog.File {
 	t.Helper()
 	var out []*catalog.File
-	err := db.View(func(tx *catalog.Tx) error {
+	err := db.View(t.Context(), func(tx catalog.Tx) error {
 		return tx.ForEachFile(true, func(f *catalog.File) error {
 			out = append(out, f)
 			return nil
@@ -163,7 +168,7 @@ func Files(t testing.TB, db *catalog.DB) []*catalog.File {
 
 // FilesByName returns Files keyed by file name (File.Name(), as
 // "transaction_0-14.meta").
-func FilesByName(t testing.TB, db *catalog.DB) map[string]*catalog.File {
+func FilesByName(t testing.TB, db catalog.DB) map[string]*catalog.File {
 	t.Helper()
 	out := map[string]*catalog.File{}
 	for _, f := range Files(t, db) {
@@ -174,10 +179,10 @@ func FilesByName(t testing.TB, db *catalog.DB) map[string]*catalog.File {
 
 // States returns the state of every catalog file, keyed by handle
 // ("metadata/transaction_0-14.meta").
-func States(t testing.TB, db *catalog.DB) map[string]catalog.State {
+func States(t testing.TB, db catalog.DB) map[string]catalog.State {
 	t.Helper()
 	out := map[string]catalog.State{}
-	err := db.View(func(tx *catalog.Tx) error {
+	err := db.View(t.Context(), func(tx catalog.Tx) error {
 		files, err := tx.Files(0)
 		for _, f := range files {
 			out[f.Handle] = f.State
@@ -192,10 +197,10 @@ func States(t testing.TB, db *catalog.DB) map[string]catalog.State {
 
 // Generation returns the catalog's generation: the number of committed
 // transactions that changed it.
-func Generation(t testing.TB, db *catalog.DB) uint64 {
+func Generation(t testing.TB, db catalog.DB) uint64 {
 	t.Helper()
 	var g uint64
-	if err := db.View(func(tx *catalog.Tx) error { g = tx.Generation(); return nil }); err != nil {
+	if err := db.View(t.Context(), func(tx catalog.Tx) error { g = tx.Generation(); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	return g
@@ -203,9 +208,9 @@ func Generation(t testing.TB, db *catalog.DB) uint64 {
 
 // Bytes returns the catalog file's bytes, for a test that proves an
 // operation left the catalog exactly as it was.
-func Bytes(t testing.TB, db *catalog.DB) []byte {
+func Bytes(t testing.TB, db catalog.DB) []byte {
 	t.Helper()
-	b, err := os.ReadFile(db.Path())
+	b, err := os.ReadFile(db.Location())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -96,8 +96,8 @@ func TestReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	db = catalogtest.OpenWith(t, catalogtest.Options{Path: path, Verify: true})
-	if db.Path() != path || len(catalogtest.Files(t, db)) != 2 || catalogtest.Generation(t, db) != 1 {
-		t.Errorf("reopened catalog: path %s, %d files, generation %d", db.Path(), len(catalogtest.Files(t, db)), catalogtest.Generation(t, db))
+	if db.Location() != path || len(catalogtest.Files(t, db)) != 2 || catalogtest.Generation(t, db) != 1 {
+		t.Errorf("reopened catalog: path %s, %d files, generation %d", db.Location(), len(catalogtest.Files(t, db)), catalogtest.Generation(t, db))
 	}
 }
 

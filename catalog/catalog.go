@@ -1,0 +1,241 @@
+package catalog
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/metactl/metactl/aptos"
+)
+
+// DB is an open catalog on some backend. Every package above catalog
+// (importer, compaction, export, archive, cmd) uses only this interface,
+// [Tx] and [WriteTx], and gets a DB from [Open]; a backend is chosen by
+// the location string alone. See the package doc for what each method
+// promises and why the interface has this shape.
+//
+// A DB is safe for concurrent use by goroutines of one process. Close it
+// as soon as its work is done: a writable DB may hold the catalog's write
+// lock for as long as it is open.
+type DB interface {
+	// Location returns the location the catalog was opened with: a file
+	// path for the embedded backend, a URL for the others.
+	Location() string
+
+	// View runs fn in a read-only transaction: fn sees one committed
+	// generation, whole, however long it runs, and nothing another
+	// writer commits meanwhile.
+	View(ctx context.Context, fn func(Tx) error) error
+
+	// Update runs fn in a read-write transaction and publishes its
+	// changes, all or nothing, if fn returns nil. kind names the
+	// operation in the journal ("import", "compact", ...). Update calls
+	// fn exactly once. A transaction that changed no file publishes
+	// nothing: the returned Operation then has Changed() == false and
+	// the current generation. Otherwise the generation is bumped by one,
+	// and the Operation is appended to the journal in the same
+	// publication. A DB opened with Options.ReadOnly returns ErrReadOnly.
+	Update(ctx context.Context, kind string, fn func(WriteTx) error) (*Operation, error)
+
+	// Undo reverses the operation committed at generation gen as a new
+	// write of kind "undo" (see the bbolt backend's doc for the rules it
+	// checks); with dry true it checks everything and publishes nothing.
+	// It fails with an *UndoRefusedError when the operation cannot be
+	// reversed exactly.
+	Undo(ctx context.Context, gen uint64, dry bool) (*Operation, error)
+
+	// RestoreHistory gives a catalog just rebuilt from an archive the
+	// history the archive carries: the journal becomes ops (oldest first)
+	// and the generation gen. It fails with ErrInvalidHistory for a
+	// journal that does not fit the catalog's files.
+	RestoreHistory(gen uint64, ops []Operation) error
+
+	// Check verifies the backend's own storage structure (for bbolt:
+	// every page reachable once, freelist consistent) and returns an
+	// error wrapping ErrCorrupt if it is not sound. The view's agreement
+	// with the files is Tx.StoredEntriesMatch.
+	Check(ctx context.Context) error
+
+	// Close releases the catalog and any lock this DB holds.
+	Close() error
+}
+
+// Tx is a read-only view of one committed generation: the files, the
+// derived Aptos view and the journal. A Tx is valid only inside the
+// function it was passed to; values it returns are copies that stay
+// valid afterwards.
+type Tx interface {
+	// Now returns the transaction's clock reading, taken once when it
+	// began (UTC).
+	Now() time.Time
+	// Generation returns the generation this transaction sees: the
+	// number of committed writes that changed something.
+	Generation() uint64
+	// ViewDigest returns the view digest (in a WriteTx: with its own
+	// uncommitted changes).
+	ViewDigest() aptos.Digest
+	// Identity returns the catalog's identity, if any file ever carried
+	// one.
+	Identity() (aptos.HashValue, bool)
+
+	// File returns the file with the given handle, content included, or
+	// an error wrapping ErrNotFound.
+	File(handle string) (*File, error)
+	// ForEachFile calls fn for every file in handle order. With
+	// withContent false, File.Content is nil (a cheap listing). An error
+	// from fn stops the walk and is returned.
+	ForEachFile(withContent bool, fn func(*File) error) error
+	// Files returns every file in handle order, without content; with a
+	// non-zero state, only files in that state.
+	Files(state State) ([]*File, error)
+	// CountFiles returns the number of live and moved files.
+	CountFiles() (live, moved int, err error)
+
+	// View returns the derived Aptos view of the live files (sorted,
+	// deduplicated, as Aptos's MetadataView).
+	View() (*aptos.View, error)
+	// EntryCount returns the number of entries in the view.
+	EntryCount() int
+	// StorageState returns the view's BackupStorageState without
+	// building the view in memory.
+	StorageState() (aptos.StorageState, error)
+	// LatestTimestamps returns the CompactionTimestamps entry with the
+	// largest file_compacted_at among live files and its file's handle
+	// (ties: the handle that sorts last), or nil if there is none.
+	LatestTimestamps() (*aptos.CompactionTimestamps, string, error)
+	// StoredEntriesMatch recomputes the view from the live files'
+	// content and compares it, and its digest, with the stored index and
+	// digest; nil if all agree.
+	StoredEntriesMatch() error
+
+	// Operations calls fn for journal records, newest first, until fn
+	// returns false.
+	Operations(fn func(*Operation) bool) error
+	// DeletedFiles calls fn for every file recorded as deleted, in handle
+	// order (a handle deleted and later added again is not listed).
+	DeletedFiles(fn func(*DeletedFile) error) error
+	// Deleted returns the deleted record of handle, or an error wrapping
+	// ErrNotFound.
+	Deleted(handle string) (*DeletedFile, error)
+}
+
+// WriteTx is the transaction of DB.Update: a Tx that also changes files.
+// Every change keeps the view index and digest in step, in the same
+// transaction.
+type WriteTx interface {
+	Tx
+	// PutFile adds a file, or brings an existing identical one to the
+	// given state. It validates the handle and every line, and records
+	// the catalog identity from an Identity line. It returns an error
+	// wrapping ErrConflict if the handle holds other content (unless
+	// NewFile.Replace) or an Identity differs from the catalog's, and
+	// aptos.ErrInvalid for a bad handle or line.
+	PutFile(nf NewFile) (PutResult, error)
+	// SetState moves a file between Live and Moved.
+	SetState(handle string, s State) error
+	// DeleteFile removes a file from the catalog for good.
+	DeleteFile(handle string) error
+	// PreserveView declares that this transaction must not change the
+	// view (compaction): Update then fails with a *LostEntriesError
+	// naming the entries that would be lost or added.
+	PreserveView()
+	// SetInputs records what the operation read (sources, options) in
+	// the journal.
+	SetInputs(inputs ...string)
+	// SetNote records a one-line summary in the journal.
+	SetNote(note string)
+	// PurgeRetained drops the content kept for undo by operations
+	// committed before cutoff and returns how many files' content it
+	// dropped (cleanup's grace period).
+	PurgeRetained(cutoff time.Time) (int, error)
+}
+
+// OpenFunc opens a catalog of one backend. location is the whole string
+// given to Open, scheme included; opts is never nil and has its defaults
+// filled in (Timeout, Now, Command).
+type OpenFunc func(ctx context.Context, location string, opts *Options) (DB, error)
+
+var (
+	backendsMu sync.RWMutex
+	backends   = map[string]OpenFunc{}
+)
+
+// Register makes a backend available under a URL scheme: Open then hands
+// every location of the form "<scheme>://..." to open. A backend package
+// calls it from its init function, and a program links the backend in
+// with a blank import (cmd/metactl does this for every backend of this
+// repository). Register panics if the scheme is taken or malformed: that
+// is a programming error, found at startup.
+func Register(scheme string, open OpenFunc) {
+	if !schemeRE.MatchString(scheme) || open == nil {
+		panic(fmt.Sprintf("catalog.Register: invalid scheme %q or nil OpenFunc", scheme))
+	}
+	backendsMu.Lock()
+	defer backendsMu.Unlock()
+	if _, dup := backends[scheme]; dup {
+		panic(fmt.Sprintf("catalog.Register: scheme %q registered twice", scheme))
+	}
+	backends[scheme] = open
+}
+
+// Schemes returns the registered URL schemes, sorted.
+func Schemes() []string {
+	backendsMu.RLock()
+	defer backendsMu.RUnlock()
+	out := make([]string, 0, len(backends))
+	for s := range backends {
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// schemeRE is RFC 3986's scheme syntax, lowercase.
+var schemeRE = regexp.MustCompile(`^[a-z][a-z0-9+.-]*$`)
+
+// Scheme returns the URL scheme of a catalog location ("etcd" for
+// "etcd://host:2379/prefix"), or "" for a file path, which the embedded
+// bbolt backend opens.
+func Scheme(location string) string {
+	scheme, _, ok := strings.Cut(location, "://")
+	if !ok || !schemeRE.MatchString(scheme) {
+		return ""
+	}
+	return scheme
+}
+
+// Open opens the catalog at location. A location with a URL scheme
+// ("etcd://...") goes to the backend registered for that scheme; anything
+// else is a file path, opened with the embedded bbolt backend. A nil
+// opts means all defaults.
+//
+// Every backend returns a *BusyError if the write lock is not acquired
+// within the timeout, an error wrapping ErrNoCatalog for a read-only open
+// of a catalog that does not exist, ErrCorrupt for a damaged catalog, and
+// ErrSchema for one a newer metactl wrote.
+func Open(ctx context.Context, location string, opts *Options) (DB, error) {
+	o := opts.withDefaults()
+	scheme := Scheme(location)
+	if scheme == "" {
+		db, err := openBolt(ctx, location, o)
+		if err != nil {
+			return nil, err // not a typed nil inside the interface
+		}
+		return db, nil
+	}
+	backendsMu.RLock()
+	open := backends[scheme]
+	backendsMu.RUnlock()
+	if open == nil {
+		known := "none"
+		if s := Schemes(); len(s) > 0 {
+			known = strings.Join(s, ", ")
+		}
+		return nil, fmt.Errorf("open catalog %q: unknown scheme %q (registered: %s; a plain path opens a catalog file)", location, scheme, known)
+	}
+	return open(ctx, location, o)
+}

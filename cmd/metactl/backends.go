@@ -1,0 +1,11 @@
+package main
+
+// Catalog backends linked into metactl. The embedded bbolt backend is part
+// of package catalog and opens every plain path; any other backend lives in
+// its own package, registers its URL scheme with catalog.Register from an
+// init function, and is linked in here with a blank import, for example:
+//
+//	import _ "github.com/metactl/metactl/catalog/etcd" // --catalog etcd://...
+//
+// Nothing else in metactl names a backend: every command opens its catalog
+// with catalog.Open and uses the catalog.DB interface only.
