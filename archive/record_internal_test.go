@@ -76,3 +76,57 @@ func FuzzAppendRecord(f *testing.F) {
 		}
 	})
 }
+
+// checkParseRecordFast: whatever line parseRecordFast accepts,
+// encoding/json's strict decoding accepts too, with the same record.
+func checkParseRecordFast(t *testing.T, line []byte) bool {
+	t.Helper()
+	got, ok := parseRecordFast(line)
+	if !ok {
+		return false
+	}
+	var want wireRecord
+	if err := decodeStrict(line, &want); err != nil {
+		t.Fatalf("parseRecordFast accepted %q, encoding/json refuses it: %v", line, err)
+	}
+	if got.Handle != want.Handle || got.State != want.State || got.Source != want.Source || got.Size != want.Size ||
+		got.SHA256 != want.SHA256 || !got.ImportedAt.Equal(want.ImportedAt) || !got.StateChangedAt.Equal(want.StateChangedAt) {
+		t.Fatalf("line %q: parseRecordFast %+v, encoding/json %+v", line, got, want)
+	}
+	return true
+}
+
+// TestParseRecordFastMatchesJSON: every line appendRecord writes without
+// escapes takes the fast path; lines in any other valid form fall back to
+// encoding/json (the fast path refuses them), and its results agree.
+func TestParseRecordFastMatchesJSON(t *testing.T) {
+	at := time.Date(2024, 3, 1, 12, 30, 45, 123456789, time.UTC)
+	f := &catalog.File{Handle: "metadata/transaction_0-99.meta", State: catalog.Live, Source: "local:/srv",
+		Content: []byte("x\n"), SHA256: [32]byte{1}, ImportedAt: at, StateChangedAt: time.Time{}}
+	line, err := appendRecord(nil, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line = line[:len(line)-1]
+	if !checkParseRecordFast(t, line) {
+		t.Fatalf("fast path refused Write's own line %q", line)
+	}
+	for _, other := range []string{
+		`{"handle":"metadata/a.meta","state":"live","source":"a\"b","imported_at":"2024-03-01T12:30:45Z","state_changed_at":"2024-03-01T12:30:45Z","size":2,"sha256":"00"}`,
+		`{"state":"live","handle":"metadata/a.meta","source":"","imported_at":"2024-03-01T12:30:45Z","state_changed_at":"2024-03-01T12:30:45Z","size":2,"sha256":"00"}`,
+		`{"handle":"metadata/a.meta","state":"live","source":"","imported_at":"2024-03-01T12:30:45.000Z","state_changed_at":"2024-03-01T12:30:45Z","size":2,"sha256":"00"}`,
+		`{"handle":"metadata/a.meta","state":"live","source":"","imported_at":"2024-03-01T12:30:45Z","state_changed_at":"2024-03-01T12:30:45Z","size":02,"sha256":"00"}`,
+		`{"handle":"metadata/a.meta","state":"live","source":"","imported_at":"2024-03-01T12:30:45Z","state_changed_at":"2024-03-01T12:30:45Z","size":2,"sha256":"00"} `,
+		`{"handle":"metadata/a.meta","state":"live","source":"","imported_at":"2024-03-01T12:30:45Z","state_changed_at":"2024-03-01T12:30:45Z","size":2,"sha256":"00","x":1}`,
+	} {
+		if checkParseRecordFast(t, []byte(other)) {
+			t.Errorf("fast path accepted a line Write never writes: %s", other)
+		}
+	}
+}
+
+func FuzzParseRecordFast(f *testing.F) {
+	f.Add([]byte(`{"handle":"metadata/a.meta","state":"live","source":"x","imported_at":"2024-03-01T12:30:45.5Z","state_changed_at":"0001-01-01T00:00:00Z","size":12,"sha256":"ab"}`))
+	f.Add([]byte(`{"handle":"h","state":"moved","source":"","imported_at":"2024-03-01T12:30:45+01:00","state_changed_at":"2024-03-01T12:30:45Z","size":0,"sha256":""}`))
+	f.Fuzz(func(t *testing.T, line []byte) { checkParseRecordFast(t, line) })
+}
