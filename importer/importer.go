@@ -306,6 +306,17 @@ func (b *Batch) Warnings() []Warning { return slices.Clone(b.warnings) }
 // refuse it with an *InputError and write nothing.
 func (b *Batch) Problems() bool { return !b.r.probs.empty() }
 
+// Err returns the *InputError of the batch's own problems, found without
+// the catalog, or nil. Commit returns them too, with the conflicts against
+// the catalog; Err serves a caller that has no catalog to compare with
+// (a first import), so it need not create one to refuse the input.
+func (b *Batch) Err() error {
+	if b.r.probs.empty() {
+		return nil
+	}
+	return b.r.probs.err()
+}
+
 // prepare validates the files and checks them against each other.
 func (r *run) prepare(ctx context.Context, files []SourceFile) (*Batch, error) {
 	items, err := r.validate(ctx, files)

@@ -38,6 +38,11 @@
 //
 // # Local
 //
+// [NewLocal] refuses a path that is not a storage folder before anything is
+// read ([CheckLocalDir], [ErrNotStorage]): one without a metadata/ folder,
+// or one naming the metadata/ or metadata_backup/ folder itself (the parent
+// is suggested), so a slip is never taken for an empty storage.
+//
 // [Local] mirrors Aptos's LocalFs. List returns every entry of both folders
 // (dotfiles, non-.meta files, subdirectories and symbolic links included;
 // nothing is skipped silently) and treats a missing folder as empty.

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -193,6 +195,10 @@ func readAndCommit(a *app, command string, src storage.Source, opts importer.Opt
 	batch, err := importer.Read(a.ctx, src, opts)
 	if err != nil {
 		return nil, err
+	}
+	if _, serr := os.Stat(a.cli.Catalog); batch.Problems() && errors.Is(serr, fs.ErrNotExist) {
+		// Nothing to conflict with: refuse without creating a catalog.
+		return nil, batch.Err()
 	}
 	db, err := a.openWrite(command)
 	if err != nil {

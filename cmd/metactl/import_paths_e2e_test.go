@@ -65,3 +65,22 @@ func emptyStorage(t testing.TB) string {
 	}
 	return dir
 }
+
+// TestFirstImportOfBadInputCreatesNoCatalog: bad input refused on a first
+// import (exit 3, every problem named) leaves no catalog and no lock file:
+// it is refused from the read batch, before the catalog is opened.
+func TestFirstImportOfBadInputCreatesNoCatalog(t *testing.T) {
+	cat := filepath.Join(t.TempDir(), "c.db")
+	bad := writeStorage(t, map[string]string{
+		"metadata/transaction_0-0.meta": `{"TransactionBackup":{"first_version":0,"last_version":0}}` + "\n",
+	})
+	r := metactl(t, cat, nil, "import", "--local-fs-dir", bad)
+	if r.code != 3 || !strings.Contains(r.stderr, "import metadata/transaction_0-0.meta:1:57: missing field `manifest`") {
+		t.Fatalf("want exit 3 naming the line: %s", r)
+	}
+	for _, p := range []string{cat, cat + ".lock"} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("a refused first import left %s behind", p)
+		}
+	}
+}
