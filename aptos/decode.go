@@ -45,7 +45,7 @@ const (
 	msgTrailComma   = "trailing comma"
 	msgTrailing     = "trailing characters"
 	msgOneVariant   = "expected exactly one variant key"
-	msgBadID        = "invalid identity id: want 64 hex digits"
+	msgBadID        = "invalid value: want 64 hex digits"
 	msgBadUTF8      = "invalid utf-8"
 
 	msgUnknownVariant = "`, expected one of `EpochEndingBackup`, `StateSnapshotBackup`, `TransactionBackup`, `Identity`, `CompactionTimestamps`"
@@ -164,14 +164,21 @@ type decoder struct {
 	// escapes. It is reused, so a result of str is valid only until the
 	// next call.
 	scratch []byte
+	// field names the payload field whose value is being parsed ("manifest",
+	// `compaction_timestamps["metadata/x.meta"]`), or is empty. Errors
+	// inside a value start with it, so a message says which field is wrong.
+	field string
 }
 
 func (d *decoder) errAt(off int, msg string) error {
+	if d.field != "" {
+		msg = d.field + ": " + msg
+	}
 	return &SyntaxError{Offset: off, Msg: msg}
 }
 
 func (d *decoder) errEOF(msg string) error {
-	return &SyntaxError{Offset: len(d.b), Msg: msg}
+	return d.errAt(len(d.b), msg)
 }
 
 // ws skips JSON whitespace.
@@ -320,10 +327,12 @@ func (d *decoder) structMap(m *Metadata, s *structDesc) error {
 				return err
 			}
 			if i < 0 {
+				d.field = quoteName(key)
 				err = d.skip()
+				d.field = ""
 			} else {
 				seen |= 1 << i
-				err = d.field(m, i)
+				err = d.value(m, i)
 			}
 			if err != nil {
 				return err
@@ -385,7 +394,7 @@ func (d *decoder) structSeq(m *Metadata, s *structDesc) error {
 				return d.errAt(d.pos, msgTrailComma)
 			}
 		}
-		if err := d.field(m, i); err != nil {
+		if err := d.value(m, i); err != nil {
 			return err
 		}
 	}
@@ -418,8 +427,11 @@ func (s *structDesc) withElements() string {
 	return s.rust + " with " + strconv.Itoa(len(s.fields)) + " elements"
 }
 
-// field parses the value of field i of m's payload.
-func (d *decoder) field(m *Metadata, i int) error {
+// value parses the value of field i of m's payload; its errors name the
+// field.
+func (d *decoder) value(m *Metadata, i int) error {
+	d.field = structs[m.Kind].fields[i]
+	defer func() { d.field = "" }()
 	var err error
 	switch m.Kind {
 	case KindEpochEnding:
@@ -722,6 +734,8 @@ func (d *decoder) timestamps() (map[string]*uint64, error) {
 		if err := d.colon(); err != nil {
 			return nil, err
 		}
+		outer := d.field
+		d.field = outer + `["` + quoteName(key) + `"]`
 		d.ws()
 		if d.pos == len(d.b) {
 			return nil, d.errEOF(msgEOFValue)
@@ -738,6 +752,7 @@ func (d *decoder) timestamps() (map[string]*uint64, error) {
 			}
 			m[k] = &v
 		}
+		d.field = outer
 		d.ws()
 		if d.pos == len(d.b) {
 			return nil, d.errEOF(msgEOFObject)

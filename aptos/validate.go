@@ -63,8 +63,11 @@ func ValidateEntry(m *Metadata) error {
 		if e.FirstVersion > e.LastVersion {
 			return invalidf("first_version %d > last_version %d", e.FirstVersion, e.LastVersion)
 		}
-		if e.LastEpoch == math.MaxUint64 || e.LastVersion == math.MaxUint64 {
-			return invalidf("last_epoch or last_version is u64::MAX, the next range would overflow")
+		if e.LastEpoch == math.MaxUint64 {
+			return invalidf("last_epoch %d (u64::MAX): the next range would overflow", e.LastEpoch)
+		}
+		if e.LastVersion == math.MaxUint64 {
+			return invalidf("last_version %d (u64::MAX): the next range would overflow", e.LastVersion)
 		}
 		return ValidateManifest(e.Manifest)
 	case KindStateSnapshot:
@@ -75,7 +78,7 @@ func ValidateEntry(m *Metadata) error {
 			return invalidf("first_version %d > last_version %d", t.FirstVersion, t.LastVersion)
 		}
 		if t.LastVersion == math.MaxUint64 {
-			return invalidf("last_version is u64::MAX, the next range would overflow")
+			return invalidf("last_version %d (u64::MAX): the next range would overflow", t.LastVersion)
 		}
 		return ValidateManifest(t.Manifest)
 	case KindIdentity:

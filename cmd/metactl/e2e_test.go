@@ -219,7 +219,7 @@ func TestImportBadInputChangesNothing(t *testing.T) {
 		"import metadata/transaction_5-6.meta:2:1: EOF while parsing a value",
 		"import metadata/transaction_5-6.meta:3:2: unknown variant `TransactionBackupRange`",
 		"import metadata/state_snapshot_1.meta:1: manifest \"../etc/passwd\" has a \"..\" segment",
-		"import metadata_backup/identity2.meta:1:19: invalid identity id: want 64 hex digits",
+		"import metadata_backup/identity2.meta:1:19: id: invalid value: want 64 hex digits",
 	} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
