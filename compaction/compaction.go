@@ -100,7 +100,9 @@ type Plan struct {
 	// new map either way.
 	Skipped []string
 	// TimestampsFile is the handle of the new timestamps file,
-	// "metadata/compaction_timestamps_<Now>.meta".
+	// "metadata/compaction_timestamps_<Now>.meta", or "" when there are
+	// no live files and no entries: then there is nothing to compact or
+	// timestamp, and the plan writes nothing at all.
 	TimestampsFile string
 	// TimestampsLine is its content: the CompactionTimestamps line (map
 	// keys sorted) and "\n".
@@ -222,6 +224,12 @@ func Compute(v *aptos.View, live []string, prev *aptos.CompactionTimestamps, now
 		return nil, err
 	}
 	p := &Plan{Now: now}
+	if len(live) == 0 && len(v.EpochEndings)+len(v.StateSnapshots)+len(v.Transactions) == 0 {
+		// Nothing to compact or timestamp (an empty catalog, or every
+		// file moved): no timestamps file either, so the run writes
+		// nothing, into the catalog or into a storage.
+		return p, nil
+	}
 
 	// Compacted files, in Aptos's order: epoch endings, transactions,
 	// state snapshots.

@@ -317,3 +317,17 @@ func ExampleCompute() {
 	// wrote 3 compacted files, timestamped 5, moved 0
 	// metadata/compaction_timestamps_1700000000.meta
 }
+
+// TestComputeEmptyCatalogWritesNothing: with no live file and no entry
+// there is nothing to compact or timestamp, so not even a timestamps file
+// is planned (issue 8: a compaction of an empty catalog wrote one into
+// the storage).
+func TestComputeEmptyCatalogWritesNothing(t *testing.T) {
+	p, err := compaction.Compute(&aptos.View{}, nil, nil, 1700000000, compaction.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.TimestampsFile != "" || len(p.Write) != 0 || len(p.Timestamped) != 0 || len(p.Move) != 0 {
+		t.Errorf("plan for an empty catalog: %+v, want nothing", p)
+	}
+}

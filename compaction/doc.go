@@ -130,8 +130,14 @@
 //
 // Identity. identity.meta is moved like any other file once expired (spec
 // §12.12). The catalog's identity survives it (it is recorded in the
-// catalog itself), and compaction never writes an identity file. An empty
-// catalog gets only a timestamps file with an empty map.
+// catalog itself), and compaction never writes an identity file.
+//
+// Nothing to do. With no live file and no entry (an empty catalog, or one
+// whose files are all moved) there is nothing to compact or timestamp,
+// and the run writes nothing: no timestamps file (Plan.TimestampsFile is
+// ""), no journal change. Aptos writes a timestamps file with an empty map
+// there; metactl does not, so a compaction pointed at the wrong (empty)
+// storage leaves no file in it.
 //
 // Options. A factor below 1 (Rust's slice::chunks panics) or a negative
 // grace period is an error wrapping [ErrFactor], returned before the

@@ -153,6 +153,9 @@ func apply(ctx context.Context, tx catalog.WriteTx, p *Plan) error {
 		}
 	}
 	failpoint.Hit(FailpointAfterMove)
+	if p.TimestampsFile == "" {
+		return nil // nothing to compact or timestamp
+	}
 	var lines []aptos.Metadata
 	if p.stamps.Kind == aptos.KindCompactionTimestamps {
 		lines = []aptos.Metadata{p.stamps}
@@ -176,6 +179,9 @@ func predict(tx catalog.Tx, p *Plan) error {
 			return err
 		}
 		w.Result, w.Exists = r, r == catalog.Unchanged
+	}
+	if p.TimestampsFile == "" {
+		return nil // nothing to compact or timestamp
 	}
 	// The timestamps handle could itself be expired only if the clock went
 	// back; apply moves it first, then writes it.

@@ -3,60 +3,32 @@ package export
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sync"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/internal/failpoint"
 	"github.com/metactl/metactl/storage"
+	"golang.org/x/sync/errgroup"
 )
 
-// AdapterOptions configures ToCommandAdapter.
-type AdapterOptions struct {
-	// Progress, if not nil, is called after each save_metadata_line or
-	// backup_metadata_file command, with the number done and the number
-	// of commands to run.
-	Progress func(done, total int)
+// Adapter is an Aptos command-adapter storage as a [Target].
+type Adapter struct {
+	// CA runs the config's commands.
+	CA *storage.CommandAdapter
+	// Config is the config file's path, for messages.
+	Config string
 	// Concurrency bounds how many adapter commands run at once within a
 	// phase (all saves finish before the first move starts). Zero (or
 	// negative) means one at a time, as Aptos publishes.
 	Concurrency int
 }
 
-// AdapterResult says what ToCommandAdapter did.
-type AdapterResult struct {
-	// Generation is the catalog generation that was exported.
-	Generation uint64
-	// Saved counts live files written with save_metadata_line.
-	Saved int
-	// Moved counts files moved to metadata_backup/ with
-	// backup_metadata_file.
-	Moved int
-	// Unchanged counts catalog files that needed nothing: live files the
-	// remote lists in metadata/, and moved files it does not list there.
-	Unchanged int
-	// Unknown lists the remote files the catalog does not know, as
-	// "metadata/<name>" or "metadata_backup/<name>" (the latter only if the
-	// config has list_metadata_backup_files), sorted. Nothing is removed.
-	Unknown []string
-}
+// String returns the config's path.
+func (a *Adapter) String() string { return a.Config }
 
-// ToCommandAdapter exports the catalog through the Aptos command adapter
-// ca; see the package documentation. It reads db in one read-only
-// transaction ([TakeSnapshot]) and writes nothing to the catalog.
-func ToCommandAdapter(ctx context.Context, db catalog.DB, ca *storage.CommandAdapter, opts AdapterOptions) (*AdapterResult, error) {
-	s, err := TakeSnapshot(ctx, db)
-	if err != nil {
-		return nil, err
-	}
-	return s.ToCommandAdapter(ctx, ca, opts)
-}
-
-// ToCommandAdapter exports s through the command adapter ca, in the order
-// that keeps a concurrent Aptos reader safe:
+// Publish makes the remote hold s, in the order that keeps a concurrent
+// Aptos reader safe:
 //
 //  1. list the remote (list_metadata_files, and list_metadata_backup_files
 //     if configured);
@@ -67,17 +39,21 @@ func ToCommandAdapter(ctx context.Context, db catalog.DB, ca *storage.CommandAda
 //     still lists in metadata/: that command moves the remote's live copy.
 //     A moved file the remote does not list live needs nothing (there is
 //     no command that writes into metadata_backup/ directly);
-//  4. report remote files the catalog does not know.
+//  4. report remote files the catalog does not know, reading each to tell
+//     a new metadata file from anything else. Nothing is removed: the
+//     adapter has no delete command, so files deleted by cleanup are
+//     reported even with Options.Prune.
 //
 // If step 3 has work and the config has no backup_metadata_file command, it
 // fails with an error wrapping storage.ErrNoBackupCommand before running
-// anything. Give ctx a deadline when the commands talk to a network: a
-// command that hangs hangs the export.
-func (s *Snapshot) ToCommandAdapter(ctx context.Context, ca *storage.CommandAdapter, opts AdapterOptions) (*AdapterResult, error) {
+// anything (a dry run too: the real run would fail). Give ctx a deadline
+// when the commands talk to a network: a command that hangs hangs the
+// export.
+func (a *Adapter) Publish(ctx context.Context, s *Snapshot, opts Options) (*Result, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	l, err := ca.List(ctx)
+	l, err := a.CA.List(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("export: list remote: %w", err)
 	}
@@ -85,7 +61,7 @@ func (s *Snapshot) ToCommandAdapter(ctx context.Context, ca *storage.CommandAdap
 	for _, n := range l.Live {
 		remoteLive[n] = true
 	}
-	res := &AdapterResult{Generation: s.Generation}
+	res := newResult(a, s, opts)
 	known := make(map[string]bool, len(s.Files))
 	var save, move []*catalog.File
 	for _, f := range s.Files {
@@ -100,56 +76,83 @@ func (s *Snapshot) ToCommandAdapter(ctx context.Context, ca *storage.CommandAdap
 			res.Unchanged++
 		}
 	}
-	if len(move) > 0 && !ca.CanBackup() {
+	if len(move) > 0 && !a.CA.CanBackup() {
 		return nil, fmt.Errorf("export: %d moved files are still live remotely (first %q), but moving them needs a backup_metadata_file command: %w",
 			len(move), move[0].Handle, storage.ErrNoBackupCommand)
 	}
 
-	var mu sync.Mutex
+	var mu sync.Mutex // guards done and Progress calls
 	done, total := 0, len(save)+len(move)
-	step := func(count *int) {
+	step := func() {
 		mu.Lock()
 		defer mu.Unlock()
-		*count++
 		done++
 		if opts.Progress != nil {
 			opts.Progress(done, total)
 		}
 	}
-	limit := max(opts.Concurrency, 1)
+	limit := max(a.Concurrency, 1)
 	err = runLimited(ctx, len(save), limit, func(ctx context.Context, i int) error {
-		if _, err := ca.SaveMetadataFile(ctx, save[i].Name(), save[i].Content); err != nil {
-			return fmt.Errorf("export: save %q: %w", save[i].Handle, err)
+		if !opts.DryRun {
+			if _, err := a.CA.SaveMetadataFile(ctx, save[i].Name(), save[i].Content); err != nil {
+				return fmt.Errorf("export: save %q: %w", save[i].Handle, err)
+			}
 		}
-		step(&res.Saved)
+		step()
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	failpoint.Hit("export.between-writes-and-moves")
+	for _, f := range save {
+		res.Written = append(res.Written, f.Handle)
+	}
+	if !opts.DryRun {
+		failpoint.Hit("export.between-writes-and-moves")
+	}
 	err = runLimited(ctx, len(move), limit, func(ctx context.Context, i int) error {
-		if err := ca.BackupMetadataFile(ctx, move[i].Handle); err != nil {
-			return fmt.Errorf("export: move %q: %w", move[i].Handle, err)
+		if !opts.DryRun {
+			if err := a.CA.BackupMetadataFile(ctx, move[i].Handle); err != nil {
+				return fmt.Errorf("export: move %q: %w", move[i].Handle, err)
+			}
 		}
-		step(&res.Moved)
+		step()
 		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	for _, f := range move {
+		res.Moved = append(res.Moved, f.Handle)
 	}
 
-	for _, n := range l.Live {
-		if !known[n] {
-			res.Unknown = append(res.Unknown, aptos.LiveHandle(n))
+	deleted := s.deleted()
+	for _, folder := range []struct {
+		names  []string
+		handle func(string) string
+	}{{l.Live, aptos.LiveHandle}, {l.Moved, aptos.MovedHandle}} {
+		for _, n := range folder.names {
+			if known[n] {
+				continue
+			}
+			h := folder.handle(n)
+			k := Kept{Reason: KeptOther}
+			if err := aptos.ValidName(n); err != nil {
+				k.Detail = err.Error()
+			} else if raw, err := a.CA.ReadFile(ctx, h, 0); err != nil {
+				if ctx.Err() != nil {
+					return nil, fmt.Errorf("export: read %q: %w", h, ctx.Err())
+				}
+				k.Detail = err.Error()
+			} else if sum, ok := deleted[n]; ok && isDeleted(raw, sum) {
+				k = Kept{Reason: KeptDeleted, Detail: "the command adapter has no delete command; remove it from the bucket by hand"}
+			} else {
+				k = classify(n, raw)
+			}
+			k.Path = h
+			res.Kept = append(res.Kept, k)
 		}
 	}
-	for _, n := range l.Moved {
-		if !known[n] {
-			res.Unknown = append(res.Unknown, aptos.MovedHandle(n))
-		}
-	}
-	slices.Sort(res.Unknown)
 	return res, nil
 }
 

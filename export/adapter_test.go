@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"testing"
 
 	"github.com/metactl/metactl/export"
@@ -17,7 +16,7 @@ import (
 // localAdapter loads testdata/local-gzip.yaml with FOLDER set to folder.
 // With noBackup, the backup_metadata_file command is dropped (as in the
 // stale sample configs).
-func localAdapter(t *testing.T, folder string, noBackup bool) *storage.CommandAdapter {
+func localAdapter(t *testing.T, folder string, noBackup bool) *export.Adapter {
 	t.Helper()
 	for _, tool := range []string{"bash", "gzip", "sed", "ls", "mv"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -37,7 +36,7 @@ func localAdapter(t *testing.T, folder string, noBackup bool) *storage.CommandAd
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ca
+	return &export.Adapter{CA: ca, Config: "local-gzip.yaml"}
 }
 
 func TestToCommandAdapter(t *testing.T) {
@@ -47,7 +46,7 @@ func TestToCommandAdapter(t *testing.T) {
 	originals, compacted := splitStorage(t, db)
 	// The remote holds generation 1 as the sample configs store it
 	// (gzip), plus files the catalog does not know.
-	if _, err := export.ToDir(t.Context(), db, folder, export.DirOptions{Gzip: true}); err != nil {
+	if _, err := toDir(t.Context(), db, folder, dirOptions{Gzip: true}); err != nil {
 		t.Fatal(err)
 	}
 	mustWrite(t, filepath.Join(folder, "metadata", "stray.meta"), "x")
@@ -55,7 +54,7 @@ func TestToCommandAdapter(t *testing.T) {
 	compact(t, db, originals, compacted)
 
 	var calls int
-	res, err := export.ToCommandAdapter(t.Context(), db, ca, export.AdapterOptions{Progress: func(done, total int) {
+	res, err := export.Publish(t.Context(), db, ca, export.Options{Progress: func(done, total int) {
 		calls++
 		if done != calls || total != len(originals)+len(compacted) {
 			t.Errorf("progress (%d, %d) at call %d", done, total, calls)
@@ -64,9 +63,9 @@ func TestToCommandAdapter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := export.AdapterResult{Generation: 3, Saved: len(compacted), Moved: len(originals),
-		Unknown: []string{"metadata/stray.meta", "metadata_backup/old.meta"}}
-	if !equalAdapterResult(res, &want) {
+	want := counts{Generation: 3, Written: len(compacted), Moved: len(originals),
+		Kept: []string{"metadata/stray.meta not-metadata", "metadata_backup/old.meta not-metadata"}}
+	if !equalResult(res, &want) {
 		t.Errorf("%+v, want %+v", res, want)
 	}
 	os.Remove(filepath.Join(folder, "metadata", "stray.meta"))
@@ -74,12 +73,12 @@ func TestToCommandAdapter(t *testing.T) {
 	checkExact(t, db, folder, true)
 
 	// A second export finds everything in place.
-	res, err = export.ToCommandAdapter(t.Context(), db, ca, export.AdapterOptions{})
+	res, err = export.Publish(t.Context(), db, ca, export.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want = export.AdapterResult{Generation: 3, Unchanged: len(originals) + len(compacted)}
-	if !equalAdapterResult(res, &want) {
+	want = counts{Generation: 3, Unchanged: len(originals) + len(compacted)}
+	if !equalResult(res, &want) {
 		t.Errorf("second export: %+v, want %+v", res, want)
 	}
 }
@@ -90,14 +89,14 @@ func TestToCommandAdapterEmptyRemote(t *testing.T) {
 	db := catalogtest.Open(t)
 	originals, compacted := splitStorage(t, db)
 	compact(t, db, originals, compacted)
-	res, err := export.ToCommandAdapter(t.Context(), db, ca, export.AdapterOptions{})
+	res, err := export.Publish(t.Context(), db, ca, export.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Moved files the remote never had need nothing: Aptos does not see
 	// them, and the adapter cannot write into metadata_backup/.
-	want := export.AdapterResult{Generation: 3, Saved: len(compacted), Unchanged: len(originals)}
-	if !equalAdapterResult(res, &want) {
+	want := counts{Generation: 3, Written: len(compacted), Unchanged: len(originals)}
+	if !equalResult(res, &want) {
 		t.Errorf("%+v, want %+v", res, want)
 	}
 	live := readFolder(t, filepath.Join(folder, "metadata"))
@@ -116,12 +115,12 @@ func TestToCommandAdapterNoBackupCommand(t *testing.T) {
 	ca := localAdapter(t, folder, true)
 	db := catalogtest.Open(t)
 	originals, compacted := splitStorage(t, db)
-	if _, err := export.ToDir(t.Context(), db, folder, export.DirOptions{Gzip: true}); err != nil {
+	if _, err := toDir(t.Context(), db, folder, dirOptions{Gzip: true}); err != nil {
 		t.Fatal(err)
 	}
 	compact(t, db, originals, compacted)
 	before := snapshotTree(t, folder)
-	_, err := export.ToCommandAdapter(t.Context(), db, ca, export.AdapterOptions{})
+	_, err := export.Publish(t.Context(), db, ca, export.Options{})
 	if !errors.Is(err, storage.ErrNoBackupCommand) {
 		t.Fatalf("error %v, want one wrapping storage.ErrNoBackupCommand", err)
 	}
@@ -130,25 +129,21 @@ func TestToCommandAdapterNoBackupCommand(t *testing.T) {
 	}
 }
 
-func equalAdapterResult(a, b *export.AdapterResult) bool {
-	return a.Generation == b.Generation && a.Saved == b.Saved && a.Moved == b.Moved &&
-		a.Unchanged == b.Unchanged && slices.Equal(a.Unknown, b.Unknown)
-}
-
 // TestToCommandAdapterConcurrent publishes with several commands at once
 // (--concurrent-downloads): the same result and the same remote as one at a
 // time, and progress still counts every command once, in order.
 func TestToCommandAdapterConcurrent(t *testing.T) {
 	folder := t.TempDir()
 	ca := localAdapter(t, folder, false)
+	ca.Concurrency = 4
 	db := catalogtest.Open(t)
 	originals, compacted := splitStorage(t, db)
-	if _, err := export.ToDir(t.Context(), db, folder, export.DirOptions{Gzip: true}); err != nil {
+	if _, err := toDir(t.Context(), db, folder, dirOptions{Gzip: true}); err != nil {
 		t.Fatal(err)
 	}
 	compact(t, db, originals, compacted)
 	last := 0
-	res, err := export.ToCommandAdapter(t.Context(), db, ca, export.AdapterOptions{Concurrency: 4, Progress: func(done, total int) {
+	res, err := export.Publish(t.Context(), db, ca, export.Options{Progress: func(done, total int) {
 		if done != last+1 {
 			t.Errorf("progress %d after %d", done, last)
 		}
@@ -157,9 +152,9 @@ func TestToCommandAdapterConcurrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := export.AdapterResult{Generation: 3, Saved: len(compacted), Moved: len(originals)}
-	if !equalAdapterResult(res, &want) || last != len(originals)+len(compacted) {
-		t.Errorf("%+v (progress %d), want %+v", res, last, want)
+	want := counts{Generation: 3, Written: len(compacted), Moved: len(originals)}
+	if !equalResult(res, &want) || last != len(originals)+len(compacted) {
+		t.Errorf("%+v (progress %d), want %+v", countsOf(res), last, want)
 	}
 	checkExact(t, db, folder, true)
 }

@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/metactl/metactl/export"
 	"github.com/metactl/metactl/internal/catalogtest"
 )
 
@@ -25,7 +24,7 @@ func BenchmarkToDir(b *testing.B) {
 			for b.Loop() {
 				i++
 				dir := root + "/" + strconv.Itoa(i)
-				if _, err := export.ToDir(context.Background(), db, dir, export.DirOptions{Gzip: bc.gzip}); err != nil {
+				if _, err := toDir(context.Background(), db, dir, dirOptions{Gzip: bc.gzip}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -33,17 +32,17 @@ func BenchmarkToDir(b *testing.B) {
 	}
 	b.Run("unchanged", func(b *testing.B) {
 		dir := b.TempDir()
-		if _, err := export.ToDir(context.Background(), db, dir, export.DirOptions{}); err != nil {
+		if _, err := toDir(context.Background(), db, dir, dirOptions{}); err != nil {
 			b.Fatal(err)
 		}
 		b.SetBytes(size)
 		for b.Loop() {
-			res, err := export.ToDir(context.Background(), db, dir, export.DirOptions{})
+			res, err := toDir(context.Background(), db, dir, dirOptions{})
 			if err != nil {
 				b.Fatal(err)
 			}
-			if res.Written != 0 {
-				b.Fatalf("re-export wrote %d files", res.Written)
+			if len(res.Written) != 0 {
+				b.Fatalf("re-export wrote %d files", len(res.Written))
 			}
 		}
 	})

@@ -13,7 +13,6 @@ import (
 
 	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
-	"github.com/metactl/metactl/export"
 	"github.com/metactl/metactl/internal/catalogtest"
 	"github.com/metactl/metactl/internal/failpoint"
 )
@@ -44,7 +43,7 @@ func childExport() int {
 		return 1
 	}
 	defer db.Close()
-	if _, err := export.ToDir(ctx, db, os.Getenv(envDir), export.DirOptions{Gzip: os.Getenv(envGzip) != ""}); err != nil {
+	if _, err := toDir(ctx, db, os.Getenv(envDir), dirOptions{Gzip: os.Getenv(envGzip) != ""}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -85,7 +84,7 @@ func TestToDirCrash(t *testing.T) {
 			// Generation 1, exported: only the originals, all live.
 			db := catalogtest.OpenWith(t, catalogtest.Options{Path: path})
 			originals, compacted := splitStorage(t, db)
-			if _, err := export.ToDir(t.Context(), db, dir, export.DirOptions{Gzip: tc.gzip}); err != nil {
+			if _, err := toDir(t.Context(), db, dir, dirOptions{Gzip: tc.gzip}); err != nil {
 				t.Fatal(err)
 			}
 			// Generation 3: compaction wrote the compacted files and moved
@@ -147,7 +146,7 @@ func TestToDirCrash(t *testing.T) {
 
 			// The next export converges.
 			db = catalogtest.OpenWith(t, catalogtest.Options{Path: path})
-			res, err := export.ToDir(t.Context(), db, dir, export.DirOptions{Gzip: tc.gzip})
+			res, err := toDir(t.Context(), db, dir, dirOptions{Gzip: tc.gzip})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -155,8 +154,8 @@ func TestToDirCrash(t *testing.T) {
 			if res.LeftoversRemoved != len(staging) {
 				t.Errorf("LeftoversRemoved = %d, want %d (%v)", res.LeftoversRemoved, len(staging), sortedKeys(staging))
 			}
-			if res.Unknown != nil {
-				t.Errorf("Unknown = %v", res.Unknown)
+			if len(res.Kept) != 0 || len(res.Removed) != 0 {
+				t.Errorf("Kept = %v, Removed = %v", res.Kept, res.Removed)
 			}
 			if strings.Contains(string(out), "did not fire") {
 				t.Errorf("child output: %s", out)

@@ -30,7 +30,7 @@ const (
 	StagingDir = ".metactl-staging"
 )
 
-// Errors returned by ToDir when it refuses a path in the export directory.
+// Errors returned by Dir.Publish when it refuses a path in the export directory.
 // The error text names the path.
 var (
 	// ErrSymlink is returned (wrapped) when a folder, a target file or a
@@ -48,90 +48,54 @@ var (
 	ErrBusy = errors.New("another export is writing to this directory")
 )
 
-// DirOptions configures ToDir. The zero value writes plain files and
-// removes nothing the catalog does not know.
-type DirOptions struct {
-	// Gzip writes every file as gzip of its content, as bucket copies
-	// made by the sample command-adapter configs are. The gzip stream is
-	// deterministic (no name, MTIME 0, OS Unix, default level), so a
-	// second export of the same generation finds every file identical.
-	// A file is rewritten whenever its bytes differ from what would be
-	// written, so switching Gzip rewrites every file once.
+// Dir is a LocalFs backup storage folder as a [Target]: Path/metadata
+// receives the live files and Path/metadata_backup the moved ones. Path is
+// created if missing; a Path that exists, is not empty and has no
+// metadata/ folder is refused, and so is a Path naming the metadata/ or
+// metadata_backup/ folder itself.
+type Dir struct {
+	// Path is the folder, the --local-fs-dir of Aptos's tools.
+	Path string
+	// Gzip writes every file as gzip of its content (storage.Gzipper), as
+	// bucket copies made by the sample command-adapter configs are. The
+	// gzip stream is deterministic, so a second export of the same
+	// generation finds every file identical. A file is rewritten whenever
+	// its bytes differ from what would be written, so switching Gzip
+	// rewrites every file once.
 	Gzip bool
-	// Prune removes the entries of metadata/ and metadata_backup/ that the
-	// catalog does not know (files, symbolic links, empty directories).
-	// Without it they are only reported in DirResult.Unknown.
-	Prune bool
 	// Workers bounds how many files are written at once within a phase.
 	// Every write ends with an fsync, and concurrent fsyncs share the
 	// filesystem's journal commits, so a few writers are several times
 	// faster than one. Zero means DefaultWorkers; 1 writes one file at a
 	// time. The phases themselves never overlap.
 	Workers int
-	// Progress, if not nil, is called after each catalog file has been
-	// checked or written, with the number done and the total. Calls may
-	// come from several goroutines, but one at a time.
-	Progress func(done, total int)
 }
 
-// DefaultWorkers is the number of concurrent file writers ToDir uses when
-// DirOptions.Workers is zero.
+// DefaultWorkers is the number of concurrent file writers a Dir uses when
+// Workers is zero.
 const DefaultWorkers = 8
 
-// DirResult says what ToDir did.
-type DirResult struct {
-	// Generation is the catalog generation that was exported.
-	Generation uint64
-	// Written counts files created or replaced in metadata/ or
-	// metadata_backup/.
-	Written int
-	// Moved counts stale copies removed once the right copy was in place:
-	// files the catalog moved, removed from metadata/ (the move itself),
-	// and files the catalog has live, removed from metadata_backup/.
-	Moved int
-	// Unchanged counts catalog files already in place with identical
-	// bytes.
-	Unchanged int
-	// Removed counts Unknown entries removed (Prune only).
-	Removed int
-	// Unknown lists the entries of metadata/ and metadata_backup/ the
-	// catalog does not know, as "metadata/<name>" or
-	// "metadata_backup/<name>", sorted. They are listed whether or not
-	// Prune removed them.
-	Unknown []string
-	// LeftoversRemoved counts temporary files of interrupted exports
-	// removed from the staging folder.
-	LeftoversRemoved int
-}
+// String returns the folder's path.
+func (d *Dir) String() string { return d.Path }
 
-// ToDir exports the catalog into the LocalFs directory dir, creating it if
-// needed; see the package documentation for the order, the atomicity and
-// the refusals. It reads db in one read-only transaction ([TakeSnapshot])
-// and writes nothing to the catalog.
-func ToDir(ctx context.Context, db catalog.DB, dir string, opts DirOptions) (*DirResult, error) {
-	s, err := TakeSnapshot(ctx, db)
-	if err != nil {
-		return nil, err
-	}
-	return s.ToDir(ctx, dir, opts)
-}
-
-// ToDir exports s into the LocalFs directory dir; see the package-level
-// [ToDir].
-func (s *Snapshot) ToDir(ctx context.Context, dir string, opts DirOptions) (*DirResult, error) {
+// Publish makes the folder hold s; see the package documentation for the
+// order, the atomicity and the refusals.
+func (d *Dir) Publish(ctx context.Context, s *Snapshot, opts Options) (*Result, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	t, err := openTarget(dir)
+	t, err := openTarget(d.Path, !opts.DryRun)
 	if err != nil {
 		return nil, err
 	}
 	defer t.close()
-	res := &DirResult{Generation: s.Generation}
-	if err := t.run(ctx, s, opts, res); err != nil {
-		// Leave no empty staging folder behind (a non-empty one, or
-		// anything else at that name, stays for the next export).
-		_ = unix.Unlinkat(t.rootFd(), StagingDir, unix.AT_REMOVEDIR)
+	res := newResult(d, s, opts)
+	if err := t.run(ctx, s, d, opts, res); err != nil {
+		if !opts.DryRun {
+			// Leave no empty staging folder behind (a non-empty one, or
+			// anything else at that name, stays for the next export).
+			_ = unix.Unlinkat(t.rootFd(), StagingDir, unix.AT_REMOVEDIR)
+		}
 		return nil, err
 	}
 	return res, nil
@@ -157,6 +121,7 @@ type target struct {
 	rootFdn             int
 	meta, backup, stage folder
 	pid                 string
+	write               bool // false: a dry run, which changes nothing
 
 	// mu guards opening the staging folder, which the first writer does,
 	// and created.
@@ -197,34 +162,46 @@ func describe(mode uint32) string {
 	return "mode " + strconv.FormatUint(uint64(mode), 8)
 }
 
-// openTarget creates dir if needed, opens it and takes its lock.
-func openTarget(dir string) (*target, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("export: %w", err)
+// openTarget opens dir and takes its lock: exclusive to write, creating
+// dir if needed; shared for a dry run, which creates nothing (a missing dir
+// gives a target with no root: every folder lists as empty).
+func openTarget(dir string, write bool) (*target, error) {
+	t := &target{
+		path:   dir,
+		meta:   folder{name: aptos.MetadataDir},
+		backup: folder{name: aptos.MetadataBackupDir},
+		stage:  folder{name: StagingDir},
+		pid:    strconv.Itoa(os.Getpid()),
+		write:  write,
+	}
+	if write {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("export: %w", err)
+		}
 	}
 	// dir itself may be a symbolic link (the operator's choice); nothing
 	// below it is followed.
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if !write && errors.Is(err, unix.ENOENT) {
+		return t, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("export: open %s: %w", dir, err)
 	}
 	root := os.NewFile(uintptr(fd), dir)
-	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	how := unix.LOCK_EX
+	if !write {
+		how = unix.LOCK_SH
+	}
+	if err := unix.Flock(fd, how|unix.LOCK_NB); err != nil {
 		root.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			return nil, fmt.Errorf("export: %s: %w", dir, ErrBusy)
 		}
 		return nil, fmt.Errorf("export: lock %s: %w", dir, err)
 	}
-	return &target{
-		path:    dir,
-		root:    root,
-		rootFdn: fd,
-		meta:    folder{name: aptos.MetadataDir},
-		backup:  folder{name: aptos.MetadataBackupDir},
-		stage:   folder{name: StagingDir},
-		pid:     strconv.Itoa(os.Getpid()),
-	}, nil
+	t.root, t.rootFdn = root, fd
+	return t, nil
 }
 
 func (t *target) close() {
@@ -234,7 +211,9 @@ func (t *target) close() {
 			d.f = nil
 		}
 	}
-	t.root.Close() // releases the flock
+	if t.root != nil {
+		t.root.Close() // releases the flock
+	}
 }
 
 // openFolder opens d (creating it if create is set and it is missing),
@@ -243,6 +222,11 @@ func (t *target) openFolder(d *folder, create bool) error {
 	if d.f != nil {
 		return nil
 	}
+	if t.root == nil { // a dry run of a folder that does not exist
+		d.entries = map[string]uint32{}
+		return nil
+	}
+	create = create && t.write
 	path := t.rel(d.name)
 	var st unix.Stat_t
 	err := unix.Fstatat(t.rootFd(), d.name, &st, unix.AT_SYMLINK_NOFOLLOW)
@@ -296,7 +280,7 @@ func (t *target) openFolder(d *folder, create bool) error {
 }
 
 func (t *target) sync(d *folder) error {
-	if d.f == nil || !d.dirty {
+	if d.f == nil || !d.dirty || !t.write {
 		return nil
 	}
 	if err := d.f.Sync(); err != nil {
@@ -307,7 +291,7 @@ func (t *target) sync(d *folder) error {
 }
 
 func (t *target) syncRoot() error {
-	if !t.created {
+	if !t.created || !t.write {
 		return nil
 	}
 	if err := t.root.Sync(); err != nil {
@@ -317,7 +301,7 @@ func (t *target) syncRoot() error {
 	return nil
 }
 
-func (t *target) run(ctx context.Context, s *Snapshot, opts DirOptions, res *DirResult) error {
+func (t *target) run(ctx context.Context, s *Snapshot, dir *Dir, opts Options, res *Result) error {
 	var live, moved []*catalog.File
 	known := make(map[string]catalog.State, len(s.Files))
 	for _, f := range s.Files {
@@ -364,7 +348,7 @@ func (t *target) run(ctx context.Context, s *Snapshot, opts DirOptions, res *Dir
 		d     *folder
 		files []*catalog.File
 	}{{&t.meta, live}, {&t.backup, moved}} {
-		if err := t.writePhase(ctx, phase.d, phase.files, opts, res, &done, len(s.Files)); err != nil {
+		if err := t.writePhase(ctx, phase.d, phase.files, dir, opts, res, &done, len(s.Files)); err != nil {
 			return err
 		}
 		if err := t.sync(phase.d); err != nil {
@@ -374,7 +358,9 @@ func (t *target) run(ctx context.Context, s *Snapshot, opts DirOptions, res *Dir
 			return err
 		}
 	}
-	failpoint.Hit("export.between-writes-and-moves")
+	if t.write {
+		failpoint.Hit("export.between-writes-and-moves")
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -392,14 +378,17 @@ func (t *target) run(ctx context.Context, s *Snapshot, opts DirOptions, res *Dir
 			if err := t.remove(rm.d, f.Name(), true); err != nil {
 				return err
 			}
-			res.Moved++
+			res.Moved = append(res.Moved, rm.d.name+"/"+f.Name())
 		}
 		if err := t.sync(rm.d); err != nil {
 			return err
 		}
 	}
 
-	// Phase 4: entries the catalog does not know.
+	// Phase 4: entries the catalog does not know. Only files the catalog
+	// records as deleted by cleanup are ever removed (with Prune); the
+	// rest is classified and kept.
+	deleted := s.deleted()
 	type entry struct {
 		d    *folder
 		name string
@@ -416,13 +405,31 @@ func (t *target) run(ctx context.Context, s *Snapshot, opts DirOptions, res *Dir
 		return strings.Compare(a.d.name+"/"+a.name, b.d.name+"/"+b.name)
 	})
 	for _, u := range unknown {
-		res.Unknown = append(res.Unknown, u.d.name+"/"+u.name)
-		if opts.Prune {
-			if err := t.remove(u.d, u.name, false); err != nil {
-				return err
-			}
-			res.Removed++
+		path := u.d.name + "/" + u.name
+		if mode := u.d.entries[u.name]; mode != unix.S_IFREG {
+			res.Kept = append(res.Kept, Kept{Path: path, Reason: KeptOther, Detail: describe(mode)})
+			continue
 		}
+		raw, k, err := t.read(u.d, u.name)
+		if err != nil {
+			return err
+		}
+		if raw != nil {
+			if sum, ok := deleted[u.name]; ok && isDeleted(raw, sum) {
+				if !opts.Prune {
+					res.Kept = append(res.Kept, Kept{Path: path, Reason: KeptDeleted})
+					continue
+				}
+				if err := t.remove(u.d, u.name, true); err != nil {
+					return err
+				}
+				res.Removed = append(res.Removed, path)
+				continue
+			}
+			k = classify(u.name, raw)
+		}
+		k.Path = path
+		res.Kept = append(res.Kept, k)
 	}
 	if err := t.sync(&t.meta); err != nil {
 		return err
@@ -435,40 +442,79 @@ func (t *target) run(ctx context.Context, s *Snapshot, opts DirOptions, res *Dir
 	return t.cleanStaging(res)
 }
 
-// writePhase makes folder d hold files, with up to opts.Workers writers
+// read returns the bytes of d/name, a regular file the catalog does not
+// know, or (nil raw) the reason it is kept without reading: it is not a
+// regular file any more, it is too large, or it was removed meanwhile.
+func (t *target) read(d *folder, name string) (raw []byte, k Kept, err error) {
+	path := t.rel(d.name, name)
+	k = Kept{Reason: KeptOther}
+	fd, err := unix.Openat(d.fd(), name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		k.Detail = "removed while export ran"
+		return nil, k, nil
+	case errors.Is(err, unix.ELOOP):
+		k.Detail = "a symbolic link"
+		return nil, k, nil
+	case err != nil:
+		return nil, k, fmt.Errorf("export: open %s: %w", path, err)
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, k, fmt.Errorf("export: %s: %w", path, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		k.Detail = describe(st.Mode)
+		return nil, k, nil
+	}
+	if st.Size > storage.DefaultMaxFileSize {
+		k.Detail = "larger than " + strconv.Itoa(storage.DefaultMaxFileSize) + " bytes"
+		return nil, k, nil
+	}
+	raw, err = io.ReadAll(io.LimitReader(f, storage.DefaultMaxFileSize+1))
+	if err != nil {
+		return nil, k, fmt.Errorf("export: read %s: %w", path, err)
+	}
+	return raw, k, nil
+}
+
+// writePhase makes folder d hold files, with up to dir.Workers writers
 // (an errgroup with a limit: the one bounded pool of the package). It
-// returns the first error; files already written stay (each is whole).
-func (t *target) writePhase(ctx context.Context, d *folder, files []*catalog.File, opts DirOptions, res *DirResult, done *int, total int) error {
-	workers := opts.Workers
+// returns the first error; files already written stay (each is whole). In
+// a dry run it only compares.
+func (t *target) writePhase(ctx context.Context, d *folder, files []*catalog.File, dir *Dir, opts Options, res *Result, done *int, total int) error {
+	workers := dir.Workers
 	if workers <= 0 {
 		workers = DefaultWorkers
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(workers)
 	var mu sync.Mutex // guards res, *done, d.dirty and Progress calls
+	wrote := make([]bool, len(files))
 	// Gzip writers are not safe for concurrent use: one per running write.
 	gzs := sync.Pool{New: func() any { return new(storage.Gzipper) }}
-	for _, f := range files {
+	for i, f := range files {
 		if gctx.Err() != nil {
 			break
 		}
 		g.Go(func() error {
 			want := f.Content
-			var gz *storage.Gzipper
-			if opts.Gzip {
-				gz = gzs.Get().(*storage.Gzipper)
+			if dir.Gzip {
+				gz := gzs.Get().(*storage.Gzipper)
 				defer gzs.Put(gz)
 				want = gz.Compress(f.Content)
 			}
-			wrote, leftovers, err := t.put(d, f.Name(), want)
+			w, leftovers, err := t.put(d, f.Name(), want)
 			mu.Lock()
 			defer mu.Unlock()
 			res.LeftoversRemoved += leftovers
 			if err != nil {
 				return err
 			}
-			if wrote {
-				res.Written++
+			if w {
+				wrote[i] = true
 				d.dirty = true
 			} else {
 				res.Unchanged++
@@ -480,7 +526,13 @@ func (t *target) writePhase(ctx context.Context, d *folder, files []*catalog.Fil
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
+	err := g.Wait()
+	for i, f := range files {
+		if wrote[i] {
+			res.Written = append(res.Written, d.name+"/"+f.Name())
+		}
+	}
+	if err != nil {
 		return err
 	}
 	return ctx.Err()
@@ -494,6 +546,9 @@ func (t *target) put(d *folder, name string, want []byte) (wrote bool, leftovers
 		if err != nil || same {
 			return false, 0, err
 		}
+	}
+	if !t.write {
+		return true, 0, nil // a dry run: it would write
 	}
 	if err := t.openStaging(); err != nil {
 		return false, 0, err
@@ -648,6 +703,9 @@ func (t *target) remove(d *folder, name string, regularOnly bool) error {
 	case mode == unix.S_IFDIR:
 		flags = unix.AT_REMOVEDIR
 	}
+	if !t.write {
+		return nil // a dry run: it would remove
+	}
 	if err := unix.Unlinkat(d.fd(), name, flags); err != nil && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("export: remove %s: %w", path, err)
 	}
@@ -658,7 +716,7 @@ func (t *target) remove(d *folder, name string, regularOnly bool) error {
 // cleanStaging removes every entry of the staging folder (temporary files
 // of interrupted exports: this export renamed all of its own) and the
 // folder itself.
-func (t *target) cleanStaging(res *DirResult) error {
+func (t *target) cleanStaging(res *Result) error {
 	if err := t.openFolder(&t.stage, false); err != nil || t.stage.f == nil {
 		return err
 	}
@@ -676,6 +734,9 @@ func (t *target) cleanStaging(res *DirResult) error {
 			return err
 		}
 		res.LeftoversRemoved++
+	}
+	if !t.write {
+		return nil
 	}
 	t.stage.f.Close()
 	t.stage.f = nil

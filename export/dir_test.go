@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,11 +31,11 @@ func TestToDirRoundTrip(t *testing.T) {
 			catalogtest.Put(t, db, files...)
 			dir := filepath.Join(t.TempDir(), "storage")
 			var calls [][2]int
-			res, err := export.ToDir(t.Context(), db, dir, export.DirOptions{Gzip: gz, Progress: func(d, n int) { calls = append(calls, [2]int{d, n}) }})
+			res, err := toDir(t.Context(), db, dir, dirOptions{Gzip: gz, Progress: func(d, n int) { calls = append(calls, [2]int{d, n}) }})
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := export.DirResult{Generation: 1, Written: len(files)}
+			want := counts{Generation: 1, Written: len(files)}
 			if !equalResult(res, &want) {
 				t.Errorf("result %+v, want %+v", res, want)
 			}
@@ -53,12 +55,6 @@ func TestToDirRoundTrip(t *testing.T) {
 			}
 		})
 	}
-}
-
-func equalResult(a, b *export.DirResult) bool {
-	return a.Generation == b.Generation && a.Written == b.Written && a.Moved == b.Moved &&
-		a.Unchanged == b.Unchanged && a.Removed == b.Removed && slices.Equal(a.Unknown, b.Unknown) &&
-		a.LeftoversRemoved == b.LeftoversRemoved
 }
 
 // mtimes returns the modification time of every file under the two
@@ -86,7 +82,7 @@ func TestToDirSecondExportWritesNothing(t *testing.T) {
 			db := catalogtest.Open(t)
 			catalogtest.Put(t, db, files...)
 			dir := t.TempDir()
-			if _, err := export.ToDir(t.Context(), db, dir, export.DirOptions{Gzip: gz}); err != nil {
+			if _, err := toDir(t.Context(), db, dir, dirOptions{Gzip: gz}); err != nil {
 				t.Fatal(err)
 			}
 			// Age every file, so a rewrite would show whatever the
@@ -98,11 +94,11 @@ func TestToDirSecondExportWritesNothing(t *testing.T) {
 				}
 			}
 			before := mtimes(t, dir)
-			res, err := export.ToDir(t.Context(), db, dir, export.DirOptions{Gzip: gz})
+			res, err := toDir(t.Context(), db, dir, dirOptions{Gzip: gz})
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := export.DirResult{Generation: 1, Unchanged: len(files)}
+			want := counts{Generation: 1, Unchanged: len(files)}
 			if !equalResult(res, &want) {
 				t.Errorf("second export: %+v, want %+v", res, want)
 			}
@@ -115,12 +111,12 @@ func TestToDirSecondExportWritesNothing(t *testing.T) {
 			checkExact(t, db, dir, gz)
 
 			// Switching compression rewrites every file once.
-			res, err = export.ToDir(t.Context(), db, dir, export.DirOptions{Gzip: !gz})
+			res, err = toDir(t.Context(), db, dir, dirOptions{Gzip: !gz})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.Written != len(files) {
-				t.Errorf("export with gzip=%v after gzip=%v wrote %d files, want %d", !gz, gz, res.Written, len(files))
+			if len(res.Written) != len(files) {
+				t.Errorf("export with gzip=%v after gzip=%v wrote %d files, want %d", !gz, gz, len(res.Written), len(files))
 			}
 			checkExact(t, db, dir, !gz)
 		})
@@ -141,18 +137,18 @@ func TestToDirMovesAndRevives(t *testing.T) {
 	}
 	catalogtest.Put(t, db, all...)
 	dir := t.TempDir()
-	if _, err := export.ToDir(t.Context(), db, dir, export.DirOptions{}); err != nil {
+	if _, err := toDir(t.Context(), db, dir, dirOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	checkExact(t, db, dir, false)
 
 	// Generation 2: compaction moved the originals.
 	catalogtest.SetState(t, db, catalog.Moved, moved...)
-	res, err := export.ToDir(t.Context(), db, dir, export.DirOptions{})
+	res, err := toDir(t.Context(), db, dir, dirOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := export.DirResult{Generation: 2, Written: len(moved), Moved: len(moved), Unchanged: len(files) - len(moved)}
+	want := counts{Generation: 2, Written: len(moved), Moved: len(moved), Unchanged: len(files) - len(moved)}
 	if !equalResult(res, &want) {
 		t.Errorf("after moves: %+v, want %+v", res, want)
 	}
@@ -160,63 +156,195 @@ func TestToDirMovesAndRevives(t *testing.T) {
 
 	// Generation 3: one file revived; its backup copy goes.
 	catalogtest.SetState(t, db, catalog.Live, moved[0])
-	res, err = export.ToDir(t.Context(), db, dir, export.DirOptions{})
+	res, err = toDir(t.Context(), db, dir, dirOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want = export.DirResult{Generation: 3, Written: 1, Moved: 1, Unchanged: len(files) - 1}
+	want = counts{Generation: 3, Written: 1, Moved: 1, Unchanged: len(files) - 1}
 	if !equalResult(res, &want) {
 		t.Errorf("after revive: %+v, want %+v", res, want)
 	}
 	checkExact(t, db, dir, false)
 }
 
-func TestToDirUnknown(t *testing.T) {
+// newMeta is what the backup coordinator writes next: a valid metadata
+// file the catalog does not know.
+const newMeta = `{"TransactionBackup":{"first_version":99000000,"last_version":99999999,"manifest":"transaction_99000000-.1234/transaction.manifest"}}` + "\n"
+
+// cleanupDelete deletes the moved file name from db as cleanup does, so
+// the journal records it as deleted.
+func cleanupDelete(t *testing.T, db catalog.DB, name string) {
+	t.Helper()
+	_, err := db.Update(t.Context(), "cleanup", func(tx catalog.WriteTx) error {
+		return tx.DeleteFile(aptos.LiveHandle(name))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestExportKeepsWhatItDoesNotOwn is issue 8's first case: a file under
+// metadata/ or metadata_backup/ that the catalog does not know is never
+// removed or changed, with or without --prune; a valid metadata file is
+// reported as new (run import); --prune removes only files the catalog
+// records as deleted by cleanup.
+func TestExportKeepsWhatItDoesNotOwn(t *testing.T) {
 	files := catalogtest.CompactedStorage()
 	db := catalogtest.Open(t)
 	catalogtest.Put(t, db, files...)
 	dir := t.TempDir()
-	outside := t.TempDir()
-	target := filepath.Join(outside, "precious")
-	if err := os.WriteFile(target, []byte("keep me"), 0o644); err != nil {
+	if _, err := toDir(t.Context(), db, dir, dirOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// Cleanup deletes one moved file; its copy stays in metadata_backup/.
+	const gone = "epoch_ending_0-0.meta"
+	cleanupDelete(t, db, gone)
+
+	outside := t.TempDir()
+	target := filepath.Join(outside, "precious")
+	mustWrite(t, target, "keep me")
 	mustMkdir(t, filepath.Join(dir, "metadata", "sub"))
-	mustMkdir(t, filepath.Join(dir, "metadata_backup"))
 	mustWrite(t, filepath.Join(dir, "metadata", "stray.txt"), "x")
 	mustWrite(t, filepath.Join(dir, "metadata", ".hidden"), "x")
-	mustWrite(t, filepath.Join(dir, "metadata_backup", "epoch_ending_9-9.meta"), "x")
+	mustWrite(t, filepath.Join(dir, "metadata", "transaction_99000000-99999999.meta"), newMeta)
+	mustWrite(t, filepath.Join(dir, "metadata_backup", "epoch_ending_9-99.meta"), "x")
 	if err := os.Symlink(target, filepath.Join(dir, "metadata", "link.meta")); err != nil {
 		t.Fatal(err)
 	}
-	unknown := []string{"metadata/.hidden", "metadata/link.meta", "metadata/stray.txt", "metadata/sub", "metadata_backup/epoch_ending_9-9.meta"}
+	kept := []string{
+		"metadata/.hidden not-metadata",
+		"metadata/link.meta not-metadata",
+		"metadata/stray.txt not-metadata",
+		"metadata/sub not-metadata",
+		"metadata/transaction_99000000-99999999.meta new",
+		"metadata_backup/epoch_ending_9-99.meta not-metadata",
+	}
+	live := len(files) - 1
 
-	res, err := export.ToDir(t.Context(), db, dir, export.DirOptions{})
+	// Without --prune: nothing at all is removed.
+	before := snapshotTree(t, dir)
+	res, err := toDir(t.Context(), db, dir, dirOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := export.DirResult{Generation: 1, Written: len(files), Unknown: unknown}
+	want := counts{Generation: 2, Unchanged: live, Kept: append([]string{"metadata_backup/" + gone + " deleted"}, kept...)}
+	slices.Sort(want.Kept)
 	if !equalResult(res, &want) {
-		t.Errorf("without prune: %+v, want %+v", res, want)
+		t.Errorf("without prune:\n got %+v\nwant %+v", countsOf(res), want)
 	}
-	for _, u := range unknown {
-		if _, err := os.Lstat(filepath.Join(dir, u)); err != nil {
-			t.Errorf("%s removed without Prune: %v", u, err)
+	if after := snapshotTree(t, dir); !maps.Equal(after, before) {
+		t.Errorf("export without --prune changed the folder")
+	}
+	for _, k := range res.Kept {
+		if k.Path == "metadata/transaction_99000000-99999999.meta" {
+			if got, want := k.Message(), "new in the storage, not in the catalog: run import"; got != want {
+				t.Errorf("message for a new file: %q, want %q", got, want)
+			}
 		}
 	}
 
-	res, err = export.ToDir(t.Context(), db, dir, export.DirOptions{Prune: true})
+	// With --prune: only the file cleanup deleted goes.
+	res, err = toDir(t.Context(), db, dir, dirOptions{Prune: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want = export.DirResult{Generation: 1, Unchanged: len(files), Unknown: unknown, Removed: len(unknown)}
+	want = counts{Generation: 2, Unchanged: live, Removed: []string{"metadata_backup/" + gone}, Kept: kept}
 	if !equalResult(res, &want) {
-		t.Errorf("with prune: %+v, want %+v", res, want)
+		t.Errorf("with prune:\n got %+v\nwant %+v", countsOf(res), want)
 	}
-	checkExact(t, db, dir, false)
+	after := snapshotTree(t, dir)
+	delete(before, "metadata_backup/"+gone)
+	if !maps.Equal(after, before) {
+		t.Errorf("export --prune changed more than the deleted file:\n got %v\nwant %v", after, before)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "metadata", "transaction_99000000-99999999.meta")); err != nil || string(b) != newMeta {
+		t.Errorf("new metadata file after prune: %q, %v", b, err)
+	}
 	if b, err := os.ReadFile(target); err != nil || string(b) != "keep me" {
 		t.Errorf("link target after prune: %q, %v", b, err)
 	}
+}
+
+// TestExportDryRunChangesNothing: export --dry-run lists every write, move
+// and removal a real run then does, and leaves the folder byte for byte
+// as it was, mtimes included.
+func TestExportDryRunChangesNothing(t *testing.T) {
+	db := catalogtest.Open(t)
+	originals, compacted := splitStorage(t, db)
+	dir := t.TempDir()
+	if _, err := toDir(t.Context(), db, dir, dirOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	compact(t, db, originals, compacted)
+	cleanupDelete(t, db, originals[0].Name)
+	mustWrite(t, filepath.Join(dir, "metadata", "transaction_99000000-99999999.meta"), newMeta)
+	mustWrite(t, filepath.Join(dir, ".metactl-staging", "identity.meta.1.tmp"), "partial")
+	// Age everything so any write shows in the mtimes.
+	old := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+	filepath.WalkDir(dir, func(p string, _ fs.DirEntry, _ error) error { return os.Chtimes(p, old, old) })
+	before := treeWithTimes(t, dir)
+
+	dry, err := toDir(t.Context(), db, dir, dirOptions{DryRun: true, Prune: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after := treeWithTimes(t, dir); !maps.Equal(after, before) {
+		t.Errorf("dry run changed the folder:\n got %v\nwant %v", after, before)
+	}
+	if !dry.DryRun || len(dry.Written) == 0 || len(dry.Moved) == 0 || len(dry.Removed) != 1 || dry.LeftoversRemoved != 1 {
+		t.Errorf("dry run result %+v: want writes, moves, one removal and one leftover", countsOf(dry))
+	}
+	real, err := toDir(t.Context(), db, dir, dirOptions{Prune: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	real.DryRun = false
+	dry.DryRun = false
+	if !reflect.DeepEqual(dry, real) {
+		t.Errorf("dry run said\n%+v\nthe real run did\n%+v", dry, real)
+	}
+
+	// A dry run into a folder that does not exist creates nothing.
+	missing := filepath.Join(t.TempDir(), "new")
+	res, err := toDir(t.Context(), db, missing, dirOptions{DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(missing); !os.IsNotExist(err) {
+		t.Errorf("dry run created %s (%v)", missing, err)
+	}
+	if len(res.Written) != len(originals)+len(compacted)-1 {
+		t.Errorf("dry run into a missing folder would write %d files, want %d", len(res.Written), len(originals)+len(compacted)-1)
+	}
+}
+
+// treeWithTimes maps every path under dir to its type, content and mtime.
+func treeWithTimes(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		v := info.Mode().String() + " " + info.ModTime().UTC().Format(time.RFC3339Nano)
+		if info.Mode().IsRegular() {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			v += " " + string(b)
+		}
+		out[p] = v
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 func mustMkdir(t *testing.T, p string) {
@@ -293,7 +421,7 @@ func TestToDirRefuses(t *testing.T) {
 				mustWrite(t, filepath.Join(dir, tc.file), "not a folder")
 			}
 			before, beforeOut := snapshotTree(t, dir), snapshotTree(t, outside)
-			res, err := export.ToDir(t.Context(), db, dir, export.DirOptions{})
+			res, err := toDir(t.Context(), db, dir, dirOptions{})
 			if err == nil {
 				t.Fatalf("export succeeded: %+v", res)
 			}
@@ -333,7 +461,7 @@ func TestToDirRefusesInvalidName(t *testing.T) {
 		{Handle: "metadata/-rf", State: catalog.Live, Content: []byte("x\n")},
 	}}
 	dir := filepath.Join(t.TempDir(), "storage")
-	_, err := s.ToDir(t.Context(), dir, export.DirOptions{})
+	_, err := s.Publish(t.Context(), &export.Dir{Path: dir}, export.Options{})
 	if !errors.Is(err, aptos.ErrInvalid) {
 		t.Fatalf("error %v, want one wrapping aptos.ErrInvalid", err)
 	}
@@ -356,11 +484,11 @@ func TestToDirRemovesLeftovers(t *testing.T) {
 	mustWrite(t, filepath.Join(staging, "identity.meta.999999.tmp"), `{"Identity":`)
 	mustWrite(t, filepath.Join(staging, "transaction_0-14.meta.1.tmp"), "")
 	mustWrite(t, filepath.Join(staging, "compaction_timestamps_1700000000.meta."+strconv.Itoa(os.Getpid())+".tmp"), "partial")
-	res, err := export.ToDir(t.Context(), db, dir, export.DirOptions{})
+	res, err := toDir(t.Context(), db, dir, dirOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := export.DirResult{Generation: 1, Written: len(files), LeftoversRemoved: 3}
+	want := counts{Generation: 1, Written: len(files), Leftovers: 3}
 	if !equalResult(res, &want) {
 		t.Errorf("%+v, want %+v", res, want)
 	}
@@ -368,11 +496,11 @@ func TestToDirRemovesLeftovers(t *testing.T) {
 
 	// Leftovers alone (nothing to write) are cleaned too.
 	mustWrite(t, filepath.Join(staging, "identity.meta.999999.tmp"), "")
-	res, err = export.ToDir(t.Context(), db, dir, export.DirOptions{})
+	res, err = toDir(t.Context(), db, dir, dirOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want = export.DirResult{Generation: 1, Unchanged: len(files), LeftoversRemoved: 1}
+	want = counts{Generation: 1, Unchanged: len(files), Leftovers: 1}
 	if !equalResult(res, &want) {
 		t.Errorf("%+v, want %+v", res, want)
 	}
@@ -391,7 +519,7 @@ func TestToDirBusy(t *testing.T) {
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
 		t.Fatal(err)
 	}
-	_, err = export.ToDir(t.Context(), db, dir, export.DirOptions{})
+	_, err = toDir(t.Context(), db, dir, dirOptions{})
 	if !errors.Is(err, export.ErrBusy) {
 		t.Fatalf("error %v, want ErrBusy", err)
 	}
@@ -403,11 +531,11 @@ func TestToDirBusy(t *testing.T) {
 func TestToDirEmptyCatalog(t *testing.T) {
 	db := catalogtest.Open(t)
 	dir := t.TempDir()
-	res, err := export.ToDir(t.Context(), db, dir, export.DirOptions{})
+	res, err := toDir(t.Context(), db, dir, dirOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (export.DirResult{}); !equalResult(res, &want) {
+	if want := (counts{}); !equalResult(res, &want) {
 		t.Errorf("%+v, want %+v", res, want)
 	}
 	checkExact(t, db, dir, false)
@@ -418,7 +546,7 @@ func TestToDirCanceled(t *testing.T) {
 	catalogtest.Put(t, db, catalogtest.CompactedStorage()...)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if _, err := export.ToDir(ctx, db, t.TempDir(), export.DirOptions{}); !errors.Is(err, context.Canceled) {
+	if _, err := toDir(ctx, db, t.TempDir(), dirOptions{}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("error %v, want context.Canceled", err)
 	}
 }

@@ -1,7 +1,40 @@
 // Package export writes a catalog's metadata files back out in Aptos's
-// legacy layout (design §6): into a LocalFs directory ([ToDir]) or through
-// an Aptos command adapter ([ToCommandAdapter]). The catalog archive, the
-// third export format, lives in package archive.
+// legacy layout: into a LocalFs directory ([Dir]) or through an Aptos
+// command adapter ([Adapter]). The catalog archive, the third export
+// format, lives in package archive.
+//
+// # One write side: Target
+//
+// [Target] is the write side of a legacy storage, as storage.Source is the
+// read side; [Dir] and [Adapter] implement it, as storage.Local and
+// storage.CommandAdapter implement Source. The interface lives here, not in
+// package storage, because publishing a catalog needs the catalog's files
+// and the ordering rules below, and storage knows nothing of the catalog;
+// the command adapter's primitive commands (save_metadata_line,
+// backup_metadata_file) stay in storage. The CLI builds the Target its
+// flags name in one place and calls [Snapshot.Publish] (or [Publish]); the
+// result ([Result]) has one shape for both.
+//
+// # What export owns
+//
+// The storage is live: Aptos's backup coordinator keeps adding files while
+// metactl works. Export owns exactly the names the catalog holds (and its
+// own staging folder). An entry of metadata/ or metadata_backup/ that the
+// catalog does not know is never removed or overwritten; it is listed in
+// Result.Kept with a reason: [KeptNew] for a valid metadata file ("new in
+// the storage, not in the catalog: run import"; the drop-in compaction
+// imports before it publishes), [KeptOther] for anything else, and
+// [KeptDeleted] for a file the journal records as deleted by cleanup.
+// Options.Prune removes those last ones, and nothing else (Result.Removed).
+// Deletions are read from the catalog's deleted-files records
+// (catalog.Tx.DeletedFiles) of generations the journal records as cleanup
+// operations, and a storage file is removed only if its content (after
+// gzip decoding) has the deleted file's SHA-256: a file of the same name
+// with other content is not the one cleanup deleted, and is kept.
+//
+// Options.DryRun reads the storage and returns the same Result a real run
+// would, changing nothing: no file, folder, lock or staging folder is
+// created, and mtimes stay as they were.
 //
 // # Reading the catalog
 //
@@ -12,13 +45,13 @@
 // copies that generation's files out of the transaction and releases it;
 // the slow part, writing files, runs on the copy, so a caller that opened
 // the catalog only for the export can close it (and release its lock)
-// before writing anything. [ToDir] and [ToCommandAdapter] do both steps.
+// before writing anything. [Publish] does both steps.
 //
 // # Legacy directory
 //
-// [Snapshot.ToDir] makes DIR/metadata hold exactly the live files and
+// [Dir] makes DIR/metadata hold exactly the live files and
 // DIR/metadata_backup the moved ones, each byte-identical to its catalog
-// content (or its deterministic gzip with DirOptions.Gzip), in an order
+// content (or its deterministic gzip with Dir.Gzip), in an order
 // that is safe for Aptos readers listing the folder at the same time:
 //
 //  1. write every live file that is missing from metadata/ or differs
@@ -29,8 +62,9 @@
 //     move. Their backup copy already exists, so a reader always sees
 //     complete files and full coverage. Copies in metadata_backup/ of
 //     files the catalog has live again are removed too;
-//  4. report entries of either folder the catalog does not know
-//     (DirResult.Unknown), removing them only with DirOptions.Prune;
+//  4. classify the entries of either folder the catalog does not know
+//     (Result.Kept), removing with Options.Prune only the files cleanup
+//     deleted (Result.Removed);
 //  5. remove temporary files that interrupted exports left in the staging
 //     folder, then the staging folder itself.
 //
@@ -38,8 +72,8 @@
 // (beside metadata/, on the same filesystem, and never inside metadata/ or
 // metadata_backup/, where Aptos lists and parses every entry, dotfiles
 // included) is created exclusively without following links, written,
-// fsynced, then renamed into place. Within a phase, up to
-// DirOptions.Workers files are written at once (concurrent fsyncs share the
+// fsynced, then renamed into place. Within a phase, up to Dir.Workers files
+// are written at once (an errgroup with SetLimit) (concurrent fsyncs share the
 // filesystem's journal commits); phases never overlap. Each folder is
 // fsynced at the end of
 // the phase that changed it, before the next phase starts: a rename is
@@ -70,11 +104,11 @@
 //
 // # Command adapter
 //
-// [Snapshot.ToCommandAdapter] follows the same order through an Aptos
+// [Adapter] follows the same order through an Aptos
 // command adapter: list the remote, save_metadata_line for live files the
 // remote lacks, then backup_metadata_file for files the catalog moved that
-// the remote still lists live, and report remote files the catalog does not
-// know. The adapter's config decides how files are stored (the sample
+// the remote still lists live, and classify remote files the catalog does
+// not know (reading each, to tell a new metadata file from anything else). The adapter's config decides how files are stored (the sample
 // configs gzip them). Content cannot be compared cheaply through the
 // adapter, so a listed name counts as present: Aptos assumes a handle's
 // content never changes, and so does this export. Nothing is ever deleted

@@ -3,6 +3,7 @@ package export_test
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"io"
 	"io/fs"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/export"
 	"github.com/metactl/metactl/internal/catalogtest"
 )
 
@@ -156,4 +158,43 @@ func snapshotTree(t testing.TB, dir string) map[string]string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// dirOptions are the options of an export to a folder: the Dir's and
+// Publish's in one, for short test calls.
+type dirOptions struct {
+	Gzip, Prune, DryRun bool
+	Workers             int
+	Progress            func(done, total int)
+}
+
+// toDir publishes db's current generation to the folder dir.
+func toDir(ctx context.Context, db catalog.DB, dir string, o dirOptions) (*export.Result, error) {
+	return export.Publish(ctx, db, &export.Dir{Path: dir, Gzip: o.Gzip, Workers: o.Workers},
+		export.Options{Prune: o.Prune, DryRun: o.DryRun, Progress: o.Progress})
+}
+
+// counts is what a test expects of a Result: the number of paths in each
+// list, and the kept and removed paths themselves.
+type counts struct {
+	Generation                           uint64
+	Written, Moved, Unchanged, Leftovers int
+	Removed                              []string
+	Kept                                 []string // "path reason"
+}
+
+func countsOf(r *export.Result) counts {
+	c := counts{Generation: r.Generation, Written: len(r.Written), Moved: len(r.Moved), Unchanged: r.Unchanged,
+		Leftovers: r.LeftoversRemoved, Removed: r.Removed}
+	for _, k := range r.Kept {
+		c.Kept = append(c.Kept, k.Path+" "+k.Reason)
+	}
+	return c
+}
+
+func equalResult(r *export.Result, want *counts) bool {
+	got := countsOf(r)
+	return got.Generation == want.Generation && got.Written == want.Written && got.Moved == want.Moved &&
+		got.Unchanged == want.Unchanged && got.Leftovers == want.Leftovers &&
+		slices.Equal(got.Removed, want.Removed) && slices.Equal(got.Kept, want.Kept)
 }

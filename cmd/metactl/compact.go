@@ -8,7 +8,6 @@ import (
 	"github.com/metactl/metactl/compaction"
 	"github.com/metactl/metactl/export"
 	"github.com/metactl/metactl/importer"
-	"github.com/metactl/metactl/storage"
 )
 
 type compactCmd struct {
@@ -73,9 +72,28 @@ type compactJSON struct {
 	Changed        bool               `json:"changed"`
 	Generation     uint64             `json:"generation"`
 	ViewDigest     string             `json:"view_digest,omitempty"`
-	Imported       *int               `json:"imported_files,omitempty"`
 	Warnings       []importer.Warning `json:"warnings"`
-	Exported       *int               `json:"exported_files,omitempty"`
+	// Storage says what the drop-in did to the storage (only with
+	// --local-fs-dir or --command-adapter-config).
+	Storage *storageJSON `json:"storage,omitempty"`
+}
+
+// storageJSON is the storage side of the drop-in compaction: the sync
+// (import) before, the publish (export) after.
+type storageJSON struct {
+	Target string `json:"target"`
+	// Synced is what the import before the compaction did; null in a dry
+	// run, which imports nothing (new files show in Published.Kept).
+	Synced *syncJSON `json:"synced"`
+	// Published is what writing the result back did (or would do); null
+	// when there was nothing to compact, and nothing was written.
+	Published *export.Result `json:"published"`
+}
+
+type syncJSON struct {
+	Added     int `json:"added"`
+	Moved     int `json:"moved"`
+	Unchanged int `json:"unchanged"`
 }
 
 func (c *compactCmd) options() compaction.Options {
@@ -94,13 +112,22 @@ func (c *compactCmd) Run(a *app) error {
 		}
 	}
 	out := compactJSON{DryRun: c.DryRun, Written: []string{}, Timestamped: []string{}, Moved: []string{}, Skipped: []string{}, Warnings: []importer.Warning{}}
-	if c.given() && !c.DryRun {
-		res, err := c.sync(a)
-		if err != nil {
-			return err
+	var target export.Target
+	if c.given() {
+		var err error
+		if target, err = c.target(false, c.concurrency()); err != nil {
+			return fmt.Errorf("compact: %w", err)
 		}
-		a.warn(res.Warnings)
-		out.Imported, out.Warnings = &res.Added, nonNilW(res.Warnings)
+		out.Storage = &storageJSON{Target: target.String()}
+		if !c.DryRun {
+			res, err := c.sync(a)
+			if err != nil {
+				return err
+			}
+			a.warn(res.Warnings)
+			out.Warnings = nonNilW(res.Warnings)
+			out.Storage.Synced = &syncJSON{Added: res.Added, Moved: res.Moved, Unchanged: res.Unchanged}
+		}
 	}
 	var plan *compaction.Plan
 	if c.DryRun {
@@ -135,17 +162,30 @@ func (c *compactCmd) Run(a *app) error {
 	}
 	out.Moved = append(out.Moved, plan.Move...)
 	out.Skipped = append(out.Skipped, plan.Skipped...)
-	if c.given() && !c.DryRun {
-		n, err := c.export(a)
+	nothing := plan.TimestampsFile == ""
+	if target != nil && !nothing {
+		res, err := c.publish(a, target, plan)
 		if err != nil {
 			return err
 		}
-		out.Exported = &n
+		out.Storage.Published = res
+		warnNew(a, res)
 	}
 	if a.cli.JSON {
 		return a.printJSON(out)
 	}
 	verb := map[bool]string{true: "would write", false: "wrote"}[c.DryRun]
+	if st := out.Storage; st != nil {
+		if st.Synced != nil {
+			fmt.Fprintf(a.stdout, "synced %s: %d added, %d moved, %d unchanged\n", st.Target, st.Synced.Added, st.Synced.Moved, st.Synced.Unchanged)
+		} else {
+			fmt.Fprintf(a.stdout, "dry run: %s not synced; the real run imports its new files first\n", st.Target)
+		}
+	}
+	if nothing {
+		fmt.Fprintf(a.stdout, "nothing to compact: the catalog has no live files; nothing written\n")
+		return nil
+	}
 	for _, w := range plan.Write {
 		state := ""
 		if w.Exists {
@@ -172,7 +212,24 @@ func (c *compactCmd) Run(a *app) error {
 	if !c.DryRun {
 		fmt.Fprintf(a.stdout, "generation %d, view digest %s unchanged\n", out.Generation, out.ViewDigest[:12])
 	}
+	if res := out.Storage.publishedOrNil(); res != nil {
+		renderPublish(a, res, c.Verbose)
+		if res.DryRun {
+			fmt.Fprintf(a.stdout, "storage %s: would write %d, move %d; %d unchanged, %d kept\n",
+				res.Target, len(res.Written), len(res.Moved), res.Unchanged, len(res.Kept))
+		} else {
+			fmt.Fprintf(a.stdout, "storage %s: %d written, %d moved, %d unchanged, %d kept\n",
+				res.Target, len(res.Written), len(res.Moved), res.Unchanged, len(res.Kept))
+		}
+	}
 	return nil
+}
+
+func (s *storageJSON) publishedOrNil() *export.Result {
+	if s == nil {
+		return nil
+	}
+	return s.Published
 }
 
 // sync imports the storage before compacting it: read without the
@@ -185,31 +242,29 @@ func (c *compactCmd) sync(a *app) (*importer.Result, error) {
 	return readAndCommit(a, "compact (import)", src, importer.Options{Source: c.describe(), Concurrency: c.concurrency(), Now: a.now})
 }
 
-// export writes the compacted state back to the storage.
-func (c *compactCmd) export(a *app) (int, error) {
+// publish writes the compacted state back to the storage: the catalog's
+// generation after the run, or in a dry run the catalog as the plan would
+// leave it, published with DryRun so the storage is not touched either.
+func (c *compactCmd) publish(a *app, t export.Target, plan *compaction.Plan) (*export.Result, error) {
 	db, done, err := a.openRead("compact (export)")
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	snap, err := export.TakeSnapshot(a.ctx, db)
 	done()
 	if err != nil {
-		return 0, fmt.Errorf("compact: %w", err)
+		return nil, fmt.Errorf("compact: %w", err)
 	}
-	if c.LocalFsDir != "" {
-		res, err := snap.ToDir(a.ctx, c.LocalFsDir, export.DirOptions{})
-		if err != nil {
-			return 0, fmt.Errorf("compact: %w", err)
+	if c.DryRun {
+		add := []*catalog.File{{Handle: plan.TimestampsFile, State: catalog.Live, Content: plan.TimestampsLine}}
+		for _, w := range plan.Write {
+			add = append(add, &catalog.File{Handle: w.Handle, State: catalog.Live, Content: w.Content})
 		}
-		return res.Written, nil
+		snap = snap.WithChanges(add, plan.Move)
 	}
-	ca, err := storage.LoadCommandAdapter(c.CommandAdapterConfig)
+	res, err := snap.Publish(a.ctx, t, export.Options{DryRun: c.DryRun})
 	if err != nil {
-		return 0, err
+		return nil, fmt.Errorf("compact: %w", err)
 	}
-	res, err := snap.ToCommandAdapter(a.ctx, ca, export.AdapterOptions{Concurrency: c.concurrency()})
-	if err != nil {
-		return 0, fmt.Errorf("compact: %w", err)
-	}
-	return res.Saved, nil
+	return res, nil
 }

@@ -4,17 +4,20 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
+	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/archive"
 	"github.com/metactl/metactl/export"
-	"github.com/metactl/metactl/storage"
 )
 
 type exportCmd struct {
 	storageFlags
 	Archive string `help:"Write one zstd archive of the whole catalog to FILE (atomically: a temp file, then rename)." placeholder:"FILE"`
 	Gzip    bool   `help:"With --local-fs-dir: write files gzip-compressed, as bucket copies are."`
-	Prune   bool   `help:"With --local-fs-dir: remove files the catalog does not know (they are only reported otherwise)."`
+	Prune   bool   `help:"Also remove the storage's copies of files that cleanup deleted from the catalog. Nothing else the catalog does not know is ever removed."`
+	DryRun  bool   `name:"dry-run" help:"Print every write, move and removal the export would do, and change nothing."`
+	Verbose bool   `short:"v" help:"Also list every file written and moved."`
 }
 
 func (c *exportCmd) Help() string {
@@ -27,6 +30,15 @@ file is written to a staging folder beside metadata/, fsynced and renamed into
 place; every new file is written before any old one is moved, so an Aptos
 reader of DIR never sees a partial file or a gap. Re-running writes nothing.
 Symlinks planted in DIR are refused.
+
+The storage is live: the backup coordinator keeps adding files. A file the
+catalog does not know is never removed or overwritten. A valid metadata file
+is reported as "new in the storage, not in the catalog: run import"
+('metactl compact --local-fs-dir DIR' imports it first); anything else is
+left alone and listed. --prune removes only the copies of files that
+'metactl cleanup' deleted from the catalog (and metactl's own leftovers,
+which are always removed). --dry-run prints what would be written, moved and
+removed, and changes nothing.
 
 --command-adapter-config FILE does the same through the adapter's
 save_metadata_line and backup_metadata_file commands.
@@ -51,22 +63,13 @@ func (c *exportCmd) Validate() error {
 	if n != 1 {
 		return usagef("give exactly one target: --local-fs-dir, --command-adapter-config or --archive")
 	}
-	if (c.Gzip || c.Prune) && c.LocalFsDir == "" {
-		return usagef("--gzip and --prune go with --local-fs-dir")
+	if c.Gzip && c.LocalFsDir == "" {
+		return usagef("--gzip goes with --local-fs-dir")
+	}
+	if (c.Prune || c.DryRun) && c.Archive != "" {
+		return usagef("--prune and --dry-run go with --local-fs-dir or --command-adapter-config")
 	}
 	return nil
-}
-
-// exportJSON is the documented --json shape of export to a folder or a
-// command adapter (an archive export prints the archive header).
-type exportJSON struct {
-	Generation       uint64   `json:"generation"`
-	Written          int      `json:"written"`
-	Moved            int      `json:"moved"`
-	Unchanged        int      `json:"unchanged"`
-	Removed          int      `json:"removed"`
-	Unknown          []string `json:"unknown"`
-	LeftoversRemoved int      `json:"leftovers_removed"`
 }
 
 func (c *exportCmd) Run(a *app) error {
@@ -122,37 +125,72 @@ func (c *exportCmd) runArchive(a *app) error {
 }
 
 func (c *exportCmd) writeSnapshot(a *app, snap *export.Snapshot) error {
-	switch {
-	case c.LocalFsDir != "":
-		res, err := snap.ToDir(a.ctx, c.LocalFsDir, export.DirOptions{Gzip: c.Gzip, Prune: c.Prune, Progress: a.progress("export")})
-		if err != nil {
-			return fmt.Errorf("export: %w", err)
+	t, err := c.target(c.Gzip, 0)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	res, err := snap.Publish(a.ctx, t, export.Options{Prune: c.Prune, DryRun: c.DryRun, Progress: a.progress("export")})
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	warnNew(a, res)
+	if a.cli.JSON {
+		return a.printJSON(res)
+	}
+	renderPublish(a, res, c.Verbose)
+	if res.DryRun {
+		fmt.Fprintf(a.stdout, "dry run of generation %d to %s: would write %d, move %d, remove %d; %d unchanged, %d kept; nothing changed\n",
+			res.Generation, res.Target, len(res.Written), len(res.Moved), len(res.Removed), res.Unchanged, len(res.Kept))
+		return nil
+	}
+	fmt.Fprintf(a.stdout, "exported generation %d to %s: %d written, %d moved, %d unchanged, %d removed, %d kept\n",
+		res.Generation, res.Target, len(res.Written), len(res.Moved), res.Unchanged, len(res.Removed), len(res.Kept))
+	return nil
+}
+
+// renderPublish prints the lines of a publish (export, or the drop-in
+// compaction's last step) that name files: with a dry run or verbose, every
+// write and move; always every removal and every entry kept, so the output
+// says which files were removed and which were left alone.
+func renderPublish(a *app, res *export.Result, verbose bool) {
+	would := func(now, then string) string {
+		if res.DryRun {
+			return "would " + now
 		}
-		if a.cli.JSON {
-			return a.printJSON(exportJSON{res.Generation, res.Written, res.Moved, res.Unchanged, res.Removed, nonNil(res.Unknown), res.LeftoversRemoved})
+		return then
+	}
+	if res.DryRun || verbose {
+		for _, p := range res.Written {
+			fmt.Fprintf(a.stdout, "%s %s\n", would("write", "wrote"), p)
 		}
-		fmt.Fprintf(a.stdout, "exported generation %d to %s: %d written, %d moved, %d unchanged, %d removed\n",
-			res.Generation, c.LocalFsDir, res.Written, res.Moved, res.Unchanged, res.Removed)
-		for _, u := range res.Unknown {
-			fmt.Fprintf(a.stdout, "not in the catalog: %s\n", u)
-		}
-	default:
-		ca, err := storage.LoadCommandAdapter(c.CommandAdapterConfig)
-		if err != nil {
-			return fmt.Errorf("export: %w", err)
-		}
-		res, err := snap.ToCommandAdapter(a.ctx, ca, export.AdapterOptions{Progress: a.progress("export")})
-		if err != nil {
-			return fmt.Errorf("export: %w", err)
-		}
-		if a.cli.JSON {
-			return a.printJSON(exportJSON{Generation: res.Generation, Written: res.Saved, Moved: res.Moved, Unchanged: res.Unchanged, Unknown: nonNil(res.Unknown)})
-		}
-		fmt.Fprintf(a.stdout, "exported generation %d through %s: %d saved, %d moved, %d unchanged\n",
-			res.Generation, c.CommandAdapterConfig, res.Saved, res.Moved, res.Unchanged)
-		for _, u := range res.Unknown {
-			fmt.Fprintf(a.stdout, "not in the catalog: %s\n", u)
+		for _, p := range res.Moved {
+			if strings.HasPrefix(p, aptos.MetadataBackupDir+"/") {
+				fmt.Fprintf(a.stdout, "%s %s: live again in %s/\n", would("remove", "removed"), p, aptos.MetadataDir)
+			} else {
+				fmt.Fprintf(a.stdout, "%s %s to %s/\n", would("move", "moved"), p, aptos.MetadataBackupDir)
+			}
 		}
 	}
-	return nil
+	for _, p := range res.Removed {
+		fmt.Fprintf(a.stdout, "%s %s: deleted by cleanup\n", would("remove", "removed"), p)
+	}
+	for _, k := range res.Kept {
+		fmt.Fprintf(a.stdout, "kept %s: %s\n", k.Path, k.Message())
+	}
+}
+
+// warnNew tells stderr about valid metadata files the catalog does not
+// know yet: a backup the catalog cannot see until it is imported.
+func warnNew(a *app, res *export.Result) {
+	if n := res.NewCount(); n > 0 {
+		fmt.Fprintf(a.stderr, "metactl: warning: %d metadata %s in %s %s not in the catalog: run 'metactl import' (the drop-in compaction imports them first)\n",
+			n, plural(n, "file", "files"), res.Target, plural(n, "is", "are"))
+	}
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

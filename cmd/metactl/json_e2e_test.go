@@ -41,8 +41,13 @@ func TestJSONShapes(t *testing.T) {
 	run("export", now, "export", "--local-fs-dir", filepath.Join(work, "out"))
 	run("export-archive", now, "export", "--archive", filepath.Join(work, "c.mcar"))
 	run("cleanup", []string{"METACTL_NOW=1700900000"}, "cleanup", "--older-than", "7d")
+	// After cleanup: what an export --prune would remove.
+	run("export-prune-dry-run", now, "export", "--local-fs-dir", filepath.Join(work, "out"), "--prune", "--dry-run")
 	gen := fmt.Sprint(stateOf(t, cat).Generation)
 	run("undo-dry-run", []string{"METACTL_NOW=1700900100"}, "undo", gen, "--dry-run")
 	run("undo", []string{"METACTL_NOW=1700900100"}, "undo", gen)
 	run("log", now, "log", "-n", "2")
+	// The drop-in compaction's storage side.
+	run("compact-drop-in", []string{"METACTL_NOW=1700990000"}, "compact", "--local-fs-dir", storage, "--transaction-file-compact-factor", "30",
+		"--epoch-ending-file-compact-factor", "30", "--state-snapshot-file-compact-factor", "30")
 }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 
 	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/export"
 	"github.com/metactl/metactl/importer"
 	"github.com/metactl/metactl/storage"
 )
@@ -104,4 +105,22 @@ func (q *queryFlags) open(a *app, command string) (catalog.DB, func(), error) {
 		return a.openRead(command)
 	}
 	return a.openStorage(&q.storageFlags, &q.cacheFlags, command)
+}
+
+// target opens the named storage for writing: the one place the CLI picks
+// a write backend (export and the drop-in compaction), as source picks the
+// read one. gzip applies to a folder only (an adapter's config decides);
+// concurrency bounds an adapter's parallel commands (0: one at a time).
+func (s *storageFlags) target(gzip bool, concurrency int) (export.Target, error) {
+	switch {
+	case s.LocalFsDir != "":
+		return &export.Dir{Path: s.LocalFsDir, Gzip: gzip}, nil
+	case s.CommandAdapterConfig != "":
+		ca, err := storage.LoadCommandAdapter(s.CommandAdapterConfig)
+		if err != nil {
+			return nil, err
+		}
+		return &export.Adapter{CA: ca, Config: s.CommandAdapterConfig, Concurrency: concurrency}, nil
+	}
+	return nil, fmt.Errorf("no storage given")
 }
