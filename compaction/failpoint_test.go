@@ -35,6 +35,9 @@ func TestFailpointChild(t *testing.T) {
 	if path == "" {
 		t.Skip("helper process of TestFailpoints")
 	}
+	if err := failpoint.Enable(os.Getenv(failpoint.EnvVar)); err != nil {
+		t.Fatal(err)
+	}
 	db, err := catalog.Open(t.Context(), path, &catalog.Options{Timeout: 10 * time.Second,
 		Now: func() time.Time { return time.Unix(failpointRun.at, 0) }})
 	if err != nil {

@@ -37,6 +37,10 @@ func TestMain(m *testing.M) {
 // read-only. Reaching the end means the failpoint did not fire.
 func childExport() int {
 	ctx := context.Background()
+	if err := failpoint.Enable(os.Getenv(failpoint.EnvVar)); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
 	db, err := catalog.Open(ctx, os.Getenv(envCatalog), &catalog.Options{ReadOnly: true})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -243,12 +243,12 @@ func (t *target) openFolder(d *folder, create bool) error {
 	if err != nil {
 		return fmt.Errorf("export: %s: %w", path, err)
 	}
-	switch st.Mode & unix.S_IFMT {
+	switch uint32(st.Mode) & unix.S_IFMT {
 	case unix.S_IFDIR:
 	case unix.S_IFLNK:
 		return refuseSymlink(path)
 	default:
-		return fmt.Errorf("export: %s %w (%s)", path, ErrNotDir, describe(st.Mode))
+		return fmt.Errorf("export: %s %w (%s)", path, ErrNotDir, describe(uint32(st.Mode)))
 	}
 	// O_NOFOLLOW closes the window between the check above and the open.
 	fd, err := unix.Openat(t.rootFd(), d.name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
@@ -274,7 +274,7 @@ func (t *target) openFolder(d *folder, create bool) error {
 			}
 			return fmt.Errorf("export: %s: %w", filepath.Join(path, e.Name()), err)
 		}
-		d.entries[e.Name()] = st.Mode & unix.S_IFMT
+		d.entries[e.Name()] = uint32(st.Mode) & unix.S_IFMT
 	}
 	return nil
 }
@@ -573,7 +573,7 @@ func (t *target) put(d *folder, name string, want []byte) (wrote bool, leftovers
 		return false, leftovers, refuseSymlink(path)
 	case st.Mode&unix.S_IFMT != unix.S_IFREG:
 		t.dropTemp(tmp)
-		return false, leftovers, refuseNotRegular(path, st.Mode)
+		return false, leftovers, refuseNotRegular(path, uint32(st.Mode))
 	}
 	if err := unix.Renameat(t.stage.fd(), tmp, d.fd(), name); err != nil {
 		t.dropTemp(tmp)
@@ -615,7 +615,7 @@ func (t *target) same(d *folder, name string, want []byte) (bool, error) {
 		return false, fmt.Errorf("export: %s: %w", path, err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return false, refuseNotRegular(path, st.Mode)
+		return false, refuseNotRegular(path, uint32(st.Mode))
 	}
 	if st.Size != int64(len(want)) {
 		return false, nil
@@ -653,7 +653,7 @@ func (t *target) writeTemp(name string, data []byte) (tmp string, leftovers int,
 			return "", leftovers, refuseSymlink(path)
 		}
 		if st.Mode&unix.S_IFMT != unix.S_IFREG {
-			return "", leftovers, refuseNotRegular(path, st.Mode)
+			return "", leftovers, refuseNotRegular(path, uint32(st.Mode))
 		}
 		if err := unix.Unlinkat(t.stage.fd(), tmp, 0); err != nil {
 			return "", leftovers, fmt.Errorf("export: remove leftover %s: %w", path, err)
@@ -693,13 +693,13 @@ func (t *target) remove(d *folder, name string, regularOnly bool) error {
 	if err != nil {
 		return fmt.Errorf("export: %s: %w", path, err)
 	}
-	mode := st.Mode & unix.S_IFMT
+	mode := uint32(st.Mode) & unix.S_IFMT
 	flags := 0
 	switch {
 	case regularOnly && mode == unix.S_IFLNK:
 		return refuseSymlink(path)
 	case regularOnly && mode != unix.S_IFREG:
-		return refuseNotRegular(path, st.Mode)
+		return refuseNotRegular(path, uint32(st.Mode))
 	case mode == unix.S_IFDIR:
 		flags = unix.AT_REMOVEDIR
 	}

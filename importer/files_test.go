@@ -140,6 +140,10 @@ func TestFailpoints(t *testing.T) {
 // failpointChild runs an import that a failpoint kills.
 func failpointChild(dir, path string) {
 	ctx := context.Background()
+	if err := failpoint.Enable(os.Getenv(failpoint.EnvVar)); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
 	db, err := catalog.Open(ctx, path, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 // Catalog backends linked into metactl. The embedded bbolt backend is part

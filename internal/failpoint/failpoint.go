@@ -1,29 +1,34 @@
 // Package failpoint kills (or stalls) the process at named points, for
 // crash and concurrency tests.
 //
-// Set METACTL_FAILPOINT to a comma-separated list of point specs:
+// Nothing is armed unless the program arms it: metactl's main calls
+// [Enable] with the value of METACTL_FAILPOINT, and a test's child process
+// does the same. No library reads the environment, so a program that
+// embeds catalog, importer, compaction or export can never be killed by a
+// stray variable; and the package is internal, so only this module's
+// programs can arm it at all. A spec is a comma-separated list of points:
 //
-//	name            SIGKILL the process the first time it reaches name
-//	name@3          SIGKILL it the third time (points inside loops)
+//	name            kill the process the first time it reaches name
+//	name@3          kill it the third time (points inside loops)
 //	name=sleep:2s   sleep 2s at every hit (hold a lock open for a test)
 //
-// SIGKILL means nothing runs after the point: no deferred call, no bbolt
-// rollback, no flush; the same as a power cut or an OOM kill there.
+// The kill is os.Process.Kill (SIGKILL on Unix): nothing runs after the
+// point, no deferred call, no bbolt rollback, no flush; the same as a power
+// cut or an OOM kill there.
 //
-// When the variable is unset, Hit costs a single load of a package-level
-// bool. The variable is read once, at program start.
+// When nothing is armed, Hit costs a single load of a package-level bool.
 package failpoint
 
 import (
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
-// EnvVar names the environment variable read at program start.
+// EnvVar names the environment variable metactl's main passes to Enable.
 const EnvVar = "METACTL_FAILPOINT"
 
 type point struct {
@@ -37,32 +42,51 @@ var (
 	points  map[string]*point
 )
 
-func init() { parse(os.Getenv(EnvVar)) }
+// Enable arms the points of spec, replacing any armed before; an empty
+// spec disarms them all. It refuses a malformed spec (a crash test whose
+// point silently failed to arm would pass without testing anything).
+// Call it before any goroutine hits a point.
+func Enable(spec string) error {
+	ps, err := parse(spec)
+	if err != nil {
+		return err
+	}
+	mu.Lock()
+	points = ps
+	mu.Unlock()
+	enabled = len(ps) > 0
+	return nil
+}
 
-func parse(spec string) {
-	points = make(map[string]*point)
+func parse(spec string) (map[string]*point, error) {
+	ps := make(map[string]*point)
 	for _, p := range strings.Split(spec, ",") {
 		p = strings.TrimSpace(p)
 		if p == "" {
 			continue
 		}
 		pt := &point{remaining: 1}
-		if name, action, ok := strings.Cut(p, "="); ok {
-			if d, ok := strings.CutPrefix(action, "sleep:"); ok {
-				if dur, err := time.ParseDuration(d); err == nil {
-					pt.sleep = dur
-				}
+		name := p
+		if n, action, ok := strings.Cut(p, "="); ok {
+			d, ok := strings.CutPrefix(action, "sleep:")
+			dur, err := time.ParseDuration(d)
+			if !ok || err != nil || dur <= 0 {
+				return nil, fmt.Errorf("failpoint %q: the action must be sleep:DURATION, for example sleep:2s", p)
 			}
-			p = name
-		} else if name, count, ok := strings.Cut(p, "@"); ok {
-			if c, err := strconv.Atoi(count); err == nil && c > 0 {
-				pt.remaining = c
+			pt.sleep, name = dur, n
+		} else if n, count, ok := strings.Cut(p, "@"); ok {
+			c, err := strconv.Atoi(count)
+			if err != nil || c <= 0 {
+				return nil, fmt.Errorf("failpoint %q: the count after @ must be a positive integer", p)
 			}
-			p = name
+			pt.remaining, name = c, n
 		}
-		points[p] = pt
+		if name == "" {
+			return nil, fmt.Errorf("failpoint %q: no point name", p)
+		}
+		ps[name] = pt
 	}
-	enabled = len(points) > 0
+	return ps, nil
 }
 
 // Hit acts on the named point if it is armed, and returns normally
@@ -88,7 +112,9 @@ func Hit(name string) {
 		time.Sleep(sleep)
 	}
 	if kill {
-		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-		select {} // the signal is on its way
+		if p, err := os.FindProcess(os.Getpid()); err == nil {
+			_ = p.Kill()
+		}
+		select {} // the kill is on its way
 	}
 }
