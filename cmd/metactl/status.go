@@ -4,8 +4,10 @@ package main
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/metactl/metactl/aptos"
+	"github.com/metactl/metactl/archive"
 	"github.com/metactl/metactl/catalog"
 )
 
@@ -35,6 +37,9 @@ type statusJSON struct {
 }
 
 func (c *statusCmd) Run(a *app) error {
+	if !c.given() && isArchiveFile(a.cli.Catalog) {
+		return c.runArchive(a)
+	}
 	db, done, err := c.open(a, "status")
 	if err != nil {
 		return err
@@ -56,9 +61,32 @@ func (c *statusCmd) Run(a *app) error {
 	if err != nil {
 		return fmt.Errorf("status: %w", err)
 	}
+	return c.print(a, &out)
+}
+
+func (c *statusCmd) print(a *app, out *statusJSON) error {
 	if a.cli.JSON {
 		return a.printJSON(out)
 	}
-	_, err = fmt.Fprintln(a.stdout, out.StorageState.String())
+	_, err := fmt.Fprintln(a.stdout, out.StorageState.String())
 	return err
+}
+
+// runArchive answers from an archive in one streaming pass
+// (archive.ReadState) instead of unpacking it into a temporary catalog:
+// the same document, in bounded memory.
+func (c *statusCmd) runArchive(a *app) error {
+	path := a.cli.Catalog
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("open archive %q: %w", path, err)
+	}
+	defer f.Close()
+	st, err := archive.ReadState(f)
+	if err != nil {
+		return fmt.Errorf("open archive %q: %w", path, err)
+	}
+	h := &st.Header
+	return c.print(a, &statusJSON{StorageState: st.StorageState, Generation: h.Generation, ViewDigest: h.ViewDigest,
+		Entries: h.Entries, LiveFiles: st.LiveFiles, MovedFiles: st.MovedFiles, Identity: h.Identity})
 }
