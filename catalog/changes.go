@@ -61,8 +61,12 @@ const DefaultRetention = 30 * 24 * time.Hour
 
 // before is the first-touch image of one handle in a transaction.
 type before struct {
-	rec     []byte // file record, nil if absent
+	rec     []byte // file record, nil if absent; without content while headOnly
 	deleted []byte // deleted record, nil if none
+	// headOnly: rec holds the record without its content. The content is
+	// copied only when the transaction is about to destroy it (dropFile):
+	// a compaction moving a million files copies no content.
+	headOnly bool
 }
 
 // touch remembers handle's before-image the first time a transaction
@@ -76,13 +80,31 @@ func (tx *boltTx) touch(handle string) {
 	}
 	var b before
 	if v := tx.btx.Bucket(bucketFiles).Get([]byte(handle)); v != nil {
-		b.rec = bytes.Clone(v)
+		if len(v) >= fileRecFixedLen {
+			b.rec, b.headOnly = bytes.Clone(recordHeader(v)), true
+		} else {
+			b.rec = bytes.Clone(v) // malformed: decode reports it later
+		}
 	}
 	if bk := tx.btx.Bucket(bucketDeleted); bk != nil {
 		if v := bk.Get([]byte(handle)); v != nil {
 			b.deleted = bytes.Clone(v)
 		}
 	}
+	tx.touched[handle] = b
+}
+
+// keepContent completes handle's before-image with the content of rec,
+// the handle's current record, before the transaction drops it. Until
+// then only the state may have changed, so the content is the original.
+func (tx *boltTx) keepContent(handle string, rec []byte) {
+	b, ok := tx.touched[handle]
+	if !ok || !b.headOnly || len(rec) < fileRecFixedLen {
+		return
+	}
+	srcLen := int(binary.BigEndian.Uint16(rec[54:]))
+	b.rec = append(b.rec, rec[fileRecFixedLen+srcLen:]...)
+	b.headOnly = false
 	tx.touched[handle] = b
 }
 
@@ -103,8 +125,12 @@ func (tx *boltTx) writeChanges(gen uint64) error {
 	for _, h := range handles {
 		b := tx.touched[h]
 		after := files.Get([]byte(h))
-		if b.rec != nil && after != nil && bytes.Equal(b.rec, after) {
+		if b.headOnly && after != nil && len(after) >= fileRecFixedLen && bytes.Equal(b.rec, recordHeader(after)) ||
+			!b.headOnly && b.rec != nil && bytes.Equal(b.rec, after) {
 			continue
+		}
+		if b.headOnly && (after == nil || len(after) < fileRecFixedLen || !bytes.Equal(b.rec[18:50], after[18:50])) {
+			return fmt.Errorf("file %q: change record lost the content it replaced: %w", h, ErrCorrupt)
 		}
 		if b.rec == nil && after == nil && bytes.Equal(b.deleted, tx.deletedRecord(h)) {
 			continue
@@ -123,7 +149,9 @@ func (tx *boltTx) writeChanges(gen uint64) error {
 			copy(v[4:36], after[18:50])
 			if img != nil && bytes.Equal(img[18:50], after[18:50]) {
 				v[3] |= changeContentSame
-				img = recordHeader(img)
+				if !b.headOnly {
+					img = recordHeader(img)
+				}
 			}
 		}
 		binary.BigEndian.PutUint32(v[36:], uint32(len(img)))

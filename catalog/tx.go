@@ -591,6 +591,7 @@ func (tx *boltTx) DeleteFile(handle string) error {
 
 // dropFile removes a file record and, if it was live, its index entries.
 func (tx *boltTx) dropFile(handle string, rec []byte) error {
+	tx.keepContent(handle, rec)
 	f, err := decodeFileRecord(handle, rec, true)
 	if err != nil {
 		return err
