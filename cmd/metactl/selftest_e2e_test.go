@@ -5,9 +5,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 type selftestDoc struct {
@@ -26,7 +28,7 @@ type selftestDoc struct {
 // selftestOn runs 'metactl selftest --quick --json' on dir through the
 // binary and checks every property passes, the figures are there and
 // nothing is left in dir.
-func selftestOn(t *testing.T, dir string) {
+func selftestOn(t *testing.T, dir string) string {
 	t.Helper()
 	before, _ := os.ReadDir(dir)
 	r := metactl(t, "", nil, "selftest", "--dir", dir, "--quick", "--json")
@@ -53,11 +55,18 @@ func selftestOn(t *testing.T, dir string) {
 		t.Errorf("%s had %d entries, now %d: the scratch folder was not removed", dir, len(before), len(after))
 	}
 	t.Logf("%s: %d kills, %d reads, %d ms", dir, doc.Kills, doc.Reads, doc.Millis)
+	return r.stdout
 }
 
 // TestSelftestLocalFilesystem: selftest passes where the tests run.
+// Its --json shape is pinned by a golden file, with paths and figures
+// (which vary from run to run) replaced.
 func TestSelftestLocalFilesystem(t *testing.T) {
-	selftestOn(t, t.TempDir())
+	dir := t.TempDir()
+	out := selftestOn(t, dir)
+	out = regexp.MustCompile(`\.metactl-selftest-[0-9]+`).ReplaceAllString(strings.ReplaceAll(out, dir, "$DIR"), ".metactl-selftest-$$RANDOM")
+	out = regexp.MustCompile(`[0-9]+(\.[0-9]+)?`).ReplaceAllString(out, "N")
+	golden(t, "json-selftest.json", out)
 }
 
 const tmpfsMagic = 0x01021994
@@ -106,5 +115,46 @@ func TestSelftestUsage(t *testing.T) {
 	r := metactl(t, "", nil, "selftest", "--dir", filepath.Join(t.TempDir(), "missing"))
 	if r.code != exitUsage || !strings.Contains(r.stderr, "missing") {
 		t.Errorf("missing folder: %s", r)
+	}
+}
+
+// TestSelftestSIGINT: Ctrl-C during a selftest run stops it with exit 130
+// and removes the scratch folder and everything in it.
+func TestSelftestSIGINT(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(binary, "selftest", "--dir", dir)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Interrupt once the probes have started: the scratch folder holds the
+	// generated storage and seed catalogs by then.
+	for i := 0; ; i++ {
+		ents, _ := os.ReadDir(dir)
+		if len(ents) == 1 {
+			if inner, _ := os.ReadDir(filepath.Join(dir, ents[0].Name())); len(inner) >= 5 {
+				break
+			}
+		}
+		if i > 2000 {
+			cmd.Process.Kill()
+			t.Fatal("the scratch folder did not fill within 20s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
+		t.Fatalf("exit %d (%v), want %d: %s", code, err, exitInterrupted, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "selftest: interrupted; the scratch folder") {
+		t.Errorf("stderr: %s", stderr.String())
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("%s holds %d entries after the interrupted run", dir, len(ents))
 	}
 }
