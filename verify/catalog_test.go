@@ -2,8 +2,10 @@ package verify_test
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -92,5 +94,62 @@ func TestCatalogDamagedLine(t *testing.T) {
 		"unparsable-file metadata/transaction_0-99.meta:2"
 	if got := strings.Join(codes, "\n"); got != want {
 		t.Errorf("problems\n got %s\nwant %s\n%s", got, want, findings(r.Problems))
+	}
+}
+
+// TestCatalogDamagedFile: a key renamed inside the catalog file breaks
+// bbolt's key order; the file still opens, verify reports
+// catalog-damaged with the catalog's path and goes on checking the view.
+func TestCatalogDamagedFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.db")
+	db := catalogtest.OpenManual(t, catalogtest.Options{Path: path})
+	// Enough files that the files bucket has pages of its own (a small
+	// bucket is stored inline, and bbolt checks key order on pages).
+	files := []catalogtest.File{{Name: "identity.meta", State: catalog.Live, Lines: []aptos.Metadata{identity(1)}}}
+	for v := uint64(0); v < 300; v++ {
+		files = append(files, catalogtest.File{Name: fmt.Sprintf("transaction_%d-%d.meta", v, v), State: catalog.Live,
+			Lines: []aptos.Metadata{txn(v, v, fmt.Sprintf("t%d", v))}})
+	}
+	catalogtest.Put(t, db, files...)
+	db.Close()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Same length, now sorting after its right neighbour.
+	raw = bytes.ReplaceAll(raw, []byte("metadata/identity.meta"), []byte("metadata/zdentity.meta"))
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db = catalogtest.OpenWith(t, catalogtest.Options{Path: path})
+	r, err := verify.Catalog(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Problems) == 0 || r.Problems[0].Code != verify.CodeCatalogDamaged || !slices.Equal(r.Problems[0].Where, []string{path}) ||
+		!strings.Contains(r.Problems[0].Message, "catalog file is damaged: key[0]") {
+		t.Fatalf("problems:\n%s", findings(r.Problems))
+	}
+}
+
+// TestCatalogTimestampsUnknownFile: the latest compaction timestamps name
+// a file the catalog lacks: a warning naming the timestamps file, and the
+// report stays OK.
+func TestCatalogTimestampsUnknownFile(t *testing.T) {
+	db := catalogtest.Open(t)
+	ts := aptos.NewCompactionTimestamps(aptos.CompactionTimestamps{FileCompactedAt: 7,
+		Timestamps: map[string]*uint64{"metadata/gone.meta": nil, "metadata/transaction_0-9.meta": nil}})
+	catalogtest.Put(t, db,
+		catalogtest.File{Name: "identity.meta", State: catalog.Live, Lines: []aptos.Metadata{identity(1)}},
+		catalogtest.File{Name: "transaction_0-9.meta", State: catalog.Live, Lines: []aptos.Metadata{txn(0, 9, "t0")}},
+		catalogtest.File{Name: "compaction_timestamps_7.meta", State: catalog.Live, Lines: []aptos.Metadata{ts}},
+	)
+	r, err := verify.Catalog(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "timestamps-unknown: the latest compaction timestamps name metadata/gone.meta, which the catalog does not hold (metadata/compaction_timestamps_7.meta:1)"
+	if !r.OK() || findings(r.Warnings) != want {
+		t.Errorf("ok=%v problems=%s\nwarnings %s\nwant     %s", r.OK(), findings(r.Problems), findings(r.Warnings), want)
 	}
 }
