@@ -466,7 +466,7 @@ func (t *target) read(d *folder, name string) (raw []byte, k Kept, err error) {
 		return nil, k, fmt.Errorf("export: %s: %w", path, err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		k.Detail = describe(st.Mode)
+		k.Detail = describe(uint32(st.Mode))
 		return nil, k, nil
 	}
 	if st.Size > storage.DefaultMaxFileSize {
