@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -69,6 +70,11 @@ type Dir struct {
 	// faster than one. Zero means DefaultWorkers; 1 writes one file at a
 	// time. The phases themselves never overlap.
 	Workers int
+	// Existing requires Path to be a LocalFs storage already (a folder
+	// holding metadata/, storage.CheckLocalDir), as the drop-in compaction
+	// does: it publishes back to the storage it read. Without it, a missing
+	// or empty Path is created as a new storage.
+	Existing bool
 }
 
 // DefaultWorkers is the number of concurrent file writers a Dir uses when
@@ -83,6 +89,9 @@ func (d *Dir) String() string { return d.Path }
 func (d *Dir) Publish(ctx context.Context, s *Snapshot, opts Options) (*Result, error) {
 	if err := s.check(); err != nil {
 		return nil, err
+	}
+	if err := d.checkPath(); err != nil {
+		return nil, fmt.Errorf("export: %w", err)
 	}
 	t, err := openTarget(d.Path, !opts.DryRun)
 	if err != nil {
@@ -99,6 +108,40 @@ func (d *Dir) Publish(ctx context.Context, s *Snapshot, opts Options) (*Result, 
 		return nil, err
 	}
 	return res, nil
+}
+
+// Check refuses a Path export must not write into (see checkPath), before
+// anything is read or written: a caller can check before its slow steps.
+// Publish checks again.
+func (d *Dir) Check() error { return d.checkPath() }
+
+// checkPath refuses, before anything is written, a Path that names the
+// metadata/ or metadata_backup/ folder itself (writing there would make
+// metadata/metadata/), and a folder that exists, is not empty and holds
+// none of metadata/, metadata_backup/ and the staging folder: it is not a
+// storage, and export will not turn it into one. A missing or empty folder
+// is a new storage, unless Existing is set. (What is at those names, a
+// symbolic link or a file, is refused later, naming it.) Errors wrap
+// storage.ErrNotStorage.
+func (d *Dir) checkPath() error {
+	if base := filepath.Base(filepath.Clean(d.Path)); base == aptos.MetadataDir || base == aptos.MetadataBackupDir || d.Existing {
+		return storage.CheckLocalDir(d.Path)
+	}
+	ents, err := os.ReadDir(d.Path)
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && len(ents) == 0) {
+		return nil // a new storage
+	}
+	if err != nil {
+		return storage.CheckLocalDir(d.Path) // not a directory: it says so
+	}
+	for _, e := range ents {
+		switch e.Name() {
+		case aptos.MetadataDir, aptos.MetadataBackupDir, StagingDir:
+			return nil
+		}
+	}
+	return fmt.Errorf("local storage %s: %w: it is not empty and has no %s/ folder (expected an empty folder for a new storage, or a LocalFs backup storage folder holding metadata/ and metadata_backup/)",
+		d.Path, storage.ErrNotStorage, aptos.MetadataDir)
 }
 
 // folder is an open directory under the export directory.

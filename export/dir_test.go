@@ -550,3 +550,31 @@ func TestToDirCanceled(t *testing.T) {
 		t.Fatalf("error %v, want context.Canceled", err)
 	}
 }
+
+// TestPruneKeepsSameNameOtherContent: a file cleanup deleted is removed by
+// --prune only where the storage's copy has the deleted content; a file of
+// the same name with other content (a valid new backup, here) is kept.
+func TestPruneKeepsSameNameOtherContent(t *testing.T) {
+	files := catalogtest.CompactedStorage()
+	db := catalogtest.Open(t)
+	catalogtest.Put(t, db, files...)
+	dir := t.TempDir()
+	if _, err := toDir(t.Context(), db, dir, dirOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	const gone = "epoch_ending_0-0.meta"
+	cleanupDelete(t, db, gone)
+	other := `{"EpochEndingBackup":{"first_epoch":0,"last_epoch":0,"first_version":0,"last_version":9,"manifest":"epoch_ending_0-.other/epoch_ending.manifest"}}` + "\n"
+	mustWrite(t, filepath.Join(dir, "metadata_backup", gone), other)
+	res, err := toDir(t.Context(), db, dir, dirOptions{Prune: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := counts{Generation: 2, Unchanged: len(files) - 1, Kept: []string{"metadata_backup/" + gone + " new"}}
+	if !equalResult(res, &want) {
+		t.Errorf("%+v, want %+v", countsOf(res), want)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "metadata_backup", gone)); err != nil || string(b) != other {
+		t.Errorf("prune removed or changed a file with other content: %q, %v", b, err)
+	}
+}

@@ -117,7 +117,7 @@ func (c *compactCmd) Run(a *app) error {
 	var target export.Target
 	if c.given() {
 		var err error
-		if target, err = c.target(false, c.concurrency()); err != nil {
+		if target, err = c.target(false, c.concurrency(), true); err != nil {
 			return fmt.Errorf("compact: %w", err)
 		}
 		out.Storage = &storageJSON{Target: target.String()}

@@ -48,7 +48,17 @@ save_metadata_line and backup_metadata_file commands.
 --archive FILE writes one zstd file with the whole catalog (format version,
 files, states, provenance and a SHA-256 trailer); the same generation always
 gives the same plaintext. 'metactl import --archive FILE' restores it, and
-read-only commands accept it as --catalog.`
+read-only commands accept it as --catalog.
+
+DIR must be a storage folder (holding metadata/), or missing or empty (a new
+storage is created there). A non-empty folder without metadata/, or a path
+naming the metadata/ or metadata_backup/ folder itself, is refused (exit 3)
+before anything is written.
+
+Examples:
+  metactl export --local-fs-dir /backups/storage --dry-run
+  metactl export --local-fs-dir /backups/storage --prune
+  metactl export --archive catalog.mcar`
 }
 
 func (c *exportCmd) Validate() error {
@@ -78,6 +88,11 @@ func (c *exportCmd) Run(a *app) error {
 	if c.Archive != "" {
 		return c.runArchive(a)
 	}
+	// The target first: a wrong path is refused before the catalog is read.
+	t, err := c.target(c.Gzip, 0, false)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
 	db, done, err := a.openRead("export")
 	if err != nil {
 		return err
@@ -89,7 +104,7 @@ func (c *exportCmd) Run(a *app) error {
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	return c.writeSnapshot(a, snap)
+	return c.writeSnapshot(a, t, snap)
 }
 
 // runArchive streams the archive from inside one read transaction to a
@@ -126,11 +141,7 @@ func (c *exportCmd) runArchive(a *app) error {
 	return err
 }
 
-func (c *exportCmd) writeSnapshot(a *app, snap *export.Snapshot) error {
-	t, err := c.target(c.Gzip, 0)
-	if err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
+func (c *exportCmd) writeSnapshot(a *app, t export.Target, snap *export.Snapshot) error {
 	res, err := snap.Publish(a.ctx, t, export.Options{Prune: c.Prune, DryRun: c.DryRun, Progress: a.progress("export")})
 	if err != nil {
 		return fmt.Errorf("export: %w", err)

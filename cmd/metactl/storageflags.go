@@ -112,11 +112,18 @@ func (q *queryFlags) open(a *app, command string) (catalog.DB, func(), error) {
 // target opens the named storage for writing: the one place the CLI picks
 // a write backend (export and the drop-in compaction), as source picks the
 // read one. gzip applies to a folder only (an adapter's config decides);
-// concurrency bounds an adapter's parallel commands (0: one at a time).
-func (s *storageFlags) target(gzip bool, concurrency int) (export.Target, error) {
+// concurrency bounds an adapter's parallel commands (0: one at a time);
+// existing requires a folder to be a storage already (the drop-in), where
+// an export may create a new one in a missing or empty folder. A folder
+// path is checked here, before anything is read or written.
+func (s *storageFlags) target(gzip bool, concurrency int, existing bool) (export.Target, error) {
 	switch {
 	case s.LocalFsDir != "":
-		return &export.Dir{Path: s.LocalFsDir, Gzip: gzip}, nil
+		d := &export.Dir{Path: s.LocalFsDir, Gzip: gzip, Existing: existing}
+		if err := d.Check(); err != nil {
+			return nil, err
+		}
+		return d, nil
 	case s.CommandAdapterConfig != "":
 		ca, err := storage.LoadCommandAdapter(s.CommandAdapterConfig)
 		if err != nil {
