@@ -1,0 +1,138 @@
+package etcdstore
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Scheme is the URL scheme of an etcd catalog.
+const Scheme = "etcd"
+
+// Config says where an etcd catalog lives and how to reach it.
+type Config struct {
+	// Endpoints are the members' client addresses, "host:port".
+	Endpoints []string
+	// Prefix is the key prefix under which the catalog lives, starting
+	// with "/" and without a trailing one ("/metactl/mainnet").
+	Prefix string
+	// TLS, when non-nil, is used for every connection (https).
+	TLS *tls.Config
+	// Username and Password authenticate with etcd's auth, when set.
+	Username, Password string
+	// LeaseTTL is the writer lock's lease: how long a dead writer blocks
+	// others. Zero means DefaultLeaseTTL.
+	LeaseTTL time.Duration
+	// Grace is how long a superseded generation is kept for slow readers.
+	// Zero means DefaultGrace; use a negative value for none.
+	Grace time.Duration
+	// ChunkSize is the size of the bbolt file's pieces, before compression.
+	// Zero means DefaultChunkSize.
+	ChunkSize int
+}
+
+// Defaults of Config.
+const (
+	DefaultLeaseTTL  = 10 * time.Second
+	DefaultGrace     = 10 * time.Minute
+	DefaultChunkSize = 1 << 20
+	// maxChunkSize keeps a compressed chunk under etcd's default request
+	// limit (1.5 MiB) even for incompressible data.
+	maxChunkSize = 1<<20 + 1<<18
+)
+
+// IsURL reports whether s names an etcd catalog ("etcd://...").
+func IsURL(s string) bool { return strings.HasPrefix(s, Scheme+"://") }
+
+// ParseURL parses "etcd://HOST:PORT[,HOST:PORT...]/PREFIX[?OPTIONS]".
+// OPTIONS are lease-ttl, grace (Go durations) and chunk-size (bytes), for
+// example "etcd://10.0.0.1:2379,10.0.0.2:2379/metactl/mainnet?grace=30m".
+// TLS and credentials are not part of the URL (see the package doc).
+func ParseURL(s string) (*Config, error) {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("etcd catalog URL %q: %s (want etcd://HOST:PORT[,HOST:PORT...]/PREFIX)", s, fmt.Sprintf(format, args...))
+	}
+	rest, ok := strings.CutPrefix(s, Scheme+"://")
+	if !ok {
+		return nil, bad("not an etcd:// URL")
+	}
+	hosts, path, ok := strings.Cut(rest, "/")
+	if !ok {
+		return nil, bad("no prefix")
+	}
+	path, query, _ := strings.Cut(path, "?")
+	c := &Config{Prefix: "/" + path}
+	for _, h := range strings.Split(hosts, ",") {
+		host, port, err := net.SplitHostPort(h)
+		if err != nil || host == "" {
+			return nil, bad("endpoint %q is not HOST:PORT", h)
+		}
+		if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
+			return nil, bad("endpoint %q: bad port", h)
+		}
+		c.Endpoints = append(c.Endpoints, h)
+	}
+	if path == "" || strings.HasSuffix(path, "/") || strings.Contains(path, "//") {
+		return nil, bad("prefix %q must be non-empty, without empty segments or a trailing /", c.Prefix)
+	}
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return nil, bad("options: %v", err)
+	}
+	for k, vs := range q {
+		v := vs[len(vs)-1]
+		switch k {
+		case "lease-ttl", "grace":
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return nil, bad("%s: %v", k, err)
+			}
+			if k == "grace" {
+				c.Grace = d
+				if d == 0 {
+					c.Grace = -1
+				}
+			} else {
+				if d < time.Second {
+					return nil, bad("lease-ttl must be at least 1s")
+				}
+				c.LeaseTTL = d
+			}
+		case "chunk-size":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 4096 || n > maxChunkSize {
+				return nil, bad("chunk-size must be a number of bytes from 4096 to %d", maxChunkSize)
+			}
+			c.ChunkSize = n
+		default:
+			return nil, bad("unknown option %q (known: lease-ttl, grace, chunk-size)", k)
+		}
+	}
+	return c, nil
+}
+
+// String returns the catalog's URL without options, for messages.
+func (c *Config) String() string {
+	return Scheme + "://" + strings.Join(c.Endpoints, ",") + c.Prefix
+}
+
+func (c *Config) withDefaults() Config {
+	o := *c
+	if o.LeaseTTL == 0 {
+		o.LeaseTTL = DefaultLeaseTTL
+	}
+	if o.Grace == 0 {
+		o.Grace = DefaultGrace
+	}
+	if o.Grace < 0 {
+		o.Grace = 0
+	}
+	if o.ChunkSize == 0 {
+		o.ChunkSize = DefaultChunkSize
+	}
+	return o
+}
