@@ -108,10 +108,10 @@ func (s *Store) genPrefix() string  { return s.cfg.Prefix + "/gen/" }
 func (s *Store) keyGen(g uint64) string {
 	return fmt.Sprintf("%s%020d/", s.genPrefix(), g)
 }
-func (s *Store) keyManifest(g uint64) string      { return s.keyGen(g) + "manifest" }
-func (s *Store) keyChunk(g uint64, i int) string  { return fmt.Sprintf("%schunk/%08d", s.keyGen(g), i) }
-func (s *Store) journalPrefix() string            { return s.cfg.Prefix + "/journal/" }
-func (s *Store) keyJournal(g uint64) string       { return fmt.Sprintf("%s%020d", s.journalPrefix(), g) }
+func (s *Store) keyManifest(g uint64) string     { return s.keyGen(g) + "manifest" }
+func (s *Store) keyChunk(g uint64, i int) string { return fmt.Sprintf("%schunk/%08d", s.keyGen(g), i) }
+func (s *Store) journalPrefix() string           { return s.cfg.Prefix + "/journal/" }
+func (s *Store) keyJournal(g uint64) string      { return fmt.Sprintf("%s%020d", s.journalPrefix(), g) }
 func (s *Store) parseGenKey(k string) (uint64, bool) {
 	rest, ok := strings.CutPrefix(k, s.genPrefix())
 	if !ok || len(rest) < 21 || rest[20] != '/' {
