@@ -51,7 +51,11 @@ func (e *BusyError) Error() string {
 	fmt.Fprintf(&b, "catalog %q is busy: lock not acquired within %s", e.Path, e.Timeout)
 	if h := e.Holder; h != nil {
 		fmt.Fprintf(&b, " (held by pid %d, %q, since %s", h.PID, h.Command, h.Started.UTC().Format(time.RFC3339))
-		if !h.alive() {
+		if h.Host != "" && h.Host != hostname() {
+			// Another host's writer (a shared backend such as etcd):
+			// its pid means nothing here.
+			fmt.Fprintf(&b, ", on host %s", h.Host)
+		} else if !h.alive() {
 			b.WriteString("; that process no longer runs, so a reader may hold it")
 		}
 		b.WriteString(")")

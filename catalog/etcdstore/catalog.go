@@ -2,19 +2,131 @@ package etcdstore
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
+	"time"
 
 	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// scratch makes a private folder for a scratch catalog.
-func (s *Store) scratch() (string, func(), error) {
+func init() { catalog.Register(Scheme, openDB) }
+
+// DB is an etcd catalog opened through catalog.Open. A writable DB holds
+// the writer lock from Open to Close, as a writable bbolt file does, and
+// keeps a scratch copy of the generation it last published or read, so a
+// second transaction in the same DB does not download again.
+type DB struct {
+	s        *Store
+	location string
+	opts     catalog.Options
+	lock     *Lock // writable only
+
+	mu      sync.Mutex
+	scratch *scratchCopy // writable only: the current generation, if known
+}
+
+// scratchCopy is a private bbolt copy of one generation.
+type scratchCopy struct {
+	snap *Snapshot
+	db   catalog.DB
+	path string
+	done func()
+}
+
+func (c *scratchCopy) close() {
+	if c != nil {
+		c.db.Close()
+		c.done()
+	}
+}
+
+func openDB(ctx context.Context, location string, opts *catalog.Options) (catalog.DB, error) {
+	cfg, err := ParseURL(location)
+	if err != nil {
+		return nil, err
+	}
+	if err := applyConnection(cfg); err != nil {
+		return nil, err
+	}
+	s, err := Open(cfg, &Options{Timeout: opts.Timeout, Command: opts.Command, Now: opts.Now})
+	if err != nil {
+		return nil, err
+	}
+	db := &DB{s: s, location: location, opts: *opts}
+	if opts.ReadOnly {
+		sn, err := s.Current(ctx)
+		if err == nil && sn.Manifest == nil {
+			err = fmt.Errorf("open catalog %q: %w (create it with 'metactl import')", location, catalog.ErrNoCatalog)
+		}
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		return db, nil
+	}
+	if db.lock, err = s.Lock(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := db.create(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// create publishes an empty generation 0 if the catalog does not exist, as
+// a writable open of a catalog file creates the file.
+func (db *DB) create(ctx context.Context) error {
+	base, err := db.s.Current(ctx)
+	if err != nil || base.Manifest != nil {
+		return err
+	}
+	if _, err := db.s.collect(ctx, db.lock, base); err != nil {
+		return err
+	}
+	c, err := db.s.materialize(ctx, base, false)
+	if err != nil {
+		return err
+	}
+	if c.snap, err = db.s.publishFile(ctx, db.lock, base, c.db, c.path); err != nil {
+		c.close()
+		return err
+	}
+	db.scratch = c
+	return nil
+}
+
+// Location returns the catalog URL as given to Open.
+func (db *DB) Location() string { return db.location }
+
+// Close releases the writer lock, the scratch copy and the connection.
+func (db *DB) Close() error {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	db.scratch.close()
+	db.scratch = nil
+	if db.lock != nil {
+		db.lock.Unlock()
+		db.lock = nil
+	}
+	if db.s != nil {
+		err := db.s.Close()
+		db.s = nil
+		return err
+	}
+	return nil
+}
+
+// newScratch makes a private folder for a scratch catalog.
+func (s *Store) newScratch() (string, func(), error) {
 	dir, err := os.MkdirTemp(s.opts.TempDir, "metactl-etcd-")
 	if err != nil {
 		return "", nil, err
@@ -26,45 +138,60 @@ func (s *Store) scratchOptions(readOnly bool) *catalog.Options {
 	return &catalog.Options{ReadOnly: readOnly, NoSync: true, Command: s.opts.Command, Now: s.opts.Now, Timeout: -1}
 }
 
-// Update runs fn as one write transaction on the etcd catalog, with the
-// semantics of catalog.DB.Update (it runs exactly that, on a scratch copy
-// of the current generation): take the writer lock, collect garbage,
-// download generation G into a scratch bbolt file, run fn there, and if it
-// changed something upload the file as generation G+1 and publish it with
-// one compare-and-swap, together with its journal record. If the catalog
-// does not exist yet it is created (generation 0, or 1 if fn changed
-// something), as a writable catalog.Open creates a file.
-func (s *Store) Update(ctx context.Context, kind string, fn func(*catalog.Tx) error) (*catalog.Operation, error) {
-	l, err := s.Lock(ctx)
+// materialize downloads snapshot sn into a scratch catalog.
+func (s *Store) materialize(ctx context.Context, sn *Snapshot, readOnly bool) (*scratchCopy, error) {
+	path, done, err := s.newScratch()
 	if err != nil {
 		return nil, err
 	}
-	defer l.Unlock()
+	if sn.Manifest != nil {
+		if err := s.Download(ctx, sn, path); err != nil {
+			done()
+			return nil, err
+		}
+	}
+	cdb, err := catalog.Open(ctx, path, s.scratchOptions(readOnly))
+	if err != nil {
+		done()
+		return nil, err
+	}
+	return &scratchCopy{snap: sn, db: cdb, path: path, done: done}, nil
+}
+
+// Update runs fn as one write, with the semantics of the file catalog's
+// Update (it runs exactly that, on a scratch copy of the current
+// generation), and publishes the result as the next generation with one
+// compare-and-swap. If the catalog does not exist yet it is created
+// (generation 0, or 1 if fn changed something), as opening a file for
+// writing creates it.
+func (db *DB) Update(ctx context.Context, kind string, fn func(catalog.WriteTx) error) (*catalog.Operation, error) {
+	if db.opts.ReadOnly {
+		return nil, catalog.ErrReadOnly
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	s := db.s
 	base, err := s.Current(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.collect(ctx, l, base); err != nil {
+	if _, err := s.collect(ctx, db.lock, base); err != nil {
 		return nil, err
 	}
-	path, done, err := s.scratch()
-	if err != nil {
-		return nil, err
-	}
-	defer done()
-	if base.Manifest != nil {
-		if err := s.Download(ctx, base, path); err != nil {
+	if c := db.scratch; c == nil || c.snap.CurrentModRev != base.CurrentModRev {
+		db.scratch.close()
+		db.scratch = nil
+		if db.scratch, err = s.materialize(ctx, base, false); err != nil {
 			return nil, err
 		}
 	}
-	db, err := catalog.Open(ctx, path, s.scratchOptions(false))
+	c := db.scratch
+	op, err := c.db.Update(ctx, kind, fn)
 	if err != nil {
-		return nil, err
-	}
-	defer db.Close()
-	op, err := db.Update(ctx, kind, fn)
-	if err != nil {
-		return nil, err
+		return nil, err // the scratch copy rolled back: still generation G
 	}
 	if !op.Changed() && base.Manifest != nil {
 		return op, nil
@@ -77,41 +204,47 @@ func (s *Store) Update(ctx context.Context, kind string, fn func(*catalog.Tx) er
 		}
 		extra = append(extra, clientv3.OpPut(s.keyJournal(op.Generation), string(rec)))
 	}
-	if err := s.publishFile(ctx, l, base, db, path, extra...); err != nil {
+	sn, err := s.publishFile(ctx, db.lock, base, c.db, c.path, extra...)
+	if err != nil {
+		// The scratch copy is ahead of etcd now: drop it.
+		db.scratch.close()
+		db.scratch = nil
 		return nil, err
 	}
+	c.snap = sn
 	return op, nil
 }
 
-// publishFile closes db, uploads its file as the next generation and
-// publishes it.
-func (s *Store) publishFile(ctx context.Context, l *Lock, base *Snapshot, db *catalog.DB, path string, extra ...clientv3.Op) error {
-	sum, gen, err := summarize(db)
+// publishFile uploads the scratch catalog as the next generation and
+// publishes it; it returns the new current snapshot.
+func (s *Store) publishFile(ctx context.Context, l *Lock, base *Snapshot, cdb catalog.DB, path string, extra ...clientv3.Op) (*Snapshot, error) {
+	sum, gen, err := summarize(ctx, cdb)
 	if err != nil {
-		return err
-	}
-	if err := db.Close(); err != nil {
-		return err
+		return nil, err
 	}
 	if base.Manifest != nil && gen != base.Generation()+1 {
-		return fmt.Errorf("publish %s: built generation %d on generation %d: %w", s.URL(), gen, base.Generation(), catalog.ErrCorrupt)
+		return nil, fmt.Errorf("publish %s: built generation %d on generation %d: %w", s.URL(), gen, base.Generation(), catalog.ErrCorrupt)
 	}
 	m, err := s.upload(ctx, gen, path)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	m.Summary = sum
 	m.Published = s.opts.Now().UTC()
 	host, _ := os.Hostname()
 	m.Publisher = &catalog.Holder{PID: os.Getpid(), Command: s.opts.Command, Host: host}
-	return s.publish(ctx, l, base, m, extra...)
+	rev, err := s.publish(ctx, l, base, m, extra...)
+	if err != nil {
+		return nil, err
+	}
+	return &Snapshot{Revision: rev, CurrentModRev: rev, Manifest: m}, nil
 }
 
 // summarize computes the small answers about a catalog.
-func summarize(db *catalog.DB) (Summary, uint64, error) {
+func summarize(ctx context.Context, cdb catalog.DB) (Summary, uint64, error) {
 	var sum Summary
 	var gen uint64
-	err := db.View(func(tx *catalog.Tx) error {
+	err := cdb.View(ctx, func(tx catalog.Tx) error {
 		var err error
 		gen = tx.Generation()
 		if sum.State, err = tx.StorageState(); err != nil {
@@ -137,82 +270,158 @@ func summarize(db *catalog.DB) (Summary, uint64, error) {
 	return sum, gen, err
 }
 
-// Snapshot is a read view of one whole generation. Open it with
-// Store.OpenSnapshot (cheap: the manifest only); DB downloads the
-// generation on first use.
-type Reader struct {
-	s     *Store
-	Snap  *Snapshot
-	db    *catalog.DB
-	close func()
-}
-
-// OpenReader reads the current generation's manifest. It returns an error
-// wrapping catalog.ErrNoCatalog if the catalog does not exist.
-func (s *Store) OpenReader(ctx context.Context) (*Reader, error) {
-	sn, err := s.Current(ctx)
+// View runs fn on the current generation, read at one etcd revision. The
+// small answers (Generation, ViewDigest, Identity, CountFiles,
+// EntryCount, StorageState, LatestTimestamps) come from the generation's
+// manifest and the journal from its own keys; the first call that needs
+// the files downloads the generation, at the same revision.
+func (db *DB) View(ctx context.Context, fn func(catalog.Tx) error) error {
+	db.mu.Lock()
+	if c := db.scratch; c != nil {
+		// A writer holding the lock knows the current generation.
+		defer db.mu.Unlock()
+		return c.db.View(ctx, fn)
+	}
+	db.mu.Unlock()
+	sn, err := db.s.Current(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if sn.Manifest == nil {
-		return nil, fmt.Errorf("open catalog %s: %w (create it with 'metactl import')", s.URL(), catalog.ErrNoCatalog)
-	}
-	return &Reader{s: s, Snap: sn}, nil
-}
-
-// Summary returns the small answers without downloading the generation.
-func (r *Reader) Summary() *Summary { return &r.Snap.Manifest.Summary }
-
-// DB returns a read-only catalog holding the whole generation, downloading
-// it at the snapshot's revision the first time. If etcd compacted that
-// revision away meanwhile, it starts over from the then current
-// generation (the Snapshot changes; a caller that mixes Summary and DB
-// reads must call DB first).
-func (r *Reader) DB(ctx context.Context) (*catalog.DB, error) {
-	if r.db != nil {
-		return r.db, nil
-	}
-	path, done, err := r.s.scratch()
-	if err != nil {
-		return nil, err
-	}
-	for attempt := 0; ; attempt++ {
-		err = r.s.Download(ctx, r.Snap, path)
-		if !errors.Is(err, errCompacted) || attempt == 3 {
-			break
+		if !db.opts.ReadOnly {
+			// A writable open of a new catalog: it is empty.
+			c, err := db.s.materialize(ctx, sn, true)
+			if err != nil {
+				return err
+			}
+			defer c.close()
+			return c.db.View(ctx, fn)
 		}
-		sn, cerr := r.s.Current(ctx)
-		if cerr != nil {
-			err = cerr
-			break
-		}
-		r.Snap = sn
+		return fmt.Errorf("read catalog %q: %w", db.location, catalog.ErrNoCatalog)
 	}
-	if err != nil {
-		done()
-		return nil, err
-	}
-	db, err := catalog.Open(ctx, path, r.s.scratchOptions(true))
-	if err != nil {
-		done()
-		return nil, err
-	}
-	r.db, r.close = db, done
-	return db, nil
+	tx := &lazyTx{ctx: ctx, db: db, snap: sn, now: db.opts.Now().UTC()}
+	defer tx.close()
+	return fn(tx)
 }
 
-// Journal calls fn for the journal records up to this generation, newest
-// first, without downloading the generation.
-func (r *Reader) Journal(ctx context.Context, fn func(*catalog.Operation) bool) error {
-	return r.s.Journal(ctx, r.Snap, fn)
-}
-
-// Close removes the scratch copy.
-func (r *Reader) Close() error {
-	if r.db != nil {
-		r.db.Close()
-		r.close()
-		r.db = nil
+// Check downloads the current generation, which checks it against its
+// manifest's size and SHA-256, runs bbolt's consistency check on it, and
+// compares the manifest's small answers with the file's own.
+func (db *DB) Check(ctx context.Context) error {
+	sn, err := db.s.Current(ctx)
+	if err != nil {
+		return err
+	}
+	if sn.Manifest == nil {
+		return fmt.Errorf("check catalog %q: %w", db.location, catalog.ErrNoCatalog)
+	}
+	c, err := db.s.materialize(ctx, sn, true)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	if err := c.db.Check(ctx); err != nil {
+		return err
+	}
+	sum, gen, err := summarize(ctx, c.db)
+	if err != nil {
+		return err
+	}
+	a, _ := json.Marshal(sum)
+	b, _ := json.Marshal(sn.Manifest.Summary)
+	if gen != sn.Generation() || string(a) != string(b) {
+		return fmt.Errorf("check catalog %q: generation %d: the manifest's summary disagrees with the catalog it describes: %w",
+			db.location, sn.Generation(), catalog.ErrCorrupt)
 	}
 	return nil
+}
+
+// lazyTx is a read transaction on one snapshot: small answers from the
+// manifest, everything else from a scratch copy downloaded on first use.
+type lazyTx struct {
+	ctx  context.Context
+	db   *DB
+	snap *Snapshot
+	now  time.Time
+	copy *scratchCopy
+	err  error
+}
+
+func (tx *lazyTx) close() { tx.copy.close() }
+
+func (tx *lazyTx) full() (catalog.DB, error) {
+	if tx.copy == nil && tx.err == nil {
+		tx.copy, tx.err = tx.db.s.materialize(tx.ctx, tx.snap, true)
+		if errors.Is(tx.err, errCompacted) {
+			tx.err = fmt.Errorf("read catalog %q: etcd compacted revision %d away while it was read (its history retention is shorter than this read; retry): %w",
+				tx.db.location, tx.snap.Revision, tx.err)
+		}
+	}
+	if tx.err != nil {
+		return nil, tx.err
+	}
+	return tx.copy.db, nil
+}
+
+// onFull runs fn in a read transaction of the downloaded copy.
+func (tx *lazyTx) onFull(fn func(catalog.Tx) error) error {
+	cdb, err := tx.full()
+	if err != nil {
+		return err
+	}
+	return cdb.View(tx.ctx, fn)
+}
+
+func (tx *lazyTx) sum() *Summary            { return &tx.snap.Manifest.Summary }
+func (tx *lazyTx) Now() time.Time           { return tx.now }
+func (tx *lazyTx) Generation() uint64       { return tx.snap.Generation() }
+func (tx *lazyTx) ViewDigest() aptos.Digest { return tx.sum().ViewDigest }
+func (tx *lazyTx) EntryCount() int          { return tx.sum().Entries }
+func (tx *lazyTx) Identity() (aptos.HashValue, bool) {
+	var id aptos.HashValue
+	if tx.sum().Identity == "" {
+		return id, false
+	}
+	b, err := hex.DecodeString(tx.sum().Identity)
+	if err != nil || len(b) != len(id) {
+		return id, false
+	}
+	copy(id[:], b)
+	return id, true
+}
+func (tx *lazyTx) CountFiles() (int, int, error) {
+	return tx.sum().LiveFiles, tx.sum().MovedFiles, nil
+}
+func (tx *lazyTx) StorageState() (aptos.StorageState, error) { return tx.sum().State, nil }
+func (tx *lazyTx) LatestTimestamps() (*aptos.CompactionTimestamps, string, error) {
+	if tx.sum().Timestamps == "" {
+		return nil, "", nil
+	}
+	m, err := aptos.ParseLine([]byte(tx.sum().Timestamps))
+	if err != nil || m.Kind != aptos.KindCompactionTimestamps {
+		return nil, "", fmt.Errorf("read catalog %q: manifest timestamps do not parse: %w", tx.db.location, catalog.ErrCorrupt)
+	}
+	return &m.Timestamps, tx.sum().TimestampsHandle, nil
+}
+func (tx *lazyTx) Operations(fn func(*catalog.Operation) bool) error {
+	return tx.db.s.Journal(tx.ctx, tx.snap, fn)
+}
+
+func (tx *lazyTx) File(handle string) (f *catalog.File, err error) {
+	err = tx.onFull(func(t catalog.Tx) error { f, err = t.File(handle); return err })
+	return f, err
+}
+func (tx *lazyTx) ForEachFile(withContent bool, fn func(*catalog.File) error) error {
+	return tx.onFull(func(t catalog.Tx) error { return t.ForEachFile(withContent, fn) })
+}
+func (tx *lazyTx) Files(state catalog.State) (fs []*catalog.File, err error) {
+	err = tx.onFull(func(t catalog.Tx) error { fs, err = t.Files(state); return err })
+	return fs, err
+}
+func (tx *lazyTx) View() (v *aptos.View, err error) {
+	err = tx.onFull(func(t catalog.Tx) error { v, err = t.View(); return err })
+	return v, err
+}
+func (tx *lazyTx) StoredEntriesMatch() error {
+	return tx.onFull(func(t catalog.Tx) error { return t.StoredEntriesMatch() })
 }

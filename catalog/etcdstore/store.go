@@ -422,10 +422,10 @@ var ErrLostRace = errors.New("the catalog changed or the writer lock was lost du
 // on the current pointer: it succeeds only if the pointer still has the
 // mod revision base saw and this writer still holds the lock. extra are
 // puts done in the same transaction (the journal record).
-func (s *Store) publish(ctx context.Context, l *Lock, base *Snapshot, m *Manifest, extra ...clientv3.Op) error {
+func (s *Store) publish(ctx context.Context, l *Lock, base *Snapshot, m *Manifest, extra ...clientv3.Op) (int64, error) {
 	mb, err := json.Marshal(m)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	cur, _ := json.Marshal(currentRecord{Generation: m.Generation, Published: m.Published})
 	ops := append([]clientv3.Op{
@@ -440,13 +440,13 @@ func (s *Store) publish(ctx context.Context, l *Lock, base *Snapshot, m *Manifes
 		clientv3.Compare(clientv3.CreateRevision(s.keyLock()), "=", l.rev),
 	).Then(ops...).Commit()
 	if err != nil {
-		return s.etcdErr(ctx, fmt.Sprintf("publish %s generation %d", s.URL(), m.Generation), err)
+		return 0, s.etcdErr(ctx, fmt.Sprintf("publish %s generation %d", s.URL(), m.Generation), err)
 	}
 	if !resp.Succeeded {
-		return fmt.Errorf("publish %s generation %d: %w", s.URL(), m.Generation, ErrLostRace)
+		return 0, fmt.Errorf("publish %s generation %d: %w", s.URL(), m.Generation, ErrLostRace)
 	}
 	failpoint.Hit("etcd.after-cas")
-	return nil
+	return resp.Header.Revision, nil
 }
 
 // CollectStats counts what a garbage collection deleted.

@@ -47,6 +47,9 @@ func (a *app) openWrite(command string) (catalog.DB, error) {
 // makeCatalogDir creates the catalog's folder if it is missing, so a
 // --metadata-cache-dir that does not exist yet (a fresh emptyDir) works.
 func (a *app) makeCatalogDir() error {
+	if catalog.Scheme(a.cli.Catalog) != "" {
+		return nil // a URL (etcd://...), not a file
+	}
 	return os.MkdirAll(filepath.Dir(a.cli.Catalog), 0o755)
 }
 

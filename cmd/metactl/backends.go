@@ -11,3 +11,7 @@ package main
 //
 // Nothing else in metactl names a backend: every command opens its catalog
 // with catalog.Open and uses the catalog.DB interface only.
+
+import (
+	_ "github.com/metactl/metactl/catalog/etcdstore" // --catalog etcd://HOST:PORT[,...]/PREFIX
+)

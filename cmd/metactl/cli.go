@@ -42,6 +42,7 @@ Environment:
 // command lives in its own file.
 type CLI struct {
 	Catalog     string           `help:"Catalog file (default: METACTL_CATALOG, else metactl.db in --metadata-cache-dir if the command has one, else ./metactl.db). Read-only commands also accept an archive made by 'export --archive'." env:"METACTL_CATALOG" placeholder:"PATH"`
+	Etcd        etcdFlags        `embed:"" group:"etcd"`
 	LockTimeout duration         `help:"Wait at most this long for the catalog lock, then exit 5 naming the holder: seconds or a duration such as 30s, 2m (default: ${default})." default:"30s" placeholder:"DUR"`
 	JSON        bool             `name:"json" help:"Print a stable JSON document on stdout instead of text."`
 	Version     kong.VersionFlag `help:"Print the version and exit."`
@@ -113,6 +114,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 		a.now = func() time.Time { return fixed }
 	}
 	cli.Catalog = defaultCatalog(cli.Catalog, kctx)
+	cli.Etcd.apply()
 	if err := kctx.Run(); err != nil {
 		return a.report(err)
 	}

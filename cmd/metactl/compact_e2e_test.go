@@ -124,12 +124,12 @@ func TestCompactContinuityErrorChangesNothing(t *testing.T) {
 	})
 	cat := filepath.Join(t.TempDir(), "c.db")
 	must(t, cat, nil, "import", "--local-fs-dir", dir)
-	before, _ := os.ReadFile(cat)
+	before := catalogBytes(t, cat)
 	r := metactl(t, cat, nil, "compact", "--epoch-ending-file-compact-factor", "2")
 	if r.code != 3 || !strings.Contains(r.stderr, "Epoch ending backup ranges is not continuous expecting epoch 1, got 2") {
 		t.Fatalf("want exit 3 with Aptos's message: %s", r)
 	}
-	after, _ := os.ReadFile(cat)
+	after := catalogBytes(t, cat)
 	if string(before) != string(after) {
 		t.Error("failed compaction changed the catalog")
 	}
@@ -143,9 +143,9 @@ func TestCompactContinuityErrorChangesNothing(t *testing.T) {
 func TestCompactDryRunWritesNothing(t *testing.T) {
 	cat := filepath.Join(t.TempDir(), "c.db")
 	must(t, cat, nil, "import", "--local-fs-dir", aptosTestStorage(t))
-	before, _ := os.ReadFile(cat)
+	before := catalogBytes(t, cat)
 	r := must(t, cat, []string{"METACTL_NOW=1700000000"}, "compact", "--dry-run", "--transaction-file-compact-factor", "2", "--json")
-	after, _ := os.ReadFile(cat)
+	after := catalogBytes(t, cat)
 	if string(before) != string(after) {
 		t.Error("dry run changed the catalog file")
 	}

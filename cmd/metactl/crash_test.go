@@ -56,6 +56,7 @@ func copyFile(t *testing.T, from, to string) {
 // and journal agree with the files), and be exactly the before-state or
 // the after-state of the interrupted operation.
 func TestCrashAtEveryFailpoint(t *testing.T) {
+	fileBackendOnly(t, "copies catalog files; etcd's crash test is TestEtcdCrashAtEveryFailpoint")
 	rounds := crashRounds(t)
 	base := t.TempDir()
 	storage := filepath.Join(base, "storage")
@@ -105,7 +106,7 @@ func TestCrashAtEveryFailpoint(t *testing.T) {
 				copyFile(t, before, cat)
 				os.Remove(cat + ".lock")
 				cmd := exec.Command(binary, op.args...)
-				cmd.Env = append(os.Environ(), "METACTL_CATALOG="+cat, "METACTL_FAILPOINT="+point, now[0])
+				cmd.Env = append(os.Environ(), "METACTL_CATALOG="+catalogLocation(cat), "METACTL_FAILPOINT="+point, now[0])
 				out, err := cmd.CombinedOutput()
 				ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
 				if err == nil || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {

@@ -34,7 +34,12 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "build metactl:", err)
 		os.Exit(1)
 	}
+	if err := startBackend(); err != nil {
+		fmt.Fprintln(os.Stderr, "start the catalog backend:", err)
+		os.Exit(1)
+	}
 	code := m.Run()
+	stopBackend()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -63,7 +68,7 @@ func metactlIn(t testing.TB, dir, catalogPath string, env []string, args ...stri
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "METACTL_CATALOG="+catalogPath)
+	cmd.Env = append(os.Environ(), "METACTL_CATALOG="+catalogLocation(catalogPath))
 	cmd.Env = append(cmd.Env, env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -96,6 +101,7 @@ func repoRoot(t testing.TB) string {
 // golden compares got with testdata/golden/name, or rewrites it with -update.
 func golden(t *testing.T, name, got string) {
 	t.Helper()
+	got = backendNeutral(got)
 	path := filepath.Join("testdata", "golden", name)
 	if *update {
 		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
@@ -135,9 +141,9 @@ func TestSampleGolden(t *testing.T) {
 		t.Errorf("gzip sample differs:\n%s\n%s", a, b)
 	}
 	// Re-import changes nothing: same generation, same bytes.
-	before, _ := os.ReadFile(cat)
+	before := catalogBytes(t, cat)
 	r = must(t, cat, nil, "import", "--local-fs-dir", sample)
-	after, _ := os.ReadFile(cat)
+	after := catalogBytes(t, cat)
 	if !strings.Contains(r.stdout, "nothing changed (generation 1)") || !bytes.Equal(before, after) {
 		t.Errorf("re-import changed the catalog: %s", r.stdout)
 	}
@@ -179,7 +185,7 @@ func TestExitCodes(t *testing.T) {
 			}
 		})
 	}
-	if _, err := os.Stat(cat); err == nil {
+	if catalogExists(t, cat) {
 		t.Error("a failed command created the catalog")
 	}
 }
@@ -200,7 +206,7 @@ func writeStorage(t *testing.T, files map[string]string) string {
 func TestImportBadInputChangesNothing(t *testing.T) {
 	cat := filepath.Join(t.TempDir(), "c.db")
 	must(t, cat, nil, "import", "--local-fs-dir", filepath.Join(repoRoot(t), "testdata", "sample"))
-	before, _ := os.ReadFile(cat)
+	before := catalogBytes(t, cat)
 	bad := writeStorage(t, map[string]string{
 		"metadata/transaction_0-0.meta":  `{"TransactionBackup":{"first_version":0,"last_version":0}}` + "\n",
 		"metadata/epoch_ending_9-9.meta": `{"EpochEndingBackup":{"first_epoch":9,"last_epoch":8,"first_version":1,"last_version":2,"manifest":"e/m"}}` + "\n",
@@ -225,7 +231,7 @@ func TestImportBadInputChangesNothing(t *testing.T) {
 			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
 		}
 	}
-	after, _ := os.ReadFile(cat)
+	after := catalogBytes(t, cat)
 	if !bytes.Equal(before, after) {
 		t.Error("a refused import changed the catalog file")
 	}
@@ -241,7 +247,7 @@ func TestLockTimeoutAcrossProcesses(t *testing.T) {
 	must(t, cat, nil, "import", "--local-fs-dir", emptyStorage(t))
 
 	writer := exec.Command(binary, "import", "--local-fs-dir", sample)
-	writer.Env = append(os.Environ(), "METACTL_CATALOG="+cat, "METACTL_FAILPOINT=import.after-put=sleep:3s")
+	writer.Env = append(os.Environ(), "METACTL_CATALOG="+catalogLocation(cat), "METACTL_FAILPOINT=import.after-put=sleep:3s")
 	var wout bytes.Buffer
 	writer.Stdout, writer.Stderr = &wout, &wout
 	if err := writer.Start(); err != nil {
@@ -251,7 +257,7 @@ func TestLockTimeoutAcrossProcesses(t *testing.T) {
 	// Wait until the writer holds the lock (its holder record appears).
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if b, _ := os.ReadFile(cat + ".lock"); bytes.Contains(b, []byte(`"pid":`)) {
+		if b := lockRecord(t, cat); bytes.Contains(b, []byte(`"pid":`)) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -260,7 +266,18 @@ func TestLockTimeoutAcrossProcesses(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	start := time.Now()
-	r := metactl(t, cat, nil, "--lock-timeout", "300ms", "status")
+	busyCmd := []string{"--lock-timeout", "300ms", "status"}
+	if useEtcd() {
+		// etcd readers never wait for a writer: they read the current
+		// generation at one revision. A second writer does wait.
+		r := must(t, cat, nil, "--lock-timeout", "300ms", "status")
+		if !strings.Contains(r.stdout, "latest_transaction_version: none") {
+			t.Errorf("a reader during the write did not see the before-state: %s", r)
+		}
+		start = time.Now()
+		busyCmd = []string{"--lock-timeout", "300ms", "cleanup", "--older-than", "1h"}
+	}
+	r := metactl(t, cat, nil, busyCmd...)
 	waited := time.Since(start)
 	wantHolder := fmt.Sprintf("held by pid %d, \"metactl import\"", writer.Process.Pid)
 	if r.code != 5 || !strings.Contains(r.stderr, wantHolder) {
@@ -268,6 +285,10 @@ func TestLockTimeoutAcrossProcesses(t *testing.T) {
 	}
 	if waited > 2500*time.Millisecond {
 		t.Errorf("reader waited %v with a 300ms timeout", waited)
+	}
+	if useEtcd() {
+		// The waiting process is a second writer (readers do not wait).
+		must(t, cat, nil, "--lock-timeout", "20s", "cleanup", "--older-than", "1h")
 	}
 	r = must(t, cat, nil, "--lock-timeout", "20s", "status")
 	if err := writer.Wait(); err != nil {
@@ -281,6 +302,7 @@ func TestLockTimeoutAcrossProcesses(t *testing.T) {
 // TestDamagedCatalogNeverCrashes runs read commands on damaged files: each
 // exits 1 with a hint, none panics.
 func TestDamagedCatalogNeverCrashes(t *testing.T) {
+	fileBackendOnly(t, "damages the catalog file's bytes")
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.db")
 	must(t, good, nil, "import", "--local-fs-dir", filepath.Join(repoRoot(t), "testdata", "sample"))
@@ -320,16 +342,16 @@ func TestDamagedCatalogNeverCrashes(t *testing.T) {
 func TestInterruptRollsBack(t *testing.T) {
 	cat := filepath.Join(t.TempDir(), "c.db")
 	must(t, cat, nil, "import", "--local-fs-dir", emptyStorage(t))
-	before, _ := os.ReadFile(cat)
+	before := catalogBytes(t, cat)
 	cmd := exec.Command(binary, "import", "--local-fs-dir", filepath.Join(repoRoot(t), "testdata", "sample"))
-	cmd.Env = append(os.Environ(), "METACTL_CATALOG="+cat, "METACTL_FAILPOINT=import.after-put=sleep:1s")
+	cmd.Env = append(os.Environ(), "METACTL_CATALOG="+catalogLocation(cat), "METACTL_FAILPOINT=import.after-put=sleep:1s")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if b, _ := os.ReadFile(cat + ".lock"); bytes.Contains(b, []byte(`"pid":`)) {
+		if b := lockRecord(t, cat); bytes.Contains(b, []byte(`"pid":`)) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -342,7 +364,7 @@ func TestInterruptRollsBack(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
 		t.Fatalf("want exit 130, got %v: %s", err, out.String())
 	}
-	after, _ := os.ReadFile(cat)
+	after := catalogBytes(t, cat)
 	if !bytes.Equal(before, after) {
 		t.Error("an interrupted import changed the catalog")
 	}
