@@ -1,6 +1,7 @@
 // Package layout holds a test that enforces the package boundaries of
 // DEVELOPERS.md and design.md, as a depguard lint would: bbolt only in
-// catalog, kong only in commands, zstd only in the archive format, no
+// catalog, kong only in commands, zstd only in the archive format, the etcd
+// client only in the etcd backend and its server only in test clusters, no
 // imports between the sibling packages importer, compaction and export, and
 // the Aptos model package (aptos) a leaf that imports the standard library
 // only.
@@ -34,6 +35,11 @@ func TestPackageBoundaries(t *testing.T) {
 		{"github.com/klauspost/compress", func(p string) bool { return p == mod+"archive" }},
 		{"go.yaml.in/yaml/v3", func(p string) bool { return p == mod+"storage" }},
 		{"gopkg.in/yaml.v3", func(p string) bool { return false }}, // archived: use go.yaml.in/yaml/v3
+		// The etcd backend is one package; the etcd server only starts
+		// test clusters.
+		{"go.etcd.io/etcd/client", func(p string) bool { return p == mod+"catalog/etcdstore" }},
+		{"go.etcd.io/etcd/api", func(p string) bool { return p == mod+"catalog/etcdstore" }},
+		{"go.etcd.io/etcd/server", func(p string) bool { return p == mod+"internal/etcdtest" }},
 		{mod + "importer", func(p string) bool { return strings.HasPrefix(p, mod+"cmd/") }},
 		{mod + "compaction", func(p string) bool { return strings.HasPrefix(p, mod+"cmd/") }},
 		{mod + "export", func(p string) bool { return strings.HasPrefix(p, mod+"cmd/") }},
