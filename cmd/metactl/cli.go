@@ -58,6 +58,7 @@ type CLI struct {
 	Export  exportCmd  `cmd:"" help:"Write the catalog out: a legacy folder, a command-adapter storage, or one zstd archive."`
 	Log     logCmd     `cmd:"" help:"Show the operation journal, newest first."`
 	Undo    undoCmd    `cmd:"" help:"Reverse one write operation from the journal, as a new transaction."`
+	Copy    copyCmd    `cmd:"" help:"Copy a whole catalog, journal included, between a file and etcd."`
 
 	Selftest       selftestCmd       `cmd:"" help:"Check that a filesystem honours fsync, rename and flock, and crash-test metactl on it."`
 	SelftestHelper selftestHelperCmd `cmd:"" name:"selftest-helper" hidden:"" help:"The second process of selftest's probes."`

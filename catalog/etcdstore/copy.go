@@ -1,0 +1,181 @@
+package etcdstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/metactl/metactl/catalog"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// CopyIn publishes the bbolt catalog file at path as the etcd catalog at
+// location, which must not exist yet: the file becomes its generation G
+// as it is (files, index, journal), and every journal record also gets
+// its own key. Nothing is visible until the final compare-and-swap. It
+// returns the generation published.
+func CopyIn(ctx context.Context, location, path string, opts *catalog.Options) (uint64, error) {
+	db, err := catalog.Open(ctx, location, withDefaults(opts, false))
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	e := db.(*DB)
+	s := e.s
+	base, err := s.Current(ctx)
+	if err != nil {
+		return 0, err
+	}
+	// Open created an empty generation 0; anything beyond it is a
+	// catalog we must not overwrite.
+	if base.Manifest != nil && (base.Generation() != 0 || base.Manifest.Summary.LiveFiles+base.Manifest.Summary.MovedFiles != 0) {
+		return 0, fmt.Errorf("copy to %s: the catalog already exists (generation %d); copy into a new prefix", location, base.Generation())
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.scratch.close()
+	e.scratch = nil
+	// Work on a private copy: the source stays untouched.
+	tmp, done, err := s.newScratch()
+	if err != nil {
+		return 0, err
+	}
+	defer done()
+	if err := copyFile(path, tmp); err != nil {
+		return 0, err
+	}
+	src, err := catalog.Open(ctx, tmp, s.scratchOptions(true))
+	if err != nil {
+		return 0, err
+	}
+	defer src.Close()
+	var gen uint64
+	var recs []clientv3.Op
+	size := 0
+	flush := func() error {
+		if len(recs) == 0 {
+			return nil
+		}
+		rctx, cancel := s.request(ctx)
+		defer cancel()
+		_, err := s.cli.Txn(rctx).If(clientv3.Compare(clientv3.CreateRevision(s.keyLock()), "=", e.lock.rev)).Then(recs...).Commit()
+		recs, size = nil, 0
+		return s.etcdErr(ctx, "copy journal to "+s.URL(), err)
+	}
+	err = src.View(ctx, func(tx catalog.Tx) error {
+		gen = tx.Generation()
+		var ferr error
+		err := tx.Operations(func(op *catalog.Operation) bool {
+			b, err := json.Marshal(op)
+			if err != nil {
+				ferr = err
+				return false
+			}
+			if len(recs) >= 64 || size+len(b) > 1<<20 {
+				if ferr = flush(); ferr != nil {
+					return false
+				}
+			}
+			recs = append(recs, clientv3.OpPut(s.keyJournal(op.Generation), string(b)))
+			size += len(b)
+			return true
+		})
+		if err != nil {
+			return err
+		}
+		if ferr != nil {
+			return ferr
+		}
+		return flush()
+	})
+	if err != nil {
+		return 0, err
+	}
+	if gen == 0 {
+		return 0, nil // an empty catalog: generation 0 is already there
+	}
+	sum, _, err := summarize(ctx, src)
+	if err != nil {
+		return 0, err
+	}
+	src.Close()
+	m, err := s.upload(ctx, gen, tmp)
+	if err != nil {
+		return 0, err
+	}
+	m.Summary = sum
+	m.Published = s.opts.Now().UTC()
+	if _, err := s.publish(ctx, e.lock, base, m); err != nil {
+		return 0, err
+	}
+	return gen, nil
+}
+
+// CopyOut writes the current generation of the etcd catalog at location
+// to a new bbolt file at path (which must not exist), read at one
+// revision and checked against its manifest. It returns the generation.
+func CopyOut(ctx context.Context, location, path string, opts *catalog.Options) (uint64, error) {
+	db, err := catalog.Open(ctx, location, withDefaults(opts, true))
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	s := db.(*DB).s
+	sn, err := s.Current(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if sn.Manifest == nil {
+		return 0, fmt.Errorf("copy from %s: %w", location, catalog.ErrNoCatalog)
+	}
+	tmp := fmt.Sprintf("%s.copying-%d", path, os.Getpid())
+	defer os.Remove(tmp)
+	if err := s.Download(ctx, sn, tmp); err != nil {
+		return 0, err
+	}
+	if err := syncFile(tmp); err != nil {
+		return 0, err
+	}
+	// Link, not rename: never replace a file that appeared meanwhile.
+	if err := os.Link(tmp, path); err != nil {
+		return 0, fmt.Errorf("copy to %s: %w", path, err)
+	}
+	return sn.Generation(), nil
+}
+
+func withDefaults(o *catalog.Options, readOnly bool) *catalog.Options {
+	c := catalog.Options{}
+	if o != nil {
+		c = *o
+	}
+	c.ReadOnly = readOnly
+	return &c
+}
+
+func copyFile(from, to string) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+func syncFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}

@@ -1,0 +1,307 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/metactl/metactl/catalog/etcdstore"
+	"github.com/metactl/metactl/internal/etcdtest"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// Tests of what only the etcd backend has (copy between backends, crashes
+// between its keys and its compare-and-swap, members going down). They run
+// in every `go test`, against the etcd member of METACTL_TEST_BACKEND=etcd
+// or one of their own.
+
+var (
+	ownEtcdOnce sync.Once
+	ownEtcd     *etcdtest.Cluster
+	ownEtcdErr  error
+	ownEtcdDir  string
+)
+
+// testEtcd returns a running single-member etcd for etcd-only tests.
+func testEtcd(t testing.TB) *etcdtest.Cluster {
+	t.Helper()
+	if etcdBackend != nil {
+		return etcdBackend
+	}
+	ownEtcdOnce.Do(func() {
+		if ownEtcdDir, ownEtcdErr = os.MkdirTemp("", "metactl-e2e-etcd-"); ownEtcdErr == nil {
+			ownEtcd, ownEtcdErr = etcdtest.Start(ownEtcdDir, 1, etcdtest.Options{})
+		}
+	})
+	if ownEtcdErr != nil {
+		t.Fatal(ownEtcdErr)
+	}
+	return ownEtcd
+}
+
+func stopOwnEtcd() {
+	if ownEtcd != nil {
+		ownEtcd.Stop()
+	}
+	if ownEtcdDir != "" {
+		os.RemoveAll(ownEtcdDir)
+	}
+}
+
+// etcdURL is a catalog URL under a prefix of the test's own.
+func etcdURL(t testing.TB, c *etcdtest.Cluster, name, query string) string {
+	return "etcd://" + c.Endpoints() + "/e2e-etcd/" + strings.ReplaceAll(t.Name(), "/", "_") + "/" + name + query
+}
+
+// etcdKeys lists the keys of an etcd catalog, without its prefix.
+func etcdKeys(t testing.TB, loc string) []string {
+	t.Helper()
+	cfg, err := etcdstore.ParseURL(loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: cfg.Endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := cli.Get(ctx, cfg.Prefix+"/", clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, kv := range resp.Kvs {
+		out = append(out, strings.TrimPrefix(string(kv.Key), cfg.Prefix))
+	}
+	return out
+}
+
+// TestCopyBetweenBackends: a catalog copied file -> etcd -> file is the
+// same catalog: status, journal and verify agree; the destination must be
+// new.
+func TestCopyBetweenBackends(t *testing.T) {
+	c := testEtcd(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "a.db")
+	now := []string{"METACTL_NOW=1700000000"}
+	must(t, file, now, "import", "--local-fs-dir", filepath.Join(repoRoot(t), "testdata", "sample"))
+	must(t, file, now, "compact", "--epoch-ending-file-compact-factor", "10")
+	url := etcdURL(t, c, "copy", "")
+	back := filepath.Join(dir, "b.db")
+	must(t, "", nil, "copy", "--from", file, "--to", url)
+	must(t, "", nil, "copy", "--from", url, "--to", back)
+	want := must(t, file, nil, "status", "--json").stdout
+	wantLog := must(t, file, nil, "log", "--json", "--files").stdout
+	for _, cat := range []string{url, back} {
+		if got := must(t, cat, nil, "status", "--json").stdout; got != want {
+			t.Errorf("status of %s:\n%s\nwant\n%s", cat, got, want)
+		}
+		if got := must(t, cat, nil, "log", "--json", "--files").stdout; got != wantLog {
+			t.Errorf("journal of %s differs from the original's", cat)
+		}
+		must(t, cat, nil, "verify")
+	}
+	// An archive has no journal: its copy holds the same view.
+	arch := filepath.Join(dir, "a.tar.zst")
+	must(t, file, nil, "export", "--archive", arch)
+	url2 := etcdURL(t, c, "from-archive", "")
+	must(t, "", nil, "copy", "--from", arch, "--to", url2)
+	var a, b struct {
+		ViewDigest string `json:"view_digest"`
+		LiveFiles  int    `json:"live_files"`
+	}
+	json.Unmarshal([]byte(want), &a)
+	json.Unmarshal([]byte(must(t, url2, nil, "status", "--json").stdout), &b)
+	if a != b {
+		t.Errorf("copy of the archive: %+v, want %+v", b, a)
+	}
+	// Destinations must be new.
+	for _, to := range []string{url, back} {
+		r := metactl(t, "", nil, "copy", "--from", file, "--to", to)
+		if r.code != 1 || !strings.Contains(r.stderr, "already exists") {
+			t.Errorf("copy onto %s: %s", to, r)
+		}
+	}
+	fmt.Printf("copy: file -> etcd -> file and archive -> etcd, status and journal equal\n")
+}
+
+// TestEtcdCrashAtEveryFailpoint SIGKILLs import and compaction on etcd at
+// every step of a publish: in the scratch transaction, before any key is
+// written, after some chunks, just before and just after the
+// compare-and-swap. Each time the catalog is exactly the before- or the
+// after-state, verify passes, the journal agrees, and the next writer
+// collects what the dead one left.
+func TestEtcdCrashAtEveryFailpoint(t *testing.T) {
+	c := testEtcd(t)
+	rounds := 1
+	if s := os.Getenv("METACTL_CRASH_ROUNDS"); s != "" {
+		fmt.Sscan(s, &rounds)
+	}
+	base := t.TempDir()
+	storage := filepath.Join(base, "storage")
+	for e := uint64(0); e < 6; e++ {
+		addEpoch(t, storage, e)
+	}
+	now := []string{"METACTL_NOW=1700000000"}
+	seed := filepath.Join(base, "seed.db")
+	must(t, seed, now, "import", "--local-fs-dir", storage)
+	must(t, seed, now, "compact", "--epoch-ending-file-compact-factor", "2")
+	for e := uint64(6); e < 9; e++ {
+		addEpoch(t, storage, e)
+	}
+	now = []string{"METACTL_NOW=1700100000"}
+	points := []string{"etcd.before-keys", "etcd.after-chunk@3", "etcd.before-cas", "etcd.after-cas"}
+	ops := []struct {
+		name string
+		args []string
+	}{
+		{"import", []string{"import", "--local-fs-dir", storage}},
+		{"compact", []string{"compact", "--epoch-ending-file-compact-factor", "3", "--transaction-file-compact-factor", "2",
+			"--state-snapshot-file-compact-factor", "2", "--remove-compacted-file-after", "60"}},
+	}
+	const q = "?lease-ttl=1s&chunk-size=4096&grace=0s"
+	var mu sync.Mutex
+	kills, collected, n := 0, 0, 0
+	fresh := func(op string) string {
+		mu.Lock()
+		n++
+		url := etcdURL(t, c, fmt.Sprint(n), q)
+		mu.Unlock()
+		must(t, "", nil, "copy", "--from", seed, "--to", url)
+		if op == "compact" {
+			must(t, url, now, "import", "--local-fs-dir", storage)
+		}
+		return url
+	}
+	// Each kill leaves the lock to lapse (1s): run the failpoints side by
+	// side.
+	t.Run("points", func(t *testing.T) {
+		for _, op := range ops {
+			ref := fresh(op.name)
+			before := stateOf(t, ref)
+			must(t, ref, now, op.args...)
+			after := stateOf(t, ref)
+			if before == after {
+				t.Fatalf("%s changes nothing: the test tests nothing", op.name)
+			}
+			for _, point := range append([]string{op.name + ".before-commit"}, points...) {
+				t.Run(op.name+"@"+point, func(t *testing.T) {
+					t.Parallel()
+					seen := map[string]int{}
+					for range rounds {
+						url := fresh(op.name)
+						cmd := exec.Command(binary, op.args...)
+						cmd.Env = append(os.Environ(), "METACTL_CATALOG="+url, "METACTL_FAILPOINT="+point, now[0])
+						out, err := cmd.CombinedOutput()
+						ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
+						if err == nil || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+							t.Fatalf("not killed (err %v): %s", err, out)
+						}
+						must(t, url, nil, "verify")
+						s := stateOf(t, url)
+						switch s {
+						case before:
+							seen["before"]++
+						case after:
+							seen["after"]++
+						default:
+							t.Fatalf("state %+v is neither %+v nor %+v", s, before, after)
+						}
+						var journal []struct {
+							Generation  uint64 `json:"generation"`
+							DigestAfter string `json:"digest_after"`
+						}
+						json.Unmarshal([]byte(must(t, url, nil, "log", "-n", "1", "--json").stdout), &journal)
+						if len(journal) != 1 || journal[0].Generation != s.Generation || journal[0].DigestAfter != s.ViewDigest {
+							t.Fatalf("journal %+v disagrees with state %+v", journal, s)
+						}
+						// The next writer (once the dead one's lease
+						// lapsed) collects its leftovers and completes
+						// the operation.
+						leftovers := 0
+						for _, k := range etcdKeys(t, url) {
+							if strings.Contains(k, fmt.Sprintf("/%020d", s.Generation+1)) {
+								leftovers++
+							}
+						}
+						must(t, url, now, append([]string{"--lock-timeout", "10s"}, op.args...)...)
+						got := stateOf(t, url)
+						if got.ViewDigest != after.ViewDigest || got.Generation < after.Generation {
+							t.Fatalf("retry ends at %+v, want %+v", got, after)
+						}
+						for _, k := range etcdKeys(t, url) {
+							if strings.Contains(k, fmt.Sprintf("/%020d", got.Generation+1)) {
+								t.Errorf("key %s of an unpublished generation survived", k)
+							}
+						}
+						mu.Lock()
+						kills++
+						if leftovers > 0 {
+							collected++
+						}
+						mu.Unlock()
+					}
+					wantSide := "before"
+					if point == "etcd.after-cas" {
+						wantSide = "after"
+					}
+					if seen[wantSide] != rounds {
+						t.Errorf("states seen %v, want all %s", seen, wantSide)
+					}
+					t.Logf("%d kills, states %v", rounds, seen)
+				})
+			}
+		}
+	})
+	fmt.Printf("etcd crash: %d kills at %d failpoints, every catalog verified, %d left keys that the next writer collected\n",
+		kills, 2*(len(points)+1), collected)
+}
+
+// TestEtcdWritersAcrossProcesses: a second writer process waits for the
+// first, or exits 5 naming it; readers never wait.
+func TestEtcdWritersAcrossProcesses(t *testing.T) {
+	c := testEtcd(t)
+	url := etcdURL(t, c, "w", "?lease-ttl=2s")
+	must(t, url, nil, "import", "--local-fs-dir", emptyStorage(t))
+	writer := exec.Command(binary, "import", "--local-fs-dir", filepath.Join(repoRoot(t), "testdata", "sample"))
+	writer.Env = append(os.Environ(), "METACTL_CATALOG="+url, "METACTL_FAILPOINT=import.before-commit=sleep:2s")
+	var wout strings.Builder
+	writer.Stdout, writer.Stderr = &wout, &wout
+	if err := writer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Process.Kill()
+	cfg, _ := etcdstore.ParseURL(url)
+	for deadline := time.Now().Add(10 * time.Second); etcdGet(t, cfg, "/lock") == nil; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the writer never took the lock")
+		}
+	}
+	start := time.Now()
+	r := must(t, url, nil, "--lock-timeout", "100ms", "status")
+	t.Logf("a reader during the write answered in %s", time.Since(start).Round(time.Millisecond))
+	r = metactl(t, url, nil, "--lock-timeout", "300ms", "cleanup", "--older-than", "1h")
+	want := fmt.Sprintf("held by pid %d, \"metactl import\"", writer.Process.Pid)
+	if r.code != 5 || !strings.Contains(r.stderr, want) {
+		t.Fatalf("second writer: want exit 5 naming %q, got %s", want, r)
+	}
+	must(t, url, nil, "--lock-timeout", "20s", "cleanup", "--older-than", "1h")
+	if err := writer.Wait(); err != nil {
+		t.Fatalf("first writer: %v: %s", err, wout.String())
+	}
+	if !strings.Contains(must(t, url, nil, "status").stdout, "latest_transaction_version: 58000000") {
+		t.Error("the first writer's import is not visible")
+	}
+	fmt.Println("etcd writers: the second exits 5 naming the first, or waits; readers never wait")
+}
