@@ -389,30 +389,3 @@ func TestCollectAfterGrace(t *testing.T) {
 		t.Fatalf("journal %v", j)
 	}
 }
-
-// TestThreeMembers: writes and reads through a 3-member cluster go on
-// with one member stopped; with every member stopped, opening fails
-// within the request timeout naming the endpoints.
-func TestThreeMembers(t *testing.T) {
-	c, err := etcdtest.Start(t.TempDir(), 3, etcdtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop()
-	loc := location(t, c, "?chunk-size=4096")
-	o := catalog.Options{Timeout: 2 * time.Second}
-	putFiles(t, loc, o, 0, 100)
-	c.StopMember(0)
-	putFiles(t, loc, o, 100, 200)
-	if g, n := readAll(t, loc); g != 2 || n != 200 {
-		t.Fatalf("with one member down: generation %d, %d files", g, n)
-	}
-	c.Stop()
-	start := time.Now()
-	_, err = catalog.Open(context.Background(), loc, &catalog.Options{ReadOnly: true, Timeout: 2 * time.Second})
-	took := time.Since(start)
-	if err == nil || !strings.Contains(err.Error(), c.Endpoints()) || took > 5*time.Second {
-		t.Fatalf("all members down: %v after %s", err, took)
-	}
-	t.Logf("all members down: error after %s: %v", took.Round(100*time.Millisecond), err)
-}

@@ -305,3 +305,64 @@ func TestEtcdWritersAcrossProcesses(t *testing.T) {
 	}
 	fmt.Println("etcd writers: the second exits 5 naming the first, or waits; readers never wait")
 }
+
+// TestEtcdMemberLoss runs on a 3-member cluster: one member stops in the
+// middle of a compaction's publish (the operation completes, or fails
+// cleanly and a retry succeeds); then every member stops, and commands
+// exit 1 naming the endpoints within --lock-timeout instead of hanging.
+func TestEtcdMemberLoss(t *testing.T) {
+	c, err := etcdtest.Start(t.TempDir(), 3, etcdtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	url := etcdURL(t, c, "m", "?lease-ttl=2s&chunk-size=4096")
+	storage := t.TempDir()
+	for e := uint64(0); e < 12; e++ {
+		addEpoch(t, storage, e)
+	}
+	now := []string{"METACTL_NOW=1700000000"}
+	must(t, url, now, "import", "--local-fs-dir", storage)
+	before := stateOf(t, url)
+	compact := []string{"compact", "--epoch-ending-file-compact-factor", "3", "--transaction-file-compact-factor", "2",
+		"--state-snapshot-file-compact-factor", "2", "--remove-compacted-file-after", "60"}
+	cmd := exec.Command(binary, compact...)
+	cmd.Env = append(os.Environ(), "METACTL_CATALOG="+url, "METACTL_FAILPOINT=etcd.after-chunk=sleep:100ms", now[0])
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // inside the upload
+	stopped := time.Now()
+	c.StopMember(0)
+	t.Logf("member 0 stopped in %s", time.Since(stopped).Round(time.Millisecond))
+	err = cmd.Wait()
+	outcome := "completed"
+	if err != nil {
+		ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
+		if ws.Signaled() || cmd.ProcessState.ExitCode() != 1 || strings.Contains(out.String(), "goroutine ") {
+			t.Fatalf("compaction with a member lost: %v: %s", err, out.String())
+		}
+		outcome = "failed cleanly: " + strings.TrimSpace(out.String())
+		must(t, url, now, append([]string{"--lock-timeout", "10s"}, compact...)...)
+	}
+	must(t, url, nil, "verify")
+	after := stateOf(t, url)
+	if after.ViewDigest != before.ViewDigest || after.Generation != before.Generation+1 {
+		t.Fatalf("after the compaction: %+v, before %+v", after, before)
+	}
+	t.Logf("compaction with member 0 stopped mid-upload: %s", outcome)
+
+	c.Stop()
+	for _, args := range [][]string{{"status"}, {"compact", "--epoch-ending-file-compact-factor", "2"}} {
+		start := time.Now()
+		r := metactl(t, url, nil, append([]string{"--lock-timeout", "2s"}, args...)...)
+		took := time.Since(start)
+		if r.code != 1 || !strings.Contains(r.stderr, c.Endpoints()) || took > 6*time.Second {
+			t.Errorf("%v with every member down: after %s: %s", args, took, r)
+		}
+		t.Logf("%v with every member down: exit %d after %s: %s", args, r.code, took.Round(100*time.Millisecond), strings.TrimSpace(r.stderr))
+	}
+	fmt.Printf("etcd member loss: compaction with 1 of 3 members stopped %s; all stopped: exit 1 naming the endpoints\n", strings.SplitN(outcome, ":", 2)[0])
+}
