@@ -165,6 +165,18 @@ func (s *Store) materialize(ctx context.Context, sn *Snapshot, readOnly bool) (*
 // (generation 0, or 1 if fn changed something), as opening a file for
 // writing creates it.
 func (db *DB) Update(ctx context.Context, kind string, fn func(catalog.WriteTx) error) (*catalog.Operation, error) {
+	return db.write(ctx, func(scratch catalog.DB) (*catalog.Operation, error) { return scratch.Update(ctx, kind, fn) })
+}
+
+// Undo reverses the operation of generation gen with the file catalog's
+// own rules, on a scratch copy, and publishes the result like Update.
+func (db *DB) Undo(ctx context.Context, gen uint64, dry bool) (*catalog.Operation, error) {
+	return db.write(ctx, func(scratch catalog.DB) (*catalog.Operation, error) { return scratch.Undo(ctx, gen, dry) })
+}
+
+// write runs do on a scratch copy of the current generation and publishes
+// what it changed.
+func (db *DB) write(ctx context.Context, do func(catalog.DB) (*catalog.Operation, error)) (*catalog.Operation, error) {
 	if db.opts.ReadOnly {
 		return nil, catalog.ErrReadOnly
 	}
@@ -189,7 +201,7 @@ func (db *DB) Update(ctx context.Context, kind string, fn func(catalog.WriteTx) 
 		}
 	}
 	c := db.scratch
-	op, err := c.db.Update(ctx, kind, fn)
+	op, err := do(c.db)
 	if err != nil {
 		return nil, err // the scratch copy rolled back: still generation G
 	}
@@ -421,6 +433,13 @@ func (tx *lazyTx) Files(state catalog.State) (fs []*catalog.File, err error) {
 func (tx *lazyTx) View() (v *aptos.View, err error) {
 	err = tx.onFull(func(t catalog.Tx) error { v, err = t.View(); return err })
 	return v, err
+}
+func (tx *lazyTx) DeletedFiles(fn func(*catalog.DeletedFile) error) error {
+	return tx.onFull(func(t catalog.Tx) error { return t.DeletedFiles(fn) })
+}
+func (tx *lazyTx) Deleted(handle string) (d *catalog.DeletedFile, err error) {
+	err = tx.onFull(func(t catalog.Tx) error { d, err = t.Deleted(handle); return err })
+	return d, err
 }
 func (tx *lazyTx) StoredEntriesMatch() error {
 	return tx.onFull(func(t catalog.Tx) error { return t.StoredEntriesMatch() })
