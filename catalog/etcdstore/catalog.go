@@ -205,8 +205,8 @@ func (db *DB) write(ctx context.Context, do func(catalog.DB) (*catalog.Operation
 	if err != nil {
 		return nil, err // the scratch copy rolled back: still generation G
 	}
-	if !op.Changed() && base.Manifest != nil {
-		return op, nil
+	if gen, err := generationOf(ctx, c.db); err != nil || (gen == base.Generation() && base.Manifest != nil) {
+		return op, err // nothing committed (no change, or a dry run)
 	}
 	var extra []clientv3.Op
 	if op.Changed() {
@@ -225,6 +225,11 @@ func (db *DB) write(ctx context.Context, do func(catalog.DB) (*catalog.Operation
 	}
 	c.snap = sn
 	return op, nil
+}
+
+func generationOf(ctx context.Context, cdb catalog.DB) (gen uint64, err error) {
+	err = cdb.View(ctx, func(tx catalog.Tx) error { gen = tx.Generation(); return nil })
+	return gen, err
 }
 
 // publishFile uploads the scratch catalog as the next generation and

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -66,11 +67,24 @@ func catalogLocation(path string) string {
 	if etcdBackend == nil || path == "" || strings.Contains(path, "://") {
 		return path
 	}
+	if _, ok := fileCatalogs.Load(path); ok {
+		return path
+	}
 	if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() {
 		return path
 	}
 	abs, _ := filepath.Abs(path)
 	return "etcd://" + etcdBackend.Endpoints() + "/e2e" + abs + etcdOptions
+}
+
+// fileCatalogs are paths that stay files whatever the backend (asFile).
+var fileCatalogs sync.Map
+
+// asFile marks a catalog path as a file catalog in every backend run (the
+// file side of a copy between backends).
+func asFile(path string) string {
+	fileCatalogs.Store(path, true)
+	return path
 }
 
 // fileBackendOnly skips a test that inspects the catalog file itself.

@@ -93,12 +93,12 @@ func etcdKeys(t testing.TB, loc string) []string {
 func TestCopyBetweenBackends(t *testing.T) {
 	c := testEtcd(t)
 	dir := t.TempDir()
-	file := filepath.Join(dir, "a.db")
+	file := asFile(filepath.Join(dir, "a.db"))
 	now := []string{"METACTL_NOW=1700000000"}
 	must(t, file, now, "import", "--local-fs-dir", filepath.Join(repoRoot(t), "testdata", "sample"))
 	must(t, file, now, "compact", "--epoch-ending-file-compact-factor", "10")
 	url := etcdURL(t, c, "copy", "")
-	back := filepath.Join(dir, "b.db")
+	back := asFile(filepath.Join(dir, "b.db"))
 	must(t, "", nil, "copy", "--from", file, "--to", url)
 	must(t, "", nil, "copy", "--from", url, "--to", back)
 	want := must(t, file, nil, "status", "--json").stdout
@@ -154,7 +154,7 @@ func TestEtcdCrashAtEveryFailpoint(t *testing.T) {
 		addEpoch(t, storage, e)
 	}
 	now := []string{"METACTL_NOW=1700000000"}
-	seed := filepath.Join(base, "seed.db")
+	seed := asFile(filepath.Join(base, "seed.db"))
 	must(t, seed, now, "import", "--local-fs-dir", storage)
 	must(t, seed, now, "compact", "--epoch-ending-file-compact-factor", "2")
 	for e := uint64(6); e < 9; e++ {

@@ -58,7 +58,7 @@ func TestReadersNeverWaitForSourceRead(t *testing.T) {
 		defer wg.Done()
 		var since time.Time
 		for {
-			b, _ := os.ReadFile(cat + ".lock")
+			b := lockRecord(t, cat)
 			now := time.Now()
 			switch on := len(bytes.TrimSpace(b)) > 0; {
 			case on && since.IsZero():

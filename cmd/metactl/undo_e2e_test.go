@@ -116,15 +116,12 @@ func TestUndoRefusals(t *testing.T) {
 				}
 				must(t, cat, env(itoa(1700000000+uint64(i)*100)), args...)
 			}
-			before, err := os.ReadFile(cat)
-			if err != nil {
-				t.Fatal(err)
-			}
+			before := catalogBytes(t, cat)
 			r := metactl(t, cat, env("1700009000"), "undo", tt.undo)
 			if r.code != tt.code || strings.TrimSpace(r.stderr) != tt.want {
 				t.Fatalf("undo %s: exit %d, stderr %q\nwant exit %d, %q", tt.undo, r.code, r.stderr, tt.code, tt.want)
 			}
-			after, _ := os.ReadFile(cat)
+			after := catalogBytes(t, cat)
 			if !bytes.Equal(before, after) {
 				t.Error("a refused undo changed the catalog file")
 			}
