@@ -274,14 +274,6 @@ func summarize(ctx context.Context, cdb catalog.DB) (Summary, uint64, error) {
 		if sum.LiveFiles, sum.MovedFiles, err = tx.CountFiles(); err != nil {
 			return err
 		}
-		ts, h, err := tx.LatestTimestamps()
-		if err != nil {
-			return err
-		}
-		if ts != nil {
-			sum.Timestamps = string(aptos.AppendLine(nil, &aptos.Metadata{Kind: aptos.KindCompactionTimestamps, Timestamps: *ts}))
-			sum.TimestampsHandle = h
-		}
 		return nil
 	})
 	return sum, gen, err
@@ -289,7 +281,7 @@ func summarize(ctx context.Context, cdb catalog.DB) (Summary, uint64, error) {
 
 // View runs fn on the current generation, read at one etcd revision. The
 // small answers (Generation, ViewDigest, Identity, CountFiles,
-// EntryCount, StorageState, LatestTimestamps) come from the generation's
+// EntryCount, StorageState) come from the generation's
 // manifest and the journal from its own keys; the first call that needs
 // the files downloads the generation, at the same revision.
 func (db *DB) View(ctx context.Context, fn func(catalog.Tx) error) error {
@@ -410,15 +402,11 @@ func (tx *lazyTx) CountFiles() (int, int, error) {
 	return tx.sum().LiveFiles, tx.sum().MovedFiles, nil
 }
 func (tx *lazyTx) StorageState() (aptos.StorageState, error) { return tx.sum().State, nil }
-func (tx *lazyTx) LatestTimestamps() (*aptos.CompactionTimestamps, string, error) {
-	if tx.sum().Timestamps == "" {
-		return nil, "", nil
-	}
-	m, err := aptos.ParseLine([]byte(tx.sum().Timestamps))
-	if err != nil || m.Kind != aptos.KindCompactionTimestamps {
-		return nil, "", fmt.Errorf("read catalog %q: manifest timestamps do not parse: %w", tx.db.location, catalog.ErrCorrupt)
-	}
-	return &m.Timestamps, tx.sum().TimestampsHandle, nil
+func (tx *lazyTx) LatestTimestamps() (ts *aptos.CompactionTimestamps, h string, err error) {
+	// Not in the manifest: the line names every compacted file, easily
+	// megabytes, more than one etcd request may carry.
+	err = tx.onFull(func(t catalog.Tx) error { ts, h, err = t.LatestTimestamps(); return err })
+	return ts, h, err
 }
 func (tx *lazyTx) Operations(fn func(*catalog.Operation) bool) error {
 	return tx.db.s.Journal(tx.ctx, tx.snap, fn)

@@ -22,16 +22,17 @@
 //     (gzip-compressed, 1 MiB before compression) and put them under
 //     <prefix>/gen/<G+1>/chunk/<i>, as many requests as it takes. Readers
 //     do not look there yet.
-//  6. Publish with ONE transaction: if the current pointer's mod revision
-//     is still the one read in step 2 and the lock key is still ours, put
-//     the manifest, the journal record and the pointer. Otherwise nothing
-//     changes (ErrLostRace).
+//  6. Put the journal record of generation G+1 (its own key; readers
+//     ignore records past the current generation). Then publish with ONE
+//     transaction: if the current pointer's mod revision is still the one
+//     read in step 2 and the lock key is still ours, put the manifest and
+//     the pointer. Otherwise nothing changes (ErrLostRace).
 //
 // Readers read the current pointer and then every key of that generation
 // at the same etcd revision (WithRev), so they always see one whole
 // generation, whatever is published or deleted meanwhile. A reader that
-// only needs the small answers (status, counts, digest, identity, latest
-// compaction timestamps) reads the manifest alone; the journal is one key
+// only needs the small answers (status, counts, digest, identity) reads
+// the manifest alone; the journal is one key
 // per generation, read the same way; only commands that need the files
 // (read, ls, verify, plan, export, compaction's input) download the
 // generation.

@@ -163,14 +163,12 @@ type Manifest struct {
 
 // Summary holds the small answers about one generation.
 type Summary struct {
-	State            aptos.StorageState `json:"state"`
-	ViewDigest       aptos.Digest       `json:"view_digest"`
-	Entries          int                `json:"entries"`
-	LiveFiles        int                `json:"live_files"`
-	MovedFiles       int                `json:"moved_files"`
-	Identity         string             `json:"identity,omitempty"`
-	Timestamps       string             `json:"timestamps,omitempty"` // the latest CompactionTimestamps line
-	TimestampsHandle string             `json:"timestamps_handle,omitempty"`
+	State      aptos.StorageState `json:"state"`
+	ViewDigest aptos.Digest       `json:"view_digest"`
+	Entries    int                `json:"entries"`
+	LiveFiles  int                `json:"live_files"`
+	MovedFiles int                `json:"moved_files"`
+	Identity   string             `json:"identity,omitempty"`
 }
 
 const (
@@ -421,17 +419,29 @@ var ErrLostRace = errors.New("the catalog changed or the writer lock was lost du
 // publish makes generation m.Generation current with one compare-and-swap
 // on the current pointer: it succeeds only if the pointer still has the
 // mod revision base saw and this writer still holds the lock. extra are
-// puts done in the same transaction (the journal record).
+// puts done just before (the journal record).
 func (s *Store) publish(ctx context.Context, l *Lock, base *Snapshot, m *Manifest, extra ...clientv3.Op) (int64, error) {
 	mb, err := json.Marshal(m)
 	if err != nil {
 		return 0, err
 	}
 	cur, _ := json.Marshal(currentRecord{Generation: m.Generation, Published: m.Published})
-	ops := append([]clientv3.Op{
+	// The extra puts (the journal record: up to 5000 handles) go first,
+	// each in its own request, so the compare-and-swap stays small
+	// whatever they weigh; readers ignore journal records past the current
+	// generation, and the next writer collects them if this one dies here.
+	for _, op := range extra {
+		rctx, cancel := s.request(ctx)
+		_, err := s.cli.Txn(rctx).If(clientv3.Compare(clientv3.CreateRevision(s.keyLock()), "=", l.rev)).Then(op).Commit()
+		cancel()
+		if err != nil {
+			return 0, s.etcdErr(ctx, fmt.Sprintf("publish %s generation %d", s.URL(), m.Generation), err)
+		}
+	}
+	ops := []clientv3.Op{
 		clientv3.OpPut(s.keyManifest(m.Generation), string(mb)),
 		clientv3.OpPut(s.keyCurrent(), string(cur)),
-	}, extra...)
+	}
 	failpoint.Hit("etcd.before-cas")
 	rctx, cancel := s.request(ctx)
 	defer cancel()
