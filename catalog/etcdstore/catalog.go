@@ -96,7 +96,7 @@ func (db *DB) create(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if c.snap, err = db.s.publishFile(ctx, db.lock, base, c.db, c.path); err != nil {
+	if c.snap, err = db.s.publishFile(ctx, db.lock, base, c.db, c.path, nil, false); err != nil {
 		c.close()
 		return err
 	}
@@ -177,54 +177,72 @@ func (db *DB) Undo(ctx context.Context, gen uint64, dry bool) (*catalog.Operatio
 // write runs do on a scratch copy of the current generation and publishes
 // what it changed.
 func (db *DB) write(ctx context.Context, do func(catalog.DB) (*catalog.Operation, error)) (*catalog.Operation, error) {
+	var op *catalog.Operation
+	err := db.writeScratch(ctx, false, func(scratch catalog.DB) (bool, *catalog.Operation, error) {
+		var err error
+		op, err = do(scratch)
+		return err == nil, op, err
+	})
+	return op, err
+}
+
+// RestoreHistory gives the catalog the history an archive carries (the
+// journal and the generation), with the file catalog's own checks, and
+// publishes it; the journal goes to a new lineage of keys.
+func (db *DB) RestoreHistory(gen uint64, ops []catalog.Operation) error {
+	ctx := context.Background()
+	return db.writeScratch(ctx, true, func(scratch catalog.DB) (bool, *catalog.Operation, error) {
+		return true, nil, scratch.RestoreHistory(gen, ops)
+	})
+}
+
+// writeScratch runs do on a scratch copy of the current generation and
+// publishes the copy if it moved to another generation (newHistory: always,
+// with the whole journal under a new lineage).
+func (db *DB) writeScratch(ctx context.Context, newHistory bool, do func(catalog.DB) (bool, *catalog.Operation, error)) error {
 	if db.opts.ReadOnly {
-		return nil, catalog.ErrReadOnly
+		return catalog.ErrReadOnly
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return err
 	}
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	s := db.s
 	base, err := s.Current(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if _, err := s.collect(ctx, db.lock, base); err != nil {
-		return nil, err
+		return err
 	}
 	if c := db.scratch; c == nil || c.snap.CurrentModRev != base.CurrentModRev {
 		db.scratch.close()
 		db.scratch = nil
 		if db.scratch, err = s.materialize(ctx, base, false); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	c := db.scratch
-	op, err := do(c.db)
-	if err != nil {
-		return nil, err // the scratch copy rolled back: still generation G
+	ok, op, err := do(c.db)
+	if err != nil || !ok {
+		// The scratch copy rolled back (bbolt): it is still generation G.
+		return err
 	}
-	if gen, err := generationOf(ctx, c.db); err != nil || (gen == base.Generation() && base.Manifest != nil) {
-		return op, err // nothing committed (no change, or a dry run)
-	}
-	var extra []clientv3.Op
-	if op.Changed() {
-		rec, err := json.Marshal(op)
-		if err != nil {
-			return nil, err
+	if !newHistory {
+		if gen, err := generationOf(ctx, c.db); err != nil || (gen == base.Generation() && base.Manifest != nil) {
+			return err // nothing committed (no change, or a dry run)
 		}
-		extra = append(extra, clientv3.OpPut(s.keyJournal(op.Generation), string(rec)))
 	}
-	sn, err := s.publishFile(ctx, db.lock, base, c.db, c.path, extra...)
+	sn, err := s.publishFile(ctx, db.lock, base, c.db, c.path, op, newHistory)
 	if err != nil {
-		// The scratch copy is ahead of etcd now: drop it.
+		// The scratch copy may be ahead of etcd now: drop it.
 		db.scratch.close()
 		db.scratch = nil
-		return nil, err
+		return err
 	}
 	c.snap = sn
-	return op, nil
+	return nil
 }
 
 func generationOf(ctx context.Context, cdb catalog.DB) (gen uint64, err error) {
@@ -232,20 +250,41 @@ func generationOf(ctx context.Context, cdb catalog.DB) (gen uint64, err error) {
 	return gen, err
 }
 
-// publishFile uploads the scratch catalog as the next generation and
-// publishes it; it returns the new current snapshot.
-func (s *Store) publishFile(ctx context.Context, l *Lock, base *Snapshot, cdb catalog.DB, path string, extra ...clientv3.Op) (*Snapshot, error) {
+// publishFile uploads the scratch catalog as the next slot and publishes
+// it; it returns the new current snapshot. op is the write's journal
+// record (nil: none). With newHistory, the file's whole journal is written
+// to a new lineage (a copy or a restored history); otherwise the
+// generation must be the base's plus one.
+func (s *Store) publishFile(ctx context.Context, l *Lock, base *Snapshot, cdb catalog.DB, path string, op *catalog.Operation, newHistory bool) (*Snapshot, error) {
 	sum, gen, err := summarize(ctx, cdb)
 	if err != nil {
 		return nil, err
 	}
-	if base.Manifest != nil && gen != base.Generation()+1 {
-		return nil, fmt.Errorf("publish %s: built generation %d on generation %d: %w", s.URL(), gen, base.Generation(), catalog.ErrCorrupt)
+	var slot, lineage uint64
+	if base.Manifest != nil {
+		slot, lineage = base.Manifest.Slot+1, base.Manifest.Lineage
+		if !newHistory && gen != base.Generation()+1 {
+			return nil, fmt.Errorf("publish %s: built generation %d on generation %d: %w", s.URL(), gen, base.Generation(), catalog.ErrCorrupt)
+		}
 	}
-	m, err := s.upload(ctx, gen, path)
+	var extra []clientv3.Op
+	if newHistory || base.Manifest == nil {
+		lineage = slot
+		if err := s.writeJournal(ctx, l, cdb, lineage); err != nil {
+			return nil, err
+		}
+	} else if op != nil && op.Changed() {
+		rec, err := json.Marshal(op)
+		if err != nil {
+			return nil, err
+		}
+		extra = append(extra, clientv3.OpPut(s.keyJournal(lineage, op.Generation), string(rec)))
+	}
+	m, err := s.upload(ctx, gen, slot, path)
 	if err != nil {
 		return nil, err
 	}
+	m.Lineage = lineage
 	m.Summary = sum
 	m.Published = s.opts.Now().UTC()
 	host, _ := os.Hostname()
@@ -255,6 +294,48 @@ func (s *Store) publishFile(ctx context.Context, l *Lock, base *Snapshot, cdb ca
 		return nil, err
 	}
 	return &Snapshot{Revision: rev, CurrentModRev: rev, Manifest: m}, nil
+}
+
+// writeJournal writes every journal record of cdb under lineage, a few
+// dozen per request, before the publish that makes them visible.
+func (s *Store) writeJournal(ctx context.Context, l *Lock, cdb catalog.DB, lineage uint64) error {
+	var recs []clientv3.Op
+	size := 0
+	flush := func() error {
+		if len(recs) == 0 {
+			return nil
+		}
+		rctx, cancel := s.request(ctx)
+		defer cancel()
+		_, err := s.cli.Txn(rctx).If(clientv3.Compare(clientv3.CreateRevision(s.keyLock()), "=", l.rev)).Then(recs...).Commit()
+		recs, size = nil, 0
+		return s.etcdErr(ctx, "write the journal of "+s.URL(), err)
+	}
+	return cdb.View(ctx, func(tx catalog.Tx) error {
+		var ferr error
+		err := tx.Operations(func(op *catalog.Operation) bool {
+			b, err := json.Marshal(op)
+			if err != nil {
+				ferr = err
+				return false
+			}
+			if len(recs) >= 64 || size+len(b) > 1<<20 {
+				if ferr = flush(); ferr != nil {
+					return false
+				}
+			}
+			recs = append(recs, clientv3.OpPut(s.keyJournal(lineage, op.Generation), string(b)))
+			size += len(b)
+			return true
+		})
+		if err == nil {
+			err = ferr
+		}
+		if err == nil {
+			err = flush()
+		}
+		return err
+	})
 }
 
 // summarize computes the small answers about a catalog.

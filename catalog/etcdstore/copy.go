@@ -2,13 +2,11 @@ package etcdstore
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 
 	"github.com/metactl/metactl/catalog"
-	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // CopyIn publishes the bbolt catalog file at path as the etcd catalog at
@@ -51,66 +49,11 @@ func CopyIn(ctx context.Context, location, path string, opts *catalog.Options) (
 		return 0, err
 	}
 	defer src.Close()
-	var gen uint64
-	var recs []clientv3.Op
-	size := 0
-	flush := func() error {
-		if len(recs) == 0 {
-			return nil
-		}
-		rctx, cancel := s.request(ctx)
-		defer cancel()
-		_, err := s.cli.Txn(rctx).If(clientv3.Compare(clientv3.CreateRevision(s.keyLock()), "=", e.lock.rev)).Then(recs...).Commit()
-		recs, size = nil, 0
-		return s.etcdErr(ctx, "copy journal to "+s.URL(), err)
-	}
-	err = src.View(ctx, func(tx catalog.Tx) error {
-		gen = tx.Generation()
-		var ferr error
-		err := tx.Operations(func(op *catalog.Operation) bool {
-			b, err := json.Marshal(op)
-			if err != nil {
-				ferr = err
-				return false
-			}
-			if len(recs) >= 64 || size+len(b) > 1<<20 {
-				if ferr = flush(); ferr != nil {
-					return false
-				}
-			}
-			recs = append(recs, clientv3.OpPut(s.keyJournal(op.Generation), string(b)))
-			size += len(b)
-			return true
-		})
-		if err != nil {
-			return err
-		}
-		if ferr != nil {
-			return ferr
-		}
-		return flush()
-	})
+	sn, err := s.publishFile(ctx, e.lock, base, src, tmp, nil, true)
 	if err != nil {
 		return 0, err
 	}
-	if gen == 0 {
-		return 0, nil // an empty catalog: generation 0 is already there
-	}
-	sum, _, err := summarize(ctx, src)
-	if err != nil {
-		return 0, err
-	}
-	src.Close()
-	m, err := s.upload(ctx, gen, tmp)
-	if err != nil {
-		return 0, err
-	}
-	m.Summary = sum
-	m.Published = s.opts.Now().UTC()
-	if _, err := s.publish(ctx, e.lock, base, m); err != nil {
-		return 0, err
-	}
-	return gen, nil
+	return sn.Generation(), nil
 }
 
 // CopyOut writes the current generation of the etcd catalog at location

@@ -19,9 +19,9 @@
 //     view preservation, the journal record, no-op writes) comes from the
 //     same code.
 //  5. If the write changed something, cut the file into chunks
-//     (gzip-compressed, 1 MiB before compression) and put them under
-//     <prefix>/gen/<G+1>/chunk/<i>, as many requests as it takes. Readers
-//     do not look there yet.
+//     (gzip-compressed, 1 MiB before compression) and put them under the
+//     next slot, <prefix>/gen/<S+1>/chunk/<i>, as many requests as it
+//     takes. Readers do not look there yet.
 //  6. Put the journal record of generation G+1 (its own key; readers
 //     ignore records past the current generation). Then publish with ONE
 //     transaction: if the current pointer's mod revision is still the one
@@ -39,15 +39,21 @@
 //
 // # Keys
 //
-//	<prefix>/current                          {"generation":G,"published":T}
-//	<prefix>/lock                             holder JSON, bound to the writer's lease
-//	<prefix>/gen/<G, 20 digits>/manifest      Manifest JSON (size, SHA-256, chunks, Summary)
-//	<prefix>/gen/<G, 20 digits>/chunk/<i, 8>  gzip of bytes [i*chunk, (i+1)*chunk) of the bbolt file
-//	<prefix>/journal/<G, 20 digits>           the catalog.Operation that made generation G
+//	<prefix>/current                            {"generation":G,"slot":S,"lineage":L,"published":T}
+//	<prefix>/lock                               holder JSON, bound to the writer's lease
+//	<prefix>/gen/<S, 20 digits>/manifest        Manifest JSON (generation, size, SHA-256, chunks, Summary)
+//	<prefix>/gen/<S, 20 digits>/chunk/<i, 8>    gzip of bytes [i*chunk, (i+1)*chunk) of the bbolt file
+//	<prefix>/journal/<L, 20>/<G, 20 digits>     the catalog.Operation that made generation G
 //
-// Generation numbers are the bbolt catalog's own: the file in generation G
-// says generation G. The downloaded file is checked against the
-// manifest's size and SHA-256 before it is opened.
+// A slot is one publish: it grows by one every time, so a publish never
+// writes into keys a reader may be using. The catalog generation G is the
+// bbolt file's own (the file in a slot says its generation): one more per
+// write, or any number after a copy or an archive's restored history. A
+// lineage is one journal history: a write adds its record to the current
+// lineage; a copy or a restored history writes its whole journal to a new
+// lineage, named by its slot. Readers read the records of their lineage up
+// to their generation, at their revision. The downloaded file is checked
+// against the manifest's size and SHA-256 before it is opened.
 //
 // # Writer lock
 //
@@ -62,10 +68,10 @@
 //
 // # Garbage and the grace period
 //
-// A writer killed before its compare-and-swap leaves chunks of a
-// generation newer than the current one, and perhaps its journal record:
-// the next writer deletes them (under the lock, before it writes that
-// generation itself). Superseded generations are deleted only once their
+// A writer killed before its compare-and-swap leaves chunks of a slot
+// newer than the current one, and perhaps its journal record: the next
+// writer deletes them (under the lock, before it writes that slot
+// itself), with journal lineages no kept slot uses. Superseded generations are deleted only once their
 // successor has been current for the grace period (default 10 minutes),
 // so a slow reader never loses the generation it is reading; a reader
 // whose revision etcd compacted away meanwhile starts over from the new

@@ -108,10 +108,17 @@ func (s *Store) genPrefix() string  { return s.cfg.Prefix + "/gen/" }
 func (s *Store) keyGen(g uint64) string {
 	return fmt.Sprintf("%s%020d/", s.genPrefix(), g)
 }
-func (s *Store) keyManifest(g uint64) string     { return s.keyGen(g) + "manifest" }
-func (s *Store) keyChunk(g uint64, i int) string { return fmt.Sprintf("%schunk/%08d", s.keyGen(g), i) }
-func (s *Store) journalPrefix() string           { return s.cfg.Prefix + "/journal/" }
-func (s *Store) keyJournal(g uint64) string      { return fmt.Sprintf("%s%020d", s.journalPrefix(), g) }
+func (s *Store) keyManifest(slot uint64) string { return s.keyGen(slot) + "manifest" }
+func (s *Store) keyChunk(slot uint64, i int) string {
+	return fmt.Sprintf("%schunk/%08d", s.keyGen(slot), i)
+}
+func (s *Store) journalPrefix() string { return s.cfg.Prefix + "/journal/" }
+func (s *Store) lineagePrefix(lineage uint64) string {
+	return fmt.Sprintf("%s%020d/", s.journalPrefix(), lineage)
+}
+func (s *Store) keyJournal(lineage, g uint64) string {
+	return fmt.Sprintf("%s%020d", s.lineagePrefix(lineage), g)
+}
 func (s *Store) parseGenKey(k string) (uint64, bool) {
 	rest, ok := strings.CutPrefix(k, s.genPrefix())
 	if !ok || len(rest) < 21 || rest[20] != '/' {
@@ -151,6 +158,8 @@ type Manifest struct {
 	Format     string          `json:"format"`
 	Version    int             `json:"version"`
 	Generation uint64          `json:"generation"`
+	Slot       uint64          `json:"slot"`
+	Lineage    uint64          `json:"lineage"`
 	Published  time.Time       `json:"published"`
 	Publisher  *catalog.Holder `json:"publisher,omitempty"`
 	Size       int64           `json:"size"`
@@ -194,8 +203,15 @@ func (sn *Snapshot) Generation() uint64 {
 	return sn.Manifest.Generation
 }
 
+// currentRecord is the value of <prefix>/current. Slot names the key
+// folder of the generation (it grows by one at every publish, whatever the
+// catalog generation does: a copy or a restored history may set any
+// generation); Lineage names the journal's key folder (a new one starts
+// when a copy or a restored history replaces the journal).
 type currentRecord struct {
 	Generation uint64    `json:"generation"`
+	Slot       uint64    `json:"slot"`
+	Lineage    uint64    `json:"lineage"`
 	Published  time.Time `json:"published"`
 }
 
@@ -217,12 +233,12 @@ func (s *Store) Current(ctx context.Context) (*Snapshot, error) {
 	if err := json.Unmarshal(resp.Kvs[0].Value, &cur); err != nil {
 		return nil, fmt.Errorf("read %s: current pointer: %w: %v", s.URL(), catalog.ErrCorrupt, err)
 	}
-	m, err := s.manifest(ctx, cur.Generation, sn.Revision)
+	m, err := s.manifest(ctx, cur.Slot, sn.Revision)
 	if err != nil {
 		return nil, err
 	}
-	if m == nil {
-		return nil, fmt.Errorf("read %s: generation %d has no manifest: %w", s.URL(), cur.Generation, catalog.ErrCorrupt)
+	if m == nil || m.Generation != cur.Generation {
+		return nil, fmt.Errorf("read %s: generation %d (slot %d) has no manifest: %w", s.URL(), cur.Generation, cur.Slot, catalog.ErrCorrupt)
 	}
 	sn.Manifest = m
 	return sn, nil
@@ -230,14 +246,14 @@ func (s *Store) Current(ctx context.Context) (*Snapshot, error) {
 
 // manifest reads generation g's manifest at revision rev (0: latest); nil
 // if it has none.
-func (s *Store) manifest(ctx context.Context, g uint64, rev int64) (*Manifest, error) {
+func (s *Store) manifest(ctx context.Context, slot uint64, rev int64) (*Manifest, error) {
 	rctx, cancel := s.request(ctx)
 	defer cancel()
 	var ops []clientv3.OpOption
 	if rev > 0 {
 		ops = append(ops, clientv3.WithRev(rev))
 	}
-	resp, err := s.cli.Get(rctx, s.keyManifest(g), ops...)
+	resp, err := s.cli.Get(rctx, s.keyManifest(slot), ops...)
 	if err != nil {
 		return nil, s.readErr(ctx, err)
 	}
@@ -246,11 +262,11 @@ func (s *Store) manifest(ctx context.Context, g uint64, rev int64) (*Manifest, e
 	}
 	var m Manifest
 	if err := json.Unmarshal(resp.Kvs[0].Value, &m); err != nil {
-		return nil, fmt.Errorf("read %s: generation %d manifest: %w: %v", s.URL(), g, catalog.ErrCorrupt, err)
+		return nil, fmt.Errorf("read %s: slot %d manifest: %w: %v", s.URL(), slot, catalog.ErrCorrupt, err)
 	}
 	if m.Format != manifestFormat || m.Version > manifestVersion {
-		return nil, fmt.Errorf("read %s: generation %d: format %q version %d is not one this metactl reads (upgrade metactl): %w",
-			s.URL(), g, m.Format, m.Version, catalog.ErrSchema)
+		return nil, fmt.Errorf("read %s: slot %d: format %q version %d is not one this metactl reads (upgrade metactl): %w",
+			s.URL(), slot, m.Format, m.Version, catalog.ErrSchema)
 	}
 	return &m, nil
 }
@@ -278,7 +294,7 @@ func (s *Store) Download(ctx context.Context, sn *Snapshot, path string) error {
 	err = s.parallel(ctx, m.Chunks, func(ctx context.Context, i int) error {
 		rctx, cancel := s.request(ctx)
 		defer cancel()
-		resp, err := s.cli.Get(rctx, s.keyChunk(m.Generation, i), clientv3.WithRev(sn.Revision))
+		resp, err := s.cli.Get(rctx, s.keyChunk(m.Slot, i), clientv3.WithRev(sn.Revision))
 		if err != nil {
 			return s.readErr(ctx, err)
 		}
@@ -367,7 +383,7 @@ feed:
 // upload stores the bbolt file at path as generation g's chunks and
 // returns its manifest (without summary). Nothing is visible to readers
 // until Publish.
-func (s *Store) upload(ctx context.Context, g uint64, path string) (*Manifest, error) {
+func (s *Store) upload(ctx context.Context, g, slot uint64, path string) (*Manifest, error) {
 	failpoint.Hit("etcd.before-keys")
 	f, err := os.Open(path)
 	if err != nil {
@@ -379,7 +395,7 @@ func (s *Store) upload(ctx context.Context, g uint64, path string) (*Manifest, e
 		return nil, err
 	}
 	cs := s.cfg.ChunkSize
-	m := &Manifest{Format: manifestFormat, Version: manifestVersion, Generation: g, Size: st.Size(),
+	m := &Manifest{Format: manifestFormat, Version: manifestVersion, Generation: g, Slot: slot, Size: st.Size(),
 		ChunkSize: cs, Chunks: int((st.Size() + int64(cs) - 1) / int64(cs)), Encoding: encodingGzip}
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
@@ -399,7 +415,7 @@ func (s *Store) upload(ctx context.Context, g uint64, path string) (*Manifest, e
 		}
 		rctx, cancel := s.request(ctx)
 		defer cancel()
-		if _, err := s.cli.Put(rctx, s.keyChunk(g, i), z.String()); err != nil {
+		if _, err := s.cli.Put(rctx, s.keyChunk(slot, i), z.String()); err != nil {
 			return s.etcdErr(ctx, fmt.Sprintf("write %s generation %d chunk %d", s.URL(), g, i), err)
 		}
 		failpoint.Hit("etcd.after-chunk")
@@ -425,7 +441,7 @@ func (s *Store) publish(ctx context.Context, l *Lock, base *Snapshot, m *Manifes
 	if err != nil {
 		return 0, err
 	}
-	cur, _ := json.Marshal(currentRecord{Generation: m.Generation, Published: m.Published})
+	cur, _ := json.Marshal(currentRecord{Generation: m.Generation, Slot: m.Slot, Lineage: m.Lineage, Published: m.Published})
 	// The extra puts (the journal record: up to 5000 handles) go first,
 	// each in its own request, so the compare-and-swap stays small
 	// whatever they weigh; readers ignore journal records past the current
@@ -439,7 +455,7 @@ func (s *Store) publish(ctx context.Context, l *Lock, base *Snapshot, m *Manifes
 		}
 	}
 	ops := []clientv3.Op{
-		clientv3.OpPut(s.keyManifest(m.Generation), string(mb)),
+		clientv3.OpPut(s.keyManifest(m.Slot), string(mb)),
 		clientv3.OpPut(s.keyCurrent(), string(cur)),
 	}
 	failpoint.Hit("etcd.before-cas")
@@ -466,10 +482,12 @@ type CollectStats struct {
 	Kept        int // old generations still inside the grace period
 }
 
-// collect deletes, under the writer lock, every generation newer than the
-// current one (left by a writer that died before its compare-and-swap, with
-// their journal records) and every superseded generation whose successor
-// was published more than the grace period ago.
+// collect deletes, under the writer lock, every slot newer than the
+// current one (left by a writer that died before its compare-and-swap) and
+// every superseded slot whose successor was published more than the grace
+// period ago; and the journal records that no kept slot can read: those
+// past the current generation in the current lineage (a dead writer's) and
+// lineages no kept slot uses.
 func (s *Store) collect(ctx context.Context, l *Lock, cur *Snapshot) (CollectStats, error) {
 	var st CollectStats
 	rctx, cancel := s.request(ctx)
@@ -479,35 +497,37 @@ func (s *Store) collect(ctx context.Context, l *Lock, cur *Snapshot) (CollectSta
 		return st, s.etcdErr(ctx, "collect "+s.URL(), err)
 	}
 	seen := map[uint64]bool{}
-	var gens []uint64
+	var slots []uint64
 	for _, kv := range resp.Kvs {
 		if g, ok := s.parseGenKey(string(kv.Key)); ok && !seen[g] {
 			seen[g] = true
-			gens = append(gens, g)
+			slots = append(slots, g)
 		}
 	}
-	sort.Slice(gens, func(i, j int) bool { return gens[i] < gens[j] })
+	sort.Slice(slots, func(i, j int) bool { return slots[i] < slots[j] })
 	exists := cur.Manifest != nil
-	curGen := cur.Generation()
-	var doomed []uint64
-	// Successor publish times, newest first.
+	var curSlot uint64
+	lineages := map[uint64]bool{}
 	nextPublished := time.Time{}
 	if exists {
+		curSlot = cur.Manifest.Slot
+		lineages[cur.Manifest.Lineage] = true
 		nextPublished = cur.Manifest.Published
 	}
-	for i := len(gens) - 1; i >= 0; i-- {
-		g := gens[i]
+	var doomed []uint64
+	for i := len(slots) - 1; i >= 0; i-- { // newest first
+		g := slots[i]
 		switch {
-		case !exists || g > curGen:
+		case !exists || g > curSlot:
 			doomed = append(doomed, g)
 			st.Unpublished++
-		case g == curGen:
+		case g == curSlot:
 		default:
 			m, err := s.manifest(ctx, g, 0)
 			if err != nil && !errors.Is(err, catalog.ErrCorrupt) {
 				return st, err
 			}
-			if m == nil { // never published (older garbage)
+			if m == nil { // never published
 				doomed = append(doomed, g)
 				st.Unpublished++
 				continue
@@ -517,32 +537,52 @@ func (s *Store) collect(ctx context.Context, l *Lock, cur *Snapshot) (CollectSta
 				st.Superseded++
 			} else {
 				st.Kept++
+				lineages[m.Lineage] = true
 			}
 			nextPublished = m.Published
 		}
 	}
 	for _, g := range doomed {
-		rctx, cancel := s.request(ctx)
-		_, err := s.cli.Txn(rctx).If(clientv3.Compare(clientv3.CreateRevision(s.keyLock()), "=", l.rev)).
-			Then(clientv3.OpDelete(s.keyGen(g), clientv3.WithPrefix())).Commit()
-		cancel()
-		if err != nil {
-			return st, s.etcdErr(ctx, fmt.Sprintf("collect %s generation %d", s.URL(), g), err)
+		if err := s.deleteRange(ctx, l, s.keyGen(g), clientv3.GetPrefixRangeEnd(s.keyGen(g))); err != nil {
+			return st, err
 		}
 	}
-	// Journal records past the current generation belong to a write that
-	// never published.
-	from := s.keyJournal(curGen + 1)
-	if !exists {
-		from = s.journalPrefix()
-	}
+	// Journal lineages: keep those of kept slots; in the current one, drop
+	// records past the current generation.
 	rctx, cancel = s.request(ctx)
-	_, err = s.cli.Delete(rctx, from, clientv3.WithRange(clientv3.GetPrefixRangeEnd(s.journalPrefix())))
+	resp, err = s.cli.Get(rctx, s.journalPrefix(), clientv3.WithPrefix(), clientv3.WithKeysOnly())
 	cancel()
 	if err != nil {
 		return st, s.etcdErr(ctx, "collect "+s.URL()+" journal", err)
 	}
+	dropped := map[uint64]bool{}
+	for _, kv := range resp.Kvs {
+		rest := strings.TrimPrefix(string(kv.Key), s.journalPrefix())
+		lin, err := strconv.ParseUint(strings.SplitN(rest, "/", 2)[0], 10, 64)
+		if err != nil || lineages[lin] || dropped[lin] {
+			continue
+		}
+		dropped[lin] = true
+		if err := s.deleteRange(ctx, l, s.lineagePrefix(lin), clientv3.GetPrefixRangeEnd(s.lineagePrefix(lin))); err != nil {
+			return st, err
+		}
+	}
+	if exists {
+		lp := s.lineagePrefix(cur.Manifest.Lineage)
+		if err := s.deleteRange(ctx, l, s.keyJournal(cur.Manifest.Lineage, cur.Generation()+1), clientv3.GetPrefixRangeEnd(lp)); err != nil {
+			return st, err
+		}
+	}
 	return st, nil
+}
+
+// deleteRange deletes keys [from, end) if this writer still holds the lock.
+func (s *Store) deleteRange(ctx context.Context, l *Lock, from, end string) error {
+	rctx, cancel := s.request(ctx)
+	defer cancel()
+	_, err := s.cli.Txn(rctx).If(clientv3.Compare(clientv3.CreateRevision(s.keyLock()), "=", l.rev)).
+		Then(clientv3.OpDelete(from, clientv3.WithRange(end))).Commit()
+	return s.etcdErr(ctx, "collect "+s.URL(), err)
 }
 
 // Journal calls fn with the journal records of generations up to the
@@ -552,10 +592,11 @@ func (s *Store) Journal(ctx context.Context, sn *Snapshot, fn func(*catalog.Oper
 	if sn.Manifest == nil {
 		return nil
 	}
-	end := s.keyJournal(sn.Generation() + 1)
+	lin := sn.Manifest.Lineage
+	end := s.keyJournal(lin, sn.Generation()+1)
 	for {
 		rctx, cancel := s.request(ctx)
-		resp, err := s.cli.Get(rctx, s.journalPrefix(), clientv3.WithRange(end), clientv3.WithRev(sn.Revision),
+		resp, err := s.cli.Get(rctx, s.lineagePrefix(lin), clientv3.WithRange(end), clientv3.WithRev(sn.Revision),
 			clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend), clientv3.WithLimit(100))
 		cancel()
 		if err != nil {

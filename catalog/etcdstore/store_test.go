@@ -218,14 +218,18 @@ func TestPublishIsCompareAndSwap(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		_, err = db.s.publishFile(ctx, db.lock, base, c.db, c.path)
+		_, err = db.s.publishFile(ctx, db.lock, base, c.db, c.path, nil, false)
 		return err
 	}
 
 	// 1. The current pointer moved between read and publish.
 	db := open(t, loc, catalog.Options{})
 	base, _ := db.s.Current(ctx)
-	if _, err := db.s.cli.Put(ctx, db.s.keyCurrent(), `{"generation":1}`); err != nil { // same content, new mod revision
+	cur, err := db.s.cli.Get(ctx, db.s.keyCurrent())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.s.cli.Put(ctx, db.s.keyCurrent(), string(cur.Kvs[0].Value)); err != nil { // same content, new mod revision
 		t.Fatal(err)
 	}
 	if err := stale(db, base); !errors.Is(err, ErrLostRace) {
@@ -375,7 +379,7 @@ func TestCollectAfterGrace(t *testing.T) {
 	}
 	// A dead writer's chunks for generation 4 and its journal record.
 	s.cli.Put(ctx, s.keyChunk(4, 0), "garbage")
-	s.cli.Put(ctx, s.keyJournal(4), "{}")
+	s.cli.Put(ctx, s.keyJournal(0, 4), "{}")
 	advance(2 * time.Hour)
 	putFiles(t, loc, o, 100, 101) // generation 4, for real
 	g := gens()
