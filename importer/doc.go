@@ -115,8 +115,9 @@
 // Everything read is held in memory until the commit (a metadata file is
 // small; Options.MaxFileSize bounds a hostile one).
 //
-// Failpoints (package internal/failpoint): "import.after-read",
-// "import.after-validate", and "import.after-put" inside the transaction
+// Failpoints (package internal/failpoint): "import.after-read" and
+// "import.after-validate" (in Read and Prepare, before any catalog lock),
+// and "import.after-put" inside the transaction
 // after every file is written; the catalog adds "import.before-commit" and
 // "import.after-commit".
 package importer

@@ -63,3 +63,48 @@ func TestImportWarningsOnStderrAndInJSON(t *testing.T) {
 	cat2 := filepath.Join(t.TempDir(), "c.db")
 	check("compact", must(t, cat2, []string{"METACTL_NOW=1700000000"}, "--json", "compact", "--local-fs-dir", s))
 }
+
+// TestImportWarnsFutureTimestampsAndGap: the two warnings that depend on
+// the clock and on the catalog, through the binary: compaction timestamps
+// after METACTL_NOW, and an import that opens a gap (the storage moved a
+// file whose range nothing else covers).
+func TestImportWarnsFutureTimestampsAndGap(t *testing.T) {
+	txn := func(a, b string) string {
+		return `{"TransactionBackup":{"first_version":` + a + `,"last_version":` + b + `,"manifest":"t` + a + `/m"}}` + "\n"
+	}
+	s := writeStorage(t, map[string]string{
+		"metadata/transaction_0-9.meta":                  txn("0", "9"),
+		"metadata/transaction_10-19.meta":                txn("10", "19"),
+		"metadata/transaction_20-29.meta":                txn("20", "29"),
+		"metadata/compaction_timestamps_1800000000.meta": `{"CompactionTimestamps":{"file_compacted_at":1800000000,"compaction_timestamps":{"metadata/transaction_0-9.meta":null}}}` + "\n",
+	})
+	cat := filepath.Join(t.TempDir(), "c.db")
+	now := []string{"METACTL_NOW=1700000000"}
+	r := must(t, cat, now, "import", "--local-fs-dir", s)
+	want := "metactl: warning: metadata/compaction_timestamps_1800000000.meta: compaction timestamps from the future: file_compacted_at 1800000000 is after now (1700000000); check the compacting host's clock\n"
+	if r.stderr != want || strings.Contains(r.stdout, "warning") {
+		t.Errorf("future timestamps: stderr %q, want %q (stdout %q)", r.stderr, want, r.stdout)
+	}
+	os.MkdirAll(filepath.Join(s, "metadata_backup"), 0o755)
+	if err := os.Rename(filepath.Join(s, "metadata", "transaction_10-19.meta"), filepath.Join(s, "metadata_backup", "transaction_10-19.meta")); err != nil {
+		t.Fatal(err)
+	}
+	r = must(t, cat, now, "--json", "import", "--local-fs-dir", s)
+	gap := "the import opens a gap in the restorable range: no transaction backup covers versions 10-19, so a restore across them fails"
+	if !strings.Contains(r.stderr, "metactl: warning: "+gap+"\n") {
+		t.Errorf("gap: stderr %q", r.stderr)
+	}
+	var doc struct {
+		Warnings []struct{ Handle, Code, Message string }
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, w := range doc.Warnings {
+		found = found || (w.Code == "gap" && w.Handle == "" && w.Message == gap)
+	}
+	if !found {
+		t.Errorf("--json warnings lack the gap: %+v", doc.Warnings)
+	}
+}
