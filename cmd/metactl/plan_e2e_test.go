@@ -120,4 +120,12 @@ func TestPlanCLI(t *testing.T) {
 			}
 		})
 	}
+	// The --json document of a plan that stops short, pinned.
+	cat := filepath.Join(t.TempDir(), "c.db")
+	must(t, cat, nil, "import", "--local-fs-dir", holes)
+	r := metactl(t, cat, nil, "plan", "--json", "--target-version", "150")
+	if r.code != 3 {
+		t.Fatalf("want exit 3, got %s", r)
+	}
+	golden(t, "json-plan-missing.json", r.stdout)
 }
