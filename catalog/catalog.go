@@ -148,9 +148,9 @@ type WriteTx interface {
 	SetInputs(inputs ...string)
 	// SetNote records a one-line summary in the journal.
 	SetNote(note string)
-	// PurgeRetained drops the content kept for undo by operations
-	// committed before cutoff and returns how many files' content it
-	// dropped (cleanup's grace period).
+	// PurgeRetained drops the change records (and the content they keep
+	// for undo) of operations committed before cutoff and returns how many
+	// it dropped (cleanup's grace period, the undo window).
 	PurgeRetained(cutoff time.Time) (int, error)
 }
 

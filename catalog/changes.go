@@ -24,12 +24,11 @@ import (
 //	1      1  state before: 0 absent, 1 live, 2 moved
 //	2      1  state after: 0 absent, 1 live, 2 moved
 //	3      1  flags: changeContentSame (the before-image's content is the
-//	          after content and was left out), changePurged (the before
-//	          content was purged after the grace period)
+//	          after content and was left out)
 //	4     32  SHA-256 of the content after (zero if absent)
 //	36     4  length B of the before-image
 //	40     B  before-image: a file record (keys.go), with its content left
-//	          out when changeContentSame or changePurged
+//	          out when changeContentSame
 //	40+B   -  the handle's deleted record before (deletedRecLen bytes), or
 //	          nothing if the handle was not recorded as deleted
 //
@@ -48,15 +47,15 @@ const (
 	changeRecVersion  = 1
 	changeRecFixedLen = 40
 	changeContentSame = 1 << 0
-	changePurged      = 1 << 1
 
 	deletedRecVersion = 1
 	deletedRecLen     = 58
 )
 
-// DefaultRetention is how long the catalog keeps the content of deleted
-// and replaced files so that 'metactl undo' can restore them: a cleanup
-// purges content retained for longer (see Tx.PurgeRetained).
+// DefaultRetention is how long the catalog keeps an operation's change
+// records, with the content of the files it deleted or replaced, so that
+// 'metactl undo' can reverse it: a cleanup purges older ones (see
+// WriteTx.PurgeRetained). It is the undo window.
 const DefaultRetention = 30 * 24 * time.Hour
 
 // before is the first-touch image of one handle in a transaction.
@@ -214,6 +213,9 @@ func (tx *boltTx) changesOf(gen uint64) ([]*change, error) {
 	var out []*change
 	c := bk.Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if len(k) == len(prefix) {
+			continue // a purge's tombstone
+		}
 		ch, err := decodeChange(k, v)
 		if err != nil {
 			return nil, err
@@ -279,7 +281,7 @@ func (tx *boltTx) decodeDeleted(handle string, v []byte) (*DeletedFile, error) {
 			if err != nil {
 				return nil, err
 			}
-			d.Retained = ch.flags&(changePurged|changeContentSame) == 0 && len(ch.image) > 0
+			d.Retained = ch.flags&changeContentSame == 0 && len(ch.image) > 0
 		}
 	}
 	return d, nil
@@ -332,13 +334,14 @@ func (tx *boltTx) setDeleted(handle string, v []byte) error {
 	return bk.Put([]byte(handle), v)
 }
 
-// PurgeRetained drops the content that change records keep for undo
-// (deleted and replaced files) of every operation committed before cutoff,
-// oldest first, and returns how many files' content it dropped. Those
-// operations can no longer be undone where that needs the content; their
-// deleted records stay (DeletedFile.Retained becomes false). Cleanup calls
-// it with now minus the grace period (DefaultRetention unless told
-// otherwise).
+// PurgeRetained drops the change records (content included) of every
+// operation committed before cutoff, oldest first, and returns how many
+// it dropped. Those operations can no longer be undone: each leaves a
+// tombstone naming the purging generation, so undo says so. Deleted
+// records stay (DeletedFile.Retained becomes false). Cleanup calls it with
+// now minus the grace period (DefaultRetention unless told otherwise), so
+// the change records a catalog keeps are bounded by what one grace period
+// writes.
 func (tx *boltTx) PurgeRetained(cutoff time.Time) (int, error) {
 	bk := tx.btx.Bucket(bucketChanges)
 	if bk == nil {
@@ -364,26 +367,25 @@ func (tx *boltTx) PurgeRetained(cutoff time.Time) (int, error) {
 			break
 		}
 		gen := binary.BigEndian.Uint64(k)
-		chs, err := tx.changesOf(gen)
-		if err != nil {
-			return 0, err
-		}
-		for _, ch := range chs {
-			if len(ch.image) == 0 || ch.flags&(changeContentSame|changePurged) != 0 {
-				continue
+		prefix := u64(gen)
+		var keys [][]byte
+		c := bk.Cursor()
+		for ck, _ := c.Seek(prefix); ck != nil && bytes.HasPrefix(ck, prefix); ck, _ = c.Next() {
+			if len(ck) > len(prefix) {
+				keys = append(keys, bytes.Clone(ck))
 			}
-			nv := make([]byte, changeRecFixedLen)
-			nv[0] = changeRecVersion
-			nv[1], nv[2], nv[3] = byte(ch.stateBefore), byte(ch.stateAfter), ch.flags|changePurged
-			copy(nv[4:36], ch.shaAfter[:])
-			hdr := recordHeader(ch.image)
-			binary.BigEndian.PutUint32(nv[36:], uint32(len(hdr)))
-			nv = append(nv, hdr...)
-			nv = append(nv, ch.deleted...)
-			if err := bk.Put(changeKey(gen, ch.handle), nv); err != nil {
+		}
+		for _, ck := range keys {
+			if err := bk.Delete(ck); err != nil {
 				return 0, err
 			}
-			purged++
+		}
+		purged += len(keys)
+		if len(keys) > 0 {
+			// The tombstone: generation | "" -> the purging generation.
+			if err := bk.Put(prefix, u64(tx.gen+1)); err != nil {
+				return 0, err
+			}
 		}
 		through = gen
 	}
@@ -394,4 +396,18 @@ func (tx *boltTx) PurgeRetained(cutoff time.Time) (int, error) {
 		tx.op.Purged += purged
 	}
 	return purged, nil
+}
+
+// purgedBy returns the generation whose cleanup purged gen's change
+// records, if one did.
+func (tx *boltTx) purgedBy(gen uint64) (uint64, bool) {
+	bk := tx.btx.Bucket(bucketChanges)
+	if bk == nil {
+		return 0, false
+	}
+	v := bk.Get(u64(gen))
+	if len(v) != 8 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(v), true
 }

@@ -117,7 +117,7 @@
 // the way: a later one that changed the same files, or that used the view
 // the undone one left (the digest check before commit: the digest must end
 // at the digest before the undone generation plus what later operations
-// changed), or the cleanup that purged content it needs. Operations
+// changed), or the cleanup that purged its change records. Operations
 // committed before change records existed have none and are refused.
 //
 // A file removed for good ([WriteTx.DeleteFile], or an undo removing what an
@@ -129,11 +129,13 @@
 // digest), and Retained, whether the catalog still holds the content. A
 // handle that is added again loses its deleted record.
 //
-// The content of deleted and replaced files is retained for undo for a
-// grace period, [DefaultRetention] (30 days) unless the cleanup says
-// otherwise: [WriteTx.PurgeRetained] drops the content kept by operations older
-// than a cutoff and is called by every cleanup. Deleted records and the
-// contentless parts of change records stay.
+// Change records, and with them the content of deleted and replaced
+// files, are kept for a grace period, [DefaultRetention] (30 days) unless
+// the cleanup says otherwise: the undo window. [WriteTx.PurgeRetained]
+// drops the change records of operations older than a cutoff, leaving a
+// tombstone per operation that names the purging generation, and is
+// called by every cleanup; so the records a catalog holds are bounded by
+// what one grace period writes. Deleted records stay.
 //
 // Catalogs written before change records lack the "changes" and "deleted"
 // buckets: they read as empty and the first write creates them, so the

@@ -37,8 +37,9 @@ type Operation struct {
 	DigestAfter  aptos.Digest `json:"digest_after"`
 	// Undoes is the generation an undo operation reversed (kind "undo").
 	Undoes uint64 `json:"undoes,omitempty"`
-	// Purged counts the files whose retained content a cleanup dropped
-	// after the grace period (Tx.PurgeRetained).
+	// Purged counts the change records a cleanup dropped after the grace
+	// period (WriteTx.PurgeRetained): those operations can no longer be
+	// undone.
 	Purged int `json:"purged,omitempty"`
 }
 

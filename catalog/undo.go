@@ -59,7 +59,7 @@ func (e *UndoRefusedError) Unwrap() error { return ErrUndoRefused }
 // Undo refuses, with an *UndoRefusedError, an operation that is not in the
 // journal's change records (committed by an older metactl), one already
 // undone, one whose files a later operation changed again (naming that
-// operation: undo it first), one whose retained content a cleanup purged
+// operation: undo it first), one whose change records a cleanup purged
 // after the grace period, and one whose reversal would not give that
 // digest (naming the first later operation that depends on the view gen
 // left). With dry true it does all of this, checks included, and rolls
@@ -105,6 +105,13 @@ func (tx *boltTx) undo(gen uint64) error {
 	refuse := func(reason string, by *Operation, hint string) error {
 		return &UndoRefusedError{Generation: gen, Reason: reason, By: by, Hint: hint}
 	}
+	if by, ok := tx.purgedBy(gen); ok {
+		byOp, err := tx.operation(by)
+		if err != nil {
+			return err
+		}
+		return refuse("its change records were purged after the grace period", byOp, "")
+	}
 	chs, err := tx.changesOf(gen)
 	if err != nil {
 		return err
@@ -113,13 +120,10 @@ func (tx *boltTx) undo(gen uint64) error {
 		return refuse(fmt.Sprintf("the %s at %s was committed by a metactl that kept no change records, so what it changed is not known exactly",
 			target.Kind, target.Time.UTC().Format(time.RFC3339)), nil, "")
 	}
-	var undoneBy, purgedBy *Operation
+	var undoneBy *Operation
 	if err := tx.later(gen, func(op *Operation) bool {
 		if op.Kind == UndoKind && op.Undoes == gen && undoneBy == nil {
 			undoneBy = op
-		}
-		if op.Purged > 0 && purgedBy == nil {
-			purgedBy = op
 		}
 		return true
 	}); err != nil {
@@ -151,9 +155,6 @@ func (tx *boltTx) undo(gen uint64) error {
 				return refuse(fmt.Sprintf("%s was changed since by an operation that kept no change records", ch.handle), nil, "")
 			}
 			return refuse(fmt.Sprintf("%s was changed since", ch.handle), by, "undo that operation first")
-		}
-		if ch.flags&changePurged != 0 {
-			return refuse(fmt.Sprintf("the content of %s retained for undo was purged after the grace period", ch.handle), purgedBy, "")
 		}
 	}
 	failpoint.Hit(FailpointUndoAfterCheck)

@@ -275,8 +275,8 @@ func TestUndoRefusals(t *testing.T) {
 				_, err := tx.PurgeRetained(tx.Now().Add(-catalog.DefaultRetention))
 				return err
 			})
-			if op.Purged != 1 {
-				t.Fatalf("purge op = %+v, want 1 purged", op)
+			if op.Purged != 2 {
+				t.Fatalf("purge op = %+v, want 2 change records purged", op)
 			}
 			err := db.View(t.Context(), func(tx catalog.Tx) error {
 				d, err := tx.Deleted(fileA.Handle())
@@ -288,7 +288,7 @@ func TestUndoRefusals(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-		}, 2, "undo generation 2: the content of metadata/transaction_0-9.meta retained for undo was purged after the grace period by generation 3 (test at 2023-12-14T23:13:20Z)"},
+		}, 2, "undo generation 2: its change records were purged after the grace period by generation 3 (test at 2023-12-14T23:13:20Z)"},
 		{"no change records", func(t *testing.T, db catalog.DB, clk *clock) {
 			update(t, db, func(tx catalog.WriteTx) error { return putAll(tx, fileA) })
 			path := db.Location()

@@ -86,40 +86,53 @@ func TestRunNothingToDoCommitsNothing(t *testing.T) {
 	}
 }
 
-// TestRunPurgesAfterGrace: content stays retained through the grace
-// period, a cleanup after it purges the content and keeps the record.
+// TestRunPurgesAfterGrace: an operation's change records stay through the
+// grace period; a cleanup after it purges them (the deleted records stay,
+// no longer retained) and the operation can no longer be undone.
 func TestRunPurgesAfterGrace(t *testing.T) {
-	db, clk := setup(t)
-	if _, err := cleanup.Run(t.Context(), db, cleanup.Options{OlderThan: time.Hour, Retain: 48 * time.Hour}); err != nil {
-		t.Fatal(err)
+	db, clk := setup(t) // generation 1 at t0 (3 files), 2 at t0+2h (1 file); now t0+3h
+	opts := cleanup.Options{OlderThan: time.Hour, Retain: 48 * time.Hour}
+	if res, err := cleanup.Run(t.Context(), db, opts); err != nil || res.Generation != 3 || len(res.Deleted) != 2 {
+		t.Fatalf("cleanup = %+v, %v; want 2 deleted at generation 3", res, err)
 	}
-	clk.t = clk.t.Add(47 * time.Hour)
-	res, err := cleanup.Run(t.Context(), db, cleanup.Options{OlderThan: 1000 * time.Hour, Retain: 48 * time.Hour})
-	if err != nil || res.Purged != 0 {
-		t.Fatalf("cleanup inside the grace = %+v, %v; want nothing purged", res, err)
-	}
-	clk.t = clk.t.Add(2 * time.Hour)
-	res, err = cleanup.Run(t.Context(), db, cleanup.Options{OlderThan: 1000 * time.Hour, Retain: 48 * time.Hour})
-	if err != nil || res.Purged != 2 || len(res.Deleted) != 0 || res.Generation != 4 {
-		t.Fatalf("cleanup after the grace = %+v, %v; want 2 purged at generation 4", res, err)
-	}
-	n := 0
-	err = db.View(t.Context(), func(tx catalog.Tx) error {
-		return tx.DeletedFiles(func(d *catalog.DeletedFile) error {
-			n++
-			if d.Retained {
-				t.Errorf("%s still retained after the purge", d.Handle)
-			}
-			return nil
+	retained := func() (n, kept int) {
+		err := db.View(t.Context(), func(tx catalog.Tx) error {
+			return tx.DeletedFiles(func(d *catalog.DeletedFile) error {
+				n++
+				if d.Retained {
+					kept++
+				}
+				return nil
+			})
 		})
-	})
-	if err != nil || n != 2 {
-		t.Fatalf("deleted records = %d, %v; want 2", n, err)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n, kept
+	}
+	// t0+50h: cutoff t0+2h purges generation 1 only.
+	clk.t = clk.t.Add(47 * time.Hour)
+	opts.OlderThan = 1000 * time.Hour
+	res, err := cleanup.Run(t.Context(), db, opts)
+	if err != nil || res.Purged != 3 || res.Generation != 4 {
+		t.Fatalf("cleanup at t0+50h = %+v, %v; want generation 1's 3 change records purged at generation 4", res, err)
+	}
+	if n, kept := retained(); n != 2 || kept != 2 {
+		t.Errorf("deleted records inside the grace: %d, %d retained; want 2, 2", n, kept)
+	}
+	// t0+52h: cutoff t0+4h purges generations 2 and 3 (1 + 2 records).
+	clk.t = clk.t.Add(2 * time.Hour)
+	res, err = cleanup.Run(t.Context(), db, opts)
+	if err != nil || res.Purged != 3 || res.Generation != 5 {
+		t.Fatalf("cleanup at t0+52h = %+v, %v; want 3 purged at generation 5", res, err)
+	}
+	if n, kept := retained(); n != 2 || kept != 0 {
+		t.Errorf("deleted records after the grace: %d, %d retained; want 2, 0", n, kept)
 	}
 	_, err = db.Undo(t.Context(), 3, false)
 	var refused *catalog.UndoRefusedError
-	if !errors.As(err, &refused) || refused.By == nil || refused.By.Generation != 4 {
-		t.Errorf("undo of the purged cleanup: %v; want a refusal naming generation 4", err)
+	if !errors.As(err, &refused) || refused.By == nil || refused.By.Generation != 5 {
+		t.Errorf("undo of the purged cleanup: %v; want a refusal naming generation 5", err)
 	}
 }
 

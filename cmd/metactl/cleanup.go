@@ -11,7 +11,7 @@ import (
 
 type cleanupCmd struct {
 	OlderThan duration `name:"older-than" required:"" help:"Delete moved files moved longer ago than this: seconds or a duration such as 36h, 7d, 1w." placeholder:"DUR"`
-	Retain    duration `name:"retain" default:"30d" help:"Keep deleted files' content this long so 'metactl undo' can restore them; older retained content is purged by this run: seconds or a duration such as 30d (default: ${default})." placeholder:"DUR"`
+	Retain    duration `name:"retain" default:"30d" help:"The undo window: keep each operation's change records (deleted files' content included) this long so 'metactl undo' can reverse it; older ones are purged by this run: seconds or a duration such as 30d (default: ${default})." placeholder:"DUR"`
 	DryRun    bool     `name:"dry-run" help:"List what would be deleted and change nothing."`
 }
 
@@ -22,10 +22,10 @@ are never touched. All in one transaction. Aptos's own 'backup-maintenance
 cleanup' does nothing; this one is real. A later 'export --prune' removes
 the deleted files from a legacy folder.
 
-The catalog keeps a deleted file's content for the grace period --retain
-(30 days by default), so 'metactl undo GENERATION' can bring the files of
-a cleanup back. Each cleanup purges content retained longer than that; an
-operation whose content was purged can no longer be undone.
+The catalog keeps a deleted file's content, and every operation's change
+records, for the grace period --retain (30 days by default), so 'metactl
+undo GENERATION' can bring the files of a cleanup back. Each cleanup purges
+the records of operations older than that; those can no longer be undone.
 
 Examples:
   metactl cleanup --older-than 7d --dry-run
@@ -77,7 +77,7 @@ func (c *cleanupCmd) Run(a *app) error {
 	}
 	fmt.Fprintf(a.stdout, "%s %s moved before %s (generation %d)\n", verb, count(len(out.Deleted), "moved file"), out.Cutoff, out.Generation)
 	if out.Purged > 0 {
-		fmt.Fprintf(a.stdout, "purged the content retained for undo of %s deleted or replaced before %s\n", count(out.Purged, "file"), res.PurgeCutoff.UTC().Format(time.RFC3339))
+		fmt.Fprintf(a.stdout, "purged %s kept for undo of operations before %s\n", count(out.Purged, "change record"), res.PurgeCutoff.UTC().Format(time.RFC3339))
 	}
 	return nil
 }

@@ -24,9 +24,12 @@ kind "undo" (which 'metactl log' shows with the generation it reversed):
     compacted and timestamps files it wrote (or restores the ones it
     rewrote);
   - an undone cleanup restores the files it deleted, content, state and
-    provenance as they were. The catalog keeps deleted files' content for
-    the grace period of 'cleanup --retain' (30 days by default); after that
-    a cleanup purges it and the undo is refused.
+    provenance as they were.
+
+The catalog keeps what undo needs (each operation's change records, with
+the content of deleted and replaced files) for the grace period of
+'cleanup --retain', 30 days by default: the undo window. A cleanup after it
+purges them, and the undo of an older operation is refused.
 
 The view digest after the undo must equal the digest before the undone
 operation, adjusted for what later operations changed; this is checked
