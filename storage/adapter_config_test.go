@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/metactl/metactl/storage"
@@ -246,4 +247,38 @@ func TestNewCommandAdapterBadEnv(t *testing.T) {
 	if errText(err) != want {
 		t.Errorf("NewCommandAdapter = %q, want %q", errText(err), want)
 	}
+}
+
+// FuzzParseCommandAdapter: any input parses or is refused with an error
+// naming the config, never a panic; an accepted config has valid
+// environment names and parses to the same config again.
+func FuzzParseCommandAdapter(f *testing.F) {
+	for _, seed := range []string{
+		"env_vars: []\n" + allCommands,
+		"env_vars:\n  - key: A\n    value: 1\n" + allCommands,
+		"env_vars:\n  A: x\n  B: y\n" + allCommands + "  backup_metadata_file: mv\n",
+		"env_vars: {}\ncommands:\n  create_backup: &a x\n  create_for_write: *a\n  open_for_read: *a\n  save_metadata_line: *a\n  list_metadata_files: *a\n",
+		"- a\n", "env_vars: [\n", "",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		a, err := storage.ParseCommandAdapter(data)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "command adapter config") {
+				t.Fatalf("error %q does not name the config", err)
+			}
+			return
+		}
+		cfg := a.Config()
+		for _, e := range cfg.EnvVars {
+			if e.Key == "" || strings.ContainsAny(e.Key, "=\x00") {
+				t.Fatalf("accepted env name %q", e.Key)
+			}
+		}
+		b, err := storage.ParseCommandAdapter(data)
+		if err != nil || !reflect.DeepEqual(b.Config(), cfg) {
+			t.Fatalf("second parse differs: %v", err)
+		}
+	})
 }
