@@ -172,7 +172,7 @@ func Read(ctx context.Context, src storage.Source, opts Options) (*Batch, error)
 	r := newRun(opts)
 	listing, err := src.List(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("import: list: %w", err)
+		return nil, fmt.Errorf("import: %w", err)
 	}
 	r.movedListed = listing.MovedListed
 

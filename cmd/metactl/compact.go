@@ -241,7 +241,11 @@ func (c *compactCmd) sync(a *app) (*importer.Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compact: %w", err)
 	}
-	return readAndCommit(a, "compact (import)", src, importer.Options{Source: c.describe(), Concurrency: c.concurrency(), Now: a.now})
+	res, err := readAndCommit(a, "compact (import)", src, importer.Options{Source: c.describe(), Concurrency: c.concurrency(), Now: a.now})
+	if err != nil {
+		return nil, fmt.Errorf("compact: %w", err)
+	}
+	return res, nil
 }
 
 // publish writes the compacted state back to the storage: the catalog's

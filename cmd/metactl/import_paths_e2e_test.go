@@ -84,3 +84,22 @@ func TestFirstImportOfBadInputCreatesNoCatalog(t *testing.T) {
 		}
 	}
 }
+
+// TestCompactSyncErrorNamesCompact: a drop-in compaction whose storage
+// cannot be listed names the command once and the storage's operation once
+// (issue 7: it read "metactl: import: list: list metadata: ..."), and
+// creates no catalog.
+func TestCompactSyncErrorNamesCompact(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "failing.yaml")
+	os.WriteFile(cfg, []byte("env_vars: []\ncommands:\n  create_backup: 'false'\n  create_for_write: 'false'\n  open_for_read: 'false'\n"+
+		"  save_metadata_line: 'false'\n  list_metadata_files: 'echo AccessDenied >&2; exit 1'\n"), 0o644)
+	cat := filepath.Join(t.TempDir(), "c.db")
+	r := metactl(t, cat, nil, "compact", "--command-adapter-config", cfg)
+	want := "metactl: compact: import: command adapter list_metadata_files: exit status 1: AccessDenied\n"
+	if r.code != 1 || r.stderr != want {
+		t.Errorf("got %s\nwant exit 1 and stderr %q", r, want)
+	}
+	if _, err := os.Stat(cat); err == nil {
+		t.Error("a failed storage listing created the catalog")
+	}
+}
