@@ -30,8 +30,8 @@ The copy is the same catalog: same generation, files, index, digest and
 journal ('metactl log' shows the same history). The source is read in one
 read-only transaction (a file) or at one etcd revision, and stays as it is;
 the destination must not exist yet and appears whole or not at all. An
-archive has no journal: copying one starts a catalog whose journal holds
-one import. To make an archive, use 'metactl export --archive'.`
+archive made by 'metactl export --archive' carries the journal too (format
+2 and later) and can be a source; to make one, use 'export --archive'.`
 }
 
 // copyJSON is the documented --json shape of copy.
