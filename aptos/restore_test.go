@@ -674,6 +674,9 @@ func genStorage(rng *rand.Rand) (live, movedOut []aptos.Metadata) {
 	if rng.IntN(2) == 0 {
 		live = append(live, snap(0, 0)) // genesis
 	}
+	if rng.IntN(3) == 0 {
+		live = append(live, snap(0, uint64(1+rng.IntN(2)))) // just after genesis
+	}
 	for range rng.IntN(4) {
 		version := uint64(rng.IntN(int(top) + 1))
 		epoch := version / 30
