@@ -9,7 +9,6 @@ import (
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/internal/failpoint"
 	"github.com/metactl/metactl/storage"
-	"golang.org/x/sync/errgroup"
 )
 
 // Adapter is an Aptos command-adapter storage as a [Target].
@@ -154,18 +153,4 @@ func (a *Adapter) Publish(ctx context.Context, s *Snapshot, opts Options) (*Resu
 		}
 	}
 	return res, nil
-}
-
-// runLimited calls fn for 0..n-1, at most limit at once, and returns the
-// first error; after an error no new call starts and ctx is cancelled.
-func runLimited(ctx context.Context, n, limit int, fn func(context.Context, int) error) error {
-	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(limit)
-	for i := range n {
-		if ctx.Err() != nil {
-			break
-		}
-		g.Go(func() error { return fn(ctx, i) })
-	}
-	return g.Wait()
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/internal/failpoint"
 	"github.com/metactl/metactl/storage"
-	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 )
 
@@ -524,7 +523,7 @@ func (t *target) read(d *folder, name string) (raw []byte, k Kept, err error) {
 }
 
 // writePhase makes folder d hold files, with up to dir.Workers writers
-// (an errgroup with a limit: the one bounded pool of the package). It
+// (runLimited: the one bounded pool of the package). It
 // returns the first error; files already written stay (each is whole). In
 // a dry run it only compares.
 func (t *target) writePhase(ctx context.Context, d *folder, files []*catalog.File, dir *Dir, opts Options, res *Result, done *int, total int) error {
@@ -532,44 +531,37 @@ func (t *target) writePhase(ctx context.Context, d *folder, files []*catalog.Fil
 	if workers <= 0 {
 		workers = DefaultWorkers
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(workers)
 	var mu sync.Mutex // guards res, *done, d.dirty and Progress calls
 	wrote := make([]bool, len(files))
 	// Gzip writers are not safe for concurrent use: one per running write.
 	gzs := sync.Pool{New: func() any { return new(storage.Gzipper) }}
-	for i, f := range files {
-		if gctx.Err() != nil {
-			break
+	err := runLimited(ctx, len(files), workers, func(_ context.Context, i int) error {
+		f := files[i]
+		want := f.Content
+		if dir.Gzip {
+			gz := gzs.Get().(*storage.Gzipper)
+			defer gzs.Put(gz)
+			want = gz.Compress(f.Content)
 		}
-		g.Go(func() error {
-			want := f.Content
-			if dir.Gzip {
-				gz := gzs.Get().(*storage.Gzipper)
-				defer gzs.Put(gz)
-				want = gz.Compress(f.Content)
-			}
-			w, leftovers, err := t.put(d, f.Name(), want)
-			mu.Lock()
-			defer mu.Unlock()
-			res.LeftoversRemoved += leftovers
-			if err != nil {
-				return err
-			}
-			if w {
-				wrote[i] = true
-				d.dirty = true
-			} else {
-				res.Unchanged++
-			}
-			*done++
-			if opts.Progress != nil {
-				opts.Progress(*done, total)
-			}
-			return nil
-		})
-	}
-	err := g.Wait()
+		w, leftovers, err := t.put(d, f.Name(), want)
+		mu.Lock()
+		defer mu.Unlock()
+		res.LeftoversRemoved += leftovers
+		if err != nil {
+			return err
+		}
+		if w {
+			wrote[i] = true
+			d.dirty = true
+		} else {
+			res.Unchanged++
+		}
+		*done++
+		if opts.Progress != nil {
+			opts.Progress(*done, total)
+		}
+		return nil
+	})
 	for i, f := range files {
 		if wrote[i] {
 			res.Written = append(res.Written, d.name+"/"+f.Name())

@@ -7,6 +7,7 @@ import (
 	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/storage"
+	"golang.org/x/sync/errgroup"
 )
 
 // Target is a legacy Aptos backup storage that a catalog is published to:
@@ -222,4 +223,20 @@ func Publish(ctx context.Context, db catalog.DB, t Target, opts Options) (*Resul
 		return nil, err
 	}
 	return s.Publish(ctx, t, opts)
+}
+
+// runLimited calls fn for 0..n-1, at most limit at once, and returns the
+// first error; after an error no new call starts and ctx is cancelled. It
+// is the package's one bounded pool (an errgroup with SetLimit): a Dir's
+// file writers and an Adapter's commands both run through it.
+func runLimited(ctx context.Context, n, limit int, fn func(context.Context, int) error) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(limit)
+	for i := range n {
+		if ctx.Err() != nil {
+			break
+		}
+		g.Go(func() error { return fn(ctx, i) })
+	}
+	return g.Wait()
 }

@@ -196,14 +196,11 @@ func renderPublish(a *app, res *export.Result, verbose bool) {
 // know yet: a backup the catalog cannot see until it is imported.
 func warnNew(a *app, res *export.Result) {
 	if n := res.NewCount(); n > 0 {
-		fmt.Fprintf(a.stderr, "metactl: warning: %d metadata %s in %s %s not in the catalog: run 'metactl import' (the drop-in compaction imports them first)\n",
-			n, plural(n, "file", "files"), res.Target, plural(n, "is", "are"))
+		verb := "are"
+		if n == 1 {
+			verb = "is"
+		}
+		fmt.Fprintf(a.stderr, "metactl: warning: %s in %s %s not in the catalog: run 'metactl import' (the drop-in compaction imports them first)\n",
+			count(n, "metadata file"), res.Target, verb)
 	}
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }
