@@ -81,7 +81,14 @@ func FuzzAppendRecord(f *testing.F) {
 // encoding/json's strict decoding accepts too, with the same record.
 func checkParseRecordFast(t *testing.T, line []byte) bool {
 	t.Helper()
-	got, ok := parseRecordFast(line)
+	got, ok := parseRecordFast(line, nil)
+	var cache timeCache
+	if cached, cok := parseRecordFast(line, &cache); cok != ok || cached != got {
+		t.Fatalf("line %q: with a cache %+v %v, without %+v %v", line, cached, cok, got, ok)
+	}
+	if cached, cok := parseRecordFast(line, &cache); cok != ok || cached != got {
+		t.Fatalf("line %q: from a warm cache %+v %v, without %+v %v", line, cached, cok, got, ok)
+	}
 	if !ok {
 		return false
 	}
@@ -129,4 +136,27 @@ func FuzzParseRecordFast(f *testing.F) {
 	f.Add([]byte(`{"handle":"metadata/a.meta","state":"live","source":"x","imported_at":"2024-03-01T12:30:45.5Z","state_changed_at":"0001-01-01T00:00:00Z","size":12,"sha256":"ab"}`))
 	f.Add([]byte(`{"handle":"h","state":"moved","source":"","imported_at":"2024-03-01T12:30:45+01:00","state_changed_at":"2024-03-01T12:30:45Z","size":0,"sha256":""}`))
 	f.Fuzz(func(t *testing.T, line []byte) { checkParseRecordFast(t, line) })
+}
+
+// TestTimeCacheFollowsChanges: a cached time is reused only for the same
+// text; the next different time is parsed, and a bad one is refused.
+func TestTimeCacheFollowsChanges(t *testing.T) {
+	var c timeCache
+	for _, tc := range []struct {
+		in string
+		ok bool
+	}{
+		{"2024-03-01T12:30:45.5Z", true},
+		{"2024-03-01T12:30:45.5Z", true},
+		{"2024-03-01T12:30:46Z", true},
+		{"2024-03-01T12:30:46.000Z", false},
+		{"2024-03-01T12:30:46Z", true},
+		{"2024-03-01T12:30:45.5Z", true},
+	} {
+		got, ok := c.parse([]byte(tc.in))
+		want, err := time.Parse(time.RFC3339Nano, tc.in)
+		if ok != tc.ok || (ok && (err != nil || !got.Equal(want))) {
+			t.Errorf("parse(%q) = %v, %v; want %v, %v", tc.in, got, ok, want, tc.ok)
+		}
+	}
 }
