@@ -51,7 +51,7 @@ func codecGolden(t *testing.T, name string, got []byte) {
 	}
 }
 
-// The example lines of spec §2.3, as serde_json wrote them.
+// The example lines of docs/aptos-format.md §2.3, as serde_json wrote them.
 var codecSpecLines = []string{
 	`{"EpochEndingBackup":{"first_epoch":0,"last_epoch":0,"first_version":0,"last_version":0,"manifest":"epoch_ending_0-.a1b2/epoch_ending.manifest"}}`,
 	`{"StateSnapshotBackup":{"epoch":1,"version":12,"manifest":"state_epoch_1_ver_12.00ff/state.manifest"}}`,

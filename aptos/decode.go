@@ -6,7 +6,7 @@ import (
 )
 
 // SyntaxError reports a metadata line that Aptos's Rust reader (serde_json
-// with serde-derived types, spec §2.5) would refuse.
+// with serde-derived types, docs/aptos-format.md §2.5) would refuse.
 type SyntaxError struct {
 	// Offset is the 0-based byte offset in the line of the byte at fault:
 	// the first byte of the offending token or value, or len(line) when the
@@ -122,7 +122,7 @@ var strStop = func() (t [256]bool) {
 }()
 
 // ParseLine parses one metadata line, without its "\n", as Aptos's Rust
-// reader does (spec §2.5): serde_json's grammar, whitespace between any two
+// reader does (docs/aptos-format.md §2.5): serde_json's grammar, whitespace between any two
 // tokens (a trailing "\r" included), payload fields in any order, unknown
 // payload fields skipped, the array form of a payload struct, duplicate
 // fields refused, duplicate keys in the compaction_timestamps map resolved

@@ -13,7 +13,7 @@ func TestValidName(t *testing.T) {
 		name    string
 		wantErr string
 	}{
-		// storage/tests.rs test_shell_safe_name (spec §4).
+		// storage/tests.rs test_shell_safe_name (docs/aptos-format.md §4).
 		{".hidden", `illegal file name ".hidden": want 3 to 127 of [A-Za-z0-9._-], starting with a letter or digit`},
 		{".", `illegal file name ".": want 3 to 127 of [A-Za-z0-9._-], starting with a letter or digit`},
 		{"..", `illegal file name "..": want 3 to 127 of [A-Za-z0-9._-], starting with a letter or digit`},

@@ -7,7 +7,7 @@ import (
 	"strconv"
 )
 
-// Kind names one variant of the Aptos Metadata enum (spec §2.2).
+// Kind names one variant of the Aptos Metadata enum (docs/aptos-format.md §2.2).
 type Kind uint8
 
 // The Metadata variants, in the order the Rust enum declares them. The
@@ -106,7 +106,7 @@ type Metadata struct {
 }
 
 // Name returns the per-entry file name Aptos gives a file holding only m
-// (spec §3.1), such as "transaction_0-14.meta".
+// (docs/aptos-format.md §3.1), such as "transaction_0-14.meta".
 func (m *Metadata) Name() string {
 	switch m.Kind {
 	case KindEpochEnding:

@@ -49,8 +49,8 @@ func ValidateManifest(h string) error {
 	return nil
 }
 
-// ValidateEntry checks the rules the catalog adds to Aptos's own (design
-// §5): inclusive ranges with first <= last, no last value of u64::MAX (the
+// ValidateEntry checks the rules the catalog adds to Aptos's own:
+// inclusive ranges with first <= last, no last value of u64::MAX (the
 // next range could not start), a safe manifest handle, and for
 // CompactionTimestamps, handles that name metadata files.
 func ValidateEntry(m *Metadata) error {

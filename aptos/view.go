@@ -7,7 +7,7 @@ import (
 )
 
 // View is the derived content of the live files, as Aptos's MetadataView
-// builds it (spec §5.2): each list sorted by Rust's derived field-wise order
+// builds it (docs/aptos-format.md §5.2): each list sorted by Rust's derived field-wise order
 // with consecutive exact duplicates dropped; entries that differ only in
 // their manifest are both kept.
 type View struct {
@@ -107,7 +107,7 @@ func (v *View) ForEachEntry(fn func(m *Metadata)) {
 	}
 }
 
-// StorageState is Aptos's BackupStorageState (spec §5.4).
+// StorageState is Aptos's BackupStorageState (docs/aptos-format.md §5.4).
 type StorageState struct {
 	LatestEpochEndingEpoch     *uint64 `json:"latest_epoch_ending_epoch"`
 	LatestStateSnapshotEpoch   *uint64 `json:"latest_state_snapshot_epoch"`

@@ -2,7 +2,7 @@
 // file holding the whole state of a catalog (every metadata file, live and
 // moved, with its provenance), versioned, integrity-checked and
 // reproducible. It is the fast way to ship a catalog: one download instead
-// of thousands of small files (design §6).
+// of thousands of small files.
 //
 // [Write] makes an archive from one read-only transaction; [Read],
 // [ReadAll] and [Reader] decode and verify one; [IsArchive] recognises one

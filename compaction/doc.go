@@ -1,5 +1,5 @@
 // Package compaction does what Aptos's `aptos-db-tool backup-maintenance
-// compact` does (BackupCompactor::run, spec §6), on a catalog, as ONE write
+// compact` does (BackupCompactor::run, docs/aptos-format.md §6), on a catalog, as ONE write
 // transaction: the compacted files, the moves and the new timestamps file
 // are committed together or not at all, and the transaction cannot commit
 // if the view digest moved.
@@ -75,8 +75,9 @@
 // written (catalog.Unchanged, PlannedFile.Exists), and the handle is still
 // in new_files, as Aptos's save_metadata_lines still returns the handle of
 // a file it skipped. Other content: the chunk's membership shifted (one
-// entry inserted earlier in the list moves every later boundary, spec §12.7
-// and §12.8; typically a second snapshot of an epoch); the file is
+// entry inserted earlier in the list moves every later boundary,
+// docs/aptos-format.md §12 items 7 and 8; typically a second snapshot of
+// an epoch); the file is
 // overwritten (NewFile.Replace). Aptos on LocalFs keeps the old file
 // instead; then an entry that only the new chunk holds is in no compacted
 // file, and once its original expires and moves, it is gone from metadata/.
@@ -128,9 +129,10 @@
 // yet expired keeps its timestamp, and a stale key with null is stamped
 // now, exactly as Aptos does.
 //
-// Identity. identity.meta is moved like any other file once expired (spec
-// §12.12). The catalog's identity survives it (it is recorded in the
-// catalog itself), and compaction never writes an identity file.
+// Identity. identity.meta is moved like any other file once expired
+// (docs/aptos-format.md §12 item 12). The catalog's identity survives it
+// (it is recorded in the catalog itself), and compaction never writes an
+// identity file.
 //
 // Nothing to do. With no live file and no entry (an empty catalog, or one
 // whose files are all moved) there is nothing to compact or timestamp,

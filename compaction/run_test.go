@@ -16,7 +16,7 @@ import (
 )
 
 // aptosTestFiles are the originals of Aptos's test_backup_compaction
-// (spec §10.1), plus identity.meta.
+// (docs/aptos-format.md §10 item 1), plus identity.meta.
 func aptosTestFiles() []file {
 	return []file{
 		single(ep(0, 0)), single(ep(1, 1)),
@@ -26,7 +26,7 @@ func aptosTestFiles() []file {
 	}
 }
 
-// TestBackupCompaction is Aptos's test_backup_compaction (spec §10.1) at
+// TestBackupCompaction is Aptos's test_backup_compaction (docs/aptos-format.md §10 item 1) at
 // the catalog level: E=S=T=2, R=1 s, a run at t1 and another at t1+2.
 func TestBackupCompaction(t *testing.T) {
 	const t1, t2 = t0, t0 + 2
@@ -121,7 +121,7 @@ func TestBackupCompaction(t *testing.T) {
 	}
 }
 
-// TestIdempotent is spec §10.2: compacting twice gives the same view. A
+// TestIdempotent is docs/aptos-format.md §10 item 2: compacting twice gives the same view. A
 // second run at the same instant with nothing new only rewrites the
 // timestamps file (its map gains the file itself); a third changes nothing
 // at all.
@@ -233,7 +233,7 @@ func TestInvalidLeavesCatalogUnchanged(t *testing.T) {
 	}
 }
 
-// TestGapAcrossChunkBoundary: spec §10.8, the gap that is an error inside a
+// TestGapAcrossChunkBoundary: docs/aptos-format.md §10 item 8, the gap that is an error inside a
 // chunk compacts fine across a boundary (E=1); restore selection still
 // rejects it, before and after.
 func TestGapAcrossChunkBoundary(t *testing.T) {
@@ -252,7 +252,7 @@ func TestGapAcrossChunkBoundary(t *testing.T) {
 	eqStrings(t, "moved", after.Moved, md("epoch_ending_0-0.meta", "epoch_ending_2-2.meta"))
 }
 
-// TestDuplicateLinesInTwoFiles: spec §10.8, an entry held by two files is
+// TestDuplicateLinesInTwoFiles: docs/aptos-format.md §10 item 8, an entry held by two files is
 // compacted once; moving both originals loses nothing.
 func TestDuplicateLinesInTwoFiles(t *testing.T) {
 	tc := newCatalog(t, t0)
@@ -271,7 +271,7 @@ func TestDuplicateLinesInTwoFiles(t *testing.T) {
 	sameView(t, before, tc.state(t))
 }
 
-// TestGraceBoundary: spec §10.8 with R = 86400: a file timestamped t stays
+// TestGraceBoundary: docs/aptos-format.md §10 item 8 with R = 86400: a file timestamped t stays
 // at t+86400 and is moved at t+86401.
 func TestGraceBoundary(t *testing.T) {
 	tc := newCatalog(t, t0)
@@ -294,7 +294,7 @@ func TestGraceBoundary(t *testing.T) {
 	eqStrings(t, "moved", tc.state(t).Moved, []string{orig.handle})
 }
 
-// TestWorkedExample is spec §6's worked example with factors 100, then the
+// TestWorkedExample is docs/aptos-format.md §6's worked example with factors 100, then the
 // arrival of transaction_200000001-201000000: chunk 3 is rewritten under a
 // new name and the old chunk-3 file is timestamped (and moved a day later).
 func TestWorkedExample(t *testing.T) {
@@ -363,8 +363,8 @@ func TestWorkedExample(t *testing.T) {
 }
 
 // TestRewriteExistingHandles: a compacted handle whose chunk changed is
-// overwritten (spec §12.7/12.8); a moved compacted file that is recomputed
-// becomes live again. The view digest check proves nothing is lost.
+// overwritten (docs/aptos-format.md §12 items 7 and 8); a moved compacted
+// file that is recomputed becomes live again. The view digest check proves nothing is lost.
 func TestRewriteExistingHandles(t *testing.T) {
 	tc := newCatalog(t, t0)
 	o := opts(1, 2, 1, 0)

@@ -23,7 +23,7 @@ const (
 	maxListOutput = 256 << 20
 )
 
-// CommandAdapter is an Aptos command adapter backup storage (spec §9): each
+// CommandAdapter is an Aptos command adapter backup storage (docs/aptos-format.md §9): each
 // operation runs a bash snippet from a YAML config. It is safe for
 // concurrent use; every call runs its own process.
 //
@@ -205,7 +205,7 @@ func (a *CommandAdapter) ReadFile(ctx context.Context, handle string, max int64)
 
 // SaveMetadataFile runs save_metadata_line with FILE_NAME=name and writes
 // content to its stdin, as Aptos's save_metadata_lines does. name must pass
-// [aptos.ValidName]. Following the stdout contract of Aptos (spec §9.2), stdout is
+// [aptos.ValidName]. Following the stdout contract of Aptos (docs/aptos-format.md §9.2), stdout is
 // read to EOF first, and only then is content written and stdin closed; the
 // command must therefore print its handle and close stdout (`exec 1>&-`)
 // before it reads stdin. The exit status is checked last.

@@ -10,7 +10,7 @@ import (
 )
 
 // Command names: the keys under "commands" in an Aptos command adapter config
-// (spec §9.1), plus metactl's one extension. They also name the operation in
+// (docs/aptos-format.md §9.1), plus metactl's one extension. They also name the operation in
 // errors.
 const (
 	cmdCreateBackup            = "create_backup"
@@ -66,7 +66,7 @@ func LoadCommandAdapter(path string) (*CommandAdapter, error) {
 	return NewCommandAdapter(cfg)
 }
 
-// ParseCommandAdapter parses an Aptos command adapter config (spec §9.1),
+// ParseCommandAdapter parses an Aptos command adapter config (docs/aptos-format.md §9.1),
 // the YAML that --command-adapter-config names:
 //
 //   - env_vars is required (it may be []): a list of {key, value} mappings,

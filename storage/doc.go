@@ -7,8 +7,8 @@
 //
 // # Handles and names
 //
-// A metadata file lives in one of two folders of a backup storage (spec
-// §1.2): [aptos.MetadataDir] ("metadata") for live files and [aptos.MetadataBackupDir]
+// A metadata file lives in one of two folders of a backup storage
+// (docs/aptos-format.md §1.2): [aptos.MetadataDir] ("metadata") for live files and [aptos.MetadataBackupDir]
 // ("metadata_backup") for the files compaction moved away. Aptos's
 // FileHandle for a live file is "metadata/<name>"; for a moved file this
 // package uses "metadata_backup/<name>", which is where every sample config
@@ -17,14 +17,14 @@
 //
 // A [Listing] holds names (not handles), sorted and unique, exactly as the
 // storage spells them: listings are not validated with [aptos.ValidName], because
-// Aptos does not either (spec §4) and the importer must be able to name
+// Aptos does not either (docs/aptos-format.md §4) and the importer must be able to name
 // what it refuses. [aptos.ValidName] is Aptos's ShellSafeName, required of every
 // name this package writes.
 //
 // # Reading: gzip and size limits
 //
 // Every Aptos sample config stores objects gzip-compressed under their
-// plain .meta name, while LocalFs writes plain text (spec §1.3), so a
+// plain .meta name, while LocalFs writes plain text (docs/aptos-format.md §1.3), so a
 // metadata folder copied out of a bucket holds gzip files and a LocalFs one
 // plain files. Readers therefore detect gzip by its magic bytes 1f 8b, not
 // by the name, and decode like `gzip -cd`: all members concatenated, zero
@@ -53,12 +53,12 @@
 // followed, a named pipe never blocks. The metadata folder itself may be a
 // symbolic link. Plain files are checked against the limit with fstat before
 // reading. Local only reads: writing a legacy folder atomically is the
-// export package's job (design §6).
+// export package's job (export/doc.go).
 //
 // # Command adapter
 //
 // [CommandAdapter] runs the bash snippets of an Aptos command adapter config
-// (spec §9). Each call runs
+// (docs/aptos-format.md §9). Each call runs
 //
 //	bash -c "set -o nounset -o errexit -o pipefail; <command>"
 //
@@ -127,7 +127,7 @@
 //   - Each command runs in its own process group; when ctx is done the group
 //     is killed with SIGKILL, so pipelines and their children die too. Give
 //     ctx a deadline: a command that never exits, or a stale config whose
-//     save_metadata_line reads stdin before closing stdout (spec §11: the
+//     save_metadata_line reads stdin before closing stdout (docs/aptos-format.md §11: the
 //     local_folder, Azure, OCI and Scaleway samples), otherwise hangs, as it
 //     hangs Aptos. Stdin is the null device for commands that take none.
 //   - Names that reach the shell are ShellSafeNames. Sample configs expand

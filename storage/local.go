@@ -74,7 +74,7 @@ func CheckLocalDir(dir string) error {
 	return nil
 }
 
-// Local is an Aptos LocalFs backup storage (spec §1.2): the directory Dir
+// Local is an Aptos LocalFs backup storage (docs/aptos-format.md §1.2): the directory Dir
 // with the live metadata files in Dir/metadata and the moved ones in
 // Dir/metadata_backup. Files may be plain (as LocalFs writes them) or gzip
 // (as copied out of a bucket). Local only reads; it is safe for concurrent

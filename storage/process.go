@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// shellPrelude is what Aptos puts before every command (spec §9.2), so a
+// shellPrelude is what Aptos puts before every command (docs/aptos-format.md §9.2), so a
 // failing command, pipeline member or unset variable fails the call.
 const shellPrelude = "set -o nounset -o errexit -o pipefail; "
 

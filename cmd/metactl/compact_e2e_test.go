@@ -23,7 +23,7 @@ func listDir(t *testing.T, dir string) []string {
 }
 
 // aptosTestStorage is the storage of Aptos's test_backup_compaction
-// (spec §10.1): epoch endings [0,1) and [1,2), state snapshots at epochs 1
+// (docs/aptos-format.md §10 item 1): epoch endings [0,1) and [1,2), state snapshots at epochs 1
 // and 2, transactions 0-14 and 15-29.
 func aptosTestStorage(t *testing.T) string {
 	return writeStorage(t, map[string]string{

@@ -1,5 +1,5 @@
 // Package layout holds a test that enforces the package boundaries of
-// DEVELOPERS.md and design.md, as a depguard lint would: bbolt only in
+// README.md (Dependencies), as a depguard lint would: bbolt only in
 // catalog, kong only in commands, zstd only in the archive format, the etcd
 // client only in the etcd backend and its server only in test clusters, no
 // imports between the sibling packages importer, compaction and export, and

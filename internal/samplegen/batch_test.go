@@ -3,7 +3,7 @@ package samplegen
 import "testing"
 
 // The coordinator's own test vectors (coordinators/backup.rs
-// test_get_batch_range, spec §10 item 7).
+// test_get_batch_range, docs/aptos-format.md §10 item 7).
 func TestGetBatchRange(t *testing.T) {
 	p := func(v uint64) *uint64 { return &v }
 	cases := []struct {

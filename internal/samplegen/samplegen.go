@@ -2,7 +2,7 @@
 // the metadata folder that Aptos's continuous backup coordinator
 // (coordinators/backup.rs) leaves behind on a LocalFs storage, or, with
 // Options.Gzip, the bucket-style variant whose .meta objects hold gzip bytes
-// (spec §1.2, §1.3).
+// (docs/aptos-format.md §1.2, §1.3).
 //
 // The modelled chain has Options.Epochs ended epochs, 0 .. Epochs-1. Epoch 0
 // is genesis and ends at version 0; every later epoch holds
@@ -25,7 +25,7 @@
 //     when it finds an empty storage).
 //
 // Manifest handles use the controllers' backup names plus a 4-hex-digit
-// random suffix (spec §2.3). Every file holds exactly one line written by
+// random suffix (docs/aptos-format.md §2.3). Every file holds exactly one line written by
 // catalog.EncodeLine.
 //
 // Output depends only on Options. Each kind of random value comes from its

@@ -1,7 +1,7 @@
 package serdecheck_test
 
-// These tests hold metactl's line codec against serde_json itself (design.md
-// §8): the Rust checker in this directory parses every line with the Aptos
+// These tests hold metactl's line codec against serde_json itself:
+// the Rust checker in this directory parses every line with the Aptos
 // Metadata enum and re-serializes it, and the results must match the Go
 // encoder and parser byte for byte.
 //
@@ -149,8 +149,8 @@ const maxU64 = math.MaxUint64
 
 func u64p(v uint64) *uint64 { return &v }
 
-// interesting are manifest strings that exercise every escaping rule of spec
-// §2.4, plus invalid UTF-8 (the encoder writes U+FFFD for each bad byte).
+// interesting are manifest strings that exercise every escaping rule of
+// docs/aptos-format.md §2.4, plus invalid UTF-8 (the encoder writes U+FFFD for each bad byte).
 func interesting() []string {
 	s := []string{
 		"",
@@ -391,7 +391,7 @@ func nest(depth int) string {
 	return strings.Repeat("[", depth) + strings.Repeat("]", depth)
 }
 
-// parserTable lists inputs with what serde_json does with them (spec §2.5
+// parserTable lists inputs with what serde_json does with them (docs/aptos-format.md §2.5
 // and serde_json 1.0.87's source). want is checked against the real
 // serde_json too, so a wrong row shows up as a checker failure.
 var parserTable = []struct {
@@ -399,7 +399,7 @@ var parserTable = []struct {
 	line string
 	ok   bool
 }{
-	// spec §2.3 examples
+	// docs/aptos-format.md §2.3 examples
 	{"spec epoch", `{"EpochEndingBackup":{"first_epoch":0,"last_epoch":0,"first_version":0,"last_version":0,"manifest":"epoch_ending_0-.a1b2/epoch_ending.manifest"}}`, true},
 	{"spec snapshot", `{"StateSnapshotBackup":{"epoch":1,"version":12,"manifest":"state_epoch_1_ver_12.00ff/state.manifest"}}`, true},
 	{"spec txn", `{"TransactionBackup":{"first_version":0,"last_version":14,"manifest":"transaction_0-.3c4d/transaction.manifest"}}`, true},
