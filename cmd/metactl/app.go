@@ -41,6 +41,9 @@ func (a *app) options(readOnly bool, command string) *catalog.Options {
 // openWrite opens the catalog for one write transaction. Close it as soon
 // as the transaction is done: it holds the exclusive lock.
 func (a *app) openWrite(command string) (catalog.DB, error) {
+	if err := checkCatalogPath(a.cli.Catalog, true); err != nil {
+		return nil, err
+	}
 	return catalog.Open(a.ctx, a.cli.Catalog, a.options(false, command))
 }
 
@@ -58,6 +61,9 @@ func (a *app) makeCatalogDir() error {
 // returned function closes the catalog and removes that folder.
 func (a *app) openRead(command string) (catalog.DB, func(), error) {
 	path := a.cli.Catalog
+	if err := checkCatalogPath(path, false); err != nil {
+		return nil, nil, err
+	}
 	if isArchiveFile(path) {
 		return a.openArchive(path, command)
 	}

@@ -82,6 +82,10 @@ type importJSON struct {
 }
 
 func (c *importCmd) Run(a *app) error {
+	// Before the storage is read: a --catalog slip is named at once.
+	if err := checkCatalogPath(a.cli.Catalog, true); err != nil {
+		return err
+	}
 	if c.Archive != "" {
 		return c.runArchive(a)
 	}
