@@ -89,22 +89,35 @@ func (a *app) openStorage(s *storageFlags, cache *cacheFlags, command string) (c
 			return nil, nil, fmt.Errorf("%s: metadata cache folder: %w", command, err)
 		}
 	}
-	dir, err := os.MkdirTemp(parent, "metactl-query-")
+	db, done, err := a.tempCatalog(parent, "metactl-query-", command, func(db catalog.DB) error {
+		_, err := importer.FromStorage(a.ctx, db, src, importer.Options{Source: s.describe(), Concurrency: cache.concurrency()})
+		return err
+	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", command, err)
+		return nil, nil, fmt.Errorf("%s: read storage: %w", command, err)
+	}
+	return db, done, nil
+}
+
+// tempCatalog makes a private catalog in a new temporary folder under
+// parent ("" for the system's), lets fill write it (unsynced: it is thrown
+// away), and opens it read-only. The returned function closes it and
+// removes the folder; on an error nothing is left behind.
+func (a *app) tempCatalog(parent, prefix, command string, fill func(catalog.DB) error) (catalog.DB, func(), error) {
+	dir, err := os.MkdirTemp(parent, prefix)
+	if err != nil {
+		return nil, nil, err
 	}
 	cleanup := func() { os.RemoveAll(dir) }
 	tmp := filepath.Join(dir, "catalog.db")
 	db, err := catalog.Open(a.ctx, tmp, &catalog.Options{NoSync: true, Command: "metactl " + command, Now: a.now})
 	if err == nil {
-		_, err = importer.FromStorage(a.ctx, db, src, importer.Options{Source: s.describe(), Concurrency: cache.concurrency()})
+		err = fill(db)
 		db.Close()
 	}
-	if err != nil {
-		cleanup()
-		return nil, nil, fmt.Errorf("%s: read storage: %w", command, err)
+	if err == nil {
+		db, err = catalog.Open(a.ctx, tmp, &catalog.Options{ReadOnly: true, Command: "metactl " + command, Now: a.now})
 	}
-	db, err = catalog.Open(a.ctx, tmp, &catalog.Options{ReadOnly: true, Command: "metactl " + command, Now: a.now})
 	if err != nil {
 		cleanup()
 		return nil, nil, err
@@ -126,42 +139,27 @@ func isArchiveFile(path string) bool {
 }
 
 func (a *app) openArchive(path, command string) (catalog.DB, func(), error) {
-	dir, err := os.MkdirTemp("", "metactl-archive-")
-	if err != nil {
-		return nil, nil, err
-	}
-	cleanup := func() { os.RemoveAll(dir) }
 	f, err := os.Open(path)
 	if err != nil {
-		cleanup()
 		return nil, nil, err
 	}
 	defer f.Close()
-	tmp := filepath.Join(dir, "catalog.db")
 	// The archive imports like any other source, then takes back the
 	// history it carries: the generation and journal as at export.
 	arc, err := importer.ReadArchive(a.ctx, f, importer.Options{Source: "archive:" + path, Now: a.now})
-	if err == nil {
-		var db catalog.DB
-		db, err = catalog.Open(a.ctx, tmp, &catalog.Options{NoSync: true, Command: "metactl " + command, Now: a.now})
-		if err == nil {
-			_, err = arc.Commit(a.ctx, db)
-			if err == nil {
-				err = db.RestoreHistory(arc.Header.Generation, arc.Journal)
-			}
-			db.Close()
-		}
-	}
 	if err != nil {
-		cleanup()
 		return nil, nil, fmt.Errorf("open archive %q: %w", path, err)
 	}
-	db, err := catalog.Open(a.ctx, tmp, &catalog.Options{ReadOnly: true, Command: "metactl " + command, Now: a.now})
+	db, done, err := a.tempCatalog("", "metactl-archive-", command, func(db catalog.DB) error {
+		if _, err := arc.Commit(a.ctx, db); err != nil {
+			return err
+		}
+		return db.RestoreHistory(arc.Header.Generation, arc.Journal)
+	})
 	if err != nil {
-		cleanup()
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("open archive %q: %w", path, err)
 	}
-	return db, func() { db.Close(); cleanup() }, nil
+	return db, done, nil
 }
 
 // printJSON writes v as indented JSON and a newline.
