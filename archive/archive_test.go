@@ -22,24 +22,6 @@ import (
 // local storage (TestPlaintextLayout pins it).
 const source = "local:/srv/backup"
 
-type catalogState struct {
-	gen     uint64
-	digest  aptos.Digest
-	entries int
-}
-
-func stateOf(t testing.TB, db catalog.DB) catalogState {
-	t.Helper()
-	var s catalogState
-	if err := db.View(t.Context(), func(tx catalog.Tx) error {
-		s = catalogState{tx.Generation(), tx.ViewDigest(), tx.EntryCount()}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 func writeArchive(t testing.TB, db catalog.DB) ([]byte, *archive.Header) {
 	t.Helper()
 	var buf bytes.Buffer
@@ -83,14 +65,14 @@ func compress(t testing.TB, plain []byte) []byte {
 func TestWriteReadRoundTrip(t *testing.T) {
 	db := catalogtest.Open(t)
 	catalogtest.PutFrom(t, db, source, catalogtest.CompactedStorage()...)
-	st := stateOf(t, db)
+	st := catalogtest.SummaryOf(t, db)
 	data, h := writeArchive(t, db)
 	if !archive.IsArchive(data) {
 		t.Errorf("IsArchive(% x) = false", data[:4])
 	}
-	want := archive.Header{Format: "metactl-archive", Version: 2, Generation: st.gen, ViewDigest: st.digest,
-		Files: len(catalogtest.CompactedStorage()), Entries: st.entries, Identity: catalogtest.CompactedStorage()[0].Lines[0].Identity.ID.String(),
-		Journal: int(st.gen)}
+	want := archive.Header{Format: "metactl-archive", Version: 2, Generation: st.Gen, ViewDigest: st.Digest,
+		Files: len(catalogtest.CompactedStorage()), Entries: st.Entries, Identity: catalogtest.CompactedStorage()[0].Lines[0].Identity.ID.String(),
+		Journal: int(st.Gen)}
 	if *h != want {
 		t.Errorf("header %+v, want %+v", *h, want)
 	}
@@ -136,7 +118,7 @@ func TestPlaintextLayout(t *testing.T) {
 	data, _ := writeArchive(t, db)
 	plain := decompress(t, data)
 	f := catalogtest.Files(t, db)[0]
-	st := stateOf(t, db)
+	st := catalogtest.SummaryOf(t, db)
 	ts := f.ImportedAt.Format(time.RFC3339Nano)
 	var op catalog.Operation
 	db.View(t.Context(), func(tx catalog.Tx) error {
@@ -150,7 +132,7 @@ func TestPlaintextLayout(t *testing.T) {
 		`{"handle":"metadata/identity.meta","state":"live","source":"local:/srv/backup","imported_at":"%s","state_changed_at":"%s","size":%d,"sha256":"%s"}`+"\n"+
 		"%s\n"+
 		`{"op":%s}`+"\n",
-		catalogtest.CompactedStorage()[0].Lines[0].Identity.ID, st.digest, ts, ts, len(f.Content), hex.EncodeToString(f.SHA256[:]), f.Content, opLine)
+		catalogtest.CompactedStorage()[0].Lines[0].Identity.ID, st.Digest, ts, ts, len(f.Content), hex.EncodeToString(f.SHA256[:]), f.Content, opLine)
 	sum := sha256.Sum256([]byte(body))
 	want := body + `{"end":true,"files":1,"sha256":"` + hex.EncodeToString(sum[:]) + `"}` + "\n"
 	if string(plain) != want {

@@ -21,24 +21,6 @@ import (
 // source is the source label of the archived catalog's files.
 const source = "local:/srv/backup"
 
-type catalogState struct {
-	gen     uint64
-	digest  aptos.Digest
-	entries int
-}
-
-func stateOf(t testing.TB, db catalog.DB) catalogState {
-	t.Helper()
-	var s catalogState
-	if err := db.View(t.Context(), func(tx catalog.Tx) error {
-		s = catalogState{tx.Generation(), tx.ViewDigest(), tx.EntryCount()}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 func writeArchive(t testing.TB, db catalog.DB) ([]byte, *archive.Header) {
 	t.Helper()
 	var buf bytes.Buffer
@@ -72,7 +54,7 @@ func TestArchiveImportRoundTrip(t *testing.T) {
 	if res.Added != h.Files || res.Moved != 0 || res.Unchanged != 0 || !res.Changed {
 		t.Errorf("result %+v, want %d added", res, h.Files)
 	}
-	if got, want := stateOf(t, dst), stateOf(t, src); got.digest != want.digest || got.entries != want.entries || got.gen != 1 {
+	if got, want := catalogtest.SummaryOf(t, dst), catalogtest.SummaryOf(t, src); got.Digest != want.Digest || got.Entries != want.Entries || got.Gen != 1 {
 		t.Errorf("imported catalog %+v, source %+v", got, want)
 	}
 	sf, df := catalogtest.Files(t, src), catalogtest.Files(t, dst)
@@ -100,8 +82,8 @@ func TestArchiveImportRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Unchanged != h.Files || res.Changed || stateOf(t, dst).gen != 1 {
-		t.Errorf("re-import: %+v (generation %d)", res, stateOf(t, dst).gen)
+	if res.Unchanged != h.Files || res.Changed || catalogtest.SummaryOf(t, dst).Gen != 1 {
+		t.Errorf("re-import: %+v (generation %d)", res, catalogtest.SummaryOf(t, dst).Gen)
 	}
 
 	// The imported catalog archives to the same view.
@@ -128,8 +110,8 @@ func TestArchiveImportIntoPartialCatalog(t *testing.T) {
 	if res.Added != h.Files-4 || res.Moved != 1 || res.Unchanged != 3 {
 		t.Errorf("result %+v", res)
 	}
-	if got := stateOf(t, dst); got.digest != h.ViewDigest {
-		t.Errorf("digest %s, want %s", got.digest, h.ViewDigest)
+	if got := catalogtest.SummaryOf(t, dst); got.Digest != h.ViewDigest {
+		t.Errorf("digest %s, want %s", got.Digest, h.ViewDigest)
 	}
 }
 
@@ -143,7 +125,7 @@ func TestArchiveImportRefusals(t *testing.T) {
 		other := catalogtest.CompactedStorage()[7] // state_snapshot_ver_14.meta
 		other.Lines = []aptos.Metadata{aptos.NewStateSnapshot(aptos.StateSnapshotBackup{Epoch: 1, Version: 14, Manifest: "state_epoch_1_ver_14.ffff/state.manifest"})}
 		catalogtest.PutFrom(t, dst, source, other)
-		before := stateOf(t, dst)
+		before := catalogtest.SummaryOf(t, dst)
 		_, err := importArchive(t, dst, data)
 		if !errors.Is(err, catalog.ErrConflict) {
 			t.Fatalf("error %v, want one wrapping catalog.ErrConflict", err)
@@ -151,19 +133,19 @@ func TestArchiveImportRefusals(t *testing.T) {
 		if !strings.Contains(err.Error(), "import metadata/state_snapshot_ver_14.meta: content") {
 			t.Errorf("error %q does not name the file", err)
 		}
-		if after := stateOf(t, dst); after != before {
+		if after := catalogtest.SummaryOf(t, dst); after != before {
 			t.Errorf("catalog changed: %+v, was %+v", after, before)
 		}
 	})
 	t.Run("other live files", func(t *testing.T) {
 		dst := catalogtest.Open(t)
 		catalogtest.PutFrom(t, dst, source, catalogtest.File{Name: "transaction_30-44.meta", State: catalog.Live, Lines: []aptos.Metadata{aptos.NewTransaction(aptos.TransactionBackup{FirstVersion: 30, LastVersion: 44, Manifest: "transaction_30-.0001/transaction.manifest"})}})
-		before := stateOf(t, dst)
+		before := catalogtest.SummaryOf(t, dst)
 		_, err := importArchive(t, dst, data)
 		if !errors.Is(err, archive.ErrViewMismatch) {
 			t.Fatalf("error %v, want one wrapping ErrViewMismatch", err)
 		}
-		if after := stateOf(t, dst); after != before {
+		if after := catalogtest.SummaryOf(t, dst); after != before {
 			t.Errorf("catalog changed: %+v, was %+v", after, before)
 		}
 	})
@@ -176,7 +158,7 @@ func TestArchiveImportRefusals(t *testing.T) {
 		if !errors.Is(err, catalog.ErrConflict) {
 			t.Fatalf("error %v, want one wrapping catalog.ErrConflict", err)
 		}
-		if got := stateOf(t, dst).gen; got != 1 {
+		if got := catalogtest.SummaryOf(t, dst).Gen; got != 1 {
 			t.Errorf("generation %d, want 1", got)
 		}
 	})

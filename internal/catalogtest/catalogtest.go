@@ -216,3 +216,25 @@ func Bytes(t testing.TB, db catalog.DB) []byte {
 	}
 	return b
 }
+
+// Summary is what a test compares to tell whether two catalogs, or one
+// catalog before and after an operation, hold the same state: the
+// generation, the view digest and the number of view entries.
+type Summary struct {
+	Gen     uint64
+	Digest  aptos.Digest
+	Entries int
+}
+
+// SummaryOf reads db's Summary in one read-only transaction.
+func SummaryOf(t testing.TB, db catalog.DB) Summary {
+	t.Helper()
+	var s Summary
+	if err := db.View(t.Context(), func(tx catalog.Tx) error {
+		s = Summary{tx.Generation(), tx.ViewDigest(), tx.EntryCount()}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
