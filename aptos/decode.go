@@ -122,11 +122,12 @@ var strStop = func() (t [256]bool) {
 }()
 
 // ParseLine parses one metadata line, without its "\n", as Aptos's Rust
-// reader does (docs/aptos-format.md §2.5): serde_json's grammar, whitespace between any two
-// tokens (a trailing "\r" included), payload fields in any order, unknown
-// payload fields skipped, the array form of a payload struct, duplicate
-// fields refused, duplicate keys in the compaction_timestamps map resolved
-// last-wins. Every error is a *SyntaxError. ParseLine does not retain line.
+// reader does (docs/aptos-format.md §2.5): serde_json's grammar, whitespace
+// between any two tokens (a trailing "\r" included), payload fields in any
+// order, unknown payload fields skipped, the array form of a payload struct,
+// duplicate fields refused, duplicate keys in the compaction_timestamps map
+// resolved last-wins. Every error is a *SyntaxError. ParseLine does not retain
+// line.
 func ParseLine(line []byte) (Metadata, error) {
 	if !utf8.Valid(line) {
 		return Metadata{}, &SyntaxError{Offset: invalidUTF8Offset(line), Msg: msgBadUTF8}

@@ -9,10 +9,10 @@ import (
 
 // AppendLine appends the serde_json compact encoding of m to dst, without
 // the trailing newline, and returns the extended slice. The bytes are
-// identical to what Aptos's Rust tools write (docs/aptos-format.md §2.4): fields in
-// declaration order, no spaces, serde_json's string escaping. The keys of a
-// CompactionTimestamps map are written in byte order (Rust writes them in
-// random order; any order parses).
+// identical to what Aptos's Rust tools write (docs/aptos-format.md §2.4):
+// fields in declaration order, no spaces, serde_json's string escaping. The
+// keys of a CompactionTimestamps map are written in byte order (Rust writes
+// them in random order; any order parses).
 func AppendLine(dst []byte, m *Metadata) []byte {
 	dst = append(dst, `{"`...)
 	dst = append(dst, m.Kind.String()...)

@@ -7,8 +7,8 @@ import (
 	"strings"
 )
 
-// The two metadata folders of an Aptos backup storage (docs/aptos-format.md, "Storage layout"). A handle
-// is one of these folder names, a slash and a file name.
+// The two metadata folders of an Aptos backup storage (docs/aptos-format.md
+// §1). A handle is one of these folder names, a slash and a file name.
 const (
 	// MetadataDir holds the live metadata files: "metadata/<name>".
 	MetadataDir = "metadata"
@@ -32,7 +32,7 @@ const (
 )
 
 // ValidName reports whether name is an Aptos ShellSafeName, the rule Aptos
-// applies to every name it writes (docs/aptos-format.md, "Names"): the whole
+// applies to every name it writes (docs/aptos-format.md §4): the whole
 // string must match \A[a-zA-Z0-9][a-zA-Z0-9._-]{2,126}\z, so 3 to 127
 // ASCII characters. It returns nil for a valid name and otherwise an error
 // wrapping both [ErrIllegalName] and [ErrInvalid].

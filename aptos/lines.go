@@ -34,7 +34,8 @@ func (e *UTF8Error) Error() string {
 }
 
 // SplitLines splits the content of a metadata file into lines as Rust's
-// str::lines does (docs/aptos-format.md §5.1 step 6): content must be valid UTF-8 (else a
+// str::lines does (docs/aptos-format.md §5.1 step 6): content must be valid
+// UTF-8 (else a
 // *UTF8Error); lines end at "\n", and one "\r" just before the "\n" is
 // dropped; a "\r" anywhere else stays; there is no empty last line after a
 // final "\n", but an empty line in the middle is kept as an empty slice.

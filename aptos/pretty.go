@@ -3,10 +3,10 @@ package aptos
 import "strconv"
 
 // AppendPretty appends m as serde_json's pretty printer writes it (what
-// `aptos-db-tool backup-maintenance read-metadata` prints, docs/aptos-format.md §8): two
-// spaces of indent per level, `"key": value`, strings escaped as by
-// AppendString, compaction_timestamps keys in byte order, an empty map as
-// `{}`, and no trailing newline.
+// `aptos-db-tool backup-maintenance read-metadata` prints,
+// docs/aptos-format.md §8): two spaces of indent per level, `"key": value`,
+// strings escaped as by AppendString, compaction_timestamps keys in byte
+// order, an empty map as `{}`, and no trailing newline.
 func AppendPretty(dst []byte, m *Metadata) []byte {
 	dst = append(dst, "{\n  "...)
 	dst = AppendString(dst, m.Kind.String())

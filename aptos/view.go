@@ -7,9 +7,9 @@ import (
 )
 
 // View is the derived content of the live files, as Aptos's MetadataView
-// builds it (docs/aptos-format.md §5.2): each list sorted by Rust's derived field-wise order
-// with consecutive exact duplicates dropped; entries that differ only in
-// their manifest are both kept.
+// builds it (docs/aptos-format.md §5.2): each list sorted by Rust's derived
+// field-wise order with consecutive exact duplicates dropped; entries that
+// differ only in their manifest are both kept.
 type View struct {
 	EpochEndings   []EpochEndingBackup
 	StateSnapshots []StateSnapshotBackup

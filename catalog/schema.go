@@ -19,10 +19,10 @@ package catalog
 // bucket as empty and a write creates them. Operations committed before
 // them have no change records and cannot be undone.
 //
-// The entries bucket is the derived view of docs/aptos-format.md §5.2 kept in step with the
-// live files in the same transaction: a key exists while at least one live
-// file holds that exact line, so a cursor walk yields the view sorted in
-// Aptos's field-wise order with exact duplicates dropped.
+// The entries bucket is the derived view of docs/aptos-format.md §5.2 kept in
+// step with the live files in the same transaction: a key exists while at
+// least one live file holds that exact line, so a cursor walk yields the view
+// sorted in Aptos's field-wise order with exact duplicates dropped.
 
 // SchemaVersion is the schema this build writes and reads. Open refuses a
 // catalog with a larger version (ErrSchema).

@@ -30,9 +30,9 @@ import (
 // epoch (200,000, the helm chart's interval) and transaction batches of
 // 2,500,000 versions over about 2,500,000 versions per epoch (about
 // 400,000 files): 1,000,001 files with identity.meta. That is far beyond
-// any real bucket (mainnet has tens of thousands of files, docs/aptos-format.md §11), so
-// it bounds what a run can cost. METACTL_BENCH_EPOCHS scales it (the
-// file count is about 2.5 per epoch).
+// any real bucket (mainnet has tens of thousands of files,
+// docs/aptos-format.md §11), so it bounds what a run can cost.
+// METACTL_BENCH_EPOCHS scales it (the file count is about 2.5 per epoch).
 //
 // Sub-benchmarks:
 //   - first: the first run: 10,000 compacted files written (1M lines),

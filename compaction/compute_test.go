@@ -15,8 +15,9 @@ import (
 
 const t0 = 1_700_000_000 // a clock reading, Unix seconds
 
-// workedExample returns the originals of docs/aptos-format.md §6's worked example: epochs
-// 0..249, transactions [0-0], [1-1000000], ..., [199000001-200000000].
+// workedExample returns the originals of docs/aptos-format.md §6's worked
+// example: epochs 0..249, transactions [0-0], [1-1000000], ...,
+// [199000001-200000000].
 func workedExample() []aptos.Metadata {
 	var ms []aptos.Metadata
 	for e := uint64(0); e < 250; e++ {

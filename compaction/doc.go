@@ -1,8 +1,8 @@
 // Package compaction does what Aptos's `aptos-db-tool backup-maintenance
-// compact` does (BackupCompactor::run, docs/aptos-format.md §6), on a catalog, as ONE write
-// transaction: the compacted files, the moves and the new timestamps file
-// are committed together or not at all, and the transaction cannot commit
-// if the view digest moved.
+// compact` does (BackupCompactor::run, docs/aptos-format.md §6), on a catalog,
+// as ONE write transaction: the compacted files, the moves and the new
+// timestamps file are committed together or not at all, and the transaction
+// cannot commit if the view digest moved.
 //
 // [Compute] plans a run from its inputs (pure, unit-testable with any
 // clock); [Run] plans and applies it inside catalog.DB.Update; [DryRun]

@@ -26,8 +26,9 @@ func aptosTestFiles() []file {
 	}
 }
 
-// TestBackupCompaction is Aptos's test_backup_compaction (docs/aptos-format.md §10 item 1) at
-// the catalog level: E=S=T=2, R=1 s, a run at t1 and another at t1+2.
+// TestBackupCompaction is Aptos's test_backup_compaction (docs/aptos-format.md
+// §10 item 1) at the catalog level: E=S=T=2, R=1 s, a run at t1 and another at
+// t1+2.
 func TestBackupCompaction(t *testing.T) {
 	const t1, t2 = t0, t0 + 2
 	tc := newCatalog(t, t1)
@@ -121,10 +122,10 @@ func TestBackupCompaction(t *testing.T) {
 	}
 }
 
-// TestIdempotent is docs/aptos-format.md §10 item 2: compacting twice gives the same view. A
-// second run at the same instant with nothing new only rewrites the
-// timestamps file (its map gains the file itself); a third changes nothing
-// at all.
+// TestIdempotent is docs/aptos-format.md §10 item 2: compacting twice gives
+// the same view. A second run at the same instant with nothing new only
+// rewrites the timestamps file (its map gains the file itself); a third
+// changes nothing at all.
 func TestIdempotent(t *testing.T) {
 	tc := newCatalog(t, t0)
 	tc.put(t, catalog.Live, aptosTestFiles()...)
@@ -233,9 +234,9 @@ func TestInvalidLeavesCatalogUnchanged(t *testing.T) {
 	}
 }
 
-// TestGapAcrossChunkBoundary: docs/aptos-format.md §10 item 8, the gap that is an error inside a
-// chunk compacts fine across a boundary (E=1); restore selection still
-// rejects it, before and after.
+// TestGapAcrossChunkBoundary: docs/aptos-format.md §10 item 8, the gap that is
+// an error inside a chunk compacts fine across a boundary (E=1); restore
+// selection still rejects it, before and after.
 func TestGapAcrossChunkBoundary(t *testing.T) {
 	tc := newCatalog(t, t0)
 	tc.put(t, catalog.Live, single(ep(0, 0)), single(ep(2, 2)))
@@ -252,8 +253,8 @@ func TestGapAcrossChunkBoundary(t *testing.T) {
 	eqStrings(t, "moved", after.Moved, md("epoch_ending_0-0.meta", "epoch_ending_2-2.meta"))
 }
 
-// TestDuplicateLinesInTwoFiles: docs/aptos-format.md §10 item 8, an entry held by two files is
-// compacted once; moving both originals loses nothing.
+// TestDuplicateLinesInTwoFiles: docs/aptos-format.md §10 item 8, an entry held
+// by two files is compacted once; moving both originals loses nothing.
 func TestDuplicateLinesInTwoFiles(t *testing.T) {
 	tc := newCatalog(t, t0)
 	tc.put(t, catalog.Live,
@@ -271,8 +272,8 @@ func TestDuplicateLinesInTwoFiles(t *testing.T) {
 	sameView(t, before, tc.state(t))
 }
 
-// TestGraceBoundary: docs/aptos-format.md §10 item 8 with R = 86400: a file timestamped t stays
-// at t+86400 and is moved at t+86401.
+// TestGraceBoundary: docs/aptos-format.md §10 item 8 with R = 86400: a file
+// timestamped t stays at t+86400 and is moved at t+86401.
 func TestGraceBoundary(t *testing.T) {
 	tc := newCatalog(t, t0)
 	orig := single(txn(0, 9))
@@ -294,9 +295,10 @@ func TestGraceBoundary(t *testing.T) {
 	eqStrings(t, "moved", tc.state(t).Moved, []string{orig.handle})
 }
 
-// TestWorkedExample is docs/aptos-format.md §6's worked example with factors 100, then the
-// arrival of transaction_200000001-201000000: chunk 3 is rewritten under a
-// new name and the old chunk-3 file is timestamped (and moved a day later).
+// TestWorkedExample is docs/aptos-format.md §6's worked example with factors
+// 100, then the arrival of transaction_200000001-201000000: chunk 3 is
+// rewritten under a new name and the old chunk-3 file is timestamped (and
+// moved a day later).
 func TestWorkedExample(t *testing.T) {
 	tc := newCatalog(t, t0)
 	var files []file

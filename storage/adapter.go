@@ -23,9 +23,9 @@ const (
 	maxListOutput = 256 << 20
 )
 
-// CommandAdapter is an Aptos command adapter backup storage (docs/aptos-format.md §9): each
-// operation runs a bash snippet from a YAML config. It is safe for
-// concurrent use; every call runs its own process.
+// CommandAdapter is an Aptos command adapter backup storage
+// (docs/aptos-format.md §9): each operation runs a bash snippet from a YAML
+// config. It is safe for concurrent use; every call runs its own process.
 //
 // Calls block for as long as their command runs. Give ctx a deadline when
 // the commands talk to a network: a command that never exits, or one that
@@ -205,10 +205,11 @@ func (a *CommandAdapter) ReadFile(ctx context.Context, handle string, max int64)
 
 // SaveMetadataFile runs save_metadata_line with FILE_NAME=name and writes
 // content to its stdin, as Aptos's save_metadata_lines does. name must pass
-// [aptos.ValidName]. Following the stdout contract of Aptos (docs/aptos-format.md §9.2), stdout is
-// read to EOF first, and only then is content written and stdin closed; the
-// command must therefore print its handle and close stdout (`exec 1>&-`)
-// before it reads stdin. The exit status is checked last.
+// [aptos.ValidName]. Following the stdout contract of Aptos
+// (docs/aptos-format.md §9.2), stdout is read to EOF first, and only then is
+// content written and stdin closed; the command must therefore print its
+// handle and close stdout (`exec 1>&-`) before it reads stdin. The exit status
+// is checked last.
 //
 // It returns what the command printed, trailing whitespace trimmed, as the
 // handle: "metadata/<name>" with current sample configs, "" with stale ones

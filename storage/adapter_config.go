@@ -10,8 +10,8 @@ import (
 )
 
 // Command names: the keys under "commands" in an Aptos command adapter config
-// (docs/aptos-format.md §9.1), plus metactl's one extension. They also name the operation in
-// errors.
+// (docs/aptos-format.md §9.1), plus metactl's one extension. They also name
+// the operation in errors.
 const (
 	cmdCreateBackup            = "create_backup"
 	cmdCreateForWrite          = "create_for_write"
@@ -66,8 +66,8 @@ func LoadCommandAdapter(path string) (*CommandAdapter, error) {
 	return NewCommandAdapter(cfg)
 }
 
-// ParseCommandAdapter parses an Aptos command adapter config (docs/aptos-format.md §9.1),
-// the YAML that --command-adapter-config names:
+// ParseCommandAdapter parses an Aptos command adapter config
+// (docs/aptos-format.md §9.1), the YAML that --command-adapter-config names:
 //
 //   - env_vars is required (it may be []): a list of {key, value} mappings,
 //     as Aptos reads it, or, as a metactl extension, a map of key to value

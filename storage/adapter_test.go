@@ -108,7 +108,8 @@ func assertCommandsOkay(t *testing.T, cmd string) {
 	}
 }
 
-// The error handling scenarios of command_adapter/tests.rs (docs/aptos-format.md §10 item 6).
+// The error handling scenarios of command_adapter/tests.rs
+// (docs/aptos-format.md §10 item 6).
 func TestCommandAdapterUnprocessedError(t *testing.T) {
 	assertCommandsError(t, "echo okay; exec 1>&-; false; cat > /dev/null", "exit status 1")
 	errs := opErrors(t, sameCommand(t, "echo okay; exec 1>&-; false; cat > /dev/null"))

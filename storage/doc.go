@@ -8,27 +8,27 @@
 // # Handles and names
 //
 // A metadata file lives in one of two folders of a backup storage
-// (docs/aptos-format.md §1.2): [aptos.MetadataDir] ("metadata") for live files and [aptos.MetadataBackupDir]
-// ("metadata_backup") for the files compaction moved away. Aptos's
-// FileHandle for a live file is "metadata/<name>"; for a moved file this
-// package uses "metadata_backup/<name>", which is where every sample config
-// and LocalFs put it. [aptos.ParseHandle] splits a handle, [aptos.LiveHandle] and
-// [aptos.MovedHandle] build one.
+// (docs/aptos-format.md §1.2): [aptos.MetadataDir] ("metadata") for live files
+// and [aptos.MetadataBackupDir] ("metadata_backup") for the files compaction
+// moved away. Aptos's FileHandle for a live file is "metadata/<name>"; for a
+// moved file this package uses "metadata_backup/<name>", which is where every
+// sample config and LocalFs put it. [aptos.ParseHandle] splits a handle,
+// [aptos.LiveHandle] and [aptos.MovedHandle] build one.
 //
 // A [Listing] holds names (not handles), sorted and unique, exactly as the
 // storage spells them: listings are not validated with [aptos.ValidName], because
-// Aptos does not either (docs/aptos-format.md §4) and the importer must be able to name
-// what it refuses. [aptos.ValidName] is Aptos's ShellSafeName, required of every
-// name this package writes.
+// Aptos does not either (docs/aptos-format.md §4) and the importer must be
+// able to name what it refuses. [aptos.ValidName] is Aptos's ShellSafeName,
+// required of every name this package writes.
 //
 // # Reading: gzip and size limits
 //
 // Every Aptos sample config stores objects gzip-compressed under their
-// plain .meta name, while LocalFs writes plain text (docs/aptos-format.md §1.3), so a
-// metadata folder copied out of a bucket holds gzip files and a LocalFs one
-// plain files. Readers therefore detect gzip by its magic bytes 1f 8b, not
-// by the name, and decode like `gzip -cd`: all members concatenated, zero
-// padding after the last member ignored, any other trailing bytes refused
+// plain .meta name, while LocalFs writes plain text (docs/aptos-format.md
+// §1.3), so a metadata folder copied out of a bucket holds gzip files and a
+// LocalFs one plain files. Readers therefore detect gzip by its magic bytes 1f
+// 8b, not by the name, and decode like `gzip -cd`: all members concatenated,
+// zero padding after the last member ignored, any other trailing bytes refused
 // (gzip exits non-zero there, so Aptos would fail too). See [Decode].
 //
 // Every read takes a limit on the decompressed size ([DefaultMaxFileSize]

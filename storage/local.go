@@ -74,11 +74,11 @@ func CheckLocalDir(dir string) error {
 	return nil
 }
 
-// Local is an Aptos LocalFs backup storage (docs/aptos-format.md §1.2): the directory Dir
-// with the live metadata files in Dir/metadata and the moved ones in
-// Dir/metadata_backup. Files may be plain (as LocalFs writes them) or gzip
-// (as copied out of a bucket). Local only reads; it is safe for concurrent
-// use.
+// Local is an Aptos LocalFs backup storage (docs/aptos-format.md §1.2): the
+// directory Dir with the live metadata files in Dir/metadata and the moved
+// ones in Dir/metadata_backup. Files may be plain (as LocalFs writes them) or
+// gzip (as copied out of a bucket). Local only reads; it is safe for
+// concurrent use.
 type Local struct {
 	// Dir is the root directory, the --local-fs-dir of Aptos's tools.
 	Dir string

@@ -11,8 +11,9 @@ import (
 	"time"
 )
 
-// shellPrelude is what Aptos puts before every command (docs/aptos-format.md §9.2), so a
-// failing command, pipeline member or unset variable fails the call.
+// shellPrelude is what Aptos puts before every command (docs/aptos-format.md
+// §9.2), so a failing command, pipeline member or unset variable fails the
+// call.
 const shellPrelude = "set -o nounset -o errexit -o pipefail; "
 
 const (

@@ -23,8 +23,8 @@ func listDir(t *testing.T, dir string) []string {
 }
 
 // aptosTestStorage is the storage of Aptos's test_backup_compaction
-// (docs/aptos-format.md §10 item 1): epoch endings [0,1) and [1,2), state snapshots at epochs 1
-// and 2, transactions 0-14 and 15-29.
+// (docs/aptos-format.md §10 item 1): epoch endings [0,1) and [1,2), state
+// snapshots at epochs 1 and 2, transactions 0-14 and 15-29.
 func aptosTestStorage(t *testing.T) string {
 	return writeStorage(t, map[string]string{
 		"metadata/epoch_ending_0-0.meta":      `{"EpochEndingBackup":{"first_epoch":0,"last_epoch":0,"first_version":0,"last_version":0,"manifest":"epoch_ending_0-.a1b2/epoch_ending.manifest"}}` + "\n",

@@ -31,7 +31,8 @@ func liveHandles(t *testing.T, cat string) []string {
 	return out
 }
 
-// TestAptosDerivedCases are docs/aptos-format.md §10 item 2 and §10 item 8 through the binary.
+// TestAptosDerivedCases are docs/aptos-format.md §10 item 2 and §10 item 8
+// through the binary.
 func TestAptosDerivedCases(t *testing.T) {
 	t.Run("idempotent", func(t *testing.T) {
 		cat := filepath.Join(t.TempDir(), "c.db")

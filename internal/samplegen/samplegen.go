@@ -25,8 +25,8 @@
 //     when it finds an empty storage).
 //
 // Manifest handles use the controllers' backup names plus a 4-hex-digit
-// random suffix (docs/aptos-format.md §2.3). Every file holds exactly one line written by
-// catalog.EncodeLine.
+// random suffix (docs/aptos-format.md §2.3). Every file holds exactly one line
+// written by catalog.EncodeLine.
 //
 // Output depends only on Options. Each kind of random value comes from its
 // own PCG stream seeded from Options.Seed, so a storage with more epochs

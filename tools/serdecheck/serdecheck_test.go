@@ -150,7 +150,8 @@ const maxU64 = math.MaxUint64
 func u64p(v uint64) *uint64 { return &v }
 
 // interesting are manifest strings that exercise every escaping rule of
-// docs/aptos-format.md §2.4, plus invalid UTF-8 (the encoder writes U+FFFD for each bad byte).
+// docs/aptos-format.md §2.4, plus invalid UTF-8 (the encoder writes U+FFFD for
+// each bad byte).
 func interesting() []string {
 	s := []string{
 		"",
@@ -391,9 +392,10 @@ func nest(depth int) string {
 	return strings.Repeat("[", depth) + strings.Repeat("]", depth)
 }
 
-// parserTable lists inputs with what serde_json does with them (docs/aptos-format.md §2.5
-// and serde_json 1.0.87's source). want is checked against the real
-// serde_json too, so a wrong row shows up as a checker failure.
+// parserTable lists inputs with what serde_json does with them
+// (docs/aptos-format.md §2.5 and serde_json 1.0.87's source). want is checked
+// against the real serde_json too, so a wrong row shows up as a checker
+// failure.
 var parserTable = []struct {
 	name string
 	line string
