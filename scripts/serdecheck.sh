@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds tools/serdecheck, the serde_json reference checker for metactl's line
-# codec (design.md §8), offline from Debian's packaged Rust crate sources.
+# codec, offline from Debian's packaged Rust crate sources.
 #
 #   scripts/serdecheck.sh      -> last line of stdout: path of the binary
 #

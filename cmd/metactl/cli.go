@@ -27,8 +27,11 @@ half-written or vanished file and a crash never leaves damage behind.
 Exit codes:
   0    success
   1    error
-  2    usage error (bad flags or arguments, compaction factor 0)
-  3    invalid input: bad metadata line, conflict, continuity error; nothing changed
+  2    usage error (bad flags or arguments, compaction factor 0, a --catalog
+       that is a folder or a metadata file, an archive to a write command)
+  3    invalid input: bad metadata line, conflict, continuity error, a storage
+       path that is not a storage folder, a restore plan that stops short;
+       nothing changed
   4    verify found problems, or a selftest property does not hold
   5    busy: the catalog lock was not acquired within --lock-timeout
   130  interrupted
@@ -36,12 +39,14 @@ Exit codes:
 Environment:
   METACTL_CATALOG    default for --catalog
   METACTL_NOW        fix the clock to these Unix seconds (tests and rehearsals)
-  METACTL_FAILPOINT  crash-test failpoints (see internal/failpoint); never set in production`
+  METACTL_FAILPOINT  crash-test failpoints (see internal/failpoint); never set in production
+  ETCDCTL_USER       etcd catalogs with auth: name, or name:password
+  ETCDCTL_PASSWORD   etcd catalogs with auth: the password (kept out of process listings)`
 
 // CLI is the kong grammar: global flags and one field per command. Each
 // command lives in its own file.
 type CLI struct {
-	Catalog     string           `help:"Catalog file (default: METACTL_CATALOG, else metactl.db in --metadata-cache-dir if the command has one, else ./metactl.db). Read-only commands also accept an archive made by 'export --archive'." env:"METACTL_CATALOG" placeholder:"PATH"`
+	Catalog     string           `help:"Catalog file, or etcd://HOST:PORT[,...]/PREFIX for a catalog in etcd (default: METACTL_CATALOG, else metactl.db in --metadata-cache-dir if the command has one, else ./metactl.db). Read-only commands also accept an archive made by 'export --archive'." env:"METACTL_CATALOG" placeholder:"PATH"`
 	Etcd        etcdFlags        `embed:"" group:"etcd"`
 	LockTimeout duration         `help:"Wait at most this long for the catalog lock, then exit 5 naming the holder: seconds or a duration such as 30s, 2m (default: ${default})." default:"30s" placeholder:"DUR"`
 	JSON        bool             `name:"json" help:"Print a stable JSON document on stdout instead of text."`
@@ -58,7 +63,7 @@ type CLI struct {
 	Export  exportCmd  `cmd:"" help:"Write the catalog out: a legacy folder, a command-adapter storage, or one zstd archive."`
 	Log     logCmd     `cmd:"" help:"Show the operation journal, newest first."`
 	Undo    undoCmd    `cmd:"" help:"Reverse one write operation from the journal, as a new transaction."`
-	Copy    copyCmd    `cmd:"" help:"Copy a whole catalog, journal included, between a file and etcd."`
+	Copy    copyCmd    `cmd:"" help:"Copy a whole catalog, journal included, between a file, an archive (source only) and etcd."`
 
 	Selftest       selftestCmd       `cmd:"" help:"Check that a filesystem honours fsync, rename and flock, and crash-test metactl on it."`
 	SelftestHelper selftestHelperCmd `cmd:"" name:"selftest-helper" hidden:"" help:"The second process of selftest's probes."`

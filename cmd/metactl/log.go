@@ -21,7 +21,13 @@ generation, time, kind (import, compact, cleanup, undo), file counts and
 the view digest before and after. Compaction never changes the digest;
 import and cleanup may. An undo names the generation it reversed in its
 KIND column ("undo 12") and in "undoes" with --json. --json prints the full
-records.`
+records.
+
+Examples:
+
+    metactl log
+    metactl log -n 0 --files
+    metactl --catalog backup.mcar log    # the journal as it was at export`
 }
 
 func (c *logCmd) Run(a *app) error {

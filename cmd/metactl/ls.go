@@ -21,7 +21,13 @@ func (c *lsCmd) Help() string {
 	return `Lists every metadata file in handle order with its state (live: in metadata/,
 moved: superseded by compaction, in metadata_backup/), number of lines and size
 in bytes, and where it lives (metadata/<name>, or metadata_backup/<name> once
-moved). Runs in one read-only transaction.`
+moved). Runs in one read-only transaction.
+
+Examples:
+
+    metactl ls
+    metactl ls --state moved -l
+    metactl ls --json | jq -r '.files[] | select(.state == "live") | .path'`
 }
 
 // lsJSON is the documented --json shape of one ls row.

@@ -22,7 +22,13 @@ serde_json's pretty printer writes it), one JSON value per entry, in file
 order. Unlike Aptos's read-metadata, compacted multi-line files work. All
 files are read in one read-only transaction, so they come from one committed
 generation. With --json, prints one document: the generation and, per file,
-its handle, state and entries.`
+its handle, state and entries.
+
+Examples:
+
+    metactl read metadata/epoch_ending_0-0.meta
+    metactl read transaction_compacted_0-58000000.meta
+    metactl --catalog backup.mcar read --json epoch_ending_0-0.meta`
 }
 
 type readFileJSON struct {

@@ -22,7 +22,19 @@ byte for byte, for example:
   latest_epoch_ending_epoch: 9, latest_state_snapshot_epoch: 8, latest_state_snapshot_version: 1234, latest_transaction_version: 2000000
 
 with "none" for absent values. With --json it also gives the catalog
-generation, view digest and file counts. Runs in one read-only transaction.`
+generation, view digest and file counts. Runs in one read-only transaction.
+
+With --local-fs-dir or --command-adapter-config it answers straight from that
+storage, as 'aptos-db-tool backup query backup-storage-state' does: the
+storage is read into a private temporary catalog (in --metadata-cache-dir if
+given), queried and removed; the --catalog catalog is not touched.
+
+Examples:
+
+    metactl status
+    metactl status --json
+    metactl status --local-fs-dir /mnt/backup
+    metactl --catalog backup.mcar status`
 }
 
 // statusJSON is the documented --json shape of status.
