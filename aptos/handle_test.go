@@ -93,3 +93,24 @@ func errText(err error) string {
 	}
 	return err.Error()
 }
+
+// TestCompactedName: the three compacted-file patterns of Aptos's
+// compaction, and "" for kinds that are never compacted.
+func TestCompactedName(t *testing.T) {
+	tests := []struct {
+		kind        aptos.Kind
+		first, last uint64
+		want        string
+	}{
+		{aptos.KindEpochEnding, 0, 1, "epoch_ending_compacted_0-1.meta"},
+		{aptos.KindTransaction, 0, 29, "transaction_compacted_0-29.meta"},
+		{aptos.KindStateSnapshot, 1, 2, "state_snapshot_compacted_epoch_1_2.meta"},
+		{aptos.KindIdentity, 0, 0, ""},
+		{aptos.KindCompactionTimestamps, 0, 0, ""},
+	}
+	for _, tc := range tests {
+		if got := aptos.CompactedName(tc.kind, tc.first, tc.last); got != tc.want {
+			t.Errorf("CompactedName(%s, %d, %d) = %q, want %q", tc.kind, tc.first, tc.last, got, tc.want)
+		}
+	}
+}

@@ -123,6 +123,23 @@ func (m *Metadata) Name() string {
 	return ""
 }
 
+// CompactedName returns the name Aptos's compaction gives a compacted file
+// of kind (docs/aptos-format.md §3.2), from the first and last value of its
+// chunk: epochs for epoch endings and state snapshots, versions for
+// transactions, such as "transaction_compacted_0-29.meta". Other kinds have
+// no compacted files: "".
+func CompactedName(kind Kind, first, last uint64) string {
+	switch kind {
+	case KindEpochEnding:
+		return fmt.Sprintf("epoch_ending_compacted_%d-%d.meta", first, last)
+	case KindTransaction:
+		return fmt.Sprintf("transaction_compacted_%d-%d.meta", first, last)
+	case KindStateSnapshot:
+		return fmt.Sprintf("state_snapshot_compacted_epoch_%d_%d.meta", first, last)
+	}
+	return ""
+}
+
 // NewEpochEnding returns an EpochEndingBackup line.
 func NewEpochEnding(e EpochEndingBackup) Metadata {
 	return Metadata{Kind: KindEpochEnding, EpochEnding: e}

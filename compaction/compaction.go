@@ -243,7 +243,7 @@ func Compute(v *aptos.View, live []string, prev *aptos.CompactionTimestamps, now
 			}
 		}
 		first, last := chunk[0].FirstEpoch, chunk[len(chunk)-1].LastEpoch
-		p.add(aptos.KindEpochEnding, fmt.Sprintf("epoch_ending_compacted_%d-%d.meta", first, last), first, last, lines)
+		p.add(aptos.KindEpochEnding, aptos.CompactedName(aptos.KindEpochEnding, first, last), first, last, lines)
 	}
 	for _, chunk := range chunks(v.Transactions, opts.TransactionFactor) {
 		lines := make([]aptos.Metadata, len(chunk))
@@ -255,7 +255,7 @@ func Compute(v *aptos.View, live []string, prev *aptos.CompactionTimestamps, now
 			}
 		}
 		first, last := chunk[0].FirstVersion, chunk[len(chunk)-1].LastVersion
-		p.add(aptos.KindTransaction, fmt.Sprintf("transaction_compacted_%d-%d.meta", first, last), first, last, lines)
+		p.add(aptos.KindTransaction, aptos.CompactedName(aptos.KindTransaction, first, last), first, last, lines)
 	}
 	for _, chunk := range chunks(v.StateSnapshots, opts.StateSnapshotFactor) {
 		lines := make([]aptos.Metadata, len(chunk))
@@ -263,7 +263,7 @@ func Compute(v *aptos.View, live []string, prev *aptos.CompactionTimestamps, now
 			lines[j] = aptos.NewStateSnapshot(s)
 		}
 		first, last := chunk[0].Epoch, chunk[len(chunk)-1].Epoch
-		p.add(aptos.KindStateSnapshot, fmt.Sprintf("state_snapshot_compacted_epoch_%d_%d.meta", first, last), first, last, lines)
+		p.add(aptos.KindStateSnapshot, aptos.CompactedName(aptos.KindStateSnapshot, first, last), first, last, lines)
 	}
 
 	// new_files. Two chunks under one name were merged into one file by

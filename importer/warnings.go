@@ -105,34 +105,25 @@ func nameMismatch(name string, lines []aptos.Metadata) string {
 	if !ok || len(lines) == 0 {
 		return ""
 	}
-	first, last := &lines[0], &lines[len(lines)-1]
 	var kind aptos.Kind
-	var want string
-	one := true // a file of one entry
+	compacted := false
 	switch {
 	case strings.HasPrefix(stem, "epoch_ending_compacted_"):
-		kind, one = aptos.KindEpochEnding, false
-		want = fmt.Sprintf("epoch_ending_compacted_%d-%d", first.EpochEnding.FirstEpoch, last.EpochEnding.LastEpoch)
+		kind, compacted = aptos.KindEpochEnding, true
 	case strings.HasPrefix(stem, "epoch_ending_"):
 		kind = aptos.KindEpochEnding
-		want = fmt.Sprintf("epoch_ending_%d-%d", first.EpochEnding.FirstEpoch, first.EpochEnding.LastEpoch)
 	case strings.HasPrefix(stem, "transaction_compacted_"):
-		kind, one = aptos.KindTransaction, false
-		want = fmt.Sprintf("transaction_compacted_%d-%d", first.Transaction.FirstVersion, last.Transaction.LastVersion)
+		kind, compacted = aptos.KindTransaction, true
 	case strings.HasPrefix(stem, "transaction_"):
 		kind = aptos.KindTransaction
-		want = fmt.Sprintf("transaction_%d-%d", first.Transaction.FirstVersion, first.Transaction.LastVersion)
 	case strings.HasPrefix(stem, "state_snapshot_compacted_epoch_"):
-		kind, one = aptos.KindStateSnapshot, false
-		want = fmt.Sprintf("state_snapshot_compacted_epoch_%d_%d", first.StateSnapshot.Epoch, last.StateSnapshot.Epoch)
+		kind, compacted = aptos.KindStateSnapshot, true
 	case strings.HasPrefix(stem, "state_snapshot_ver_"):
 		kind = aptos.KindStateSnapshot
-		want = fmt.Sprintf("state_snapshot_ver_%d", first.StateSnapshot.Version)
 	case strings.HasPrefix(stem, "compaction_timestamps_"):
 		kind = aptos.KindCompactionTimestamps
-		want = fmt.Sprintf("compaction_timestamps_%d", first.Timestamps.FileCompactedAt)
 	case stem == "identity":
-		kind, want = aptos.KindIdentity, "identity"
+		kind = aptos.KindIdentity
 	default:
 		return ""
 	}
@@ -141,11 +132,23 @@ func nameMismatch(name string, lines []aptos.Metadata) string {
 			return fmt.Sprintf("name disagrees with its content: line %d is a %s line, the name says %s", i+1, lines[i].Kind, kind)
 		}
 	}
-	if one && len(lines) != 1 {
+	// The names Aptos gives (aptos.Metadata.Name, aptos.CompactedName).
+	first, last := &lines[0], &lines[len(lines)-1]
+	var want string
+	switch {
+	case !compacted && len(lines) != 1:
 		return fmt.Sprintf("name disagrees with its content: it holds %d lines, the name is that of a file of one entry", len(lines))
+	case !compacted:
+		want = first.Name()
+	case kind == aptos.KindEpochEnding:
+		want = aptos.CompactedName(kind, first.EpochEnding.FirstEpoch, last.EpochEnding.LastEpoch)
+	case kind == aptos.KindTransaction:
+		want = aptos.CompactedName(kind, first.Transaction.FirstVersion, last.Transaction.LastVersion)
+	default:
+		want = aptos.CompactedName(kind, first.StateSnapshot.Epoch, last.StateSnapshot.Epoch)
 	}
-	if stem != want {
-		return fmt.Sprintf("name disagrees with its content, which Aptos would name %s.meta", want)
+	if name != want {
+		return fmt.Sprintf("name disagrees with its content, which Aptos would name %s", want)
 	}
 	return ""
 }
