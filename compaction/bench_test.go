@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -147,7 +146,7 @@ func benchRun(b *testing.B, base string, at int64, meta benchMeta) {
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		path := filepath.Join(b.TempDir(), "catalog.db")
-		if err := copyFile(base, path); err != nil {
+		if err := catalog.CopyFile(base, path); err != nil {
 			b.Fatal(err)
 		}
 		db, err := catalog.Open(b.Context(), path, &catalog.Options{Timeout: time.Minute, Command: "bench",
@@ -172,23 +171,6 @@ func benchRun(b *testing.B, base string, at int64, meta benchMeta) {
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
 		b.ReportMetric(float64(ru.Maxrss)/1024, "peak-RSS-MiB") // Linux reports KiB
 	}
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // TestBuildBenchCatalog is the child process of BenchmarkCompact1M: it
@@ -229,7 +211,7 @@ func TestBuildBenchCatalog(t *testing.T) {
 		t.Fatal(err)
 	}
 	compacted := filepath.Join(dir, "compacted.db")
-	if err := copyFile(fresh, compacted); err != nil {
+	if err := catalog.CopyFile(fresh, compacted); err != nil {
 		t.Fatal(err)
 	}
 	db, err = catalog.Open(t.Context(), compacted, &catalog.Options{Timeout: time.Minute, NoSync: true, Now: now})
@@ -262,7 +244,7 @@ func BenchmarkCompact(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		path = filepath.Join(b.TempDir(), "catalog.db")
-		if err := copyFile(base, path); err != nil {
+		if err := catalog.CopyFile(base, path); err != nil {
 			b.Fatal(err)
 		}
 		db, err := catalog.Open(b.Context(), path, &catalog.Options{Timeout: time.Minute, Command: "bench",

@@ -3,7 +3,6 @@ package etcdstore
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/metactl/metactl/catalog"
@@ -41,7 +40,7 @@ func CopyIn(ctx context.Context, location, path string, opts *catalog.Options) (
 		return 0, err
 	}
 	defer done()
-	if err := copyFile(path, tmp); err != nil {
+	if err := catalog.CopyFile(path, tmp); err != nil {
 		return 0, err
 	}
 	src, err := catalog.Open(ctx, tmp, s.scratchOptions(true))
@@ -95,23 +94,6 @@ func withDefaults(o *catalog.Options, readOnly bool) *catalog.Options {
 	}
 	c.ReadOnly = readOnly
 	return &c
-}
-
-func copyFile(from, to string) error {
-	in, err := os.Open(from)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 func syncFile(path string) error {

@@ -5,7 +5,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -97,14 +96,14 @@ func (c *copyCmd) fetch(a *app, tmp string) error {
 	defer done()
 	// A read-only open holds the file's shared lock: no writer can change
 	// it while its bytes are copied.
-	return copyFileBytes(db.Location(), tmp)
+	return catalog.CopyFile(db.Location(), tmp)
 }
 
 // store moves the file tmp to the destination path, whole or not at all,
 // and checks that it opens.
 func (c *copyCmd) store(a *app, tmp string) (uint64, error) {
 	part := fmt.Sprintf("%s.copying-%d", c.To, os.Getpid())
-	if err := copyFileBytes(tmp, part); err != nil {
+	if err := catalog.CopyFile(tmp, part); err != nil {
 		return 0, err
 	}
 	defer os.Remove(part)
@@ -122,26 +121,4 @@ func (c *copyCmd) store(a *app, tmp string) (uint64, error) {
 	var gen uint64
 	err = db.View(a.ctx, func(tx catalog.Tx) error { gen = tx.Generation(); return nil })
 	return gen, err
-}
-
-// copyFileBytes copies a file to a new path and syncs it.
-func copyFileBytes(from, to string) error {
-	in, err := os.Open(from)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
