@@ -718,11 +718,11 @@ func (tx *boltTx) EntryCount() int {
 func (tx *boltTx) Operations(fn func(*Operation) bool) error {
 	c := tx.btx.Bucket(bucketJournal).Cursor()
 	for k, v := c.Last(); k != nil; k, v = c.Prev() {
-		var op Operation
-		if err := json.Unmarshal(v, &op); err != nil {
-			return fmt.Errorf("read journal record %x: %w: %w", k, ErrCorrupt, err)
+		op, err := decodeOperation(binary.BigEndian.Uint64(k), v)
+		if err != nil {
+			return err
 		}
-		if !fn(&op) {
+		if !fn(op) {
 			return nil
 		}
 	}

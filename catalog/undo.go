@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -74,6 +75,11 @@ func (tx *boltTx) operation(gen uint64) (*Operation, error) {
 	if v == nil {
 		return nil, fmt.Errorf("undo generation %d: not in the journal (the catalog is at generation %d): %w", gen, tx.gen, ErrNotFound)
 	}
+	return decodeOperation(gen, v)
+}
+
+// decodeOperation decodes the journal record of generation gen.
+func decodeOperation(gen uint64, v []byte) (*Operation, error) {
 	var op Operation
 	if err := json.Unmarshal(v, &op); err != nil {
 		return nil, fmt.Errorf("read journal record %d: %w: %w", gen, ErrCorrupt, err)
@@ -86,11 +92,11 @@ func (tx *boltTx) operation(gen uint64) (*Operation, error) {
 func (tx *boltTx) later(gen uint64, fn func(*Operation) bool) error {
 	c := tx.btx.Bucket(bucketJournal).Cursor()
 	for k, v := c.Seek(u64(gen + 1)); k != nil; k, v = c.Next() {
-		var op Operation
-		if err := json.Unmarshal(v, &op); err != nil {
-			return fmt.Errorf("read journal record %x: %w: %w", k, ErrCorrupt, err)
+		op, err := decodeOperation(binary.BigEndian.Uint64(k), v)
+		if err != nil {
+			return err
 		}
-		if !fn(&op) {
+		if !fn(op) {
 			return nil
 		}
 	}
