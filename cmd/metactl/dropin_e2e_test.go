@@ -94,15 +94,7 @@ func TestHelmChartCommandLine(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("second run: %s", r)
 	}
-	live := listDir(t, filepath.Join(bucket, "metadata"))
-	want := []string{"compaction_timestamps_1700000000.meta", "compaction_timestamps_1700086401.meta", "epoch_ending_compacted_0-23.meta",
-		"state_snapshot_compacted_epoch_0_22.meta", "transaction_compacted_0-58000000.meta"}
-	if strings.Join(live, ",") != strings.Join(want, ",") {
-		t.Errorf("bucket metadata/ = %v\nwant %v", live, want)
-	}
-	if moved := listDir(t, filepath.Join(bucket, "metadata_backup")); len(moved) != 96 {
-		t.Errorf("bucket metadata_backup/ holds %d files, want the 96 originals", len(moved))
-	}
+	checkCompactedSampleBucket(t, bucket)
 
 	// A restore job asks the storage directly, as 'aptos-db-tool backup
 	// query backup-storage-state' does: no catalog is created or kept.
@@ -145,5 +137,22 @@ func TestQueryStraightFromLocalStorage(t *testing.T) {
 	r := metactl(t, unused, nil, "status", "--local-fs-dir", sample, "--command-adapter-config", "/dev/null")
 	if r.code != 2 || !strings.Contains(r.stderr, "not both") {
 		t.Errorf("two storages: %s", r)
+	}
+}
+
+// checkCompactedSampleBucket checks a bucket holding the sample after two
+// drop-in compactions with factors 100 at METACTL_NOW 1700000000 and
+// 1700086401: the three compacted files and both timestamps files live,
+// the 96 originals moved.
+func checkCompactedSampleBucket(t *testing.T, bucket string) {
+	t.Helper()
+	live := listDir(t, filepath.Join(bucket, "metadata"))
+	want := []string{"compaction_timestamps_1700000000.meta", "compaction_timestamps_1700086401.meta", "epoch_ending_compacted_0-23.meta",
+		"state_snapshot_compacted_epoch_0_22.meta", "transaction_compacted_0-58000000.meta"}
+	if strings.Join(live, ",") != strings.Join(want, ",") {
+		t.Errorf("bucket metadata/ = %v\nwant %v", live, want)
+	}
+	if moved := listDir(t, filepath.Join(bucket, "metadata_backup")); len(moved) != 96 {
+		t.Errorf("bucket metadata_backup/ holds %d files, want the 96 originals", len(moved))
 	}
 }
