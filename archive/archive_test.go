@@ -2,7 +2,6 @@ package archive_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -21,16 +20,6 @@ import (
 // source is the source label of the tests' files, as if imported from a
 // local storage (TestPlaintextLayout pins it).
 const source = "local:/srv/backup"
-
-func writeArchive(t testing.TB, db catalog.DB) ([]byte, *archive.Header) {
-	t.Helper()
-	var buf bytes.Buffer
-	h, err := archive.Write(context.Background(), &buf, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes(), h
-}
 
 func decompress(t testing.TB, b []byte) []byte {
 	t.Helper()
@@ -66,7 +55,7 @@ func TestWriteReadRoundTrip(t *testing.T) {
 	db := catalogtest.Open(t)
 	catalogtest.PutFrom(t, db, source, catalogtest.CompactedStorage()...)
 	st := catalogtest.SummaryOf(t, db)
-	data, h := writeArchive(t, db)
+	data, h := catalogtest.Archive(t, db)
 	if !archive.IsArchive(data) {
 		t.Errorf("IsArchive(% x) = false", data[:4])
 	}
@@ -115,7 +104,7 @@ func TestWriteReadRoundTrip(t *testing.T) {
 func TestPlaintextLayout(t *testing.T) {
 	db := catalogtest.Open(t)
 	catalogtest.PutFrom(t, db, source, catalogtest.CompactedStorage()[:1]...)
-	data, _ := writeArchive(t, db)
+	data, _ := catalogtest.Archive(t, db)
 	plain := decompress(t, data)
 	f := catalogtest.Files(t, db)[0]
 	st := catalogtest.SummaryOf(t, db)
@@ -143,9 +132,9 @@ func TestPlaintextLayout(t *testing.T) {
 func TestSameGenerationSamePlaintext(t *testing.T) {
 	db := catalogtest.Open(t)
 	catalogtest.PutFrom(t, db, source, catalogtest.CompactedStorage()...)
-	a, ha := writeArchive(t, db)
+	a, ha := catalogtest.Archive(t, db)
 	time.Sleep(20 * time.Millisecond) // a later export of the same generation
-	b, hb := writeArchive(t, db)
+	b, hb := catalogtest.Archive(t, db)
 	if *ha != *hb {
 		t.Errorf("headers differ: %+v vs %+v", ha, hb)
 	}
@@ -156,7 +145,7 @@ func TestSameGenerationSamePlaintext(t *testing.T) {
 
 	// Another generation gives another plaintext.
 	catalogtest.PutFrom(t, db, source, catalogtest.File{Name: "transaction_30-44.meta", State: catalog.Live, Lines: []aptos.Metadata{aptos.NewTransaction(aptos.TransactionBackup{FirstVersion: 30, LastVersion: 44, Manifest: "transaction_30-.0001/transaction.manifest"})}})
-	c, hc := writeArchive(t, db)
+	c, hc := catalogtest.Archive(t, db)
 	if hc.Generation != ha.Generation+1 || bytes.Equal(decompress(t, a), decompress(t, c)) {
 		t.Errorf("a new generation gave the same archive (generation %d)", hc.Generation)
 	}

@@ -67,7 +67,7 @@ func (s segments) join() []byte {
 func TestReadRefuses(t *testing.T) {
 	db := catalogtest.Open(t)
 	catalogtest.PutFrom(t, db, source, catalogtest.CompactedStorage()...)
-	good, _ := writeArchive(t, db)
+	good, _ := catalogtest.Archive(t, db)
 	plain := decompress(t, good)
 	seg := split(t, plain)
 	nfiles := len(seg.records)
@@ -266,7 +266,7 @@ func TestReadRefuses(t *testing.T) {
 func TestReaderSticky(t *testing.T) {
 	db := catalogtest.Open(t)
 	catalogtest.PutFrom(t, db, source, catalogtest.CompactedStorage()...)
-	good, _ := writeArchive(t, db)
+	good, _ := catalogtest.Archive(t, db)
 	s := split(t, decompress(t, good))
 	s.trailer = ""
 	r, err := archive.NewReader(bytes.NewReader(compress(t, s.join())))
@@ -286,7 +286,7 @@ func TestReaderSticky(t *testing.T) {
 func FuzzRead(f *testing.F) {
 	db := catalogtest.Open(f)
 	catalogtest.PutFrom(f, db, source, catalogtest.CompactedStorage()[:3]...)
-	good, _ := writeArchive(f, db)
+	good, _ := catalogtest.Archive(f, db)
 	f.Add(good)
 	f.Add(compress(f, decompress(f, good)[:100]))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -304,7 +304,7 @@ func FuzzRead(f *testing.F) {
 func TestReadVersion1(t *testing.T) {
 	db := catalogtest.Open(t)
 	catalogtest.PutFrom(t, db, source, catalogtest.CompactedStorage()...)
-	good, h2 := writeArchive(t, db)
+	good, h2 := catalogtest.Archive(t, db)
 	s := split(t, decompress(t, good))
 	s.header = strings.Replace(strings.Replace(s.header, `"version":2`, `"version":1`, 1), `,"journal":1`, "", 1)
 	s.journal = nil

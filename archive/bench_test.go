@@ -12,7 +12,7 @@ import (
 
 func BenchmarkArchiveWrite(b *testing.B) {
 	db, _ := catalogtest.BenchCatalog(b)
-	data, h := writeArchive(b, db)
+	data, h := catalogtest.Archive(b, db)
 	plain := decompress(b, data)
 	b.SetBytes(int64(len(plain))) // MB/s of plaintext
 	for b.Loop() {
@@ -26,7 +26,7 @@ func BenchmarkArchiveWrite(b *testing.B) {
 
 func BenchmarkArchiveRead(b *testing.B) {
 	db, _ := catalogtest.BenchCatalog(b)
-	data, _ := writeArchive(b, db)
+	data, _ := catalogtest.Archive(b, db)
 	b.SetBytes(int64(len(decompress(b, data))))
 	for b.Loop() {
 		if _, _, err := archive.ReadAll(bytes.NewReader(data)); err != nil {

@@ -27,7 +27,7 @@ func TestReadStateMatchesCatalog(t *testing.T) {
 		catalogtest.File{Name: "c.meta", State: catalog.Live, Lines: []aptos.Metadata{tr(0, 99, "t/0"), tr(100, 199, "t/1")}},
 		catalogtest.File{Name: "d.meta", State: catalog.Moved, Lines: []aptos.Metadata{tr(0, 999, "t/old"), e(0, 99, 0, 990, "e/old")}},
 	)
-	data, h := writeArchive(t, db)
+	data, h := catalogtest.Archive(t, db)
 	got, err := archive.ReadState(bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)

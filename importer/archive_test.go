@@ -21,16 +21,6 @@ import (
 // source is the source label of the archived catalog's files.
 const source = "local:/srv/backup"
 
-func writeArchive(t testing.TB, db catalog.DB) ([]byte, *archive.Header) {
-	t.Helper()
-	var buf bytes.Buffer
-	h, err := archive.Write(context.Background(), &buf, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes(), h
-}
-
 // importArchive reads the archive in data and commits it into db.
 func importArchive(t testing.TB, db catalog.DB, data []byte) (*importer.Result, error) {
 	t.Helper()
@@ -44,7 +34,7 @@ func importArchive(t testing.TB, db catalog.DB, data []byte) (*importer.Result, 
 func TestArchiveImportRoundTrip(t *testing.T) {
 	src := catalogtest.Open(t)
 	catalogtest.PutFrom(t, src, source, catalogtest.CompactedStorage()...)
-	data, h := writeArchive(t, src)
+	data, h := catalogtest.Archive(t, src)
 
 	dst := catalogtest.Open(t)
 	res, err := importArchive(t, dst, data)
@@ -87,7 +77,7 @@ func TestArchiveImportRoundTrip(t *testing.T) {
 	}
 
 	// The imported catalog archives to the same view.
-	_, h2 := writeArchive(t, dst)
+	_, h2 := catalogtest.Archive(t, dst)
 	if h2.ViewDigest != h.ViewDigest || h2.Entries != h.Entries || h2.Files != h.Files || h2.Identity != h.Identity {
 		t.Errorf("archive of the import: %+v, want view of %+v", h2, h)
 	}
@@ -98,7 +88,7 @@ func TestArchiveImportIntoPartialCatalog(t *testing.T) {
 	// state, takes the rest and ends with the archive's view.
 	src := catalogtest.Open(t)
 	catalogtest.PutFrom(t, src, source, catalogtest.CompactedStorage()...)
-	data, h := writeArchive(t, src)
+	data, h := catalogtest.Archive(t, src)
 	dst := catalogtest.Open(t)
 	part := catalogtest.CompactedStorage()[:4]
 	part[1].State = catalog.Live // epoch_ending_0-0: moved in the archive
@@ -118,7 +108,7 @@ func TestArchiveImportIntoPartialCatalog(t *testing.T) {
 func TestArchiveImportRefusals(t *testing.T) {
 	src := catalogtest.Open(t)
 	catalogtest.PutFrom(t, src, source, catalogtest.CompactedStorage()...)
-	data, _ := writeArchive(t, src)
+	data, _ := catalogtest.Archive(t, src)
 
 	t.Run("conflict", func(t *testing.T) {
 		dst := catalogtest.Open(t)

@@ -1,0 +1,20 @@
+package catalogtest
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/metactl/metactl/archive"
+	"github.com/metactl/metactl/catalog"
+)
+
+// Archive returns db written as an archive (archive.Write), and its header.
+func Archive(t testing.TB, db catalog.DB) ([]byte, *archive.Header) {
+	t.Helper()
+	var buf bytes.Buffer
+	h, err := archive.Write(t.Context(), &buf, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes(), h
+}
