@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/metactl/metactl/internal/timespan"
 )
 
 // Scheme is the URL scheme of an etcd catalog.
@@ -49,7 +51,8 @@ const (
 func IsURL(s string) bool { return strings.HasPrefix(s, Scheme+"://") }
 
 // ParseURL parses "etcd://HOST:PORT[,HOST:PORT...]/PREFIX[?OPTIONS]".
-// OPTIONS are lease-ttl, grace (Go durations) and chunk-size (bytes), for
+// OPTIONS are lease-ttl, grace (durations as every metactl flag takes them,
+// internal/timespan: 600, 10m, 1d) and chunk-size (bytes), for
 // example "etcd://10.0.0.1:2379,10.0.0.2:2379/metactl/mainnet?grace=30m".
 // TLS and credentials are not part of the URL (see the package doc).
 func ParseURL(s string) (*Config, error) {
@@ -87,7 +90,7 @@ func ParseURL(s string) (*Config, error) {
 		v := vs[len(vs)-1]
 		switch k {
 		case "lease-ttl", "grace":
-			d, err := time.ParseDuration(v)
+			d, err := timespan.Parse(v)
 			if err != nil {
 				return nil, bad("%s: %v", k, err)
 			}

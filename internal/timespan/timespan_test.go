@@ -1,11 +1,13 @@
-package main
+package timespan_test
 
 import (
 	"testing"
 	"time"
+
+	"github.com/metactl/metactl/internal/timespan"
 )
 
-func TestParseDuration(t *testing.T) {
+func TestParse(t *testing.T) {
 	for _, c := range []struct {
 		in   string
 		want time.Duration
@@ -30,7 +32,7 @@ func TestParseDuration(t *testing.T) {
 		{"9223372036854775807w", 0, "too long"},
 		{"99999999999999999999d", 0, "\"99999999999999999999d\" is too long"},
 	} {
-		got, err := parseDuration(c.in)
+		got, err := timespan.Parse(c.in)
 		switch {
 		case c.err != "" && (err == nil || err.Error() != c.err):
 			t.Errorf("%q: error %v, want %q", c.in, err, c.err)
@@ -40,34 +42,34 @@ func TestParseDuration(t *testing.T) {
 	}
 }
 
-func TestFormatDuration(t *testing.T) {
+func TestFormat(t *testing.T) {
 	for d, want := range map[time.Duration]string{
 		0: "0s", 90 * time.Second: "1m30s", 86400 * time.Second: "1d", 36 * time.Hour: "1d12h",
 		8 * 24 * time.Hour: "8d", 30 * 24 * time.Hour: "30d", 500 * time.Millisecond: "500ms", 30 * time.Second: "30s",
 	} {
-		if got := formatDuration(d); got != want {
-			t.Errorf("formatDuration(%v) = %q, want %q", d, got, want)
+		if got := timespan.Format(d); got != want {
+			t.Errorf("timespan.Format(%v) = %q, want %q", d, got, want)
 		}
 	}
 }
 
-// FuzzParseDuration: whatever parses is non-negative and prints in a form
+// FuzzParse: whatever parses is non-negative and prints in a form
 // that parses back to the same duration.
-func FuzzParseDuration(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	for _, s := range []string{"86400", "90s", "36h", "7d", "1w", "1d12h", "500ms", "1.5h", "0"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		d, err := parseDuration(s)
+		d, err := timespan.Parse(s)
 		if err != nil {
 			return
 		}
 		if d < 0 {
 			t.Fatalf("%q parsed to a negative %v", s, d)
 		}
-		back, err := parseDuration(formatDuration(d))
+		back, err := timespan.Parse(timespan.Format(d))
 		if err != nil || back != d {
-			t.Fatalf("%q = %v prints as %q, which parses to %v, %v", s, d, formatDuration(d), back, err)
+			t.Fatalf("%q = %v prints as %q, which parses to %v, %v", s, d, timespan.Format(d), back, err)
 		}
 	})
 }
