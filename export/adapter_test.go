@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/metactl/metactl/export"
@@ -157,4 +158,41 @@ func TestToCommandAdapterConcurrent(t *testing.T) {
 		t.Errorf("%+v (progress %d), want %+v", countsOf(res), last, want)
 	}
 	checkExact(t, db, folder, true)
+}
+
+// TestAdapterDryRunChangesNothing: a dry run through the command adapter
+// lists the remote and reads its unknown files, runs no save or move
+// command, and reports exactly what the real run then does.
+func TestAdapterDryRunChangesNothing(t *testing.T) {
+	folder := t.TempDir()
+	ca := localAdapter(t, folder, false)
+	db := catalogtest.Open(t)
+	originals, compacted := splitStorage(t, db)
+	if _, err := toDir(t.Context(), db, folder, dirOptions{Gzip: true}); err != nil {
+		t.Fatal(err)
+	}
+	compact(t, db, originals, compacted)
+	// The coordinator writes through the same config: gzip objects.
+	var gz storage.Gzipper
+	mustWrite(t, filepath.Join(folder, "metadata", "transaction_99000000-99999999.meta"), string(gz.Compress([]byte(newMeta))))
+	before := snapshotTree(t, folder)
+	dry, err := export.Publish(t.Context(), db, ca, export.Options{DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after := snapshotTree(t, folder); !maps.Equal(after, before) {
+		t.Fatal("adapter dry run changed the remote")
+	}
+	want := counts{Generation: 3, Written: len(compacted), Moved: len(originals),
+		Kept: []string{"metadata/transaction_99000000-99999999.meta new"}}
+	if !equalResult(dry, &want) || !dry.DryRun {
+		t.Errorf("dry run %+v, want %+v", countsOf(dry), want)
+	}
+	real, err := export.Publish(t.Context(), db, ca, export.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !equalResult(real, &want) || !slices.Equal(real.Written, dry.Written) || !slices.Equal(real.Moved, dry.Moved) {
+		t.Errorf("real run %+v, the dry run said %+v", countsOf(real), countsOf(dry))
+	}
 }
