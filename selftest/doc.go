@@ -1,3 +1,5 @@
+//go:build unix
+
 // Package selftest checks, on the filesystem where an operator means to
 // keep a catalog, what metactl's crash safety assumes of it: that fsync
 // returns no error, that a rename is atomic to another process, that flock
