@@ -151,6 +151,14 @@ func (s *Store) etcdErr(ctx context.Context, op string, err error) error {
 
 var errNoAnswer = errors.New("no answer")
 
+// transient reports whether an etcd error is worth one more try: a leader
+// election or a member going away, not a refusal.
+func transient(err error) bool {
+	return errors.Is(err, rpctypes.ErrTimeout) || errors.Is(err, rpctypes.ErrTimeoutDueToLeaderFail) ||
+		errors.Is(err, rpctypes.ErrNoLeader) || errors.Is(err, rpctypes.ErrLeaderChanged) ||
+		errors.Is(err, rpctypes.ErrTimeoutDueToConnectionLost)
+}
+
 // Manifest describes one published generation; it is stored beside the
 // generation's chunks and is small, so questions about the catalog as a
 // whole (status, counts, digest) are answered from it alone.
@@ -413,9 +421,18 @@ func (s *Store) upload(ctx context.Context, g, slot uint64, path string) (*Manif
 		if err := zw.Close(); err != nil {
 			return err
 		}
-		rctx, cancel := s.request(ctx)
-		defer cancel()
-		if _, err := s.cli.Put(rctx, s.keyChunk(slot, i), z.String()); err != nil {
+		// A chunk put is idempotent: retry it once or twice when the
+		// cluster is electing a new leader.
+		var err error
+		for attempt := 0; attempt < 3; attempt++ {
+			rctx, cancel := s.request(ctx)
+			_, err = s.cli.Put(rctx, s.keyChunk(slot, i), z.String())
+			cancel()
+			if err == nil || ctx.Err() != nil || !transient(err) {
+				break
+			}
+		}
+		if err != nil {
 			return s.etcdErr(ctx, fmt.Sprintf("write %s generation %d chunk %d", s.URL(), g, i), err)
 		}
 		failpoint.Hit("etcd.after-chunk")

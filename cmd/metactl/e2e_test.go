@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/metactl/metactl/internal/etcdtest"
+
 	"bytes"
 	"errors"
 	"flag"
@@ -21,6 +23,7 @@ var update = flag.Bool("update", false, "rewrite golden files under testdata/gol
 var binary string
 
 func TestMain(m *testing.M) {
+	etcdtest.RunMemberIfAsked() // a member process of TestEtcdMemberLoss
 	flag.Parse()
 	dir, err := os.MkdirTemp("", "metactl-e2e-")
 	if err != nil {

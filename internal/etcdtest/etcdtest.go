@@ -1,16 +1,22 @@
-// Package etcdtest starts real etcd servers in the test process (etcd's own
-// embed package, the same server code as the etcd binary): one member or a
-// 3-member cluster on free loopback ports, data in a temporary folder.
+// Package etcdtest starts real etcd servers (etcd's own embed package, the
+// same server code as the etcd binary): one member or a 3-member cluster on
+// free loopback ports, data in a temporary folder, either in the test
+// process (Start) or each member in a process of its own that a test can
+// SIGKILL (StartProcesses).
 // Tests of the etcd catalog and the CLI's end-to-end suite run against
 // them; metactl processes started by a test reach them over loopback like
 // any client.
 package etcdtest
 
 import (
+	"bufio"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -190,4 +196,156 @@ func freePorts(n int) ([]int, error) {
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
+}
+
+// memberEnv carries a member's configuration to a member process.
+const memberEnv = "METACTL_ETCDTEST_MEMBER"
+
+type memberSpec struct {
+	Name, Dir, ClientURL, PeerURL, InitialCluster, State string
+	Fsync                                                bool
+}
+
+// RunMemberIfAsked turns this process into one etcd member if it was
+// started by StartProcesses (the test binary re-run): it serves until it
+// is killed and never returns. Otherwise it returns at once. Call it first
+// thing in TestMain.
+func RunMemberIfAsked() {
+	spec := os.Getenv(memberEnv)
+	if spec == "" {
+		return
+	}
+	var s memberSpec
+	if err := json.Unmarshal([]byte(spec), &s); err != nil {
+		fmt.Fprintln(os.Stderr, "etcdtest member:", err)
+		os.Exit(2)
+	}
+	cfg := embed.NewConfig()
+	cfg.Name, cfg.Dir = s.Name, s.Dir
+	cu, _ := url.Parse(s.ClientURL)
+	pu, _ := url.Parse(s.PeerURL)
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
+	cfg.InitialCluster, cfg.ClusterState = s.InitialCluster, s.State
+	cfg.InitialClusterToken = "metactl-test"
+	cfg.LogLevel = "error"
+	cfg.LogOutputs = []string{s.Dir + ".log"}
+	cfg.UnsafeNoFsync = !s.Fsync
+	cfg.TickMs, cfg.ElectionMs = 50, 500
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "etcdtest member:", err)
+		os.Exit(2)
+	}
+	select {
+	case <-e.Server.ReadyNotify():
+		fmt.Println("ready")
+	case err := <-e.Err():
+		fmt.Fprintln(os.Stderr, "etcdtest member:", err)
+		os.Exit(2)
+	}
+	select {} // until SIGKILL
+}
+
+// ProcessCluster is a cluster whose members run in processes of their
+// own, so a test can SIGKILL one: a real crash, not a shutdown.
+type ProcessCluster struct {
+	Members []*ProcessMember
+}
+
+// ProcessMember is one member process.
+type ProcessMember struct {
+	ClientURL string
+	spec      memberSpec
+	cmd       *exec.Cmd
+}
+
+// Endpoints returns the members' client addresses, comma-separated.
+func (c *ProcessCluster) Endpoints() string {
+	var eps []string
+	for _, m := range c.Members {
+		eps = append(eps, strings.TrimPrefix(m.ClientURL, "http://"))
+	}
+	return strings.Join(eps, ",")
+}
+
+// StartProcesses starts n members, each a re-run of this test binary
+// (whose TestMain calls RunMemberIfAsked), and waits until each serves.
+func StartProcesses(dir string, n int, o Options) (*ProcessCluster, error) {
+	c := &ProcessCluster{}
+	var initial []string
+	for i := range n {
+		ports, err := freePorts(2)
+		if err != nil {
+			return nil, err
+		}
+		m := &ProcessMember{ClientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[0])}
+		m.spec = memberSpec{Name: fmt.Sprintf("m%d", i), Dir: filepath.Join(dir, fmt.Sprintf("m%d", i)), ClientURL: m.ClientURL,
+			PeerURL: fmt.Sprintf("http://127.0.0.1:%d", ports[1]), State: embed.ClusterStateFlagNew, Fsync: o.Fsync}
+		initial = append(initial, m.spec.Name+"="+m.spec.PeerURL)
+		c.Members = append(c.Members, m)
+	}
+	errs := make(chan error, n)
+	for _, m := range c.Members {
+		m.spec.InitialCluster = strings.Join(initial, ",")
+		go func() { errs <- m.start() }()
+	}
+	var first error
+	for range n {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	if first != nil {
+		c.Kill()
+		return nil, first
+	}
+	return c, nil
+}
+
+func (m *ProcessMember) start() error {
+	spec, _ := json.Marshal(m.spec)
+	m.cmd = exec.Command(os.Args[0], "-test.run=^$")
+	m.cmd.Env = append(os.Environ(), memberEnv+"="+string(spec))
+	out, err := m.cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	m.cmd.Stderr = os.Stderr
+	if err := m.cmd.Start(); err != nil {
+		return err
+	}
+	ready := make(chan bool, 1)
+	go func() {
+		line, _ := bufio.NewReader(out).ReadString('\n')
+		ready <- strings.TrimSpace(line) == "ready"
+		io.Copy(io.Discard, out)
+	}()
+	select {
+	case ok := <-ready:
+		if ok {
+			return nil
+		}
+	case <-time.After(time.Minute):
+	}
+	m.cmd.Process.Kill()
+	m.cmd.Wait()
+	return fmt.Errorf("etcd member %s did not start", m.spec.Name)
+}
+
+// KillMember SIGKILLs member i: it stops at once, mid-request, its data as
+// the kernel left it.
+func (c *ProcessCluster) KillMember(i int) {
+	if m := c.Members[i]; m.cmd != nil {
+		m.cmd.Process.Kill()
+		m.cmd.Wait()
+		m.cmd = nil
+	}
+}
+
+// Kill SIGKILLs every member.
+func (c *ProcessCluster) Kill() {
+	for i := range c.Members {
+		c.KillMember(i)
+	}
 }
