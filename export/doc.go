@@ -19,7 +19,10 @@
 //
 // The storage is live: Aptos's backup coordinator keeps adding files while
 // metactl works. Export owns exactly the names the catalog holds (and its
-// own staging folder). An entry of metadata/ or metadata_backup/ that the
+// own staging folder): a file at such a name whose bytes differ is
+// rewritten (a truncated copy, the other compression, a compacted chunk
+// whose content changed), since Aptos assumes a handle's content never
+// changes and import refuses a storage file that conflicts. An entry of metadata/ or metadata_backup/ that the
 // catalog does not know is never removed or overwritten; it is listed in
 // Result.Kept with a reason: [KeptNew] for a valid metadata file ("new in
 // the storage, not in the catalog: run import"; the drop-in compaction
@@ -35,6 +38,13 @@
 // Options.DryRun reads the storage and returns the same Result a real run
 // would, changing nothing: no file, folder, lock or staging folder is
 // created, and mtimes stay as they were.
+//
+// A Dir refuses, before anything is written, a path naming the metadata/
+// or metadata_backup/ folder itself (the parent is suggested) and a
+// non-empty folder holding none of metadata/, metadata_backup/ and the
+// staging folder; a missing or empty folder is a new storage unless
+// Dir.Existing is set (the drop-in compaction). Errors wrap
+// storage.ErrNotStorage.
 //
 // # Reading the catalog
 //
@@ -73,10 +83,10 @@
 // metadata_backup/, where Aptos lists and parses every entry, dotfiles
 // included) is created exclusively without following links, written,
 // fsynced, then renamed into place. Within a phase, up to Dir.Workers files
-// are written at once (an errgroup with SetLimit) (concurrent fsyncs share the
-// filesystem's journal commits); phases never overlap. Each folder is
-// fsynced at the end of
-// the phase that changed it, before the next phase starts: a rename is
+// are written at once (one errgroup with SetLimit, the package's only
+// pool; concurrent fsyncs share the filesystem's journal commits); phases
+// never overlap. Each folder is fsynced at the end of the phase that
+// changed it, before the next phase starts: a rename is
 // atomic whether or not its folder was synced, and syncing once per phase
 // (rather than once per file) is what orders "backup copy durable" before
 // "original removed" at a fraction of the cost. A crash at any point leaves
