@@ -48,6 +48,10 @@ type Options struct {
 	// AutoCompactionRevisions, if set, keeps only that many revisions of
 	// history (etcd --auto-compaction-mode=revision).
 	AutoCompactionRevisions int
+	// CertFile, KeyFile and CAFile, if set, make clients speak TLS and
+	// present a certificate signed by CAFile (etcd --cert-file,
+	// --key-file, --trusted-ca-file, --client-cert-auth).
+	CertFile, KeyFile, CAFile string
 }
 
 // Endpoints returns the members' client addresses as "127.0.0.1:PORT",
@@ -55,7 +59,7 @@ type Options struct {
 func (c *Cluster) Endpoints() string {
 	var eps []string
 	for _, m := range c.Members {
-		eps = append(eps, strings.TrimPrefix(m.ClientURL, "http://"))
+		eps = append(eps, strings.TrimPrefix(strings.TrimPrefix(m.ClientURL, "http://"), "https://"))
 	}
 	return strings.Join(eps, ",")
 }
@@ -70,9 +74,13 @@ func Start(dir string, n int, o Options) (*Cluster, error) {
 		if err != nil {
 			return nil, err
 		}
+		scheme := "http"
+		if o.CertFile != "" {
+			scheme = "https"
+		}
 		m := &Member{
 			Name:      fmt.Sprintf("m%d", i),
-			ClientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[0]),
+			ClientURL: fmt.Sprintf("%s://127.0.0.1:%d", scheme, ports[0]),
 			dir:       filepath.Join(dir, fmt.Sprintf("m%d", i)),
 		}
 		peer := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
@@ -93,6 +101,10 @@ func Start(dir string, n int, o Options) (*Cluster, error) {
 		if o.AutoCompactionRevisions > 0 {
 			cfg.AutoCompactionMode = "revision"
 			cfg.AutoCompactionRetention = fmt.Sprint(o.AutoCompactionRevisions)
+		}
+		if o.CertFile != "" {
+			cfg.ClientTLSInfo.CertFile, cfg.ClientTLSInfo.KeyFile = o.CertFile, o.KeyFile
+			cfg.ClientTLSInfo.TrustedCAFile, cfg.ClientTLSInfo.ClientCertAuth = o.CAFile, true
 		}
 		// Short elections: a test that stops a member wants a new leader
 		// quickly.
