@@ -22,33 +22,53 @@ const entryNumLen = 8
 // EntryKey returns the entries-bucket key of m, or nil for kinds that are
 // not part of the view (Identity, CompactionTimestamps).
 func EntryKey(m *Metadata) []byte {
-	var k []byte
+	n := entryKeyLen(m)
+	if n == 0 {
+		return nil
+	}
+	return AppendEntryKey(make([]byte, 0, n), m)
+}
+
+// AppendEntryKey appends m's entries-bucket key to dst and returns the
+// extended slice; for kinds that are not part of the view it returns dst
+// unchanged. It lets a caller encode many keys into one reused buffer.
+func AppendEntryKey(dst []byte, m *Metadata) []byte {
 	switch m.Kind {
 	case KindEpochEnding:
 		e := &m.EpochEnding
-		k = make([]byte, 0, 1+4*entryNumLen+len(e.Manifest))
-		k = append(k, byte(KindEpochEnding))
-		k = binary.BigEndian.AppendUint64(k, e.FirstEpoch)
-		k = binary.BigEndian.AppendUint64(k, e.LastEpoch)
-		k = binary.BigEndian.AppendUint64(k, e.FirstVersion)
-		k = binary.BigEndian.AppendUint64(k, e.LastVersion)
-		k = append(k, e.Manifest...)
+		dst = append(dst, byte(KindEpochEnding))
+		dst = binary.BigEndian.AppendUint64(dst, e.FirstEpoch)
+		dst = binary.BigEndian.AppendUint64(dst, e.LastEpoch)
+		dst = binary.BigEndian.AppendUint64(dst, e.FirstVersion)
+		dst = binary.BigEndian.AppendUint64(dst, e.LastVersion)
+		dst = append(dst, e.Manifest...)
 	case KindStateSnapshot:
 		s := &m.StateSnapshot
-		k = make([]byte, 0, 1+2*entryNumLen+len(s.Manifest))
-		k = append(k, byte(KindStateSnapshot))
-		k = binary.BigEndian.AppendUint64(k, s.Epoch)
-		k = binary.BigEndian.AppendUint64(k, s.Version)
-		k = append(k, s.Manifest...)
+		dst = append(dst, byte(KindStateSnapshot))
+		dst = binary.BigEndian.AppendUint64(dst, s.Epoch)
+		dst = binary.BigEndian.AppendUint64(dst, s.Version)
+		dst = append(dst, s.Manifest...)
 	case KindTransaction:
 		t := &m.Transaction
-		k = make([]byte, 0, 1+2*entryNumLen+len(t.Manifest))
-		k = append(k, byte(KindTransaction))
-		k = binary.BigEndian.AppendUint64(k, t.FirstVersion)
-		k = binary.BigEndian.AppendUint64(k, t.LastVersion)
-		k = append(k, t.Manifest...)
+		dst = append(dst, byte(KindTransaction))
+		dst = binary.BigEndian.AppendUint64(dst, t.FirstVersion)
+		dst = binary.BigEndian.AppendUint64(dst, t.LastVersion)
+		dst = append(dst, t.Manifest...)
 	}
-	return k
+	return dst
+}
+
+// entryKeyLen returns the length of m's entry key, 0 if it has none.
+func entryKeyLen(m *Metadata) int {
+	switch m.Kind {
+	case KindEpochEnding:
+		return 1 + 4*entryNumLen + len(m.EpochEnding.Manifest)
+	case KindStateSnapshot:
+		return 1 + 2*entryNumLen + len(m.StateSnapshot.Manifest)
+	case KindTransaction:
+		return 1 + 2*entryNumLen + len(m.Transaction.Manifest)
+	}
+	return 0
 }
 
 var ErrBadEntryKey = errors.New("malformed entry key")

@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/internal/failpoint"
@@ -78,7 +80,9 @@ type boltTx struct {
 	op       Operation
 	preserve bool
 	delta    map[string]int    // entry key -> net appearances (+1) / disappearances (-1), with preserve
-	pending  map[string]int    // entry key -> reference count change not yet applied (see flush)
+	pending  map[string]int32  // entry key -> its index in pend
+	pend     []pendingKey      // reference count changes not yet applied (see flush)
+	keyBuf   []byte            // index's reused entry-key buffer
 	flushErr error             // first flush failure, returned by Update
 	touched  map[string]before // handle -> its image before this transaction first changed it
 	// expect, if set, is the digest the transaction must end with (undo).
@@ -637,9 +641,19 @@ func (tx *boltTx) index(handle string, lines []aptos.Metadata, delta int) error 
 			continue
 		}
 		if tx.pending == nil {
-			tx.pending = make(map[string]int)
+			tx.pending = make(map[string]int32)
 		}
-		tx.pending[string(aptos.EntryKey(m))] += delta
+		// One reused buffer: a map lookup does not copy it, so an entry
+		// already pending (compaction adds each entry once more, for the
+		// compacted file, after the original's) costs no allocation.
+		tx.keyBuf = aptos.AppendEntryKey(tx.keyBuf[:0], m)
+		if i, ok := tx.pending[string(tx.keyBuf)]; ok {
+			tx.pend[i].delta += delta
+			continue
+		}
+		k := string(tx.keyBuf)
+		tx.pending[k] = int32(len(tx.pend))
+		tx.pend = append(tx.pend, pendingKey{key: k, delta: delta})
 	}
 	return nil
 }
@@ -648,24 +662,42 @@ func (tx *boltTx) index(handle string, lines []aptos.Metadata, delta int) error 
 // entry count and the digest in step. Everything that reads the entries
 // bucket, the digest or the count calls it first.
 func (tx *boltTx) flush() error {
+	if tx.flushErr != nil {
+		return tx.flushErr // the index is half-applied: the transaction must fail
+	}
 	if len(tx.pending) == 0 {
 		return nil
 	}
-	keys := make([]string, 0, len(tx.pending))
-	for k, d := range tx.pending {
-		if d != 0 {
-			keys = append(keys, k)
+	if err := tx.applyPending(); err != nil {
+		tx.flushErr = err
+		return err
+	}
+	return nil
+}
+
+func (tx *boltTx) applyPending() error {
+	keys := tx.pend[:0] // filtered in place: pend is cleared below
+	for _, p := range tx.pend {
+		if p.delta != 0 {
+			keys = append(keys, p)
 		}
 	}
-	slices.Sort(keys)
+	slices.SortFunc(keys, func(a, b pendingKey) int { return strings.Compare(a.key, b.key) })
 	entries := tx.btx.Bucket(bucketEntries)
-	for _, s := range keys {
-		k := []byte(s)
+	// One cursor for every read (Bucket.Get allocates a cursor per call),
+	// and one slab for every stored count: bbolt keeps a Put's value slice
+	// (not a copy) until the commit, so each count needs its own 4 bytes,
+	// but not its own allocation. Put copies the key, so the pending
+	// map's string is passed without a copy.
+	c := entries.Cursor()
+	vals := make([]byte, 4*len(keys))
+	for i, p := range keys {
+		k := unsafe.Slice(unsafe.StringData(p.key), len(p.key))
 		var n int64
-		if v := entries.Get(k); len(v) == 4 {
+		if ck, v := c.Seek(k); bytes.Equal(ck, k) && len(v) == 4 {
 			n = int64(binary.BigEndian.Uint32(v))
 		}
-		after := n + int64(tx.pending[s])
+		after := n + int64(p.delta)
 		switch {
 		case after < 0:
 			m, _ := aptos.DecodeEntryKey(k)
@@ -685,14 +717,24 @@ func (tx *boltTx) flush() error {
 		if after == 0 {
 			err = entries.Delete(k)
 		} else {
-			err = entries.Put(k, binary.BigEndian.AppendUint32(nil, uint32(after)))
+			v := vals[4*i : 4*i+4 : 4*i+4]
+			binary.BigEndian.PutUint32(v, uint32(after))
+			err = entries.Put(k, v)
 		}
 		if err != nil {
 			return err
 		}
 	}
 	clear(tx.pending)
+	clear(tx.pend) // drop the key strings
+	tx.pend = tx.pend[:0]
 	return nil
+}
+
+// pendingKey is one entry key's reference count change awaiting flush.
+type pendingKey struct {
+	key   string
+	delta int
 }
 
 func (tx *boltTx) track(k []byte, d int) {

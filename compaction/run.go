@@ -132,6 +132,7 @@ func apply(ctx context.Context, tx catalog.WriteTx, p *Plan) error {
 			return fmt.Errorf("write %q: %w", w.Handle, err)
 		}
 		w.Result, w.Exists = r, r == catalog.Unchanged
+		w.lines = nil // indexed: let the collector have them before the commit
 		if i%1024 == 1023 {
 			if err := ctx.Err(); err != nil {
 				return err
