@@ -89,6 +89,7 @@ func TestApplyTamperedPlanAborts(t *testing.T) {
 // tamper edits p as TestApplyTamperedPlanAborts's rows say.
 func tamper(p *Plan, keep int, extra []aptos.Metadata, move []string) {
 	w := &p.Write[0]
+	w.lines = p.parsed(w, nil)
 	switch {
 	case keep == 0:
 		p.Write = p.Write[1:]

@@ -114,6 +114,7 @@ type Plan struct {
 	TimestampsResult catalog.PutResult
 
 	stamps aptos.Metadata // the parsed TimestampsLine, for apply
+	view   *aptos.View    // the view planned from, for apply (PlannedFile.lo)
 }
 
 // PlannedFile is one compacted file.
@@ -145,7 +146,13 @@ type PlannedFile struct {
 	// Compute leaves it zero.
 	Result catalog.PutResult
 
-	lines []aptos.Metadata // Content parsed, for apply
+	// lo is the index of the file's first entry in its kind's list of
+	// Plan.view: its Lines entries follow from there (merged chunks are
+	// consecutive runs of the list).
+	lo int
+	// lines, if set (by tests that tamper with a plan), replaces the
+	// entries apply indexes for the file.
+	lines []aptos.Metadata
 }
 
 // Stamp is one entry of the new timestamps map.
@@ -182,6 +189,7 @@ func (p *Plan) strip() {
 		p.Write[i].lines = nil
 	}
 	p.stamps = aptos.Metadata{}
+	p.view = nil
 }
 
 // ContinuityError is returned when a chunk of epoch-ending or transaction
@@ -232,38 +240,52 @@ func Compute(v *aptos.View, live []string, prev *aptos.CompactionTimestamps, now
 	}
 
 	// Compacted files, in Aptos's order: epoch endings, transactions,
-	// state snapshots.
+	// state snapshots. Only the content is built here; apply rebuilds each
+	// file's parsed lines from the view when it writes that file, so a
+	// run never holds every entry twice over (see PlannedFile.lo).
+	p.view = v
+	var m aptos.Metadata
+	lo := 0
 	for _, chunk := range chunks(v.EpochEndings, opts.EpochEndingFactor) {
-		lines := make([]aptos.Metadata, len(chunk))
-		for j, e := range chunk {
-			lines[j] = aptos.NewEpochEnding(e)
-			if j > 0 && e.FirstEpoch != chunk[j-1].LastEpoch+1 {
+		for j := 1; j < len(chunk); j++ {
+			if e := chunk[j]; e.FirstEpoch != chunk[j-1].LastEpoch+1 {
 				return nil, &ContinuityError{Kind: aptos.KindEpochEnding, Expected: chunk[j-1].LastEpoch + 1,
-					Got: e.FirstEpoch, Prev: lines[j-1], Next: lines[j]}
+					Got: e.FirstEpoch, Prev: aptos.NewEpochEnding(chunk[j-1]), Next: aptos.NewEpochEnding(e)}
 			}
 		}
 		first, last := chunk[0].FirstEpoch, chunk[len(chunk)-1].LastEpoch
-		p.add(aptos.KindEpochEnding, aptos.CompactedName(aptos.KindEpochEnding, first, last), first, last, lines)
+		w := p.add(aptos.KindEpochEnding, aptos.CompactedName(aptos.KindEpochEnding, first, last), first, last, lo, len(chunk))
+		for _, e := range chunk {
+			m = aptos.NewEpochEnding(e)
+			w.Content = append(aptos.AppendLine(w.Content, &m), '\n')
+		}
+		lo += len(chunk)
 	}
+	lo = 0
 	for _, chunk := range chunks(v.Transactions, opts.TransactionFactor) {
-		lines := make([]aptos.Metadata, len(chunk))
-		for j, t := range chunk {
-			lines[j] = aptos.NewTransaction(t)
-			if j > 0 && t.FirstVersion != chunk[j-1].LastVersion+1 {
+		for j := 1; j < len(chunk); j++ {
+			if t := chunk[j]; t.FirstVersion != chunk[j-1].LastVersion+1 {
 				return nil, &ContinuityError{Kind: aptos.KindTransaction, Expected: chunk[j-1].LastVersion + 1,
-					Got: t.FirstVersion, Prev: lines[j-1], Next: lines[j]}
+					Got: t.FirstVersion, Prev: aptos.NewTransaction(chunk[j-1]), Next: aptos.NewTransaction(t)}
 			}
 		}
 		first, last := chunk[0].FirstVersion, chunk[len(chunk)-1].LastVersion
-		p.add(aptos.KindTransaction, aptos.CompactedName(aptos.KindTransaction, first, last), first, last, lines)
-	}
-	for _, chunk := range chunks(v.StateSnapshots, opts.StateSnapshotFactor) {
-		lines := make([]aptos.Metadata, len(chunk))
-		for j, s := range chunk {
-			lines[j] = aptos.NewStateSnapshot(s)
+		w := p.add(aptos.KindTransaction, aptos.CompactedName(aptos.KindTransaction, first, last), first, last, lo, len(chunk))
+		for _, t := range chunk {
+			m = aptos.NewTransaction(t)
+			w.Content = append(aptos.AppendLine(w.Content, &m), '\n')
 		}
+		lo += len(chunk)
+	}
+	lo = 0
+	for _, chunk := range chunks(v.StateSnapshots, opts.StateSnapshotFactor) {
 		first, last := chunk[0].Epoch, chunk[len(chunk)-1].Epoch
-		p.add(aptos.KindStateSnapshot, aptos.CompactedName(aptos.KindStateSnapshot, first, last), first, last, lines)
+		w := p.add(aptos.KindStateSnapshot, aptos.CompactedName(aptos.KindStateSnapshot, first, last), first, last, lo, len(chunk))
+		for _, s := range chunk {
+			m = aptos.NewStateSnapshot(s)
+			w.Content = append(aptos.AppendLine(w.Content, &m), '\n')
+		}
+		lo += len(chunk)
 	}
 
 	// new_files. Two chunks under one name were merged into one file by
@@ -344,7 +366,10 @@ func Compute(v *aptos.View, live []string, prev *aptos.CompactionTimestamps, now
 // build).
 func expired(now, t, grace uint64) bool { return now > t && now-t > grace }
 
-func (p *Plan) add(k aptos.Kind, name string, first, last uint64, lines []aptos.Metadata) {
+// add plans the next n entries of kind k's list of the view, from index
+// lo, as the file name, and returns the file, whose Content the caller
+// appends the entries to.
+func (p *Plan) add(k aptos.Kind, name string, first, last uint64, lo, n int) *PlannedFile {
 	h := aptos.LiveHandle(name)
 	// A second chunk under the name just planned: its entries go into
 	// that file, after the first chunk's (both are runs of the sorted
@@ -352,24 +377,35 @@ func (p *Plan) add(k aptos.Kind, name string, first, last uint64, lines []aptos.
 	// consecutive: a name is fixed by the first entry's first number and
 	// the last entry's last, and the lists are sorted by those, so every
 	// chunk between two chunks of one name has that name too.
-	if n := len(p.Write); n > 0 && p.Write[n-1].Handle == h {
-		w := &p.Write[n-1]
-		for j := range lines {
-			w.Content = aptos.AppendLine(w.Content, &lines[j])
-			w.Content = append(w.Content, '\n')
-		}
-		w.lines = append(w.lines, lines...)
-		w.Lines += len(lines)
+	if i := len(p.Write) - 1; i >= 0 && p.Write[i].Handle == h {
+		w := &p.Write[i]
+		w.Lines += n
 		w.Chunks++
-		return
+		return w
 	}
-	content := make([]byte, 0, 160*len(lines)) // a typical line is under 160 bytes
-	for i := range lines {
-		content = aptos.AppendLine(content, &lines[i])
-		content = append(content, '\n')
+	p.Write = append(p.Write, PlannedFile{Handle: h, Kind: k, Lines: n, Chunks: 1, First: first, Last: last,
+		Content: make([]byte, 0, 160*n), lo: lo}) // a typical line is under 160 bytes
+	return &p.Write[len(p.Write)-1]
+}
+
+// parsed returns w's entries as lines, built from the view into buf's
+// storage (or w.lines, if a test set them).
+func (p *Plan) parsed(w *PlannedFile, buf []aptos.Metadata) []aptos.Metadata {
+	if w.lines != nil {
+		return w.lines
 	}
-	p.Write = append(p.Write, PlannedFile{Handle: h, Kind: k, Lines: len(lines), Chunks: 1,
-		First: first, Last: last, Content: content, lines: lines})
+	buf = buf[:0]
+	for j := w.lo; j < w.lo+w.Lines; j++ {
+		switch w.Kind {
+		case aptos.KindEpochEnding:
+			buf = append(buf, aptos.NewEpochEnding(p.view.EpochEndings[j]))
+		case aptos.KindTransaction:
+			buf = append(buf, aptos.NewTransaction(p.view.Transactions[j]))
+		case aptos.KindStateSnapshot:
+			buf = append(buf, aptos.NewStateSnapshot(p.view.StateSnapshots[j]))
+		}
+	}
+	return buf
 }
 
 // countNew returns how many keys of prev are handles of files this run

@@ -124,15 +124,19 @@ func planTx(tx catalog.Tx, opts Options) (*Plan, error) {
 // timestamps file. It trusts p; the view digest check in catalog.Update is
 // what catches a plan that would lose an entry.
 func apply(ctx context.Context, tx catalog.WriteTx, p *Plan) error {
+	var buf []aptos.Metadata // one file's lines at a time, rebuilt from the view
 	for i := range p.Write {
 		w := &p.Write[i]
+		lines := p.parsed(w, buf)
+		if w.lines == nil {
+			buf = lines // reuse its storage for the next file (PutFile keeps no reference)
+		}
 		r, err := tx.PutFile(catalog.NewFile{Handle: w.Handle, Content: w.Content, State: catalog.Live,
-			Source: Source, Lines: w.lines, Replace: true})
+			Source: Source, Lines: lines, Replace: true})
 		if err != nil {
 			return fmt.Errorf("write %q: %w", w.Handle, err)
 		}
 		w.Result, w.Exists = r, r == catalog.Unchanged
-		w.lines = nil // indexed: let the collector have them before the commit
 		if i%1024 == 1023 {
 			if err := ctx.Err(); err != nil {
 				return err
