@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/internal/samplegen"
 )
 
@@ -175,7 +176,7 @@ func (r *run) setup() error {
 		return err
 	}
 	empty := filepath.Join(r.scratch, "empty-storage")
-	if err := os.MkdirAll(filepath.Join(empty, "metadata"), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(empty, aptos.MetadataDir), 0o755); err != nil {
 		return err
 	}
 	for _, s := range []struct {
@@ -433,7 +434,7 @@ func (r *run) crashExport(p *Property) {
 // relative to dir -> content.
 func tree(dir string) (map[string][]byte, error) {
 	out := map[string][]byte{}
-	for _, sub := range []string{"metadata", "metadata_backup"} {
+	for _, sub := range []string{aptos.MetadataDir, aptos.MetadataBackupDir} {
 		ents, err := os.ReadDir(filepath.Join(dir, sub))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue

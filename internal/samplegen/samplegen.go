@@ -48,10 +48,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/storage"
+	"golang.org/x/sync/errgroup"
 )
 
 // Defaults used for zero-valued fields of Options.
@@ -323,22 +323,25 @@ func build(opts Options) ([]File, Stats) {
 
 // compressAll replaces every Content by its gzip form. Each file is
 // compressed on its own, so splitting the work between goroutines does not
-// change the bytes.
+// change the bytes. The pool is errgroup with a limit, as in importer and
+// export; compression cannot fail, so Wait's error is always nil.
 func compressAll(files []File) {
 	workers := min(runtime.GOMAXPROCS(0), len(files)/1024+1)
 	per := (len(files) + workers - 1) / workers
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(workers)
 	for lo := 0; lo < len(files); lo += per {
 		part := files[lo:min(lo+per, len(files))]
-		wg.Go(func() {
+		g.Go(func() error {
 			var gz storage.Gzipper
 			var ar arena
 			for i := range part {
 				part[i].Content = ar.copy(gz.Compress(part[i].Content))
 			}
+			return nil
 		})
 	}
-	wg.Wait()
+	_ = g.Wait()
 }
 
 func estimateLines(o Options) int {
