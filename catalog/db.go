@@ -107,8 +107,10 @@ func openBolt(ctx context.Context, path string, opts *Options) (*boltDB, error) 
 		}
 	case err != nil:
 		return nil, fmt.Errorf("open catalog %q: %w", path, err)
-	case !st.Mode().IsRegular():
-		return nil, fmt.Errorf("open catalog %q: not a regular file: %w", path, ErrCorrupt)
+	default:
+		if err := notCatalog(path, st); err != nil {
+			return nil, err
+		}
 	}
 	if err := checkFile(path); err != nil {
 		return nil, err
@@ -352,6 +354,9 @@ func checkFile(path string) error {
 	if !ok0 && !ok1 {
 		if allZero(buf) {
 			return damaged("the file is zeroed")
+		}
+		if isMetadataFile(path, buf) {
+			return metadataFileError(path)
 		}
 		return damaged("not a bbolt database (no valid meta page)")
 	}

@@ -12,9 +12,10 @@ var (
 	// ErrNoCatalog is returned by Open in read-only mode when the catalog
 	// file does not exist.
 	ErrNoCatalog = errors.New("catalog does not exist")
-	// ErrCorrupt is returned when the catalog file is not a readable bbolt
-	// file: truncated, zeroed, overwritten, or not a catalog at all. The
-	// error text carries a hint.
+	// ErrCorrupt is returned when a catalog file is damaged: truncated,
+	// zeroed, overwritten, a bbolt file that is not a metactl catalog. A
+	// path that is certainly not a catalog (a directory, a metadata file)
+	// is ErrNotCatalog instead. The error text carries a hint.
 	ErrCorrupt = errors.New("catalog file is damaged")
 	// ErrSchema is returned when the catalog was written by a newer metactl
 	// (a schema version this build does not know).

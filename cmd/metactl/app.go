@@ -47,6 +47,28 @@ func (a *app) openWrite(command string) (catalog.DB, error) {
 	return catalog.Open(a.ctx, a.cli.Catalog, a.options(false, command))
 }
 
+// removeIfFresh undoes what a failed first write left behind: if the
+// catalog did not exist before this command (existed false) and no write
+// was committed to it, the catalog file and its lock file are removed.
+func (a *app) removeIfFresh(existed bool) {
+	if existed {
+		return
+	}
+	// The command's context may be canceled (SIGINT): this must still run.
+	_, _ = catalog.RemoveIfEmpty(context.Background(), a.cli.Catalog, time.Second)
+}
+
+// catalogExists reports whether --catalog names an existing file (a
+// location with a URL scheme counts as existing: its backend creates
+// nothing on a failed write).
+func (a *app) catalogExists() bool {
+	if catalog.Scheme(a.cli.Catalog) != "" {
+		return true
+	}
+	_, err := os.Lstat(a.cli.Catalog)
+	return err == nil
+}
+
 // makeCatalogDir creates the catalog's folder if it is missing, so a
 // --metadata-cache-dir that does not exist yet (a fresh emptyDir) works.
 func (a *app) makeCatalogDir() error {
@@ -217,7 +239,7 @@ func exitCodeOf(err error) int {
 		return exitInterrupted
 	case errors.As(err, &busy):
 		return exitBusy
-	case errors.As(err, &usage), errors.Is(err, compaction.ErrFactor):
+	case errors.As(err, &usage), errors.Is(err, compaction.ErrFactor), errors.Is(err, catalog.ErrNotCatalog):
 		return exitUsage
 	case errors.Is(err, errVerifyFailed), errors.Is(err, errSelftestFailed):
 		return exitVerify

@@ -147,6 +147,7 @@ func (c *importCmd) runArchive(a *app) error {
 	if err != nil {
 		return fmt.Errorf("import %s: %w", c.Archive, err)
 	}
+	existed := a.catalogExists()
 	db, err := a.openWrite("import")
 	if err != nil {
 		return err
@@ -154,6 +155,8 @@ func (c *importCmd) runArchive(a *app) error {
 	defer db.Close()
 	res, err := arc.Commit(a.ctx, db)
 	if err != nil {
+		db.Close()
+		a.removeIfFresh(existed) // a failed first import leaves nothing behind
 		return err
 	}
 	a.warn(res.Warnings)
@@ -198,6 +201,9 @@ type archiveImportJSON struct {
 // commit plans against the generation it finds, so a writer that committed
 // in between is taken into account.
 func readAndCommit(a *app, command string, src storage.Source, opts importer.Options) (*importer.Result, error) {
+	if err := checkCatalogPath(a.cli.Catalog, true); err != nil {
+		return nil, err
+	}
 	batch, err := importer.Read(a.ctx, src, opts)
 	if err != nil {
 		return nil, err
@@ -206,12 +212,17 @@ func readAndCommit(a *app, command string, src storage.Source, opts importer.Opt
 		// Nothing to conflict with: refuse without creating a catalog.
 		return nil, batch.Err()
 	}
+	existed := a.catalogExists()
 	db, err := a.openWrite(command)
 	if err != nil {
 		return nil, err
 	}
-	defer db.Close()
-	return batch.Commit(a.ctx, db)
+	res, err := batch.Commit(a.ctx, db)
+	db.Close()
+	if err != nil {
+		a.removeIfFresh(existed) // a failed first import leaves nothing behind
+	}
+	return res, err
 }
 
 // warn prints the warnings on stderr, one per line; the --json document

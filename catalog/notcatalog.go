@@ -1,0 +1,140 @@
+package catalog
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/metactl/metactl/aptos"
+)
+
+// ErrNotCatalog is returned (by a *NotCatalogError) when a location names
+// something that is certainly not a catalog: a directory, an Aptos
+// metadata file, an archive. It is a mistake in the path, not damage:
+// ErrCorrupt is reserved for a file that is a catalog and is damaged (or
+// cannot be told apart from one: zeroed, truncated, random bytes).
+var ErrNotCatalog = errors.New("not a catalog")
+
+// NotCatalogError says what a location is instead of a catalog, and what
+// to do.
+type NotCatalogError struct {
+	Path string // the location as given
+	What string // "a directory", "a metadata file", "an archive", ...
+	Hint string // what to do instead
+}
+
+func (e *NotCatalogError) Error() string {
+	return fmt.Sprintf("open catalog: %s is %s; %s", e.Path, e.What, e.Hint)
+}
+
+func (e *NotCatalogError) Unwrap() error { return ErrNotCatalog }
+
+// CheckPath returns a *NotCatalogError if path names something that is not
+// a catalog file at all (a directory, another kind of special file, an
+// Aptos metadata file), and nil otherwise: a missing path, a catalog and a
+// damaged catalog are Open's to tell apart. A location with a URL scheme
+// is never refused. A command calls it before doing any work, so that a
+// mistaken --catalog is named before a storage is read.
+func CheckPath(path string) error {
+	if Scheme(path) != "" {
+		return nil
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil
+	}
+	if err := notCatalog(path, st); err != nil {
+		return err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	buf := make([]byte, 4096)
+	n, _ := io.ReadFull(f, buf)
+	if isMetadataFile(path, buf[:n]) && !isBolt(buf[:n]) {
+		return metadataFileError(path)
+	}
+	return nil
+}
+
+// notCatalog refuses what a stat alone shows is not a catalog file.
+func notCatalog(path string, st fs.FileInfo) error {
+	switch {
+	case st.IsDir():
+		return &NotCatalogError{Path: path, What: "a directory",
+			Hint: "a catalog is one file, for example " + filepath.Join(path, "metactl.db")}
+	case !st.Mode().IsRegular():
+		return &NotCatalogError{Path: path, What: "not a regular file (" + st.Mode().Type().String() + ")",
+			Hint: "a catalog is a regular file"}
+	}
+	return nil
+}
+
+func metadataFileError(path string) error {
+	return &NotCatalogError{Path: path, What: "a metadata file",
+		Hint: "a catalog is built from a storage that holds such files (metactl import --local-fs-dir DIR)"}
+}
+
+// isMetadataFile reports whether prefix, the start of the file at path,
+// is an Aptos metadata file: its first line parses as a metadata line, or
+// it is a gzip stream under a ".meta" name (bucket copies are gzip).
+func isMetadataFile(path string, prefix []byte) bool {
+	if bytes.HasPrefix(prefix, []byte{0x1f, 0x8b}) && strings.HasSuffix(path, ".meta") {
+		return true
+	}
+	line, _, _ := bytes.Cut(prefix, []byte("\n"))
+	_, err := aptos.ParseLine(line)
+	return err == nil
+}
+
+// isBolt reports whether prefix starts with a bbolt meta page's magic.
+func isBolt(prefix []byte) bool {
+	const magicOffset = 16
+	return len(prefix) >= magicOffset+4 && bytes.Equal(prefix[magicOffset:magicOffset+4], []byte{0xed, 0xda, 0x0c, 0xed})
+}
+
+// RemoveIfEmpty removes the catalog file at path, and its lock file, if no
+// write was ever committed to it (generation 0, no file): what a failed
+// first write leaves behind, so that it leaves nothing. It takes the write
+// lock to look (waiting at most timeout), so it never removes a catalog
+// that another process has written to, and reports whether it removed
+// anything. A missing path, and a location with a URL scheme (whose
+// backend publishes nothing on a failed write), are left alone.
+func RemoveIfEmpty(ctx context.Context, path string, timeout time.Duration) (bool, error) {
+	if Scheme(path) != "" {
+		return false, nil
+	}
+	if _, err := os.Stat(path); err != nil {
+		return false, nil
+	}
+	db, err := openBolt(ctx, path, (&Options{Timeout: timeout, Command: "remove empty catalog"}).withDefaults())
+	if err != nil {
+		return false, err
+	}
+	defer db.Close()
+	empty := false
+	err = db.View(ctx, func(tx Tx) error {
+		live, moved, err := tx.CountFiles()
+		empty = err == nil && tx.Generation() == 0 && live+moved == 0
+		return err
+	})
+	if err != nil || !empty {
+		return false, err
+	}
+	// Both files go while this DB holds both locks: no other process can
+	// be inside the catalog.
+	if err := os.Remove(path); err != nil {
+		return false, fmt.Errorf("remove empty catalog %s: %w", path, err)
+	}
+	_ = os.Remove(lockPath(path))
+	return true, nil
+}
