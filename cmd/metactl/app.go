@@ -17,6 +17,7 @@ import (
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/compaction"
 	"github.com/metactl/metactl/importer"
+	"github.com/metactl/metactl/metrics"
 	"github.com/metactl/metactl/storage"
 )
 
@@ -28,6 +29,8 @@ type app struct {
 	stderr io.Writer
 	cli    *CLI
 	now    func() time.Time
+	// verified is set by verify, for --metrics-textfile.
+	verified *metrics.Verify
 }
 
 func (a *app) options(readOnly bool, command string) *catalog.Options {

@@ -17,6 +17,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/metactl/metactl/importer"
+	"github.com/metactl/metactl/metrics"
 )
 
 const description = `metactl keeps the metadata of an Aptos backup storage in a transactional
@@ -50,6 +51,7 @@ type CLI struct {
 	Etcd        etcdFlags        `embed:"" group:"etcd"`
 	LockTimeout duration         `help:"Wait at most this long for the catalog lock, then exit 5 naming the holder: seconds or a duration such as 30s, 2m (default: ${default})." default:"30s" placeholder:"DUR"`
 	JSON        bool             `name:"json" help:"Print a stable JSON document on stdout instead of text."`
+	MetricsFile string           `name:"metrics-textfile" help:"After the command, write Prometheus metrics (catalog, storage state, restorable frontier, this run) to this node-exporter textfile, atomically." type:"path" placeholder:"PATH"`
 	Version     kong.VersionFlag `help:"Print the version and exit."`
 
 	Import  importCmd  `cmd:"" help:"Import (sync) a legacy metadata folder, command-adapter storage or archive into the catalog."`
@@ -62,6 +64,7 @@ type CLI struct {
 	Plan    planCmd    `cmd:"" help:"Show which backups a restore to a target version would use."`
 	Export  exportCmd  `cmd:"" help:"Write the catalog out: a legacy folder, a command-adapter storage, or one zstd archive."`
 	Log     logCmd     `cmd:"" help:"Show the operation journal, newest first."`
+	Serve   serveCmd   `cmd:"" help:"Serve the catalog's documents, an archive and metrics over HTTP."`
 	Undo    undoCmd    `cmd:"" help:"Reverse one write operation from the journal, as a new transaction."`
 	Copy    copyCmd    `cmd:"" help:"Copy a whole catalog, journal included, between a file, an archive (source only) and etcd."`
 
@@ -121,10 +124,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 	}
 	cli.Catalog = defaultCatalog(cli.Catalog, kctx)
 	cli.Etcd.apply()
+	start := time.Now()
+	code = exitOK
 	if err := kctx.Run(); err != nil {
-		return a.report(err)
+		code = a.report(err)
 	}
-	return exitOK
+	if cli.MetricsFile != "" {
+		command, _, _ := strings.Cut(kctx.Command(), " ")
+		run := &metrics.Run{Command: command, Start: start, Duration: time.Since(start), Exit: code}
+		if err := a.writeMetrics(run); err != nil {
+			fmt.Fprintf(stderr, "metactl: warning: %v\n", err)
+			if code == exitOK {
+				code = exitError
+			}
+		}
+	}
+	return code
 }
 
 // defaultCatalogName is the catalog's file name when no path is given.

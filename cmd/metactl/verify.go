@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/metactl/metactl/metrics"
 	"strings"
 
 	"github.com/metactl/metactl/verify"
@@ -60,6 +61,7 @@ func (c *verifyCmd) Run(a *app) error {
 	if err != nil {
 		return err
 	}
+	a.verified = &metrics.Verify{Problems: len(r.Problems), At: a.now()}
 	if a.cli.JSON {
 		if err := a.printJSON(verifyJSON{r, r.OK()}); err != nil {
 			return err

@@ -40,6 +40,7 @@ func TestPackageBoundaries(t *testing.T) {
 		{"go.etcd.io/etcd/client", func(p string) bool { return p == mod+"catalog/etcdstore" }},
 		{"go.etcd.io/etcd/api", func(p string) bool { return p == mod+"catalog/etcdstore" }},
 		{"go.etcd.io/etcd/server", func(p string) bool { return p == mod+"internal/etcdtest" }},
+		{"github.com/prometheus/client_golang", func(p string) bool { return p == mod+"metrics" || strings.HasPrefix(p, mod+"cmd/") }},
 		{mod + "importer", func(p string) bool { return strings.HasPrefix(p, mod+"cmd/") }},
 		{mod + "compaction", func(p string) bool { return strings.HasPrefix(p, mod+"cmd/") }},
 		{mod + "export", func(p string) bool { return strings.HasPrefix(p, mod+"cmd/") }},
