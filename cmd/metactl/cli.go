@@ -91,15 +91,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 			panic(r)
 		}
 	}()
-	parser, err := kong.New(&cli,
-		kong.Name("metactl"),
-		kong.Description(description),
-		kong.Writers(stdout, stderr),
-		kong.Exit(func(c int) { panic(kongExit(c)) }),
-		kong.Vars{"version": version, "default_concurrency": strconv.Itoa(importer.DefaultConcurrency)},
-		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
-		kong.Bind(a),
-	)
+	parser, err := newParser(&cli, a, stdout, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "metactl: %v\n", err)
 		return exitError
@@ -140,6 +132,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 		}
 	}
 	return code
+}
+
+// newParser builds the kong parser of the grammar into cli. Its exit
+// function panics with kongExit, which run recovers.
+func newParser(cli *CLI, a *app, stdout, stderr io.Writer) (*kong.Kong, error) {
+	return kong.New(cli,
+		kong.Name("metactl"),
+		kong.Description(description),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(c int) { panic(kongExit(c)) }),
+		kong.Vars{"version": version, "default_concurrency": strconv.Itoa(importer.DefaultConcurrency)},
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.Bind(a),
+	)
 }
 
 // defaultCatalogName is the catalog's file name when no path is given.
