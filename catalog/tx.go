@@ -725,6 +725,13 @@ func (tx *boltTx) applyPending() error {
 			return err
 		}
 	}
+	if len(tx.pend) > 1<<16 {
+		// A bulk change (compaction re-adds every entry): let the
+		// collector have the map's table before the commit allocates
+		// its pages; clear would keep it.
+		tx.pending, tx.pend = nil, nil
+		return nil
+	}
 	clear(tx.pending)
 	clear(tx.pend) // drop the key strings
 	tx.pend = tx.pend[:0]

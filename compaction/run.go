@@ -143,6 +143,7 @@ func apply(ctx context.Context, tx catalog.WriteTx, p *Plan) error {
 			}
 		}
 	}
+	p.view = nil // every file is indexed: let the collector have the view before the commit
 	failpoint.Hit(FailpointAfterWrite)
 	if err := ctx.Err(); err != nil {
 		return err
