@@ -1,6 +1,7 @@
 package etcdstore_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -41,4 +42,61 @@ func TestParseURLDurations(t *testing.T) {
 			t.Errorf("%s: grace %v, lease-ttl %v; want %v, %v", tc.query, c.Grace, c.LeaseTTL, tc.grace, tc.ttl)
 		}
 	}
+}
+
+// TestParseURL: the accepted form, and every refused one with its exact
+// error.
+func TestParseURL(t *testing.T) {
+	c, err := etcdstore.ParseURL("etcd://10.0.0.1:2379,etcd-1.svc:2380,[::1]:2379/metactl/mainnet?chunk-size=65536")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.Endpoints, " ") != "10.0.0.1:2379 etcd-1.svc:2380 [::1]:2379" || c.Prefix != "/metactl/mainnet" || c.ChunkSize != 65536 ||
+		c.String() != "etcd://10.0.0.1:2379,etcd-1.svc:2380,[::1]:2379/metactl/mainnet" {
+		t.Fatalf("parsed %+v", c)
+	}
+	const want = " (want etcd://HOST:PORT[,HOST:PORT...]/PREFIX)"
+	for _, tc := range []struct{ in, err string }{
+		{"http://h:1/p", `etcd catalog URL "http://h:1/p": not an etcd:// URL` + want},
+		{"etcd://h:1", `etcd catalog URL "etcd://h:1": no prefix` + want},
+		{"etcd://h:1/", `etcd catalog URL "etcd://h:1/": prefix "/" must be non-empty, without empty segments or a trailing /` + want},
+		{"etcd://h:1/a/", `etcd catalog URL "etcd://h:1/a/": prefix "/a/" must be non-empty, without empty segments or a trailing /` + want},
+		{"etcd://h:1/a//b", `etcd catalog URL "etcd://h:1/a//b": prefix "/a//b" must be non-empty, without empty segments or a trailing /` + want},
+		{"etcd://h/p", `etcd catalog URL "etcd://h/p": endpoint "h" is not HOST:PORT` + want},
+		{"etcd://:2379/p", `etcd catalog URL "etcd://:2379/p": endpoint ":2379" is not HOST:PORT` + want},
+		{"etcd://h:1,/p", `etcd catalog URL "etcd://h:1,/p": endpoint "" is not HOST:PORT` + want},
+		{"etcd://h:0/p", `etcd catalog URL "etcd://h:0/p": endpoint "h:0": bad port` + want},
+		{"etcd://h:65536/p", `etcd catalog URL "etcd://h:65536/p": endpoint "h:65536": bad port` + want},
+		{"etcd://h:x/p", `etcd catalog URL "etcd://h:x/p": endpoint "h:x": bad port` + want},
+		{"etcd://h:1/p?chunk-size=100", `etcd catalog URL "etcd://h:1/p?chunk-size=100": chunk-size must be a number of bytes from 4096 to 1310720` + want},
+		{"etcd://h:1/p?color=red", `etcd catalog URL "etcd://h:1/p?color=red": unknown option "color" (known: lease-ttl, grace, chunk-size)` + want},
+		{"etcd://h:1/p?grace=%zz", `etcd catalog URL "etcd://h:1/p?grace=%zz": options: invalid URL escape "%zz"` + want},
+	} {
+		_, err := etcdstore.ParseURL(tc.in)
+		if err == nil || err.Error() != tc.err {
+			t.Errorf("%s:\n got %v\nwant %s", tc.in, err, tc.err)
+		}
+	}
+}
+
+// FuzzParseURL: any string parses or is refused, never panics; what
+// parses prints back as a URL that parses to the same endpoints and
+// prefix.
+func FuzzParseURL(f *testing.F) {
+	for _, s := range []string{"etcd://h:1/p", "etcd://a:1,b:2/x/y?grace=1d&lease-ttl=5s&chunk-size=8192", "etcd://[::1]:2379/p", "etcd:///", "etcd://h:1/p?%"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := etcdstore.ParseURL(s)
+		if err != nil {
+			return
+		}
+		again, err := etcdstore.ParseURL(c.String())
+		if err != nil {
+			t.Fatalf("%q parsed, its String %q does not: %v", s, c.String(), err)
+		}
+		if strings.Join(again.Endpoints, ",") != strings.Join(c.Endpoints, ",") || again.Prefix != c.Prefix {
+			t.Fatalf("%q: round trip %+v != %+v", s, again, c)
+		}
+	})
 }
