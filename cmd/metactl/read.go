@@ -66,7 +66,7 @@ func (c *readCmd) Run(a *app) error {
 		for _, arg := range c.Handles {
 			f, err := tx.File(handleOf(arg))
 			if errors.Is(err, catalog.ErrNotFound) {
-				return fmt.Errorf("file %q is not in the catalog (see 'metactl ls'): %w", arg, err)
+				return fmt.Errorf("file %q is not in the catalog (see 'metactl ls'): %w", arg, catalog.ErrNotFound)
 			}
 			if err != nil {
 				return err
