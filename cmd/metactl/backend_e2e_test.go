@@ -115,13 +115,21 @@ func catalogBytes(t testing.TB, path string) []byte {
 	return fmt.Appendf(nil, "%s@%d", kv.Value, kv.ModRevision)
 }
 
-// etcdGetKV reads one key of an etcd catalog (nil if absent).
-func etcdGetKV(t testing.TB, cfg *etcdstore.Config, key string) *mvccpb.KeyValue {
+// etcdClient returns a client of the etcd catalog cfg's members; the
+// caller closes it.
+func etcdClient(t testing.TB, cfg *etcdstore.Config) *clientv3.Client {
 	t.Helper()
 	cli, err := clientv3.New(clientv3.Config{Endpoints: cfg.Endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cli
+}
+
+// etcdGetKV reads one key of an etcd catalog (nil if absent).
+func etcdGetKV(t testing.TB, cfg *etcdstore.Config, key string) *mvccpb.KeyValue {
+	t.Helper()
+	cli := etcdClient(t, cfg)
 	defer cli.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

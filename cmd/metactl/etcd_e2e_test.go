@@ -16,7 +16,6 @@ import (
 	"github.com/metactl/metactl/catalog/etcdstore"
 	"github.com/metactl/metactl/internal/etcdtest"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 )
 
 // Tests of what only the etcd backend has (copy between backends, crashes
@@ -69,10 +68,7 @@ func etcdKeys(t testing.TB, loc string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: cfg.Endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cli := etcdClient(t, cfg)
 	defer cli.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
