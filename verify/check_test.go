@@ -6,20 +6,17 @@ import (
 	"testing"
 
 	"github.com/metactl/metactl/aptos"
+	"github.com/metactl/metactl/internal/catalogtest"
 	"github.com/metactl/metactl/verify"
 )
 
-func txn(first, last uint64, manifest string) aptos.Metadata {
-	return aptos.NewTransaction(aptos.TransactionBackup{FirstVersion: first, LastVersion: last, Manifest: manifest})
-}
-
-func snap(epoch, version uint64, manifest string) aptos.Metadata {
-	return aptos.NewStateSnapshot(aptos.StateSnapshotBackup{Epoch: epoch, Version: version, Manifest: manifest})
-}
-
-func ep(first, last, firstVersion, lastVersion uint64, manifest string) aptos.Metadata {
-	return aptos.NewEpochEnding(aptos.EpochEndingBackup{FirstEpoch: first, LastEpoch: last, FirstVersion: firstVersion, LastVersion: lastVersion, Manifest: manifest})
-}
+// The entry builders of the shared fixtures, under short names for the
+// tables below.
+var (
+	txn  = catalogtest.Transaction
+	snap = catalogtest.StateSnapshot
+	ep   = catalogtest.EpochEnding
+)
 
 func identity(b byte) aptos.Metadata {
 	var id aptos.HashValue
