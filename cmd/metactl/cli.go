@@ -99,7 +99,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 	kctx, err := parser.Parse(args)
 	if err != nil {
 		fmt.Fprintf(stderr, "metactl: %v\n", err)
-		fmt.Fprintln(stderr, "run 'metactl --help' for usage")
+		fmt.Fprintf(stderr, "run '%s --help' for usage\n", helpCommand(err))
 		if slices.Contains(args, "--json") {
 			// The parse failed, so cli.JSON may be unset: look for the flag.
 			a.printJSON(newErrorJSON(err, err.Error(), exitUsage))
@@ -214,4 +214,16 @@ func (a *app) report(err error) int {
 		a.printJSON(newErrorJSON(err, msg, code))
 	}
 	return code
+}
+
+// helpCommand names the command whose --help fits a parse error: the
+// command given ("metactl ls") when kong got that far, else "metactl".
+func helpCommand(err error) string {
+	var pe *kong.ParseError
+	if errors.As(err, &pe) && pe.Context != nil {
+		if n := pe.Context.Selected(); n != nil {
+			return n.FullPath()
+		}
+	}
+	return "metactl"
 }
