@@ -11,22 +11,24 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/metactl/metactl/internal/timespan"
 )
 
-// soakDuration is how long the cross-process tests run: 20s by default (CI),
-// longer with METACTL_SOAK=10m.
-func soakDuration(t *testing.T) time.Duration {
+// soakDuration is how long a cross-process test runs: normal by default
+// (CI), short with -short, and METACTL_SOAK (10m, 600) when set.
+func soakDuration(t *testing.T, normal, short time.Duration) time.Duration {
 	if s := os.Getenv("METACTL_SOAK"); s != "" {
-		d, err := time.ParseDuration(s)
+		d, err := timespan.Parse(s)
 		if err != nil {
 			t.Fatalf("METACTL_SOAK=%q: %v", s, err)
 		}
 		return d
 	}
 	if testing.Short() {
-		return 3 * time.Second
+		return short
 	}
-	return 20 * time.Second
+	return normal
 }
 
 type journalOp struct {
@@ -76,7 +78,7 @@ func addEpoch(t testing.TB, dir string, e uint64) {
 // (ls), never a partial state, never a not-found, never a crash; and no
 // read may wait longer than the lock timeout.
 func TestConcurrentReadersSeeWholeGenerations(t *testing.T) {
-	dur := soakDuration(t)
+	dur := soakDuration(t, 20*time.Second, 3*time.Second)
 	storage := t.TempDir()
 	cat := filepath.Join(t.TempDir(), "c.db")
 	addEpoch(t, storage, 0)

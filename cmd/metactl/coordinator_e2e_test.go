@@ -41,12 +41,7 @@ func TestBackupCoordinatorNeverLosesFiles(t *testing.T) {
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("bash not found")
 	}
-	d := 6 * time.Second
-	if os.Getenv("METACTL_SOAK") != "" {
-		d = soakDuration(t)
-	} else if testing.Short() {
-		d = 2 * time.Second
-	}
+	d := soakDuration(t, 6*time.Second, 2*time.Second)
 	work := t.TempDir()
 	s, scratch := filepath.Join(work, "storage"), filepath.Join(work, "scratch")
 	for _, p := range []string{filepath.Join(s, "metadata"), scratch} {

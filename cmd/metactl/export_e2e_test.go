@@ -148,7 +148,7 @@ func TestArchiveErrors(t *testing.T) {
 // files could all be opened must cover the view without a gap: ranges
 // continuous from 0 and never behind an earlier complete listing.
 func TestAptosReaderOfExportedFolder(t *testing.T) {
-	dur := soakDuration(t) / 2
+	dur := soakDuration(t, 20*time.Second, 3*time.Second) / 2
 	storage := t.TempDir()
 	out := t.TempDir()
 	cat := filepath.Join(t.TempDir(), "c.db")

@@ -21,12 +21,7 @@ import (
 // and no snapshot may ever be lost. 10 s by default; METACTL_SOAK sets
 // the time.
 func TestCompactWhileSnapshotsArriveInOneEpoch(t *testing.T) {
-	dur := 10 * time.Second
-	if os.Getenv("METACTL_SOAK") != "" {
-		dur = soakDuration(t)
-	} else if testing.Short() {
-		dur = 3 * time.Second
-	}
+	dur := soakDuration(t, 10*time.Second, 3*time.Second)
 	storage := t.TempDir()
 	addEpoch(t, storage, 0) // epoch 0 ends at version 9; epoch 1 is the newest
 	cat := filepath.Join(t.TempDir(), "c.db")
