@@ -16,6 +16,7 @@ import (
 	"github.com/metactl/metactl/catalog/etcdstore"
 	"github.com/metactl/metactl/internal/etcdtest"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 )
 
 // Tests of what only the etcd backend has (copy between backends, crashes
