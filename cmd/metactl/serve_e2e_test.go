@@ -145,10 +145,7 @@ func TestServeDocumentsEqualCLI(t *testing.T) {
 // fails the test; every request must succeed. Prints the counts and the
 // longest writer run against the uncontended median.
 func TestServeNeverBlocksWriter(t *testing.T) {
-	dur := 5 * time.Second
-	if s := os.Getenv("METACTL_SOAK"); s != "" {
-		dur = soakDuration(t)
-	}
+	dur := soakDuration(t, 5*time.Second, 5*time.Second)
 	storage := t.TempDir()
 	cat := filepath.Join(t.TempDir(), "c.db")
 	epoch := uint64(0)
