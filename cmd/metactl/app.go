@@ -29,6 +29,8 @@ type app struct {
 	stderr io.Writer
 	cli    *CLI
 	now    func() time.Time
+	// progressEvery is how often progress records go to a non-terminal.
+	progressEvery time.Duration
 	// verified is set by verify, for --metrics-textfile.
 	verified *metrics.Verify
 }
@@ -171,7 +173,9 @@ func (a *app) openArchive(path, command string) (catalog.DB, func(), error) {
 	defer f.Close()
 	// The archive imports like any other source, then takes back the
 	// history it carries: the generation and journal as at export.
+	working := a.working("read archive")
 	arc, err := importer.ReadArchive(a.ctx, f, importer.Options{Source: "archive:" + path, Now: a.now})
+	working()
 	if err != nil {
 		return nil, nil, fmt.Errorf("open archive %q: %w", path, err)
 	}
@@ -204,30 +208,6 @@ func (a *app) isTerminal() bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
-// progress returns a callback that redraws one status line on stderr, or
-// nil when stderr is not a terminal.
-func (a *app) progress(what string) func(done, total int) {
-	if !a.isTerminal() {
-		return nil
-	}
-	last := time.Time{}
-	return func(done, total int) {
-		now := time.Now()
-		if now.Sub(last) < 100*time.Millisecond && done != total {
-			return
-		}
-		last = now
-		if total > 0 {
-			fmt.Fprintf(a.stderr, "\r%s: %d/%d (%d%%)\x1b[K", what, done, total, done*100/total)
-		} else {
-			fmt.Fprintf(a.stderr, "\r%s: %d\x1b[K", what, done)
-		}
-		if done == total {
-			fmt.Fprintln(a.stderr)
-		}
-	}
 }
 
 // exitCodeOf maps an error to the documented exit codes, in one place.

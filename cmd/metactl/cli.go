@@ -15,8 +15,10 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
+	"github.com/willabides/kongplete"
 
 	"github.com/metactl/metactl/importer"
+	"github.com/metactl/metactl/internal/timespan"
 	"github.com/metactl/metactl/metrics"
 )
 
@@ -52,28 +54,32 @@ type CLI struct {
 	LockTimeout duration         `help:"Wait at most this long for the catalog lock, then exit 5 naming the holder: seconds or a duration such as 30s, 2m (default: ${default})." default:"30s" placeholder:"DUR"`
 	JSON        bool             `name:"json" help:"Print a stable JSON document on stdout instead of text."`
 	MetricsFile string           `name:"metrics-textfile" help:"After the command, write Prometheus metrics (catalog, storage state, restorable frontier, this run) to this node-exporter textfile, atomically." type:"path" placeholder:"PATH"`
-	Version     kong.VersionFlag `help:"Print the version and exit."`
+	Quiet       bool             `short:"q" help:"Show no progress (errors and warnings still go to stderr)."`
+	LogFormat   string           `name:"log-format" help:"Format of progress records and log lines on stderr: text or json (one JSON object a line, for log collectors)." enum:"text,json" default:"text"`
+	Version     kong.VersionFlag `help:"Print the version (module, VCS revision, Go version) and exit."`
 
-	Import  importCmd  `cmd:"" help:"Import (sync) a legacy metadata folder, command-adapter storage or archive into the catalog."`
-	Read    readCmd    `cmd:"" help:"Print every entry of the named metadata files as pretty JSON."`
-	Ls      lsCmd      `cmd:"" help:"List the catalog's metadata files."`
-	Status  statusCmd  `cmd:"" help:"Print the backup storage state, exactly as aptos-db-tool prints it."`
-	Compact compactCmd `cmd:"" help:"Compact metadata files as Aptos's backup-maintenance compact does, in one transaction."`
-	Cleanup cleanupCmd `cmd:"" help:"Delete moved (superseded) files older than a bound, in one transaction."`
-	Verify  verifyCmd  `cmd:"" help:"Check the catalog file, its derived index and the view's continuity."`
-	Plan    planCmd    `cmd:"" help:"Show which backups a restore to a target version would use."`
-	Export  exportCmd  `cmd:"" help:"Write the catalog out: a legacy folder, a command-adapter storage, or one zstd archive."`
-	Log     logCmd     `cmd:"" help:"Show the operation journal, newest first."`
-	Serve   serveCmd   `cmd:"" help:"Serve the catalog's documents, an archive and metrics over HTTP."`
-	Undo    undoCmd    `cmd:"" help:"Reverse one write operation from the journal, as a new transaction."`
-	Copy    copyCmd    `cmd:"" help:"Copy a whole catalog, journal included, between a file, an archive (source only) and etcd."`
+	Import     importCmd     `cmd:"" help:"Import (sync) a legacy metadata folder, command-adapter storage or archive into the catalog."`
+	Read       readCmd       `cmd:"" help:"Print every entry of the named metadata files as pretty JSON."`
+	Ls         lsCmd         `cmd:"" help:"List the catalog's metadata files."`
+	Status     statusCmd     `cmd:"" help:"Print the backup storage state, exactly as aptos-db-tool prints it."`
+	Compact    compactCmd    `cmd:"" help:"Compact metadata files as Aptos's backup-maintenance compact does, in one transaction."`
+	Cleanup    cleanupCmd    `cmd:"" help:"Delete moved (superseded) files older than a bound, in one transaction."`
+	Verify     verifyCmd     `cmd:"" help:"Check the catalog file, its derived index and the view's continuity."`
+	Plan       planCmd       `cmd:"" help:"Show which backups a restore to a target version would use."`
+	Export     exportCmd     `cmd:"" help:"Write the catalog out: a legacy folder, a command-adapter storage, or one zstd archive."`
+	Log        logCmd        `cmd:"" help:"Show the operation journal, newest first."`
+	Serve      serveCmd      `cmd:"" help:"Serve the catalog's documents, an archive and metrics over HTTP."`
+	Undo       undoCmd       `cmd:"" help:"Reverse one write operation from the journal, as a new transaction."`
+	Copy       copyCmd       `cmd:"" help:"Copy a whole catalog, journal included, between a file, an archive (source only) and etcd."`
+	Completion completionCmd `cmd:"" help:"Print a shell completion script (bash, zsh, fish)."`
 
 	Selftest       selftestCmd       `cmd:"" help:"Check that a filesystem honours fsync, rename and flock, and crash-test metactl on it."`
 	SelftestHelper selftestHelperCmd `cmd:"" name:"selftest-helper" hidden:"" help:"The second process of selftest's probes."`
 }
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version is set at build time with -ldflags "-X main.version=..."; when
+// it is not, --version reports the module version from the build info.
+var version = ""
 
 type kongExit int
 
@@ -81,7 +87,7 @@ type kongExit int
 // It is main without the process: tests call it directly.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
 	var cli CLI
-	a := &app{ctx: ctx, stdout: stdout, stderr: stderr, cli: &cli, now: time.Now}
+	a := &app{ctx: ctx, stdout: stdout, stderr: stderr, cli: &cli, now: time.Now, progressEvery: defaultProgressEvery}
 	defer func() {
 		if r := recover(); r != nil {
 			if c, ok := r.(kongExit); ok {
@@ -96,6 +102,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 		fmt.Fprintf(stderr, "metactl: %v\n", err)
 		return exitError
 	}
+	if os.Getenv("COMP_LINE") != "" {
+		// The shell asks for completions (metactl completion): answer and exit.
+		kongplete.Complete(parser)
+	}
 	kctx, err := parser.Parse(args)
 	if err != nil {
 		fmt.Fprintf(stderr, "metactl: %v\n", err)
@@ -105,6 +115,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 			a.printJSON(newErrorJSON(err, err.Error(), exitUsage))
 		}
 		return exitUsage
+	}
+	if s := os.Getenv("METACTL_PROGRESS_EVERY"); s != "" {
+		d, err := timespan.Parse(s)
+		if err != nil {
+			return a.report(usagef("METACTL_PROGRESS_EVERY=%q: %w", s, err))
+		}
+		a.progressEvery = d
 	}
 	if s := os.Getenv("METACTL_NOW"); s != "" {
 		secs, err := strconv.ParseInt(s, 10, 64)
@@ -142,7 +159,7 @@ func newParser(cli *CLI, a *app, stdout, stderr io.Writer) (*kong.Kong, error) {
 		kong.Description(description),
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(c int) { panic(kongExit(c)) }),
-		kong.Vars{"version": version, "default_concurrency": strconv.Itoa(importer.DefaultConcurrency)},
+		kong.Vars{"version": versionString(), "default_concurrency": strconv.Itoa(importer.DefaultConcurrency)},
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 		kong.Bind(a),
 	)

@@ -148,7 +148,9 @@ func (c *compactCmd) Run(a *app) error {
 			return err
 		}
 		var op *catalog.Operation
+		done := a.working("compact")
 		plan, op, err = compaction.Run(a.ctx, db, c.options())
+		done()
 		db.Close()
 		if err != nil {
 			return fmt.Errorf("compact: %w", err)

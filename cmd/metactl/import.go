@@ -94,7 +94,7 @@ func (c *importCmd) Run(a *app) error {
 		return fmt.Errorf("import: %w", err)
 	}
 	var prog func(importer.Progress)
-	if a.isTerminal() {
+	if !a.cli.Quiet {
 		phase, show := "", func(int, int) {}
 		prog = func(pr importer.Progress) {
 			if pr.Phase != phase {

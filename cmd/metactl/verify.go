@@ -57,7 +57,9 @@ func (c *verifyCmd) Run(a *app) error {
 		return err
 	}
 	defer done()
+	working := a.working("verify")
 	r, err := verify.Catalog(a.ctx, db)
+	working()
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestProgressLogsVersionCompletion: without a terminal, long work writes
+// one-line progress records on stderr (JSON with --log-format json), -q
+// silences them; --version comes from the build info; the shell completion
+// script and the completion protocol work.
+func TestProgressLogsVersionCompletion(t *testing.T) {
+	sample := filepath.Join(repoRoot(t), "testdata", "sample")
+	every := []string{"METACTL_PROGRESS_EVERY=1ms"}
+	cat := filepath.Join(t.TempDir(), "c.db")
+	r := must(t, cat, every, "--log-format", "json", "import", "--local-fs-dir", sample)
+	records := 0
+	for _, line := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
+		var rec struct {
+			Time, Level, Msg, Op string
+			Done, Total          int
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil || rec.Time == "" || rec.Msg == "" {
+			t.Errorf("stderr line is not a JSON log record: %q (%v)", line, err)
+			continue
+		}
+		if rec.Op == "import: read" && rec.Total == 96 {
+			records++
+		}
+	}
+	if records == 0 {
+		t.Errorf("no import progress record with 96 files on stderr:\n%s", r.stderr)
+	}
+	// Work that cannot count shows the time elapsed.
+	var errBuf strings.Builder
+	a := &app{stderr: &errBuf, cli: &CLI{}, progressEvery: time.Millisecond}
+	done := a.working("compact")
+	time.Sleep(50 * time.Millisecond)
+	done()
+	if !strings.HasPrefix(errBuf.String(), "metactl: compact: working, 0s elapsed\n") {
+		t.Errorf("working() without a terminal wrote %q", errBuf.String())
+	}
+	cat2 := filepath.Join(t.TempDir(), "c.db")
+	if r := must(t, cat2, every, "-q", "import", "--local-fs-dir", sample); r.stderr != "" {
+		t.Errorf("-q import wrote to stderr:\n%s", r.stderr)
+	}
+	if r := must(t, cat2, every, "-q", "verify"); r.stderr != "" {
+		t.Errorf("-q verify wrote to stderr:\n%s", r.stderr)
+	}
+
+	v := must(t, "", nil, "--version").stdout
+	for _, want := range []string{"metactl ", "module github.com/metactl/metactl\n", "revision ", runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH} {
+		if !strings.Contains(v, want) {
+			t.Errorf("--version lacks %q:\n%s", want, v)
+		}
+	}
+
+	for shell, want := range map[string]string{"bash": "complete -o default -C metactl metactl", "zsh": "bashcompinit", "fish": "complete -c metactl"} {
+		if s := must(t, "", nil, "completion", shell).stdout; !strings.Contains(s, want) {
+			t.Errorf("completion %s: %q lacks %q", shell, s, want)
+		}
+	}
+	c := must(t, "", []string{"COMP_LINE=metactl comp"}, "metactl", "comp", "metactl").stdout
+	if c != "compact\ncompletion\n" {
+		t.Errorf("completing 'metactl comp' gave %q", c)
+	}
+	c = must(t, "", []string{"COMP_LINE=metactl compact --remove-"}, "metactl", "--remove-", "compact").stdout
+	if c != "--remove-compacted-file-after\n" {
+		t.Errorf("completing 'metactl compact --remove-' gave %q", c)
+	}
+}
