@@ -260,3 +260,21 @@ func TestMetricsTextfile(t *testing.T) {
 		t.Errorf("failed run: exit %d, textfile:\n%s", r.code, b)
 	}
 }
+
+// TestServeArchive: serve given an archive as --catalog unpacks it once
+// and answers as the CLI does on that archive.
+func TestServeArchive(t *testing.T) {
+	cat := filepath.Join(t.TempDir(), "c.db")
+	must(t, cat, nil, "import", "--local-fs-dir", filepath.Join(repoRoot(t), "testdata", "sample"))
+	arc := filepath.Join(t.TempDir(), "c.mcar")
+	must(t, cat, nil, "export", "--archive", arc)
+	base, cmd, _ := startServe(t, arc)
+	for path, args := range map[string][]string{"/v1/status": {"status"}, "/v1/log": {"log"}} {
+		code, h, body := get(t, base+path)
+		want := must(t, arc, nil, append([]string{"--json"}, args...)...).stdout
+		if code != 200 || string(body) != want || h.Get("X-Metactl-Generation") != "1" {
+			t.Errorf("GET %s on an archive: %d %v\n%s\nwant:\n%s", path, code, h, body, want)
+		}
+	}
+	stopServe(t, cmd)
+}
