@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/metactl/metactl/aptos"
@@ -231,4 +232,14 @@ func exitCodeOf(err error) int {
 		return exitInvalid
 	}
 	return exitError
+}
+
+// withOp names the command's operation in front of err, once: a library
+// error that already starts with it ("export: ...", "import metadata/x:
+// ...") is returned as it is, so no message reads "export: export: ...".
+func withOp(op string, err error) error {
+	if msg := err.Error(); strings.HasPrefix(msg, op+":") || strings.HasPrefix(msg, op+" ") {
+		return err
+	}
+	return fmt.Errorf("%s: %w", op, err)
 }

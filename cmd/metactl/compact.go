@@ -110,7 +110,7 @@ func (c *compactCmd) options() compaction.Options {
 func (c *compactCmd) Run(a *app) error {
 	if c.MetadataCacheDir != "" {
 		if err := a.makeCatalogDir(); err != nil {
-			return fmt.Errorf("compact: %w", err)
+			return withOp("compact", err)
 		}
 	}
 	out := compactJSON{DryRun: c.DryRun, Written: []string{}, Timestamped: []string{}, Moved: []string{}, Skipped: []string{}, Warnings: []importer.Warning{}}
@@ -118,7 +118,7 @@ func (c *compactCmd) Run(a *app) error {
 	if c.given() {
 		var err error
 		if target, err = c.target(false, c.concurrency(), true); err != nil {
-			return fmt.Errorf("compact: %w", err)
+			return withOp("compact", err)
 		}
 		out.Storage = &storageJSON{Target: target.String()}
 		if !c.DryRun {
@@ -140,7 +140,7 @@ func (c *compactCmd) Run(a *app) error {
 		plan, err = compaction.DryRun(a.ctx, db, c.options())
 		done()
 		if err != nil {
-			return fmt.Errorf("compact: %w", err)
+			return withOp("compact", err)
 		}
 	} else {
 		db, err := a.openWrite("compact")
@@ -153,7 +153,7 @@ func (c *compactCmd) Run(a *app) error {
 		done()
 		db.Close()
 		if err != nil {
-			return fmt.Errorf("compact: %w", err)
+			return withOp("compact", err)
 		}
 		out.Changed, out.Generation, out.ViewDigest = op.Changed(), op.Generation, op.DigestAfter.String()
 	}
@@ -241,11 +241,11 @@ func (s *storageJSON) publishedOrNil() *export.Result {
 func (c *compactCmd) sync(a *app) (*importer.Result, error) {
 	src, err := c.source()
 	if err != nil {
-		return nil, fmt.Errorf("compact: %w", err)
+		return nil, withOp("compact", err)
 	}
 	res, err := readAndCommit(a, "compact (import)", src, importer.Options{Source: c.describe(), Concurrency: c.concurrency(), Now: a.now})
 	if err != nil {
-		return nil, fmt.Errorf("compact: %w", err)
+		return nil, withOp("compact", err)
 	}
 	return res, nil
 }
@@ -261,7 +261,7 @@ func (c *compactCmd) publish(a *app, t export.Target, plan *compaction.Plan) (*e
 	snap, err := export.TakeSnapshot(a.ctx, db)
 	done()
 	if err != nil {
-		return nil, fmt.Errorf("compact: %w", err)
+		return nil, withOp("compact", err)
 	}
 	if c.DryRun {
 		add := []*catalog.File{{Handle: plan.TimestampsFile, State: catalog.Live, Content: plan.TimestampsLine}}
@@ -272,7 +272,7 @@ func (c *compactCmd) publish(a *app, t export.Target, plan *compaction.Plan) (*e
 	}
 	res, err := snap.Publish(a.ctx, t, export.Options{DryRun: c.DryRun})
 	if err != nil {
-		return nil, fmt.Errorf("compact: %w", err)
+		return nil, withOp("compact", err)
 	}
 	return res, nil
 }

@@ -91,7 +91,7 @@ func (c *exportCmd) Run(a *app) error {
 	// The target first: a wrong path is refused before the catalog is read.
 	t, err := c.target(c.Gzip, 0, false)
 	if err != nil {
-		return fmt.Errorf("export: %w", err)
+		return withOp("export", err)
 	}
 	db, done, err := a.openRead("export")
 	if err != nil {
@@ -102,7 +102,7 @@ func (c *exportCmd) Run(a *app) error {
 	snap, err := export.TakeSnapshot(a.ctx, db)
 	done()
 	if err != nil {
-		return fmt.Errorf("export: %w", err)
+		return withOp("export", err)
 	}
 	return c.writeSnapshot(a, t, snap)
 }
@@ -117,7 +117,7 @@ func (c *exportCmd) runArchive(a *app) error {
 	defer done()
 	tmp, err := os.CreateTemp(filepath.Dir(c.Archive), "."+filepath.Base(c.Archive)+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("export: %w", err)
+		return withOp("export", err)
 	}
 	defer os.Remove(tmp.Name())
 	h, err := archive.Write(a.ctx, tmp, db)
@@ -144,7 +144,7 @@ func (c *exportCmd) runArchive(a *app) error {
 func (c *exportCmd) writeSnapshot(a *app, t export.Target, snap *export.Snapshot) error {
 	res, err := snap.Publish(a.ctx, t, export.Options{Prune: c.Prune, DryRun: c.DryRun, Progress: a.progress("export")})
 	if err != nil {
-		return fmt.Errorf("export: %w", err)
+		return withOp("export", err)
 	}
 	warnNew(a, res)
 	if a.cli.JSON {

@@ -91,7 +91,7 @@ func (c *importCmd) Run(a *app) error {
 	}
 	src, err := c.source()
 	if err != nil {
-		return fmt.Errorf("import: %w", err)
+		return withOp("import", err)
 	}
 	var prog func(importer.Progress)
 	if !a.cli.Quiet {
@@ -138,7 +138,7 @@ func (c *importCmd) Run(a *app) error {
 func (c *importCmd) runArchive(a *app) error {
 	f, err := os.Open(c.Archive)
 	if err != nil {
-		return fmt.Errorf("import: %w", err)
+		return withOp("import", err)
 	}
 	defer f.Close()
 	// Read and verify the whole archive before the catalog is opened: the

@@ -86,7 +86,7 @@ func (c *readCmd) Run(a *app) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("read: %w", err)
+		return withOp("read", err)
 	}
 	if a.cli.JSON {
 		return a.printJSON(out)
