@@ -105,8 +105,8 @@ type Result struct {
 	Duplicates int
 	// Added counts the new files; Moved the files whose state became
 	// moved; Unchanged the files already present as they are. Added +
-	// Moved + Unchanged + len(KeptMoved) is the number of distinct files
-	// imported.
+	// Moved + Unchanged + len(KeptMoved) + len(DeletedInStorage) is the
+	// number of distinct files imported.
 	Added, Moved, Unchanged int
 	// Missing lists the catalog's files that the source no longer lists.
 	// They are kept, never deleted (a partial listing must not destroy
@@ -118,6 +118,10 @@ type Result struct {
 	// KeptMoved lists the files the source lists as live but the catalog
 	// has already moved: the catalog wins, and an export moves them.
 	KeptMoved []string
+	// DeletedInStorage lists the moved files that the catalog deleted
+	// (cleanup, or an undo) and the storage still holds with the same
+	// content: they are not imported again; export --prune removes them.
+	DeletedInStorage []string
 	// Warnings lists what an operator should know although nothing is
 	// wrong enough to refuse the import (see Warning), sorted by handle
 	// and code.
@@ -481,7 +485,7 @@ func (b *Batch) Commit(ctx context.Context, db catalog.DB) (*Result, error) {
 	res.Entries = p.entries
 	res.Duplicates = p.duplicates
 	res.Added, res.Moved, res.Unchanged = p.added, p.moved, p.unchanged
-	res.Missing, res.KeptMoved = p.missing, p.keptMoved
+	res.Missing, res.KeptMoved, res.DeletedInStorage = p.missing, p.keptMoved, p.deleted
 	res.Skipped = make([]string, 0, len(r.skipped))
 	for _, st := range r.skipped {
 		res.Skipped = append(res.Skipped, st.handle)
@@ -653,6 +657,7 @@ type plan struct {
 	actions                 []action // per item
 	added, moved, unchanged int
 	keptMoved, missing      []string
+	deleted                 []string // moved files the catalog deleted, same content
 	duplicates              int
 	entries                 int
 	before                  *aptos.View // the view before the import (full plans)
@@ -685,6 +690,20 @@ func (r *run) plan(tx catalog.Tx, items []*item, full bool) (*plan, error) {
 	for i, it := range items {
 		listed[it.Handle] = true
 		f, ok := existing[it.Handle]
+		if !ok && it.State == catalog.Moved {
+			// A moved file that cleanup (or an undo) deleted from the
+			// catalog is still in a storage that was never pruned: the
+			// catalog's decision stands, or every drop-in sync after a
+			// cleanup would import it again.
+			d, err := tx.Deleted(it.Handle)
+			switch {
+			case err == nil && d.SHA256 == it.sha:
+				p.deleted = append(p.deleted, it.Handle)
+				continue
+			case err != nil && !errors.Is(err, catalog.ErrNotFound):
+				return nil, err
+			}
+		}
 		switch {
 		case !ok:
 			p.actions[i] = actAdd

@@ -10,9 +10,11 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/cleanup"
 	"github.com/metactl/metactl/importer"
 	"github.com/metactl/metactl/internal/catalogtest"
 	"github.com/metactl/metactl/storage"
@@ -545,5 +547,43 @@ func TestCommandAdapter(t *testing.T) {
 	res, err = importDir(t.Context(), db, s, importer.Options{})
 	if err != nil || res.Changed {
 		t.Errorf("local after adapter: %+v, %v", res, err)
+	}
+}
+
+// TestCleanedUpFilesStayDeleted: a drop-in sync after a cleanup finds the
+// deleted moved files still in metadata_backup/ (nothing pruned them). The
+// catalog's decision stands: they are listed, not imported again.
+func TestCleanedUpFilesStayDeleted(t *testing.T) {
+	now := clock
+	db := catalogtest.OpenWith(t, catalogtest.Options{Command: "importer test", Now: func() time.Time { return now }, Verify: true})
+	s := newStorage(t).
+		put("metadata/transaction_compacted_0-19.meta", txn(0, 9, "t0/m")+txn(10, 19, "t10/m")).
+		put("metadata_backup/transaction_0-9.meta", txn(0, 9, "t0/m")).
+		putGzip("metadata_backup/transaction_10-19.meta", txn(10, 19, "t10/m"))
+	mustImport(t, db, s, importer.Options{})
+	now = now.Add(48 * time.Hour)
+	cl, err := cleanup.Run(t.Context(), db, cleanup.Options{OlderThan: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cl.Deleted) != 2 {
+		t.Fatalf("cleanup deleted %v, want the 2 moved files", cl.Deleted)
+	}
+	res := mustImport(t, db, s, importer.Options{})
+	want := []string{"metadata/transaction_0-9.meta", "metadata/transaction_10-19.meta"}
+	if res.Added != 0 || res.Changed || !slices.Equal(res.DeletedInStorage, want) {
+		t.Fatalf("re-import: added %d, changed %v, deleted in storage %v; want 0, false, %v",
+			res.Added, res.Changed, res.DeletedInStorage, want)
+	}
+	if got := catalogtest.States(t, db); len(got) != 1 {
+		t.Errorf("states %v, want only the compacted file", got)
+	}
+	// Other content under a deleted name is not the deleted file: a
+	// conflict-free add, as for any new file.
+	s.remove("metadata_backup/transaction_0-9.meta").
+		put("metadata_backup/transaction_0-9.meta", txn(0, 9, "other/m"))
+	res = mustImport(t, db, s, importer.Options{})
+	if res.Added != 1 || !slices.Equal(res.DeletedInStorage, want[1:]) {
+		t.Fatalf("changed content: added %d, deleted in storage %v", res.Added, res.DeletedInStorage)
 	}
 }

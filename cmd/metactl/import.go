@@ -63,22 +63,25 @@ func (c *importCmd) Validate() error {
 
 // importJSON is the documented --json shape of import.
 type importJSON struct {
-	Source       string             `json:"source"`
-	Files        int                `json:"files"`
-	Lines        int                `json:"lines"`
-	Entries      int                `json:"entries"`
-	Duplicates   int                `json:"duplicates"`
-	Added        int                `json:"added"`
-	Moved        int                `json:"moved"`
-	Unchanged    int                `json:"unchanged"`
-	Missing      []string           `json:"missing"`
-	Skipped      []string           `json:"skipped"`
-	KeptMoved    []string           `json:"kept_moved"`
-	Warnings     []importer.Warning `json:"warnings"`
-	Changed      bool               `json:"changed"`
-	Generation   uint64             `json:"generation"`
-	DigestBefore aptos.Digest       `json:"digest_before"`
-	DigestAfter  aptos.Digest       `json:"digest_after"`
+	Source     string   `json:"source"`
+	Files      int      `json:"files"`
+	Lines      int      `json:"lines"`
+	Entries    int      `json:"entries"`
+	Duplicates int      `json:"duplicates"`
+	Added      int      `json:"added"`
+	Moved      int      `json:"moved"`
+	Unchanged  int      `json:"unchanged"`
+	Missing    []string `json:"missing"`
+	Skipped    []string `json:"skipped"`
+	KeptMoved  []string `json:"kept_moved"`
+	// DeletedInStorage: moved files cleanup deleted that the storage
+	// still holds; not imported again.
+	DeletedInStorage []string           `json:"deleted_in_storage"`
+	Warnings         []importer.Warning `json:"warnings"`
+	Changed          bool               `json:"changed"`
+	Generation       uint64             `json:"generation"`
+	DigestBefore     aptos.Digest       `json:"digest_before"`
+	DigestAfter      aptos.Digest       `json:"digest_after"`
 }
 
 func (c *importCmd) Run(a *app) error {
@@ -111,7 +114,7 @@ func (c *importCmd) Run(a *app) error {
 	out := importJSON{
 		Source: c.describe(), Files: res.Files, Lines: res.Lines, Entries: res.Entries, Duplicates: res.Duplicates,
 		Added: res.Added, Moved: res.Moved, Unchanged: res.Unchanged,
-		Missing: nonNil(res.Missing), Skipped: nonNil(res.Skipped), KeptMoved: nonNil(res.KeptMoved), Warnings: nonNilW(res.Warnings),
+		Missing: nonNil(res.Missing), Skipped: nonNil(res.Skipped), KeptMoved: nonNil(res.KeptMoved), DeletedInStorage: nonNil(res.DeletedInStorage), Warnings: nonNilW(res.Warnings),
 		Changed: res.Changed, Generation: res.Generation, DigestBefore: res.DigestBefore, DigestAfter: res.DigestAfter,
 	}
 	if a.cli.JSON {
@@ -132,6 +135,7 @@ func (c *importCmd) Run(a *app) error {
 	}
 	list("kept, no longer listed by the storage", out.Missing)
 	list("kept moved, still live in the storage (export moves them)", out.KeptMoved)
+	list("deleted by cleanup, still in the storage, not imported again (export --prune removes them)", out.DeletedInStorage)
 	return nil
 }
 
