@@ -427,6 +427,24 @@ func (t *target) run(ctx context.Context, s *Snapshot, dir *Dir, opts Options, r
 		}
 	}
 
+	// A move between the folders is a copy into the other folder, written
+	// above, and the removal just done: report it once, as a move, as an
+	// Adapter does (its backup_metadata_file is one command).
+	if len(res.Moved) > 0 {
+		moved := make(map[string]bool, len(res.Moved))
+		for _, p := range res.Moved {
+			moved[p] = true
+		}
+		res.Written = slices.DeleteFunc(res.Written, func(p string) bool {
+			dir, name, _ := strings.Cut(p, "/")
+			other := aptos.MetadataDir
+			if dir == aptos.MetadataDir {
+				other = aptos.MetadataBackupDir
+			}
+			return moved[other+"/"+name]
+		})
+	}
+
 	// Phase 4: entries the catalog does not know. Only files the catalog
 	// records as deleted by cleanup are ever removed (with Prune); the
 	// rest is classified and kept.

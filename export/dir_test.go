@@ -148,7 +148,9 @@ func TestToDirMovesAndRevives(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := counts{Generation: 2, Written: len(moved), Moved: len(moved), Unchanged: len(files) - len(moved)}
+	// A move is reported once, as a move, though a Dir writes the copy in
+	// metadata_backup/ before it removes the original.
+	want := counts{Generation: 2, Written: 0, Moved: len(moved), Unchanged: len(files) - len(moved)}
 	if !equalResult(res, &want) {
 		t.Errorf("after moves: %+v, want %+v", res, want)
 	}
@@ -160,7 +162,7 @@ func TestToDirMovesAndRevives(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want = counts{Generation: 3, Written: 1, Moved: 1, Unchanged: len(files) - 1}
+	want = counts{Generation: 3, Written: 0, Moved: 1, Unchanged: len(files) - 1}
 	if !equalResult(res, &want) {
 		t.Errorf("after revive: %+v, want %+v", res, want)
 	}

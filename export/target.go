@@ -102,7 +102,8 @@ type Result struct {
 	DryRun bool `json:"dry_run"`
 	// Written lists the files created or replaced (a Dir rewrites a file
 	// whose bytes differ; an Adapter saves the live files the remote does
-	// not list).
+	// not list). The copy a Dir writes into the other folder for a move is
+	// not listed here: the move is listed once, in Moved.
 	Written []string `json:"written"`
 	// Moved lists the stale copies removed once the right copy was in
 	// place: "metadata/<name>" for a file the catalog moved (the move

@@ -238,7 +238,7 @@ func TestDropInReportsStorage(t *testing.T) {
 		"dry run: " + s + " not synced; the real run imports its new files first\n",
 		"would write metadata/compaction_timestamps_1700086401.meta\n",
 		"would move metadata/epoch_ending_0-0.meta to metadata_backup/\n",
-		"storage " + s + ": would write 97, move 96; 5 unchanged, 0 kept\n",
+		"storage " + s + ": would write 1, move 96; 5 unchanged, 0 kept\n",
 	} {
 		if !strings.Contains(text.stdout, want) {
 			t.Errorf("dry run: no %q in %s", want, text)
