@@ -3,7 +3,6 @@
 package main
 
 import (
-	"os"
 	"time"
 
 	"github.com/metactl/metactl/catalog"
@@ -32,7 +31,7 @@ func (a *app) catalogFacts() (*metrics.Facts, error) {
 // verified, and this run.
 func (a *app) writeMetrics(run *metrics.Run) error {
 	var facts *metrics.Facts
-	if _, err := os.Stat(a.cli.Catalog); err == nil {
+	if a.catalogExists() {
 		cli := *a.cli
 		cli.LockTimeout = duration(time.Second)
 		b := *a

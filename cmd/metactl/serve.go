@@ -90,8 +90,10 @@ func (c *serveCmd) Run(a *app) error {
 		path = tmp
 		defer cleanup()
 	}
-	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("serve: catalog %q: %w", path, err)
+	if catalog.Scheme(path) == "" { // a URL (etcd://...) is checked per request
+		if _, err := os.Stat(path); err != nil {
+			return fmt.Errorf("serve: catalog %q: %w", path, err)
+		}
 	}
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {

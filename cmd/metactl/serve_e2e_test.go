@@ -23,7 +23,7 @@ import (
 func startServe(t *testing.T, cat string, extra ...string) (string, *exec.Cmd, *bytes.Buffer) {
 	t.Helper()
 	cmd := exec.Command(binary, append([]string{"serve", "--listen", "127.0.0.1:0"}, extra...)...)
-	cmd.Env = append(os.Environ(), "METACTL_CATALOG="+cat)
+	cmd.Env = append(os.Environ(), "METACTL_CATALOG="+catalogLocation(cat))
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
