@@ -57,6 +57,22 @@ type group struct {
 	where []string
 }
 
+// groupBy buckets gs by key, keeping their order inside each bucket, and
+// returns the keys sorted.
+func groupBy[K cmp.Ordered](gs []*group, key func(*group) K) ([]K, map[K][]*group) {
+	by := map[K][]*group{}
+	var keys []K
+	for _, g := range gs {
+		k := key(g)
+		if by[k] == nil {
+			keys = append(keys, k)
+		}
+		by[k] = append(by[k], g)
+	}
+	slices.Sort(keys)
+	return keys, by
+}
+
 // groups collects the distinct entries of kind k (exact duplicates, in
 // one file or several, are one entry, as in Aptos's view), in view order.
 func groups(entries []aptos.Located, k aptos.Kind) []*group {
@@ -306,16 +322,7 @@ func epochEnds(live []aptos.Located) map[uint64]epochEnd {
 
 func checkSnapshots(live []aptos.Located, add func(code, msg string, where []string)) {
 	gs := groups(live, aptos.KindStateSnapshot)
-	byVersion := map[uint64][]*group{}
-	var versions []uint64
-	for _, g := range gs {
-		v := g.m.StateSnapshot.Version
-		if byVersion[v] == nil {
-			versions = append(versions, v)
-		}
-		byVersion[v] = append(byVersion[v], g)
-	}
-	slices.Sort(versions)
+	versions, byVersion := groupBy(gs, func(g *group) uint64 { return g.m.StateSnapshot.Version })
 	for _, v := range versions {
 		if same := byVersion[v]; len(same) > 1 {
 			var ds []string
@@ -370,18 +377,11 @@ func manifestOf(m aptos.Metadata) string {
 }
 
 func checkManifests(live []aptos.Located, add func(code, msg string, where []string)) {
-	byManifest := map[string][]*group{}
-	var names []string
+	var all []*group
 	for _, k := range []aptos.Kind{aptos.KindEpochEnding, aptos.KindStateSnapshot, aptos.KindTransaction} {
-		for _, g := range groups(live, k) {
-			name := manifestOf(g.m)
-			if byManifest[name] == nil {
-				names = append(names, name)
-			}
-			byManifest[name] = append(byManifest[name], g)
-		}
+		all = append(all, groups(live, k)...)
 	}
-	slices.Sort(names)
+	names, byManifest := groupBy(all, func(g *group) string { return manifestOf(g.m) })
 	for _, name := range names {
 		if gs := byManifest[name]; len(gs) > 1 {
 			var ds []string
