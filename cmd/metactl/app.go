@@ -53,6 +53,20 @@ func (a *app) openWrite(command string) (catalog.DB, error) {
 	return catalog.Open(a.ctx, a.cli.Catalog, a.options(false, command))
 }
 
+// openExisting is openWrite for commands that change a catalog but cannot
+// start one (compact without a storage, cleanup, undo): a --catalog that
+// names no file is refused as a read-only command refuses it, instead of
+// leaving an empty catalog behind a typo.
+func (a *app) openExisting(command string) (catalog.DB, error) {
+	if err := checkCatalogPath(a.cli.Catalog, true); err != nil {
+		return nil, err
+	}
+	if !a.catalogExists() {
+		return nil, fmt.Errorf("open catalog %q: %w (create it with 'metactl import')", a.cli.Catalog, catalog.ErrNoCatalog)
+	}
+	return a.openWrite(command)
+}
+
 // removeIfFresh undoes what a failed first write left behind: if the
 // catalog did not exist before this command (existed false) and no write
 // was committed to it, the catalog file and its lock file are removed.

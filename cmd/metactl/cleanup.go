@@ -56,7 +56,7 @@ func (c *cleanupCmd) Run(a *app) error {
 			return fmt.Errorf("cleanup: %w", err)
 		}
 	} else {
-		db, err := a.openWrite("cleanup")
+		db, err := a.openExisting("cleanup")
 		if err != nil {
 			return err
 		}

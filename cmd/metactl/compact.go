@@ -143,7 +143,7 @@ func (c *compactCmd) Run(a *app) error {
 			return withOp("compact", err)
 		}
 	} else {
-		db, err := a.openWrite("compact")
+		db, err := a.openExisting("compact")
 		if err != nil {
 			return err
 		}

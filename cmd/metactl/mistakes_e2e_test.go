@@ -75,3 +75,31 @@ func TestInterruptedFirstImportLeavesNothing(t *testing.T) {
 	}
 	noneExist(t, cat, cat+".lock")
 }
+
+// TestWriteCommandsNeedACatalog: a command that changes a catalog but
+// cannot start one (compact without a storage, cleanup, undo) refuses a
+// --catalog that names no file, as status does, and creates nothing: a
+// typo in a cron job's path used to leave an empty catalog and exit 0.
+func TestWriteCommandsNeedACatalog(t *testing.T) {
+	for _, args := range [][]string{
+		{"compact"},
+		{"compact", "--json"},
+		{"cleanup", "--older-than", "1d"},
+		{"undo", "1"},
+		{"status"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			cat := filepath.Join(t.TempDir(), "nope.db")
+			want := `metactl: open catalog "` + cat + `": catalog does not exist (create it with 'metactl import')` + "\n"
+			if args[len(args)-1] == "--json" {
+				r := metactl(t, cat, nil, args...)
+				if r.code != 1 || !strings.Contains(r.stdout, `"error"`) || !strings.Contains(r.stdout, "catalog does not exist") {
+					t.Errorf("metactl %s:\n%s\nwant exit 1 and a JSON error document", strings.Join(args, " "), r)
+				}
+			} else {
+				wantFailure(t, cat, 1, want, args...)
+			}
+			noneExist(t, cat, cat+".lock")
+		})
+	}
+}

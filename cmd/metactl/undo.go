@@ -55,7 +55,7 @@ type undoJSON struct {
 }
 
 func (c *undoCmd) Run(a *app) error {
-	db, err := a.openWrite("undo")
+	db, err := a.openExisting("undo")
 	if err != nil {
 		return err
 	}
