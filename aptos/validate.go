@@ -119,3 +119,7 @@ func (e *invalidError) Is(target error) bool {
 func invalidf(format string, args ...any) error {
 	return &invalidError{msg: fmt.Sprintf(format, args...)}
 }
+
+// Invalidf returns an error that matches ErrInvalid with errors.Is and
+// reads exactly as formatted, without a trailing ": invalid input".
+func Invalidf(format string, args ...any) error { return invalidf(format, args...) }

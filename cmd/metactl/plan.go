@@ -113,7 +113,7 @@ func (c *planCmd) Run(a *app) error {
 			msg := fmt.Sprintf("target version %s is beyond the latest backed-up transaction version %d: the restore stops at %d, as Aptos's does",
 				versionText(plan.RequestedTargetVersion), plan.MaxTransactionVersion, plan.TargetVersion)
 			if c.Strict && c.TargetVersion.set {
-				err = fmt.Errorf("plan: %s (--strict): %w", msg, aptos.ErrInvalid)
+				err = aptos.Invalidf("plan: %s (--strict)", msg)
 			} else if c.TargetVersion.set {
 				out.Warnings = append(out.Warnings, msg)
 			}

@@ -66,7 +66,7 @@ func TestPlanCLI(t *testing.T) {
 		{"target beyond coverage: capped with a warning", genesis, []string{"--target-version", "500"}, 0,
 			[]string{"restore to version 100"}, "metactl: warning: target version 500 is beyond the latest backed-up transaction version 100: the restore stops at 100, as Aptos's does", `"capped": true`},
 		{"--strict turns the cap into exit 3", genesis, []string{"--target-version", "500", "--strict"}, 3,
-			[]string{"restore to version 100"}, "(--strict)", `"ok": false`},
+			[]string{"restore to version 100"}, "the restore stops at 100, as Aptos's does (--strict)\n", `"ok": false`},
 		{"a hole at the end of the range names the moved file", holes, []string{"--target-version", "150"}, 3,
 			[]string{"transaction backups from version 0: 1", "MISSING versions 100-150 are not covered by any live file; moved file(s) that would cover them: metadata_backup/transaction_100-199.meta"},
 			"metactl: plan: a restore to version 150 would stop short", `"moved_files": [
