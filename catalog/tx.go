@@ -398,7 +398,8 @@ func (tx *boltTx) LatestTimestamps() (*aptos.CompactionTimestamps, string, error
 	return &m.Timestamps, string(k[8:]), nil
 }
 
-// NewFile describes a file to add with WriteTx.PutFile.
+// NewFile describes a file to add with WriteTx.PutFile, which keeps no
+// reference to Content or Lines: the caller may reuse them afterwards.
 type NewFile struct {
 	Handle  string // "metadata/<ShellSafeName>"
 	Content []byte // the file's bytes

@@ -51,7 +51,7 @@ func TestApplyTamperedPlanAborts(t *testing.T) {
 
 			_, err := db.Update(t.Context(), OperationKind, func(tx catalog.WriteTx) error {
 				tx.PreserveView()
-				p, err := planTx(tx, Options{EpochEndingFactor: 1, StateSnapshotFactor: 1, TransactionFactor: 3})
+				p, err := planTx(tx, Options{EpochEndingFactor: 1, StateSnapshotFactor: 1, TransactionFactor: 3}, false)
 				if err != nil {
 					return err
 				}
@@ -113,7 +113,7 @@ func TestApplyUntamperedPlanCommits(t *testing.T) {
 	catalogtest.Put(t, db, catalogtest.File{Name: "transaction_0-9.meta", State: catalog.Live, Lines: []aptos.Metadata{txnEntry(0, 9)}})
 	op, err := db.Update(t.Context(), OperationKind, func(tx catalog.WriteTx) error {
 		tx.PreserveView()
-		p, err := planTx(tx, DefaultOptions())
+		p, err := planTx(tx, DefaultOptions(), false)
 		if err != nil {
 			return err
 		}

@@ -136,6 +136,9 @@ type PlannedFile struct {
 	// (state snapshots).
 	First, Last uint64
 	// Content is the file: each entry's serde_json line, in sorted order.
+	// Compute and DryRun fill it in; Run leaves it nil (it builds each
+	// file's content only while writing it; read the file from the
+	// catalog).
 	Content []byte
 	// Exists is true if an identical live file was already in the catalog
 	// (writing it changed nothing). Set by Run and DryRun, not by Compute.
@@ -228,6 +231,15 @@ func (e *ContinuityError) Unwrap() error { return aptos.ErrInvalid }
 // transaction chunk. Chunks that Aptos would write under one name are
 // merged into that one file (PlannedFile.Chunks > 1).
 func Compute(v *aptos.View, live []string, prev *aptos.CompactionTimestamps, now uint64, opts Options) (*Plan, error) {
+	return compute(v, live, prev, now, opts, true)
+}
+
+// compute is Compute; with content false it leaves every PlannedFile's
+// Content nil, and apply builds each file's content when it writes that
+// file (Run: the compacted files of a million entries are about the size
+// of the view's lines, and holding them all until the commit doubled what
+// the catalog itself holds of them).
+func compute(v *aptos.View, live []string, prev *aptos.CompactionTimestamps, now uint64, opts Options, content bool) (*Plan, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
@@ -240,9 +252,10 @@ func Compute(v *aptos.View, live []string, prev *aptos.CompactionTimestamps, now
 	}
 
 	// Compacted files, in Aptos's order: epoch endings, transactions,
-	// state snapshots. Only the content is built here; apply rebuilds each
-	// file's parsed lines from the view when it writes that file, so a
-	// run never holds every entry twice over (see PlannedFile.lo).
+	// state snapshots. Only the content is built here (and for Run not
+	// even that); apply rebuilds each file's parsed lines from the view
+	// when it writes that file, so a run never holds every entry twice
+	// over (see PlannedFile.lo).
 	p.view = v
 	var m aptos.Metadata
 	lo := 0
@@ -254,10 +267,12 @@ func Compute(v *aptos.View, live []string, prev *aptos.CompactionTimestamps, now
 			}
 		}
 		first, last := chunk[0].FirstEpoch, chunk[len(chunk)-1].LastEpoch
-		w := p.add(aptos.KindEpochEnding, aptos.CompactedName(aptos.KindEpochEnding, first, last), first, last, lo, len(chunk))
-		for _, e := range chunk {
-			m = aptos.NewEpochEnding(e)
-			w.Content = append(aptos.AppendLine(w.Content, &m), '\n')
+		w := p.add(aptos.KindEpochEnding, aptos.CompactedName(aptos.KindEpochEnding, first, last), first, last, lo, len(chunk), content)
+		if content {
+			for _, e := range chunk {
+				m = aptos.NewEpochEnding(e)
+				w.Content = append(aptos.AppendLine(w.Content, &m), '\n')
+			}
 		}
 		lo += len(chunk)
 	}
@@ -270,20 +285,24 @@ func Compute(v *aptos.View, live []string, prev *aptos.CompactionTimestamps, now
 			}
 		}
 		first, last := chunk[0].FirstVersion, chunk[len(chunk)-1].LastVersion
-		w := p.add(aptos.KindTransaction, aptos.CompactedName(aptos.KindTransaction, first, last), first, last, lo, len(chunk))
-		for _, t := range chunk {
-			m = aptos.NewTransaction(t)
-			w.Content = append(aptos.AppendLine(w.Content, &m), '\n')
+		w := p.add(aptos.KindTransaction, aptos.CompactedName(aptos.KindTransaction, first, last), first, last, lo, len(chunk), content)
+		if content {
+			for _, t := range chunk {
+				m = aptos.NewTransaction(t)
+				w.Content = append(aptos.AppendLine(w.Content, &m), '\n')
+			}
 		}
 		lo += len(chunk)
 	}
 	lo = 0
 	for _, chunk := range chunks(v.StateSnapshots, opts.StateSnapshotFactor) {
 		first, last := chunk[0].Epoch, chunk[len(chunk)-1].Epoch
-		w := p.add(aptos.KindStateSnapshot, aptos.CompactedName(aptos.KindStateSnapshot, first, last), first, last, lo, len(chunk))
-		for _, s := range chunk {
-			m = aptos.NewStateSnapshot(s)
-			w.Content = append(aptos.AppendLine(w.Content, &m), '\n')
+		w := p.add(aptos.KindStateSnapshot, aptos.CompactedName(aptos.KindStateSnapshot, first, last), first, last, lo, len(chunk), content)
+		if content {
+			for _, s := range chunk {
+				m = aptos.NewStateSnapshot(s)
+				w.Content = append(aptos.AppendLine(w.Content, &m), '\n')
+			}
 		}
 		lo += len(chunk)
 	}
@@ -369,7 +388,7 @@ func expired(now, t, grace uint64) bool { return now > t && now-t > grace }
 // add plans the next n entries of kind k's list of the view, from index
 // lo, as the file name, and returns the file, whose Content the caller
 // appends the entries to.
-func (p *Plan) add(k aptos.Kind, name string, first, last uint64, lo, n int) *PlannedFile {
+func (p *Plan) add(k aptos.Kind, name string, first, last uint64, lo, n int, content bool) *PlannedFile {
 	h := aptos.LiveHandle(name)
 	// A second chunk under the name just planned: its entries go into
 	// that file, after the first chunk's (both are runs of the sorted
@@ -383,8 +402,11 @@ func (p *Plan) add(k aptos.Kind, name string, first, last uint64, lo, n int) *Pl
 		w.Chunks++
 		return w
 	}
-	p.Write = append(p.Write, PlannedFile{Handle: h, Kind: k, Lines: n, Chunks: 1, First: first, Last: last,
-		Content: make([]byte, 0, 160*n), lo: lo}) // a typical line is under 160 bytes
+	w := PlannedFile{Handle: h, Kind: k, Lines: n, Chunks: 1, First: first, Last: last, lo: lo}
+	if content {
+		w.Content = make([]byte, 0, 160*n) // a typical line is under 160 bytes
+	}
+	p.Write = append(p.Write, w)
 	return &p.Write[len(p.Write)-1]
 }
 

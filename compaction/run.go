@@ -47,7 +47,7 @@ func Run(ctx context.Context, db catalog.DB, opts Options) (*Plan, *catalog.Oper
 	op, err := db.Update(ctx, OperationKind, func(tx catalog.WriteTx) error {
 		tx.PreserveView()
 		tx.SetInputs(opts.inputs()...)
-		p, err := planTx(tx, opts)
+		p, err := planTx(tx, opts, false)
 		if err != nil {
 			return err
 		}
@@ -78,7 +78,7 @@ func DryRun(ctx context.Context, db catalog.DB, opts Options) (*Plan, error) {
 	}
 	var plan *Plan
 	err := db.View(ctx, func(tx catalog.Tx) error {
-		p, err := planTx(tx, opts)
+		p, err := planTx(tx, opts, true)
 		if err != nil {
 			return err
 		}
@@ -97,8 +97,9 @@ func DryRun(ctx context.Context, db catalog.DB, opts Options) (*Plan, error) {
 
 // planTx gathers Compute's inputs from tx: the view, the live handles, the
 // latest timestamps entry (the one Tx.View already read, the same value
-// Tx.LatestTimestamps returns) and one clock reading.
-func planTx(tx catalog.Tx, opts Options) (*Plan, error) {
+// Tx.LatestTimestamps returns) and one clock reading. With content false
+// the plan's files have no Content (apply builds it).
+func planTx(tx catalog.Tx, opts Options, content bool) (*Plan, error) {
 	v, err := tx.View()
 	if err != nil {
 		return nil, err
@@ -117,7 +118,7 @@ func planTx(tx catalog.Tx, opts Options) (*Plan, error) {
 	if secs < 0 {
 		return nil, fmt.Errorf("clock reads %s, before 1970", tx.Now())
 	}
-	return Compute(v, live, v.Timestamps, uint64(secs), opts)
+	return compute(v, live, v.Timestamps, uint64(secs), opts, content)
 }
 
 // apply carries out p inside tx, in Aptos's order: compacted files, moves,
@@ -125,13 +126,22 @@ func planTx(tx catalog.Tx, opts Options) (*Plan, error) {
 // what catches a plan that would lose an entry.
 func apply(ctx context.Context, tx catalog.WriteTx, p *Plan) error {
 	var buf []aptos.Metadata // one file's lines at a time, rebuilt from the view
+	var cbuf []byte          // one file's content at a time, when the plan has none
 	for i := range p.Write {
 		w := &p.Write[i]
 		lines := p.parsed(w, buf)
 		if w.lines == nil {
 			buf = lines // reuse its storage for the next file (PutFile keeps no reference)
 		}
-		r, err := tx.PutFile(catalog.NewFile{Handle: w.Handle, Content: w.Content, State: catalog.Live,
+		content := w.Content
+		if content == nil {
+			cbuf = cbuf[:0]
+			for j := range lines {
+				cbuf = append(aptos.AppendLine(cbuf, &lines[j]), '\n')
+			}
+			content = cbuf // reused likewise
+		}
+		r, err := tx.PutFile(catalog.NewFile{Handle: w.Handle, Content: content, State: catalog.Live,
 			Source: Source, Lines: lines, Replace: true})
 		if err != nil {
 			return fmt.Errorf("write %q: %w", w.Handle, err)

@@ -265,7 +265,7 @@ func TestDuplicateLinesInTwoFiles(t *testing.T) {
 	if len(p.Write) != 1 || p.Write[0].Handle != "metadata/epoch_ending_compacted_0-2.meta" || p.Write[0].Lines != 3 {
 		t.Fatalf("writes %+v", p.Write)
 	}
-	mustEqualBytes(t, "compacted content", p.Write[0].Content, catalogtest.Content(ep(0, 0), ep(1, 1), ep(2, 2)))
+	mustEqualBytes(t, "compacted content", tc.content(t, p.Write[0].Handle), catalogtest.Content(ep(0, 0), ep(1, 1), ep(2, 2)))
 	tc.clock.set(t0 + 1)
 	p, _ = tc.run(t, opts(10, 1, 1, 0))
 	eqStrings(t, "moved", p.Move, md("epoch_ending_0-1.meta", "epoch_ending_1-1.meta", "epoch_ending_2-2.meta"))
@@ -373,7 +373,7 @@ func TestRewriteExistingHandles(t *testing.T) {
 	tc.put(t, catalog.Live, single(ss(0, 0)), single(ss(2, 20)), single(ss(2, 21)))
 	p, _ := tc.run(t, o)
 	eqStrings(t, "writes", writes(p), md("state_snapshot_compacted_epoch_0_2.meta", "state_snapshot_compacted_epoch_2_2.meta"))
-	mustEqualBytes(t, "chunk 1", p.Write[0].Content, catalogtest.Content(ss(0, 0), ss(2, 20)))
+	mustEqualBytes(t, "chunk 1", tc.content(t, p.Write[0].Handle), catalogtest.Content(ss(0, 0), ss(2, 20)))
 
 	// A snapshot at version 19 shifts every later chunk: both names stay,
 	// both contents change.
@@ -439,6 +439,12 @@ func TestDryRunMatchesRun(t *testing.T) {
 		}
 		mustEqualBytes(t, st.name+": catalog after the dry run", tc.bytes(t), raw)
 		p, _ := tc.run(t, o)
+		// The dry run's contents are what Run wrote (Run's plan carries
+		// none: it builds each file while writing it).
+		for i := range dry.Write {
+			mustEqualBytes(t, st.name+": "+dry.Write[i].Handle, tc.content(t, dry.Write[i].Handle), dry.Write[i].Content)
+			dry.Write[i].Content = nil
+		}
 		if !reflect.DeepEqual(dry, p) {
 			t.Fatalf("%s: dry run plan\n%+v\nrun plan\n%+v", st.name, dry, p)
 		}
