@@ -55,7 +55,7 @@ type CLI struct {
 	JSON        bool             `name:"json" help:"Print a stable JSON document on stdout instead of text."`
 	MetricsFile string           `name:"metrics-textfile" help:"After the command, write Prometheus metrics (catalog, storage state, restorable frontier, this run) to this node-exporter textfile, atomically." type:"path" placeholder:"PATH"`
 	Quiet       bool             `short:"q" help:"Show no progress (errors and warnings still go to stderr)."`
-	LogFormat   string           `name:"log-format" help:"Format of progress records and log lines on stderr: text or json (one JSON object a line, for log collectors)." enum:"text,json" default:"text"`
+	LogFormat   string           `name:"log-format" help:"Format of everything on stderr (progress records, log lines, warnings, the final error): text or json (one JSON object a line with time, level and msg, for log collectors)." enum:"text,json" default:"text"`
 	Version     kong.VersionFlag `help:"Print the version (module, VCS revision, Go version) and exit."`
 
 	Import     importCmd     `cmd:"" help:"Import (sync) a legacy metadata folder, command-adapter storage or archive into the catalog."`
@@ -224,7 +224,7 @@ var errSelftestFailed = errors.New("selftest: a property does not hold")
 // except for verify's exit 4, whose own document was the output.
 func (a *app) report(err error) int {
 	msg := strings.TrimPrefix(err.Error(), "metactl: ")
-	fmt.Fprintln(a.stderr, "metactl: "+msg)
+	a.errorLine(msg)
 	code := exitCodeOf(err)
 	var documented documentedError
 	if a.cli.JSON && code != exitVerify && !errors.As(err, &documented) {

@@ -200,7 +200,7 @@ func warnNew(a *app, res *export.Result) {
 		if n == 1 {
 			verb = "is"
 		}
-		fmt.Fprintf(a.stderr, "metactl: warning: %s in %s %s not in the catalog: run 'metactl import' (the drop-in compaction imports them first)\n",
+		a.warnf("%s in %s %s not in the catalog: run 'metactl import' (the drop-in compaction imports them first)",
 			count(n, "metadata file"), res.Target, verb)
 	}
 }

@@ -233,7 +233,7 @@ func readAndCommit(a *app, command string, src storage.Source, opts importer.Opt
 // lists them too.
 func (a *app) warn(ws []importer.Warning) {
 	for _, w := range ws {
-		fmt.Fprintf(a.stderr, "metactl: warning: %s\n", w)
+		a.warnf("%s", w)
 	}
 }
 

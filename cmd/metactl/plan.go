@@ -129,7 +129,7 @@ func (c *planCmd) Run(a *app) error {
 		out.Error = &body
 	}
 	for _, w := range out.Warnings {
-		fmt.Fprintf(a.stderr, "metactl: warning: %s\n", w)
+		a.warnf("%s", w)
 	}
 	if a.cli.JSON {
 		if jerr := a.printJSON(out); jerr != nil {

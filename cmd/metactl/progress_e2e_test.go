@@ -76,3 +76,42 @@ func TestProgressLogsVersionCompletion(t *testing.T) {
 		t.Errorf("completing 'metactl compact --remove-' gave %q", c)
 	}
 }
+
+// TestLogFormatJSONCoversEverything: with --log-format json every line on
+// stderr is a JSON record, warnings (level WARN) and the final error
+// (level ERROR) included, so a log collector never meets a plain line.
+func TestLogFormatJSONCoversEverything(t *testing.T) {
+	s := writeStorage(t, map[string]string{
+		"metadata/transaction_0-9.meta": `{"TransactionBackup":{"first_version":0,"last_version":9,"manifest":"t/m"}}` + "\n",
+		"metadata/empty.meta":           "",
+	})
+	cat := filepath.Join(t.TempDir(), "c.db")
+	records := func(r result) map[string][]string {
+		t.Helper()
+		byLevel := map[string][]string{}
+		for _, line := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
+			var rec struct{ Time, Level, Msg string }
+			if err := json.Unmarshal([]byte(line), &rec); err != nil || rec.Time == "" || rec.Level == "" {
+				t.Errorf("stderr line is not a JSON log record: %q (%v)", line, err)
+				continue
+			}
+			byLevel[rec.Level] = append(byLevel[rec.Level], rec.Msg)
+		}
+		return byLevel
+	}
+	got := records(must(t, cat, nil, "--log-format", "json", "import", "--local-fs-dir", s))
+	want := "metadata/empty.meta: empty file (0 bytes): it holds no entry; Aptos never writes one (a failed upload?)"
+	if !slices.Equal(got["WARN"], []string{want}) {
+		t.Errorf("import warnings as JSON records: %q, want [%q]", got["WARN"], want)
+	}
+	r := metactl(t, filepath.Join(t.TempDir(), "nope.db"), nil, "--log-format", "json", "status")
+	got = records(r)
+	if r.code != 1 || len(got["ERROR"]) != 1 || !strings.Contains(got["ERROR"][0], "catalog does not exist") {
+		t.Errorf("status on a missing catalog: %s\nwant exit 1 and one ERROR record", r)
+	}
+	// Text stays text.
+	r = metactl(t, cat, nil, "import", "--local-fs-dir", s)
+	if !strings.Contains(r.stderr, "metactl: warning: "+want+"\n") {
+		t.Errorf("text warning: %s", r)
+	}
+}

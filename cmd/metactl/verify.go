@@ -79,7 +79,7 @@ func (c *verifyCmd) Run(a *app) error {
 			r.Generation, count(r.Files, "file"), count(r.Entries, "entry"), r.ViewDigest.Short(), count(len(r.Problems), "problem"), count(len(r.Warnings), "warning"))
 	}
 	for _, w := range r.Warnings {
-		fmt.Fprintf(a.stderr, "metactl: warning: %s: %s\n", w.Code, w.Message)
+		a.warnf("%s: %s", w.Code, w.Message)
 	}
 	if !r.OK() {
 		return errVerifyFailed
