@@ -95,7 +95,10 @@
 //
 // # Concurrency and progress
 //
-// Reads run Options.Concurrency at a time and parsing on all CPUs; every
+// Reads run Options.Concurrency at a time, each file parsed and validated
+// by the goroutine that read it (files in hand, as Prepare takes them, are
+// parsed on all CPUs); a source that can open a reader for many files
+// (storage.ReaderSource: a LocalFs folder) is read through one. Every
 // other step, and every Options.Progress call, runs on the calling
 // goroutine. The write transaction spans only the commit phase: readers of
 // the catalog, in this process or another, wait at most for that commit.

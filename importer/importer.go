@@ -202,18 +202,34 @@ func Read(ctx context.Context, src storage.Source, opts Options) (*Batch, error)
 		}
 	}
 
+	// Each file is parsed and validated by the goroutine that read it,
+	// while its bytes are fresh in the cache.
+	read := src.ReadFile
+	if rs, ok := src.(storage.ReaderSource); ok {
+		rd, err := rs.OpenReader()
+		if err != nil {
+			return nil, fmt.Errorf("import: %w", err)
+		}
+		defer rd.Close()
+		read = rd.ReadFile
+	}
 	type readResult struct {
-		content []byte
+		checked
 		problem error // a Problem reason, or a *strayError
 	}
 	results := make([]readResult, len(reads))
 	r.prog.report(PhaseRead, 0, len(reads))
 	err = forEach(ctx, len(reads), opts.Concurrency, func(ctx context.Context, i int) error {
-		h := reads[i].handle
-		data, err := src.ReadFile(ctx, h, opts.MaxFileSize)
+		rd := &reads[i]
+		data, err := read(ctx, rd.handle, opts.MaxFileSize)
 		switch {
 		case err == nil:
-			results[i].content = data
+			// A live file's handle is the storage's: one string for both.
+			sf := SourceFile{Handle: rd.handle, State: rd.state, Content: data, Source: opts.Source}
+			if rd.state != catalog.Live {
+				sf.Handle = aptos.LiveHandle(rd.name)
+			}
+			results[i].checked = r.check(sf)
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case errors.Is(err, storage.ErrTooLarge):
@@ -223,9 +239,9 @@ func Read(ctx context.Context, src storage.Source, opts Options) (*Batch, error)
 		case errors.Is(err, storage.ErrNotRegular):
 			results[i].problem = strayNotRegular(err)
 		case errors.Is(err, fs.ErrNotExist):
-			return fmt.Errorf("import: %s was listed but is gone (moved or deleted meanwhile, perhaps by a compactor; run the import again): %w", h, err)
+			return fmt.Errorf("import: %s was listed but is gone (moved or deleted meanwhile, perhaps by a compactor; run the import again): %w", rd.handle, err)
 		default:
-			return fmt.Errorf("import %s: %w", h, err)
+			return fmt.Errorf("import %s: %w", rd.handle, err)
 		}
 		return nil
 	}, func(done int) { r.prog.report(PhaseRead, done, len(reads)) })
@@ -237,7 +253,7 @@ func Read(ctx context.Context, src storage.Source, opts Options) (*Batch, error)
 	}
 	failpoint.Hit("import.after-read")
 
-	files := make([]SourceFile, 0, len(reads))
+	out := make([]checked, 0, len(reads))
 	for i, rd := range reads {
 		var stray *strayError
 		switch res := results[i]; {
@@ -246,10 +262,14 @@ func Read(ctx context.Context, src storage.Source, opts Options) (*Batch, error)
 		case res.problem != nil:
 			r.probs.add(Problem{Handle: rd.handle, Err: res.problem})
 		default:
-			files = append(files, SourceFile{Handle: aptos.LiveHandle(rd.name), State: rd.state, Content: res.content, Source: opts.Source})
+			out = append(out, res.checked)
 		}
 	}
-	return r.prepare(ctx, files)
+	// Validated while read: the phase is reported for its place in the
+	// sequence.
+	r.prog.report(PhaseValidate, 0, len(out))
+	r.prog.report(PhaseValidate, len(out), len(out))
+	return r.finish(r.collect(out), len(out)), nil
 }
 
 // strayName returns why a listed name is not one metactl imports, or nil
@@ -327,7 +347,12 @@ func (r *run) prepare(ctx context.Context, files []SourceFile) (*Batch, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Batch{r: r, files: len(files)}
+	return r.finish(items, len(files)), nil
+}
+
+// finish checks the validated files against each other.
+func (r *run) finish(items []*item, files int) *Batch {
+	b := &Batch{r: r, files: files}
 	for _, it := range items {
 		b.lines += it.lineCount
 	}
@@ -335,7 +360,7 @@ func (r *run) prepare(ctx context.Context, files []SourceFile) (*Batch, error) {
 	b.items = r.merge(items)
 	r.checkIdentities(b.items)
 	failpoint.Hit("import.after-validate")
-	return b, nil
+	return b
 }
 
 // run is one import in progress.
@@ -498,33 +523,45 @@ func (b *Batch) Commit(ctx context.Context, db catalog.DB) (*Result, error) {
 	return res, nil
 }
 
+// checked is one file after checkFile.
+type checked struct {
+	it    *item
+	probs []Problem
+	bad   int // problems in the file, listed or not
+}
+
+// check parses and validates one file; it only reads r, so it may run on
+// many goroutines at once.
+func (r *run) check(sf SourceFile) checked {
+	if sf.Source == "" {
+		sf.Source = r.opts.Source
+	}
+	it, probs, bad := checkFile(sf, r.opts.MaxProblems, r.opts.MaxFileSize)
+	return checked{it, probs, bad}
+}
+
 // validate parses and validates every file, on all CPUs, and records the
 // problems in file order.
 func (r *run) validate(ctx context.Context, files []SourceFile) ([]*item, error) {
-	type checked struct {
-		it    *item
-		probs []Problem
-		bad   int // problems in the file, listed or not
-	}
 	out := make([]checked, len(files))
-	max := r.opts.MaxProblems
 	r.prog.report(PhaseValidate, 0, len(files))
 	err := forEach(ctx, len(files), runtime.GOMAXPROCS(0), func(ctx context.Context, i int) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		sf := files[i]
-		if sf.Source == "" {
-			sf.Source = r.opts.Source
-		}
-		it, probs, bad := checkFile(sf, max, r.opts.MaxFileSize)
-		out[i] = checked{it, probs, bad}
+		out[i] = r.check(files[i])
 		return nil
 	}, func(done int) { r.prog.report(PhaseValidate, done, len(files)) })
 	if err != nil {
 		return nil, fmt.Errorf("import: %w", err)
 	}
-	items := make([]*item, 0, len(files))
+	return r.collect(out), nil
+}
+
+// collect records the problems of the checked files, in their order, and
+// returns their items.
+func (r *run) collect(out []checked) []*item {
+	items := make([]*item, 0, len(out))
 	for _, c := range out {
 		for _, p := range c.probs {
 			r.probs.add(p)
@@ -532,7 +569,7 @@ func (r *run) validate(ctx context.Context, files []SourceFile) ([]*item, error)
 		r.probs.more += c.bad - len(c.probs)
 		items = append(items, c.it)
 	}
-	return items, nil
+	return items
 }
 
 // checkFile parses and validates one file. It returns the file's problems,

@@ -2,63 +2,72 @@ package importer
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 )
 
 // forEach runs work(ctx, i) for every i in [0, n) on at most workers
-// goroutines (an errgroup with SetLimit). After each call returns, done is
-// called with the number of calls finished so far, from the calling
-// goroutine (progress callbacks run there, as Options.Progress promises).
-// The first error work returns cancels the others and is returned; if ctx
-// ends first, its error is.
+// goroutines, each taking the next index as it finishes one (a file costs
+// microseconds: a goroutine per call would cost as much as the call).
+// done is called from the calling goroutine (progress callbacks run there,
+// as Options.Progress promises) with the number of calls finished so far:
+// every progressTick while they run, and with n at the end. The first error
+// work returns cancels the others and is returned; if ctx ends first, its
+// error is.
 func forEach(ctx context.Context, n, workers int, work func(ctx context.Context, i int) error, done func(finished int)) error {
 	if n == 0 {
 		return ctx.Err()
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(workers)
-	finished := make(chan struct{}, n) // never blocks a worker
-	result := make(chan error, 1)
-	go func() { // g.Go blocks at the limit, so feed from here
-		for i := range n {
-			if gctx.Err() != nil {
-				break
-			}
-			g.Go(func() error {
-				if err := work(gctx, i); err != nil {
-					return err
+	gctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		next, finished atomic.Int64
+		once           sync.Once
+		first          error
+		wg             sync.WaitGroup
+	)
+	for range min(max(workers, 1), n) {
+		wg.Go(func() {
+			for gctx.Err() == nil {
+				i := next.Add(1) - 1
+				if i >= int64(n) {
+					return
 				}
-				finished <- struct{}{}
-				return nil
-			})
-		}
-		result <- g.Wait()
-	}()
-	count := 0
+				if err := work(gctx, int(i)); err != nil {
+					once.Do(func() { first = err })
+					cancel()
+					return
+				}
+				finished.Add(1)
+			}
+		})
+	}
+	all := make(chan struct{})
+	go func() { wg.Wait(); close(all) }()
+	tick := time.NewTicker(progressTick)
+	defer tick.Stop()
 	for {
 		select {
-		case <-finished:
-			count++
-			done(count)
-		case err := <-result:
-			if err != nil {
-				return err
-			}
-			for len(finished) > 0 {
-				<-finished
-				count++
-				done(count)
-			}
-			if count < n {
-				// The feeder stopped early: ctx ended between two calls.
+		case <-tick.C:
+			done(int(finished.Load()))
+		case <-all:
+			count := int(finished.Load())
+			switch {
+			case first != nil:
+				return first
+			case count < n:
+				// The workers stopped early: ctx ended.
 				return ctx.Err()
 			}
+			done(count)
 			return nil
 		}
 	}
 }
+
+// progressTick is how often forEach reports progress.
+const progressTick = 25 * time.Millisecond
 
 // progressInterval is the least time between two throttled reports.
 const progressInterval = 100 * time.Millisecond

@@ -51,8 +51,14 @@
 // O_NOFOLLOW and O_NONBLOCK and refuses anything but a regular file
 // ([ErrNotRegular]): a symbolic link planted as a metadata file is never
 // followed, a named pipe never blocks. The metadata folder itself may be a
-// symbolic link. Plain files are checked against the limit with fstat before
-// reading. Local only reads: writing a legacy folder atomically is the
+// symbolic link. Plain files are checked against the limit with fstat
+// before reading. On Unix each file costs four system calls: open, fstat,
+// one read of the size fstat gave (plus one byte, which shows a file that
+// grew; only then, or after a short read, is it read on to its end) and
+// close. To read many files, [Local.Reader] opens the two folders once and
+// opens each file relative to its folder (openat), so the kernel resolves
+// one path element per file; the importer uses it through [ReaderSource].
+// Local only reads: writing a legacy folder atomically is the
 // export package's job (export/doc.go).
 //
 // # Command adapter

@@ -36,8 +36,25 @@ type Source interface {
 	ReadFile(ctx context.Context, handle string, max int64) ([]byte, error)
 }
 
-// Both backends implement Source.
+// FileReader reads files of one storage, as [Source.ReadFile] does, from
+// what it opened once; Close releases that.
+type FileReader interface {
+	ReadFile(ctx context.Context, handle string, max int64) ([]byte, error)
+	Close() error
+}
+
+// ReaderSource is a [Source] that reads many files faster through a
+// [FileReader] opened once for them ([Local]: its two folders). Readers of
+// many files use it when a source has it.
+type ReaderSource interface {
+	Source
+	OpenReader() (FileReader, error)
+}
+
+// Both backends implement Source; Local also ReaderSource.
 var (
-	_ Source = (*Local)(nil)
-	_ Source = (*CommandAdapter)(nil)
+	_ Source       = (*Local)(nil)
+	_ Source       = (*CommandAdapter)(nil)
+	_ ReaderSource = (*Local)(nil)
+	_ FileReader   = (*LocalReader)(nil)
 )

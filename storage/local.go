@@ -141,41 +141,69 @@ func (l *Local) names(folder string) ([]string, error) {
 // max is refused from its size before reading; a gzip file is refused as soon
 // as its decompressed content passes max ([ErrTooLarge]). A missing file
 // gives an error wrapping [fs.ErrNotExist].
+//
+// To read many files, [Local.Reader] opens the two folders once.
 func (l *Local) ReadFile(ctx context.Context, handle string, max int64) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	maxSize := effectiveMax(max)
 	dir, name, err := aptos.ParseHandle(handle)
 	if err != nil {
 		return nil, fmt.Errorf("read: %w", err)
 	}
-	path := filepath.Join(l.Dir, dir, name)
-	f, err := openNoFollow(path)
-	if err != nil {
-		if st, lerr := os.Lstat(path); lerr == nil && st.Mode()&fs.ModeSymlink != 0 {
-			return nil, fmt.Errorf("read %q: %w", handle, &NotRegularError{Path: path, What: "a symbolic link"})
-		}
-		return nil, fmt.Errorf("read %q: %w", handle, err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("read %q: %w", handle, err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("read %q: %w", handle, &NotRegularError{Path: path, What: describeMode(st.Mode())})
-	}
-	var magic [2]byte
-	n, _ := f.ReadAt(magic[:], 0)
-	if !IsGzip(magic[:n]) && st.Size() > maxSize {
-		return nil, fmt.Errorf("read %q: %w", handle, tooLarge(maxSize, false))
-	}
-	data, err := decodeStream(f, maxSize, st.Size())
+	data, err := readPath(filepath.Join(l.Dir, dir), name, effectiveMax(max))
 	if err != nil {
 		return nil, fmt.Errorf("read %q: %w", handle, err)
 	}
 	return data, nil
+}
+
+// Reader opens the storage's two metadata folders for reading many files:
+// [LocalReader.ReadFile] then opens each file relative to its folder, so the
+// kernel resolves one path element per file instead of the whole path. A
+// folder that cannot be opened (a storage without metadata_backup/) is not
+// an error here: reading a file from it gives the error opening the file
+// would. Close the reader when done.
+func (l *Local) Reader() *LocalReader {
+	return &LocalReader{folders: [2]folder{
+		openFolder(filepath.Join(l.Dir, aptos.MetadataDir)),
+		openFolder(filepath.Join(l.Dir, aptos.MetadataBackupDir)),
+	}}
+}
+
+// OpenReader implements [ReaderSource] with [Local.Reader].
+func (l *Local) OpenReader() (FileReader, error) { return l.Reader(), nil }
+
+// LocalReader reads files of a [Local] storage through its two folders,
+// opened once by [Local.Reader]. It reads as [Local.ReadFile] does, with the
+// same checks and errors, and is safe for concurrent use until Close.
+type LocalReader struct {
+	folders [2]folder // metadata/, metadata_backup/
+}
+
+// ReadFile reads handle as [Local.ReadFile] does.
+func (r *LocalReader) ReadFile(ctx context.Context, handle string, max int64) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	dir, name, err := aptos.ParseHandle(handle)
+	if err != nil {
+		return nil, fmt.Errorf("read: %w", err)
+	}
+	f := &r.folders[0]
+	if dir == aptos.MetadataBackupDir {
+		f = &r.folders[1]
+	}
+	data, err := f.read(name, effectiveMax(max))
+	if err != nil {
+		return nil, fmt.Errorf("read %q: %w", handle, err)
+	}
+	return data, nil
+}
+
+// Close releases the folders. The reader must not be used after.
+func (r *LocalReader) Close() error {
+	return errors.Join(r.folders[0].close(), r.folders[1].close())
 }
 
 // describeMode says what kind of non-regular file mode is, for errors.

@@ -1,6 +1,7 @@
 package storage_test
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"os"
@@ -216,22 +217,79 @@ func TestLocalReadFile(t *testing.T) {
 		{handle: "metadata/", wantErr: `read: invalid handle "metadata/"` + wantHandle, is: aptos.ErrInvalidHandle},
 	}
 	l := &storage.Local{Dir: dir}
-	for _, tc := range tests {
-		t.Run(tc.handle, func(t *testing.T) {
-			if tc.handle == "metadata/fifo.meta" && !haveFifo {
-				t.Skip("no named pipes on this system")
-			}
-			got, err := l.ReadFile(t.Context(), tc.handle, tc.max)
-			if errText(err) != tc.wantErr {
-				t.Fatalf("ReadFile error = %q\nwant %q", errText(err), tc.wantErr)
-			}
-			if tc.is != nil && !errors.Is(err, tc.is) {
-				t.Errorf("ReadFile error %v does not wrap %v", err, tc.is)
-			}
-			if err == nil && string(got) != tc.want {
-				t.Errorf("ReadFile = %q, want %q", got, tc.want)
-			}
-		})
+	rd := l.Reader()
+	defer rd.Close()
+	// The reader of many files reads as the one-file ReadFile does.
+	for _, src := range []struct {
+		name string
+		read func(ctx context.Context, handle string, max int64) ([]byte, error)
+	}{{"Local", l.ReadFile}, {"LocalReader", rd.ReadFile}} {
+		for _, tc := range tests {
+			t.Run(src.name+"/"+tc.handle, func(t *testing.T) {
+				if tc.handle == "metadata/fifo.meta" && !haveFifo {
+					t.Skip("no named pipes on this system")
+				}
+				got, err := src.read(t.Context(), tc.handle, tc.max)
+				if errText(err) != tc.wantErr {
+					t.Fatalf("ReadFile error = %q\nwant %q", errText(err), tc.wantErr)
+				}
+				if tc.is != nil && !errors.Is(err, tc.is) {
+					t.Errorf("ReadFile error %v does not wrap %v", err, tc.is)
+				}
+				if err == nil && string(got) != tc.want {
+					t.Errorf("ReadFile = %q, want %q", got, tc.want)
+				}
+			})
+		}
+	}
+}
+
+// TestLocalReaderFolders: a folder missing when the reader opens it (a
+// storage without metadata_backup/), or removed after, gives the error a
+// path open gives, wrapping fs.ErrNotExist; a file replaced by a symbolic
+// link after the reader opened its folder is still refused.
+func TestLocalReaderFolders(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "metadata/a.meta", []byte(line))
+	writeFile(t, dir, "metadata/b.meta", []byte(line))
+	l := &storage.Local{Dir: dir}
+	rd := l.Reader()
+	got, err := rd.ReadFile(t.Context(), "metadata/a.meta", 0)
+	if err != nil || string(got) != line {
+		t.Fatalf("ReadFile = %q, %v", got, err)
+	}
+	moved := filepath.Join(dir, "metadata_backup", "a.meta")
+	_, err = rd.ReadFile(t.Context(), "metadata_backup/a.meta", 0)
+	if want := `read "metadata_backup/a.meta": open ` + moved + ": no such file or directory"; errText(err) != want || !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("ReadFile from a missing folder = %v, want %q wrapping fs.ErrNotExist", err, want)
+	}
+	b := filepath.Join(dir, "metadata", "b.meta")
+	if err := os.Remove(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "metadata", "a.meta"), b); err != nil {
+		t.Fatal(err)
+	}
+	_, err = rd.ReadFile(t.Context(), "metadata/b.meta", 0)
+	if want := `read "metadata/b.meta": not a regular file: ` + b + " is a symbolic link"; errText(err) != want {
+		t.Errorf("ReadFile of a link planted after the open = %q, want %q", errText(err), want)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "metadata")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = rd.ReadFile(t.Context(), "metadata/a.meta", 0)
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("ReadFile after the folder was removed = %v, want fs.ErrNotExist", err)
+	}
+	if err := rd.Close(); err != nil {
+		t.Errorf("Close = %v", err)
+	}
+	ctx, cancel := contextCanceled(t)
+	defer cancel()
+	rd2 := l.Reader()
+	defer rd2.Close()
+	if _, err := rd2.ReadFile(ctx, "metadata/a.meta", 0); !errors.Is(err, context.Canceled) {
+		t.Errorf("ReadFile with a canceled context = %v", err)
 	}
 }
 

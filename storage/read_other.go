@@ -1,0 +1,76 @@
+//go:build !unix
+
+package storage
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// folder is one metadata folder of a LocalReader. Without openat, files
+// are opened by their whole path.
+type folder struct{ path string }
+
+func openFolder(path string) folder { return folder{path: path} }
+
+func (f *folder) close() error { return nil }
+
+func (f *folder) read(name string, maxSize int64) ([]byte, error) {
+	return readPath(f.path, name, maxSize)
+}
+
+// readPath reads the regular file dir/name, refusing a symbolic link and
+// anything but a regular file; gzip is detected by content.
+func readPath(dir, name string, maxSize int64) ([]byte, error) {
+	path := filepath.Join(dir, name)
+	f, err := openNoFollow(path)
+	if err != nil {
+		if st, lerr := os.Lstat(path); lerr == nil && st.Mode()&fs.ModeSymlink != 0 {
+			return nil, &NotRegularError{Path: path, What: "a symbolic link"}
+		}
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, &NotRegularError{Path: path, What: describeMode(st.Mode())}
+	}
+	var magic [2]byte
+	n, _ := f.ReadAt(magic[:], 0)
+	if !IsGzip(magic[:n]) && st.Size() > maxSize {
+		return nil, tooLarge(maxSize, false)
+	}
+	return decodeStream(f, maxSize, st.Size())
+}
+
+// openNoFollow opens path for reading, refusing a symbolic link. Without
+// O_NOFOLLOW it checks with Lstat first and then makes sure the opened file
+// is the one it checked.
+func openNoFollow(path string) (*os.File, error) {
+	before, err := os.Lstat(path)
+	if err != nil {
+		return nil, err
+	}
+	if before.Mode()&fs.ModeSymlink != 0 {
+		return nil, fmt.Errorf("open %s: symbolic link", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	after, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !os.SameFile(before, after) {
+		f.Close()
+		return nil, fmt.Errorf("open %s: file changed while opening", path)
+	}
+	return f, nil
+}
