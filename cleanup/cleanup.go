@@ -85,7 +85,7 @@ func Run(ctx context.Context, db catalog.DB, opts Options) (*Result, error) {
 		if res.Purged, err = tx.PurgeRetained(res.PurgeCutoff); err != nil {
 			return fmt.Errorf("purge retained content: %w", err)
 		}
-		note := fmt.Sprintf("deleted %d moved files", len(del))
+		note := fmt.Sprintf("deleted %d moved file%s", len(del), plural(len(del)))
 		if res.Purged > 0 {
 			note += fmt.Sprintf(", purged the retained content of %d", res.Purged)
 		}
@@ -119,4 +119,12 @@ func Plan(ctx context.Context, db catalog.DB, opts Options, now time.Time) (*Res
 		return nil, err
 	}
 	return &res, nil
+}
+
+// plural is "s" unless n is 1, for the journal note.
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }

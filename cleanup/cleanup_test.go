@@ -72,6 +72,23 @@ func TestRunDeletesOnlyOldMovedFiles(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(deleted, want) {
 		t.Errorf("deleted records = %v, %v; want %v", deleted, err, want)
 	}
+	// The journal note counts in words, one file or many (newest first).
+	clk.t = clk.t.Add(2 * time.Hour)
+	if _, err := cleanup.Run(t.Context(), db, cleanup.Options{OlderThan: 2 * time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	var notes []string
+	err = db.View(t.Context(), func(tx catalog.Tx) error {
+		return tx.Operations(func(op *catalog.Operation) bool {
+			if op.Kind == "cleanup" {
+				notes = append(notes, op.Note)
+			}
+			return true
+		})
+	})
+	if want := []string{"deleted 1 moved file", "deleted 2 moved files"}; err != nil || !reflect.DeepEqual(notes, want) {
+		t.Errorf("cleanup notes = %q, %v; want %q", notes, err, want)
+	}
 }
 
 func TestRunNothingToDoCommitsNothing(t *testing.T) {
