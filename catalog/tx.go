@@ -366,6 +366,20 @@ func (tx *boltTx) View() (*aptos.View, error) {
 	}
 	v := &aptos.View{}
 	c := tx.btx.Bucket(bucketEntries).Cursor()
+	if tx.entries > 1<<12 {
+		// A first walk counts each kind's keys (a byte each, nothing
+		// decoded), so each list is allocated once at its size: growing
+		// them allocated twice the view (a 1M-entry compaction).
+		var n [256]int
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			if len(k) > 0 {
+				n[k[0]]++
+			}
+		}
+		v.EpochEndings = make([]aptos.EpochEndingBackup, 0, n[aptos.KindEpochEnding])
+		v.StateSnapshots = make([]aptos.StateSnapshotBackup, 0, n[aptos.KindStateSnapshot])
+		v.Transactions = make([]aptos.TransactionBackup, 0, n[aptos.KindTransaction])
+	}
 	for k, _ := c.First(); k != nil; k, _ = c.Next() {
 		m, err := aptos.DecodeEntryKey(k)
 		if err != nil {
