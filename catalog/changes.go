@@ -74,11 +74,18 @@ func (tx *boltTx) touch(handle string) {
 	if _, ok := tx.touched[handle]; ok {
 		return
 	}
+	tx.touchFirst(handle, tx.btx.Bucket(bucketFiles).Get([]byte(handle)))
+}
+
+// touchFirst is touch for a handle the transaction has not touched yet,
+// given its current file record v (nil: none), which the caller has
+// already read. It returns the before-image it kept.
+func (tx *boltTx) touchFirst(handle string, v []byte) before {
 	if tx.touched == nil {
 		tx.touched = make(map[string]before)
 	}
 	var b before
-	if v := tx.btx.Bucket(bucketFiles).Get([]byte(handle)); v != nil {
+	if v != nil {
 		if len(v) >= fileRecFixedLen {
 			b.rec, b.headOnly = bytes.Clone(recordHeader(v)), true
 		} else {
@@ -91,6 +98,7 @@ func (tx *boltTx) touch(handle string) {
 		}
 	}
 	tx.touched[handle] = b
+	return b
 }
 
 // keepContent completes handle's before-image with the content of rec,

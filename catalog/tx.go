@@ -492,12 +492,19 @@ func (tx *boltTx) PutFile(nf NewFile) (PutResult, error) {
 			return Unchanged, fmt.Errorf("put %q: line %d: %w", nf.Handle, i+1, err)
 		}
 	}
-	tx.touch(nf.Handle)
+	// A handle this transaction has not touched yet needs no second read
+	// of its record, and its deleted record, if any, is in the image.
+	wasDeleted := true
+	if _, ok := tx.touched[nf.Handle]; !ok {
+		wasDeleted = tx.touchFirst(nf.Handle, old).deleted != nil
+	}
 	if err := tx.noteIdentities(nf.Handle, lines); err != nil {
 		return Unchanged, err
 	}
-	if err := tx.setDeleted(nf.Handle, nil); err != nil {
-		return Unchanged, err
+	if wasDeleted {
+		if err := tx.setDeleted(nf.Handle, nil); err != nil {
+			return Unchanged, err
+		}
 	}
 	f := &File{Handle: nf.Handle, State: nf.State, Content: nf.Content, Lines: len(lines), SHA256: sum,
 		Source: nf.Source, ImportedAt: tx.now, StateChangedAt: tx.now}
