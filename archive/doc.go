@@ -13,8 +13,12 @@
 //
 // # Layout
 //
-// An archive is ONE zstd frame sequence (as written by one zstd stream
-// encoder) whose decompressed bytes, the plaintext, are:
+// An archive is a sequence of zstd frames whose decompressed bytes,
+// concatenated, are the plaintext (what `zstd -d` prints). Write cuts the
+// plaintext into independent frames of [FrameSize] bytes, compressed in
+// parallel, and puts the trailer line in a frame of its own; readers
+// accept any framing, one frame or many (archives written before
+// metactl cut frames hold one). The plaintext is:
 //
 //	header line     {"format":"metactl-archive","version":2,"generation":G,
 //	                 "identity":"<64 hex or empty>","view_digest":"<64 hex>",
