@@ -101,6 +101,22 @@ func (tx *boltTx) touchFirst(handle string, v []byte) before {
 	return b
 }
 
+// noteAfter remembers, in a bulk transaction, handle's record header
+// after a change (rec nil: the record was deleted).
+func (tx *boltTx) noteAfter(handle string, rec []byte) {
+	if tx.bulk == nil {
+		return
+	}
+	if tx.afters == nil {
+		tx.afters = make(map[string][]byte)
+	}
+	if rec == nil || len(rec) < fileRecFixedLen {
+		tx.afters[handle] = rec
+		return
+	}
+	tx.afters[handle] = bytes.Clone(recordHeader(rec))
+}
+
 // keepContent completes handle's before-image with the content of rec,
 // the handle's current record, before the transaction drops it. Until
 // then only the state may have changed, so the content is the original.
@@ -131,7 +147,12 @@ func (tx *boltTx) writeChanges(gen uint64) error {
 	slices.Sort(handles)
 	for _, h := range handles {
 		b := tx.touched[h]
-		after := files.Get([]byte(h))
+		after, cached := tx.afters[h]
+		if b.rec != nil || !cached {
+			// Only a handle that was absent needs no more than the
+			// header after.
+			after = files.Get([]byte(h))
+		}
 		if b.headOnly && after != nil && len(after) >= fileRecFixedLen && bytes.Equal(b.rec, recordHeader(after)) ||
 			!b.headOnly && b.rec != nil && bytes.Equal(b.rec, after) {
 			continue

@@ -56,6 +56,11 @@ type Options struct {
 	// NoSync skips fsync on commit. DANGEROUS: only for benchmarks and
 	// throwaway catalogs (an archive opened for reading).
 	NoSync bool
+	// CheckpointBytes is how much a Create transaction writes to its
+	// scratch file between two checkpoints (and how much index change it
+	// keeps in memory before spilling it); zero means
+	// DefaultCheckpointBytes. Other transactions ignore it.
+	CheckpointBytes int
 }
 
 // boltDB is the embedded backend: a catalog in one bbolt file. Across
@@ -133,6 +138,7 @@ func openBolt(ctx context.Context, path string, opts *Options) (*boltDB, error) 
 		}
 		if !o.ReadOnly {
 			writeHolder(gate, &Holder{PID: os.Getpid(), Command: o.Command, Started: time.Now().UTC(), Host: hostname()})
+			removeScratch(path) // what a crashed Create left; we hold the lock
 		}
 	}
 	bopts := &bolt.Options{
@@ -227,28 +233,7 @@ func create(path string, o *Options) error {
 	if err != nil {
 		return fmt.Errorf("create catalog %q: %w", path, err)
 	}
-	err = bdb.Update(func(btx *bolt.Tx) error {
-		for _, name := range slices.Concat(allBuckets, optionalBuckets) {
-			if _, err := btx.CreateBucketIfNotExists(name); err != nil {
-				return err
-			}
-		}
-		meta := btx.Bucket(bucketMeta)
-		if err := meta.Put(keySchemaVersion, binary.BigEndian.AppendUint32(nil, SchemaVersion)); err != nil {
-			return err
-		}
-		if err := meta.Put(keyGeneration, u64(0)); err != nil {
-			return err
-		}
-		if err := meta.Put(keyViewDigest, make([]byte, len(aptos.Digest{}))); err != nil {
-			return err
-		}
-		empty := stats{known: true}
-		if err := meta.Put(keyStats, empty.encode()); err != nil {
-			return err
-		}
-		return meta.Put(keyCreated, u64(uint64(o.Now().UnixNano())))
-	})
+	err = bdb.Update(func(btx *bolt.Tx) error { return initCatalog(btx, o) })
 	if cerr := bdb.Close(); err == nil {
 		err = cerr
 	}
@@ -264,6 +249,30 @@ func create(path string, o *Options) error {
 		return fmt.Errorf("create catalog %q: %w", path, err)
 	}
 	return syncDir(filepath.Dir(path))
+}
+
+// initCatalog writes a new catalog's buckets and meta keys.
+func initCatalog(btx *bolt.Tx, o *Options) error {
+	for _, name := range slices.Concat(allBuckets, optionalBuckets) {
+		if _, err := btx.CreateBucketIfNotExists(name); err != nil {
+			return err
+		}
+	}
+	meta := btx.Bucket(bucketMeta)
+	if err := meta.Put(keySchemaVersion, binary.BigEndian.AppendUint32(nil, SchemaVersion)); err != nil {
+		return err
+	}
+	if err := meta.Put(keyGeneration, u64(0)); err != nil {
+		return err
+	}
+	if err := meta.Put(keyViewDigest, make([]byte, len(aptos.Digest{}))); err != nil {
+		return err
+	}
+	empty := stats{known: true}
+	if err := meta.Put(keyStats, empty.encode()); err != nil {
+		return err
+	}
+	return meta.Put(keyCreated, u64(uint64(o.Now().UnixNano())))
 }
 
 func syncDir(dir string) error {

@@ -70,20 +70,27 @@ func (op *Operation) Changed() bool {
 // boltTx is a bbolt transaction behind Tx (from View) and WriteTx (from
 // Update).
 type boltTx struct {
-	db       *boltDB
-	btx      *bolt.Tx
-	now      time.Time
-	gen      uint64
-	digest   aptos.Digest
-	entries  uint64 // number of keys in the entries bucket
-	st       stats  // storage-state maxima and file counts (stats.go)
-	op       Operation
-	preserve bool
-	delta    map[string]int    // entry key -> net appearances (+1) / disappearances (-1), with preserve
-	pending  map[string]int32  // entry key -> its index in pend
-	pend     []pendingKey      // reference count changes not yet applied (see flush)
-	keyBuf   []byte            // index's reused entry-key buffer
-	valSlab  []byte            // storage for in-place counts (see setCount)
+	db        *boltDB
+	btx       *bolt.Tx
+	now       time.Time
+	gen       uint64
+	digest    aptos.Digest
+	entries   uint64 // number of keys in the entries bucket
+	st        stats  // storage-state maxima and file counts (stats.go)
+	op        Operation
+	preserve  bool
+	delta     map[string]int   // entry key -> net appearances (+1) / disappearances (-1), with preserve
+	pending   map[string]int32 // entry key -> its index in pend
+	pend      []pendingKey     // reference count changes not yet applied (see flush)
+	keyBuf    []byte           // index's reused entry-key buffer
+	valSlab   []byte           // storage for in-place counts (see setCount)
+	pendBytes int              // memory held by pending, roughly
+	written   int              // bytes put since the last checkpoint (bulk)
+	bulk      *bulkState       // set in a bulk transaction (Create)
+	// afters holds, in a bulk transaction, each changed handle's record
+	// header after its last change (nil: deleted), so writeChanges need
+	// not read back (and map) every record it wrote.
+	afters   map[string][]byte
 	flushErr error             // first flush failure, returned by Update
 	touched  map[string]before // handle -> its image before this transaction first changed it
 	// expect, if set, is the digest the transaction must end with (undo).
@@ -134,6 +141,12 @@ var errDryRun = errors.New("dry run")
 // update is Update; with dry true it does everything but commit and
 // returns the Operation that would have been committed.
 func (db *boltDB) update(ctx context.Context, kind string, dry bool, fn func(*boltTx) error) (*Operation, error) {
+	return db.updateBulk(ctx, kind, dry, nil, fn)
+}
+
+// updateBulk is update; with bulk set, the transaction may commit to the
+// (scratch) file at checkpoints (bulk.go).
+func (db *boltDB) updateBulk(ctx context.Context, kind string, dry bool, bulk *bulkState, fn func(*boltTx) error) (*Operation, error) {
 	if db.opts.ReadOnly {
 		return nil, ErrReadOnly
 	}
@@ -142,91 +155,93 @@ func (db *boltDB) update(ctx context.Context, kind string, dry bool, fn func(*bo
 	}
 	var op Operation
 	err := guard(func() error {
-		return db.bdb.Update(func(btx *bolt.Tx) error {
-			// Imports insert in handle order and entry keys mostly arrive
-			// in order too: fuller pages keep the file compact (bbolt's
-			// default of 0.5 left it ~7x the size of the metadata).
-			for _, name := range allBuckets {
-				btx.Bucket(name).FillPercent = 0.9
+		btx, err := db.bdb.Begin(true)
+		if err != nil {
+			return err
+		}
+		tx := db.newTx(btx)
+		tx.bulk = bulk
+		defer func() {
+			if tx.btx != nil {
+				_ = tx.btx.Rollback()
 			}
-			for _, name := range optionalBuckets {
-				if b := btx.Bucket(name); b != nil {
-					b.FillPercent = 0.9
-				}
-			}
-			tx := db.newTx(btx)
-			if !tx.st.known {
-				// A catalog from before the stats: compute them once,
-				// stored with this write.
-				st, err := computeStats(btx)
-				if err != nil {
-					return err
-				}
-				tx.st = st
-			}
-			tx.op = Operation{Kind: kind, Time: tx.now, Command: db.opts.Command, DigestBefore: tx.digest, Generation: tx.gen}
-			if err := fn(tx); err != nil {
-				return err
-			}
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if err := tx.flush(); err != nil {
-				return err
-			}
-			if tx.flushErr != nil {
-				return tx.flushErr
-			}
-			if tx.preserve && tx.digest != tx.op.DigestBefore {
-				return tx.lostEntries()
-			}
-			if tx.expect != nil && tx.digest != *tx.expect {
-				return tx.expectErr(tx.digest)
-			}
-			if !tx.op.Changed() {
-				op = tx.op
-				op.DigestAfter = tx.digest
-				return errNoChange
-			}
-			tx.gen++
-			tx.op.Generation = tx.gen
-			tx.op.DigestAfter = tx.digest
-			tx.op.Entries = int(tx.entries)
-			meta := btx.Bucket(bucketMeta)
-			if err := meta.Put(keyEntryCount, u64(tx.entries)); err != nil {
-				return err
-			}
-			if err := tx.st.settle(btx.Bucket(bucketEntries)); err != nil {
-				return err
-			}
-			if tx.st.changed {
-				if err := meta.Put(keyStats, tx.st.encode()); err != nil {
-					return err
-				}
-			}
-			if err := meta.Put(keyGeneration, u64(tx.gen)); err != nil {
-				return err
-			}
-			if err := meta.Put(keyViewDigest, tx.digest[:]); err != nil {
-				return err
-			}
-			rec, err := json.Marshal(&tx.op)
+		}()
+		setFillPercent(btx)
+		if !tx.st.known {
+			// A catalog from before the stats: compute them once,
+			// stored with this write.
+			st, err := computeStats(btx)
 			if err != nil {
 				return err
 			}
-			if err := btx.Bucket(bucketJournal).Put(u64(tx.gen), rec); err != nil {
-				return err
-			}
-			if err := tx.writeChanges(tx.gen); err != nil {
-				return err
-			}
+			tx.st = st
+		}
+		tx.op = Operation{Kind: kind, Time: tx.now, Command: db.opts.Command, DigestBefore: tx.digest, Generation: tx.gen}
+		// From here on, tx.btx: a bulk transaction's checkpoints begin a
+		// new bbolt transaction.
+		if err := fn(tx); err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := tx.flush(); err != nil {
+			return err
+		}
+		if tx.flushErr != nil {
+			return tx.flushErr
+		}
+		if tx.preserve && tx.digest != tx.op.DigestBefore {
+			return tx.lostEntries()
+		}
+		if tx.expect != nil && tx.digest != *tx.expect {
+			return tx.expectErr(tx.digest)
+		}
+		if !tx.op.Changed() {
 			op = tx.op
-			if dry {
-				return errDryRun
+			op.DigestAfter = tx.digest
+			return errNoChange
+		}
+		tx.gen++
+		tx.op.Generation = tx.gen
+		tx.op.DigestAfter = tx.digest
+		tx.op.Entries = int(tx.entries)
+		meta := tx.btx.Bucket(bucketMeta)
+		if err := meta.Put(keyEntryCount, u64(tx.entries)); err != nil {
+			return err
+		}
+		if err := tx.st.settle(tx.btx.Bucket(bucketEntries)); err != nil {
+			return err
+		}
+		if tx.st.changed {
+			if err := meta.Put(keyStats, tx.st.encode()); err != nil {
+				return err
 			}
-			failpoint.Hit(kind + ".before-commit")
-			return nil
-		})
+		}
+		if err := meta.Put(keyGeneration, u64(tx.gen)); err != nil {
+			return err
+		}
+		if err := meta.Put(keyViewDigest, tx.digest[:]); err != nil {
+			return err
+		}
+		rec, err := json.Marshal(&tx.op)
+		if err != nil {
+			return err
+		}
+		if err := tx.btx.Bucket(bucketJournal).Put(u64(tx.gen), rec); err != nil {
+			return err
+		}
+		if err := tx.writeChanges(tx.gen); err != nil {
+			return err
+		}
+		op = tx.op
+		if dry {
+			return errDryRun
+		}
+		failpoint.Hit(kind + ".before-commit")
+		err = tx.btx.Commit()
+		tx.btx = nil
+		return err
 	})
 	if errors.Is(err, errNoChange) || errors.Is(err, errDryRun) {
 		return &op, nil
@@ -234,8 +249,27 @@ func (db *boltDB) update(ctx context.Context, kind string, dry bool, fn func(*bo
 	if err != nil {
 		return nil, err
 	}
-	failpoint.Hit(kind + ".after-commit")
+	if bulk == nil {
+		// A bulk write is not published yet: Create hits it once the
+		// catalog is in place.
+		failpoint.Hit(kind + ".after-commit")
+	}
 	return &op, nil
+}
+
+// setFillPercent sets the fill of every bucket for one bbolt transaction.
+// Imports insert in handle order and entry keys mostly arrive in order
+// too: fuller pages keep the file compact (bbolt's default of 0.5 left it
+// ~7x the size of the metadata).
+func setFillPercent(btx *bolt.Tx) {
+	for _, name := range allBuckets {
+		btx.Bucket(name).FillPercent = 0.9
+	}
+	for _, name := range optionalBuckets {
+		if b := btx.Bucket(name); b != nil {
+			b.FillPercent = 0.9
+		}
+	}
 }
 
 // Now returns the transaction's clock reading, taken once when it began
@@ -515,6 +549,8 @@ func (tx *boltTx) PutFile(nf NewFile) (PutResult, error) {
 	if err := files.Put([]byte(nf.Handle), rec); err != nil {
 		return Unchanged, fmt.Errorf("put %q: %w", nf.Handle, err)
 	}
+	tx.written += len(nf.Handle) + len(rec)
+	tx.noteAfter(nf.Handle, rec)
 	if nf.State == Live {
 		if err := tx.index(nf.Handle, lines, +1); err != nil {
 			return Unchanged, err
@@ -586,6 +622,7 @@ func (tx *boltTx) SetState(handle string, s State) error {
 	if err := files.Put([]byte(handle), rec); err != nil {
 		return err
 	}
+	tx.noteAfter(handle, rec)
 	if s == Moved {
 		tx.op.Moved.add(handle)
 	} else {
@@ -635,6 +672,7 @@ func (tx *boltTx) dropFile(handle string, rec []byte) error {
 	}
 	tx.st.noteFile(f.State, -1)
 	_ = tx.btx.Bucket(bucketIdentities).Delete([]byte(handle))
+	tx.noteAfter(handle, nil)
 	return tx.btx.Bucket(bucketFiles).Delete([]byte(handle))
 }
 
@@ -694,9 +732,17 @@ func (tx *boltTx) index(handle string, lines []aptos.Metadata, delta int) error 
 		k := string(tx.keyBuf)
 		tx.pending[k] = int32(len(tx.pend))
 		tx.pend = append(tx.pend, pendingKey{key: k, delta: delta})
+		tx.pendBytes += len(k) + pendingOverhead
+	}
+	if tx.bulk != nil && tx.pendBytes >= tx.bulk.limit {
+		return tx.spill()
 	}
 	return nil
 }
+
+// pendingOverhead is the memory a pending key costs beyond its bytes (map
+// slot, string header, pendingKey), roughly.
+const pendingOverhead = 64
 
 // flush applies the collected entry-key changes in key order, keeping the
 // entry count and the digest in step. Everything that reads the entries
@@ -704,6 +750,14 @@ func (tx *boltTx) index(handle string, lines []aptos.Metadata, delta int) error 
 func (tx *boltTx) flush() error {
 	if tx.flushErr != nil {
 		return tx.flushErr // the index is half-applied: the transaction must fail
+	}
+	if tx.bulk != nil && tx.bulk.runs != nil {
+		// Changes were spilled: apply them all in one merged pass.
+		if err := tx.applyRuns(); err != nil {
+			tx.flushErr = err
+			return err
+		}
+		return nil
 	}
 	if len(tx.pending) == 0 {
 		return nil
@@ -716,42 +770,84 @@ func (tx *boltTx) flush() error {
 }
 
 func (tx *boltTx) applyPending() error {
-	keys := tx.pend[:0] // filtered in place: pend is cleared below
+	keys := tx.sortedPending()
+	i := 0
+	err := tx.applySorted(func() ([]byte, int, bool, error) {
+		if i == len(keys) {
+			return nil, 0, false, nil
+		}
+		p := keys[i]
+		i++
+		// Put copies the key, so the pending map's string is passed
+		// without a copy.
+		return unsafe.Slice(unsafe.StringData(p.key), len(p.key)), p.delta, true, nil
+	})
+	if err != nil {
+		return err
+	}
+	tx.resetPending()
+	return nil
+}
+
+// sortedPending returns the pending changes with a non-zero delta in key
+// order, filtered in place (pend is cleared after).
+func (tx *boltTx) sortedPending() []pendingKey {
+	keys := tx.pend[:0]
 	for _, p := range tx.pend {
 		if p.delta != 0 {
 			keys = append(keys, p)
 		}
 	}
 	slices.SortFunc(keys, func(a, b pendingKey) int { return strings.Compare(a.key, b.key) })
-	entries := tx.btx.Bucket(bucketEntries)
-	// One cursor for every read (Bucket.Get allocates a cursor per call),
-	// and one slab for every stored count: bbolt keeps a Put's value slice
-	// (not a copy) until the commit, so each count needs its own 4 bytes,
-	// but not its own allocation. Put copies the key, so the pending
-	// map's string is passed without a copy.
-	c := entries.Cursor()
-	vals := make([]byte, 4*len(keys))
-	for i, p := range keys {
-		k := unsafe.Slice(unsafe.StringData(p.key), len(p.key))
-		var n int64
-		if ck, v := c.Seek(k); bytes.Equal(ck, k) && len(v) == 4 {
-			n = int64(binary.BigEndian.Uint32(v))
-		}
-		if err := tx.setCount(entries, k, n, p.delta, vals[4*i:4*i+4:4*i+4]); err != nil {
-			return err
-		}
-	}
+	return keys
+}
+
+// resetPending drops the applied (or spilled) pending changes.
+func (tx *boltTx) resetPending() {
+	tx.pendBytes = 0
 	if len(tx.pend) > 1<<16 {
-		// A bulk change (compaction re-adds every entry): let the
-		// collector have the map's table before the commit allocates
-		// its pages; clear would keep it.
+		// A bulk change: let the collector have the map's table before
+		// the commit allocates its pages; clear would keep it.
 		tx.pending, tx.pend = nil, nil
-		return nil
+		return
 	}
 	clear(tx.pending)
 	clear(tx.pend) // drop the key strings
 	tx.pend = tx.pend[:0]
-	return nil
+}
+
+// applySorted applies reference count changes, given by next in strictly
+// ascending key order, to the entries bucket (setCount). One cursor for
+// every read (Bucket.Get allocates a cursor per call). In a bulk
+// transaction it checkpoints as it goes.
+func (tx *boltTx) applySorted(next func() (k []byte, delta int, ok bool, err error)) error {
+	entries := tx.btx.Bucket(bucketEntries)
+	c := entries.Cursor()
+	for {
+		k, delta, ok, err := next()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return nil
+		}
+		var n int64
+		if ck, v := c.Seek(k); bytes.Equal(ck, k) && len(v) == 4 {
+			n = int64(binary.BigEndian.Uint32(v))
+		}
+		if err := tx.setCount(entries, k, n, delta, nil); err != nil {
+			return err
+		}
+		tx.written += len(k) + 4
+		if tx.bulk != nil && tx.written >= tx.bulk.limit {
+			if err := tx.commitAndBegin(); err != nil {
+				return err
+			}
+			entries = tx.btx.Bucket(bucketEntries)
+			c = entries.Cursor()
+			tx.valSlab = nil // bbolt has written the counts
+		}
+	}
 }
 
 // setCount changes entry key k's count from n by delta, keeping the entry

@@ -252,6 +252,7 @@ func (tx *boltTx) restore(ch *change) error {
 	if err := files.Put([]byte(ch.handle), rec); err != nil {
 		return err
 	}
+	tx.noteAfter(ch.handle, rec)
 	tx.st.noteFile(f.State, +1)
 	if f.State == Live {
 		if err := tx.index(ch.handle, lines, +1); err != nil {

@@ -180,27 +180,7 @@ func Read(ctx context.Context, src storage.Source, opts Options) (*Batch, error)
 	}
 	r.movedListed = listing.MovedListed
 
-	// Strays are decided from their names before anything is read.
-	type toRead struct {
-		handle string // as the storage names it
-		name   string
-		state  catalog.State
-	}
-	var reads []toRead
-	for _, folder := range []struct {
-		names []string
-		state catalog.State
-		dir   string
-	}{{listing.Live, catalog.Live, aptos.MetadataDir}, {listing.Moved, catalog.Moved, aptos.MetadataBackupDir}} {
-		for _, name := range folder.names {
-			h := folder.dir + "/" + name
-			if reason := strayName(name); reason != nil {
-				r.stray(h, reason)
-				continue
-			}
-			reads = append(reads, toRead{handle: h, name: name, state: folder.state})
-		}
-	}
+	reads := r.listReads(listing)
 
 	// Each file is parsed and validated by the goroutine that read it,
 	// while its bytes are fresh in the cache.
@@ -220,30 +200,9 @@ func Read(ctx context.Context, src storage.Source, opts Options) (*Batch, error)
 	results := make([]readResult, len(reads))
 	r.prog.report(PhaseRead, 0, len(reads))
 	err = forEach(ctx, len(reads), opts.Concurrency, func(ctx context.Context, i int) error {
-		rd := &reads[i]
-		data, err := read(ctx, rd.handle, opts.MaxFileSize)
-		switch {
-		case err == nil:
-			// A live file's handle is the storage's: one string for both.
-			sf := SourceFile{Handle: rd.handle, State: rd.state, Content: data, Source: opts.Source}
-			if rd.state != catalog.Live {
-				sf.Handle = aptos.LiveHandle(rd.name)
-			}
-			results[i].checked = r.check(sf)
-		case ctx.Err() != nil:
-			return ctx.Err()
-		case errors.Is(err, storage.ErrTooLarge):
-			results[i].problem = &sizeError{limit: opts.MaxFileSize}
-		case errors.Is(err, storage.ErrCorrupt):
-			results[i].problem = err
-		case errors.Is(err, storage.ErrNotRegular):
-			results[i].problem = strayNotRegular(err)
-		case errors.Is(err, fs.ErrNotExist):
-			return fmt.Errorf("import: %s was listed but is gone (moved or deleted meanwhile, perhaps by a compactor; run the import again): %w", rd.handle, err)
-		default:
-			return fmt.Errorf("import %s: %w", rd.handle, err)
-		}
-		return nil
+		var err error
+		results[i].checked, results[i].problem, err = r.readOne(ctx, read, reads[i])
+		return err
 	}, func(done int) { r.prog.report(PhaseRead, done, len(reads)) })
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
@@ -270,6 +229,67 @@ func Read(ctx context.Context, src storage.Source, opts Options) (*Batch, error)
 	r.prog.report(PhaseValidate, 0, len(out))
 	r.prog.report(PhaseValidate, len(out), len(out))
 	return r.finish(r.collect(out), len(out)), nil
+}
+
+// toRead is a listed file to read.
+type toRead struct {
+	handle string // as the storage names it
+	name   string
+	state  catalog.State
+}
+
+// listReads returns the listed files to read, live ones first, each
+// folder in listing order. Strays are decided from their names before
+// anything is read, and recorded.
+func (r *run) listReads(listing storage.Listing) []toRead {
+	var reads []toRead
+	for _, folder := range []struct {
+		names []string
+		state catalog.State
+		dir   string
+	}{{listing.Live, catalog.Live, aptos.MetadataDir}, {listing.Moved, catalog.Moved, aptos.MetadataBackupDir}} {
+		for _, name := range folder.names {
+			h := folder.dir + "/" + name
+			if reason := strayName(name); reason != nil {
+				r.stray(h, reason)
+				continue
+			}
+			reads = append(reads, toRead{handle: h, name: name, state: folder.state})
+		}
+	}
+	return reads
+}
+
+// readFunc reads one file of a source (storage.Source.ReadFile).
+type readFunc func(ctx context.Context, handle string, max int64) ([]byte, error)
+
+// readOne reads one listed file and parses and validates it while its
+// bytes are fresh in the cache. Bad input is a problem: a Problem reason,
+// or a *strayError for an entry that is not a regular file. A failing
+// source is an error.
+func (r *run) readOne(ctx context.Context, read readFunc, rd toRead) (c checked, problem, err error) {
+	data, err := read(ctx, rd.handle, r.opts.MaxFileSize)
+	switch {
+	case err == nil:
+		// A live file's handle is the storage's: one string for both.
+		sf := SourceFile{Handle: rd.handle, State: rd.state, Content: data, Source: r.opts.Source}
+		if rd.state != catalog.Live {
+			sf.Handle = aptos.LiveHandle(rd.name)
+		}
+		return r.check(sf), nil, nil
+	case ctx.Err() != nil:
+		return checked{}, nil, ctx.Err()
+	case errors.Is(err, storage.ErrTooLarge):
+		return checked{}, &sizeError{limit: r.opts.MaxFileSize}, nil
+	case errors.Is(err, storage.ErrCorrupt):
+		return checked{}, err, nil
+	case errors.Is(err, storage.ErrNotRegular):
+		return checked{}, strayNotRegular(err), nil
+	case errors.Is(err, fs.ErrNotExist):
+		return checked{}, nil, fmt.Errorf("import: %s was listed but is gone (moved or deleted meanwhile, perhaps by a compactor; run the import again): %w", rd.handle, err)
+	default:
+		return checked{}, nil, fmt.Errorf("import %s: %w", rd.handle, err)
+	}
 }
 
 // strayName returns why a listed name is not one metactl imports, or nil
@@ -370,6 +390,8 @@ type run struct {
 	probs       problems
 	movedListed bool    // the source listed metadata_backup/
 	skipped     []stray // stray entries
+	firstID     *idLine // the first Identity line (checkIdentities)
+	firstIn     string  // and the file it is in
 }
 
 // stray is an entry that was not imported, and why.
@@ -662,20 +684,20 @@ func (r *run) merge(items []*item) []*item {
 }
 
 // checkIdentities refuses Identity lines that differ within the import:
-// the first one (in handle and line order) is the reference.
+// the first one (in handle and line order) is the reference. A streaming
+// import calls it once per batch of items, in handle order.
 func (r *run) checkIdentities(items []*item) {
-	var first *idLine
-	var firstIn string
 	for _, it := range items {
 		for i := range it.ids {
-			l := &it.ids[i]
+			l := it.ids[i]
+			first := r.firstID
 			if first == nil {
-				first, firstIn = l, it.shown
+				r.firstID, r.firstIn = &l, it.shown
 				continue
 			}
 			if l.id != first.id {
 				r.probs.add(Problem{Handle: it.shown, Line: l.line, Err: fmt.Errorf("identity %s differs from identity %s in %s:%d (two chains in one storage): %w",
-					l.id, first.id, firstIn, first.line, catalog.ErrConflict)})
+					l.id, first.id, r.firstIn, first.line, catalog.ErrConflict)})
 			}
 		}
 	}

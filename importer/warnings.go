@@ -214,7 +214,6 @@ func gapWarnings(before, after *aptos.View) []Warning {
 		for i, t := range v.Transactions {
 			out[i] = span{t.FirstVersion, t.LastVersion}
 		}
-		slices.SortFunc(out, func(a, b span) int { return cmp.Compare(a.first, b.first) })
 		return out
 	}
 	epochs := func(v *aptos.View) []span {
@@ -222,14 +221,22 @@ func gapWarnings(before, after *aptos.View) []Warning {
 		for i, e := range v.EpochEndings {
 			out[i] = span{e.FirstEpoch, e.LastEpoch}
 		}
-		slices.SortFunc(out, func(a, b span) int { return cmp.Compare(a.first, b.first) })
 		return out
 	}
+	return spanGapWarnings(txns(before), epochs(before), txns(after), epochs(after))
+}
+
+// spanGapWarnings is gapWarnings from the transaction and epoch-ending
+// ranges before and after, in any order (it sorts them).
+func spanGapWarnings(txnsBefore, epochsBefore, txnsAfter, epochsAfter []span) []Warning {
+	for _, s := range [][]span{txnsBefore, epochsBefore, txnsAfter, epochsAfter} {
+		slices.SortFunc(s, func(a, b span) int { return cmp.Compare(a.first, b.first) })
+	}
 	var ws []Warning
-	for _, h := range newHoles(txns(before), txns(after)) {
+	for _, h := range newHoles(txnsBefore, txnsAfter) {
 		ws = append(ws, Warning{Code: WarnGap, Message: fmt.Sprintf("the import opens a gap in the restorable range: no transaction backup covers versions %d-%d, so a restore across them fails", h.first, h.last)})
 	}
-	for _, h := range newHoles(epochs(before), epochs(after)) {
+	for _, h := range newHoles(epochsBefore, epochsAfter) {
 		ws = append(ws, Warning{Code: WarnGap, Message: fmt.Sprintf("the import opens a gap in the restorable range: no epoch-ending backup covers epochs %d-%d, so a restore across them fails", h.first, h.last)})
 	}
 	return ws

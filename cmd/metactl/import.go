@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/metactl/metactl/aptos"
+	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/importer"
 	"github.com/metactl/metactl/storage"
 )
@@ -207,6 +208,15 @@ type archiveImportJSON struct {
 func readAndCommit(a *app, command string, src storage.Source, opts importer.Options) (*importer.Result, error) {
 	if err := checkCatalogPath(a.cli.Catalog, true); err != nil {
 		return nil, err
+	}
+	if !a.catalogExists() {
+		// A first import streams into a catalog built aside: bounded
+		// memory, and no catalog (nor lock file) unless all of it
+		// succeeds. If a catalog appeared meanwhile, the usual path.
+		res, err := importer.NewCatalog(a.ctx, a.cli.Catalog, a.options(false, command), src, opts)
+		if !errors.Is(err, catalog.ErrExist) {
+			return res, err
+		}
 	}
 	batch, err := importer.Read(a.ctx, src, opts)
 	if err != nil {

@@ -1,0 +1,407 @@
+package catalog
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/metactl/metactl/internal/failpoint"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Large writes on a scratch file: see "Large writes" in doc.go.
+
+// DefaultCheckpointBytes is how much a bulk transaction writes between two
+// checkpoints when Options.CheckpointBytes is zero.
+const DefaultCheckpointBytes = 8 << 20
+
+// ErrExist means Create found a catalog at its location: use Open and
+// Update instead.
+var ErrExist = errors.New("catalog already exists")
+
+// BulkWriteTx is the transaction of a large write ([Create]): a WriteTx
+// that may commit what it has written so far to a scratch file nobody else
+// sees, so that memory stays bounded however much it writes.
+type BulkWriteTx interface {
+	WriteTx
+	// Checkpoint commits the scratch file's transaction and begins the
+	// next one if at least Options.CheckpointBytes were written since the
+	// last checkpoint; otherwise it does nothing. Call it often (after
+	// each batch of files). Nothing becomes visible: the operation is
+	// published whole when the function given to Create returns nil.
+	Checkpoint() error
+}
+
+// bulkState is what a bulk transaction keeps across its checkpoints.
+type bulkState struct {
+	limit int // bytes between checkpoints
+	dir   string
+	// runs holds the spilled entry-key changes: sorted runs, one after
+	// another, in an unlinked temporary file (so a crash leaves nothing).
+	runs   *os.File
+	w      *bufio.Writer
+	off    int64
+	bounds []int64 // run i is [bounds[i], bounds[i+1])
+}
+
+func (b *bulkState) close() {
+	if b.runs != nil {
+		b.runs.Close()
+		b.runs, b.w, b.bounds, b.off = nil, nil, nil, 0
+	}
+}
+
+// Checkpoint implements BulkWriteTx. Outside a bulk transaction it does
+// nothing.
+func (tx *boltTx) Checkpoint() error {
+	if tx.bulk == nil {
+		return nil
+	}
+	if tx.flushErr != nil {
+		return tx.flushErr
+	}
+	if tx.written < tx.bulk.limit {
+		return nil
+	}
+	return tx.commitAndBegin()
+}
+
+// commitAndBegin commits the scratch file's bbolt transaction and begins
+// the next one. Everything the operation keeps in memory (the touched
+// before-images, the digest, the stats, the journal record) carries over.
+func (tx *boltTx) commitAndBegin() error {
+	err := tx.btx.Commit()
+	tx.btx = nil
+	if err != nil {
+		return err
+	}
+	btx, err := tx.db.bdb.Begin(true)
+	if err != nil {
+		return err
+	}
+	tx.btx = btx
+	setFillPercent(btx)
+	tx.written = 0
+	return nil
+}
+
+// spill writes the pending entry-key changes, sorted, as one run to the
+// runs file, and drops them from memory. flush merges the runs.
+func (tx *boltTx) spill() error {
+	b := tx.bulk
+	keys := tx.sortedPending()
+	if b.runs == nil {
+		f, err := os.CreateTemp(b.dir, ".metactl-runs-*")
+		if err != nil {
+			return fmt.Errorf("spill index changes: %w", err)
+		}
+		_ = os.Remove(f.Name()) // unlinked: nothing to clean up after a crash
+		b.runs, b.w, b.bounds = f, bufio.NewWriterSize(f, 1<<20), []int64{0}
+	}
+	var buf []byte
+	for _, p := range keys {
+		buf = binary.AppendUvarint(buf[:0], uint64(len(p.key)))
+		buf = append(buf, p.key...)
+		buf = binary.AppendVarint(buf, int64(p.delta))
+		if _, err := b.w.Write(buf); err != nil {
+			return fmt.Errorf("spill index changes: %w", err)
+		}
+		b.off += int64(len(buf))
+	}
+	b.bounds = append(b.bounds, b.off)
+	tx.resetPending()
+	tx.pending, tx.pend = nil, nil
+	return nil
+}
+
+// applyRuns merges the spilled runs (and what is still pending) and
+// applies them in key order, checkpointing as it goes.
+func (tx *boltTx) applyRuns() error {
+	b := tx.bulk
+	if len(tx.pend) > 0 {
+		if err := tx.spill(); err != nil {
+			return err
+		}
+	}
+	defer b.close()
+	if err := b.w.Flush(); err != nil {
+		return fmt.Errorf("spill index changes: %w", err)
+	}
+	rs := make([]*runReader, 0, len(b.bounds)-1)
+	for i := 0; i+1 < len(b.bounds); i++ {
+		r := &runReader{r: bufio.NewReaderSize(io.NewSectionReader(b.runs, b.bounds[i], b.bounds[i+1]-b.bounds[i]), 64<<10)}
+		if err := r.next(); err != nil {
+			return err
+		}
+		if r.ok {
+			rs = append(rs, r)
+		}
+	}
+	var key []byte
+	next := func() ([]byte, int, bool, error) {
+		for {
+			var min *runReader
+			for _, r := range rs {
+				if r.ok && (min == nil || bytes.Compare(r.key, min.key) < 0) {
+					min = r
+				}
+			}
+			if min == nil {
+				return nil, 0, false, nil
+			}
+			key = append(key[:0], min.key...)
+			delta := 0
+			for _, r := range rs {
+				if r.ok && bytes.Equal(r.key, key) {
+					delta += r.delta
+					if err := r.next(); err != nil {
+						return nil, 0, false, err
+					}
+				}
+			}
+			if delta != 0 {
+				return key, delta, true, nil
+			}
+		}
+	}
+	return tx.applySorted(next)
+}
+
+// runReader reads one sorted run of spilled changes.
+type runReader struct {
+	r     *bufio.Reader
+	key   []byte
+	delta int
+	ok    bool
+}
+
+func (r *runReader) next() error {
+	n, err := binary.ReadUvarint(r.r)
+	if err == io.EOF {
+		r.ok = false
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read spilled index changes: %w", err)
+	}
+	if cap(r.key) < int(n) {
+		r.key = make([]byte, n)
+	}
+	r.key = r.key[:n]
+	if _, err := io.ReadFull(r.r, r.key); err != nil {
+		return fmt.Errorf("read spilled index changes: %w", err)
+	}
+	d, err := binary.ReadVarint(r.r)
+	if err != nil {
+		return fmt.Errorf("read spilled index changes: %w", err)
+	}
+	r.delta, r.ok = int(d), true
+	return nil
+}
+
+// Create makes a new catalog at path with one write operation of the
+// given kind, built on a scratch file beside path that nobody else sees:
+// fn's transaction may checkpoint ([BulkWriteTx.Checkpoint]), so memory
+// stays bounded however large the write, and the finished file is linked
+// into place only if fn returns nil. The catalog then holds exactly what
+// Open followed by one Update would leave (the operation record, the
+// journal, the change records, the stats and the digest), and generation 1
+// (0 if fn changed nothing). If fn fails, or ctx ends, or the process dies,
+// no catalog appears; a failed Create also removes the lock file it made.
+//
+// Create holds the catalog's lock file exclusively for the whole build,
+// as a writer does, so other writers wait (or time out busy, naming this
+// process) and then see the new catalog. It returns an error wrapping
+// ErrExist, having written nothing, if a catalog exists at path or one
+// was written there meanwhile: the caller then uses Open and Update.
+// path must be a file path, not a "<scheme>://" location.
+func Create(ctx context.Context, path string, opts *Options, kind string, fn func(BulkWriteTx) error) (*Operation, error) {
+	o := opts.withDefaults()
+	if o.ReadOnly {
+		return nil, ErrReadOnly
+	}
+	if Scheme(path) != "" {
+		return nil, fmt.Errorf("create catalog %q: a bulk build needs a catalog file, not a %s location", path, Scheme(path))
+	}
+	exists := func() error {
+		return fmt.Errorf("create catalog %q: %w", path, ErrExist)
+	}
+	if _, err := os.Lstat(path); err == nil {
+		return nil, exists()
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("create catalog %q: %w", path, err)
+	}
+	deadline := time.Now().Add(o.Timeout)
+	gate, err := openGate(path, false)
+	if err != nil {
+		return nil, err
+	}
+	db := &boltDB{path: path, opts: *o}
+	if err := flockWait(ctx, gate, syscall.LOCK_EX, deadline); err != nil {
+		gate.Close()
+		return nil, db.lockError(err)
+	}
+	writeHolder(gate, &Holder{PID: os.Getpid(), Command: o.Command, Started: time.Now().UTC(), Host: hostname()})
+	// abandon releases the lock; if no catalog exists, the lock file goes
+	// too (a failed first write leaves nothing), removed while held.
+	abandon := func() {
+		if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+			_ = os.Remove(lockPath(path))
+		}
+		releaseGate(gate)
+	}
+	if _, err := os.Lstat(path); err == nil {
+		// A writer created it while we waited for the lock.
+		releaseGate(gate)
+		return nil, exists()
+	}
+	removeScratch(path)
+
+	scratch := scratchPath(path)
+	sdb, err := createScratch(scratch, o)
+	if err != nil {
+		abandon()
+		return nil, err
+	}
+	limit := o.CheckpointBytes
+	if limit <= 0 {
+		limit = DefaultCheckpointBytes
+	}
+	bulk := &bulkState{limit: limit, dir: filepath.Dir(path)}
+	op, err := sdb.updateBulk(ctx, kind, false, bulk, func(tx *boltTx) error { return fn(tx) })
+	bulk.close()
+	if err == nil {
+		err = guard(sdb.bdb.Sync) // the scratch file ran without fsync
+	}
+	if err == nil {
+		err = publish(scratch, path)
+	}
+	if err != nil {
+		sdb.Close()
+		_ = os.Remove(scratch)
+		abandon()
+		return nil, err
+	}
+	failpoint.Hit(kind + ".after-commit")
+	err = sdb.Close()
+	releaseGate(gate)
+	if err != nil {
+		return nil, fmt.Errorf("create catalog %q: %w", path, err)
+	}
+	return op, nil
+}
+
+// scratchSuffix marks a catalog being built by Create: "<catalog>.build-<pid>".
+const scratchSuffix = ".build-"
+
+func scratchPath(path string) string {
+	return path + scratchSuffix + strconv.Itoa(os.Getpid())
+}
+
+// removeScratch removes the scratch files a crashed Create left beside
+// path. The caller holds the catalog's lock file exclusively, as every
+// Create does for its whole build, so no live build owns one.
+func removeScratch(path string) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), base+scratchSuffix) {
+			_ = os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+// createScratch initializes a fresh catalog file at scratch and opens it
+// for a bulk write: no fsync until the end, the writer's mapping.
+func createScratch(scratch string, o *Options) (*boltDB, error) {
+	_ = os.Remove(scratch)
+	bopts := &bolt.Options{Timeout: time.Second, NoSync: true, InitialMmapSize: writerMmapSize}
+	var bdb *bolt.DB
+	err := guard(func() error {
+		var err error
+		if bdb, err = bolt.Open(scratch, 0o600, bopts); err != nil {
+			return err
+		}
+		bdb.AllocSize = allocSize // before the first commit grows the file
+		return bdb.Update(func(btx *bolt.Tx) error { return initCatalog(btx, o) })
+	})
+	if err != nil {
+		if bdb != nil {
+			bdb.Close()
+		}
+		_ = os.Remove(scratch)
+		return nil, fmt.Errorf("create catalog: %w", err)
+	}
+	return &boltDB{path: scratch, opts: *o, bdb: bdb}, nil
+}
+
+// publish puts the finished scratch file at path, atomically, and syncs
+// the folder. The caller holds the lock file, so no process has opened
+// path's catalog since Create checked it was absent; but an opener that
+// arrived meanwhile has created an empty catalog there before waiting for
+// the lock (see create). That one is replaced; any other is ErrExist.
+func publish(scratch, path string) error {
+	err := os.Link(scratch, path)
+	switch {
+	case err == nil:
+		_ = os.Remove(scratch)
+	case errors.Is(err, fs.ErrExist):
+		empty, eerr := emptyCatalog(path)
+		if eerr != nil || !empty {
+			return fmt.Errorf("create catalog %q: %w (written meanwhile)", path, ErrExist)
+		}
+		if err := os.Rename(scratch, path); err != nil {
+			return fmt.Errorf("create catalog %q: %w", path, err)
+		}
+	default:
+		return fmt.Errorf("create catalog %q: %w", path, err)
+	}
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return fmt.Errorf("create catalog %q: %w", path, err)
+	}
+	return nil
+}
+
+// emptyCatalog reports whether path is a catalog with no write committed
+// (generation 0, no file).
+func emptyCatalog(path string) (bool, error) {
+	if err := checkFile(path); err != nil {
+		return false, err
+	}
+	empty := false
+	err := guard(func() error {
+		bdb, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+		if err != nil {
+			return err
+		}
+		defer bdb.Close()
+		return bdb.View(func(btx *bolt.Tx) error {
+			meta, files := btx.Bucket(bucketMeta), btx.Bucket(bucketFiles)
+			if meta == nil || files == nil {
+				return nil
+			}
+			g := meta.Get(keyGeneration)
+			k, _ := files.Cursor().First()
+			empty = len(g) == 8 && binary.BigEndian.Uint64(g) == 0 && k == nil
+			return nil
+		})
+	})
+	return empty, err
+}
