@@ -94,6 +94,49 @@
 // take it shared only while opening, which gives writers preference over a
 // stream of readers. Hold a writable DB for one transaction, then Close it.
 //
+// # Large writes: Create and the scratch file
+//
+// One bbolt write transaction keeps every page it dirties in memory until
+// its commit, so a write of a million lines in one transaction peaks at
+// several times the data. [Create] builds a NEW catalog instead on a
+// scratch file beside it, "<catalog>.build-<pid>", that nobody else
+// opens:
+//
+//   - It holds the catalog's lock file exclusively for the whole build,
+//     as any writer does: a second writer waits (or gets [*BusyError]
+//     naming the builder), readers find no catalog yet.
+//   - The scratch file runs without fsync. [BulkWriteTx.Checkpoint]
+//     commits its bbolt transaction every Options.CheckpointBytes
+//     (DefaultCheckpointBytes, 8 MiB) and begins the next; the operation's
+//     own state (before-images for the change records, digest, stats,
+//     journal record) stays in memory and is written by the last
+//     transaction, so the result is byte for byte what Open and one Update
+//     would leave (TestCreateEqualsOneUpdate). Entry-index changes, which
+//     arrive in file order, not key order, are spilled as sorted runs to
+//     an unlinked temporary file in the catalog's folder and merged at the
+//     end, so the index is written in key order, append-only.
+//   - At the end: one fsync of the scratch file, then link(2) to the
+//     catalog's name (atomic, and it never replaces a catalog), the
+//     scratch name removed, the folder fsynced. An opener that arrived
+//     meanwhile has put an empty catalog there (Open creates one before it
+//     waits for the lock) but has not opened it: Create checks it is empty
+//     and renames the scratch file over it; any other file there is
+//     [ErrExist] and the caller falls back to Open and Update.
+//   - A failure, ctx ending, or bad input from fn removes the scratch file
+//     and the lock file: no catalog appears. A killed build leaves the
+//     scratch file (and the lock file); the next writer (Create, or a
+//     writable Open, both under the lock file) removes it. No process
+//     ever writes into an orphaned file: scratch files are created and
+//     removed only under the exclusive lock file, and the catalog's name
+//     is only ever given to a finished file.
+//
+// Create is for new catalogs; a large write to an existing catalog could
+// use the same mechanism on a copy made under the writer lock, renamed over
+// the catalog (readers holding the old file keep their generation).
+// That is not built yet: Update on an existing catalog is one transaction.
+// BulkWriteTx.Checkpoint is a no-op outside Create, so code written for a
+// BulkWriteTx also runs inside Update.
+//
 // # Caveats
 //
 //   - A damaged file (truncated, zeroed, random bytes, not bbolt) gives

@@ -1,0 +1,219 @@
+package catalog_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/metactl/metactl/aptos"
+	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/internal/catalogtest"
+)
+
+// putBench writes n generated files of 10 lines each through tx,
+// checkpointing after each, as a streamed import does.
+func putBench(t testing.TB, tx catalog.WriteTx, lines int) {
+	t.Helper()
+	for _, f := range catalogtest.BenchFiles(lines, 10) {
+		if _, err := tx.PutFile(catalog.NewFile{Handle: aptos.LiveHandle(f.Name), Content: f.Content, State: catalog.Live, Source: "bench"}); err != nil {
+			t.Fatal(err)
+		}
+		if b, ok := tx.(catalog.BulkWriteTx); ok {
+			if err := b.Checkpoint(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+func fixedOpts() *catalog.Options {
+	now := time.Unix(1_700_000_000, 0)
+	return &catalog.Options{Timeout: 5 * time.Second, Command: "test", Now: func() time.Time { return now }}
+}
+
+// TestCreateEqualsOneUpdate: a catalog built by Create, with checkpoints
+// every 16 KiB and the index changes spilled and merged, holds exactly
+// what Open and one Update leave: every bucket byte for byte (files,
+// entries, stats, digest, journal, change records).
+func TestCreateEqualsOneUpdate(t *testing.T) {
+	dir := t.TempDir()
+	ref := filepath.Join(dir, "ref.db")
+	db, err := catalog.Open(t.Context(), ref, fixedOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	opRef, err := db.Update(t.Context(), "import", func(tx catalog.WriteTx) error { putBench(t, tx, 4000); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	built := filepath.Join(dir, "built.db")
+	o := fixedOpts()
+	o.CheckpointBytes = 16 << 10
+	op, err := catalog.Create(t.Context(), built, o, "import", func(tx catalog.BulkWriteTx) error { putBench(t, tx, 4000); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if op.Generation != 1 || op.DigestAfter != opRef.DigestAfter || op.Entries != opRef.Entries || op.Added.Count != opRef.Added.Count {
+		t.Errorf("operation %+v, want %+v", op, opRef)
+	}
+	db2, err := catalog.Open(t.Context(), built, fixedOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db2.Close()
+	if err := db2.Check(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	catalogtest.Verify(t, db2)
+	a, err := catalog.Dump(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := catalog.Dump(db2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a != b {
+		t.Errorf("Create's catalog differs from one Update's (%d vs %d bytes of dump)", len(b), len(a))
+	}
+	noScratch(t, dir)
+}
+
+func noScratch(t *testing.T, dir string) {
+	t.Helper()
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if filepath.Ext(e.Name()) != ".db" && filepath.Ext(e.Name()) != ".lock" {
+			t.Errorf("left behind: %s", e.Name())
+		}
+	}
+}
+
+// TestCreateFailureLeavesNothing: fn failing after checkpoints, or ctx
+// ending, leaves no catalog, no lock file and no scratch file.
+func TestCreateFailureLeavesNothing(t *testing.T) {
+	boom := errors.New("boom")
+	for name, c := range map[string]struct {
+		ctx  func() context.Context
+		fn   func(tx catalog.BulkWriteTx) error
+		want error
+	}{
+		"fn fails": {context.Background, func(tx catalog.BulkWriteTx) error { putBench(t, tx, 2000); return boom }, boom},
+		"canceled": {func() context.Context {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			return ctx
+		}, func(tx catalog.BulkWriteTx) error { return nil }, context.Canceled},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "c.db")
+			o := fixedOpts()
+			o.CheckpointBytes = 16 << 10
+			_, err := catalog.Create(c.ctx(), path, o, "import", c.fn)
+			if !errors.Is(err, c.want) {
+				t.Fatalf("got %v, want %v", err, c.want)
+			}
+			if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+				t.Errorf("left behind: %v", ents)
+			}
+		})
+	}
+}
+
+// TestCreateRefusesExisting: Create writes nothing where a catalog is.
+func TestCreateRefusesExisting(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.db")
+	db, err := catalog.Open(t.Context(), path, fixedOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	called := false
+	_, err = catalog.Create(t.Context(), path, fixedOpts(), "import", func(catalog.BulkWriteTx) error { called = true; return nil })
+	if !errors.Is(err, catalog.ErrExist) || called {
+		t.Fatalf("got %v (fn called %v), want ErrExist and fn not called", err, called)
+	}
+}
+
+// TestCreateRemovesLeftoverScratch: a crashed build's scratch file is
+// removed by the next writer, Create or Open.
+func TestCreateRemovesLeftoverScratch(t *testing.T) {
+	for _, next := range []string{"create", "open"} {
+		t.Run(next, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "c.db")
+			left := path + ".build-999999"
+			if err := os.WriteFile(left, []byte("half a catalog"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if next == "create" {
+				if _, err := catalog.Create(t.Context(), path, fixedOpts(), "import", func(tx catalog.BulkWriteTx) error { putBench(t, tx, 40); return nil }); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				db, err := catalog.Open(t.Context(), path, fixedOpts())
+				if err != nil {
+					t.Fatal(err)
+				}
+				db.Close()
+			}
+			if _, err := os.Stat(left); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("leftover scratch file still there: %v", err)
+			}
+		})
+	}
+}
+
+// TestCreateBesideAnOpener: a writer that opens the catalog while Create
+// builds it creates an empty catalog and waits for the lock Create holds;
+// Create replaces that empty file, and the writer then sees the new
+// catalog (generation 1), never an orphaned file.
+func TestCreateBesideAnOpener(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.db")
+	type opened struct {
+		gen uint64
+		err error
+	}
+	done := make(chan opened, 1)
+	_, err := catalog.Create(t.Context(), path, fixedOpts(), "import", func(tx catalog.BulkWriteTx) error {
+		putBench(t, tx, 40)
+		go func() {
+			db, err := catalog.Open(context.Background(), path, fixedOpts())
+			if err != nil {
+				done <- opened{err: err}
+				return
+			}
+			defer db.Close()
+			_, err = db.Update(context.Background(), "import", func(tx catalog.WriteTx) error {
+				_, err := tx.PutFile(catalog.NewFile{Handle: "metadata/late.meta", State: catalog.Live, Content: catalogtest.Content(catalogtest.Transaction(1_000_000, 1_000_009, "late/m"))})
+				return err
+			})
+			var g uint64
+			if err == nil {
+				err = db.View(context.Background(), func(tx catalog.Tx) error { g = tx.Generation(); return nil })
+			}
+			done <- opened{g, err}
+		}()
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			if _, err := os.Stat(path); err == nil {
+				return nil // the opener made its empty catalog and waits
+			}
+			if time.Now().After(deadline) {
+				return errors.New("the opener never created its catalog")
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := <-done
+	if o.err != nil || o.gen != 2 {
+		t.Fatalf("the waiting writer: generation %d, %v; want generation 2 on top of Create's", o.gen, o.err)
+	}
+}
