@@ -114,3 +114,27 @@ func TestCompactedName(t *testing.T) {
 		}
 	}
 }
+
+// TestName: the per-entry names of Aptos's writers (docs/aptos-format.md
+// §3.1), from Name and appended by AppendName.
+func TestName(t *testing.T) {
+	tests := []struct {
+		m    aptos.Metadata
+		want string
+	}{
+		{aptos.Metadata{Kind: aptos.KindEpochEnding, EpochEnding: aptos.EpochEndingBackup{FirstEpoch: 3, LastEpoch: 18446744073709551614}}, "epoch_ending_3-18446744073709551614.meta"},
+		{aptos.Metadata{Kind: aptos.KindStateSnapshot, StateSnapshot: aptos.StateSnapshotBackup{Epoch: 7, Version: 120}}, "state_snapshot_ver_120.meta"},
+		{aptos.Metadata{Kind: aptos.KindTransaction, Transaction: aptos.TransactionBackup{FirstVersion: 0, LastVersion: 14}}, "transaction_0-14.meta"},
+		{aptos.Metadata{Kind: aptos.KindIdentity}, "identity.meta"},
+		{aptos.Metadata{Kind: aptos.KindCompactionTimestamps, Timestamps: aptos.CompactionTimestamps{FileCompactedAt: 1700000000}}, "compaction_timestamps_1700000000.meta"},
+		{aptos.Metadata{}, ""},
+	}
+	for _, tc := range tests {
+		if got := tc.m.Name(); got != tc.want {
+			t.Errorf("Name() of a %s line = %q, want %q", tc.m.Kind, got, tc.want)
+		}
+		if got := string(tc.m.AppendName([]byte("x/"))); got != "x/"+tc.want {
+			t.Errorf("AppendName(\"x/\") of a %s line = %q, want %q", tc.m.Kind, got, "x/"+tc.want)
+		}
+	}
+}

@@ -107,20 +107,34 @@ type Metadata struct {
 
 // Name returns the per-entry file name Aptos gives a file holding only m
 // (docs/aptos-format.md §3.1), such as "transaction_0-14.meta".
-func (m *Metadata) Name() string {
+func (m *Metadata) Name() string { return string(m.AppendName(nil)) }
+
+// AppendName appends [Metadata.Name] to dst: a caller comparing many names
+// needs no allocation per name.
+func (m *Metadata) AppendName(dst []byte) []byte {
 	switch m.Kind {
 	case KindEpochEnding:
-		return fmt.Sprintf("epoch_ending_%d-%d.meta", m.EpochEnding.FirstEpoch, m.EpochEnding.LastEpoch)
+		dst = append(dst, "epoch_ending_"...)
+		dst = strconv.AppendUint(dst, m.EpochEnding.FirstEpoch, 10)
+		dst = append(dst, '-')
+		dst = strconv.AppendUint(dst, m.EpochEnding.LastEpoch, 10)
 	case KindStateSnapshot:
-		return fmt.Sprintf("state_snapshot_ver_%d.meta", m.StateSnapshot.Version)
+		dst = append(dst, "state_snapshot_ver_"...)
+		dst = strconv.AppendUint(dst, m.StateSnapshot.Version, 10)
 	case KindTransaction:
-		return fmt.Sprintf("transaction_%d-%d.meta", m.Transaction.FirstVersion, m.Transaction.LastVersion)
+		dst = append(dst, "transaction_"...)
+		dst = strconv.AppendUint(dst, m.Transaction.FirstVersion, 10)
+		dst = append(dst, '-')
+		dst = strconv.AppendUint(dst, m.Transaction.LastVersion, 10)
 	case KindIdentity:
-		return "identity.meta"
+		dst = append(dst, "identity"...)
 	case KindCompactionTimestamps:
-		return fmt.Sprintf("compaction_timestamps_%d.meta", m.Timestamps.FileCompactedAt)
+		dst = append(dst, "compaction_timestamps_"...)
+		dst = strconv.AppendUint(dst, m.Timestamps.FileCompactedAt, 10)
+	default:
+		return dst
 	}
-	return ""
+	return append(dst, ".meta"...)
 }
 
 // CompactedName returns the name Aptos's compaction gives a compacted file

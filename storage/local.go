@@ -115,18 +115,17 @@ func (l *Local) List(ctx context.Context) (Listing, error) {
 }
 
 func (l *Local) names(folder string) ([]string, error) {
-	entries, err := os.ReadDir(filepath.Join(l.Dir, folder))
+	names, err := listNames(filepath.Join(l.Dir, folder))
 	if errors.Is(err, fs.ErrNotExist) {
 		return []string{}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", folder, err)
 	}
-	names := make([]string, 0, len(entries))
-	for _, e := range entries {
-		names = append(names, e.Name())
+	if names == nil {
+		names = []string{}
 	}
-	slices.Sort(names) // os.ReadDir sorts already; keep the contract explicit
+	slices.Sort(names)
 	return names, nil
 }
 

@@ -21,6 +21,19 @@ func (f *folder) read(name string, maxSize int64) ([]byte, error) {
 	return readPath(f.path, name, maxSize)
 }
 
+// listNames returns the names in the folder at path.
+func listNames(path string) ([]string, error) {
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names, nil
+}
+
 // readPath reads the regular file dir/name, refusing a symbolic link and
 // anything but a regular file; gzip is detected by content.
 func readPath(dir, name string, maxSize int64) ([]byte, error) {
