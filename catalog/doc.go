@@ -130,12 +130,37 @@
 //     removed only under the exclusive lock file, and the catalog's name
 //     is only ever given to a finished file.
 //
-// Create is for new catalogs; a large write to an existing catalog could
-// use the same mechanism on a copy made under the writer lock, renamed over
-// the catalog (readers holding the old file keep their generation).
-// That is not built yet: Update on an existing catalog is one transaction.
-// BulkWriteTx.Checkpoint is a no-op outside Create, so code written for a
-// BulkWriteTx also runs inside Update.
+// Create is for new catalogs. A large write to an existing catalog
+// (compaction of a million entries) uses the same mechanism on a copy:
+// [BulkUpdater.UpdateBulk], which the bbolt backend implements.
+//
+//   - Under the writer's locks, with no transaction open, the catalog
+//     file is copied (in the kernel, copy_file_range) to the scratch name
+//     beside it, with the catalog's permissions and, where the process may
+//     set them, owner and group. A catalog path that is a symbolic link
+//     has its target copied and replaced, never the link.
+//   - fn runs there with checkpoints, exactly as in Create: the view
+//     digest check (PreserveView), the journal record and the change
+//     records come from the last transaction, so the operation is the one
+//     Update would commit, and undo reverses it the same way
+//     (TestUpdateBulk). Entry-index changes to keys already indexed are
+//     applied in place as they come (index), so they need no spilling.
+//   - One fsync of the scratch file, failpoint "<kind>.before-publish",
+//     rename(2) over the catalog (atomic), the folder fsynced, failpoint
+//     "<kind>.after-commit", and the DB reopens its bbolt handle on the
+//     new file. A failure or a no-op before the rename removes the scratch
+//     file and leaves the catalog byte for byte as it was; a kill leaves
+//     the scratch file for the next writer to remove.
+//   - Readers never see a partial state: no reader has the catalog open
+//     while a writer holds it (bbolt's flock), the scratch file is nobody
+//     else's, and the rename publishes the new file whole. A hard link to
+//     the catalog file under another name keeps the old content.
+//
+// The copy costs a write of the catalog's size, so small writes stay in
+// one Update (compaction switches at compaction.DefaultBulkEntries).
+// BulkWriteTx.Checkpoint is a no-op outside Create and UpdateBulk, so code
+// written for a BulkWriteTx also runs inside Update. The etcd backend has
+// no UpdateBulk: its writes are built on a scratch bbolt file anyway.
 //
 // # Caveats
 //

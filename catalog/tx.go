@@ -622,6 +622,7 @@ func (tx *boltTx) SetState(handle string, s State) error {
 	if err := files.Put([]byte(handle), rec); err != nil {
 		return err
 	}
+	tx.written += len(handle) + len(rec)
 	tx.noteAfter(handle, rec)
 	if s == Moved {
 		tx.op.Moved.add(handle)
@@ -727,6 +728,7 @@ func (tx *boltTx) index(handle string, lines []aptos.Metadata, delta int) error 
 			if err := tx.setCount(entries, tx.keyBuf, int64(binary.BigEndian.Uint32(v)), delta, nil); err != nil {
 				return err
 			}
+			tx.written += len(tx.keyBuf) + 4
 			continue
 		}
 		k := string(tx.keyBuf)

@@ -37,6 +37,9 @@ type Options struct {
 	// Verify makes OpenWith's cleanup run Verify before it closes the
 	// catalog.
 	Verify bool
+	// CheckpointBytes is catalog.Options.CheckpointBytes (bulk writes:
+	// 1 checkpoints after every file).
+	CheckpointBytes int
 }
 
 // Open opens a new, empty catalog in t.TempDir() and closes it when the
@@ -71,7 +74,8 @@ func OpenManual(t testing.TB, o Options) catalog.DB {
 	if o.Path == "" {
 		o.Path = filepath.Join(t.TempDir(), "catalog.db")
 	}
-	db, err := catalog.Open(t.Context(), o.Path, &catalog.Options{Timeout: LockTimeout, Command: o.Command, Now: o.Now, NoSync: true})
+	db, err := catalog.Open(t.Context(), o.Path, &catalog.Options{Timeout: LockTimeout, Command: o.Command, Now: o.Now, NoSync: true,
+		CheckpointBytes: o.CheckpointBytes})
 	if err != nil {
 		t.Fatalf("open catalog: %v", err)
 	}

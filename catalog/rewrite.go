@@ -1,0 +1,178 @@
+package catalog
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/metactl/metactl/internal/failpoint"
+	bolt "go.etcd.io/bbolt"
+)
+
+// BulkUpdater is implemented by a DB that can run one large write on a
+// scratch copy of its catalog file, with checkpoints (the embedded
+// backend). See "Large writes" in the package documentation.
+type BulkUpdater interface {
+	// UpdateBulk is Update for a write too large to hold in one bbolt
+	// transaction's memory (compaction of a million entries): it copies
+	// the catalog to a scratch file beside it, runs fn there in a
+	// transaction that may checkpoint (BulkWriteTx.Checkpoint), syncs the
+	// result and renames it over the catalog. Readers and other writers
+	// see the catalog before or after, never between: the scratch file is
+	// nobody else's, the rename is atomic, and the caller holds the
+	// writer's locks throughout. A crash before the rename leaves the
+	// catalog as it was (and a scratch file that the next writable Open
+	// removes); after it, the new generation. The operation, its journal
+	// record and change records (so undo) are exactly what Update would
+	// leave. Failpoints: "<kind>.before-commit" before the scratch
+	// file's last commit, "<kind>.before-publish" before the rename,
+	// "<kind>.after-commit" after it.
+	UpdateBulk(ctx context.Context, kind string, fn func(BulkWriteTx) error) (*Operation, error)
+}
+
+var _ BulkUpdater = (*boltDB)(nil)
+
+// UpdateBulk implements BulkUpdater.
+func (db *boltDB) UpdateBulk(ctx context.Context, kind string, fn func(BulkWriteTx) error) (*Operation, error) {
+	if db.opts.ReadOnly {
+		return nil, ErrReadOnly
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	// The file to replace: a symbolic link's target (replacing the link
+	// would leave the target stale), with the scratch file beside it, on
+	// its file system.
+	target := db.path
+	if fi, err := os.Lstat(db.path); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		if target, err = filepath.EvalSymlinks(db.path); err != nil {
+			return nil, fmt.Errorf("%s: %w", kind, err)
+		}
+	}
+	scratch := scratchPath(target)
+	// We hold the writer's locks and have no transaction open: the file
+	// is quiescent while we copy it.
+	if err := copyScratch(target, scratch); err != nil {
+		_ = os.Remove(scratch)
+		return nil, fmt.Errorf("%s: copy the catalog to a scratch file: %w", kind, err)
+	}
+	sdb, err := openScratch(scratch, &db.opts)
+	if err != nil {
+		_ = os.Remove(scratch)
+		return nil, err
+	}
+	limit := db.opts.CheckpointBytes
+	if limit <= 0 {
+		limit = DefaultCheckpointBytes
+	}
+	bulk := &bulkState{limit: limit, dir: filepath.Dir(target)}
+	op, err := sdb.updateBulk(ctx, kind, false, bulk, func(tx *boltTx) error { return fn(tx) })
+	bulk.close()
+	if err == nil && op.Changed() {
+		err = guard(sdb.bdb.Sync) // the scratch file ran without fsync
+	}
+	if cerr := sdb.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil || !op.Changed() {
+		_ = os.Remove(scratch)
+		return op, err
+	}
+	failpoint.Hit(kind + ".before-publish")
+	if err := os.Rename(scratch, target); err != nil {
+		_ = os.Remove(scratch)
+		return nil, fmt.Errorf("%s: replace the catalog with its scratch copy: %w", kind, err)
+	}
+	// Published: from here on the operation stands, whatever fails.
+	serr := syncDir(filepath.Dir(target))
+	failpoint.Hit(kind + ".after-commit")
+	// Our bbolt handle maps the old file: open the new one, still under
+	// the lock file (no other process can open the catalog meanwhile).
+	rerr := db.reopen()
+	if err := errorsJoin(serr, rerr); err != nil {
+		return op, fmt.Errorf("%s: committed generation %d, then: %w", kind, op.Generation, err)
+	}
+	return op, nil
+}
+
+// copyScratch copies the catalog file to scratch (in the kernel where it
+// can: nothing passes through this process's memory), with the catalog's
+// permissions and, where this process may set them, its owner and group:
+// the scratch file replaces the catalog.
+func copyScratch(from, scratch string) error {
+	_ = os.Remove(scratch)
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	st, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	out, err := os.OpenFile(scratch, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		_ = out.Chown(int(sys.Uid), int(sys.Gid)) // not ours to set: keep ours
+	}
+	if err := out.Chmod(st.Mode().Perm()); err != nil {
+		out.Close()
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// openScratch opens a scratch copy of a catalog for a bulk write: no
+// fsync until the end, the writer's mapping.
+func openScratch(scratch string, o *Options) (*boltDB, error) {
+	var bdb *bolt.DB
+	err := guard(func() error {
+		var err error
+		bdb, err = bolt.Open(scratch, 0o600, &bolt.Options{Timeout: time.Second, NoSync: true, InitialMmapSize: writerMmapSize})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open scratch catalog %q: %w", scratch, err)
+	}
+	bdb.AllocSize = allocSize
+	return &boltDB{path: scratch, opts: *o, bdb: bdb}, nil
+}
+
+// reopen replaces db's bbolt handle with a new one on the file now at
+// db.path (after UpdateBulk renamed its scratch file there).
+func (db *boltDB) reopen() error {
+	if db.bdb != nil {
+		_ = guard(db.bdb.Close)
+		db.bdb = nil
+	}
+	bopts := &bolt.Options{Timeout: max(db.opts.Timeout, time.Second), NoSync: db.opts.NoSync, InitialMmapSize: writerMmapSize}
+	return guard(func() error {
+		bdb, err := bolt.Open(db.path, 0o600, bopts)
+		if err != nil {
+			return fmt.Errorf("reopen catalog %q: %w", db.path, err)
+		}
+		bdb.AllocSize = allocSize
+		db.bdb = bdb
+		return nil
+	})
+}
+
+func errorsJoin(a, b error) error {
+	if a == nil {
+		return b
+	}
+	if b == nil {
+		return a
+	}
+	return fmt.Errorf("%w; %w", a, b)
+}
