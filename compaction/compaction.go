@@ -41,6 +41,12 @@ type Options struct {
 	// ErrFactor; zero moves a superseded file on the first run a second or
 	// more after it was timestamped.
 	RemoveCompactedFileAfter time.Duration
+	// BulkEntries is the view size from which Run builds its result on a
+	// scratch copy of the catalog, committing as it goes
+	// (catalog.BulkUpdater; a backend without it always uses one
+	// Update); zero means DefaultBulkEntries, negative never. Not one of
+	// Aptos's knobs: the result is the same either way.
+	BulkEntries int
 }
 
 // DefaultOptions returns Aptos's defaults: factors 1, R = 86400 s.

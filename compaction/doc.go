@@ -54,6 +54,27 @@
 // Exporting the result to a storage (writing new files before moving old
 // ones) is the export package's job.
 //
+// Large runs on a scratch copy. One bbolt transaction holds every page it
+// dirties in memory until its commit: a first run over a million entries
+// rewrites every page of the entry index (each count goes from 1 to 2)
+// and adds the compacted files, about 270 MB of pages, held beside the
+// records bbolt keeps until then (peak RSS 930 MiB). So from
+// [DefaultBulkEntries] entries in the view (Options.BulkEntries), Run
+// uses the backend's catalog.BulkUpdater when it has one (the bbolt
+// backend does; etcd does not, and keeps one Update): the same
+// operation is made on a scratch copy of the catalog file, committing
+// every few megabytes (catalog.BulkWriteTx.Checkpoint after each file
+// written or moved), then synced and renamed over the catalog. It is
+// still one operation: the scratch file is nobody else's, the view digest
+// check runs before its last commit, and the rename publishes it whole
+// (the failpoints above, plus compact.before-publish just before the
+// rename: a kill there, or anywhere before, leaves the catalog as it was;
+// the next writable open removes the scratch file). The operation, its
+// journal record and its change records are those of the one-transaction
+// run, so undo works the same. The copy costs a write of the catalog's
+// size; below the threshold (mainnet's tens of thousands of files) one
+// transaction is cheaper.
+//
 // Deterministic order. Rust visits files in HashMap order and writes the
 // map's keys in random order. Here files are visited in sorted order, Move,
 // Skipped and Timestamped are sorted, and the map's keys are written sorted
@@ -151,9 +172,12 @@
 //
 // # Cost
 //
-// A run holds the view, the plan (every compacted file's content, about the
-// size of the view's lines) and the new timestamps map in memory; the map
-// has one key per file that is not a current compacted file, so the first
-// run over N original files writes a line of about 55·N bytes. See
-// BenchmarkCompact1M for the measured cost at a million entries.
+// A run holds the view and the plan (one record per compacted file, no
+// content: Run builds each file's content while writing it) and the new
+// timestamps map in memory; the map has one key per file that is not a
+// current compacted file, so the first run over N original files writes
+// a line of about 55·N bytes. BenchmarkCompact (issue 11's row: 1M
+// entries in files of 100 lines, METACTL_BENCH_LARGE=1) and
+// BenchmarkCompact1M (1M one-line files) measure it at a million
+// entries.
 package compaction

@@ -16,8 +16,13 @@ import (
 )
 
 // childCatalogEnv names the catalog TestFailpointChild compacts; unset,
-// that test skips.
-const childCatalogEnv = "METACTL_COMPACTION_TEST_CATALOG"
+// that test skips. childBulkEnv, set to 1, makes its run a bulk one
+// (Options.BulkEntries 1: on a scratch copy, with a checkpoint after
+// every file).
+const (
+	childCatalogEnv = "METACTL_COMPACTION_TEST_CATALOG"
+	childBulkEnv    = "METACTL_COMPACTION_TEST_BULK"
+)
 
 // failpointRun is the run the child process makes (and the parent repeats
 // in-process to learn the after-state): a second run, 2 s after the first,
@@ -38,13 +43,18 @@ func TestFailpointChild(t *testing.T) {
 	if err := failpoint.Enable(os.Getenv(failpoint.EnvVar)); err != nil {
 		t.Fatal(err)
 	}
+	o := failpointRun.opts
+	checkpoint := 0
+	if os.Getenv(childBulkEnv) == "1" {
+		o.BulkEntries, checkpoint = 1, 1
+	}
 	db, err := catalog.Open(t.Context(), path, &catalog.Options{Timeout: 10 * time.Second,
-		Now: func() time.Time { return time.Unix(failpointRun.at, 0) }})
+		Now: func() time.Time { return time.Unix(failpointRun.at, 0) }, CheckpointBytes: checkpoint})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if _, _, err := compaction.Run(t.Context(), db, failpointRun.opts); err != nil {
+	if _, _, err := compaction.Run(t.Context(), db, o); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -52,7 +62,11 @@ func TestFailpointChild(t *testing.T) {
 // TestFailpoints kills a compaction (SIGKILL, in a child process) at each
 // of its failpoints and checks that the catalog then opens, passes bbolt's
 // check and the index check, and is exactly the before-state, or, for a
-// kill after the commit, exactly the after-state.
+// kill after the commit, exactly the after-state. It does so for a run in
+// one transaction and for a bulk run (on a scratch copy with
+// checkpoints, published by a rename), which has one more failpoint,
+// compact.before-publish, and whose scratch file a kill leaves behind
+// until the next writable open removes it.
 func TestFailpoints(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns child processes")
@@ -77,38 +91,65 @@ func TestFailpoints(t *testing.T) {
 	points := []struct {
 		name      string
 		committed bool
+		bulkOnly  bool
 	}{
-		{compaction.FailpointAfterPlan, false},
-		{compaction.FailpointAfterWrite, false},
-		{compaction.FailpointAfterMove, false},
-		{compaction.FailpointAfterTimestamps, false},
-		{compaction.OperationKind + ".before-commit", false},
-		{compaction.OperationKind + ".after-commit", true},
+		{compaction.FailpointAfterPlan, false, false},
+		{compaction.FailpointAfterWrite, false, false},
+		{compaction.FailpointAfterMove, false, false},
+		{compaction.FailpointAfterTimestamps, false, false},
+		{compaction.OperationKind + ".before-commit", false, false},
+		{compaction.OperationKind + ".before-publish", false, true},
+		{compaction.OperationKind + ".after-commit", true, false},
 	}
-	for _, pt := range points {
-		t.Run(pt.name, func(t *testing.T) {
-			tc := copyCatalog(t, baseBytes, failpointRun.at)
-			tc.db.Close()
-			tc.db = nil // the child holds the catalog now
-			cmd := exec.Command(os.Args[0], "-test.run=^TestFailpointChild$", "-test.count=1")
-			cmd.Env = append(os.Environ(), childCatalogEnv+"="+tc.path, failpoint.EnvVar+"="+pt.name)
-			out, err := cmd.CombinedOutput()
-			var ee *exec.ExitError
-			if !errors.As(err, &ee) {
-				t.Fatalf("child was not killed (err %v):\n%s", err, out)
+	for _, bulk := range []bool{false, true} {
+		for _, pt := range points {
+			if pt.bulkOnly && !bulk {
+				continue
 			}
-			if ws, ok := ee.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-				t.Fatalf("child ended with %v, not SIGKILL:\n%s", err, out)
+			name := pt.name
+			if bulk {
+				name = "bulk/" + name
 			}
-			tc.open(t)
-			want := before
-			if pt.committed {
-				want = after
-			}
-			if got := tc.state(t); !reflect.DeepEqual(got, want) {
-				t.Fatalf("catalog after a kill at %s:\n got  %+v\n want %+v", pt.name, got, want)
-			}
-		})
+			t.Run(name, func(t *testing.T) { failpointKill(t, baseBytes, pt.name, bulk, pt.committed, before, after) })
+		}
+	}
+}
+
+// failpointKill runs TestFailpointChild on a copy of baseBytes, killed at
+// point, and checks the catalog is then want (after if committed, else
+// before).
+func failpointKill(t *testing.T, baseBytes []byte, point string, bulk, committed bool, before, after state) {
+	t.Helper()
+	tc := copyCatalog(t, baseBytes, failpointRun.at)
+	tc.db.Close()
+	tc.db = nil // the child holds the catalog now
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFailpointChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), childCatalogEnv+"="+tc.path, failpoint.EnvVar+"="+point)
+	if bulk {
+		cmd.Env = append(cmd.Env, childBulkEnv+"=1")
+	}
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		t.Fatalf("child was not killed (err %v):\n%s", err, out)
+	}
+	if ws, ok := ee.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("child ended with %v, not SIGKILL:\n%s", err, out)
+	}
+	if left, _ := filepath.Glob(tc.path + ".build-*"); bulk && !committed && len(left) != 1 {
+		t.Fatalf("a bulk run killed at %s left scratch files %q, want one", point, left)
+	}
+	tc.open(t)
+	want := before
+	if committed {
+		want = after
+	}
+	if got := tc.state(t); !reflect.DeepEqual(got, want) {
+		t.Fatalf("catalog after a kill at %s:\n got  %+v\n want %+v", point, got, want)
+	}
+	// The writable open removed what the killed run left.
+	if left, _ := filepath.Glob(tc.path + ".build-*"); len(left) > 0 {
+		t.Fatalf("after a kill at %s and a reopen, scratch files remain: %q", point, left)
 	}
 }
 

@@ -31,6 +31,8 @@ type testCatalog struct {
 	path  string
 	db    catalog.DB // nil while closed: a child process holds the catalog
 	clock *clock
+	// checkpoint is catalogtest.Options.CheckpointBytes.
+	checkpoint int
 }
 
 func newCatalog(t *testing.T, secs int64) *testCatalog {
@@ -44,7 +46,14 @@ func newCatalog(t *testing.T, secs int64) *testCatalog {
 // unless the test left it closed (tc.db nil).
 func openTestCatalog(t *testing.T, path string, secs int64) *testCatalog {
 	t.Helper()
-	tc := &testCatalog{path: path, clock: newClock(secs)}
+	return openTestCatalogWith(t, path, secs, 0)
+}
+
+// openTestCatalogWith is openTestCatalog with catalog.Options.CheckpointBytes
+// (bulk writes).
+func openTestCatalogWith(t *testing.T, path string, secs int64, checkpoint int) *testCatalog {
+	t.Helper()
+	tc := &testCatalog{path: path, clock: newClock(secs), checkpoint: checkpoint}
 	tc.open(t)
 	t.Cleanup(func() {
 		if tc.db == nil {
@@ -58,7 +67,8 @@ func openTestCatalog(t *testing.T, path string, secs int64) *testCatalog {
 
 func (tc *testCatalog) open(t *testing.T) {
 	t.Helper()
-	tc.db = catalogtest.OpenManual(t, catalogtest.Options{Path: tc.path, Command: "compaction test", Now: tc.clock.now})
+	tc.db = catalogtest.OpenManual(t, catalogtest.Options{Path: tc.path, Command: "compaction test", Now: tc.clock.now,
+		CheckpointBytes: tc.checkpoint})
 }
 
 // file is a metadata file to put.

@@ -40,11 +40,12 @@ const (
 // *ContinuityError or another error wrapping aptos.ErrInvalid (nothing
 // changed), ctx's error, or a catalog error.
 func Run(ctx context.Context, db catalog.DB, opts Options) (*Plan, *catalog.Operation, error) {
-	if err := opts.Validate(); err != nil {
+	err := opts.Validate()
+	if err != nil {
 		return nil, nil, err
 	}
 	var plan *Plan
-	op, err := db.Update(ctx, OperationKind, func(tx catalog.WriteTx) error {
+	body := func(tx catalog.WriteTx) error {
 		tx.PreserveView()
 		tx.SetInputs(opts.inputs()...)
 		p, err := planTx(tx, opts, false)
@@ -58,12 +59,54 @@ func Run(ctx context.Context, db catalog.DB, opts Options) (*Plan, *catalog.Oper
 		tx.SetNote(p.Summary())
 		plan = p
 		return nil
-	})
+	}
+	var op *catalog.Operation
+	bu, ok := db.(catalog.BulkUpdater)
+	if ok {
+		ok, err = large(ctx, db, opts)
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	if ok {
+		op, err = bu.UpdateBulk(ctx, OperationKind, func(tx catalog.BulkWriteTx) error { return body(tx) })
+	} else {
+		op, err = db.Update(ctx, OperationKind, body)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
 	plan.strip()
 	return plan, op, nil
+}
+
+// DefaultBulkEntries is the view size from which Run writes on a scratch
+// copy of the catalog with checkpoints (catalog.BulkUpdater) when
+// Options.BulkEntries is zero.
+const DefaultBulkEntries = 200_000
+
+// large reports whether a run over db's view is large enough to be made
+// with catalog.BulkUpdater (Options.BulkEntries).
+func large(ctx context.Context, db catalog.DB, opts Options) (bool, error) {
+	limit := opts.BulkEntries
+	switch {
+	case limit < 0:
+		return false, nil
+	case limit == 0:
+		limit = DefaultBulkEntries
+	}
+	var n int
+	err := db.View(ctx, func(tx catalog.Tx) error { n = tx.EntryCount(); return nil })
+	return n >= limit, err
+}
+
+// checkpoint lets a bulk transaction commit what it wrote so far to its
+// scratch file (a no-op in any other transaction).
+func checkpoint(tx catalog.WriteTx) error {
+	if b, ok := tx.(catalog.BulkWriteTx); ok {
+		return b.Checkpoint()
+	}
+	return nil
 }
 
 // DryRun computes the plan Run would carry out now, in a read-only
@@ -147,6 +190,9 @@ func apply(ctx context.Context, tx catalog.WriteTx, p *Plan) error {
 			return fmt.Errorf("write %q: %w", w.Handle, err)
 		}
 		w.Result, w.Exists = r, r == catalog.Unchanged
+		if err := checkpoint(tx); err != nil {
+			return err
+		}
 		if i%1024 == 1023 {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -161,6 +207,9 @@ func apply(ctx context.Context, tx catalog.WriteTx, p *Plan) error {
 	for i, h := range p.Move {
 		if err := tx.SetState(h, catalog.Moved); err != nil {
 			return fmt.Errorf("move %q: %w", h, err)
+		}
+		if err := checkpoint(tx); err != nil {
+			return err
 		}
 		if i%1024 == 1023 {
 			if err := ctx.Err(); err != nil {
