@@ -23,8 +23,16 @@ import (
 // Large writes on a scratch file: see "Large writes" in doc.go.
 
 // DefaultCheckpointBytes is how much a bulk transaction writes between two
-// checkpoints when Options.CheckpointBytes is zero.
-const DefaultCheckpointBytes = 8 << 20
+// checkpoints when Options.CheckpointBytes is zero. Smaller saves memory
+// (bbolt holds the dirty pages, and their node, until the commit) at no
+// measurable cost: at 1M lines, 2 MiB and 8 MiB take the same CPU time and
+// give the same file, and 2 MiB peaks 20-30 MiB lower.
+const DefaultCheckpointBytes = 2 << 20
+
+// spillFactor: a bulk transaction spills its pending index changes once
+// they hold spillFactor times the checkpoint size (fewer, longer runs to
+// merge).
+const spillFactor = 8
 
 // ErrExist means Create found a catalog at its location: use Open and
 // Update instead.
@@ -46,6 +54,7 @@ type BulkWriteTx interface {
 // bulkState is what a bulk transaction keeps across its checkpoints.
 type bulkState struct {
 	limit int // bytes between checkpoints
+	spill int // pending index-change bytes that make a run
 	dir   string
 	// runs holds the spilled entry-key changes: sorted runs, one after
 	// another, in an unlinked temporary file (so a crash leaves nothing).
@@ -163,7 +172,7 @@ func (tx *boltTx) applyRuns() error {
 			key = append(key[:0], min.key...)
 			delta := 0
 			for _, r := range rs {
-				if r.ok && bytes.Equal(r.key, key) {
+				for r.ok && bytes.Equal(r.key, key) {
 					delta += r.delta
 					if err := r.next(); err != nil {
 						return nil, 0, false, err
@@ -278,7 +287,7 @@ func Create(ctx context.Context, path string, opts *Options, kind string, fn fun
 	if limit <= 0 {
 		limit = DefaultCheckpointBytes
 	}
-	bulk := &bulkState{limit: limit, dir: filepath.Dir(path)}
+	bulk := &bulkState{limit: limit, spill: spillFactor * limit, dir: filepath.Dir(path)}
 	op, err := sdb.updateBulk(ctx, kind, false, bulk, func(tx *boltTx) error { return fn(tx) })
 	bulk.close()
 	if err == nil {

@@ -107,7 +107,7 @@
 //     naming the builder), readers find no catalog yet.
 //   - The scratch file runs without fsync. [BulkWriteTx.Checkpoint]
 //     commits its bbolt transaction every Options.CheckpointBytes
-//     (DefaultCheckpointBytes, 8 MiB) and begins the next; the operation's
+//     (DefaultCheckpointBytes, 2 MiB) and begins the next; the operation's
 //     own state (before-images for the change records, digest, stats,
 //     journal record) stays in memory and is written by the last
 //     transaction, so the result is byte for byte what Open and one Update

@@ -456,6 +456,9 @@ type NewFile struct {
 	Source  string // provenance, free text
 	// Lines are Content parsed; nil means PutFile parses Content itself.
 	Lines []aptos.Metadata
+	// SHA256 is Content's SHA-256 if the caller has it (an importer hashed
+	// it to compare); zero means PutFile computes it.
+	SHA256 [32]byte
 	// Replace allows overwriting a handle that holds other content
 	// (compaction rewriting a compacted file whose chunk changed).
 	// Without it that is a conflict.
@@ -489,7 +492,10 @@ func (tx *boltTx) PutFile(nf NewFile) (PutResult, error) {
 	if nf.State != Live && nf.State != Moved {
 		return Unchanged, fmt.Errorf("put %q: invalid state %d: %w", nf.Handle, nf.State, aptos.ErrInvalid)
 	}
-	sum := contentSHA(nf.Content)
+	sum := nf.SHA256
+	if sum == ([32]byte{}) {
+		sum = contentSHA(nf.Content)
+	}
 	files := tx.btx.Bucket(bucketFiles)
 	old := files.Get([]byte(nf.Handle))
 	result := Added
@@ -709,6 +715,14 @@ func (tx *boltTx) index(handle string, lines []aptos.Metadata, delta int) error 
 		case aptos.KindIdentity:
 			continue
 		}
+		if tx.bulk != nil {
+			// A bulk transaction sorts its changes, spills them and
+			// merges them, summing each key's: no map, no index lookup.
+			k := string(aptos.AppendEntryKey(tx.keyBuf[:0], m))
+			tx.pend = append(tx.pend, pendingKey{key: k, delta: delta})
+			tx.pendBytes += len(k) + bulkPendingOverhead
+			continue
+		}
 		if tx.pending == nil {
 			tx.pending = make(map[string]int32)
 		}
@@ -736,7 +750,7 @@ func (tx *boltTx) index(handle string, lines []aptos.Metadata, delta int) error 
 		tx.pend = append(tx.pend, pendingKey{key: k, delta: delta})
 		tx.pendBytes += len(k) + pendingOverhead
 	}
-	if tx.bulk != nil && tx.pendBytes >= tx.bulk.limit {
+	if tx.bulk != nil && tx.pendBytes >= tx.bulk.spill {
 		return tx.spill()
 	}
 	return nil
@@ -745,6 +759,9 @@ func (tx *boltTx) index(handle string, lines []aptos.Metadata, delta int) error 
 // pendingOverhead is the memory a pending key costs beyond its bytes (map
 // slot, string header, pendingKey), roughly.
 const pendingOverhead = 64
+
+// bulkPendingOverhead is that cost without the map (bulk transactions).
+const bulkPendingOverhead = 40
 
 // flush applies the collected entry-key changes in key order, keeping the
 // entry count and the digest in step. Everything that reads the entries
@@ -761,7 +778,7 @@ func (tx *boltTx) flush() error {
 		}
 		return nil
 	}
-	if len(tx.pending) == 0 {
+	if len(tx.pend) == 0 {
 		return nil
 	}
 	if err := tx.applyPending(); err != nil {
@@ -801,7 +818,19 @@ func (tx *boltTx) sortedPending() []pendingKey {
 		}
 	}
 	slices.SortFunc(keys, func(a, b pendingKey) int { return strings.Compare(a.key, b.key) })
-	return keys
+	// A bulk transaction's pend may hold a key more than once: one change
+	// per key, and none that cancels out.
+	out := keys[:0]
+	for i := 0; i < len(keys); {
+		p := keys[i]
+		for i++; i < len(keys) && keys[i].key == p.key; i++ {
+			p.delta += keys[i].delta
+		}
+		if p.delta != 0 {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // resetPending drops the applied (or spilled) pending changes.
@@ -825,6 +854,10 @@ func (tx *boltTx) resetPending() {
 func (tx *boltTx) applySorted(next func() (k []byte, delta int, ok bool, err error)) error {
 	entries := tx.btx.Bucket(bucketEntries)
 	c := entries.Cursor()
+	// Keys past the index's last one are not in it: no lookup (a new
+	// catalog's index is written in order, all of it past the end).
+	last, _ := c.Last()
+	last = bytes.Clone(last)
 	for {
 		k, delta, ok, err := next()
 		if err != nil {
@@ -834,8 +867,10 @@ func (tx *boltTx) applySorted(next func() (k []byte, delta int, ok bool, err err
 			return nil
 		}
 		var n int64
-		if ck, v := c.Seek(k); bytes.Equal(ck, k) && len(v) == 4 {
-			n = int64(binary.BigEndian.Uint32(v))
+		if last != nil && bytes.Compare(k, last) <= 0 {
+			if ck, v := c.Seek(k); bytes.Equal(ck, k) && len(v) == 4 {
+				n = int64(binary.BigEndian.Uint32(v))
+			}
 		}
 		if err := tx.setCount(entries, k, n, delta, nil); err != nil {
 			return err

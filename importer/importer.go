@@ -491,7 +491,7 @@ func (b *Batch) Commit(ctx context.Context, db catalog.DB) (*Result, error) {
 			switch p.actions[i] {
 			case actAdd:
 				if _, err := tx.PutFile(catalog.NewFile{Handle: it.Handle, Content: it.Content, State: it.State,
-					Source: it.Source, Lines: it.lines}); err != nil {
+					Source: it.Source, Lines: it.lines, SHA256: it.sha}); err != nil {
 					return fmt.Errorf("import %s: %w", it.shown, err)
 				}
 			case actMove:

@@ -213,7 +213,7 @@ func (s *streamer) write(tx catalog.BulkWriteTx, out []outcome) error {
 	}
 	for _, it := range items {
 		if _, err := tx.PutFile(catalog.NewFile{Handle: it.Handle, Content: it.Content, State: it.State,
-			Source: it.Source, Lines: it.lines}); err != nil {
+			Source: it.Source, Lines: it.lines, SHA256: it.sha}); err != nil {
 			return fmt.Errorf("import %s: %w", it.shown, err)
 		}
 		s.added++
