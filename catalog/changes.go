@@ -87,14 +87,14 @@ func (tx *boltTx) touchFirst(handle string, v []byte) before {
 	var b before
 	if v != nil {
 		if len(v) >= fileRecFixedLen {
-			b.rec, b.headOnly = bytes.Clone(recordHeader(v)), true
+			b.rec, b.headOnly = tx.slab.clone(recordHeader(v)), true
 		} else {
-			b.rec = bytes.Clone(v) // malformed: decode reports it later
+			b.rec = tx.slab.clone(v) // malformed: decode reports it later
 		}
 	}
 	if bk := tx.btx.Bucket(bucketDeleted); bk != nil {
 		if v := bk.Get([]byte(handle)); v != nil {
-			b.deleted = bytes.Clone(v)
+			b.deleted = tx.slab.clone(v)
 		}
 	}
 	tx.touched[handle] = b
@@ -114,7 +114,7 @@ func (tx *boltTx) noteAfter(handle string, rec []byte) {
 		tx.afters[handle] = rec
 		return
 	}
-	tx.afters[handle] = bytes.Clone(recordHeader(rec))
+	tx.afters[handle] = tx.slab.clone(recordHeader(rec))
 }
 
 // keepContent completes handle's before-image with the content of rec,
@@ -139,7 +139,6 @@ func (tx *boltTx) writeChanges(gen uint64) error {
 		return err
 	}
 	bk.FillPercent = 0.9
-	files := tx.btx.Bucket(bucketFiles)
 	handles := make([]string, 0, len(tx.touched))
 	for h := range tx.touched {
 		handles = append(handles, h)
@@ -151,7 +150,8 @@ func (tx *boltTx) writeChanges(gen uint64) error {
 		if b.rec != nil || !cached {
 			// Only a handle that was absent needs no more than the
 			// header after.
-			after = files.Get([]byte(h))
+			tx.hkey = append(tx.hkey[:0], h...)
+			after = tx.fileRecord(tx.hkey)
 		}
 		if b.headOnly && after != nil && len(after) >= fileRecFixedLen && bytes.Equal(b.rec, recordHeader(after)) ||
 			!b.headOnly && b.rec != nil && bytes.Equal(b.rec, after) {
@@ -163,7 +163,9 @@ func (tx *boltTx) writeChanges(gen uint64) error {
 		if b.rec == nil && after == nil && bytes.Equal(b.deleted, tx.deletedRecord(h)) {
 			continue
 		}
-		v := make([]byte, changeRecFixedLen, changeRecFixedLen+len(b.rec)+len(b.deleted))
+		// bbolt keeps the value until the commit (slab); it copies the key.
+		v := tx.slab.take(changeRecFixedLen + len(b.rec) + len(b.deleted))[:changeRecFixedLen]
+		clear(v)
 		v[0] = changeRecVersion
 		img := b.rec
 		if b.rec != nil {
@@ -185,7 +187,8 @@ func (tx *boltTx) writeChanges(gen uint64) error {
 		binary.BigEndian.PutUint32(v[36:], uint32(len(img)))
 		v = append(v, img...)
 		v = append(v, b.deleted...)
-		if err := bk.Put(changeKey(gen, h), v); err != nil {
+		tx.hkey = appendChangeKey(tx.hkey[:0], gen, h)
+		if err := bk.Put(tx.hkey, v); err != nil {
 			return err
 		}
 	}
@@ -199,7 +202,10 @@ func recordHeader(rec []byte) []byte {
 }
 
 func changeKey(gen uint64, handle string) []byte {
-	k := make([]byte, 0, 8+len(handle))
+	return appendChangeKey(make([]byte, 0, 8+len(handle)), gen, handle)
+}
+
+func appendChangeKey(k []byte, gen uint64, handle string) []byte {
 	k = binary.BigEndian.AppendUint64(k, gen)
 	return append(k, handle...)
 }

@@ -40,21 +40,29 @@ func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 
 // fileRecord is the stored form of a File.
 func encodeFileRecord(f *File) ([]byte, error) {
+	return appendFileRecord(make([]byte, 0, fileRecordLen(f)), f), nil
+}
+
+// fileRecordLen is the length of f's record.
+func fileRecordLen(f *File) int {
+	return fileRecFixedLen + min(len(f.Source), maxSourceLen) + len(f.Content)
+}
+
+// appendFileRecord appends f's record to b.
+func appendFileRecord(b []byte, f *File) []byte {
 	src := f.Source
 	if len(src) > maxSourceLen {
 		// Provenance is free text for people: keep its start.
 		src = src[:maxSourceLen]
 	}
-	b := make([]byte, fileRecFixedLen, fileRecFixedLen+len(f.Source)+len(f.Content))
-	b[0] = fileRecVersion
-	b[1] = byte(f.State)
-	binary.BigEndian.PutUint64(b[2:], uint64(f.ImportedAt.UnixNano()))
-	binary.BigEndian.PutUint64(b[10:], uint64(f.StateChangedAt.UnixNano()))
-	copy(b[18:50], f.SHA256[:])
-	binary.BigEndian.PutUint32(b[50:], uint32(f.Lines))
-	binary.BigEndian.PutUint16(b[54:], uint16(len(src)))
+	b = append(b, fileRecVersion, byte(f.State))
+	b = binary.BigEndian.AppendUint64(b, uint64(f.ImportedAt.UnixNano()))
+	b = binary.BigEndian.AppendUint64(b, uint64(f.StateChangedAt.UnixNano()))
+	b = append(b, f.SHA256[:]...)
+	b = binary.BigEndian.AppendUint32(b, uint32(f.Lines))
+	b = binary.BigEndian.AppendUint16(b, uint16(len(src)))
 	b = append(b, src...)
-	return append(b, f.Content...), nil
+	return append(b, f.Content...)
 }
 
 // decodeFileRecord decodes v (owned by bbolt) into a File whose strings and

@@ -97,6 +97,9 @@ type boltTx struct {
 	expect *aptos.Digest
 	// expectErr explains a mismatch with expect.
 	expectErr func(got aptos.Digest) error
+	slab      slab         // values that live until the commit (slab.go)
+	filesCur  *bolt.Cursor // reads of the files bucket (fileRecord)
+	hkey      []byte       // PutFile's reused key buffer (Put copies its key)
 }
 
 func (db *boltDB) newTx(btx *bolt.Tx) *boltTx {
@@ -497,7 +500,8 @@ func (tx *boltTx) PutFile(nf NewFile) (PutResult, error) {
 		sum = contentSHA(nf.Content)
 	}
 	files := tx.btx.Bucket(bucketFiles)
-	old := files.Get([]byte(nf.Handle))
+	tx.hkey = append(tx.hkey[:0], nf.Handle...)
+	old := tx.fileRecord(tx.hkey)
 	result := Added
 	if old != nil {
 		of, err := decodeFileRecord(nf.Handle, old, false)
@@ -546,13 +550,10 @@ func (tx *boltTx) PutFile(nf NewFile) (PutResult, error) {
 			return Unchanged, err
 		}
 	}
-	f := &File{Handle: nf.Handle, State: nf.State, Content: nf.Content, Lines: len(lines), SHA256: sum,
+	f := File{Handle: nf.Handle, State: nf.State, Content: nf.Content, Lines: len(lines), SHA256: sum,
 		Source: nf.Source, ImportedAt: tx.now, StateChangedAt: tx.now}
-	rec, err := encodeFileRecord(f)
-	if err != nil {
-		return Unchanged, err
-	}
-	if err := files.Put([]byte(nf.Handle), rec); err != nil {
+	rec := appendFileRecord(tx.slab.take(fileRecordLen(&f))[:0], &f)
+	if err := files.Put(tx.hkey, rec); err != nil {
 		return Unchanged, fmt.Errorf("put %q: %w", nf.Handle, err)
 	}
 	tx.written += len(nf.Handle) + len(rec)
