@@ -72,8 +72,9 @@
 // the next writable open removes the scratch file). The operation, its
 // journal record and its change records are those of the one-transaction
 // run, so undo works the same. The copy costs a write of the catalog's
-// size; below the threshold (mainnet's tens of thousands of files) one
-// transaction is cheaper.
+// size, and room for it beside the catalog while the run lasts (out of
+// space, the run fails and the catalog is unchanged); below the threshold
+// (mainnet's tens of thousands of files) one transaction is cheaper.
 //
 // Deterministic order. Rust visits files in HashMap order and writes the
 // map's keys in random order. Here files are visited in sorted order, Move,
