@@ -1,6 +1,7 @@
 package compaction_test
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"os/exec"
@@ -162,4 +163,74 @@ func copyCatalog(t *testing.T, raw []byte, secs int64) *testCatalog {
 		t.Fatal(err)
 	}
 	return openTestCatalog(t, path, secs)
+}
+
+// TestBulkRunSeenFromAnotherProcess: while a bulk run in a child process
+// holds the catalog (stalled 1 s at compact.before-publish, its scratch
+// file complete), this process can neither open the catalog (busy) nor
+// find any byte of the catalog file changed; once the child is done, it
+// reads exactly the after-state of the same run in one transaction.
+func TestBulkRunSeenFromAnotherProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns a child process")
+	}
+	base := newCatalog(t, t0)
+	base.put(t, catalog.Live, aptosTestFiles()...)
+	base.run(t, failpointRun.opts)
+	base.put(t, catalog.Live, single(txn(30, 44)))
+	baseBytes := base.bytes(t)
+	ref := copyCatalog(t, baseBytes, failpointRun.at)
+	ref.run(t, failpointRun.opts)
+	after := ref.state(t)
+
+	tc := copyCatalog(t, baseBytes, failpointRun.at)
+	tc.db.Close()
+	tc.db = nil
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFailpointChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), childCatalogEnv+"="+tc.path, childBulkEnv+"=1",
+		failpoint.EnvVar+"="+compaction.OperationKind+".before-publish=sleep:1s")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	midRun, busy := 0, 0
+	for running := true; running; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("child: %v\n%s", err, out.String())
+			}
+			running = false
+			continue
+		case <-time.After(20 * time.Millisecond):
+		}
+		scratch, _ := filepath.Glob(tc.path + ".build-*")
+		raw, err := os.ReadFile(tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(scratch) == 0 || !bytes.Equal(raw, baseBytes) {
+			continue // not started yet, or published (the child then exits)
+		}
+		midRun++
+		db, err := catalog.Open(t.Context(), tc.path, &catalog.Options{ReadOnly: true, Timeout: -1})
+		var be *catalog.BusyError
+		if errors.As(err, &be) {
+			busy++
+		} else if err == nil {
+			db.Close()
+			t.Fatal("a reader opened the catalog while the bulk run held it")
+		}
+	}
+	if midRun == 0 || busy == 0 {
+		t.Fatalf("never observed the run in progress (%d samples with a scratch file, %d busy opens)", midRun, busy)
+	}
+	t.Logf("%d samples during the run, %d busy opens", midRun, busy)
+	tc.open(t)
+	if got := tc.state(t); !reflect.DeepEqual(got, after) {
+		t.Fatalf("after the bulk run:\n got  %+v\n want %+v", got, after)
+	}
 }
