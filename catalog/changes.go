@@ -87,14 +87,14 @@ func (tx *boltTx) touchFirst(handle string, v []byte) before {
 	var b before
 	if v != nil {
 		if len(v) >= fileRecFixedLen {
-			b.rec, b.headOnly = tx.slab.clone(recordHeader(v)), true
+			b.rec, b.headOnly = tx.images.clone(recordHeader(v)), true
 		} else {
-			b.rec = tx.slab.clone(v) // malformed: decode reports it later
+			b.rec = tx.images.clone(v) // malformed: decode reports it later
 		}
 	}
 	if bk := tx.btx.Bucket(bucketDeleted); bk != nil {
 		if v := bk.Get([]byte(handle)); v != nil {
-			b.deleted = tx.slab.clone(v)
+			b.deleted = tx.images.clone(v)
 		}
 	}
 	tx.touched[handle] = b
@@ -114,7 +114,7 @@ func (tx *boltTx) noteAfter(handle string, rec []byte) {
 		tx.afters[handle] = rec
 		return
 	}
-	tx.afters[handle] = tx.slab.clone(recordHeader(rec))
+	tx.afters[handle] = tx.images.clone(recordHeader(rec))
 }
 
 // keepContent completes handle's before-image with the content of rec,
@@ -164,7 +164,7 @@ func (tx *boltTx) writeChanges(gen uint64) error {
 			continue
 		}
 		// bbolt keeps the value until the commit (slab); it copies the key.
-		v := tx.slab.take(changeRecFixedLen + len(b.rec) + len(b.deleted))[:changeRecFixedLen]
+		v := tx.values.take(changeRecFixedLen + len(b.rec) + len(b.deleted))[:changeRecFixedLen]
 		clear(v)
 		v[0] = changeRecVersion
 		img := b.rec

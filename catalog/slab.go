@@ -11,11 +11,13 @@ import "bytes"
 // of it get their own allocation.
 const slabChunk = 64 << 10
 
-// slab hands out byte slices for values that live until the transaction
-// ends: bbolt keeps a Put's value slice (not a copy) until the commit, and
-// the before-images live as long. One allocation serves many small
-// records. The slices are capped at their length, so appending to one
-// never writes into the next.
+// slab hands out byte slices of one lifetime: one allocation serves many
+// small records. A transaction has two: values bbolt keeps until its
+// commit (Put keeps the slice, not a copy; a bulk transaction commits at
+// every checkpoint, and their chunks are collected after it), and
+// before-images kept until the transaction ends; mixed, every chunk would
+// live to the end. The slices are capped at their length, so appending to
+// one never writes into the next.
 type slab struct{ free []byte }
 
 func (s *slab) take(n int) []byte {

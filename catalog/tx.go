@@ -97,7 +97,8 @@ type boltTx struct {
 	expect *aptos.Digest
 	// expectErr explains a mismatch with expect.
 	expectErr func(got aptos.Digest) error
-	slab      slab         // values that live until the commit (slab.go)
+	values    slab         // Put values, kept by bbolt until its commit (slab.go)
+	images    slab         // before-images and afters, kept until the end
 	filesCur  *bolt.Cursor // reads of the files bucket (fileRecord)
 	hkey      []byte       // PutFile's reused key buffer (Put copies its key)
 }
@@ -552,7 +553,7 @@ func (tx *boltTx) PutFile(nf NewFile) (PutResult, error) {
 	}
 	f := File{Handle: nf.Handle, State: nf.State, Content: nf.Content, Lines: len(lines), SHA256: sum,
 		Source: nf.Source, ImportedAt: tx.now, StateChangedAt: tx.now}
-	rec := appendFileRecord(tx.slab.take(fileRecordLen(&f))[:0], &f)
+	rec := appendFileRecord(tx.values.take(fileRecordLen(&f))[:0], &f)
 	if err := files.Put(tx.hkey, rec); err != nil {
 		return Unchanged, fmt.Errorf("put %q: %w", nf.Handle, err)
 	}
