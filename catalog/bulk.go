@@ -64,6 +64,19 @@ type bulkState struct {
 	bounds []int64 // run i is [bounds[i], bounds[i+1])
 }
 
+// newBulkState returns the state of a bulk transaction with o's
+// checkpoint size, spilling to dir.
+func newBulkState(o *Options, dir string) *bulkState {
+	limit := o.CheckpointBytes
+	if limit <= 0 {
+		limit = DefaultCheckpointBytes
+	}
+	return &bulkState{limit: limit, spill: max(spillFactor*limit, minSpill), dir: dir}
+}
+
+// minSpill is the least a run holds: a merge reads every run at once.
+const minSpill = 1 << 20
+
 func (b *bulkState) close() {
 	if b.runs != nil {
 		b.runs.Close()
@@ -283,11 +296,7 @@ func Create(ctx context.Context, path string, opts *Options, kind string, fn fun
 		abandon()
 		return nil, err
 	}
-	limit := o.CheckpointBytes
-	if limit <= 0 {
-		limit = DefaultCheckpointBytes
-	}
-	bulk := &bulkState{limit: limit, spill: spillFactor * limit, dir: filepath.Dir(path)}
+	bulk := newBulkState(o, filepath.Dir(path))
 	op, err := sdb.updateBulk(ctx, kind, false, bulk, func(tx *boltTx) error { return fn(tx) })
 	bulk.close()
 	if err == nil {

@@ -65,11 +65,7 @@ func (db *boltDB) UpdateBulk(ctx context.Context, kind string, fn func(BulkWrite
 		_ = os.Remove(scratch)
 		return nil, err
 	}
-	limit := db.opts.CheckpointBytes
-	if limit <= 0 {
-		limit = DefaultCheckpointBytes
-	}
-	bulk := &bulkState{limit: limit, dir: filepath.Dir(target)}
+	bulk := newBulkState(&db.opts, filepath.Dir(target))
 	op, err := sdb.updateBulk(ctx, kind, false, bulk, func(tx *boltTx) error { return fn(tx) })
 	bulk.close()
 	if err == nil && op.Changed() {

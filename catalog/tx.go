@@ -717,24 +717,17 @@ func (tx *boltTx) index(handle string, lines []aptos.Metadata, delta int) error 
 		case aptos.KindIdentity:
 			continue
 		}
-		if tx.bulk != nil {
-			// A bulk transaction sorts its changes, spills them and
-			// merges them, summing each key's: no map, no index lookup.
-			k := string(aptos.AppendEntryKey(tx.keyBuf[:0], m))
-			tx.pend = append(tx.pend, pendingKey{key: k, delta: delta})
-			tx.pendBytes += len(k) + bulkPendingOverhead
-			continue
-		}
-		if tx.pending == nil {
-			tx.pending = make(map[string]int32)
-		}
 		// One reused buffer: a map lookup does not copy it, so an entry
 		// already pending (compaction adds each entry once more, for the
 		// compacted file, after the original's) costs no allocation.
 		tx.keyBuf = aptos.AppendEntryKey(tx.keyBuf[:0], m)
-		if i, ok := tx.pending[string(tx.keyBuf)]; ok {
-			tx.pend[i].delta += delta
-			continue
+		if tx.bulk == nil {
+			// A bulk transaction has no map: the sort (and the merge of
+			// spilled runs) sums a key's changes anyway.
+			if i, ok := tx.pending[string(tx.keyBuf)]; ok {
+				tx.pend[i].delta += delta
+				continue
+			}
 		}
 		if c == nil {
 			entries = tx.btx.Bucket(bucketEntries)
@@ -748,6 +741,14 @@ func (tx *boltTx) index(handle string, lines []aptos.Metadata, delta int) error 
 			continue
 		}
 		k := string(tx.keyBuf)
+		if tx.bulk != nil {
+			tx.pend = append(tx.pend, pendingKey{key: k, delta: delta})
+			tx.pendBytes += len(k) + bulkPendingOverhead
+			continue
+		}
+		if tx.pending == nil {
+			tx.pending = make(map[string]int32)
+		}
 		tx.pending[k] = int32(len(tx.pend))
 		tx.pend = append(tx.pend, pendingKey{key: k, delta: delta})
 		tx.pendBytes += len(k) + pendingOverhead
