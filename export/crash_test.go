@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -160,6 +161,130 @@ func TestToDirCrash(t *testing.T) {
 			}
 			if len(res.Kept) != 0 || len(res.Removed) != 0 {
 				t.Errorf("Kept = %v, Removed = %v", res.Kept, res.Removed)
+			}
+			if strings.Contains(string(out), "did not fire") {
+				t.Errorf("child output: %s", out)
+			}
+		})
+	}
+}
+
+// stagedFiles counts the files under the staging folder, in its
+// subfolders too (a fresh export stages whole folders there).
+func stagedFiles(t *testing.T, dir string) int {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(filepath.Join(dir, ".metactl-staging"), func(_ string, d os.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if !d.IsDir() {
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestToDirFreshCrash kills an export into a new folder (which stages
+// metadata_backup/ and metadata/ whole, then renames them in) at each
+// failpoint: metadata/ is absent or complete, never partial, and the next
+// export converges and removes the staged leftovers.
+func TestToDirFreshCrash(t *testing.T) {
+	if testing.Short() {
+		t.Skip("re-executes the test binary")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		point string
+		gzip  bool
+		// published: the folders renamed in before the kill.
+		published []string
+	}{
+		{point: "export.after-temp-write"},
+		{point: "export.after-temp-write@5", gzip: true},
+		{point: "export.between-writes-and-moves"},
+		{point: "export.after-rename", published: []string{"metadata_backup"}},
+		{point: "export.after-rename@2", published: []string{"metadata_backup", "metadata"}},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprintf("%s/gzip=%v", tc.point, tc.gzip), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "catalog.db")
+			dir := t.TempDir()
+			db := catalogtest.OpenWith(t, catalogtest.Options{Path: path})
+			originals, compacted := splitStorage(t, db)
+			compact(t, db, originals, compacted)
+			want := catalogtest.FilesByName(t, db)
+			db.Close()
+
+			cmd := exec.Command(exe)
+			cmd.Env = append(os.Environ(), envChild+"=1", envCatalog+"="+path, envDir+"="+dir,
+				failpoint.EnvVar+"="+tc.point)
+			if tc.gzip {
+				cmd.Env = append(cmd.Env, envGzip+"=1")
+			}
+			out, err := cmd.CombinedOutput()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) {
+				t.Fatalf("child: %v, want death by SIGKILL; output: %s", err, out)
+			}
+			if ws, ok := ee.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+				t.Fatalf("child: %v, want death by SIGKILL; output: %s", err, out)
+			}
+
+			// Each folder is absent, or whole: exactly its catalog files.
+			for _, folder := range []string{"metadata", "metadata_backup"} {
+				_, statErr := os.Lstat(filepath.Join(dir, folder))
+				if !slices.Contains(tc.published, folder) {
+					if !errors.Is(statErr, os.ErrNotExist) {
+						t.Errorf("%s/ exists (%v) before it was published", folder, statErr)
+					}
+					continue
+				}
+				got := readFolder(t, filepath.Join(dir, folder))
+				n := 0
+				for name, f := range want {
+					if (f.State == catalog.Live) != (folder == "metadata") {
+						continue
+					}
+					n++
+					b, ok := got[name]
+					if tc.gzip && ok {
+						b = gunzip(t, folder+"/"+name, b)
+					}
+					if !ok || string(b) != string(f.Content) {
+						t.Errorf("%s/%s: %q, want %q", folder, name, b, f.Content)
+					}
+				}
+				if len(got) != n {
+					t.Errorf("%s/ holds %v, want its %d catalog files", folder, sortedKeys(got), n)
+				}
+			}
+			staged := stagedFiles(t, dir)
+			if len(tc.published) < 2 && staged == 0 {
+				t.Errorf("nothing staged, want the killed export's files")
+			}
+
+			db = catalogtest.OpenWith(t, catalogtest.Options{Path: path})
+			res, err := toDir(t.Context(), db, dir, dirOptions{Gzip: tc.gzip})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkExact(t, db, dir, tc.gzip)
+			if res.LeftoversRemoved != staged {
+				t.Errorf("LeftoversRemoved = %d, want %d", res.LeftoversRemoved, staged)
+			}
+			if _, err := os.Lstat(filepath.Join(dir, ".metactl-staging")); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("staging folder left after the next export: %v", err)
 			}
 			if strings.Contains(string(out), "did not fire") {
 				t.Errorf("child output: %s", out)

@@ -64,10 +64,12 @@ type Dir struct {
 	// rewrites every file once.
 	Gzip bool
 	// Workers bounds how many files are written at once within a phase.
-	// Every write ends with an fsync, and concurrent fsyncs share the
-	// filesystem's journal commits, so a few writers are several times
-	// faster than one. Zero means DefaultWorkers; 1 writes one file at a
-	// time. The phases themselves never overlap.
+	// Every write into an existing storage ends with an fsync, and
+	// concurrent fsyncs share the filesystem's journal commits, so a few
+	// writers are several times faster than one (a new storage is synced
+	// at once where the system allows, see the package documentation).
+	// Zero means DefaultWorkers; 1 writes one file at a time. The phases
+	// themselves never overlap.
 	Workers int
 	// Existing requires Path to be a LocalFs storage already (a folder
 	// holding metadata/, storage.CheckLocalDir), as the drop-in compaction
@@ -353,6 +355,15 @@ func (t *target) run(ctx context.Context, s *Snapshot, dir *Dir, opts Options, r
 		} else {
 			moved = append(moved, f)
 		}
+	}
+
+	// A new storage (neither folder exists) is written whole in the
+	// staging folder and renamed into place.
+	if fresh, err := t.fresh(); err != nil || fresh {
+		if err != nil {
+			return err
+		}
+		return t.publishFresh(ctx, live, moved, dir, opts, res)
 	}
 
 	// Preflight: open the folders and refuse anything unsafe at a name
@@ -783,6 +794,15 @@ func (t *target) cleanStaging(res *Result) error {
 		return fmt.Errorf("export: list %s: %w", t.stage.f.Name(), err)
 	}
 	for _, e := range ents {
+		if e.IsDir() && t.write {
+			// A folder an interrupted fresh export was filling.
+			n, err := t.removeTree(e.Name())
+			res.LeftoversRemoved += n
+			if err != nil {
+				return err
+			}
+			continue
+		}
 		if err := t.remove(&t.stage, e.Name(), false); err != nil {
 			return err
 		}
@@ -797,4 +817,215 @@ func (t *target) cleanStaging(res *Result) error {
 		return fmt.Errorf("export: remove %s: %w", t.rel(StagingDir), err)
 	}
 	return nil
+}
+
+// fresh reports whether the export directory is a new storage: neither
+// metadata/ nor metadata_backup/ exists. Only a real run asks.
+func (t *target) fresh() (bool, error) {
+	if !t.write {
+		return false, nil
+	}
+	for _, name := range []string{aptos.MetadataDir, aptos.MetadataBackupDir} {
+		var st unix.Stat_t
+		err := unix.Fstatat(t.rootFd(), name, &st, unix.AT_SYMLINK_NOFOLLOW)
+		if err == nil {
+			return false, nil
+		}
+		if !errors.Is(err, unix.ENOENT) {
+			return false, fmt.Errorf("export: %s: %w", t.rel(name), err)
+		}
+	}
+	return true, nil
+}
+
+// publishFresh writes a new storage: every file straight into
+// .metactl-staging/metadata/ and .metactl-staging/metadata_backup/
+// (folders this export creates, so no file needs a temporary name of its
+// own), up to dir.Workers at once; then makes them all durable at once
+// (syncTree; where it is missing, each file was fsynced as it was
+// written), and renames metadata_backup/ and then metadata/ into the
+// export directory, syncing it after each. A crash before the last rename
+// leaves no metadata/ folder (the old, empty storage) and the next export
+// removes the staged leftovers; metadata/ appears whole or not at all.
+func (t *target) publishFresh(ctx context.Context, live, moved []*catalog.File, dir *Dir, opts Options, res *Result) error {
+	if err := t.openStaging(); err != nil {
+		return err
+	}
+	type stagedDir struct {
+		name  string
+		files []*catalog.File
+		fd    int
+	}
+	dirs := []*stagedDir{{name: aptos.MetadataBackupDir, files: moved}, {name: aptos.MetadataDir, files: live}}
+	if len(moved) == 0 {
+		dirs = dirs[1:] // as the normal path, no empty metadata_backup/
+	}
+	defer func() {
+		for _, d := range dirs {
+			if d.fd > 0 {
+				unix.Close(d.fd)
+			}
+		}
+	}()
+	type job struct {
+		d *stagedDir
+		f *catalog.File
+	}
+	var jobs []job
+	for _, d := range dirs {
+		// Leftovers of an interrupted fresh export.
+		n, err := t.removeTree(d.name)
+		res.LeftoversRemoved += n
+		if err != nil {
+			return err
+		}
+		path := t.rel(StagingDir, d.name)
+		if err := unix.Mkdirat(t.stage.fd(), d.name, 0o755); err != nil {
+			return fmt.Errorf("export: create %s: %w", path, err)
+		}
+		fd, err := unix.Openat(t.stage.fd(), d.name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("export: open %s: %w", path, err)
+		}
+		d.fd = fd
+		for _, f := range d.files {
+			jobs = append(jobs, job{d, f})
+		}
+	}
+	workers := dir.Workers
+	if workers <= 0 {
+		workers = DefaultWorkers
+	}
+	var mu sync.Mutex // guards Progress calls
+	done := 0
+	gzs := sync.Pool{New: func() any { return new(storage.Gzipper) }}
+	err := runLimited(ctx, len(jobs), workers, func(_ context.Context, i int) error {
+		j := jobs[i]
+		data := j.f.Content
+		if dir.Gzip {
+			gz := gzs.Get().(*storage.Gzipper)
+			defer gzs.Put(gz)
+			data = gz.Compress(data)
+		}
+		if err := writeNew(j.d.fd, t.rel(StagingDir, j.d.name, j.f.Name()), j.f.Name(), data); err != nil {
+			return err
+		}
+		failpoint.Hit("export.after-temp-write")
+		mu.Lock()
+		defer mu.Unlock()
+		done++
+		if opts.Progress != nil {
+			opts.Progress(done, len(jobs))
+		}
+		return nil
+	})
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		return err
+	}
+	if err := syncTree(t.stage.fd()); err != nil {
+		return fmt.Errorf("export: sync %s: %w", t.rel(StagingDir), err)
+	}
+	for _, d := range dirs {
+		if err := unix.Fsync(d.fd); err != nil {
+			return fmt.Errorf("export: sync %s: %w", t.rel(StagingDir, d.name), err)
+		}
+	}
+	failpoint.Hit("export.between-writes-and-moves")
+	for _, d := range dirs {
+		if err := unix.Renameat(t.stage.fd(), d.name, t.rootFd(), d.name); err != nil {
+			return fmt.Errorf("export: rename %s to %s: %w", t.rel(StagingDir, d.name), t.rel(d.name), err)
+		}
+		t.created = true
+		if err := t.syncRoot(); err != nil {
+			return err
+		}
+		failpoint.Hit("export.after-rename")
+	}
+	// Listed as the normal path lists them: metadata/, then metadata_backup/.
+	for _, f := range live {
+		res.Written = append(res.Written, aptos.MetadataDir+"/"+f.Name())
+	}
+	for _, f := range moved {
+		res.Written = append(res.Written, aptos.MetadataBackupDir+"/"+f.Name())
+	}
+	return t.cleanStaging(res)
+}
+
+// writeNew creates the file name in the folder fd (a folder this export
+// created), writes data and closes it; where syncTree cannot sync the
+// whole staging folder at once, it fsyncs the file first. path is for
+// errors.
+func writeNew(fd int, path, name string, data []byte) error {
+	f, err := unix.Openat(fd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return fmt.Errorf("export: create %s: %w", path, err)
+	}
+	for len(data) > 0 && err == nil {
+		var n int
+		n, err = unix.Write(f, data)
+		if err == nil && n == 0 {
+			err = io.ErrShortWrite
+		}
+		data = data[max(n, 0):]
+	}
+	if err == nil && syncEach {
+		err = unix.Fsync(f)
+	}
+	if cerr := unix.Close(f); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("export: write %s: %w", path, err)
+	}
+	return nil
+}
+
+// removeTree removes the staging folder's entry name: a folder an
+// interrupted fresh export left (with the files in it) or anything else
+// at that name, never following a symbolic link. It returns how many
+// entries it removed.
+func (t *target) removeTree(name string) (int, error) {
+	path := t.rel(StagingDir, name)
+	var st unix.Stat_t
+	err := unix.Fstatat(t.stage.fd(), name, &st, unix.AT_SYMLINK_NOFOLLOW)
+	if errors.Is(err, unix.ENOENT) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("export: %s: %w", path, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		if err := unix.Unlinkat(t.stage.fd(), name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
+			return 0, fmt.Errorf("export: remove %s: %w", path, err)
+		}
+		return 1, nil
+	}
+	fd, err := unix.Openat(t.stage.fd(), name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, fmt.Errorf("export: open %s: %w", path, err)
+	}
+	d := os.NewFile(uintptr(fd), path)
+	defer d.Close()
+	ents, err := d.ReadDir(-1)
+	if err != nil {
+		return 0, fmt.Errorf("export: list %s: %w", path, err)
+	}
+	n := 0
+	for _, e := range ents {
+		flags := 0
+		if e.IsDir() {
+			flags = unix.AT_REMOVEDIR // only files are staged: an empty one, or an error
+		}
+		if err := unix.Unlinkat(fd, e.Name(), flags); err != nil && !errors.Is(err, unix.ENOENT) {
+			return n, fmt.Errorf("export: remove %s: %w", filepath.Join(path, e.Name()), err)
+		}
+		n++
+	}
+	if err := unix.Unlinkat(t.stage.fd(), name, unix.AT_REMOVEDIR); err != nil {
+		return n, fmt.Errorf("export: remove %s: %w", path, err)
+	}
+	return n, nil
 }

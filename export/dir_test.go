@@ -417,6 +417,11 @@ func TestToDirRefuses(t *testing.T) {
 				if err := os.Symlink(to, filepath.Join(dir, tc.link)); err != nil {
 					t.Fatal(err)
 				}
+				if strings.HasPrefix(tc.link, export.StagingDir+"/") {
+					// Files get temporary names only in an existing
+					// storage (a new one is staged as whole folders).
+					mustMkdir(t, filepath.Join(dir, "metadata"))
+				}
 			case tc.mkdir != "":
 				mustMkdir(t, filepath.Join(dir, tc.mkdir))
 			case tc.file != "":

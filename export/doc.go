@@ -93,6 +93,25 @@
 // only whole files, old or new, in metadata/ and metadata_backup/; the next
 // export converges and removes the leftovers.
 //
+// A new storage (neither metadata/ nor metadata_backup/ exists yet) takes
+// a faster path with the same guarantee. Nothing is there to compare,
+// move or keep, and no Aptos reader lists a folder that does not exist, so
+// the files are written under their own names straight into
+// DIR/.metactl-staging/metadata/ and .metactl-staging/metadata_backup/
+// (folders this export creates), Dir.Workers at a time, without a
+// temporary name or an fsync each; then all of them are made durable at
+// once (syncfs(2) on Linux, one journal commit instead of one per file;
+// elsewhere each file is fsynced as it is written, Dir.Workers at a
+// time), the staged folders are fsynced, and metadata_backup/, then
+// metadata/, are renamed into DIR, which is fsynced after each rename. A
+// crash before the last rename leaves no metadata/ folder, the state
+// before the export; after it, metadata/ is complete: it appears whole or
+// not at all. The next export removes what a killed one staged
+// (Result.LeftoversRemoved counts those files). The failpoints below fire
+// on this path too: "export.after-temp-write" after each staged file,
+// "export.between-writes-and-moves" once everything staged is durable, and
+// "export.after-rename" after each folder's rename.
+//
 // Every path is handled relative to a directory file descriptor, with
 // openat/renameat/unlinkat and O_NOFOLLOW/AT_SYMLINK_NOFOLLOW, so a symbolic
 // link is never followed: a symbolic link at DIR/metadata,
