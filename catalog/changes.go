@@ -58,6 +58,13 @@ const (
 // WriteTx.PurgeRetained). It is the undo window.
 const DefaultRetention = 30 * 24 * time.Hour
 
+// Values of boltTx.deletedAtStart: whether the deleted bucket held any
+// record when the transaction first touched a handle (0: not known yet).
+const (
+	deletedNone = 1
+	deletedSome = 2
+)
+
 // before is the first-touch image of one handle in a transaction.
 type before struct {
 	rec     []byte // file record, nil if absent; without content while headOnly
@@ -92,8 +99,20 @@ func (tx *boltTx) touchFirst(handle string, v []byte) before {
 			b.rec = tx.images.clone(v) // malformed: decode reports it later
 		}
 	}
-	if bk := tx.btx.Bucket(bucketDeleted); bk != nil {
-		if v := bk.Get([]byte(handle)); v != nil {
+	// A handle's deleted record changes only after its first touch (see
+	// setDeleted's callers), so if the deleted bucket is empty at the
+	// transaction's first touch, no handle has a record at its own: a
+	// first import reads none.
+	if tx.deletedAtStart == 0 {
+		tx.deletedAtStart = deletedNone
+		if bk := tx.btx.Bucket(bucketDeleted); bk != nil {
+			if k, _ := bk.Cursor().First(); k != nil {
+				tx.deletedAtStart = deletedSome
+			}
+		}
+	}
+	if tx.deletedAtStart == deletedSome {
+		if v := tx.btx.Bucket(bucketDeleted).Get([]byte(handle)); v != nil {
 			b.deleted = tx.images.clone(v)
 		}
 	}

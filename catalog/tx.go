@@ -101,6 +101,8 @@ type boltTx struct {
 	images    slab         // before-images and afters, kept until the end
 	filesCur  *bolt.Cursor // reads of the files bucket (fileRecord)
 	hkey      []byte       // PutFile's reused key buffer (Put copies its key)
+	// deletedAtStart: deletedNone or deletedSome once touchFirst has looked.
+	deletedAtStart uint8
 }
 
 func (db *boltDB) newTx(btx *bolt.Tx) *boltTx {
