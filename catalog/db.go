@@ -138,7 +138,10 @@ func openBolt(ctx context.Context, path string, opts *Options) (*boltDB, error) 
 		}
 		if !o.ReadOnly {
 			writeHolder(gate, &Holder{PID: os.Getpid(), Command: o.Command, Started: time.Now().UTC(), Host: hostname()})
-			removeScratch(path) // what a crashed Create left; we hold the lock
+			removeScratch(path) // what a crashed Create or UpdateBulk left; we hold the lock
+			if target, err := filepath.EvalSymlinks(path); err == nil && target != path {
+				removeScratch(target) // UpdateBulk's scratch file is beside a link's target
+			}
 		}
 	}
 	bopts := &bolt.Options{

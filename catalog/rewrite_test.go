@@ -95,6 +95,17 @@ func TestUpdateBulk(t *testing.T) {
 		t.Fatalf("scratch files left: %q", left)
 	}
 	mustEqual(t, "bulk update vs one Update", snap(t, db), snap(t, ref))
+	// A killed bulk update leaves its scratch file beside the target; the
+	// next writable open through the link removes it.
+	stale := real + ".build-99999999"
+	if err := os.WriteFile(stale, []byte("left by a killed run"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db = openBulk(t, link)
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the stale scratch file beside the target is still there: %v", err)
+	}
 	ct.Verify(t, db)
 	// Undo reverses the bulk write as it reverses the one Update, and the
 	// DB keeps working on the new file.
