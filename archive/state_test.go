@@ -2,8 +2,16 @@ package archive_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/archive"
@@ -58,5 +66,76 @@ func TestReadStateMatchesCatalog(t *testing.T) {
 	}
 	if _, err := archive.ReadState(bytes.NewReader(data[:len(data)-8])); !errors.Is(err, archive.ErrBadArchive) {
 		t.Errorf("truncated archive: %v, want ErrBadArchive", err)
+	}
+}
+
+// TestReadStateFirstProblem: ReadState parses live files on a second
+// goroutine while it verifies the stream, yet reports the problem nearest
+// the start of the archive, as one pass in order would: a live file that
+// does not parse before a truncation, a digest mismatch before a live
+// file that does not parse.
+func TestReadStateFirstProblem(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.db")
+	catalogtest.BenchCatalogAt(t, path, 2000, 1) // many batches of live files
+	db, err := catalog.Open(t.Context(), path, &catalog.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	good, _ := catalogtest.Archive(t, db)
+	seg := split(t, decompress(t, good))
+	if len(seg.records) < 1600 {
+		t.Fatalf("%d records, want at least 1600", len(seg.records))
+	}
+	sizeRe := regexp.MustCompile(`"size":\d+,"sha256":"[0-9a-f]{64}"`)
+	// withContent replaces record i's content, its size and digest kept
+	// consistent: a record that verifies but does not parse.
+	withContent := func(s segments, i int, content string) segments {
+		rec := s.records[i]
+		line := rec[:strings.IndexByte(rec, '\n')+1]
+		sum := sha256.Sum256([]byte(content))
+		line = sizeRe.ReplaceAllString(line, fmt.Sprintf(`"size":%d,"sha256":"%x"`, len(content), sum))
+		s.records = slices.Clone(s.records)
+		s.records[i] = line + content + "\n"
+		return s
+	}
+	handle := func(s segments, i int) string {
+		var r struct{ Handle string }
+		if err := json.Unmarshal([]byte(s.records[i][:strings.IndexByte(s.records[i], '\n')]), &r); err != nil {
+			t.Fatal(err)
+		}
+		return r.Handle
+	}
+	seal := func(s segments) []byte {
+		body := s.header + strings.Join(s.records, "") + strings.Join(s.journal, "")
+		s.trailer = fmt.Sprintf(`{"end":true,"files":%d,"sha256":"%x"}`+"\n", len(s.records), sha256.Sum256([]byte(body)))
+		return compress(t, s.join())
+	}
+	early := withContent(seg, 5, "not metadata")
+	late := withContent(seg, 1500, "not metadata")
+	corrupt := seg
+	corrupt.records = slices.Clone(seg.records)
+	r3 := corrupt.records[3]
+	at := strings.IndexByte(r3, '\n') + 1 // the content's first byte, '{'
+	corrupt.records[3] = r3[:at] + "[" + r3[at+1:] // content changed, digest not
+
+	truncated := early
+	truncated.trailer = ""
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"bad live file, then no trailer", compress(t, truncated.join()), `read archive: file "` + handle(seg, 5) + `": `},
+		{"bad live file late", seal(late), `read archive: file "` + handle(seg, 1500) + `": `},
+		{"digest mismatch before a bad live file", seal(withContent(corrupt, 1500, "not metadata")),
+			`read archive: file "` + handle(seg, 3) + `": content does not match its sha256`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := archive.ReadState(bytes.NewReader(tc.data))
+			if !errors.Is(err, archive.ErrBadArchive) || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Errorf("ReadState: %v, want %s...", err, tc.want)
+			}
+		})
 	}
 }
