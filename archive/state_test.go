@@ -116,7 +116,7 @@ func TestReadStateFirstProblem(t *testing.T) {
 	corrupt := seg
 	corrupt.records = slices.Clone(seg.records)
 	r3 := corrupt.records[3]
-	at := strings.IndexByte(r3, '\n') + 1 // the content's first byte, '{'
+	at := strings.IndexByte(r3, '\n') + 1          // the content's first byte, '{'
 	corrupt.records[3] = r3[:at] + "[" + r3[at+1:] // content changed, digest not
 
 	truncated := early
