@@ -62,6 +62,11 @@ type bulkState struct {
 	w      *bufio.Writer
 	off    int64
 	bounds []int64 // run i is [bounds[i], bounds[i+1])
+	// spilling, if not nil, gives the error of the run being written.
+	spilling chan error
+	// emptyIndex: the entries bucket is empty and nothing has been
+	// applied to it yet (Create), so index need not look keys up.
+	emptyIndex bool
 }
 
 // newBulkState returns the state of a bulk transaction with o's
@@ -78,6 +83,7 @@ func newBulkState(o *Options, dir string) *bulkState {
 const minSpill = 1 << 20
 
 func (b *bulkState) close() {
+	_ = b.wait()
 	if b.runs != nil {
 		b.runs.Close()
 		b.runs, b.w, b.bounds, b.off = nil, nil, nil, 0
@@ -118,11 +124,15 @@ func (tx *boltTx) commitAndBegin() error {
 	return nil
 }
 
-// spill writes the pending entry-key changes, sorted, as one run to the
-// runs file, and drops them from memory. flush merges the runs.
+// spill hands the pending entry-key changes to a goroutine that sorts
+// them and writes them as one run to the runs file, and drops them from
+// the transaction; flush merges the runs. One run is written at a time,
+// beside the transaction's own work.
 func (tx *boltTx) spill() error {
 	b := tx.bulk
-	keys := tx.sortedPending()
+	if err := b.wait(); err != nil {
+		return err
+	}
 	if b.runs == nil {
 		f, err := os.CreateTemp(b.dir, ".metactl-runs-*")
 		if err != nil {
@@ -131,6 +141,26 @@ func (tx *boltTx) spill() error {
 		_ = os.Remove(f.Name()) // unlinked: nothing to clean up after a crash
 		b.runs, b.w, b.bounds = f, bufio.NewWriterSize(f, 1<<20), []int64{0}
 	}
+	pend := tx.pend
+	tx.pending, tx.pend, tx.pendBytes = nil, nil, 0
+	done := make(chan error, 1)
+	b.spilling = done
+	go func() { done <- b.writeRun(sortRun(pend)) }()
+	return nil
+}
+
+// wait waits for the run being written, if any, and returns its error.
+func (b *bulkState) wait() error {
+	if b.spilling == nil {
+		return nil
+	}
+	err := <-b.spilling
+	b.spilling = nil
+	return err
+}
+
+// writeRun appends one sorted run to the runs file.
+func (b *bulkState) writeRun(keys []pendingKey) error {
 	var buf []byte
 	for _, p := range keys {
 		buf = binary.AppendUvarint(buf[:0], uint64(len(p.key)))
@@ -142,13 +172,21 @@ func (tx *boltTx) spill() error {
 		b.off += int64(len(buf))
 	}
 	b.bounds = append(b.bounds, b.off)
-	tx.resetPending()
-	tx.pending, tx.pend = nil, nil
 	return nil
 }
 
-// applyRuns merges the spilled runs (and what is still pending) and
-// applies them in key order, checkpointing as it goes.
+// merged is a batch of merged changes, handed from the merging goroutine
+// to applySorted.
+type merged struct {
+	keys   []byte
+	ends   []int
+	deltas []int
+	err    error
+}
+
+// applyRuns merges the spilled runs (and what is still pending) on
+// another goroutine and applies them in key order, checkpointing as it
+// goes.
 func (tx *boltTx) applyRuns() error {
 	b := tx.bulk
 	if len(tx.pend) > 0 {
@@ -157,6 +195,9 @@ func (tx *boltTx) applyRuns() error {
 		}
 	}
 	defer b.close()
+	if err := b.wait(); err != nil {
+		return err
+	}
 	if err := b.w.Flush(); err != nil {
 		return fmt.Errorf("spill index changes: %w", err)
 	}
@@ -170,8 +211,30 @@ func (tx *boltTx) applyRuns() error {
 			rs = append(rs, r)
 		}
 	}
-	var key []byte
-	next := func() ([]byte, int, bool, error) {
+	// Batches go back through free to be filled again.
+	batches, free, stop := make(chan merged, 2), make(chan merged, 4), make(chan struct{})
+	defer func() {
+		close(stop)
+		for range batches { // the merger is done with the runs file
+		}
+	}()
+	go func() {
+		defer close(batches)
+		var m merged
+		send := func() bool {
+			select {
+			case batches <- m:
+				select {
+				case m = <-free:
+					m.keys, m.ends, m.deltas = m.keys[:0], m.ends[:0], m.deltas[:0]
+				default:
+					m = merged{}
+				}
+				return true
+			case <-stop:
+				return false
+			}
+		}
 		for {
 			var min *runReader
 			for _, r := range rs {
@@ -180,24 +243,54 @@ func (tx *boltTx) applyRuns() error {
 				}
 			}
 			if min == nil {
-				return nil, 0, false, nil
+				send()
+				return
 			}
-			key = append(key[:0], min.key...)
+			start := len(m.keys)
+			m.keys = append(m.keys, min.key...)
+			key := m.keys[start:]
 			delta := 0
 			for _, r := range rs {
 				for r.ok && bytes.Equal(r.key, key) {
 					delta += r.delta
-					if err := r.next(); err != nil {
-						return nil, 0, false, err
+					if m.err = r.next(); m.err != nil {
+						send()
+						return
 					}
 				}
 			}
-			if delta != 0 {
-				return key, delta, true, nil
+			if delta == 0 {
+				m.keys = m.keys[:start]
+				continue
+			}
+			m.ends, m.deltas = append(m.ends, len(m.keys)), append(m.deltas, delta)
+			if len(m.ends) == 4096 && !send() {
+				return
 			}
 		}
-	}
-	return tx.applySorted(next)
+	}()
+	var cur merged
+	i, start := 0, 0
+	return tx.applySorted(func() ([]byte, int, bool, error) {
+		for i == len(cur.ends) {
+			if cur.err != nil {
+				return nil, 0, false, cur.err
+			}
+			select {
+			case free <- cur:
+			default:
+			}
+			var ok bool
+			if cur, ok = <-batches; !ok {
+				return nil, 0, false, nil
+			}
+			i, start = 0, 0
+		}
+		k, d := cur.keys[start:cur.ends[i]], cur.deltas[i]
+		start = cur.ends[i]
+		i++
+		return k, d, true, nil
+	})
 }
 
 // runReader reads one sorted run of spilled changes.
@@ -297,6 +390,7 @@ func Create(ctx context.Context, path string, opts *Options, kind string, fn fun
 		return nil, err
 	}
 	bulk := newBulkState(o, filepath.Dir(path))
+	bulk.emptyIndex = true // a new catalog
 	op, err := sdb.updateBulk(ctx, kind, false, bulk, func(tx *boltTx) error { return fn(tx) })
 	bulk.close()
 	if err == nil {

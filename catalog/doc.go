@@ -113,8 +113,9 @@
 //     transaction, so the result is byte for byte what Open and one Update
 //     would leave (TestCreateEqualsOneUpdate). Entry-index changes, which
 //     arrive in file order, not key order, are spilled as sorted runs to
-//     an unlinked temporary file in the catalog's folder and merged at the
-//     end, so the index is written in key order, append-only.
+//     an unlinked temporary file in the catalog's folder (sorted and
+//     written on another goroutine) and merged at the end (on another
+//     goroutine too), so the index is written in key order, append-only.
 //   - At the end: one fsync of the scratch file, then link(2) to the
 //     catalog's name (atomic, and it never replaces a catalog), the
 //     scratch name removed, the folder fsynced. An opener that arrived

@@ -731,16 +731,19 @@ func (tx *boltTx) index(handle string, lines []aptos.Metadata, delta int) error 
 				continue
 			}
 		}
-		if c == nil {
-			entries = tx.btx.Bucket(bucketEntries)
-			c = entries.Cursor()
-		}
-		if ck, v := c.Seek(tx.keyBuf); bytes.Equal(ck, tx.keyBuf) && len(v) == 4 {
-			if err := tx.setCount(entries, tx.keyBuf, int64(binary.BigEndian.Uint32(v)), delta, nil); err != nil {
-				return err
+		// A new catalog's index is empty until the merge: no lookup.
+		if tx.bulk == nil || !tx.bulk.emptyIndex {
+			if c == nil {
+				entries = tx.btx.Bucket(bucketEntries)
+				c = entries.Cursor()
 			}
-			tx.written += len(tx.keyBuf) + 4
-			continue
+			if ck, v := c.Seek(tx.keyBuf); bytes.Equal(ck, tx.keyBuf) && len(v) == 4 {
+				if err := tx.setCount(entries, tx.keyBuf, int64(binary.BigEndian.Uint32(v)), delta, nil); err != nil {
+					return err
+				}
+				tx.written += len(tx.keyBuf) + 4
+				continue
+			}
 		}
 		k := string(tx.keyBuf)
 		if tx.bulk != nil {
@@ -815,9 +818,14 @@ func (tx *boltTx) applyPending() error {
 
 // sortedPending returns the pending changes with a non-zero delta in key
 // order, filtered in place (pend is cleared after).
-func (tx *boltTx) sortedPending() []pendingKey {
-	keys := tx.pend[:0]
-	for _, p := range tx.pend {
+func (tx *boltTx) sortedPending() []pendingKey { return sortRun(tx.pend) }
+
+// sortRun sorts changes by key in place, sums the changes of a key (a
+// bulk transaction's pend may hold a key more than once), and drops those
+// that cancel out.
+func sortRun(pend []pendingKey) []pendingKey {
+	keys := pend[:0]
+	for _, p := range pend {
 		if p.delta != 0 {
 			keys = append(keys, p)
 		}
@@ -857,6 +865,9 @@ func (tx *boltTx) resetPending() {
 // every read (Bucket.Get allocates a cursor per call). In a bulk
 // transaction it checkpoints as it goes.
 func (tx *boltTx) applySorted(next func() (k []byte, delta int, ok bool, err error)) error {
+	if tx.bulk != nil {
+		tx.bulk.emptyIndex = false
+	}
 	entries := tx.btx.Bucket(bucketEntries)
 	c := entries.Cursor()
 	// Keys past the index's last one are not in it: no lookup (a new
