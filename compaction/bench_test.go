@@ -48,13 +48,16 @@ import (
 // Run) and peak-RSS-MiB, this process's peak resident set so far
 // (getrusage ru_maxrss): after "first" it also covers "first".
 //
-// Measured on a shared 2-vCPU AMD EPYC VM (runs differ by up to 25%):
-// first 8.8-10.7 s/op (93k-114k entries/s), expire 8.1-10.8 s/op
-// (92k-124k entries/s), peak RSS 2.6-3.2 GiB (pages of the mapped catalog
-// file count); building the catalogs takes about 21 s. Most of a run is
-// the catalog's PutFile/SetState and the commit (about 1 GB of pages
-// written and fsynced); planning (view, listing, Compute) is about a
-// fifth.
+// Measured on a shared 2-vCPU VM under the load of other builds (wall
+// times there vary 2-3x; allocations and peaks do not), one run each,
+// before and after issue 11's compaction work (content built per file,
+// in-place index counts, a bulk run on a scratch copy): first 2.87 GB ->
+// 2.04 GB allocated, peak RSS 1.97-2.21 -> 1.32-1.39 GiB, 6-20 s -> 6-11 s
+// (8.1 s with less load); expire 6.7-7.5 GB -> 5.4-6.0 GB, peak 2.9-3.1
+// -> 2.0-2.4 GiB, 17-35 s -> 23-37 s. Building the catalogs takes about
+// 21 s. At this shape (a timestamps map of a million handles) the map's
+// line is encoded, with its keys sorted, three times (plan, validation,
+// index): about a fifth of the first run's CPU.
 //
 // It is skipped unless METACTL_BENCH_LARGE=1 or -benchtime is given
 // explicitly (go test -run '^$' -bench Compact1M -benchtime 1x ./compaction/).
