@@ -391,7 +391,9 @@ func Create(ctx context.Context, path string, opts *Options, kind string, fn fun
 	}
 	bulk := newBulkState(o, filepath.Dir(path))
 	bulk.emptyIndex = true // a new catalog
+	stopSync := syncBehind(scratch)
 	op, err := sdb.updateBulk(ctx, kind, false, bulk, func(tx *boltTx) error { return fn(tx) })
+	stopSync()
 	bulk.close()
 	if err == nil {
 		err = guard(sdb.bdb.Sync) // the scratch file ran without fsync
@@ -444,7 +446,7 @@ func removeScratch(path string) {
 // for a bulk write: no fsync until the end, the writer's mapping.
 func createScratch(scratch string, o *Options) (*boltDB, error) {
 	_ = os.Remove(scratch)
-	bopts := &bolt.Options{Timeout: time.Second, NoSync: true, InitialMmapSize: writerMmapSize}
+	bopts := &bolt.Options{Timeout: time.Second, NoSync: true, NoGrowSync: true, InitialMmapSize: writerMmapSize}
 	var bdb *bolt.DB
 	err := guard(func() error {
 		var err error
@@ -517,3 +519,36 @@ func emptyCatalog(path string) (bool, error) {
 	})
 	return empty, err
 }
+
+// syncBehind writes the scratch file's pages to disk on another goroutine
+// while the build goes on, so the one fsync at its end has little left to
+// write. Errors are ignored: that final fsync reports them.
+func syncBehind(path string) (stop func()) {
+	f, err := os.Open(path)
+	if err != nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(syncBehindEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = f.Sync()
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+		f.Close()
+	}
+}
+
+// syncBehindEvery is how often syncBehind syncs.
+const syncBehindEvery = 100 * time.Millisecond
