@@ -217,3 +217,69 @@ func TestCreateBesideAnOpener(t *testing.T) {
 		t.Fatalf("the waiting writer: generation %d, %v; want generation 2 on top of Create's", o.gen, o.err)
 	}
 }
+
+// TestReadersBesideCreate: readers opening the catalog while Create builds
+// it find no catalog, or (once it is published) the whole of it; never a
+// part of it, never a damaged file.
+func TestReadersBesideCreate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.db")
+	stop := make(chan struct{})
+	type seen struct{ none, whole, bad int }
+	results := make(chan seen, 2)
+	const files = 400 // catalogtest.BenchFiles(4000, 10)
+	for range 2 {
+		go func() {
+			var s seen
+			defer func() { results <- s }()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				db, err := catalog.Open(context.Background(), path, &catalog.Options{ReadOnly: true, Timeout: 10 * time.Second})
+				if errors.Is(err, catalog.ErrNoCatalog) {
+					s.none++
+					continue
+				}
+				if err != nil {
+					t.Errorf("reader: %v", err)
+					s.bad++
+					return
+				}
+				var gen uint64
+				var live int
+				err = db.View(context.Background(), func(tx catalog.Tx) error {
+					gen = tx.Generation()
+					live, _, err = tx.CountFiles()
+					return err
+				})
+				db.Close()
+				if err != nil || gen != 1 || live != files {
+					t.Errorf("reader saw generation %d with %d files (%v), want 1 with %d", gen, live, err, files)
+					s.bad++
+					return
+				}
+				s.whole++
+			}
+		}()
+	}
+	o := fixedOpts()
+	o.CheckpointBytes = 16 << 10
+	if _, err := catalog.Create(t.Context(), path, o, "import", func(tx catalog.BulkWriteTx) error {
+		putBench(t, tx, 4000)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // readers see the published catalog
+	close(stop)
+	var total seen
+	for range 2 {
+		s := <-results
+		total.none, total.whole, total.bad = total.none+s.none, total.whole+s.whole, total.bad+s.bad
+	}
+	if total.none == 0 || total.whole == 0 || total.bad != 0 {
+		t.Errorf("readers: %d saw no catalog, %d the whole one, %d something else; want some of the first two and none of the last", total.none, total.whole, total.bad)
+	}
+}
