@@ -29,6 +29,11 @@ func TestValidateEntryNamesTheValue(t *testing.T) {
 			"first_epoch 2 > last_epoch 1"},
 		{"manifest", aptos.NewStateSnapshot(aptos.StateSnapshotBackup{Manifest: "a/../b"}),
 			`manifest "a/../b" has a ".." segment`},
+		// Several bad keys: the first in sorted order is named, whatever
+		// the map's order.
+		{"compaction_timestamps keys", aptos.NewCompactionTimestamps(aptos.CompactionTimestamps{FileCompactedAt: 1,
+			Timestamps: map[string]*uint64{"metadata/z.meta": nil, "zz/x.meta": nil, "../x": nil, "metadata/a.meta": nil, "b/y.meta": nil}}),
+			`compaction_timestamps key: file handle "../x" is not metadata/<name>`},
 	}
 	for _, r := range rows {
 		t.Run(r.name, func(t *testing.T) {
