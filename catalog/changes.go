@@ -117,6 +117,7 @@ func (tx *boltTx) touchFirst(handle string, v []byte) before {
 		}
 	}
 	tx.touched[handle] = b
+	tx.touchOrder = append(tx.touchOrder, handle)
 	return b
 }
 
@@ -158,11 +159,13 @@ func (tx *boltTx) writeChanges(gen uint64) error {
 		return err
 	}
 	bk.FillPercent = 0.9
-	handles := make([]string, 0, len(tx.touched))
-	for h := range tx.touched {
-		handles = append(handles, h)
+	// The handles in the order first touched: an import touches them in
+	// handle order already, and then needs no sort.
+	handles := tx.touchOrder
+	if !slices.IsSorted(handles) {
+		handles = slices.Clone(handles)
+		slices.Sort(handles)
 	}
-	slices.Sort(handles)
 	for _, h := range handles {
 		b := tx.touched[h]
 		after, cached := tx.afters[h]

@@ -96,11 +96,12 @@ type boltTx struct {
 	// expect, if set, is the digest the transaction must end with (undo).
 	expect *aptos.Digest
 	// expectErr explains a mismatch with expect.
-	expectErr func(got aptos.Digest) error
-	values    slab         // Put values, kept by bbolt until its commit (slab.go)
-	images    slab         // before-images and afters, kept until the end
-	filesCur  *bolt.Cursor // reads of the files bucket (fileRecord)
-	hkey      []byte       // PutFile's reused key buffer (Put copies its key)
+	expectErr  func(got aptos.Digest) error
+	values     slab         // Put values, kept by bbolt until its commit (slab.go)
+	images     slab         // before-images and afters, kept until the end
+	filesCur   *bolt.Cursor // reads of the files bucket (fileRecord)
+	hkey       []byte       // PutFile's reused key buffer (Put copies its key)
+	touchOrder []string     // the keys of touched, in the order first touched
 	// deletedAtStart: deletedNone or deletedSome once touchFirst has looked.
 	deletedAtStart uint8
 }
