@@ -63,13 +63,12 @@ type Dir struct {
 	// its bytes differ from what would be written, so switching Gzip
 	// rewrites every file once.
 	Gzip bool
-	// Workers bounds how many files are written at once within a phase.
-	// Every write into an existing storage ends with an fsync, and
-	// concurrent fsyncs share the filesystem's journal commits, so a few
-	// writers are several times faster than one (a new storage is synced
-	// at once where the system allows, see the package documentation).
-	// Zero means DefaultWorkers; 1 writes one file at a time. The phases
-	// themselves never overlap.
+	// Workers bounds how many files are written (and then renamed) at once
+	// within a phase. Where syncfs(2) is missing every write ends with an
+	// fsync, and concurrent fsyncs share the filesystem's journal commits,
+	// so a few writers are several times faster than one. Zero means
+	// DefaultWorkers; 1 writes one file at a time. The phases themselves
+	// never overlap.
 	Workers int
 	// Existing requires Path to be a LocalFs storage already (a folder
 	// holding metadata/, storage.CheckLocalDir), as the drop-in compaction
@@ -552,9 +551,12 @@ func (t *target) read(d *folder, name string) (raw []byte, k Kept, err error) {
 }
 
 // writePhase makes folder d hold files, with up to dir.Workers writers
-// (runLimited: the one bounded pool of the package). It
-// returns the first error; files already written stay (each is whole). In
-// a dry run it only compares.
+// (runLimited: the one bounded pool of the package), in two passes: every
+// file that differs is written to a temporary file, then all of them are
+// made durable at once (syncTree; where it is missing each temporary file
+// was fsynced as it was written), then each is renamed into place. It
+// returns the first error; files already renamed stay (each is whole),
+// temporary files not renamed are removed. In a dry run it only compares.
 func (t *target) writePhase(ctx context.Context, d *folder, files []*catalog.File, dir *Dir, opts Options, res *Result, done *int, total int) error {
 	workers := dir.Workers
 	if workers <= 0 {
@@ -562,6 +564,7 @@ func (t *target) writePhase(ctx context.Context, d *folder, files []*catalog.Fil
 	}
 	var mu sync.Mutex // guards res, *done, d.dirty and Progress calls
 	wrote := make([]bool, len(files))
+	tmps := make([]string, len(files)) // written, not yet renamed
 	// Gzip writers are not safe for concurrent use: one per running write.
 	gzs := sync.Pool{New: func() any { return new(storage.Gzipper) }}
 	err := runLimited(ctx, len(files), workers, func(_ context.Context, i int) error {
@@ -572,16 +575,16 @@ func (t *target) writePhase(ctx context.Context, d *folder, files []*catalog.Fil
 			defer gzs.Put(gz)
 			want = gz.Compress(f.Content)
 		}
-		w, leftovers, err := t.put(d, f.Name(), want)
+		w, tmp, leftovers, err := t.stageFile(d, f.Name(), want)
 		mu.Lock()
 		defer mu.Unlock()
 		res.LeftoversRemoved += leftovers
 		if err != nil {
 			return err
 		}
+		tmps[i] = tmp
 		if w {
 			wrote[i] = true
-			d.dirty = true
 		} else {
 			res.Unchanged++
 		}
@@ -591,7 +594,36 @@ func (t *target) writePhase(ctx context.Context, d *folder, files []*catalog.Fil
 		}
 		return nil
 	})
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err == nil && slices.ContainsFunc(tmps, func(s string) bool { return s != "" }) {
+		if serr := syncTree(t.stage.fd()); serr != nil {
+			err = fmt.Errorf("export: sync %s: %w", t.rel(StagingDir), serr)
+		}
+	}
+	if err == nil {
+		err = runLimited(ctx, len(files), workers, func(_ context.Context, i int) error {
+			if tmps[i] == "" {
+				return nil
+			}
+			err := t.publish(d, files[i].Name(), tmps[i])
+			mu.Lock()
+			defer mu.Unlock()
+			tmps[i] = "" // renamed, or removed by publish
+			if err != nil {
+				wrote[i] = false
+				return err
+			}
+			d.dirty = true
+			return nil
+		})
+	}
 	for i, f := range files {
+		if tmps[i] != "" {
+			t.dropTemp(tmps[i])
+			wrote[i] = false
+		}
 		if wrote[i] {
 			res.Written = append(res.Written, d.name+"/"+f.Name())
 		}
@@ -602,49 +634,57 @@ func (t *target) writePhase(ctx context.Context, d *folder, files []*catalog.Fil
 	return ctx.Err()
 }
 
-// put makes d/name hold exactly want. It is safe for concurrent use with
-// distinct names.
-func (t *target) put(d *folder, name string, want []byte) (wrote bool, leftovers int, err error) {
+// stageFile compares d/name with want and, if it differs, writes want to
+// a temporary file (see writeTemp) and returns its name. In a dry run it
+// only compares (write reports that it would write). It is safe for
+// concurrent use with distinct names.
+func (t *target) stageFile(d *folder, name string, want []byte) (write bool, tmp string, leftovers int, err error) {
 	if _, ok := d.entries[name]; ok {
 		same, err := t.same(d, name, want)
 		if err != nil || same {
-			return false, 0, err
+			return false, "", 0, err
 		}
 	}
 	if !t.write {
-		return true, 0, nil // a dry run: it would write
+		return true, "", 0, nil // a dry run: it would write
 	}
 	if err := t.openStaging(); err != nil {
-		return false, 0, err
+		return false, "", 0, err
 	}
-	tmp, leftovers, err := t.writeTemp(name, want)
+	tmp, leftovers, err = t.writeTemp(name, want)
 	if err != nil {
-		return false, leftovers, err
+		return false, "", leftovers, err
 	}
+	return true, tmp, leftovers, nil
+}
+
+// publish renames the durable temporary file tmp to d/name, or removes it
+// and says why not. It is safe for concurrent use with distinct names.
+func (t *target) publish(d *folder, name, tmp string) error {
 	// The preflight saw no symbolic link here; check again right before
 	// the rename (rename would replace a link, not follow it, but a link
 	// where the catalog's file belongs is someone else's doing).
 	path := t.rel(d.name, name)
 	var st unix.Stat_t
-	err = unix.Fstatat(d.fd(), name, &st, unix.AT_SYMLINK_NOFOLLOW)
+	err := unix.Fstatat(d.fd(), name, &st, unix.AT_SYMLINK_NOFOLLOW)
 	switch {
 	case errors.Is(err, unix.ENOENT):
 	case err != nil:
 		t.dropTemp(tmp)
-		return false, leftovers, fmt.Errorf("export: %s: %w", path, err)
+		return fmt.Errorf("export: %s: %w", path, err)
 	case st.Mode&unix.S_IFMT == unix.S_IFLNK:
 		t.dropTemp(tmp)
-		return false, leftovers, refuseSymlink(path)
+		return refuseSymlink(path)
 	case st.Mode&unix.S_IFMT != unix.S_IFREG:
 		t.dropTemp(tmp)
-		return false, leftovers, refuseNotRegular(path, uint32(st.Mode))
+		return refuseNotRegular(path, uint32(st.Mode))
 	}
 	if err := unix.Renameat(t.stage.fd(), tmp, d.fd(), name); err != nil {
 		t.dropTemp(tmp)
-		return false, leftovers, fmt.Errorf("export: rename %s to %s: %w", t.rel(StagingDir, tmp), path, err)
+		return fmt.Errorf("export: rename %s to %s: %w", t.rel(StagingDir, tmp), path, err)
 	}
 	failpoint.Hit("export.after-rename")
-	return true, leftovers, nil
+	return nil
 }
 
 // openStaging opens the staging folder, creating it, once.
@@ -692,8 +732,9 @@ func (t *target) same(d *folder, name string, want []byte) (bool, error) {
 	return n == len(want) && bytes.Equal(have[:n], want), nil
 }
 
-// writeTemp writes data to a new temporary file in the staging folder,
-// fsyncs it and returns its name. The name is derived from the target
+// writeTemp writes data to a new temporary file in the staging folder
+// (fsyncing it where syncTree cannot sync them all at once) and returns
+// its name. The name is derived from the target
 // name and the pid, so concurrent exports (refused anyway by the lock)
 // would not collide and a test can predict it; a leftover of an earlier
 // process with the same pid is removed and counted.
@@ -726,7 +767,7 @@ func (t *target) writeTemp(name string, data []byte) (tmp string, leftovers int,
 	}
 	f := os.NewFile(uintptr(fd), path)
 	_, err = f.Write(data)
-	if err == nil {
+	if err == nil && syncEach {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {

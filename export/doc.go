@@ -81,12 +81,16 @@
 // Every file is written atomically: a temporary file in DIR/.metactl-staging
 // (beside metadata/, on the same filesystem, and never inside metadata/ or
 // metadata_backup/, where Aptos lists and parses every entry, dotfiles
-// included) is created exclusively without following links, written,
-// fsynced, then renamed into place. Within a phase, up to Dir.Workers files
-// are written at once (one errgroup with SetLimit, the package's only
-// pool; concurrent fsyncs share the filesystem's journal commits); phases
-// never overlap. Each folder is fsynced at the end of the phase that
-// changed it, before the next phase starts: a rename is
+// included) is created exclusively without following links and written;
+// once every file of the phase is written, they are made durable at once
+// (syncfs(2) on Linux, one journal commit where one fsync per file cost a
+// commit each; elsewhere each temporary file is fsynced as it is written),
+// and only then is each renamed into place. Within a phase, up to
+// Dir.Workers files are written (and then renamed) at once (one errgroup
+// with SetLimit, the package's only pool); phases never overlap. If a
+// phase fails, its temporary files not yet renamed are removed. Each
+// folder is fsynced at the end of the phase that changed it, before the
+// next phase starts: a rename is
 // atomic whether or not its folder was synced, and syncing once per phase
 // (rather than once per file) is what orders "backup copy durable" before
 // "original removed" at a fraction of the cost. A crash at any point leaves
@@ -125,7 +129,7 @@
 // of deleting the first one's temporary files.
 //
 // Failpoints (package internal/failpoint): "export.after-temp-write" (a
-// temporary file is written and fsynced, not yet renamed; other writers may
+// temporary file is written, not yet synced or renamed; other writers may
 // hold partial temporary files, all in the staging folder),
 // "export.after-rename" (after each rename; "export.after-rename@N" for the
 // Nth), and "export.between-writes-and-moves" (after phases 1 and 2 are
