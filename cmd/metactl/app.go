@@ -61,7 +61,15 @@ func (a *app) openExisting(command string) (catalog.DB, error) {
 	if err := checkCatalogPath(a.cli.Catalog, true); err != nil {
 		return nil, err
 	}
-	if !a.catalogExists() {
+	if catalog.Scheme(a.cli.Catalog) != "" {
+		// A backend behind a URL (etcd) says itself whether the catalog
+		// exists: a read-only open refuses a missing one.
+		db, err := catalog.Open(a.ctx, a.cli.Catalog, a.options(true, command))
+		if err != nil {
+			return nil, err
+		}
+		db.Close()
+	} else if !a.catalogExists() {
 		return nil, fmt.Errorf("open catalog %q: %w (create it with 'metactl import')", a.cli.Catalog, catalog.ErrNoCatalog)
 	}
 	return a.openWrite(command)
