@@ -105,7 +105,10 @@
 //   - It holds the catalog's lock file exclusively for the whole build,
 //     as any writer does: a second writer waits (or gets [*BusyError]
 //     naming the builder), readers find no catalog yet.
-//   - The scratch file runs without fsync. [BulkWriteTx.Checkpoint]
+//   - The scratch file runs without fsync, even when it grows (bbolt's
+//     NoSync and NoGrowSync); a goroutine fsyncs it every 100 ms through
+//     its own descriptor, behind the writer, so the fsync at the end has
+//     little left to write. [BulkWriteTx.Checkpoint]
 //     commits its bbolt transaction every Options.CheckpointBytes
 //     (DefaultCheckpointBytes, 2 MiB) and begins the next; the operation's
 //     own state (before-images for the change records, digest, stats,
@@ -146,7 +149,8 @@
 //     Update would commit, and undo reverses it the same way
 //     (TestUpdateBulk). Entry-index changes to keys already indexed are
 //     applied in place as they come (index), so they need no spilling.
-//   - One fsync of the scratch file, failpoint "<kind>.before-publish",
+//   - One fsync of the scratch file (synced behind the writer meanwhile,
+//     as in Create), failpoint "<kind>.before-publish",
 //     rename(2) over the catalog (atomic), the folder fsynced, failpoint
 //     "<kind>.after-commit", and the DB reopens its bbolt handle on the
 //     new file. A failure or a no-op before the rename removes the scratch

@@ -66,7 +66,9 @@ func (db *boltDB) UpdateBulk(ctx context.Context, kind string, fn func(BulkWrite
 		return nil, err
 	}
 	bulk := newBulkState(&db.opts, filepath.Dir(target))
+	stopSync := syncBehind(scratch)
 	op, err := sdb.updateBulk(ctx, kind, false, bulk, func(tx *boltTx) error { return fn(tx) })
+	stopSync()
 	bulk.close()
 	if err == nil && op.Changed() {
 		err = guard(sdb.bdb.Sync) // the scratch file ran without fsync
@@ -129,12 +131,13 @@ func copyScratch(from, scratch string) error {
 }
 
 // openScratch opens a scratch copy of a catalog for a bulk write: no
-// fsync until the end, the writer's mapping.
+// fsync until the end (not even when the file grows; syncBehind writes it
+// out meanwhile), the writer's mapping.
 func openScratch(scratch string, o *Options) (*boltDB, error) {
 	var bdb *bolt.DB
 	err := guard(func() error {
 		var err error
-		bdb, err = bolt.Open(scratch, 0o600, &bolt.Options{Timeout: time.Second, NoSync: true, InitialMmapSize: writerMmapSize})
+		bdb, err = bolt.Open(scratch, 0o600, &bolt.Options{Timeout: time.Second, NoSync: true, NoGrowSync: true, InitialMmapSize: writerMmapSize})
 		return err
 	})
 	if err != nil {
