@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 
 	"github.com/metactl/metactl/aptos"
@@ -213,6 +214,7 @@ func readAndCommit(a *app, command string, src storage.Source, opts importer.Opt
 		// A first import streams into a catalog built aside: bounded
 		// memory, and no catalog (nor lock file) unless all of it
 		// succeeds. If a catalog appeared meanwhile, the usual path.
+		streamGC()
 		res, err := importer.NewCatalog(a.ctx, a.cli.Catalog, a.options(false, command), src, opts)
 		if !errors.Is(err, catalog.ErrExist) {
 			return res, err
@@ -259,4 +261,15 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// streamGC gives the garbage collector more headroom for a streamed first
+// import, unless GOGC is set: its live heap is bounded (a few batches of
+// files and the spilled index runs), so the headroom costs tens of MB and
+// saves collections. Issue 11's 1M-line import, same machine, interleaved:
+// GOGC=100 1.58-1.77 s, peak 163-174 MB; 200 1.51 s, peak 228-240 MB.
+func streamGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(200)
+	}
 }
