@@ -3,7 +3,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -115,7 +117,18 @@ func (c *exportCmd) runArchive(a *app) error {
 		return err
 	}
 	defer done()
-	tmp, err := os.CreateTemp(filepath.Dir(c.Archive), "."+filepath.Base(c.Archive)+".tmp-*")
+	dir := filepath.Dir(c.Archive)
+	// Name the folder, not the temporary file that could not be made in it.
+	if st, err := os.Stat(dir); err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("export: archive %s: folder %s: %w", c.Archive, dir, err)
+	} else if !st.IsDir() {
+		return fmt.Errorf("export: archive %s: %s is not a directory", c.Archive, dir)
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(c.Archive)+".tmp-*")
 	if err != nil {
 		return withOp("export", err)
 	}

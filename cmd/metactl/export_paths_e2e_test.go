@@ -273,3 +273,24 @@ func decodeJSON(t *testing.T, s string, v any) {
 		t.Fatalf("decode %q: %v", s, err)
 	}
 }
+
+// TestExportArchiveIntoMissingFolder: an archive whose folder does not
+// exist (or is a file) is refused naming that folder, not the temporary
+// file metactl would have written beside the archive.
+func TestExportArchiveIntoMissingFolder(t *testing.T) {
+	cat := sampleCatalog(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "afile")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ archive, want string }{
+		{filepath.Join(dir, "nodir", "a.mcar"), "metactl: export: archive " + filepath.Join(dir, "nodir", "a.mcar") + ": folder " + filepath.Join(dir, "nodir") + ": no such file or directory\n"},
+		{filepath.Join(file, "a.mcar"), "metactl: export: archive " + filepath.Join(file, "a.mcar") + ": " + file + " is not a directory\n"},
+	} {
+		r := metactl(t, cat, nil, "export", "--archive", tt.archive)
+		if r.code != 1 || r.stderr != tt.want {
+			t.Errorf("export --archive %s:\n%s\nwant exit 1, stderr %q", tt.archive, r, tt.want)
+		}
+	}
+}
