@@ -514,8 +514,7 @@ func (b *Batch) Commit(ctx context.Context, db catalog.DB) (*Result, error) {
 			}
 			p.warnings = gapWarnings(p.before, after)
 		}
-		tx.SetNote(fmt.Sprintf("%d files added, %d moved, %d unchanged, %d kept moved, %d missing from the source",
-			p.added, p.moved, p.unchanged, len(p.keptMoved), len(p.missing)))
+		tx.SetNote(journalNote(p.added, p.moved, p.unchanged, len(p.keptMoved), len(p.missing)))
 		p.entries = tx.EntryCount()
 		return nil
 	})
@@ -852,4 +851,11 @@ func countDuplicates(v *aptos.View, items []*item) int {
 		}
 	}
 	return n
+}
+
+// journalNote is an import's journal note. Both paths (Commit and the
+// streamed first import) write it, and must write it alike.
+func journalNote(added, moved, unchanged, keptMoved, missing int) string {
+	return fmt.Sprintf("%d files added, %d moved, %d unchanged, %d kept moved, %d missing from the source",
+		added, moved, unchanged, keptMoved, missing)
 }

@@ -163,8 +163,7 @@ func (s *streamer) run(ctx context.Context, tx catalog.BulkWriteTx) error {
 		// new, as gapWarnings would find against an empty view.
 		s.warnings = append(s.warnings, spanGapWarnings(nil, nil, s.txns, s.epochs)...)
 	}
-	tx.SetNote(fmt.Sprintf("%d files added, %d moved, %d unchanged, %d kept moved, %d missing from the source",
-		s.added, 0, 0, 0, 0))
+	tx.SetNote(journalNote(s.added, 0, 0, 0, 0))
 	s.entries = tx.EntryCount()
 	return nil
 }
