@@ -461,7 +461,7 @@ func createScratch(scratch string, o *Options) (*boltDB, error) {
 			bdb.Close()
 		}
 		_ = os.Remove(scratch)
-		return nil, fmt.Errorf("create catalog: %w", err)
+		return nil, fmt.Errorf("create catalog: scratch file %q: %w", scratch, err)
 	}
 	return &boltDB{path: scratch, opts: *o, bdb: bdb}, nil
 }
