@@ -188,3 +188,13 @@ func strayNotRegular(err error) *strayError {
 	}
 	return &strayError{reason: "not a regular file: it is " + what + " (never followed or read)", cause: storage.ErrNotRegular}
 }
+
+// wrapImport names the import operation in front of err, once: an error
+// that already starts with it ("import: ...", "import metadata/x: ...") is
+// returned as it is, so no message reads "import: import: ...".
+func wrapImport(err error) error {
+	if msg := err.Error(); strings.HasPrefix(msg, "import:") || strings.HasPrefix(msg, "import ") {
+		return err
+	}
+	return fmt.Errorf("import: %w", err)
+}

@@ -287,6 +287,9 @@ func (r *run) readOne(ctx context.Context, read readFunc, rd toRead) (c checked,
 		return checked{}, strayNotRegular(err), nil
 	case errors.Is(err, fs.ErrNotExist):
 		return checked{}, nil, fmt.Errorf("import: %s was listed but is gone (moved or deleted meanwhile, perhaps by a compactor; run the import again): %w", rd.handle, err)
+	case errors.As(err, new(*storage.CommandError)):
+		// The adapter's error names the call and the handle already.
+		return checked{}, nil, fmt.Errorf("import: %w", err)
 	default:
 		return checked{}, nil, fmt.Errorf("import %s: %w", rd.handle, err)
 	}
@@ -526,7 +529,7 @@ func (b *Batch) Commit(ctx context.Context, db catalog.DB) (*Result, error) {
 		if cerr := ctx.Err(); cerr != nil && errors.Is(err, cerr) {
 			return nil, fmt.Errorf("import: %w", cerr)
 		}
-		return nil, fmt.Errorf("import: %w", err)
+		return nil, wrapImport(err)
 	}
 	res.Entries = p.entries
 	res.Duplicates = p.duplicates

@@ -62,7 +62,7 @@ func NewCatalog(ctx context.Context, path string, catOpts *catalog.Options, src 
 		case ctx.Err() != nil && errors.Is(err, ctx.Err()):
 			return nil, fmt.Errorf("import: %w", ctx.Err())
 		}
-		return nil, fmt.Errorf("import: %w", err)
+		return nil, wrapImport(err)
 	}
 	r.prog.report(PhaseCommit, 1, 1)
 	res := &Result{Files: s.files, Lines: s.lines, Entries: s.entries, Duplicates: s.liveEntryLines - s.entries, Added: s.added}

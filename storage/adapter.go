@@ -36,6 +36,11 @@ type CommandAdapter struct {
 	cfg CommandAdapterConfig
 	env []string // cfg.EnvVars as KEY=value
 
+	// Timeouts bound every call; a call that runs longer is killed with
+	// its process group and fails with a [*TimeoutError] naming the call
+	// and its handle. The zero value sets no limit.
+	Timeouts Timeouts
+
 	// Stderr, if not nil, receives a copy of every command's standard
 	// error as it is written. It must be safe for concurrent use if calls
 	// run concurrently. The last 4 KiB of stderr are kept for errors
@@ -230,6 +235,11 @@ func (a *CommandAdapter) SaveMetadataFile(ctx context.Context, name string, cont
 		return "", err
 	}
 	out, err := readOutput(p.stdout, maxHandleOutput)
+	if terr := p.timedOut(); terr != nil && ctx.Err() == nil {
+		p.stdin.Close()
+		p.abort(terr)
+		return "", p.fail(fmt.Errorf("%w while waiting for stdout to close (save_metadata_line must print the handle and run `exec 1>&-` before reading stdin)", terr))
+	}
 	if cerr := ctx.Err(); cerr != nil {
 		// Most likely a config that reads stdin before closing stdout
 		// (stale samples do): say so, since the deadline alone explains

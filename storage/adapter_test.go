@@ -673,3 +673,32 @@ commands:
 		t.Errorf("ReadFile = %q, %v", got, err)
 	}
 }
+
+// TestCommandAdapterTimeout: a call that hangs is killed with its whole
+// process group when its timeout runs out, and the error names the call
+// and its handle. The sleeps run in a pipeline, so a surviving child would
+// hold stdout open and the call would not return.
+func TestCommandAdapterTimeout(t *testing.T) {
+	a := sameCommand(t, "sleep 600 | cat; echo okay")
+	a.Timeouts = storage.Uniform(100 * time.Millisecond)
+	want := map[string]string{
+		"list_metadata_files":  `command adapter list_metadata_files: no answer within 100ms, process group killed`,
+		"open_for_read":        `command adapter open_for_read "metadata/okay": no answer within 100ms, process group killed`,
+		"save_metadata_line":   `command adapter save_metadata_line "name": no answer within 100ms, process group killed while waiting for stdout to close (save_metadata_line must print the handle and run ` + "`exec 1>&-`" + ` before reading stdin)`,
+		"backup_metadata_file": `command adapter backup_metadata_file "metadata/okay": no answer within 100ms, process group killed`,
+	}
+	for op, err := range opErrors(t, a) {
+		var te *storage.TimeoutError
+		if !errors.As(err, &te) {
+			t.Errorf("%s: error %v is not a TimeoutError", op, err)
+		}
+		if errText(err) != want[op] {
+			t.Errorf("%s: error\n%s\nwant\n%s", op, errText(err), want[op])
+		}
+	}
+	// Each kind of call has its own limit.
+	a.Timeouts = storage.Timeouts{Read: 100 * time.Millisecond}
+	if _, err := a.ReadFile(t.Context(), "metadata/okay", 0); !errors.As(err, new(*storage.TimeoutError)) {
+		t.Errorf("ReadFile with a short Read timeout = %v, want a TimeoutError", err)
+	}
+}

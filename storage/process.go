@@ -73,10 +73,47 @@ type call struct {
 	stdout bool     // pipe stdout; otherwise it is discarded
 }
 
+// TimeoutError is the cause of a call that ran longer than its
+// [Timeouts] allow: its process group was killed.
+type TimeoutError struct {
+	// After is the limit that ran out.
+	After time.Duration
+}
+
+func (e *TimeoutError) Error() string {
+	return "no answer within " + e.After.String() + ", process group killed"
+}
+
+// Timeouts bound each command adapter call, from start to exit. A zero
+// field means no limit for that kind of call.
+type Timeouts struct {
+	// List bounds list_metadata_files and list_metadata_backup_files.
+	List time.Duration
+	// Read bounds open_for_read: one download, possibly large.
+	Read time.Duration
+	// Write bounds save_metadata_line and backup_metadata_file.
+	Write time.Duration
+}
+
+// Uniform returns Timeouts with d for every kind of call.
+func Uniform(d time.Duration) Timeouts { return Timeouts{List: d, Read: d, Write: d} }
+
+// limit is the timeout of the command named op.
+func (t Timeouts) limit(op string) time.Duration {
+	switch op {
+	case cmdListMetadataFiles, cmdListMetadataBackupFiles:
+		return t.List
+	case cmdOpenForRead:
+		return t.Read
+	}
+	return t.Write
+}
+
 // process is one running command.
 type process struct {
 	call
 	parent context.Context
+	run    context.Context // parent plus the call's timeout
 	cancel context.CancelFunc
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
@@ -88,12 +125,18 @@ type process struct {
 // process group, killed whole when ctx is done or the call is aborted.
 func (a *CommandAdapter) start(ctx context.Context, c call) (*process, error) {
 	runCtx, cancel := context.WithCancel(ctx)
+	if d := a.Timeouts.limit(c.op); d > 0 {
+		var cancelT context.CancelFunc
+		runCtx, cancelT = context.WithTimeoutCause(runCtx, d, &TimeoutError{After: d})
+		cancelOuter := cancel
+		cancel = func() { cancelT(); cancelOuter() }
+	}
 	cmd := exec.CommandContext(runCtx, "bash", "-c", shellPrelude+c.script)
 	env := append(os.Environ(), a.env...)
 	cmd.Env = append(env, c.params...) // exec keeps the last of duplicate keys
 	cmd.WaitDelay = waitDelay
 	setProcessGroup(cmd)
-	p := &process{call: c, parent: ctx, cancel: cancel, cmd: cmd}
+	p := &process{call: c, parent: ctx, run: runCtx, cancel: cancel, cmd: cmd}
 	cmd.Stderr = &p.stderr
 	if a.Stderr != nil {
 		cmd.Stderr = io.MultiWriter(&p.stderr, a.Stderr)
@@ -127,12 +170,16 @@ func (a *CommandAdapter) start(ctx context.Context, c call) (*process, error) {
 // called after stdout was read to EOF.
 func (p *process) wait() error {
 	err := p.cmd.Wait()
+	timedOut := p.timedOut()
 	p.cancel()
 	if err == nil {
 		return nil
 	}
 	if cerr := p.parent.Err(); cerr != nil {
 		return p.fail(cerr)
+	}
+	if timedOut != nil {
+		return p.fail(timedOut)
 	}
 	return p.fail(err)
 }
@@ -141,16 +188,30 @@ func (p *process) wait() error {
 // had already failed on its own, that failure is the better explanation and
 // is returned instead of cause.
 func (p *process) abort(cause error) error {
+	timedOut := p.timedOut()
 	p.cancel()
 	err := p.cmd.Wait()
 	if cerr := p.parent.Err(); cerr != nil {
 		return p.fail(cerr)
+	}
+	if timedOut != nil {
+		return p.fail(timedOut)
 	}
 	var exitErr *exec.ExitError
 	if errors.As(err, &exitErr) && exitErr.Exited() && exitErr.ExitCode() != 0 {
 		return p.fail(err)
 	}
 	return p.fail(cause)
+}
+
+// timedOut returns the call's *TimeoutError if its timeout ran out, else
+// nil. Call it before p.cancel, which would hide the cause.
+func (p *process) timedOut() error {
+	var te *TimeoutError
+	if errors.As(context.Cause(p.run), &te) {
+		return te
+	}
+	return nil
 }
 
 // fail wraps err in a CommandError for this call.

@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/export"
@@ -17,6 +18,17 @@ import (
 type storageFlags struct {
 	LocalFsDir           string `name:"local-fs-dir" help:"A LocalFs backup storage folder (holding metadata/ and metadata_backup/)." type:"path" placeholder:"DIR"`
 	CommandAdapterConfig string `name:"command-adapter-config" help:"An Aptos command-adapter YAML config (the bash commands that reach a bucket)." type:"existingfile" placeholder:"FILE"`
+	AdapterTimeout       duration `name:"adapter-timeout" help:"Kill a command-adapter call (list, download, save, move) that runs longer than this, with its process group, and fail the command with nothing committed; 0 means no limit (default: ${default})." default:"10m" placeholder:"DUR"`
+}
+
+// loadAdapter loads --command-adapter-config with --adapter-timeout set.
+func (s *storageFlags) loadAdapter() (*storage.CommandAdapter, error) {
+	ca, err := storage.LoadCommandAdapter(s.CommandAdapterConfig)
+	if err != nil {
+		return nil, err
+	}
+	ca.Timeouts = storage.Uniform(time.Duration(s.AdapterTimeout))
+	return ca, nil
 }
 
 func (s *storageFlags) given() bool { return s.LocalFsDir != "" || s.CommandAdapterConfig != "" }
@@ -24,6 +36,9 @@ func (s *storageFlags) given() bool { return s.LocalFsDir != "" || s.CommandAdap
 func (s *storageFlags) validate() error {
 	if s.LocalFsDir != "" && s.CommandAdapterConfig != "" {
 		return usagef("give one of --local-fs-dir and --command-adapter-config, not both")
+	}
+	if s.AdapterTimeout < 0 {
+		return usagef("--adapter-timeout %s: want 0 (no limit) or more", s.AdapterTimeout)
 	}
 	return nil
 }
@@ -50,7 +65,7 @@ func (s *storageFlags) source() (storage.Source, error) {
 	case s.LocalFsDir != "":
 		return storage.NewLocal(s.LocalFsDir)
 	case s.CommandAdapterConfig != "":
-		return storage.LoadCommandAdapter(s.CommandAdapterConfig)
+		return s.loadAdapter()
 	}
 	return nil, fmt.Errorf("no storage given")
 }
@@ -125,7 +140,7 @@ func (s *storageFlags) target(gzip bool, concurrency int, existing bool) (export
 		}
 		return d, nil
 	case s.CommandAdapterConfig != "":
-		ca, err := storage.LoadCommandAdapter(s.CommandAdapterConfig)
+		ca, err := s.loadAdapter()
 		if err != nil {
 			return nil, err
 		}
