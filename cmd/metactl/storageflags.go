@@ -16,8 +16,8 @@ import (
 // storageFlags are Aptos's storage options, with Aptos's names, so an
 // operator's scripts carry over. At most one may be given.
 type storageFlags struct {
-	LocalFsDir           string `name:"local-fs-dir" help:"A LocalFs backup storage folder (holding metadata/ and metadata_backup/)." type:"path" placeholder:"DIR"`
-	CommandAdapterConfig string `name:"command-adapter-config" help:"An Aptos command-adapter YAML config (the bash commands that reach a bucket)." type:"existingfile" placeholder:"FILE"`
+	LocalFsDir           string   `name:"local-fs-dir" help:"A LocalFs backup storage folder (holding metadata/ and metadata_backup/)." type:"path" placeholder:"DIR"`
+	CommandAdapterConfig string   `name:"command-adapter-config" help:"An Aptos command-adapter YAML config (the bash commands that reach a bucket)." type:"existingfile" placeholder:"FILE"`
 	AdapterTimeout       duration `name:"adapter-timeout" help:"Kill a command-adapter call (list, download, save, move) that runs longer than this, with its process group, and fail the command with nothing committed; 0 means no limit (default: ${default})." default:"10m" placeholder:"DUR"`
 }
 
