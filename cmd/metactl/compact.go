@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/compaction"
 	"github.com/metactl/metactl/export"
 	"github.com/metactl/metactl/importer"
+	"github.com/metactl/metactl/workflow"
 )
 
 type compactCmd struct {
@@ -113,48 +113,33 @@ func (c *compactCmd) Run(a *app) error {
 			return withOp("compact", err)
 		}
 	}
-	out := compactJSON{DryRun: c.DryRun, Written: []string{}, Timestamped: []string{}, Moved: []string{}, Skipped: []string{}, Warnings: []importer.Warning{}}
-	var target export.Target
+	o := workflow.DropInOptions{Compaction: c.options(), DryRun: c.DryRun, Hooks: a.hooks()}
 	if c.given() {
 		var err error
-		if target, err = c.target(false, c.concurrency(), true); err != nil {
+		if o.Target, err = c.target(false, c.concurrency(), true); err != nil {
 			return withOp("compact", err)
 		}
-		out.Storage = &storageJSON{Target: target.String()}
 		if !c.DryRun {
-			res, err := c.sync(a)
-			if err != nil {
-				return err
+			if o.Source, err = c.source(); err != nil {
+				return withOp("compact", err)
 			}
-			a.warn(res.Warnings)
-			out.Warnings = nonNilW(res.Warnings)
-			out.Storage.Synced = &syncJSON{Added: res.Added, Moved: res.Moved, Unchanged: res.Unchanged}
+			o.Import = importer.Options{Source: c.describe(), Concurrency: c.concurrency(), Now: a.now}
 		}
 	}
-	var plan *compaction.Plan
-	if c.DryRun {
-		db, done, err := a.openRead("compact --dry-run")
-		if err != nil {
-			return err
+	res, err := workflow.DropIn(a.ctx, appCatalog{a}, o)
+	if err != nil {
+		return err
+	}
+	plan := res.Plan
+	out := compactJSON{DryRun: c.DryRun, Written: []string{}, Timestamped: []string{}, Moved: []string{}, Skipped: []string{}, Warnings: []importer.Warning{}}
+	if o.Target != nil {
+		out.Storage = &storageJSON{Target: o.Target.String(), Published: res.Published}
+		if s := res.Synced; s != nil {
+			out.Warnings = nonNilW(s.Warnings)
+			out.Storage.Synced = &syncJSON{Added: s.Added, Moved: s.Moved, Unchanged: s.Unchanged}
 		}
-		plan, err = compaction.DryRun(a.ctx, db, c.options())
-		done()
-		if err != nil {
-			return withOp("compact", err)
-		}
-	} else {
-		db, err := a.openExisting("compact")
-		if err != nil {
-			return err
-		}
-		var op *catalog.Operation
-		done := a.working("compact")
-		plan, op, err = compaction.Run(a.ctx, db, c.options())
-		done()
-		db.Close()
-		if err != nil {
-			return withOp("compact", err)
-		}
+	}
+	if op := res.Op; op != nil {
 		out.Changed, out.Generation, out.ViewDigest = op.Changed(), op.Generation, op.DigestAfter.String()
 	}
 	out.Now, out.TimestampsFile = time.Unix(int64(plan.Now), 0).UTC().Format(time.RFC3339), plan.TimestampsFile
@@ -166,14 +151,9 @@ func (c *compactCmd) Run(a *app) error {
 	}
 	out.Moved = append(out.Moved, plan.Move...)
 	out.Skipped = append(out.Skipped, plan.Skipped...)
-	nothing := plan.TimestampsFile == ""
-	if target != nil && !nothing {
-		res, err := c.publish(a, target, plan)
-		if err != nil {
-			return err
-		}
-		out.Storage.Published = res
-		warnNew(a, res)
+	nothing := res.Nothing()
+	if res.Published != nil {
+		warnNew(a, res.Published)
 	}
 	if a.cli.JSON {
 		return a.printJSON(out)
@@ -234,45 +214,4 @@ func (s *storageJSON) publishedOrNil() *export.Result {
 		return nil
 	}
 	return s.Published
-}
-
-// sync imports the storage before compacting it: read without the
-// catalog lock, then one commit (see readAndCommit).
-func (c *compactCmd) sync(a *app) (*importer.Result, error) {
-	src, err := c.source()
-	if err != nil {
-		return nil, withOp("compact", err)
-	}
-	res, err := readAndCommit(a, "compact (import)", src, importer.Options{Source: c.describe(), Concurrency: c.concurrency(), Now: a.now})
-	if err != nil {
-		return nil, withOp("compact", err)
-	}
-	return res, nil
-}
-
-// publish writes the compacted state back to the storage: the catalog's
-// generation after the run, or in a dry run the catalog as the plan would
-// leave it, published with DryRun so the storage is not touched either.
-func (c *compactCmd) publish(a *app, t export.Target, plan *compaction.Plan) (*export.Result, error) {
-	db, done, err := a.openRead("compact (export)")
-	if err != nil {
-		return nil, err
-	}
-	snap, err := export.TakeSnapshot(a.ctx, db)
-	done()
-	if err != nil {
-		return nil, withOp("compact", err)
-	}
-	if c.DryRun {
-		add := []*catalog.File{{Handle: plan.TimestampsFile, State: catalog.Live, Content: plan.TimestampsLine}}
-		for _, w := range plan.Write {
-			add = append(add, &catalog.File{Handle: w.Handle, State: catalog.Live, Content: w.Content})
-		}
-		snap = snap.WithChanges(add, plan.Move)
-	}
-	res, err := snap.Publish(a.ctx, t, export.Options{DryRun: c.DryRun})
-	if err != nil {
-		return nil, withOp("compact", err)
-	}
-	return res, nil
 }

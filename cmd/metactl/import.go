@@ -3,18 +3,14 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 
 	"github.com/metactl/metactl/aptos"
-	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/importer"
-	"github.com/metactl/metactl/storage"
+	"github.com/metactl/metactl/workflow"
 )
 
 type importCmd struct {
@@ -108,7 +104,7 @@ func (c *importCmd) Run(a *app) error {
 			show(pr.Done, pr.Total)
 		}
 	}
-	res, err := readAndCommit(a, "import", src, importer.Options{Source: c.describe(), Strict: c.Strict, Progress: prog, Now: a.now})
+	res, err := workflow.Import(a.ctx, appCatalog{a}, "import", src, importer.Options{Source: c.describe(), Strict: c.Strict, Progress: prog, Now: a.now})
 	if err != nil {
 		return err
 	}
@@ -201,54 +197,6 @@ type archiveImportJSON struct {
 	Warnings          []importer.Warning `json:"warnings"`
 }
 
-// readAndCommit reads and validates the storage WITHOUT the catalog lock,
-// then opens the catalog for writing only for the commit, so readers of the
-// catalog never wait for the storage (a slow listing, slow downloads). The
-// commit plans against the generation it finds, so a writer that committed
-// in between is taken into account.
-func readAndCommit(a *app, command string, src storage.Source, opts importer.Options) (*importer.Result, error) {
-	if err := checkCatalogPath(a.cli.Catalog, true); err != nil {
-		return nil, err
-	}
-	if !a.catalogExists() {
-		// A first import streams into a catalog built aside: bounded
-		// memory, and no catalog (nor lock file) unless all of it
-		// succeeds. If a catalog appeared meanwhile, the usual path.
-		streamGC()
-		res, err := importer.NewCatalog(a.ctx, a.cli.Catalog, a.options(false, command), src, opts)
-		if !errors.Is(err, catalog.ErrExist) {
-			return res, err
-		}
-	}
-	batch, err := importer.Read(a.ctx, src, opts)
-	if err != nil {
-		return nil, err
-	}
-	if _, serr := os.Stat(a.cli.Catalog); batch.Problems() && errors.Is(serr, fs.ErrNotExist) {
-		// Nothing to conflict with: refuse without creating a catalog.
-		return nil, batch.Err()
-	}
-	existed := a.catalogExists()
-	db, err := a.openWrite(command)
-	if err != nil {
-		return nil, err
-	}
-	res, err := batch.Commit(a.ctx, db)
-	db.Close()
-	if err != nil {
-		a.removeIfFresh(existed) // a failed first import leaves nothing behind
-	}
-	return res, err
-}
-
-// warn prints the warnings on stderr, one per line; the --json document
-// lists them too.
-func (a *app) warn(ws []importer.Warning) {
-	for _, w := range ws {
-		a.warnf("%s", w)
-	}
-}
-
 func nonNilW(s []importer.Warning) []importer.Warning {
 	if s == nil {
 		return []importer.Warning{}
@@ -261,15 +209,4 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
-}
-
-// streamGC gives the garbage collector more headroom for a streamed first
-// import, unless GOGC is set: its live heap is bounded (a few batches of
-// files and the spilled index runs), so the headroom costs tens of MB and
-// saves collections. Issue 11's 1M-line import, same machine, interleaved:
-// GOGC=100 1.58-1.77 s, peak 163-174 MB; 200 1.51 s, peak 228-240 MB.
-func streamGC() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(200)
-	}
 }
