@@ -208,29 +208,34 @@ func Scheme(location string) string {
 	return scheme
 }
 
+// FileScheme is the scheme of the backend that opens plain file paths
+// (package boltstore registers it): Open hands it every location without
+// a URL scheme, as given, and "file://PATH" locations too.
+const FileScheme = "file"
+
 // Open opens the catalog at location. A location with a URL scheme
 // ("etcd://...") goes to the backend registered for that scheme; anything
-// else is a file path, opened with the embedded bbolt backend. A nil
-// opts means all defaults.
+// else is a file path, opened by the backend registered as FileScheme
+// (the embedded bbolt backend, package boltstore). A nil opts means all
+// defaults.
 //
 // Every backend returns a *BusyError if the write lock is not acquired
 // within the timeout, an error wrapping ErrNoCatalog for a read-only open
 // of a catalog that does not exist, ErrCorrupt for a damaged catalog, and
 // ErrSchema for one a newer metactl wrote.
 func Open(ctx context.Context, location string, opts *Options) (DB, error) {
-	o := opts.withDefaults()
+	o := opts.WithDefaults()
 	scheme := Scheme(location)
 	if scheme == "" {
-		db, err := openBolt(ctx, location, o)
-		if err != nil {
-			return nil, err // not a typed nil inside the interface
-		}
-		return db, nil
+		scheme = FileScheme
 	}
 	backendsMu.RLock()
 	open := backends[scheme]
 	backendsMu.RUnlock()
 	if open == nil {
+		if scheme == FileScheme {
+			return nil, fmt.Errorf("open catalog %q: no backend for catalog files is linked in (import github.com/metactl/metactl/catalog/boltstore)", location)
+		}
 		known := "none"
 		if s := Schemes(); len(s) > 0 {
 			known = strings.Join(s, ", ")
@@ -238,4 +243,38 @@ func Open(ctx context.Context, location string, opts *Options) (DB, error) {
 		return nil, fmt.Errorf("open catalog %q: unknown scheme %q (registered: %s; a plain path opens a catalog file)", location, scheme, known)
 	}
 	return open(ctx, location, o)
+}
+
+// BulkWriteTx is the transaction of a large write ([Create]): a WriteTx
+// that may commit what it has written so far to a scratch file nobody else
+// sees, so that memory stays bounded however much it writes.
+type BulkWriteTx interface {
+	WriteTx
+	// Checkpoint commits the scratch file's transaction and begins the
+	// next one if at least Options.CheckpointBytes were written since the
+	// last checkpoint; otherwise it does nothing. Call it often (after
+	// each batch of files). Nothing becomes visible: the operation is
+	// published whole when the function given to Create returns nil.
+	Checkpoint() error
+}
+
+// BulkUpdater is implemented by a DB that can run one large write on a
+// scratch copy of its catalog file, with checkpoints (the embedded
+// backend). See "Large writes" in the package documentation.
+type BulkUpdater interface {
+	// UpdateBulk is Update for a write too large to hold in one bbolt
+	// transaction's memory (compaction of a million entries): it copies
+	// the catalog to a scratch file beside it, runs fn there in a
+	// transaction that may checkpoint (BulkWriteTx.Checkpoint), syncs the
+	// result and renames it over the catalog. Readers and other writers
+	// see the catalog before or after, never between: the scratch file is
+	// nobody else's, the rename is atomic, and the caller holds the
+	// writer's locks throughout. A crash before the rename leaves the
+	// catalog as it was (and a scratch file that the next writable Open
+	// removes); after it, the new generation. The operation, its journal
+	// record and change records (so undo) are exactly what Update would
+	// leave. Failpoints: "<kind>.before-commit" before the scratch
+	// file's last commit, "<kind>.before-publish" before the rename,
+	// "<kind>.after-commit" after it.
+	UpdateBulk(ctx context.Context, kind string, fn func(BulkWriteTx) error) (*Operation, error)
 }

@@ -89,3 +89,53 @@ func (e *LostEntriesError) Error() string {
 }
 
 func (e *LostEntriesError) Unwrap() error { return ErrViewChanged }
+
+// ErrExist means Create found a catalog at its location: use Open and
+// Update instead.
+var ErrExist = errors.New("catalog already exists")
+
+// ErrUndoRefused is wrapped by an *UndoRefusedError.
+var ErrUndoRefused = errors.New("undo refused")
+
+// UndoRefusedError says why generation Generation cannot be undone exactly.
+// By names the operation that stands in the way, if one does.
+type UndoRefusedError struct {
+	Generation uint64
+	Reason     string
+	By         *Operation
+	Hint       string // what to do, if anything
+}
+
+func (e *UndoRefusedError) Error() string {
+	s := fmt.Sprintf("undo generation %d: %s", e.Generation, e.Reason)
+	if e.By != nil {
+		s += fmt.Sprintf(" by generation %d (%s at %s)", e.By.Generation, e.By.Kind, e.By.Time.UTC().Format(time.RFC3339))
+	}
+	if e.Hint != "" {
+		s += "; " + e.Hint
+	}
+	return s
+}
+
+func (e *UndoRefusedError) Unwrap() error { return ErrUndoRefused }
+
+// ErrNotCatalog is returned (by a *NotCatalogError) when a location names
+// something that is certainly not a catalog: a directory, an Aptos
+// metadata file, an archive. It is a mistake in the path, not damage:
+// ErrCorrupt is reserved for a file that is a catalog and is damaged (or
+// cannot be told apart from one: zeroed, truncated, random bytes).
+var ErrNotCatalog = errors.New("not a catalog")
+
+// NotCatalogError says what a location is instead of a catalog, and what
+// to do.
+type NotCatalogError struct {
+	Path string // the location as given
+	What string // "a directory", "a metadata file", "an archive", ...
+	Hint string // what to do instead
+}
+
+func (e *NotCatalogError) Error() string {
+	return fmt.Sprintf("open catalog: %s is %s; %s", e.Path, e.What, e.Hint)
+}
+
+func (e *NotCatalogError) Unwrap() error { return ErrNotCatalog }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
+	_ "github.com/metactl/metactl/catalog/boltstore" // plain paths
 )
 
 // Example shows the main flow: open (creating) a catalog, add a file in one

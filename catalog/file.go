@@ -66,9 +66,21 @@ type File struct {
 // Name returns the base name of the handle ("x.meta" for "metadata/x.meta").
 func (f *File) Name() string { return aptos.BaseName(f.Handle) }
 
-func unixNano(v uint64) time.Time {
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, int64(v)).UTC()
+// DeletedFile is a file a write removed from the catalog for good
+// (cleanup, or an undo removing what an operation added). The catalog keeps
+// this record after the content is purged, so that 'export --prune' can
+// still remove the file from a legacy folder: check SHA256 before removing
+// a file there, a file of the same name with other content is not the one
+// the catalog deleted.
+type DeletedFile struct {
+	Handle     string
+	State      State     // the state it had when deleted: where it lived in a legacy folder
+	Generation uint64    // the generation that deleted it
+	DeletedAt  time.Time // that generation's time
+	SHA256     [32]byte  // of the deleted content
+	Size       int       // of the deleted content
+	// Retained reports whether the catalog still holds the content (for
+	// 'metactl undo'); false once a cleanup purged it after the grace
+	// period.
+	Retained bool
 }

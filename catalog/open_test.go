@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/metactl/metactl/catalog"
+	_ "github.com/metactl/metactl/catalog/boltstore" // plain paths
 )
 
 func TestScheme(t *testing.T) {

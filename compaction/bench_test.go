@@ -15,6 +15,7 @@ import (
 
 	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/catalog/boltstore"
 	"github.com/metactl/metactl/compaction"
 	"github.com/metactl/metactl/internal/catalogtest"
 	"github.com/metactl/metactl/internal/samplegen"
@@ -149,7 +150,7 @@ func benchRun(b *testing.B, base string, at int64, meta benchMeta) {
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		path := filepath.Join(b.TempDir(), "catalog.db")
-		if err := catalog.CopyFile(base, path); err != nil {
+		if err := boltstore.CopyFile(base, path); err != nil {
 			b.Fatal(err)
 		}
 		db, err := catalog.Open(b.Context(), path, &catalog.Options{Timeout: time.Minute, Command: "bench",
@@ -214,7 +215,7 @@ func TestBuildBenchCatalog(t *testing.T) {
 		t.Fatal(err)
 	}
 	compacted := filepath.Join(dir, "compacted.db")
-	if err := catalog.CopyFile(fresh, compacted); err != nil {
+	if err := boltstore.CopyFile(fresh, compacted); err != nil {
 		t.Fatal(err)
 	}
 	db, err = catalog.Open(t.Context(), compacted, &catalog.Options{Timeout: time.Minute, NoSync: true, Now: now})
@@ -255,7 +256,7 @@ func BenchmarkCompact(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		path = filepath.Join(b.TempDir(), "catalog.db")
-		if err := catalog.CopyFile(base, path); err != nil {
+		if err := boltstore.CopyFile(base, path); err != nil {
 			b.Fatal(err)
 		}
 		db, err := catalog.Open(b.Context(), path, &catalog.Options{Timeout: time.Minute, Command: "bench",

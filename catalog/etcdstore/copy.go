@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/catalog/boltstore"
 )
 
 // CopyIn publishes the bbolt catalog file at path as the etcd catalog at
@@ -40,7 +41,7 @@ func CopyIn(ctx context.Context, location, path string, opts *catalog.Options) (
 		return 0, err
 	}
 	defer done()
-	if err := catalog.CopyFile(path, tmp); err != nil {
+	if err := boltstore.CopyFile(path, tmp); err != nil {
 		return 0, err
 	}
 	src, err := catalog.Open(ctx, tmp, s.scratchOptions(true))

@@ -16,6 +16,7 @@ import (
 	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/archive"
 	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/catalog/boltstore"
 	"github.com/metactl/metactl/compaction"
 	"github.com/metactl/metactl/importer"
 	"github.com/metactl/metactl/metrics"
@@ -83,7 +84,7 @@ func (a *app) removeIfFresh(existed bool) {
 		return
 	}
 	// The command's context may be canceled (SIGINT): this must still run.
-	_, _ = catalog.RemoveIfEmpty(context.Background(), a.cli.Catalog, time.Second)
+	_, _ = boltstore.RemoveIfEmpty(context.Background(), a.cli.Catalog, time.Second)
 }
 
 // catalogExists reports whether --catalog names an existing file (a

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/catalog/boltstore"
 	"github.com/metactl/metactl/catalog/etcdstore"
 )
 
@@ -96,14 +97,14 @@ func (c *copyCmd) fetch(a *app, tmp string) error {
 	defer done()
 	// A read-only open holds the file's shared lock: no writer can change
 	// it while its bytes are copied.
-	return catalog.CopyFile(db.Location(), tmp)
+	return boltstore.CopyFile(db.Location(), tmp)
 }
 
 // store moves the file tmp to the destination path, whole or not at all,
 // and checks that it opens.
 func (c *copyCmd) store(a *app, tmp string) (uint64, error) {
 	part := fmt.Sprintf("%s.copying-%d", c.To, os.Getpid())
-	if err := catalog.CopyFile(tmp, part); err != nil {
+	if err := boltstore.CopyFile(tmp, part); err != nil {
 		return 0, err
 	}
 	defer os.Remove(part)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
+	_ "github.com/metactl/metactl/catalog/boltstore" // plain paths
 )
 
 // LockTimeout is how long a test catalog's open waits for the lock.

@@ -1,4 +1,4 @@
-package catalog
+package boltstore
 
 import (
 	"context"
@@ -11,12 +11,15 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
-	"github.com/metactl/metactl/aptos"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/metactl/metactl/aptos"
+	"github.com/metactl/metactl/catalog"
 )
 
 // allocSize is how far past its used pages bbolt grows the file (it does
@@ -37,67 +40,31 @@ const allocSize = 64 << 10
 // file grows as before.
 const writerMmapSize = 1 << 30
 
-// DefaultTimeout is the lock timeout used when Options.Timeout is zero.
-const DefaultTimeout = 30 * time.Second
-
-// Options configures Open. A nil *Options means all defaults.
-type Options struct {
-	// ReadOnly opens the catalog with a shared lock and refuses writes.
-	// A read-only open never creates or modifies any file.
-	ReadOnly bool
-	// Timeout bounds the wait for the catalog's lock. Zero means
-	// DefaultTimeout; a negative value means do not wait at all.
-	Timeout time.Duration
-	// Command describes this process in the holder record and the journal
-	// (for example "metactl compact"). Empty means the program name.
-	Command string
-	// Now is the clock; nil means time.Now. Each transaction reads it once.
-	Now func() time.Time
-	// NoSync skips fsync on commit. DANGEROUS: only for benchmarks and
-	// throwaway catalogs (an archive opened for reading).
-	NoSync bool
-	// CheckpointBytes is how much a Create transaction writes to its
-	// scratch file between two checkpoints (and how much index change it
-	// keeps in memory before spilling it); zero means
-	// DefaultCheckpointBytes. Other transactions ignore it.
-	CheckpointBytes int
-}
-
 // boltDB is the embedded backend: a catalog in one bbolt file. Across
 // processes, its locks serialize writers and let readers share.
 type boltDB struct {
 	path     string
-	opts     Options
+	opts     catalog.Options
 	bdb      *bolt.DB
 	lockFile *os.File // exclusive writers: held until Close
 }
 
-// withDefaults returns a copy of o (nil: all defaults) with Timeout, Now
-// and Command filled in.
-func (o *Options) withDefaults() *Options {
-	var c Options
-	if o != nil {
-		c = *o
+func init() { catalog.Register(catalog.FileScheme, open) }
+
+// open is the backend's catalog.OpenFunc: location is a file path, or a
+// "file://" URL of one.
+func open(ctx context.Context, location string, opts *catalog.Options) (catalog.DB, error) {
+	db, err := openBolt(ctx, strings.TrimPrefix(location, catalog.FileScheme+"://"), opts)
+	if err != nil {
+		return nil, err // not a typed nil inside the interface
 	}
-	if c.Timeout == 0 {
-		c.Timeout = DefaultTimeout
-	}
-	if c.Timeout < 0 {
-		c.Timeout = time.Millisecond
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	if c.Command == "" {
-		c.Command = filepath.Base(os.Args[0])
-	}
-	return &c
+	return db, nil
 }
 
 // openBolt opens the bbolt catalog file at path. A writable open creates
 // the catalog if it does not exist (atomically: a new catalog appears
 // whole or not at all).
-func openBolt(ctx context.Context, path string, opts *Options) (*boltDB, error) {
+func openBolt(ctx context.Context, path string, opts *catalog.Options) (*boltDB, error) {
 	o := *opts
 	db := &boltDB{path: path, opts: o}
 	deadline := time.Now().Add(o.Timeout)
@@ -105,7 +72,7 @@ func openBolt(ctx context.Context, path string, opts *Options) (*boltDB, error) 
 	st, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && o.ReadOnly:
-		return nil, fmt.Errorf("open catalog %q: %w (create it with 'metactl import')", path, ErrNoCatalog)
+		return nil, fmt.Errorf("open catalog %q: %w (create it with 'metactl import')", path, catalog.ErrNoCatalog)
 	case errors.Is(err, fs.ErrNotExist):
 		if err := create(path, &o); err != nil {
 			return nil, err
@@ -137,7 +104,7 @@ func openBolt(ctx context.Context, path string, opts *Options) (*boltDB, error) 
 			return nil, db.lockError(err)
 		}
 		if !o.ReadOnly {
-			writeHolder(gate, &Holder{PID: os.Getpid(), Command: o.Command, Started: time.Now().UTC(), Host: hostname()})
+			writeHolder(gate, &catalog.Holder{PID: os.Getpid(), Command: o.Command, Started: time.Now().UTC(), Host: hostname()})
 			removeScratch(path) // what a crashed Create or UpdateBulk left; we hold the lock
 			if target, err := filepath.EvalSymlinks(path); err == nil && target != path {
 				removeScratch(target) // UpdateBulk's scratch file is beside a link's target
@@ -199,7 +166,7 @@ func (db *boltDB) Close() error {
 
 func (db *boltDB) lockError(err error) error {
 	if errors.Is(err, errLockTimeout) {
-		return &BusyError{Path: db.path, Timeout: db.opts.Timeout, Holder: readHolder(db.path)}
+		return &catalog.BusyError{Path: db.path, Timeout: db.opts.Timeout, Holder: readHolder(db.path)}
 	}
 	return fmt.Errorf("lock catalog %q: %w", db.path, err)
 }
@@ -229,7 +196,7 @@ func hostname() string { h, _ := os.Hostname(); return h }
 // create initializes a new catalog at a temporary name beside path and
 // links it into place, so a crash never leaves a half-initialized catalog
 // under the real name (an empty file there is always damage).
-func create(path string, o *Options) error {
+func create(path string, o *catalog.Options) error {
 	tmp := fmt.Sprintf("%s.creating-%d", path, os.Getpid())
 	_ = os.Remove(tmp)
 	bdb, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: time.Second})
@@ -255,7 +222,7 @@ func create(path string, o *Options) error {
 }
 
 // initCatalog writes a new catalog's buckets and meta keys.
-func initCatalog(btx *bolt.Tx, o *Options) error {
+func initCatalog(btx *bolt.Tx, o *catalog.Options) error {
 	for _, name := range slices.Concat(allBuckets, optionalBuckets) {
 		if _, err := btx.CreateBucketIfNotExists(name); err != nil {
 			return err
@@ -296,16 +263,16 @@ func guard(fn func() error) (err error) {
 	defer debug.SetPanicOnFault(old)
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %v", ErrCorrupt, r)
+			err = fmt.Errorf("%w: %v", catalog.ErrCorrupt, r)
 		}
 	}()
 	return fn()
 }
 
 func corruptError(path string, err error) error {
-	if errors.Is(err, ErrCorrupt) || errors.Is(err, berrors.ErrInvalid) || errors.Is(err, berrors.ErrChecksum) ||
+	if errors.Is(err, catalog.ErrCorrupt) || errors.Is(err, berrors.ErrInvalid) || errors.Is(err, berrors.ErrChecksum) ||
 		errors.Is(err, berrors.ErrVersionMismatch) {
-		return fmt.Errorf("open catalog %q: %w: %v (restore it from a backup or an archive made with 'metactl export --archive', or re-import the storage into a new catalog)", path, ErrCorrupt, err)
+		return fmt.Errorf("open catalog %q: %w: %v (restore it from a backup or an archive made with 'metactl export --archive', or re-import the storage into a new catalog)", path, catalog.ErrCorrupt, err)
 	}
 	return fmt.Errorf("open catalog %q: %w", path, err)
 }
@@ -326,7 +293,7 @@ func checkFile(path string) error {
 	size := st.Size()
 	damaged := func(format string, args ...any) error {
 		return fmt.Errorf("open catalog %q: %w: %s (restore it from a backup or an archive made with 'metactl export --archive', or re-import the storage into a new catalog)",
-			path, ErrCorrupt, fmt.Sprintf(format, args...))
+			path, catalog.ErrCorrupt, fmt.Sprintf(format, args...))
 	}
 	if size == 0 {
 		return damaged("the file is empty")
@@ -395,18 +362,18 @@ func (db *boltDB) checkSchema() error {
 	return db.view(func(btx *bolt.Tx) error {
 		meta := btx.Bucket(bucketMeta)
 		if meta == nil {
-			return fmt.Errorf("open catalog %q: %w: a bbolt file, but not a metactl catalog (no meta bucket)", db.path, ErrCorrupt)
+			return fmt.Errorf("open catalog %q: %w: a bbolt file, but not a metactl catalog (no meta bucket)", db.path, catalog.ErrCorrupt)
 		}
 		v := meta.Get(keySchemaVersion)
 		if len(v) != 4 {
-			return fmt.Errorf("open catalog %q: %w: no schema version", db.path, ErrCorrupt)
+			return fmt.Errorf("open catalog %q: %w: no schema version", db.path, catalog.ErrCorrupt)
 		}
 		if sv := binary.BigEndian.Uint32(v); sv > SchemaVersion {
-			return fmt.Errorf("open catalog %q: %w: schema version %d is newer than this metactl's %d (upgrade metactl)", db.path, ErrSchema, sv, SchemaVersion)
+			return fmt.Errorf("open catalog %q: %w: schema version %d is newer than this metactl's %d (upgrade metactl)", db.path, catalog.ErrSchema, sv, SchemaVersion)
 		}
 		for _, name := range allBuckets {
 			if btx.Bucket(name) == nil {
-				return fmt.Errorf("open catalog %q: %w: bucket %q is missing", db.path, ErrCorrupt, name)
+				return fmt.Errorf("open catalog %q: %w: bucket %q is missing", db.path, catalog.ErrCorrupt, name)
 			}
 		}
 		return nil
@@ -430,7 +397,7 @@ func (db *boltDB) Check(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 		if len(errs) > 0 {
-			return fmt.Errorf("check catalog %q: %w: %w", db.path, ErrCorrupt, errors.Join(errs...))
+			return fmt.Errorf("check catalog %q: %w: %w", db.path, catalog.ErrCorrupt, errors.Join(errs...))
 		}
 		return nil
 	})
@@ -438,6 +405,6 @@ func (db *boltDB) Check(ctx context.Context) error {
 
 // The embedded backend implements the catalog interfaces.
 var (
-	_ DB      = (*boltDB)(nil)
-	_ WriteTx = (*boltTx)(nil)
+	_ catalog.DB      = (*boltDB)(nil)
+	_ catalog.WriteTx = (*boltTx)(nil)
 )

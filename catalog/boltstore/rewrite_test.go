@@ -1,4 +1,4 @@
-package catalog_test
+package boltstore_test
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package catalog
+package boltstore
 
 import (
 	"bufio"
@@ -16,40 +16,18 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/metactl/metactl/internal/failpoint"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/internal/failpoint"
 )
 
 // Large writes on a scratch file: see "Large writes" in doc.go.
-
-// DefaultCheckpointBytes is how much a bulk transaction writes between two
-// checkpoints when Options.CheckpointBytes is zero. Smaller saves memory
-// (bbolt holds the dirty pages, and their node, until the commit) at no
-// measurable cost: at 1M lines, 2 MiB and 8 MiB take the same CPU time and
-// give the same file, and 2 MiB peaks 20-30 MiB lower.
-const DefaultCheckpointBytes = 2 << 20
 
 // spillFactor: a bulk transaction spills its pending index changes once
 // they hold spillFactor times the checkpoint size (fewer, longer runs to
 // merge).
 const spillFactor = 8
-
-// ErrExist means Create found a catalog at its location: use Open and
-// Update instead.
-var ErrExist = errors.New("catalog already exists")
-
-// BulkWriteTx is the transaction of a large write ([Create]): a WriteTx
-// that may commit what it has written so far to a scratch file nobody else
-// sees, so that memory stays bounded however much it writes.
-type BulkWriteTx interface {
-	WriteTx
-	// Checkpoint commits the scratch file's transaction and begins the
-	// next one if at least Options.CheckpointBytes were written since the
-	// last checkpoint; otherwise it does nothing. Call it often (after
-	// each batch of files). Nothing becomes visible: the operation is
-	// published whole when the function given to Create returns nil.
-	Checkpoint() error
-}
 
 // bulkState is what a bulk transaction keeps across its checkpoints.
 type bulkState struct {
@@ -71,10 +49,10 @@ type bulkState struct {
 
 // newBulkState returns the state of a bulk transaction with o's
 // checkpoint size, spilling to dir.
-func newBulkState(o *Options, dir string) *bulkState {
+func newBulkState(o *catalog.Options, dir string) *bulkState {
 	limit := o.CheckpointBytes
 	if limit <= 0 {
-		limit = DefaultCheckpointBytes
+		limit = catalog.DefaultCheckpointBytes
 	}
 	return &bulkState{limit: limit, spill: max(spillFactor*limit, minSpill), dir: dir}
 }
@@ -341,16 +319,16 @@ func (r *runReader) next() error {
 // ErrExist, having written nothing, if a catalog exists at path or one
 // was written there meanwhile: the caller then uses Open and Update.
 // path must be a file path, not a "<scheme>://" location.
-func Create(ctx context.Context, path string, opts *Options, kind string, fn func(BulkWriteTx) error) (*Operation, error) {
-	o := opts.withDefaults()
+func Create(ctx context.Context, path string, opts *catalog.Options, kind string, fn func(catalog.BulkWriteTx) error) (*catalog.Operation, error) {
+	o := opts.WithDefaults()
 	if o.ReadOnly {
-		return nil, ErrReadOnly
+		return nil, catalog.ErrReadOnly
 	}
-	if Scheme(path) != "" {
-		return nil, fmt.Errorf("create catalog %q: a bulk build needs a catalog file, not a %s location", path, Scheme(path))
+	if catalog.Scheme(path) != "" {
+		return nil, fmt.Errorf("create catalog %q: a bulk build needs a catalog file, not a %s location", path, catalog.Scheme(path))
 	}
 	exists := func() error {
-		return fmt.Errorf("create catalog %q: %w", path, ErrExist)
+		return fmt.Errorf("create catalog %q: %w", path, catalog.ErrExist)
 	}
 	if _, err := os.Lstat(path); err == nil {
 		return nil, exists()
@@ -367,7 +345,7 @@ func Create(ctx context.Context, path string, opts *Options, kind string, fn fun
 		gate.Close()
 		return nil, db.lockError(err)
 	}
-	writeHolder(gate, &Holder{PID: os.Getpid(), Command: o.Command, Started: time.Now().UTC(), Host: hostname()})
+	writeHolder(gate, &catalog.Holder{PID: os.Getpid(), Command: o.Command, Started: time.Now().UTC(), Host: hostname()})
 	// abandon releases the lock; if no catalog exists, the lock file goes
 	// too (a failed first write leaves nothing), removed while held.
 	abandon := func() {
@@ -444,7 +422,7 @@ func removeScratch(path string) {
 
 // createScratch initializes a fresh catalog file at scratch and opens it
 // for a bulk write: no fsync until the end, the writer's mapping.
-func createScratch(scratch string, o *Options) (*boltDB, error) {
+func createScratch(scratch string, o *catalog.Options) (*boltDB, error) {
 	_ = os.Remove(scratch)
 	bopts := &bolt.Options{Timeout: time.Second, NoSync: true, NoGrowSync: true, InitialMmapSize: writerMmapSize}
 	var bdb *bolt.DB
@@ -479,7 +457,7 @@ func publish(scratch, path string) error {
 	case errors.Is(err, fs.ErrExist):
 		empty, eerr := emptyCatalog(path)
 		if eerr != nil || !empty {
-			return fmt.Errorf("create catalog %q: %w (written meanwhile)", path, ErrExist)
+			return fmt.Errorf("create catalog %q: %w (written meanwhile)", path, catalog.ErrExist)
 		}
 		if err := os.Rename(scratch, path); err != nil {
 			return fmt.Errorf("create catalog %q: %w", path, err)

@@ -1,4 +1,4 @@
-package catalog_test
+package boltstore_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/catalog/boltstore"
 	"github.com/metactl/metactl/internal/catalogtest"
 )
 
@@ -54,7 +55,7 @@ func TestCreateEqualsOneUpdate(t *testing.T) {
 	built := filepath.Join(dir, "built.db")
 	o := fixedOpts()
 	o.CheckpointBytes = 16 << 10
-	op, err := catalog.Create(t.Context(), built, o, "import", func(tx catalog.BulkWriteTx) error { putBench(t, tx, 4000); return nil })
+	op, err := boltstore.Create(t.Context(), built, o, "import", func(tx catalog.BulkWriteTx) error { putBench(t, tx, 4000); return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,11 +71,11 @@ func TestCreateEqualsOneUpdate(t *testing.T) {
 		t.Fatal(err)
 	}
 	catalogtest.Verify(t, db2)
-	a, err := catalog.Dump(db)
+	a, err := boltstore.Dump(db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := catalog.Dump(db2)
+	b, err := boltstore.Dump(db2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +116,7 @@ func TestCreateFailureLeavesNothing(t *testing.T) {
 			path := filepath.Join(dir, "c.db")
 			o := fixedOpts()
 			o.CheckpointBytes = 16 << 10
-			_, err := catalog.Create(c.ctx(), path, o, "import", c.fn)
+			_, err := boltstore.Create(c.ctx(), path, o, "import", c.fn)
 			if !errors.Is(err, c.want) {
 				t.Fatalf("got %v, want %v", err, c.want)
 			}
@@ -135,7 +136,7 @@ func TestCreateRefusesExisting(t *testing.T) {
 	}
 	db.Close()
 	called := false
-	_, err = catalog.Create(t.Context(), path, fixedOpts(), "import", func(catalog.BulkWriteTx) error { called = true; return nil })
+	_, err = boltstore.Create(t.Context(), path, fixedOpts(), "import", func(catalog.BulkWriteTx) error { called = true; return nil })
 	if !errors.Is(err, catalog.ErrExist) || called {
 		t.Fatalf("got %v (fn called %v), want ErrExist and fn not called", err, called)
 	}
@@ -153,7 +154,7 @@ func TestCreateRemovesLeftoverScratch(t *testing.T) {
 				t.Fatal(err)
 			}
 			if next == "create" {
-				if _, err := catalog.Create(t.Context(), path, fixedOpts(), "import", func(tx catalog.BulkWriteTx) error { putBench(t, tx, 40); return nil }); err != nil {
+				if _, err := boltstore.Create(t.Context(), path, fixedOpts(), "import", func(tx catalog.BulkWriteTx) error { putBench(t, tx, 40); return nil }); err != nil {
 					t.Fatal(err)
 				}
 			} else {
@@ -181,7 +182,7 @@ func TestCreateBesideAnOpener(t *testing.T) {
 		err error
 	}
 	done := make(chan opened, 1)
-	_, err := catalog.Create(t.Context(), path, fixedOpts(), "import", func(tx catalog.BulkWriteTx) error {
+	_, err := boltstore.Create(t.Context(), path, fixedOpts(), "import", func(tx catalog.BulkWriteTx) error {
 		putBench(t, tx, 40)
 		go func() {
 			db, err := catalog.Open(context.Background(), path, fixedOpts())
@@ -266,7 +267,7 @@ func TestReadersBesideCreate(t *testing.T) {
 	}
 	o := fixedOpts()
 	o.CheckpointBytes = 16 << 10
-	if _, err := catalog.Create(t.Context(), path, o, "import", func(tx catalog.BulkWriteTx) error {
+	if _, err := boltstore.Create(t.Context(), path, o, "import", func(tx catalog.BulkWriteTx) error {
 		putBench(t, tx, 4000)
 		return nil
 	}); err != nil {

@@ -1,52 +1,23 @@
-package catalog
+package boltstore
 
 import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/metactl/metactl/aptos"
+	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/internal/failpoint"
 )
-
-// UndoKind names undo operations in the journal; Update derives the
-// failpoints "undo.before-commit" and "undo.after-commit" from it.
-const UndoKind = "undo"
 
 // Failpoints inside the undo transaction, in order.
 const (
 	FailpointUndoAfterCheck   = "undo.after-check"
 	FailpointUndoAfterRestore = "undo.after-restore"
 )
-
-// ErrUndoRefused is wrapped by an *UndoRefusedError.
-var ErrUndoRefused = errors.New("undo refused")
-
-// UndoRefusedError says why generation Generation cannot be undone exactly.
-// By names the operation that stands in the way, if one does.
-type UndoRefusedError struct {
-	Generation uint64
-	Reason     string
-	By         *Operation
-	Hint       string // what to do, if anything
-}
-
-func (e *UndoRefusedError) Error() string {
-	s := fmt.Sprintf("undo generation %d: %s", e.Generation, e.Reason)
-	if e.By != nil {
-		s += fmt.Sprintf(" by generation %d (%s at %s)", e.By.Generation, e.By.Kind, e.By.Time.UTC().Format(time.RFC3339))
-	}
-	if e.Hint != "" {
-		s += "; " + e.Hint
-	}
-	return s
-}
-
-func (e *UndoRefusedError) Unwrap() error { return ErrUndoRefused }
 
 // Undo reverses the operation committed at generation gen as a new write
 // transaction of kind "undo", whose Operation records Undoes = gen: every
@@ -65,31 +36,31 @@ func (e *UndoRefusedError) Unwrap() error { return ErrUndoRefused }
 // digest (naming the first later operation that depends on the view gen
 // left). With dry true it does all of this, checks included, and rolls
 // back: the returned Operation is what would be committed.
-func (db *boltDB) Undo(ctx context.Context, gen uint64, dry bool) (*Operation, error) {
-	return db.update(ctx, UndoKind, dry, func(tx *boltTx) error { return tx.undo(gen) })
+func (db *boltDB) Undo(ctx context.Context, gen uint64, dry bool) (*catalog.Operation, error) {
+	return db.update(ctx, catalog.UndoKind, dry, func(tx *boltTx) error { return tx.undo(gen) })
 }
 
 // operation reads the journal record of generation gen.
-func (tx *boltTx) operation(gen uint64) (*Operation, error) {
+func (tx *boltTx) operation(gen uint64) (*catalog.Operation, error) {
 	v := tx.btx.Bucket(bucketJournal).Get(u64(gen))
 	if v == nil {
-		return nil, fmt.Errorf("undo generation %d: not in the journal (the catalog is at generation %d): %w", gen, tx.gen, ErrNotFound)
+		return nil, fmt.Errorf("undo generation %d: not in the journal (the catalog is at generation %d): %w", gen, tx.gen, catalog.ErrNotFound)
 	}
 	return decodeOperation(gen, v)
 }
 
 // decodeOperation decodes the journal record of generation gen.
-func decodeOperation(gen uint64, v []byte) (*Operation, error) {
-	var op Operation
+func decodeOperation(gen uint64, v []byte) (*catalog.Operation, error) {
+	var op catalog.Operation
 	if err := json.Unmarshal(v, &op); err != nil {
-		return nil, fmt.Errorf("read journal record %d: %w: %w", gen, ErrCorrupt, err)
+		return nil, fmt.Errorf("read journal record %d: %w: %w", gen, catalog.ErrCorrupt, err)
 	}
 	return &op, nil
 }
 
 // later calls fn for each journal record after gen, oldest first, until fn
 // returns false.
-func (tx *boltTx) later(gen uint64, fn func(*Operation) bool) error {
+func (tx *boltTx) later(gen uint64, fn func(*catalog.Operation) bool) error {
 	c := tx.btx.Bucket(bucketJournal).Cursor()
 	for k, v := c.Seek(u64(gen + 1)); k != nil; k, v = c.Next() {
 		op, err := decodeOperation(binary.BigEndian.Uint64(k), v)
@@ -108,8 +79,8 @@ func (tx *boltTx) undo(gen uint64) error {
 	if err != nil {
 		return err
 	}
-	refuse := func(reason string, by *Operation, hint string) error {
-		return &UndoRefusedError{Generation: gen, Reason: reason, By: by, Hint: hint}
+	refuse := func(reason string, by *catalog.Operation, hint string) error {
+		return &catalog.UndoRefusedError{Generation: gen, Reason: reason, By: by, Hint: hint}
 	}
 	if by, ok := tx.purgedBy(gen); ok {
 		byOp, err := tx.operation(by)
@@ -126,9 +97,9 @@ func (tx *boltTx) undo(gen uint64) error {
 		return refuse(fmt.Sprintf("the %s at %s was committed by a metactl that kept no change records, so what it changed is not known exactly",
 			target.Kind, target.Time.UTC().Format(time.RFC3339)), nil, "")
 	}
-	var undoneBy *Operation
-	if err := tx.later(gen, func(op *Operation) bool {
-		if op.Kind == UndoKind && op.Undoes == gen && undoneBy == nil {
+	var undoneBy *catalog.Operation
+	if err := tx.later(gen, func(op *catalog.Operation) bool {
+		if op.Kind == catalog.UndoKind && op.Undoes == gen && undoneBy == nil {
 			undoneBy = op
 		}
 		return true
@@ -144,11 +115,11 @@ func (tx *boltTx) undo(gen uint64) error {
 		cur := files.Get([]byte(ch.handle))
 		same := cur == nil && ch.stateAfter == 0
 		if cur != nil && ch.stateAfter != 0 && len(cur) >= fileRecFixedLen {
-			same = State(cur[1]) == ch.stateAfter && string(cur[18:50]) == string(ch.shaAfter[:])
+			same = catalog.State(cur[1]) == ch.stateAfter && string(cur[18:50]) == string(ch.shaAfter[:])
 		}
 		if !same {
-			var by *Operation
-			if err := tx.later(gen, func(op *Operation) bool {
+			var by *catalog.Operation
+			if err := tx.later(gen, func(op *catalog.Operation) bool {
 				if changes.Get(changeKey(op.Generation, ch.handle)) != nil {
 					by = op
 					return false
@@ -176,8 +147,8 @@ func (tx *boltTx) undo(gen uint64) error {
 	want := tx.op.DigestBefore.Plus(target.DigestBefore).Minus(target.DigestAfter)
 	tx.expect = &want
 	tx.expectErr = func(got aptos.Digest) error {
-		var by *Operation
-		if err := tx.later(gen, func(op *Operation) bool {
+		var by *catalog.Operation
+		if err := tx.later(gen, func(op *catalog.Operation) bool {
 			// Any later operation that changed the view, or made files
 			// live, may hold the entries the reversal expected to go.
 			if op.DigestBefore != op.DigestAfter || op.Added.Count+op.Revived.Count+op.Replaced.Count > 0 {
@@ -208,7 +179,7 @@ func (tx *boltTx) restore(ch *change) error {
 	files := tx.btx.Bucket(bucketFiles)
 	tx.touch(ch.handle)
 	cur := files.Get([]byte(ch.handle))
-	var curFile *File
+	var curFile *catalog.File
 	if cur != nil {
 		var err error
 		if curFile, err = decodeFileRecord(ch.handle, cur, true); err != nil {
@@ -228,7 +199,7 @@ func (tx *boltTx) restore(ch *change) error {
 		if err := tx.setDeleted(ch.handle, del); err != nil {
 			return err
 		}
-		tx.op.Deleted.add(ch.handle)
+		tx.op.Deleted.Add(ch.handle)
 		return nil
 	}
 	rec := ch.image
@@ -240,11 +211,11 @@ func (tx *boltTx) restore(ch *change) error {
 		return err
 	}
 	if f.SHA256 != contentSHA(f.Content) {
-		return fmt.Errorf("retained content does not match its sha256: %w", ErrCorrupt)
+		return fmt.Errorf("retained content does not match its sha256: %w", catalog.ErrCorrupt)
 	}
 	lines, err := aptos.ParseFile(f.Content)
 	if err != nil {
-		return fmt.Errorf("retained content does not parse: %w: %w", ErrCorrupt, err)
+		return fmt.Errorf("retained content does not parse: %w: %w", catalog.ErrCorrupt, err)
 	}
 	if err := tx.noteIdentities(ch.handle, lines); err != nil {
 		return err
@@ -254,7 +225,7 @@ func (tx *boltTx) restore(ch *change) error {
 	}
 	tx.noteAfter(ch.handle, rec)
 	tx.st.noteFile(f.State, +1)
-	if f.State == Live {
+	if f.State == catalog.Live {
 		if err := tx.index(ch.handle, lines, +1); err != nil {
 			return err
 		}
@@ -264,13 +235,13 @@ func (tx *boltTx) restore(ch *change) error {
 	}
 	switch {
 	case curFile == nil:
-		tx.op.Added.add(ch.handle)
+		tx.op.Added.Add(ch.handle)
 	case curFile.SHA256 != f.SHA256:
-		tx.op.Replaced.add(ch.handle)
-	case f.State == Moved:
-		tx.op.Moved.add(ch.handle)
+		tx.op.Replaced.Add(ch.handle)
+	case f.State == catalog.Moved:
+		tx.op.Moved.Add(ch.handle)
 	default:
-		tx.op.Revived.add(ch.handle)
+		tx.op.Revived.Add(ch.handle)
 	}
 	return nil
 }

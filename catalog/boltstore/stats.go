@@ -1,11 +1,13 @@
-package catalog
+package boltstore
 
 import (
 	"encoding/binary"
 	"fmt"
 
-	"github.com/metactl/metactl/aptos"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/metactl/metactl/aptos"
+	"github.com/metactl/metactl/catalog"
 )
 
 // Stats kept in the meta bucket (keyStats) so that status answers without
@@ -109,12 +111,12 @@ func (s *stats) noteEntry(k []byte, delta int) {
 
 // noteFile counts a file that appeared in (delta +1) or left (delta -1)
 // state st.
-func (s *stats) noteFile(st State, delta int) {
+func (s *stats) noteFile(st catalog.State, delta int) {
 	if !s.known {
 		return
 	}
 	c := &s.live
-	if st == Moved {
+	if st == catalog.Moved {
 		c = &s.moved
 	}
 	*c = uint64(int64(*c) + int64(delta))
@@ -130,7 +132,7 @@ func maxLast(entries *bolt.Bucket, kind aptos.Kind) (uint64, bool, error) {
 	for k, _ := c.Seek([]byte{byte(kind)}); k != nil && k[0] == byte(kind); k, _ = c.Next() {
 		v, ok := entryLast(k)
 		if !ok {
-			return 0, false, fmt.Errorf("read view: %w: entry key of %d bytes", ErrCorrupt, len(k))
+			return 0, false, fmt.Errorf("read view: %w: entry key of %d bytes", catalog.ErrCorrupt, len(k))
 		}
 		if !found || v > best {
 			best, found = v, true
@@ -203,7 +205,7 @@ func latestSnapshot(entries *bolt.Bucket) (*aptos.StateSnapshotBackup, error) {
 	}
 	m, err := aptos.DecodeEntryKey(k)
 	if err != nil {
-		return nil, fmt.Errorf("read view: %w: %w", ErrCorrupt, err)
+		return nil, fmt.Errorf("read view: %w: %w", catalog.ErrCorrupt, err)
 	}
 	return &m.StateSnapshot, nil
 }
@@ -212,15 +214,15 @@ func countFiles(btx *bolt.Tx) (live, moved int, err error) {
 	c := btx.Bucket(bucketFiles).Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		if len(v) < fileRecFixedLen {
-			return 0, 0, fmt.Errorf("file %q: malformed record: %w", k, ErrCorrupt)
+			return 0, 0, fmt.Errorf("file %q: malformed record: %w", k, catalog.ErrCorrupt)
 		}
-		switch State(v[1]) {
-		case Live:
+		switch catalog.State(v[1]) {
+		case catalog.Live:
 			live++
-		case Moved:
+		case catalog.Moved:
 			moved++
 		default:
-			return 0, 0, fmt.Errorf("file %q: unknown state %d: %w", k, v[1], ErrCorrupt)
+			return 0, 0, fmt.Errorf("file %q: unknown state %d: %w", k, v[1], catalog.ErrCorrupt)
 		}
 	}
 	return live, moved, nil

@@ -1,4 +1,4 @@
-package catalog_test
+package boltstore_test
 
 import (
 	"bytes"
@@ -9,10 +9,11 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
 	ct "github.com/metactl/metactl/internal/catalogtest"
-	bolt "go.etcd.io/bbolt"
 )
 
 // clock is a settable clock for the catalog.

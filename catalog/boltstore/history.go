@@ -1,10 +1,12 @@
-package catalog
+package boltstore
 
 import (
 	"encoding/json"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/metactl/metactl/catalog"
 )
 
 // RestoreHistory gives a catalog rebuilt from an archive the history the
@@ -18,13 +20,13 @@ import (
 // (if any) must end at the catalog's current view digest. Per-operation
 // change records are dropped (an archive does not carry them), so undo has
 // nothing to reverse in such a catalog.
-func (db *boltDB) RestoreHistory(gen uint64, ops []Operation) error {
+func (db *boltDB) RestoreHistory(gen uint64, ops []catalog.Operation) error {
 	if db.opts.ReadOnly {
-		return ErrReadOnly
+		return catalog.ErrReadOnly
 	}
 	for i := range ops {
 		if ops[i].Generation > gen || (i > 0 && ops[i].Generation <= ops[i-1].Generation) {
-			return fmt.Errorf("restore history: journal out of order at generation %d (archived generation %d): %w", ops[i].Generation, gen, ErrInvalidHistory)
+			return fmt.Errorf("restore history: journal out of order at generation %d (archived generation %d): %w", ops[i].Generation, gen, catalog.ErrInvalidHistory)
 		}
 	}
 	return guard(func() error {
@@ -32,7 +34,7 @@ func (db *boltDB) RestoreHistory(gen uint64, ops []Operation) error {
 			tx := db.newTx(btx)
 			if n := len(ops); n > 0 && ops[n-1].DigestAfter != tx.digest {
 				return fmt.Errorf("restore history: the journal ends at view digest %s, the catalog holds %s: %w",
-					ops[n-1].DigestAfter.Short(), tx.digest.Short(), ErrInvalidHistory)
+					ops[n-1].DigestAfter.Short(), tx.digest.Short(), catalog.ErrInvalidHistory)
 			}
 			for _, name := range [][]byte{bucketJournal, bucketChanges} {
 				if btx.Bucket(name) == nil {

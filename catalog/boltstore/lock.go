@@ -1,4 +1,4 @@
-package catalog
+package boltstore
 
 import (
 	"context"
@@ -8,26 +8,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/metactl/metactl/catalog"
 )
-
-// Holder describes the process that holds (or is about to take) a
-// catalog's write lock. A writer records it in the lock sidecar file
-// "<catalog>.lock" while it holds the lock, so that a process that times out
-// waiting can name it.
-type Holder struct {
-	PID     int       `json:"pid"`
-	Command string    `json:"command"`
-	Started time.Time `json:"started"`
-	Host    string    `json:"host,omitempty"`
-}
-
-func (h *Holder) alive() bool {
-	if h.PID <= 0 {
-		return false
-	}
-	err := syscall.Kill(h.PID, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
-}
 
 // lockPath returns the sidecar lock file of a catalog.
 //
@@ -37,7 +20,7 @@ func (h *Holder) alive() bool {
 // take the sidecar exclusively; readers take it shared only for the instant
 // of their open. So once a writer is waiting, new readers queue behind it,
 // and it waits at most for the readers already inside: writer preference.
-func lockPath(catalog string) string { return catalog + ".lock" }
+func lockPath(path string) string { return path + ".lock" }
 
 // flockWait takes an flock on f, polling until deadline or ctx is done.
 // It returns errLockTimeout on timeout.
@@ -68,12 +51,12 @@ func flockWait(ctx context.Context, f *os.File, how int, deadline time.Time) err
 var errLockTimeout = errors.New("lock timeout")
 
 // readHolder reads the holder record from a catalog's lock file, or nil.
-func readHolder(catalog string) *Holder {
-	b, err := os.ReadFile(lockPath(catalog))
+func readHolder(path string) *catalog.Holder {
+	b, err := os.ReadFile(lockPath(path))
 	if err != nil || len(strings.TrimSpace(string(b))) == 0 {
 		return nil
 	}
-	var h Holder
+	var h catalog.Holder
 	if json.Unmarshal(b, &h) != nil {
 		return nil
 	}
@@ -81,7 +64,7 @@ func readHolder(catalog string) *Holder {
 }
 
 // writeHolder replaces the content of the (exclusively locked) lock file.
-func writeHolder(f *os.File, h *Holder) {
+func writeHolder(f *os.File, h *catalog.Holder) {
 	b, _ := json.Marshal(h)
 	if f.Truncate(0) == nil {
 		_, _ = f.WriteAt(append(b, '\n'), 0)

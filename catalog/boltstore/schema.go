@@ -1,4 +1,4 @@
-package catalog
+package boltstore
 
 // The on-disk schema: every bucket and well-known key lives here, and no
 // other file spells a bucket name (etcd's schema/bucket.go pattern).

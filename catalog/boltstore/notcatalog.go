@@ -1,9 +1,8 @@
-package catalog
+package boltstore
 
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -13,28 +12,8 @@ import (
 	"time"
 
 	"github.com/metactl/metactl/aptos"
+	"github.com/metactl/metactl/catalog"
 )
-
-// ErrNotCatalog is returned (by a *NotCatalogError) when a location names
-// something that is certainly not a catalog: a directory, an Aptos
-// metadata file, an archive. It is a mistake in the path, not damage:
-// ErrCorrupt is reserved for a file that is a catalog and is damaged (or
-// cannot be told apart from one: zeroed, truncated, random bytes).
-var ErrNotCatalog = errors.New("not a catalog")
-
-// NotCatalogError says what a location is instead of a catalog, and what
-// to do.
-type NotCatalogError struct {
-	Path string // the location as given
-	What string // "a directory", "a metadata file", "an archive", ...
-	Hint string // what to do instead
-}
-
-func (e *NotCatalogError) Error() string {
-	return fmt.Sprintf("open catalog: %s is %s; %s", e.Path, e.What, e.Hint)
-}
-
-func (e *NotCatalogError) Unwrap() error { return ErrNotCatalog }
 
 // CheckPath returns a *NotCatalogError if path names something that is not
 // a catalog file at all (a directory, another kind of special file, an
@@ -43,7 +22,7 @@ func (e *NotCatalogError) Unwrap() error { return ErrNotCatalog }
 // is never refused. A command calls it before doing any work, so that a
 // mistaken --catalog is named before a storage is read.
 func CheckPath(path string) error {
-	if Scheme(path) != "" {
+	if catalog.Scheme(path) != "" {
 		return nil
 	}
 	st, err := os.Stat(path)
@@ -70,17 +49,17 @@ func CheckPath(path string) error {
 func notCatalog(path string, st fs.FileInfo) error {
 	switch {
 	case st.IsDir():
-		return &NotCatalogError{Path: path, What: "a directory",
+		return &catalog.NotCatalogError{Path: path, What: "a directory",
 			Hint: "a catalog is one file, for example " + filepath.Join(path, "metactl.db")}
 	case !st.Mode().IsRegular():
-		return &NotCatalogError{Path: path, What: "not a regular file (" + st.Mode().Type().String() + ")",
+		return &catalog.NotCatalogError{Path: path, What: "not a regular file (" + st.Mode().Type().String() + ")",
 			Hint: "a catalog is a regular file"}
 	}
 	return nil
 }
 
 func metadataFileError(path string) error {
-	return &NotCatalogError{Path: path, What: "a metadata file",
+	return &catalog.NotCatalogError{Path: path, What: "a metadata file",
 		Hint: "a catalog is built from a storage that holds such files (metactl import --local-fs-dir DIR)"}
 }
 
@@ -110,19 +89,19 @@ func isBolt(prefix []byte) bool {
 // anything. A missing path, and a location with a URL scheme (whose
 // backend publishes nothing on a failed write), are left alone.
 func RemoveIfEmpty(ctx context.Context, path string, timeout time.Duration) (bool, error) {
-	if Scheme(path) != "" {
+	if catalog.Scheme(path) != "" {
 		return false, nil
 	}
 	if _, err := os.Stat(path); err != nil {
 		return false, nil
 	}
-	db, err := openBolt(ctx, path, (&Options{Timeout: timeout, Command: "remove empty catalog"}).withDefaults())
+	db, err := openBolt(ctx, path, (&catalog.Options{Timeout: timeout, Command: "remove empty catalog"}).WithDefaults())
 	if err != nil {
 		return false, err
 	}
 	defer db.Close()
 	empty := false
-	err = db.View(ctx, func(tx Tx) error {
+	err = db.View(ctx, func(tx catalog.Tx) error {
 		live, moved, err := tx.CountFiles()
 		empty = err == nil && tx.Generation() == 0 && live+moved == 0
 		return err

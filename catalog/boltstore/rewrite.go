@@ -1,4 +1,4 @@
-package catalog
+package boltstore
 
 import (
 	"context"
@@ -9,37 +9,18 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/metactl/metactl/internal/failpoint"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/internal/failpoint"
 )
 
-// BulkUpdater is implemented by a DB that can run one large write on a
-// scratch copy of its catalog file, with checkpoints (the embedded
-// backend). See "Large writes" in the package documentation.
-type BulkUpdater interface {
-	// UpdateBulk is Update for a write too large to hold in one bbolt
-	// transaction's memory (compaction of a million entries): it copies
-	// the catalog to a scratch file beside it, runs fn there in a
-	// transaction that may checkpoint (BulkWriteTx.Checkpoint), syncs the
-	// result and renames it over the catalog. Readers and other writers
-	// see the catalog before or after, never between: the scratch file is
-	// nobody else's, the rename is atomic, and the caller holds the
-	// writer's locks throughout. A crash before the rename leaves the
-	// catalog as it was (and a scratch file that the next writable Open
-	// removes); after it, the new generation. The operation, its journal
-	// record and change records (so undo) are exactly what Update would
-	// leave. Failpoints: "<kind>.before-commit" before the scratch
-	// file's last commit, "<kind>.before-publish" before the rename,
-	// "<kind>.after-commit" after it.
-	UpdateBulk(ctx context.Context, kind string, fn func(BulkWriteTx) error) (*Operation, error)
-}
-
-var _ BulkUpdater = (*boltDB)(nil)
+var _ catalog.BulkUpdater = (*boltDB)(nil)
 
 // UpdateBulk implements BulkUpdater.
-func (db *boltDB) UpdateBulk(ctx context.Context, kind string, fn func(BulkWriteTx) error) (*Operation, error) {
+func (db *boltDB) UpdateBulk(ctx context.Context, kind string, fn func(catalog.BulkWriteTx) error) (*catalog.Operation, error) {
 	if db.opts.ReadOnly {
-		return nil, ErrReadOnly
+		return nil, catalog.ErrReadOnly
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -133,7 +114,7 @@ func copyScratch(from, scratch string) error {
 // openScratch opens a scratch copy of a catalog for a bulk write: no
 // fsync until the end (not even when the file grows; syncBehind writes it
 // out meanwhile), the writer's mapping.
-func openScratch(scratch string, o *Options) (*boltDB, error) {
+func openScratch(scratch string, o *catalog.Options) (*boltDB, error) {
 	var bdb *bolt.DB
 	err := guard(func() error {
 		var err error

@@ -1,9 +1,12 @@
-package catalog
+package boltstore
 
 import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"time"
+
+	"github.com/metactl/metactl/catalog"
 )
 
 // Key and value layouts. Numbers are fixed-width big-endian so that byte
@@ -39,17 +42,17 @@ func timestampsKey(at uint64, handle string) []byte {
 func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 
 // fileRecord is the stored form of a File.
-func encodeFileRecord(f *File) ([]byte, error) {
+func encodeFileRecord(f *catalog.File) ([]byte, error) {
 	return appendFileRecord(make([]byte, 0, fileRecordLen(f)), f), nil
 }
 
 // fileRecordLen is the length of f's record.
-func fileRecordLen(f *File) int {
+func fileRecordLen(f *catalog.File) int {
 	return fileRecFixedLen + min(len(f.Source), maxSourceLen) + len(f.Content)
 }
 
 // appendFileRecord appends f's record to b.
-func appendFileRecord(b []byte, f *File) []byte {
+func appendFileRecord(b []byte, f *catalog.File) []byte {
 	src := f.Source
 	if len(src) > maxSourceLen {
 		// Provenance is free text for people: keep its start.
@@ -68,20 +71,20 @@ func appendFileRecord(b []byte, f *File) []byte {
 // decodeFileRecord decodes v (owned by bbolt) into a File whose strings and
 // content are copies, valid after the transaction. With withContent false,
 // Content is left nil (cheap listings).
-func decodeFileRecord(handle string, v []byte, withContent bool) (*File, error) {
+func decodeFileRecord(handle string, v []byte, withContent bool) (*catalog.File, error) {
 	if len(v) < fileRecFixedLen || v[0] != fileRecVersion {
-		return nil, fmt.Errorf("file %q: malformed record: %w", handle, ErrCorrupt)
+		return nil, fmt.Errorf("file %q: malformed record: %w", handle, catalog.ErrCorrupt)
 	}
 	srcLen := int(binary.BigEndian.Uint16(v[54:]))
 	if len(v) < fileRecFixedLen+srcLen {
-		return nil, fmt.Errorf("file %q: malformed record: %w", handle, ErrCorrupt)
+		return nil, fmt.Errorf("file %q: malformed record: %w", handle, catalog.ErrCorrupt)
 	}
-	if st := State(v[1]); st != Live && st != Moved {
-		return nil, fmt.Errorf("file %q: unknown state %d: %w", handle, v[1], ErrCorrupt)
+	if st := catalog.State(v[1]); st != catalog.Live && st != catalog.Moved {
+		return nil, fmt.Errorf("file %q: unknown state %d: %w", handle, v[1], catalog.ErrCorrupt)
 	}
-	f := &File{
+	f := &catalog.File{
 		Handle:         handle,
-		State:          State(v[1]),
+		State:          catalog.State(v[1]),
 		ImportedAt:     unixNano(binary.BigEndian.Uint64(v[2:])),
 		StateChangedAt: unixNano(binary.BigEndian.Uint64(v[10:])),
 		Lines:          int(binary.BigEndian.Uint32(v[50:])),
@@ -96,3 +99,10 @@ func decodeFileRecord(handle string, v []byte, withContent bool) (*File, error) 
 }
 
 func contentSHA(b []byte) [32]byte { return sha256.Sum256(b) }
+
+func unixNano(v uint64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(v)).UTC()
+}

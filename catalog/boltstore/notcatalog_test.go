@@ -1,4 +1,4 @@
-package catalog_test
+package boltstore_test
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/catalog/boltstore"
 )
 
 func TestNotCatalog(t *testing.T) {
@@ -29,14 +30,14 @@ func TestNotCatalog(t *testing.T) {
 				t.Errorf("%s (read-only %v): %v\nwant %s (ErrNotCatalog %v, ErrCorrupt %v)", tc.name, ro, err, tc.want, tc.notCatalog, !tc.notCatalog)
 			}
 		}
-		if err := catalog.CheckPath(tc.path); (err != nil) != tc.notCatalog {
+		if err := boltstore.CheckPath(tc.path); (err != nil) != tc.notCatalog {
 			t.Errorf("CheckPath(%s) = %v", tc.name, err)
 		}
 		if _, err := os.Stat(tc.path + ".lock"); err == nil {
 			t.Errorf("%s: a refused open left a lock file", tc.name)
 		}
 	}
-	if err := catalog.CheckPath(filepath.Join(dir, "missing.db")); err != nil {
+	if err := boltstore.CheckPath(filepath.Join(dir, "missing.db")); err != nil {
 		t.Errorf("CheckPath(missing) = %v, want nil (Open creates it)", err)
 	}
 }
@@ -54,10 +55,10 @@ func TestRemoveIfEmpty(t *testing.T) {
 		}
 		db.Close()
 	}
-	if removed, err := catalog.RemoveIfEmpty(t.Context(), empty, 0); !removed || err != nil {
+	if removed, err := boltstore.RemoveIfEmpty(t.Context(), empty, 0); !removed || err != nil {
 		t.Errorf("RemoveIfEmpty(never written) = %v, %v; want true, nil", removed, err)
 	}
-	if removed, err := catalog.RemoveIfEmpty(t.Context(), written, 0); removed || err != nil {
+	if removed, err := boltstore.RemoveIfEmpty(t.Context(), written, 0); removed || err != nil {
 		t.Errorf("RemoveIfEmpty(written) = %v, %v; want false, nil", removed, err)
 	}
 	for p, want := range map[string]bool{empty: false, empty + ".lock": false, written: true} {

@@ -1,4 +1,4 @@
-package catalog
+package boltstore
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/metactl/metactl/catalog"
 )
 
 // Change records: what undo needs to reverse one operation exactly.
@@ -51,12 +53,6 @@ const (
 	deletedRecVersion = 1
 	deletedRecLen     = 58
 )
-
-// DefaultRetention is how long the catalog keeps an operation's change
-// records, with the content of the files it deleted or replaced, so that
-// 'metactl undo' can reverse it: a cleanup purges older ones (see
-// WriteTx.PurgeRetained). It is the undo window.
-const DefaultRetention = 30 * 24 * time.Hour
 
 // Values of boltTx.deletedAtStart: whether the deleted bucket held any
 // record when the transaction first touched a handle (0: not known yet).
@@ -180,7 +176,7 @@ func (tx *boltTx) writeChanges(gen uint64) error {
 			continue
 		}
 		if b.headOnly && (after == nil || len(after) < fileRecFixedLen || !bytes.Equal(b.rec[18:50], after[18:50])) {
-			return fmt.Errorf("file %q: change record lost the content it replaced: %w", h, ErrCorrupt)
+			return fmt.Errorf("file %q: change record lost the content it replaced: %w", h, catalog.ErrCorrupt)
 		}
 		if b.rec == nil && after == nil && bytes.Equal(b.deleted, tx.deletedRecord(h)) {
 			continue
@@ -195,7 +191,7 @@ func (tx *boltTx) writeChanges(gen uint64) error {
 		}
 		if after != nil {
 			if len(after) < fileRecFixedLen {
-				return fmt.Errorf("file %q: malformed record: %w", h, ErrCorrupt)
+				return fmt.Errorf("file %q: malformed record: %w", h, catalog.ErrCorrupt)
 			}
 			v[2] = after[1]
 			copy(v[4:36], after[18:50])
@@ -235,8 +231,8 @@ func appendChangeKey(k []byte, gen uint64, handle string) []byte {
 // change is a decoded change record.
 type change struct {
 	handle      string
-	stateBefore State // 0: absent
-	stateAfter  State // 0: absent
+	stateBefore catalog.State // 0: absent
+	stateAfter  catalog.State // 0: absent
 	flags       byte
 	shaAfter    [32]byte
 	image       []byte // before-image file record (content maybe left out)
@@ -245,13 +241,13 @@ type change struct {
 
 func decodeChange(k, v []byte) (*change, error) {
 	if len(k) < 8 || len(v) < changeRecFixedLen || v[0] != changeRecVersion {
-		return nil, fmt.Errorf("change record %x: malformed: %w", k, ErrCorrupt)
+		return nil, fmt.Errorf("change record %x: malformed: %w", k, catalog.ErrCorrupt)
 	}
 	n := int(binary.BigEndian.Uint32(v[36:]))
 	if len(v) < changeRecFixedLen+n {
-		return nil, fmt.Errorf("change record %x: malformed: %w", k, ErrCorrupt)
+		return nil, fmt.Errorf("change record %x: malformed: %w", k, catalog.ErrCorrupt)
 	}
-	c := &change{handle: string(k[8:]), stateBefore: State(v[1]), stateAfter: State(v[2]), flags: v[3]}
+	c := &change{handle: string(k[8:]), stateBefore: catalog.State(v[1]), stateAfter: catalog.State(v[2]), flags: v[3]}
 	copy(c.shaAfter[:], v[4:36])
 	c.image = bytes.Clone(v[changeRecFixedLen : changeRecFixedLen+n])
 	if rest := v[changeRecFixedLen+n:]; len(rest) > 0 {
@@ -282,25 +278,6 @@ func (tx *boltTx) changesOf(gen uint64) ([]*change, error) {
 	return out, nil
 }
 
-// DeletedFile is a file a write removed from the catalog for good
-// (cleanup, or an undo removing what an operation added). The catalog keeps
-// this record after the content is purged, so that 'export --prune' can
-// still remove the file from a legacy folder: check SHA256 before removing
-// a file there, a file of the same name with other content is not the one
-// the catalog deleted.
-type DeletedFile struct {
-	Handle     string
-	State      State     // the state it had when deleted: where it lived in a legacy folder
-	Generation uint64    // the generation that deleted it
-	DeletedAt  time.Time // that generation's time
-	SHA256     [32]byte  // of the deleted content
-	Size       int       // of the deleted content
-	// Retained reports whether the catalog still holds the content (for
-	// 'metactl undo'); false once a cleanup purged it after the grace
-	// period.
-	Retained bool
-}
-
 func (tx *boltTx) deletedRecord(handle string) []byte {
 	bk := tx.btx.Bucket(bucketDeleted)
 	if bk == nil {
@@ -309,7 +286,7 @@ func (tx *boltTx) deletedRecord(handle string) []byte {
 	return bk.Get([]byte(handle))
 }
 
-func encodeDeleted(f *File, gen uint64, at time.Time) []byte {
+func encodeDeleted(f *catalog.File, gen uint64, at time.Time) []byte {
 	v := make([]byte, deletedRecLen)
 	v[0] = deletedRecVersion
 	v[1] = byte(f.State)
@@ -320,13 +297,13 @@ func encodeDeleted(f *File, gen uint64, at time.Time) []byte {
 	return v
 }
 
-func (tx *boltTx) decodeDeleted(handle string, v []byte) (*DeletedFile, error) {
+func (tx *boltTx) decodeDeleted(handle string, v []byte) (*catalog.DeletedFile, error) {
 	if len(v) != deletedRecLen || v[0] != deletedRecVersion {
-		return nil, fmt.Errorf("deleted record %q: malformed: %w", handle, ErrCorrupt)
+		return nil, fmt.Errorf("deleted record %q: malformed: %w", handle, catalog.ErrCorrupt)
 	}
-	d := &DeletedFile{
+	d := &catalog.DeletedFile{
 		Handle:     handle,
-		State:      State(v[1]),
+		State:      catalog.State(v[1]),
 		Generation: binary.BigEndian.Uint64(v[2:]),
 		DeletedAt:  unixNano(binary.BigEndian.Uint64(v[10:])),
 		Size:       int(binary.BigEndian.Uint64(v[50:])),
@@ -346,7 +323,7 @@ func (tx *boltTx) decodeDeleted(handle string, v []byte) (*DeletedFile, error) {
 
 // DeletedFiles calls fn for every file recorded as deleted, in handle
 // order. A handle that was deleted and later added again is not listed.
-func (tx *boltTx) DeletedFiles(fn func(*DeletedFile) error) error {
+func (tx *boltTx) DeletedFiles(fn func(*catalog.DeletedFile) error) error {
 	bk := tx.btx.Bucket(bucketDeleted)
 	if bk == nil {
 		return nil
@@ -367,10 +344,10 @@ func (tx *boltTx) DeletedFiles(fn func(*DeletedFile) error) error {
 // Deleted returns the deleted record of handle, or an error wrapping
 // ErrNotFound if the catalog has no record of deleting it (or holds the
 // file again).
-func (tx *boltTx) Deleted(handle string) (*DeletedFile, error) {
+func (tx *boltTx) Deleted(handle string) (*catalog.DeletedFile, error) {
 	v := tx.deletedRecord(handle)
 	if v == nil {
-		return nil, fmt.Errorf("deleted file %q: %w", handle, ErrNotFound)
+		return nil, fmt.Errorf("deleted file %q: %w", handle, catalog.ErrNotFound)
 	}
 	return tx.decodeDeleted(handle, v)
 }
@@ -418,7 +395,7 @@ func (tx *boltTx) PurgeRetained(cutoff time.Time) (int, error) {
 			Time time.Time `json:"time"`
 		}
 		if err := json.Unmarshal(v, &op); err != nil {
-			return 0, fmt.Errorf("read journal record %x: %w: %w", k, ErrCorrupt, err)
+			return 0, fmt.Errorf("read journal record %x: %w: %w", k, catalog.ErrCorrupt, err)
 		}
 		if !op.Time.Before(cutoff) {
 			break

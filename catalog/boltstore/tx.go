@@ -1,4 +1,4 @@
-package catalog
+package boltstore
 
 import (
 	"bytes"
@@ -12,60 +12,12 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/metactl/metactl/aptos"
-	"github.com/metactl/metactl/internal/failpoint"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/metactl/metactl/aptos"
+	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/internal/failpoint"
 )
-
-// maxListed caps the handles an Operation lists per category; the counts
-// are always exact.
-const maxListed = 1000
-
-// Operation is one committed write, as recorded in the journal.
-type Operation struct {
-	Generation   uint64       `json:"generation"`
-	Kind         string       `json:"kind"`
-	Time         time.Time    `json:"time"`
-	Command      string       `json:"command,omitempty"`
-	Inputs       []string     `json:"inputs,omitempty"`
-	Note         string       `json:"note,omitempty"`
-	Added        Changes      `json:"added"`
-	Replaced     Changes      `json:"replaced"`
-	Moved        Changes      `json:"moved"`
-	Revived      Changes      `json:"revived"`
-	Deleted      Changes      `json:"deleted"`
-	Entries      int          `json:"entries"` // entries in the view after the write
-	DigestBefore aptos.Digest `json:"digest_before"`
-	DigestAfter  aptos.Digest `json:"digest_after"`
-	// Undoes is the generation an undo operation reversed (kind "undo").
-	Undoes uint64 `json:"undoes,omitempty"`
-	// Purged counts the change records a cleanup dropped after the grace
-	// period (WriteTx.PurgeRetained): those operations can no longer be
-	// undone.
-	Purged int `json:"purged,omitempty"`
-}
-
-// Changes counts the files of one kind of change and lists their handles
-// (at most 1000 of them; Truncated says more were left out).
-type Changes struct {
-	Count     int      `json:"count"`
-	Handles   []string `json:"handles,omitempty"`
-	Truncated bool     `json:"truncated,omitempty"`
-}
-
-func (c *Changes) add(h string) {
-	c.Count++
-	if len(c.Handles) < maxListed {
-		c.Handles = append(c.Handles, h)
-	} else {
-		c.Truncated = true
-	}
-}
-
-// Changed reports whether the operation changed any file.
-func (op *Operation) Changed() bool {
-	return op.Added.Count+op.Replaced.Count+op.Moved.Count+op.Revived.Count+op.Deleted.Count+op.Purged > 0
-}
 
 // boltTx is a bbolt transaction behind Tx (from View) and WriteTx (from
 // Update).
@@ -77,7 +29,7 @@ type boltTx struct {
 	digest    aptos.Digest
 	entries   uint64 // number of keys in the entries bucket
 	st        stats  // storage-state maxima and file counts (stats.go)
-	op        Operation
+	op        catalog.Operation
 	preserve  bool
 	delta     map[string]int   // entry key -> net appearances (+1) / disappearances (-1), with preserve
 	pending   map[string]int32 // entry key -> its index in pend
@@ -121,7 +73,7 @@ func (db *boltDB) newTx(btx *bolt.Tx) *boltTx {
 }
 
 // View implements DB.View with one bbolt read transaction.
-func (db *boltDB) View(ctx context.Context, fn func(Tx) error) error {
+func (db *boltDB) View(ctx context.Context, fn func(catalog.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -138,7 +90,7 @@ var errNoChange = errors.New("no change")
 //
 // Failpoints "<kind>.before-commit" and "<kind>.after-commit" surround
 // the commit.
-func (db *boltDB) Update(ctx context.Context, kind string, fn func(WriteTx) error) (*Operation, error) {
+func (db *boltDB) Update(ctx context.Context, kind string, fn func(catalog.WriteTx) error) (*catalog.Operation, error) {
 	return db.update(ctx, kind, false, func(tx *boltTx) error { return fn(tx) })
 }
 
@@ -147,20 +99,20 @@ var errDryRun = errors.New("dry run")
 
 // update is Update; with dry true it does everything but commit and
 // returns the Operation that would have been committed.
-func (db *boltDB) update(ctx context.Context, kind string, dry bool, fn func(*boltTx) error) (*Operation, error) {
+func (db *boltDB) update(ctx context.Context, kind string, dry bool, fn func(*boltTx) error) (*catalog.Operation, error) {
 	return db.updateBulk(ctx, kind, dry, nil, fn)
 }
 
 // updateBulk is update; with bulk set, the transaction may commit to the
 // (scratch) file at checkpoints (bulk.go).
-func (db *boltDB) updateBulk(ctx context.Context, kind string, dry bool, bulk *bulkState, fn func(*boltTx) error) (*Operation, error) {
+func (db *boltDB) updateBulk(ctx context.Context, kind string, dry bool, bulk *bulkState, fn func(*boltTx) error) (*catalog.Operation, error) {
 	if db.opts.ReadOnly {
-		return nil, ErrReadOnly
+		return nil, catalog.ErrReadOnly
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var op Operation
+	var op catalog.Operation
 	err := guard(func() error {
 		btx, err := db.bdb.Begin(true)
 		if err != nil {
@@ -183,7 +135,7 @@ func (db *boltDB) updateBulk(ctx context.Context, kind string, dry bool, bulk *b
 			}
 			tx.st = st
 		}
-		tx.op = Operation{Kind: kind, Time: tx.now, Command: db.opts.Command, DigestBefore: tx.digest, Generation: tx.gen}
+		tx.op = catalog.Operation{Kind: kind, Time: tx.now, Command: db.opts.Command, DigestBefore: tx.digest, Generation: tx.gen}
 		// From here on, tx.btx: a bulk transaction's checkpoints begin a
 		// new bbolt transaction.
 		if err := fn(tx); err != nil {
@@ -331,7 +283,7 @@ func (tx *boltTx) PreserveView() {
 }
 
 func (tx *boltTx) lostEntries() error {
-	e := &LostEntriesError{}
+	e := &catalog.LostEntriesError{}
 	for k, d := range tx.delta {
 		if d == 0 {
 			continue
@@ -354,17 +306,17 @@ func (tx *boltTx) lostEntries() error {
 	if len(e.Lost)+len(e.Added) == 0 {
 		// The digest moved but no key did: the stored digest disagrees
 		// with the index.
-		return fmt.Errorf("%w: stored digest does not match the entry index (run 'metactl verify')", ErrViewChanged)
+		return fmt.Errorf("%w: stored digest does not match the entry index (run 'metactl verify')", catalog.ErrViewChanged)
 	}
 	return e
 }
 
 // File returns the file with the given handle, content included, or an
 // error wrapping ErrNotFound.
-func (tx *boltTx) File(handle string) (*File, error) {
+func (tx *boltTx) File(handle string) (*catalog.File, error) {
 	v := tx.btx.Bucket(bucketFiles).Get([]byte(handle))
 	if v == nil {
-		return nil, fmt.Errorf("file %q: %w", handle, ErrNotFound)
+		return nil, fmt.Errorf("file %q: %w", handle, catalog.ErrNotFound)
 	}
 	return decodeFileRecord(handle, v, true)
 }
@@ -372,7 +324,7 @@ func (tx *boltTx) File(handle string) (*File, error) {
 // ForEachFile calls fn for every file in handle order. With withContent
 // false, File.Content is nil (a cheap listing). Returning an error from fn
 // stops the walk and returns that error.
-func (tx *boltTx) ForEachFile(withContent bool, fn func(*File) error) error {
+func (tx *boltTx) ForEachFile(withContent bool, fn func(*catalog.File) error) error {
 	c := tx.btx.Bucket(bucketFiles).Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		f, err := decodeFileRecord(string(k), v, withContent)
@@ -388,9 +340,9 @@ func (tx *boltTx) ForEachFile(withContent bool, fn func(*File) error) error {
 
 // Files returns every file in handle order, without content. With a
 // non-zero state, only files in that state.
-func (tx *boltTx) Files(state State) ([]*File, error) {
-	var out []*File
-	err := tx.ForEachFile(false, func(f *File) error {
+func (tx *boltTx) Files(state catalog.State) ([]*catalog.File, error) {
+	var out []*catalog.File
+	err := tx.ForEachFile(false, func(f *catalog.File) error {
 		if state == 0 || f.State == state {
 			out = append(out, f)
 		}
@@ -424,7 +376,7 @@ func (tx *boltTx) View() (*aptos.View, error) {
 	for k, _ := c.First(); k != nil; k, _ = c.Next() {
 		m, err := aptos.DecodeEntryKey(k)
 		if err != nil {
-			return nil, fmt.Errorf("read view: %w: %w", ErrCorrupt, err)
+			return nil, fmt.Errorf("read view: %w: %w", catalog.ErrCorrupt, err)
 		}
 		v.Append(&m) // keys come sorted and unique: the view needs no sort
 	}
@@ -449,42 +401,10 @@ func (tx *boltTx) LatestTimestamps() (*aptos.CompactionTimestamps, string, error
 	}
 	m, err := aptos.ParseLine(v)
 	if err != nil || m.Kind != aptos.KindCompactionTimestamps {
-		return nil, "", fmt.Errorf("read compaction timestamps: %w: stored line does not parse", ErrCorrupt)
+		return nil, "", fmt.Errorf("read compaction timestamps: %w: stored line does not parse", catalog.ErrCorrupt)
 	}
 	return &m.Timestamps, string(k[8:]), nil
 }
-
-// NewFile describes a file to add with WriteTx.PutFile, which keeps no
-// reference to Content or Lines: the caller may reuse them afterwards.
-type NewFile struct {
-	Handle  string // "metadata/<ShellSafeName>"
-	Content []byte // the file's bytes
-	State   State  // Live or Moved
-	Source  string // provenance, free text
-	// Lines are Content parsed; nil means PutFile parses Content itself.
-	Lines []aptos.Metadata
-	// SHA256 is Content's SHA-256 if the caller has it (an importer hashed
-	// it to compare); zero means PutFile computes it.
-	SHA256 [32]byte
-	// Replace allows overwriting a handle that holds other content
-	// (compaction rewriting a compacted file whose chunk changed).
-	// Without it that is a conflict.
-	Replace bool
-}
-
-// PutResult says what PutFile did.
-type PutResult int
-
-const (
-	// Unchanged: the handle already held this content in this state.
-	Unchanged PutResult = iota
-	// Added: a new file.
-	Added
-	// StateChanged: same content, the state was changed.
-	StateChanged
-	// Replaced: other content was overwritten (NewFile.Replace).
-	Replaced
-)
 
 // PutFile adds a file, or brings an existing identical one to the given
 // state. It validates the handle and every line (ValidateEntry), keeps the
@@ -492,12 +412,12 @@ const (
 // Identity line. It returns an error wrapping ErrConflict if the handle
 // holds other content (unless Replace) or if an Identity line differs from
 // the catalog's, and aptos.ErrInvalid for a bad handle or line.
-func (tx *boltTx) PutFile(nf NewFile) (PutResult, error) {
+func (tx *boltTx) PutFile(nf catalog.NewFile) (catalog.PutResult, error) {
 	if err := aptos.ValidateHandle(nf.Handle); err != nil {
-		return Unchanged, err
+		return catalog.Unchanged, err
 	}
-	if nf.State != Live && nf.State != Moved {
-		return Unchanged, fmt.Errorf("put %q: invalid state %d: %w", nf.Handle, nf.State, aptos.ErrInvalid)
+	if nf.State != catalog.Live && nf.State != catalog.Moved {
+		return catalog.Unchanged, fmt.Errorf("put %q: invalid state %d: %w", nf.Handle, nf.State, aptos.ErrInvalid)
 	}
 	sum := nf.SHA256
 	if sum == ([32]byte{}) {
@@ -506,38 +426,38 @@ func (tx *boltTx) PutFile(nf NewFile) (PutResult, error) {
 	files := tx.btx.Bucket(bucketFiles)
 	tx.hkey = append(tx.hkey[:0], nf.Handle...)
 	old := tx.fileRecord(tx.hkey)
-	result := Added
+	result := catalog.Added
 	if old != nil {
 		of, err := decodeFileRecord(nf.Handle, old, false)
 		if err != nil {
-			return Unchanged, err
+			return catalog.Unchanged, err
 		}
 		if of.SHA256 == sum {
 			if of.State == nf.State {
-				return Unchanged, nil
+				return catalog.Unchanged, nil
 			}
-			return StateChanged, tx.SetState(nf.Handle, nf.State)
+			return catalog.StateChanged, tx.SetState(nf.Handle, nf.State)
 		}
 		if !nf.Replace {
-			return Unchanged, fmt.Errorf("file %q already holds other content (sha256 %x, from %s; new sha256 %x, from %s): %w",
-				nf.Handle, of.SHA256[:8], of.Source, sum[:8], nf.Source, ErrConflict)
+			return catalog.Unchanged, fmt.Errorf("file %q already holds other content (sha256 %x, from %s; new sha256 %x, from %s): %w",
+				nf.Handle, of.SHA256[:8], of.Source, sum[:8], nf.Source, catalog.ErrConflict)
 		}
 		tx.touch(nf.Handle)
 		if err := tx.dropFile(nf.Handle, old); err != nil {
-			return Unchanged, err
+			return catalog.Unchanged, err
 		}
-		result = Replaced
+		result = catalog.Replaced
 	}
 	lines := nf.Lines
 	if lines == nil {
 		var err error
 		if lines, err = aptos.ParseFile(nf.Content); err != nil {
-			return Unchanged, fmt.Errorf("put %q: %w: %w", nf.Handle, aptos.ErrInvalid, err)
+			return catalog.Unchanged, fmt.Errorf("put %q: %w: %w", nf.Handle, aptos.ErrInvalid, err)
 		}
 	}
 	for i := range lines {
 		if err := aptos.ValidateEntry(&lines[i]); err != nil {
-			return Unchanged, fmt.Errorf("put %q: line %d: %w", nf.Handle, i+1, err)
+			return catalog.Unchanged, fmt.Errorf("put %q: line %d: %w", nf.Handle, i+1, err)
 		}
 	}
 	// A handle this transaction has not touched yet needs no second read
@@ -547,31 +467,31 @@ func (tx *boltTx) PutFile(nf NewFile) (PutResult, error) {
 		wasDeleted = tx.touchFirst(nf.Handle, old).deleted != nil
 	}
 	if err := tx.noteIdentities(nf.Handle, lines); err != nil {
-		return Unchanged, err
+		return catalog.Unchanged, err
 	}
 	if wasDeleted {
 		if err := tx.setDeleted(nf.Handle, nil); err != nil {
-			return Unchanged, err
+			return catalog.Unchanged, err
 		}
 	}
-	f := File{Handle: nf.Handle, State: nf.State, Content: nf.Content, Lines: len(lines), SHA256: sum,
+	f := catalog.File{Handle: nf.Handle, State: nf.State, Content: nf.Content, Lines: len(lines), SHA256: sum,
 		Source: nf.Source, ImportedAt: tx.now, StateChangedAt: tx.now}
 	rec := appendFileRecord(tx.values.take(fileRecordLen(&f))[:0], &f)
 	if err := files.Put(tx.hkey, rec); err != nil {
-		return Unchanged, fmt.Errorf("put %q: %w", nf.Handle, err)
+		return catalog.Unchanged, fmt.Errorf("put %q: %w", nf.Handle, err)
 	}
 	tx.written += len(nf.Handle) + len(rec)
 	tx.noteAfter(nf.Handle, rec)
-	if nf.State == Live {
+	if nf.State == catalog.Live {
 		if err := tx.index(nf.Handle, lines, +1); err != nil {
-			return Unchanged, err
+			return catalog.Unchanged, err
 		}
 	}
 	tx.st.noteFile(nf.State, +1)
-	if result == Replaced {
-		tx.op.Replaced.add(nf.Handle)
+	if result == catalog.Replaced {
+		tx.op.Replaced.Add(nf.Handle)
 	} else {
-		tx.op.Added.add(nf.Handle)
+		tx.op.Added.Add(nf.Handle)
 	}
 	return result, nil
 }
@@ -585,7 +505,7 @@ func (tx *boltTx) noteIdentities(handle string, lines []aptos.Metadata) error {
 		id := lines[i].Identity.ID
 		if cur, ok := tx.Identity(); ok && cur != id {
 			return fmt.Errorf("file %q: identity %s differs from the catalog's identity %s (a different chain or storage): %w",
-				handle, id, cur, ErrConflict)
+				handle, id, cur, catalog.ErrConflict)
 		}
 		if err := meta.Put(keyIdentity, id[:]); err != nil {
 			return err
@@ -598,11 +518,11 @@ func (tx *boltTx) noteIdentities(handle string, lines []aptos.Metadata) error {
 }
 
 // SetState moves a file between Live and Moved, updating the view index.
-func (tx *boltTx) SetState(handle string, s State) error {
+func (tx *boltTx) SetState(handle string, s catalog.State) error {
 	files := tx.btx.Bucket(bucketFiles)
 	v := files.Get([]byte(handle))
 	if v == nil {
-		return fmt.Errorf("set state of %q: %w", handle, ErrNotFound)
+		return fmt.Errorf("set state of %q: %w", handle, catalog.ErrNotFound)
 	}
 	f, err := decodeFileRecord(handle, v, true)
 	if err != nil {
@@ -614,10 +534,10 @@ func (tx *boltTx) SetState(handle string, s State) error {
 	tx.touch(handle)
 	lines, err := aptos.ParseFile(f.Content)
 	if err != nil {
-		return fmt.Errorf("set state of %q: stored content does not parse: %w: %w", handle, ErrCorrupt, err)
+		return fmt.Errorf("set state of %q: stored content does not parse: %w: %w", handle, catalog.ErrCorrupt, err)
 	}
 	delta := +1
-	if s == Moved {
+	if s == catalog.Moved {
 		delta = -1
 	}
 	if err := tx.index(handle, lines, delta); err != nil {
@@ -635,10 +555,10 @@ func (tx *boltTx) SetState(handle string, s State) error {
 	}
 	tx.written += len(handle) + len(rec)
 	tx.noteAfter(handle, rec)
-	if s == Moved {
-		tx.op.Moved.add(handle)
+	if s == catalog.Moved {
+		tx.op.Moved.Add(handle)
 	} else {
-		tx.op.Revived.add(handle)
+		tx.op.Revived.Add(handle)
 	}
 	return nil
 }
@@ -649,7 +569,7 @@ func (tx *boltTx) SetState(handle string, s State) error {
 func (tx *boltTx) DeleteFile(handle string) error {
 	v := tx.btx.Bucket(bucketFiles).Get([]byte(handle))
 	if v == nil {
-		return fmt.Errorf("delete %q: %w", handle, ErrNotFound)
+		return fmt.Errorf("delete %q: %w", handle, catalog.ErrNotFound)
 	}
 	f, err := decodeFileRecord(handle, v, false)
 	if err != nil {
@@ -662,7 +582,7 @@ func (tx *boltTx) DeleteFile(handle string) error {
 	if err := tx.setDeleted(handle, encodeDeleted(f, tx.gen+1, tx.now)); err != nil {
 		return err
 	}
-	tx.op.Deleted.add(handle)
+	tx.op.Deleted.Add(handle)
 	return nil
 }
 
@@ -673,10 +593,10 @@ func (tx *boltTx) dropFile(handle string, rec []byte) error {
 	if err != nil {
 		return err
 	}
-	if f.State == Live {
+	if f.State == catalog.Live {
 		lines, err := aptos.ParseFile(f.Content)
 		if err != nil {
-			return fmt.Errorf("drop %q: stored content does not parse: %w: %w", handle, ErrCorrupt, err)
+			return fmt.Errorf("drop %q: stored content does not parse: %w: %w", handle, catalog.ErrCorrupt, err)
 		}
 		if err := tx.index(handle, lines, -1); err != nil {
 			return err
@@ -914,7 +834,7 @@ func (tx *boltTx) setCount(entries *bolt.Bucket, k []byte, n int64, delta int, v
 	switch {
 	case after < 0:
 		m, _ := aptos.DecodeEntryKey(k)
-		return fmt.Errorf("unindex entry %s: it is not indexed: %w", aptos.AppendLine(nil, &m), ErrCorrupt)
+		return fmt.Errorf("unindex entry %s: it is not indexed: %w", aptos.AppendLine(nil, &m), catalog.ErrCorrupt)
 	case n == 0 && after > 0:
 		tx.entries++
 		tx.digest.Add(k)
@@ -965,7 +885,7 @@ func (tx *boltTx) EntryCount() int {
 
 // Operations calls fn for journal records, newest first, until fn returns
 // false.
-func (tx *boltTx) Operations(fn func(*Operation) bool) error {
+func (tx *boltTx) Operations(fn func(*catalog.Operation) bool) error {
 	c := tx.btx.Bucket(bucketJournal).Cursor()
 	for k, v := c.Last(); k != nil; k, v = c.Prev() {
 		op, err := decodeOperation(binary.BigEndian.Uint64(k), v)
@@ -985,13 +905,13 @@ func (tx *boltTx) Operations(fn func(*Operation) bool) error {
 // returns nil if all agree (metactl verify).
 func (tx *boltTx) StoredEntriesMatch() error {
 	var all []aptos.Metadata
-	err := tx.ForEachFile(true, func(f *File) error {
-		if f.State != Live {
+	err := tx.ForEachFile(true, func(f *catalog.File) error {
+		if f.State != catalog.Live {
 			return nil
 		}
 		lines, err := aptos.ParseFile(f.Content)
 		if err != nil {
-			return fmt.Errorf("file %q: %w: %w", f.Handle, ErrCorrupt, err)
+			return fmt.Errorf("file %q: %w: %w", f.Handle, catalog.ErrCorrupt, err)
 		}
 		all = append(all, lines...)
 		return nil
@@ -1008,10 +928,10 @@ func (tx *boltTx) StoredEntriesMatch() error {
 	fresh.ForEachEntry(func(m *aptos.Metadata) { a.Write(aptos.EncodeLine(m)) })
 	indexed.ForEachEntry(func(m *aptos.Metadata) { b.Write(aptos.EncodeLine(m)) })
 	if !bytes.Equal(a.Bytes(), b.Bytes()) {
-		return fmt.Errorf("entry index disagrees with the live files (%d vs %d entries): %w", fresh.Len(), indexed.Len(), ErrCorrupt)
+		return fmt.Errorf("entry index disagrees with the live files (%d vs %d entries): %w", fresh.Len(), indexed.Len(), catalog.ErrCorrupt)
 	}
 	if d := fresh.Digest(); d != tx.digest {
-		return fmt.Errorf("stored view digest %s, recomputed %s: %w", tx.digest.Short(), d.Short(), ErrCorrupt)
+		return fmt.Errorf("stored view digest %s, recomputed %s: %w", tx.digest.Short(), d.Short(), catalog.ErrCorrupt)
 	}
 	if !tx.st.known {
 		return nil
@@ -1021,14 +941,14 @@ func (tx *boltTx) StoredEntriesMatch() error {
 		return err
 	}
 	if want := fresh.StorageState(); kept.String() != want.String() {
-		return fmt.Errorf("kept storage state %q, recomputed %q: %w", kept, want, ErrCorrupt)
+		return fmt.Errorf("kept storage state %q, recomputed %q: %w", kept, want, catalog.ErrCorrupt)
 	}
 	live, moved, err := countFiles(tx.btx)
 	if err != nil {
 		return err
 	}
 	if uint64(live) != tx.st.live || uint64(moved) != tx.st.moved {
-		return fmt.Errorf("kept file counts %d live, %d moved; counted %d, %d: %w", tx.st.live, tx.st.moved, live, moved, ErrCorrupt)
+		return fmt.Errorf("kept file counts %d live, %d moved; counted %d, %d: %w", tx.st.live, tx.st.moved, live, moved, catalog.ErrCorrupt)
 	}
 	return nil
 }
@@ -1075,7 +995,7 @@ func (tx *boltTx) walkStorageState() (aptos.StorageState, error) {
 	for k, _ := c.First(); k != nil; k, _ = c.Next() {
 		m, err := aptos.DecodeEntryKey(k)
 		if err != nil {
-			return s, fmt.Errorf("read view: %w: %w", ErrCorrupt, err)
+			return s, fmt.Errorf("read view: %w: %w", catalog.ErrCorrupt, err)
 		}
 		switch m.Kind {
 		case aptos.KindEpochEnding:

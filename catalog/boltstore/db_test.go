@@ -1,4 +1,4 @@
-package catalog_test
+package boltstore_test
 
 import (
 	"context"
@@ -14,9 +14,10 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
-	bolt "go.etcd.io/bbolt"
 )
 
 func openRW(t *testing.T, path string) catalog.DB {

@@ -1,4 +1,4 @@
-package catalog_test
+package boltstore_test
 
 import (
 	"os"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/catalog/boltstore"
 	"github.com/metactl/metactl/importer"
 	"github.com/metactl/metactl/internal/catalogtest"
 	"github.com/metactl/metactl/storage"
@@ -84,11 +85,11 @@ func TestStreamedFirstImportEqualsOneTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	catalogtest.Verify(t, db)
-	a, err := catalog.Dump(ref)
+	a, err := boltstore.Dump(ref)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := catalog.Dump(db)
+	b, err := boltstore.Dump(db)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,16 +1,18 @@
-package catalog
+package boltstore
 
 import (
 	"fmt"
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/metactl/metactl/catalog"
 )
 
 // Dump returns every bucket's keys and values of the bbolt catalog db, in
 // order, as text: two catalogs with the same Dump hold the same state,
 // byte for byte, whatever their page layout.
-func Dump(db DB) (string, error) {
+func Dump(db catalog.DB) (string, error) {
 	bdb, ok := db.(*boltDB)
 	if !ok {
 		return "", fmt.Errorf("not a bbolt catalog")

@@ -1,0 +1,94 @@
+package catalog
+
+import (
+	"time"
+
+	"github.com/metactl/metactl/aptos"
+)
+
+// MaxListed caps the handles an Operation lists per category; the counts
+// are always exact.
+const MaxListed = 1000
+
+// Operation is one committed write, as recorded in the journal.
+type Operation struct {
+	Generation   uint64       `json:"generation"`
+	Kind         string       `json:"kind"`
+	Time         time.Time    `json:"time"`
+	Command      string       `json:"command,omitempty"`
+	Inputs       []string     `json:"inputs,omitempty"`
+	Note         string       `json:"note,omitempty"`
+	Added        Changes      `json:"added"`
+	Replaced     Changes      `json:"replaced"`
+	Moved        Changes      `json:"moved"`
+	Revived      Changes      `json:"revived"`
+	Deleted      Changes      `json:"deleted"`
+	Entries      int          `json:"entries"` // entries in the view after the write
+	DigestBefore aptos.Digest `json:"digest_before"`
+	DigestAfter  aptos.Digest `json:"digest_after"`
+	// Undoes is the generation an undo operation reversed (kind "undo").
+	Undoes uint64 `json:"undoes,omitempty"`
+	// Purged counts the change records a cleanup dropped after the grace
+	// period (WriteTx.PurgeRetained): those operations can no longer be
+	// undone.
+	Purged int `json:"purged,omitempty"`
+}
+
+// Changes counts the files of one kind of change and lists their handles
+// (at most 1000 of them; Truncated says more were left out).
+type Changes struct {
+	Count     int      `json:"count"`
+	Handles   []string `json:"handles,omitempty"`
+	Truncated bool     `json:"truncated,omitempty"`
+}
+
+// Add counts handle h, and lists it while fewer than MaxListed are listed.
+func (c *Changes) Add(h string) {
+	c.Count++
+	if len(c.Handles) < MaxListed {
+		c.Handles = append(c.Handles, h)
+	} else {
+		c.Truncated = true
+	}
+}
+
+// Changed reports whether the operation changed any file.
+func (op *Operation) Changed() bool {
+	return op.Added.Count+op.Replaced.Count+op.Moved.Count+op.Revived.Count+op.Deleted.Count+op.Purged > 0
+}
+
+// NewFile describes a file to add with WriteTx.PutFile, which keeps no
+// reference to Content or Lines: the caller may reuse them afterwards.
+type NewFile struct {
+	Handle  string // "metadata/<ShellSafeName>"
+	Content []byte // the file's bytes
+	State   State  // Live or Moved
+	Source  string // provenance, free text
+	// Lines are Content parsed; nil means PutFile parses Content itself.
+	Lines []aptos.Metadata
+	// SHA256 is Content's SHA-256 if the caller has it (an importer hashed
+	// it to compare); zero means PutFile computes it.
+	SHA256 [32]byte
+	// Replace allows overwriting a handle that holds other content
+	// (compaction rewriting a compacted file whose chunk changed).
+	// Without it that is a conflict.
+	Replace bool
+}
+
+// PutResult says what PutFile did.
+type PutResult int
+
+const (
+	// Unchanged: the handle already held this content in this state.
+	Unchanged PutResult = iota
+	// Added: a new file.
+	Added
+	// StateChanged: same content, the state was changed.
+	StateChanged
+	// Replaced: other content was overwritten (NewFile.Replace).
+	Replaced
+)
+
+// UndoKind names undo operations in the journal; Update derives the
+// failpoints "undo.before-commit" and "undo.after-commit" from it.
+const UndoKind = "undo"
