@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/catalog/boltstore"
 	"github.com/metactl/metactl/compaction"
 	"github.com/metactl/metactl/export"
 	"github.com/metactl/metactl/importer"
@@ -46,7 +47,7 @@ func (c fileCatalog) OpenExisting(ctx context.Context, command string) (catalog.
 }
 func (c fileCatalog) RemoveIfFresh(existed bool) {
 	if !existed {
-		catalog.RemoveIfEmpty(context.Background(), c.path, time.Second)
+		boltstore.RemoveIfEmpty(context.Background(), c.path, time.Second)
 	}
 }
 
