@@ -37,7 +37,10 @@ func (c *serveCmd) Help() string {
 	return `Serves the catalog over HTTP to pods that must not open the catalog file
 themselves (restore and verify jobs on other nodes):
 
-  GET /v1/status                    metactl status --json
+  GET /                             the coverage page (frontier, gaps, overlaps,
+                                    verify problems, last operations), live
+  GET /coverage.json, /coverage.svg its data: status --coverage and --svg
+  GET /v1/status[?coverage=true]    metactl status --json [--coverage]
   GET /v1/ls?state=live|moved       metactl ls --json
   GET /v1/read?handle=H[&handle=H]  metactl read --json H...
   GET /v1/plan?target_version=V     metactl plan --json (also
@@ -70,7 +73,7 @@ var serveRoutes = map[string]struct {
 	command string
 	params  map[string]string
 }{
-	"/v1/status": {"status", nil},
+	"/v1/status": {"status", map[string]string{"coverage": "--coverage"}},
 	"/v1/ls":     {"ls", map[string]string{"state": "--state"}},
 	"/v1/read":   {"read", map[string]string{"handle": ""}},
 	"/v1/plan": {"plan", map[string]string{"target_version": "--target-version",
@@ -143,6 +146,7 @@ func (s *server) handler() http.Handler {
 		io.WriteString(w, "ok\n")
 	})
 	mux.Handle("GET /metrics", s.metricsHandler())
+	mux.Handle("GET /", s.page()) // the coverage page, coverage.json, coverage.svg (package web)
 	return mux
 }
 
@@ -167,7 +171,7 @@ func (s *server) args(r *http.Request) ([]string, error) {
 			switch {
 			case flag == "":
 				positional = append(positional, v)
-			case v == "true" && (flag == "--replay-all" || flag == "--strict" || flag == "--files"):
+			case v == "true" && (flag == "--replay-all" || flag == "--strict" || flag == "--files" || flag == "--coverage"):
 				args = append(args, flag)
 			default:
 				args = append(args, flag+"="+v)

@@ -4,15 +4,20 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
+	"strings"
 
 	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/archive"
 	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/coverage"
 )
 
 type statusCmd struct {
 	queryFlags
+	Coverage bool   `help:"Also give the restorable frontier and every gap and overlap of the view (reads the whole view index: slower than the plain line on a large catalog)."`
+	SVG      string `name:"svg" type:"path" placeholder:"FILE" help:"Write the coverage timeline (the picture of serve's page) to FILE as SVG, atomically, for a CronJob to publish beside its textfile metrics; implies --coverage."`
 }
 
 func (c *statusCmd) Help() string {
@@ -29,10 +34,18 @@ storage, as 'aptos-db-tool backup query backup-storage-state' does: the
 storage is read into a private temporary catalog (in --metadata-cache-dir if
 given), queried and removed; the --catalog catalog is not touched.
 
+--coverage adds the restorable frontier (the highest version a restore can
+reach) and every gap and overlap of the view, each with its exact version
+range, after the line (and as "coverage" in --json); --svg FILE also draws
+them as serve's page does, into FILE. Both read the whole view index, in the
+same read-only transaction.
+
 Examples:
 
     metactl status
     metactl status --json
+    metactl status --coverage
+    metactl status --svg /var/lib/node-exporter/metactl-coverage.svg
     metactl status --local-fs-dir /mnt/backup
     metactl --catalog backup.mcar status`
 }
@@ -46,10 +59,13 @@ type statusJSON struct {
 	LiveFiles  int          `json:"live_files"`
 	MovedFiles int          `json:"moved_files"`
 	Identity   string       `json:"identity,omitempty"`
+	// Coverage is there with --coverage or --svg only.
+	Coverage *coverage.Summary `json:"coverage,omitempty"`
 }
 
 func (c *statusCmd) Run(a *app) error {
-	if !c.given() && isArchiveFile(a.cli.Catalog) {
+	withCoverage := c.Coverage || c.SVG != ""
+	if !c.given() && isArchiveFile(a.cli.Catalog) && !withCoverage {
 		return c.runArchive(a)
 	}
 	db, done, err := c.open(a, "status")
@@ -58,6 +74,7 @@ func (c *statusCmd) Run(a *app) error {
 	}
 	defer done()
 	var out statusJSON
+	var rep *coverage.Report
 	err = db.View(a.ctx, func(tx catalog.Tx) error {
 		out.StorageState, err = tx.StorageState()
 		if err != nil {
@@ -68,10 +85,22 @@ func (c *statusCmd) Run(a *app) error {
 			out.Identity = id.String()
 		}
 		out.LiveFiles, out.MovedFiles, err = tx.CountFiles()
+		if err != nil || !withCoverage {
+			return err
+		}
+		rep, err = coverage.Read(tx, nil)
+		if err == nil {
+			out.Coverage = &rep.Summary
+		}
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("status: %w", err)
+	}
+	if c.SVG != "" {
+		if err := rep.WriteSVGFile(c.SVG); err != nil {
+			return fmt.Errorf("status: %w", err)
+		}
 	}
 	return c.print(a, &out)
 }
@@ -81,7 +110,35 @@ func (c *statusCmd) print(a *app, out *statusJSON) error {
 		return a.printJSON(out)
 	}
 	_, err := fmt.Fprintln(a.stdout, out.StorageState.String())
+	if err != nil || out.Coverage == nil {
+		return err
+	}
+	var b strings.Builder
+	cv := out.Coverage
+	if cv.Restorable {
+		fmt.Fprintf(&b, "restorable frontier: %d\n", cv.FrontierVersion)
+	} else {
+		b.WriteString("restorable frontier: none (no continuous coverage from version 0 with a state snapshot)\n")
+	}
+	for _, h := range cv.Gaps {
+		fmt.Fprintf(&b, "gap in %s: %s\n", rowWords(h.Row), h.Text())
+	}
+	if n := cv.GapCount - len(cv.Gaps); n > 0 {
+		fmt.Fprintf(&b, "... and %s more\n", count(n, "gap"))
+	}
+	for _, h := range cv.Overlaps {
+		fmt.Fprintf(&b, "overlap in %s: %s (%d entries)\n", rowWords(h.Row), h.Text(), h.Entries)
+	}
+	if n := cv.OverlapCount - len(cv.Overlaps); n > 0 {
+		fmt.Fprintf(&b, "... and %s more\n", count(n, "overlap"))
+	}
+	_, err = io.WriteString(a.stdout, b.String())
 	return err
+}
+
+// rowWords names a coverage row in text output.
+func rowWords(r coverage.Row) string {
+	return strings.ReplaceAll(string(r), "_", " ")
 }
 
 // runArchive answers from an archive in one streaming pass
