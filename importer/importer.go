@@ -62,6 +62,13 @@ type Options struct {
 	// Now is the clock that decides whether compaction timestamps are in
 	// the future; nil means time.Now.
 	Now func() time.Time
+	// Known, if not nil, makes [Read] incremental: a listed file whose
+	// name the catalog holds is not opened (see [Known]); nil reads every
+	// listed file. [NewCatalog] ignores it.
+	Known *Known
+	// Full asks a caller that loads Known itself (workflow.Import) not to:
+	// every listed file is read (import --full). Read ignores it.
+	Full bool
 }
 
 func (o Options) now() time.Time {
@@ -97,6 +104,10 @@ type Result struct {
 	// Files and Lines count what was read from the source (a name listed
 	// in both folders counts twice).
 	Files, Lines int
+	// KnownSkipped counts the listed files not opened because the catalog
+	// holds their names (an incremental import, Options.Known); they are
+	// not in Files or Lines.
+	KnownSkipped int
 	// Entries is the number of entries in the view after the import.
 	Entries int
 	// Duplicates counts the entry lines of the source's live files whose
@@ -193,6 +204,9 @@ func Read(ctx context.Context, src storage.Source, opts Options) (*Batch, error)
 		defer rd.Close()
 		read = rd.ReadFile
 	}
+	if st, ok := src.(storage.Statter); ok {
+		r.statFn = st.StatFile
+	}
 	type readResult struct {
 		checked
 		problem error // a Problem reason, or a *strayError
@@ -213,9 +227,13 @@ func Read(ctx context.Context, src storage.Source, opts Options) (*Batch, error)
 	failpoint.Hit("import.after-read")
 
 	out := make([]checked, 0, len(reads))
+	known := 0
 	for i, rd := range reads {
 		var stray *strayError
 		switch res := results[i]; {
+		case res.it != nil && res.it.known:
+			known++
+			out = append(out, res.checked)
 		case errors.As(res.problem, &stray):
 			r.stray(rd.handle, stray)
 		case res.problem != nil:
@@ -228,7 +246,9 @@ func Read(ctx context.Context, src storage.Source, opts Options) (*Batch, error)
 	// sequence.
 	r.prog.report(PhaseValidate, 0, len(out))
 	r.prog.report(PhaseValidate, len(out), len(out))
-	return r.finish(r.collect(out), len(out)), nil
+	b := r.finish(r.collect(out), len(out)-known)
+	b.known = known
+	return b, nil
 }
 
 // toRead is a listed file to read.
@@ -268,6 +288,14 @@ type readFunc func(ctx context.Context, handle string, max int64) ([]byte, error
 // or a *strayError for an entry that is not a regular file. A failing
 // source is an error.
 func (r *run) readOne(ctx context.Context, read readFunc, rd toRead) (c checked, problem, err error) {
+	skip, st, hasStat, err := r.skipKnown(ctx, r.statFn, rd)
+	if err != nil {
+		return checked{}, nil, err
+	}
+	if skip {
+		it := &item{SourceFile: SourceFile{Handle: aptos.LiveHandle(rd.name), State: rd.state}, shown: rd.handle, known: true}
+		return checked{it: it}, nil, nil
+	}
 	data, err := read(ctx, rd.handle, r.opts.MaxFileSize)
 	switch {
 	case err == nil:
@@ -275,6 +303,10 @@ func (r *run) readOne(ctx context.Context, read readFunc, rd toRead) (c checked,
 		sf := SourceFile{Handle: rd.handle, State: rd.state, Content: data, Source: r.opts.Source}
 		if rd.state != catalog.Live {
 			sf.Handle = aptos.LiveHandle(rd.name)
+		}
+		if hasStat {
+			folder, _, _ := strings.Cut(rd.handle, "/")
+			sf.Source = Provenance(r.opts.Source, folder, st)
 		}
 		return r.check(sf), nil, nil
 	case ctx.Err() != nil:
@@ -338,6 +370,7 @@ type Batch struct {
 	r        *run
 	items    []*item
 	files    int
+	known    int // listed files not read: the catalog holds them
 	lines    int
 	warnings []Warning
 	// check, if set, runs in the write transaction after every change and
@@ -392,6 +425,7 @@ type run struct {
 	prog        reporter
 	probs       problems
 	movedListed bool    // the source listed metadata_backup/
+	statFn      statFunc // the source's StatFile, or nil
 	skipped     []stray // stray entries
 	firstID     *idLine // the first Identity line (checkIdentities)
 	firstIn     string  // and the file it is in
@@ -429,6 +463,9 @@ func (r *run) stray(handle string, reason *strayError) {
 type item struct {
 	SourceFile
 	shown     string // the handle as the storage names it, for messages
+	// known marks a file not read (Options.Known): the catalog holds its
+	// name; only its State is the source's. sha, lines and ids are empty.
+	known     bool
 	sha       [32]byte
 	lines     []aptos.Metadata
 	ids       []idLine
@@ -461,7 +498,7 @@ func storageHandle(handle string, s catalog.State) string {
 // before it and close it just after.
 func (b *Batch) Commit(ctx context.Context, db catalog.DB) (*Result, error) {
 	r, items := b.r.clone(), b.items
-	res := &Result{Files: b.files, Lines: b.lines}
+	res := &Result{Files: b.files, Lines: b.lines, KnownSkipped: b.known}
 	if !r.probs.empty() {
 		// Report the catalog conflicts too, from a read-only look, so the
 		// operator sees every problem at once.
@@ -674,7 +711,7 @@ func (r *run) merge(items []*item) []*item {
 		for i+1 < len(items) && items[i+1].Handle == it.Handle {
 			dup := items[i+1]
 			i++
-			if dup.sha != it.sha {
+			if !it.known && !dup.known && dup.sha != it.sha {
 				r.probs.add(Problem{Handle: it.shown, Err: fmt.Errorf("content (sha256 %x) differs from that of %s (sha256 %x), the same name: %w",
 					it.sha[:8], dup.shown, dup.sha[:8], catalog.ErrConflict)})
 				continue
@@ -751,6 +788,26 @@ func (r *run) plan(tx catalog.Tx, items []*item, full bool) (*plan, error) {
 	for i, it := range items {
 		listed[it.Handle] = true
 		f, ok := existing[it.Handle]
+		if it.known {
+			switch {
+			case !ok:
+				// Gone from the catalog since it was read (an undo, a
+				// cleanup): this batch has no content for it.
+				if _, err := tx.Deleted(it.Handle); err == nil && it.State == catalog.Moved {
+					p.deleted = append(p.deleted, it.Handle)
+					continue
+				}
+				return nil, fmt.Errorf("%s: %w (run the import again)", it.shown, ErrStale)
+			case f.State == it.State:
+				p.unchanged++
+			case f.State == catalog.Live:
+				p.actions[i] = actMove
+				p.moved++
+			default:
+				p.keptMoved = append(p.keptMoved, it.Handle)
+			}
+			continue
+		}
 		if !ok && it.State == catalog.Moved {
 			// A moved file that cleanup (or an undo) deleted from the
 			// catalog is still in a storage that was never pruned: the
@@ -799,7 +856,12 @@ func (r *run) plan(tx catalog.Tx, items []*item, full bool) (*plan, error) {
 	return p, nil
 }
 
+// orUnknown returns provenance s for a message: without the stat
+// [Provenance] records, or "an unknown source".
 func orUnknown(s string) string {
+	if m := provenanceRE.FindStringSubmatch(s); m != nil {
+		s = m[1]
+	}
 	if s == "" {
 		return "an unknown source"
 	}

@@ -39,6 +39,10 @@ func NewCatalog(ctx context.Context, path string, catOpts *catalog.Options, src 
 		return nil, fmt.Errorf("import: %w", err)
 	}
 	r.movedListed = listing.MovedListed
+	if st, ok := src.(storage.Statter); ok {
+		r.statFn = st.StatFile
+	}
+	r.opts.Known = nil // a new catalog knows nothing
 	reads := r.listReads(listing)
 	// Handle order, live before moved: the files bucket is written in key
 	// order, and a name in both folders is merged within one batch.

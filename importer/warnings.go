@@ -79,6 +79,9 @@ func fileWarnings(items []*item, skipped []stray, now time.Time) []Warning {
 		ws = append(ws, Warning{Handle: s.handle, Code: WarnSkipped, Message: "skipped, " + s.reason.reason})
 	}
 	for _, it := range items {
+		if it.known {
+			continue // not read: warned about when it was
+		}
 		if len(it.Content) == 0 {
 			ws = append(ws, Warning{Handle: it.shown, Code: WarnEmptyFile, Message: "empty file (0 bytes): it holds no entry; Aptos never writes one (a failed upload?)"})
 		}

@@ -19,6 +19,10 @@ import (
 // committed in between is taken into account. command names the writer in
 // the catalog's lock and journal.
 //
+// Unless opts.Full, an import into an existing catalog is incremental
+// (see sync.go): the catalog's names are read first and a listed name it
+// holds is not opened; the listing is the only full pass.
+//
 // A first import (no catalog yet) streams into a catalog built aside:
 // bounded memory, and no catalog (nor lock file) unless all of it
 // succeeds. If a catalog appears meanwhile, the batch path above runs.
@@ -33,25 +37,38 @@ func Import(ctx context.Context, cat Catalog, command string, src storage.Source
 			return res, err
 		}
 	}
-	batch, err := importer.Read(ctx, src, opts)
-	if err != nil {
-		return nil, err
+	for attempt := 1; ; attempt++ {
+		if !opts.Full {
+			// Incremental: names the catalog holds are not read again.
+			known, err := loadKnown(ctx, cat, command)
+			if err != nil {
+				return nil, err
+			}
+			opts.Known = known
+		}
+		batch, err := importer.Read(ctx, src, opts)
+		if err != nil {
+			return nil, err
+		}
+		if _, serr := os.Stat(cat.Location()); batch.Problems() && errors.Is(serr, fs.ErrNotExist) {
+			// Nothing to conflict with: refuse without creating a catalog.
+			return nil, batch.Err()
+		}
+		existed := cat.Exists()
+		db, err := cat.OpenWrite(ctx, command)
+		if err != nil {
+			return nil, err
+		}
+		res, err := batch.Commit(ctx, db)
+		db.Close()
+		if errors.Is(err, importer.ErrStale) && attempt < 3 {
+			continue // an undo or a cleanup committed meanwhile: read again
+		}
+		if err != nil {
+			cat.RemoveIfFresh(existed) // a failed first import leaves nothing behind
+		}
+		return res, err
 	}
-	if _, serr := os.Stat(cat.Location()); batch.Problems() && errors.Is(serr, fs.ErrNotExist) {
-		// Nothing to conflict with: refuse without creating a catalog.
-		return nil, batch.Err()
-	}
-	existed := cat.Exists()
-	db, err := cat.OpenWrite(ctx, command)
-	if err != nil {
-		return nil, err
-	}
-	res, err := batch.Commit(ctx, db)
-	db.Close()
-	if err != nil {
-		cat.RemoveIfFresh(existed) // a failed first import leaves nothing behind
-	}
-	return res, err
 }
 
 // streamGC gives the garbage collector more headroom for a streamed first

@@ -17,6 +17,7 @@ type importCmd struct {
 	storageFlags
 	Archive string `help:"An archive written by 'metactl export --archive'." type:"existingfile" placeholder:"FILE"`
 	Strict  bool   `help:"Refuse stray names in metadata/ (files Aptos could not parse) instead of skipping them."`
+	Full    bool   `help:"Read every listed file, also those the catalog already holds (by default only new names are read; see Help)."`
 }
 
 func (c *importCmd) Help() string {
@@ -31,6 +32,14 @@ since moved to metadata_backup/ becomes moved; a file the catalog has but the
 storage no longer lists is kept and reported, never deleted; re-importing the
 same storage changes nothing. The same name with other content, or another
 chain's identity, is refused as a conflict.
+
+Import is incremental: a listed name the catalog already holds is not
+opened again, so a sync costs one listing plus the new files. For a
+--local-fs-dir storage each file's size and mtime are recorded with it, and
+a known name whose size or mtime changed is read again (and refused if its
+content differs). A bucket cannot say that cheaply: 'verify
+--command-adapter-config' (or import --full, which reads every file) finds
+a known name whose content changed there.
 
 Names in metadata/ that are not metadata files (not ShellSafeName, or not
 ending in .meta: editor backups, .DS_Store, temp files) are skipped and
@@ -61,17 +70,19 @@ func (c *importCmd) Validate() error {
 
 // importJSON is the documented --json shape of import.
 type importJSON struct {
-	Source     string   `json:"source"`
-	Files      int      `json:"files"`
-	Lines      int      `json:"lines"`
-	Entries    int      `json:"entries"`
-	Duplicates int      `json:"duplicates"`
-	Added      int      `json:"added"`
-	Moved      int      `json:"moved"`
-	Unchanged  int      `json:"unchanged"`
-	Missing    []string `json:"missing"`
-	Skipped    []string `json:"skipped"`
-	KeptMoved  []string `json:"kept_moved"`
+	Source string `json:"source"`
+	Files  int    `json:"files"`
+	Lines  int    `json:"lines"`
+	// KnownSkipped counts listed files not read: the catalog holds them.
+	KnownSkipped int      `json:"known_skipped"`
+	Entries      int      `json:"entries"`
+	Duplicates   int      `json:"duplicates"`
+	Added        int      `json:"added"`
+	Moved        int      `json:"moved"`
+	Unchanged    int      `json:"unchanged"`
+	Missing      []string `json:"missing"`
+	Skipped      []string `json:"skipped"`
+	KeptMoved    []string `json:"kept_moved"`
 	// DeletedInStorage: moved files cleanup deleted that the storage
 	// still holds; not imported again.
 	DeletedInStorage []string           `json:"deleted_in_storage"`
@@ -104,13 +115,13 @@ func (c *importCmd) Run(a *app) error {
 			show(pr.Done, pr.Total)
 		}
 	}
-	res, err := workflow.Import(a.ctx, appCatalog{a}, "import", src, importer.Options{Source: c.describe(), Strict: c.Strict, Progress: prog, Now: a.now})
+	res, err := workflow.Import(a.ctx, appCatalog{a}, "import", src, importer.Options{Source: c.describe(), Strict: c.Strict, Progress: prog, Now: a.now, Full: c.Full})
 	if err != nil {
 		return err
 	}
 	a.warn(res.Warnings)
 	out := importJSON{
-		Source: c.describe(), Files: res.Files, Lines: res.Lines, Entries: res.Entries, Duplicates: res.Duplicates,
+		Source: c.describe(), Files: res.Files, Lines: res.Lines, KnownSkipped: res.KnownSkipped, Entries: res.Entries, Duplicates: res.Duplicates,
 		Added: res.Added, Moved: res.Moved, Unchanged: res.Unchanged,
 		Missing: nonNil(res.Missing), Skipped: nonNil(res.Skipped), KeptMoved: nonNil(res.KeptMoved), DeletedInStorage: nonNil(res.DeletedInStorage), Warnings: nonNilW(res.Warnings),
 		Changed: res.Changed, Generation: res.Generation, DigestBefore: res.DigestBefore, DigestAfter: res.DigestAfter,
@@ -118,8 +129,12 @@ func (c *importCmd) Run(a *app) error {
 	if a.cli.JSON {
 		return a.printJSON(out)
 	}
-	fmt.Fprintf(a.stdout, "imported %s: %s, %s, %s in the view (%s)\n",
-		out.Source, count(out.Files, "file"), count(out.Lines, "line"), count(out.Entries, "entry"), count(out.Duplicates, "duplicate line"))
+	known := ""
+	if out.KnownSkipped > 0 {
+		known = fmt.Sprintf(" (%d known, not read again)", out.KnownSkipped)
+	}
+	fmt.Fprintf(a.stdout, "imported %s: %s%s, %s, %s in the view (%s)\n",
+		out.Source, count(out.Files, "file"), known, count(out.Lines, "line"), count(out.Entries, "entry"), count(out.Duplicates, "duplicate line"))
 	if out.Changed {
 		fmt.Fprintf(a.stdout, "generation %d: %s added, %d moved, %d unchanged; view digest %s -> %s\n",
 			out.Generation, count(out.Added, "file"), out.Moved, out.Unchanged, out.DigestBefore.Short(), out.DigestAfter.Short())

@@ -4,9 +4,10 @@ package main
 
 import (
 	"fmt"
-	"github.com/metactl/metactl/metrics"
 	"strings"
 
+	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/metrics"
 	"github.com/metactl/metactl/verify"
 )
 
@@ -36,6 +37,9 @@ Problems (exit 4):
   snapshot-epoch         a snapshot's epoch contradicts the epoch endings
   manifest-reused        one manifest for different backups
   identity-conflict      identity lines naming different storages
+  storage-content-changed  (with a storage flag, when the catalog exists) a
+                         storage file whose content differs from the
+                         catalog's file of that name
 Warnings (exit code unchanged):
   no-identity            no identity line was ever seen
   timestamps-unknown     the latest compaction timestamps name an unknown file
@@ -59,6 +63,11 @@ func (c *verifyCmd) Run(a *app) error {
 	defer done()
 	working := a.working("verify")
 	r, err := verify.Catalog(a.ctx, db)
+	if err == nil && c.given() && a.catalogExists() {
+		// A storage and a catalog: names both hold must agree (an
+		// incremental import never reads a known name again).
+		err = c.againstCatalog(a, db, r)
+	}
 	working()
 	if err != nil {
 		return err
@@ -92,4 +101,20 @@ func printFinding(a *app, tag string, f verify.Finding) {
 	if len(f.Where) > 0 {
 		fmt.Fprintf(a.stdout, "     at %s\n", strings.Join(f.Where, "\n        "))
 	}
+}
+
+// againstCatalog adds to r a problem for each file of the storage (read
+// whole into db) whose content differs from the catalog's of that name.
+func (c *verifyCmd) againstCatalog(a *app, db catalog.DB, r *verify.Report) error {
+	cat, done, err := a.openRead("verify")
+	if err != nil {
+		return err
+	}
+	defer done()
+	found, err := verify.AgainstCatalog(a.ctx, db, cat)
+	if err != nil {
+		return err
+	}
+	r.Problems = append(r.Problems, found...)
+	return nil
 }

@@ -1,0 +1,217 @@
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// countingBucket is adapterBucket whose open_for_read appends a line to a
+// counter file per call: how many files a command downloads.
+func countingBucket(t *testing.T) (bucket, config string, opens func() int) {
+	t.Helper()
+	bucket, config = adapterBucket(t)
+	counter := filepath.Join(t.TempDir(), "opens")
+	b, err := os.ReadFile(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = bytes.Replace(b, []byte("  open_for_read: |\n"), []byte("  open_for_read: |\n    echo \"$FILE_HANDLE\" >> "+counter+"\n"), 1)
+	if err := os.WriteFile(config, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opens = func() int {
+		b, err := os.ReadFile(counter)
+		if os.IsNotExist(err) {
+			return 0
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := bytes.Count(b, []byte("\n"))
+		if err := os.Remove(counter); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	return bucket, config, opens
+}
+
+// addTxnFiles adds n new transaction files after the sample's last batch
+// (transaction_..-58000000) to the bucket's metadata/ as gzip, as the
+// backup coordinator would, and returns their names.
+func addTxnFiles(t *testing.T, dir string, n int, gz bool) []string {
+	t.Helper()
+	var names []string
+	for i := range n {
+		first := uint64(58000001) + uint64(i)*1000000
+		last := first + 999999
+		name := fmt.Sprintf("transaction_%d-%d.meta", first, last)
+		line := fmt.Sprintf(`{"TransactionBackup":{"first_version":%d,"last_version":%d,"manifest":"transaction_%d-.%x/transaction.manifest"}}`+"\n", first, last, first, i)
+		data := []byte(line)
+		if gz {
+			data = gzipBytes(t, data)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "metadata", name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, name)
+	}
+	return names
+}
+
+// TestIncrementalImportCountsDownloads: through a command adapter that
+// counts its open_for_read calls, a first import reads every file, a no-op
+// re-import reads none, and after 5 new files exactly 5; --full reads
+// everything again.
+func TestIncrementalImportCountsDownloads(t *testing.T) {
+	bucket, config, opens := countingBucket(t)
+	cat := filepath.Join(t.TempDir(), "c.db")
+	must(t, cat, nil, "import", "--command-adapter-config", config)
+	if n := opens(); n != 96 {
+		t.Fatalf("first import: %d open_for_read calls, want 96", n)
+	}
+	r := must(t, cat, nil, "--json", "import", "--command-adapter-config", config)
+	if n := opens(); n != 0 {
+		t.Errorf("no-op re-import: %d open_for_read calls, want 0", n)
+	}
+	if !strings.Contains(r.stdout, `"known_skipped": 96`) || !strings.Contains(r.stdout, `"changed": false`) {
+		t.Errorf("no-op re-import: %s", r.stdout)
+	}
+	addTxnFiles(t, bucket, 5, true)
+	r = must(t, cat, nil, "--json", "import", "--command-adapter-config", config)
+	if n := opens(); n != 5 {
+		t.Errorf("re-import after 5 new files: %d open_for_read calls, want 5", n)
+	}
+	if !strings.Contains(r.stdout, `"added": 5`) {
+		t.Errorf("re-import after 5 new files: %s", r.stdout)
+	}
+	must(t, cat, nil, "import", "--full", "--command-adapter-config", config)
+	if n := opens(); n != 101 {
+		t.Errorf("import --full: %d open_for_read calls, want 101", n)
+	}
+}
+
+// TestIncrementalDropInDownloadsNothingKnown: the drop-in compaction with
+// a kept catalog (the chart's --metadata-cache-dir on a PVC) downloads
+// only the files it does not know.
+func TestIncrementalDropInDownloadsNothingKnown(t *testing.T) {
+	bucket, config, opens := countingBucket(t)
+	cacheDir := filepath.Join(t.TempDir(), "cache")
+	args := helmArgs(t, cacheDir, config)
+	env := []string{"METACTL_NOW=1700000000"}
+	if r := metactl(t, "", env, args...); r.code != 0 {
+		t.Fatalf("first drop-in run: %s", r)
+	}
+	if n := opens(); n != 96 {
+		t.Fatalf("first drop-in run: %d open_for_read calls, want 96", n)
+	}
+	if r := metactl(t, "", env, args...); r.code != 0 {
+		t.Fatalf("second drop-in run: %s", r)
+	}
+	if n := opens(); n != 0 {
+		t.Errorf("second drop-in run, nothing new: %d open_for_read calls, want 0", n)
+	}
+	addTxnFiles(t, bucket, 3, true)
+	if r := metactl(t, "", []string{"METACTL_NOW=1700000100"}, args...); r.code != 0 {
+		t.Fatalf("third drop-in run: %s", r)
+	}
+	if n := opens(); n != 3 {
+		t.Errorf("drop-in run after 3 new files: %d open_for_read calls, want 3", n)
+	}
+}
+
+// TestIncrementalLocalChangedInPlace: for a LocalFs storage a known name
+// is not read again while its size and mtime stay; changed in place (other
+// bytes, other mtime) it is read again and refused as a conflict, naming
+// the file. verify --local-fs-dir against the catalog names it too.
+func TestIncrementalLocalChangedInPlace(t *testing.T) {
+	dir := t.TempDir()
+	copyTree(t, filepath.Join(repoRoot(t), "testdata", "sample"), dir)
+	cat := filepath.Join(t.TempDir(), "c.db")
+	must(t, cat, nil, "import", "--local-fs-dir", dir)
+	r := must(t, cat, nil, "--json", "import", "--local-fs-dir", dir)
+	if !strings.Contains(r.stdout, `"known_skipped": 96`) {
+		t.Errorf("no-op re-import of a folder: %s", r.stdout)
+	}
+	// Same size, other content, other mtime.
+	path := filepath.Join(dir, "metadata", "transaction_0-0.meta")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := bytes.Replace(b, []byte(`"manifest":"`), []byte(`"manifest":"X`), 1)
+	changed = bytes.Replace(changed, []byte(`.manifest"`), []byte(`.manifes"`), 1)
+	if len(changed) != len(b) || bytes.Equal(changed, b) {
+		t.Fatalf("test setup: %q -> %q", b, changed)
+	}
+	if err := os.WriteFile(path, changed, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	future := time.Now().Add(time.Hour)
+	if err := os.Chtimes(path, future, future); err != nil {
+		t.Fatal(err)
+	}
+	r = metactl(t, cat, nil, "import", "--local-fs-dir", dir)
+	if r.code != 3 || !strings.Contains(r.stderr, "metadata/transaction_0-0.meta") || !strings.Contains(r.stderr, "differs from the catalog") {
+		t.Errorf("import of a file changed in place: %s", r)
+	}
+	r = metactl(t, cat, nil, "verify", "--local-fs-dir", dir)
+	if r.code != 4 || !strings.Contains(r.stdout, "storage-content-changed") || !strings.Contains(r.stdout, "metadata/transaction_0-0.meta") {
+		t.Errorf("verify --local-fs-dir of a file changed in place: %s", r)
+	}
+}
+
+// TestVerifyFindsContentChangedInBucket: a bucket file changed under a
+// known name is not read by an incremental import (it trusts the name, as
+// Aptos does), and verify --command-adapter-config names it.
+func TestVerifyFindsContentChangedInBucket(t *testing.T) {
+	bucket, config, _ := countingBucket(t)
+	cat := filepath.Join(t.TempDir(), "c.db")
+	must(t, cat, nil, "import", "--command-adapter-config", config)
+	name := filepath.Join(bucket, "metadata", "epoch_ending_0-0.meta")
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := gunzipBytes(t, b)
+	other := bytes.Replace(plain, []byte(`"manifest":"`), []byte(`"manifest":"other-`), 1)
+	if err := os.WriteFile(name, gzipBytes(t, other), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	must(t, cat, nil, "import", "--command-adapter-config", config) // trusts the name
+	r := metactl(t, cat, nil, "verify", "--command-adapter-config", config)
+	if r.code != 4 || !strings.Contains(r.stdout, "storage-content-changed") || !strings.Contains(r.stdout, "metadata/epoch_ending_0-0.meta") {
+		t.Errorf("verify --command-adapter-config: %s", r)
+	}
+	r = metactl(t, cat, nil, "import", "--full", "--command-adapter-config", config)
+	if r.code != 3 || !strings.Contains(r.stderr, "metadata/epoch_ending_0-0.meta") {
+		t.Errorf("import --full: %s", r)
+	}
+}
+
+func gzipBytes(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if _, err := zw.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// copyTree copies the folder from into to (which may exist).
+func copyTree(t *testing.T, from, to string) {
+	t.Helper()
+	if err := os.CopyFS(to, os.DirFS(from)); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,137 @@
+package importer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+
+	"github.com/metactl/metactl/aptos"
+	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/storage"
+)
+
+// ErrStale is returned (wrapped) by [Batch.Commit] when the batch was read
+// incrementally ([Options.Known]) and the catalog has since lost a file the
+// batch took as known without reading it (an undo or a cleanup committed in
+// between): the batch has no content for it. Read the source again with a
+// fresh [LoadKnown] and commit that; it is rare, and nothing was written.
+var ErrStale = errors.New("the catalog changed since the storage was read")
+
+// Known is what a catalog held when an incremental import began: the
+// handles of its files, and for each the storage stat its provenance
+// records (see [Provenance]). [Read] given a Known opens only the listed
+// files it does not hold, so a sync costs one listing plus the new files.
+// A Known is read-only after [LoadKnown] and safe for concurrent use.
+type Known struct {
+	files map[string]knownFile
+}
+
+type knownFile struct {
+	stat    storage.Stat
+	folder  string // the folder the stat is of; "" if none is recorded
+	hasStat bool
+}
+
+// LoadKnown reads the handles of db's files (no content) in one read-only
+// transaction.
+func LoadKnown(ctx context.Context, db catalog.DB) (*Known, error) {
+	k := &Known{files: map[string]knownFile{}}
+	err := db.View(ctx, func(tx catalog.Tx) error {
+		return tx.ForEachFile(false, func(f *catalog.File) error {
+			var kf knownFile
+			if folder, st, ok := ParseProvenance(f.Source); ok {
+				kf = knownFile{stat: st, folder: folder, hasStat: true}
+			}
+			k.files[f.Handle] = kf
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("import: read the catalog's files: %w", err)
+	}
+	return k, nil
+}
+
+// Len returns the number of files known.
+func (k *Known) Len() int {
+	if k == nil {
+		return 0
+	}
+	return len(k.files)
+}
+
+// provenanceRE matches the stat suffix [Provenance] appends.
+var provenanceRE = regexp.MustCompile(`^(.*) \((metadata|metadata_backup)/ (\d+) bytes, mtime (\d+)\)$`)
+
+// Provenance returns the provenance recorded for a file read from
+// source's folder ("metadata" or "metadata_backup") with stat st:
+// "<source> (<folder>/ <size> bytes, mtime <unix ns>)". The catalog keeps
+// provenance as free text; this suffix is how an incremental import finds
+// the stat again ([ParseProvenance]) without a schema change, on every
+// backend.
+func Provenance(source, folder string, st storage.Stat) string {
+	return fmt.Sprintf("%s (%s/ %d bytes, mtime %d)", source, folder, st.Size, st.ModTime)
+}
+
+// ParseProvenance returns the folder and stat [Provenance] recorded in p,
+// or ok false if p records none (a file read through a command adapter,
+// written by compaction, or imported before stats were recorded).
+func ParseProvenance(p string) (folder string, st storage.Stat, ok bool) {
+	m := provenanceRE.FindStringSubmatch(p)
+	if m == nil {
+		return "", storage.Stat{}, false
+	}
+	size, err1 := strconv.ParseInt(m[3], 10, 64)
+	mtime, err2 := strconv.ParseInt(m[4], 10, 64)
+	if err1 != nil || err2 != nil {
+		return "", storage.Stat{}, false
+	}
+	return m[2], storage.Stat{Size: size, ModTime: mtime}, true
+}
+
+// skipKnown reports whether the listed file rd need not be opened: the
+// catalog holds its name and, where the source can stat it and the
+// catalog recorded the stat of a copy in the same folder, size and mtime
+// are unchanged. statFn is nil for a source that cannot stat. It also
+// returns the stat taken (zero, ok false, if none), for the provenance of
+// a file that is read after all.
+func (r *run) skipKnown(ctx context.Context, statFn statFunc, rd toRead) (skip bool, st storage.Stat, hasStat bool, err error) {
+	folder := aptos.MetadataDir
+	if rd.state == catalog.Moved {
+		folder = aptos.MetadataBackupDir
+	}
+	kf, known := r.opts.Known.lookup(aptos.LiveHandle(rd.name))
+	if known && (statFn == nil || !kf.hasStat || kf.folder != folder) {
+		// Nothing to compare with (a moved copy, a file compaction
+		// wrote, a command adapter's): the name is trusted, as Aptos
+		// trusts it.
+		return true, storage.Stat{}, false, nil
+	}
+	if statFn != nil {
+		if st, err = statFn(ctx, rd.handle); err == nil {
+			hasStat = true
+		} else if ctx.Err() != nil {
+			return false, storage.Stat{}, false, ctx.Err()
+		} else {
+			// Reading gives the precise error (gone, not regular, ...).
+			st, err = storage.Stat{}, nil
+		}
+	}
+	if known && hasStat && kf.stat == st {
+		return true, st, hasStat, nil
+	}
+	return false, st, hasStat, nil // new, or changed in place: read it
+}
+
+func (k *Known) lookup(handle string) (knownFile, bool) {
+	if k == nil {
+		return knownFile{}, false
+	}
+	kf, ok := k.files[handle]
+	return kf, ok
+}
+
+// statFunc stats one file of a source (storage.Statter.StatFile).
+type statFunc func(ctx context.Context, handle string) (storage.Stat, error)
