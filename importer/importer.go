@@ -424,11 +424,11 @@ type run struct {
 	opts        Options
 	prog        reporter
 	probs       problems
-	movedListed bool    // the source listed metadata_backup/
+	movedListed bool     // the source listed metadata_backup/
 	statFn      statFunc // the source's StatFile, or nil
-	skipped     []stray // stray entries
-	firstID     *idLine // the first Identity line (checkIdentities)
-	firstIn     string  // and the file it is in
+	skipped     []stray  // stray entries
+	firstID     *idLine  // the first Identity line (checkIdentities)
+	firstIn     string   // and the file it is in
 }
 
 // stray is an entry that was not imported, and why.
@@ -462,7 +462,7 @@ func (r *run) stray(handle string, reason *strayError) {
 // with the same content are merged into one live item.
 type item struct {
 	SourceFile
-	shown     string // the handle as the storage names it, for messages
+	shown string // the handle as the storage names it, for messages
 	// known marks a file not read (Options.Known): the catalog holds its
 	// name; only its State is the source's. sha, lines and ids are empty.
 	known     bool
