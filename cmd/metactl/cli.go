@@ -73,6 +73,10 @@ type CLI struct {
 	Copy       copyCmd       `cmd:"" help:"Copy a whole catalog, journal included, between a file, an archive (source only) and etcd."`
 	Completion completionCmd `cmd:"" help:"Print a shell completion script (bash, zsh, fish)."`
 
+	// Aptos's subcommand paths (aptos_aliases.go), hidden.
+	BackupMaintenance backupMaintenanceCmd `cmd:"" name:"backup-maintenance" hidden:"" help:"Aptos's 'backup-maintenance compact', as an alias of compact."`
+	Backup            backupCmd            `cmd:"" name:"backup" hidden:"" help:"Aptos's 'backup query backup-storage-state', as an alias of status."`
+
 	Selftest       selftestCmd       `cmd:"" help:"Check that a filesystem honours fsync, rename and flock, and crash-test metactl on it."`
 	SelftestHelper selftestHelperCmd `cmd:"" name:"selftest-helper" hidden:"" help:"The second process of selftest's probes."`
 }
@@ -140,6 +144,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 	}
 	if cli.MetricsFile != "" {
 		command, _, _ := strings.Cut(kctx.Command(), " ")
+		if c := aliasCommand(kctx.Command()); c != "" {
+			command = c
+		}
 		run := &metrics.Run{Command: command, Start: start, Duration: time.Since(start), Exit: code}
 		if err := a.writeMetrics(run); err != nil {
 			fmt.Fprintf(stderr, "metactl: warning: %v\n", err)

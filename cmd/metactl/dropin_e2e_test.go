@@ -9,8 +9,9 @@ import (
 )
 
 // helmArgs returns the argument list of Aptos's helm CronJob as recorded in
-// docs/drop-in.md, without the leading "backup-maintenance", with the
-// chart's two paths replaced by cacheDir and config.
+// docs/drop-in.md, verbatim ("backup-maintenance compact ...": metactl
+// takes Aptos's subcommand path as an alias), with the chart's two paths
+// replaced by cacheDir and config.
 func helmArgs(t *testing.T, cacheDir, config string) []string {
 	t.Helper()
 	doc, err := os.ReadFile(filepath.Join(repoRoot(t), "docs", "drop-in.md"))
@@ -34,7 +35,7 @@ func helmArgs(t *testing.T, cacheDir, config string) []string {
 			args[i] = config
 		}
 	}
-	return args[1:]
+	return args
 }
 
 // adapterBucket makes a "bucket" holding the gzip sample's metadata/ and a
@@ -67,8 +68,8 @@ func adapterBucket(t *testing.T) (bucket, config string) {
 }
 
 // TestHelmChartCommandLine runs Aptos's helm CronJob command line, exactly
-// (docs/drop-in.md), with metactl in place of aptos-db-tool
-// backup-maintenance: no --catalog and no METACTL_CATALOG, a working folder
+// (docs/drop-in.md), with metactl in place of aptos-db-tool, subcommand
+// path included: no --catalog and no METACTL_CATALOG, a working folder
 // that must stay untouched (the chart's root filesystem is read-only), a
 // cache folder that does not exist yet (a fresh emptyDir subfolder), and a
 // command-adapter storage. Two runs a day apart compact and then move the
@@ -99,10 +100,12 @@ func TestHelmChartCommandLine(t *testing.T) {
 	// A restore job asks the storage directly, as 'aptos-db-tool backup
 	// query backup-storage-state' does: no catalog is created or kept.
 	cached := must(t, filepath.Join(cacheDir, "metactl.db"), nil, "status").stdout
-	for _, extra := range [][]string{nil, {"--metadata-cache-dir", cacheDir, "--concurrent-downloads", "2"}} {
-		q := metactlIn(t, root, "", env, append([]string{"status", "--command-adapter-config", config}, extra...)...)
-		if q.code != 0 || q.stdout != cached {
-			t.Errorf("status straight from the storage %v: %s\nwant stdout %q", extra, q, cached)
+	for _, cmd := range [][]string{{"status"}, {"backup", "query", "backup-storage-state"}} {
+		for _, extra := range [][]string{nil, {"--metadata-cache-dir", cacheDir, "--concurrent-downloads", "2"}} {
+			q := metactlIn(t, root, "", env, append(append(cmd, "--command-adapter-config", config), extra...)...)
+			if q.code != 0 || q.stdout != cached {
+				t.Errorf("%v straight from the storage %v: %s\nwant stdout %q", cmd, extra, q, cached)
+			}
 		}
 	}
 	if got := listDirRaw(root); len(got) != 0 {
