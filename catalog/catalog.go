@@ -159,10 +159,26 @@ type WriteTx interface {
 // filled in (Timeout, Now, Command).
 type OpenFunc func(ctx context.Context, location string, opts *Options) (DB, error)
 
+// CreateFunc builds a new catalog of one backend with one bulk write (see
+// [Create]); opts has its defaults filled in.
+type CreateFunc func(ctx context.Context, location string, opts *Options, kind string, fn func(BulkWriteTx) error) (*Operation, error)
+
 var (
 	backendsMu sync.RWMutex
 	backends   = map[string]OpenFunc{}
+	creators   = map[string]CreateFunc{}
 )
+
+// RegisterCreate gives the backend registered under scheme a bulk build
+// for [Create]. Call it from the backend's init function, after Register.
+func RegisterCreate(scheme string, create CreateFunc) {
+	backendsMu.Lock()
+	defer backendsMu.Unlock()
+	if backends[scheme] == nil || create == nil || creators[scheme] != nil {
+		panic(fmt.Sprintf("catalog.RegisterCreate: scheme %q not registered, registered twice, or nil CreateFunc", scheme))
+	}
+	creators[scheme] = create
+}
 
 // Register makes a backend available under a URL scheme: Open then hands
 // every location of the form "<scheme>://..." to open. A backend package
@@ -232,6 +248,9 @@ func Open(ctx context.Context, location string, opts *Options) (DB, error) {
 	backendsMu.RLock()
 	open := backends[scheme]
 	backendsMu.RUnlock()
+	if o.ReadOnly && o.Mode == MustBeNew {
+		return nil, fmt.Errorf("open catalog %q: a read-only open cannot make a new catalog", location)
+	}
 	if open == nil {
 		if scheme == FileScheme {
 			return nil, fmt.Errorf("open catalog %q: no backend for catalog files is linked in (import github.com/metactl/metactl/catalog/boltstore)", location)
@@ -278,3 +297,42 @@ type BulkUpdater interface {
 	// "<kind>.after-commit" after it.
 	UpdateBulk(ctx context.Context, kind string, fn func(BulkWriteTx) error) (*Operation, error)
 }
+
+// Create makes a new catalog at location with one write of the given
+// kind, in which fn may checkpoint ([BulkWriteTx.Checkpoint]) so that
+// memory stays bounded however much it writes. The catalog appears only if
+// fn returns nil; it then holds exactly what Open followed by one Update
+// would leave. Create returns an error wrapping ErrExist, having run
+// nothing, if a catalog exists at location: use Open and Update then.
+//
+// A backend without a bulk build ([RegisterCreate]) runs fn in one Update
+// of a catalog opened with MustBeNew (Checkpoint does nothing), so a
+// failure may leave that backend's empty catalog behind.
+func Create(ctx context.Context, location string, opts *Options, kind string, fn func(BulkWriteTx) error) (*Operation, error) {
+	o := opts.WithDefaults()
+	if o.ReadOnly {
+		return nil, ErrReadOnly
+	}
+	scheme := Scheme(location)
+	if scheme == "" {
+		scheme = FileScheme
+	}
+	backendsMu.RLock()
+	create := creators[scheme]
+	backendsMu.RUnlock()
+	if create != nil {
+		return create(ctx, location, o, kind, fn)
+	}
+	o.Mode = MustBeNew
+	db, err := Open(ctx, location, o)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	return db.Update(ctx, kind, func(tx WriteTx) error { return fn(noCheckpoints{tx}) })
+}
+
+// noCheckpoints is a WriteTx as a BulkWriteTx whose Checkpoint does nothing.
+type noCheckpoints struct{ WriteTx }
+
+func (noCheckpoints) Checkpoint() error { return nil }

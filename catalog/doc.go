@@ -16,8 +16,11 @@
 //     the backend registered for that scheme with [Register], a plain path to
 //     the one registered as [FileScheme]. A program links backends in with a
 //     blank import.
-//   - [Options] are honoured by every backend: read-only, lock timeout,
-//     clock, command name.
+//   - [Options] are honoured by every backend: read-only, [Mode] (create a
+//     missing catalog, [MustExist] or [MustBeNew]), lock timeout, clock,
+//     command name. [Create] builds a new catalog in one bulk write.
+//   - A backend passes internal/catalogtest's conformance table before it
+//     is wired in.
 //
 // # Invariants
 //

@@ -14,6 +14,9 @@ type Options struct {
 	// ReadOnly opens the catalog with a shared lock and refuses writes.
 	// A read-only open never creates or modifies any file.
 	ReadOnly bool
+	// Mode says what to do about a catalog that exists or not; every
+	// backend honours it, so no caller needs to look at the location.
+	Mode Mode
 	// Timeout bounds the wait for the catalog's lock. Zero means
 	// DefaultTimeout; a negative value means do not wait at all.
 	Timeout time.Duration
@@ -31,6 +34,21 @@ type Options struct {
 	// DefaultCheckpointBytes. Other transactions ignore it.
 	CheckpointBytes int
 }
+
+// Mode says what Open does about whether the catalog exists.
+type Mode uint8
+
+const (
+	// OpenOrCreate (the default): a writable open creates a missing
+	// catalog, a read-only open refuses it with ErrNoCatalog.
+	OpenOrCreate Mode = iota
+	// MustExist refuses a missing catalog with ErrNoCatalog, creating
+	// nothing, even for a writable open.
+	MustExist
+	// MustBeNew refuses an existing catalog with ErrExist and creates a
+	// new one; not with ReadOnly.
+	MustBeNew
+)
 
 // WithDefaults returns a copy of o (nil: all defaults) with Timeout, Now
 // and Command filled in.

@@ -123,7 +123,7 @@
 // Into a catalog that does not exist yet, [NewCatalog] (what the CLI does
 // for a first import) streams instead: it lists the source, then reads,
 // validates and writes the files 256 at a time, in handle order, into a
-// catalog built on a scratch file ([boltstore.Create]), dropping each batch
+// catalog built on a scratch file ([catalog.Create]), dropping each batch
 // once written, with the next batch read on other goroutines meanwhile.
 // Memory stays bounded (1M lines in files of 100: about 175 MiB peak
 // instead of 1.4 GiB). All or nothing still holds: the first problem stops

@@ -9,7 +9,6 @@ import (
 
 	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
-	"github.com/metactl/metactl/catalog/boltstore"
 	"github.com/metactl/metactl/internal/failpoint"
 	"github.com/metactl/metactl/storage"
 )
@@ -20,7 +19,7 @@ const streamBatch = 256
 
 // NewCatalog imports a storage into a new catalog at path (a file path):
 // a first import, streamed. It reads, validates and writes the files in
-// batches into a catalog built on a scratch file ([boltstore.Create]), so
+// batches into a catalog built on a scratch file ([catalog.Create]), so
 // it never holds the whole source, and publishes the catalog only if
 // nothing at all is wrong: bad input gives an *InputError listing every
 // problem (up to Options.MaxProblems) and, like any failure, leaves no
@@ -58,7 +57,7 @@ func NewCatalog(ctx context.Context, path string, catOpts *catalog.Options, src 
 		defer rd.Close()
 		s.read = rd.ReadFile
 	}
-	op, err := boltstore.Create(ctx, path, catOpts, "import", func(tx catalog.BulkWriteTx) error { return s.run(ctx, tx) })
+	op, err := catalog.Create(ctx, path, catOpts, "import", func(tx catalog.BulkWriteTx) error { return s.run(ctx, tx) })
 	if err != nil {
 		var ie *InputError
 		switch {

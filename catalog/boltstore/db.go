@@ -49,7 +49,12 @@ type boltDB struct {
 	lockFile *os.File // exclusive writers: held until Close
 }
 
-func init() { catalog.Register(catalog.FileScheme, open) }
+func init() {
+	catalog.Register(catalog.FileScheme, open)
+	catalog.RegisterCreate(catalog.FileScheme, func(ctx context.Context, location string, opts *catalog.Options, kind string, fn func(catalog.BulkWriteTx) error) (*catalog.Operation, error) {
+		return Create(ctx, strings.TrimPrefix(location, catalog.FileScheme+"://"), opts, kind, fn)
+	})
+}
 
 // open is the backend's catalog.OpenFunc: location is a file path, or a
 // "file://" URL of one.
@@ -71,7 +76,7 @@ func openBolt(ctx context.Context, path string, opts *catalog.Options) (*boltDB,
 
 	st, err := os.Stat(path)
 	switch {
-	case errors.Is(err, fs.ErrNotExist) && o.ReadOnly:
+	case errors.Is(err, fs.ErrNotExist) && (o.ReadOnly || o.Mode == catalog.MustExist):
 		return nil, fmt.Errorf("open catalog %q: %w (create it with 'metactl import')", path, catalog.ErrNoCatalog)
 	case errors.Is(err, fs.ErrNotExist):
 		if err := create(path, &o); err != nil {
@@ -79,6 +84,8 @@ func openBolt(ctx context.Context, path string, opts *catalog.Options) (*boltDB,
 		}
 	case err != nil:
 		return nil, fmt.Errorf("open catalog %q: %w", path, err)
+	case o.Mode == catalog.MustBeNew:
+		return nil, fmt.Errorf("open catalog %q: %w", path, catalog.ErrExist)
 	default:
 		if err := notCatalog(path, st); err != nil {
 			return nil, err
@@ -209,12 +216,15 @@ func create(path string, o *catalog.Options) error {
 	}
 	if err == nil {
 		// Link, not rename: if another process created the catalog
-		// meanwhile, keep theirs.
-		if err = os.Link(tmp, path); errors.Is(err, fs.ErrExist) {
+		// meanwhile, keep theirs (unless this open must make a new one).
+		if err = os.Link(tmp, path); errors.Is(err, fs.ErrExist) && o.Mode != catalog.MustBeNew {
 			err = nil
 		}
 	}
 	_ = os.Remove(tmp)
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("create catalog %q: %w", path, catalog.ErrExist)
+	}
 	if err != nil {
 		return fmt.Errorf("create catalog %q: %w", path, err)
 	}

@@ -83,11 +83,19 @@ func openDB(ctx context.Context, location string, opts *catalog.Options) (catalo
 }
 
 // create publishes an empty generation 0 if the catalog does not exist, as
-// a writable open of a catalog file creates the file.
+// a writable open of a catalog file creates the file; it honours
+// Options.Mode.
 func (db *DB) create(ctx context.Context) error {
 	base, err := db.s.Current(ctx)
-	if err != nil || base.Manifest != nil {
+	switch {
+	case err != nil:
 		return err
+	case base.Manifest != nil && db.opts.Mode == catalog.MustBeNew:
+		return fmt.Errorf("open catalog %q: %w", db.location, catalog.ErrExist)
+	case base.Manifest != nil:
+		return nil
+	case db.opts.Mode == catalog.MustExist:
+		return fmt.Errorf("open catalog %q: %w (create it with 'metactl import')", db.location, catalog.ErrNoCatalog)
 	}
 	if _, err := db.s.collect(ctx, db.lock, base); err != nil {
 		return err

@@ -3,6 +3,7 @@
 // t.TempDir(), metadata files put in one transaction, and listings of what
 // the catalog then holds. There are no mocks: every helper goes through
 // the catalog package's public API, as production code does.
+// RunConformance holds every backend to one table of behaviours.
 //
 // It is only for tests. Import it from _test.go files, never from
 // production code: its helpers take a testing.TB and fail the test on any

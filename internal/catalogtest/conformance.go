@@ -1,0 +1,465 @@
+package catalogtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/metactl/metactl/aptos"
+	"github.com/metactl/metactl/catalog"
+)
+
+// Backend describes a catalog backend to RunConformance.
+type Backend struct {
+	// Name names the backend's subtests ("bbolt", "etcd").
+	Name string
+	// NewLocation returns a location, for catalog.Open, where no catalog
+	// exists yet: a new one on every call.
+	NewLocation func(t testing.TB) string
+	// Damage damages the catalog at location so that opening or reading
+	// it must fail with catalog.ErrCorrupt.
+	Damage func(t testing.TB, location string)
+}
+
+// Conformance is the table of behaviours every catalog backend honours,
+// by name. RunConformance runs each as a subtest of the backend.
+var Conformance = []struct {
+	Name string
+	Run  func(t *testing.T, b Backend)
+}{
+	{"transactions", conformTransactions},
+	{"generations", conformGenerations},
+	{"reader-isolation", conformIsolation},
+	{"lock-refusal", conformBusy},
+	{"undo", conformUndo},
+	{"history", conformHistory},
+	{"check", conformCheck},
+	{"must-exist", conformMustExist},
+	{"must-be-new", conformMustBeNew},
+	{"create", conformCreate},
+	{"damaged", conformDamaged},
+}
+
+// RunConformance runs the Conformance table against one backend, as
+// subtests named by the backend and the behaviour. A new backend passes
+// it before it is wired in.
+func RunConformance(t *testing.T, b Backend) {
+	t.Run(b.Name, func(t *testing.T) {
+		for _, c := range Conformance {
+			t.Run(c.Name, func(t *testing.T) {
+				t.Parallel() // every behaviour has locations of its own
+				c.Run(t, b)
+			})
+		}
+	})
+}
+
+// conformOpen opens location with o's mode and read-only flag, with the
+// test's defaults, and closes it when the test ends.
+func conformOpen(t testing.TB, location string, o catalog.Options) catalog.DB {
+	t.Helper()
+	db, err := openConform(t, location, o)
+	if err != nil {
+		t.Fatalf("open %s: %v", location, err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func openConform(t testing.TB, location string, o catalog.Options) (catalog.DB, error) {
+	if o.Timeout == 0 {
+		o.Timeout = LockTimeout
+	}
+	if o.Command == "" {
+		o.Command = "conformance"
+	}
+	o.NoSync = true
+	return catalog.Open(context.Background(), location, &o)
+}
+
+// conformFile is the i-th file of the suite: one transaction entry.
+func conformFile(i uint64) File {
+	return File{Name: fmt.Sprintf("transaction_%d-%d.meta", i*10, i*10+9), State: catalog.Live,
+		Lines: []aptos.Metadata{Transaction(i*10, i*10+9, fmt.Sprintf("transaction_%d/transaction.manifest", i))}}
+}
+
+func handles(t testing.TB, db catalog.DB) []string {
+	t.Helper()
+	var hs []string
+	for _, f := range Files(t, db) {
+		hs = append(hs, f.Handle+"="+f.State.String())
+	}
+	return hs
+}
+
+func conformTransactions(t *testing.T, b Backend) {
+	db := conformOpen(t, b.NewLocation(t), catalog.Options{})
+	Put(t, db, conformFile(1))
+	// A failing fn publishes nothing of what it did.
+	boom := errors.New("boom")
+	_, err := db.Update(t.Context(), "import", func(tx catalog.WriteTx) error {
+		if _, err := tx.PutFile(conformFile(2).NewFile(Source)); err != nil {
+			return err
+		}
+		if err := tx.SetState(conformFile(1).Handle(), catalog.Moved); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("failing update: %v, want boom", err)
+	}
+	if got, want := handles(t, db), []string{conformFile(1).Handle() + "=live"}; !slices.Equal(got, want) {
+		t.Errorf("after a failed update: %v, want %v", got, want)
+	}
+	// A conflicting file is refused, a view-changing write that must
+	// preserve the view fails, and neither publishes.
+	other := conformFile(1)
+	other.Lines = conformFile(3).Lines
+	_, err = db.Update(t.Context(), "import", func(tx catalog.WriteTx) error {
+		_, err := tx.PutFile(other.NewFile(Source))
+		return err
+	})
+	if !errors.Is(err, catalog.ErrConflict) {
+		t.Errorf("other content under a handle: %v, want ErrConflict", err)
+	}
+	_, err = db.Update(t.Context(), "compact", func(tx catalog.WriteTx) error {
+		tx.PreserveView()
+		return tx.SetState(conformFile(1).Handle(), catalog.Moved)
+	})
+	var lost *catalog.LostEntriesError
+	if !errors.As(err, &lost) || !errors.Is(err, catalog.ErrViewChanged) {
+		t.Errorf("view-preserving write that loses an entry: %v, want *LostEntriesError", err)
+	}
+	// Every change of one successful fn is published together.
+	op, err := db.Update(t.Context(), "import", func(tx catalog.WriteTx) error {
+		tx.SetNote("two files")
+		for _, i := range []uint64{2, 3} {
+			if _, err := tx.PutFile(conformFile(i).NewFile(Source)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if op.Added.Count != 2 || op.Note != "two files" || op.Kind != "import" {
+		t.Errorf("operation %+v, want 2 added, the note and kind import", op)
+	}
+	if got := len(Files(t, db)); got != 3 {
+		t.Errorf("%d files, want 3", got)
+	}
+	Verify(t, db)
+}
+
+func conformGenerations(t *testing.T, b Backend) {
+	loc := b.NewLocation(t)
+	db := conformOpen(t, loc, catalog.Options{})
+	if g := Generation(t, db); g != 0 {
+		t.Fatalf("new catalog at generation %d, want 0", g)
+	}
+	for i := uint64(1); i <= 3; i++ {
+		Put(t, db, conformFile(i))
+		if g := Generation(t, db); g != i {
+			t.Fatalf("after write %d: generation %d", i, g)
+		}
+	}
+	// Putting the same file again changes nothing and publishes nothing.
+	op, err := db.Update(t.Context(), "import", func(tx catalog.WriteTx) error {
+		r, err := tx.PutFile(conformFile(1).NewFile(Source))
+		if err == nil && r != catalog.Unchanged {
+			t.Errorf("PutFile of an identical file: %v, want Unchanged", r)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if op.Changed() || op.Generation != 3 || Generation(t, db) != 3 {
+		t.Errorf("no-op write: changed %v, generation %d (catalog %d), want unchanged at 3", op.Changed(), op.Generation, Generation(t, db))
+	}
+	db.Close()
+	ro := conformOpen(t, loc, catalog.Options{ReadOnly: true})
+	if g := Generation(t, ro); g != 3 {
+		t.Errorf("reopened at generation %d, want 3", g)
+	}
+	if _, err := ro.Update(t.Context(), "import", func(catalog.WriteTx) error { return nil }); !errors.Is(err, catalog.ErrReadOnly) {
+		t.Errorf("write on a read-only catalog: %v, want ErrReadOnly", err)
+	}
+}
+
+// conformIsolation: a read transaction sees one generation whole while a
+// writer of the same DB commits the next.
+func conformIsolation(t *testing.T, b Backend) {
+	db := conformOpen(t, b.NewLocation(t), catalog.Options{})
+	Put(t, db, conformFile(1))
+	inView, committed := make(chan struct{}), make(chan struct{})
+	viewErr := make(chan error, 1)
+	go func() {
+		viewErr <- db.View(t.Context(), func(tx catalog.Tx) error {
+			gen, digest := tx.Generation(), tx.ViewDigest()
+			before, err := tx.Files(0)
+			if err != nil {
+				return err
+			}
+			close(inView)
+			// A backend may make the writer wait for this reader; then
+			// the reader goes on after a while. Either way it must not
+			// see the write.
+			select {
+			case <-committed:
+			case <-time.After(2 * time.Second):
+			}
+			after, err := tx.Files(0)
+			if err != nil {
+				return err
+			}
+			if tx.Generation() != gen || tx.ViewDigest() != digest || len(after) != len(before) || gen != 1 {
+				t.Errorf("reader saw generation %d -> %d, %d -> %d files; want generation 1 throughout", gen, tx.Generation(), len(before), len(after))
+			}
+			return nil
+		})
+	}()
+	<-inView
+	Put(t, db, conformFile(2))
+	close(committed)
+	if err := <-viewErr; err != nil {
+		t.Fatal(err)
+	}
+	if g, n := Generation(t, db), len(Files(t, db)); g != 2 || n != 2 {
+		t.Errorf("after the write: generation %d, %d files; want 2 and 2", g, n)
+	}
+}
+
+func conformBusy(t *testing.T, b Backend) {
+	loc := b.NewLocation(t)
+	conformOpen(t, loc, catalog.Options{Command: "holder"})
+	db, err := openConform(t, loc, catalog.Options{Timeout: 200 * time.Millisecond, Command: "waiter"})
+	if err == nil {
+		db.Close()
+		t.Fatal("a second writer opened the catalog")
+	}
+	var busy *catalog.BusyError
+	if !errors.As(err, &busy) {
+		t.Fatalf("second writer: %v, want *BusyError", err)
+	}
+	if busy.Holder == nil || busy.Holder.Command != "holder" {
+		t.Errorf("busy error names holder %+v, want command %q", busy.Holder, "holder")
+	}
+}
+
+func conformUndo(t *testing.T, b Backend) {
+	db := conformOpen(t, b.NewLocation(t), catalog.Options{})
+	Put(t, db, conformFile(1))
+	Put(t, db, conformFile(2))
+	SetState(t, db, catalog.Moved, conformFile(2).Name)
+	before := handles(t, db)
+	// Generation 2 added file 2, which generation 3 moved: refused.
+	_, err := db.Undo(t.Context(), 2, false)
+	var refused *catalog.UndoRefusedError
+	if !errors.As(err, &refused) || !errors.Is(err, catalog.ErrUndoRefused) || refused.By == nil || refused.By.Generation != 3 {
+		t.Fatalf("undo of generation 2 under generation 3: %v, want *UndoRefusedError by generation 3", err)
+	}
+	// A dry run publishes nothing.
+	op, err := db.Undo(t.Context(), 3, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !op.Changed() || op.Undoes != 3 || Generation(t, db) != 3 || !slices.Equal(handles(t, db), before) {
+		t.Errorf("dry undo: %+v, catalog at generation %d; want a change undoing 3 and nothing published", op, Generation(t, db))
+	}
+	op, err = db.Undo(t.Context(), 3, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if op.Kind != catalog.UndoKind || op.Undoes != 3 || op.Generation != 4 || op.Revived.Count != 1 {
+		t.Errorf("undo: %+v, want kind undo, undoes 3, generation 4, one revived", op)
+	}
+	if _, err := db.Undo(t.Context(), 3, false); !errors.Is(err, catalog.ErrUndoRefused) {
+		t.Errorf("second undo of 3: %v, want ErrUndoRefused", err)
+	}
+	op, err = db.Undo(t.Context(), 2, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if op.Deleted.Count != 1 || len(Files(t, db)) != 1 {
+		t.Errorf("undo of the add: %+v, %d files; want file 2 deleted", op, len(Files(t, db)))
+	}
+	err = db.View(t.Context(), func(tx catalog.Tx) error {
+		d, err := tx.Deleted(conformFile(2).Handle())
+		if err != nil {
+			return err
+		}
+		if d.Generation != 5 || !d.Retained {
+			t.Errorf("deleted record %+v, want generation 5, content retained", d)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	Verify(t, db)
+}
+
+func conformHistory(t *testing.T, b Backend) {
+	db := conformOpen(t, b.NewLocation(t), catalog.Options{})
+	for i := uint64(1); i <= 3; i++ {
+		Put(t, db, conformFile(i))
+	}
+	var ops []catalog.Operation
+	err := db.View(t.Context(), func(tx catalog.Tx) error {
+		return tx.Operations(func(op *catalog.Operation) bool { ops = append(ops, *op); return true })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gens []uint64
+	for _, op := range ops {
+		gens = append(gens, op.Generation)
+	}
+	if !slices.Equal(gens, []uint64{3, 2, 1}) || ops[0].Command != "conformance" || ops[0].Added.Handles[0] != conformFile(3).Handle() {
+		t.Fatalf("journal generations %v (newest %+v), want 3, 2, 1 with command and handles", gens, ops[0])
+	}
+	slices.Reverse(ops)
+
+	// A catalog rebuilt with the same files takes the history back.
+	restored := conformOpen(t, b.NewLocation(t), catalog.Options{})
+	Put(t, restored, conformFile(1), conformFile(2), conformFile(3))
+	if err := restored.RestoreHistory(7, ops[:1]); !errors.Is(err, catalog.ErrInvalidHistory) {
+		t.Errorf("history ending at another view: %v, want ErrInvalidHistory", err)
+	}
+	if err := restored.RestoreHistory(7, ops); err != nil {
+		t.Fatal(err)
+	}
+	var got []catalog.Operation
+	err = restored.View(t.Context(), func(tx catalog.Tx) error {
+		if tx.Generation() != 7 {
+			t.Errorf("restored generation %d, want 7", tx.Generation())
+		}
+		return tx.Operations(func(op *catalog.Operation) bool { got = append(got, *op); return true })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0].Generation != 3 || got[2].Generation != 1 || got[0].DigestAfter != ops[2].DigestAfter {
+		t.Errorf("restored journal %+v, want the three records", got)
+	}
+	Put(t, restored, conformFile(4))
+	if g := Generation(t, restored); g != 8 {
+		t.Errorf("write after restore: generation %d, want 8", g)
+	}
+}
+
+func conformCheck(t *testing.T, b Backend) {
+	db := conformOpen(t, b.NewLocation(t), catalog.Options{})
+	Put(t, db, conformFile(1), conformFile(2))
+	if err := db.Check(t.Context()); err != nil {
+		t.Errorf("check of a sound catalog: %v", err)
+	}
+	if err := db.View(t.Context(), func(tx catalog.Tx) error { return tx.StoredEntriesMatch() }); err != nil {
+		t.Errorf("stored entries of a sound catalog: %v", err)
+	}
+	live, moved, err := 0, 0, error(nil)
+	if err := db.View(t.Context(), func(tx catalog.Tx) error { live, moved, err = tx.CountFiles(); return err }); err != nil || live != 2 || moved != 0 {
+		t.Errorf("counts %d live, %d moved (%v), want 2 and 0", live, moved, err)
+	}
+}
+
+func conformMustExist(t *testing.T, b Backend) {
+	loc := b.NewLocation(t)
+	for _, o := range []catalog.Options{{ReadOnly: true}, {Mode: catalog.MustExist}, {ReadOnly: true, Mode: catalog.MustExist}} {
+		if db, err := openConform(t, loc, o); !errors.Is(err, catalog.ErrNoCatalog) {
+			if db != nil {
+				db.Close()
+			}
+			t.Fatalf("open of a missing catalog with %+v: %v, want ErrNoCatalog", o, err)
+		}
+	}
+	// Nothing was created: a writable open makes the catalog at
+	// generation 0, after which MustExist opens it.
+	db := conformOpen(t, loc, catalog.Options{})
+	if g := Generation(t, db); g != 0 {
+		t.Errorf("new catalog at generation %d", g)
+	}
+	db.Close()
+	db = conformOpen(t, loc, catalog.Options{Mode: catalog.MustExist})
+	Put(t, db, conformFile(1))
+}
+
+func conformMustBeNew(t *testing.T, b Backend) {
+	loc := b.NewLocation(t)
+	db := conformOpen(t, loc, catalog.Options{Mode: catalog.MustBeNew})
+	Put(t, db, conformFile(1))
+	db.Close()
+	if db, err := openConform(t, loc, catalog.Options{Mode: catalog.MustBeNew}); !errors.Is(err, catalog.ErrExist) {
+		if db != nil {
+			db.Close()
+		}
+		t.Fatalf("MustBeNew open of an existing catalog: %v, want ErrExist", err)
+	}
+	if db, err := openConform(t, b.NewLocation(t), catalog.Options{Mode: catalog.MustBeNew, ReadOnly: true}); err == nil {
+		db.Close()
+		t.Errorf("read-only MustBeNew open succeeded")
+	}
+	db = conformOpen(t, loc, catalog.Options{ReadOnly: true})
+	if g := Generation(t, db); g != 1 {
+		t.Errorf("the existing catalog is at generation %d, want 1 (untouched)", g)
+	}
+}
+
+func conformCreate(t *testing.T, b Backend) {
+	loc := b.NewLocation(t)
+	o := &catalog.Options{Command: "conformance", NoSync: true, Timeout: LockTimeout}
+	op, err := catalog.Create(t.Context(), loc, o, "import", func(tx catalog.BulkWriteTx) error {
+		for i := uint64(1); i <= 3; i++ {
+			if _, err := tx.PutFile(conformFile(i).NewFile(Source)); err != nil {
+				return err
+			}
+			if err := tx.Checkpoint(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if op.Generation != 1 || op.Added.Count != 3 {
+		t.Errorf("create: %+v, want generation 1 with 3 added", op)
+	}
+	ran := false
+	_, err = catalog.Create(t.Context(), loc, o, "import", func(catalog.BulkWriteTx) error { ran = true; return nil })
+	if !errors.Is(err, catalog.ErrExist) || ran {
+		t.Errorf("create over an existing catalog: %v (fn ran: %v), want ErrExist without running fn", err, ran)
+	}
+	db := conformOpen(t, loc, catalog.Options{ReadOnly: true})
+	if g, n := Generation(t, db), len(Files(t, db)); g != 1 || n != 3 {
+		t.Errorf("created catalog at generation %d with %d files, want 1 and 3", g, n)
+	}
+	Verify(t, db)
+}
+
+func conformDamaged(t *testing.T, b Backend) {
+	loc := b.NewLocation(t)
+	db := conformOpen(t, loc, catalog.Options{})
+	Put(t, db, conformFile(1))
+	db.Close()
+	b.Damage(t, loc)
+	for _, o := range []catalog.Options{{ReadOnly: true}, {}} {
+		db, err := openConform(t, loc, o)
+		if err == nil {
+			err = db.View(t.Context(), func(tx catalog.Tx) error {
+				_, err := tx.Files(0)
+				return err
+			})
+			db.Close()
+		}
+		if !errors.Is(err, catalog.ErrCorrupt) {
+			t.Errorf("damaged catalog (read-only %v): %v, want ErrCorrupt", o.ReadOnly, err)
+		}
+	}
+}
