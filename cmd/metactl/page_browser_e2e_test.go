@@ -1,0 +1,225 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+)
+
+// BrowserSkipEnv names the variable that lets TestCoveragePageInBrowser
+// skip where Chromium is missing: METACTL_SKIP_BROWSER=1, for a local
+// run only. Without it, or with CI=true, a missing Chromium fails the test.
+const BrowserSkipEnv = "METACTL_SKIP_BROWSER"
+
+// chromium returns the path of Debian's Chromium (or $METACTL_CHROMIUM),
+// or fails the test: it skips only when asked to locally.
+func chromium(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("METACTL_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	const msg = "no Chromium on PATH (Debian: apt-get install chromium; .ci/run installs it as root)"
+	if os.Getenv("CI") != "true" && os.Getenv(BrowserSkipEnv) == "1" {
+		t.Skipf("%s; skipped because %s=1", msg, BrowserSkipEnv)
+	}
+	t.Fatalf("%s; set %s=1 to skip it in a local run (never with CI=true)", msg, BrowserSkipEnv)
+	return ""
+}
+
+// TestCoveragePageInBrowser loads serve's coverage page in headless
+// Chromium (through chromedp) for a catalog with a planted gap of two
+// transaction batches, and checks what an operator would see: no console
+// error, exception or refused request; the frontier number equal to
+// /v1/status's; the gap's exact version range as text; the gap reachable
+// with the Tab key; then, after an import in another process fills the
+// gap, the new generation and no gap without a reload; and when serve
+// goes away, the page says it is stale.
+func TestCoveragePageInBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Chromium: not in -short")
+	}
+	chrome := chromium(t)
+	cat := filepath.Join(t.TempDir(), "c.db")
+	dir, missing := gappedSample(t)
+	must(t, cat, nil, "import", "--local-fs-dir", dir)
+	base, srv, _ := startServe(t, cat)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chrome),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1200, 1400),
+	)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	defer cancelBrowser()
+
+	var mu sync.Mutex
+	var problems []string
+	listen := chromedp.Listen(bctx, func(ev any) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch ev := ev.(type) {
+		case *runtime.EventConsoleAPICalled:
+			if ev.Type == runtime.ConsoleAPICalledTypeError || ev.Type == runtime.ConsoleAPICalledTypeAssert || ev.Type == runtime.ConsoleAPICalledTypeWarning {
+				var args []string
+				for _, a := range ev.Args {
+					args = append(args, string(a.Value)+a.Description)
+				}
+				problems = append(problems, fmt.Sprintf("console.%s: %s", ev.Type, strings.Join(args, " ")))
+			}
+		case *runtime.EventExceptionThrown:
+			d := ev.ExceptionDetails
+			msg := d.Text
+			if d.Exception != nil {
+				msg += " " + d.Exception.Description
+			}
+			problems = append(problems, fmt.Sprintf("exception: %s at %s:%d", msg, d.URL, d.LineNumber))
+		case *log.EventEntryAdded:
+			// Refused requests, CSP violations and failed loads land here.
+			if ev.Entry.Level == log.EntryLevelError || ev.Entry.Level == log.EntryLevelWarning {
+				problems = append(problems, fmt.Sprintf("log %s: %s %s", ev.Entry.Level, ev.Entry.Text, ev.Entry.URL))
+			}
+		}
+	})
+	if listen != nil {
+		t.Fatalf("start Chromium (%s): %v", chrome, listen)
+	}
+	consoleProblems := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), problems...)
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(bctx, chromedp.Evaluate[string](`(document.querySelector(`+jsString(sel)+`)||{}).textContent||""`))
+		if err != nil {
+			t.Fatalf("read %s: %v", sel, err)
+		}
+		return s
+	}
+	waitFor := func(what, expr string) {
+		t.Helper()
+		_, err := chromedp.Run(bctx, chromedp.Poll[chromedp.Void](expr,
+			chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(45*time.Second)))
+		if err != nil {
+			t.Fatalf("waiting for %s: %v\ngeneration %q, frontier %q, stale %q, holes %q, console: %q", what, err,
+				text("#generation"), text("#frontier"), text("#stale"), text("#hole-list"), consoleProblems())
+		}
+	}
+
+	start := time.Now()
+	enable := chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		if _, err := cdp.Call(ctx, t, log.Enable, cdp.Empty{}); err != nil {
+			return err
+		}
+		_, err := cdp.Call(ctx, t, runtime.Enable, cdp.Empty{})
+		return err
+	})
+	if err := chromedp.Do(bctx, enable, chromedp.Navigate(base+"/")); err != nil {
+		t.Fatalf("load the page: %v", err)
+	}
+	waitFor("the first data", `document.getElementById("generation").textContent === "1" && /^verify at/.test(document.getElementById("verify-note").textContent) && document.querySelector("#log tbody tr") !== null`)
+	t.Logf("page loaded with its data, verify and journal in %s", time.Since(start).Round(time.Millisecond))
+
+	// The frontier is /v1/status's.
+	_, _, body := get(t, base+"/v1/status?coverage=true")
+	var status struct {
+		Generation uint64 `json:"generation"`
+		Coverage   struct {
+			FrontierVersion uint64 `json:"frontier_version"`
+		} `json:"coverage"`
+	}
+	if err := json.Unmarshal(body, &status); err != nil {
+		t.Fatalf("/v1/status?coverage=true: %v\n%s", err, body)
+	}
+	if got, want := text("#frontier"), fmt.Sprint(status.Coverage.FrontierVersion); got != want || want != "17000000" {
+		t.Errorf("page frontier %q, /v1/status's %q (want 17000000)", got, want)
+	}
+	// The gap's range as text: in the list, and beside the gap in the drawing.
+	const gap = "versions 17000001-19000000"
+	if got := text("#hole-list"); !strings.Contains(got, "GAP in transactions: "+gap) {
+		t.Errorf("hole list %q lacks the gap %q", got, gap)
+	}
+	if got := text("#timeline svg g.hole.gap"); !strings.Contains(got, "GAP "+gap) {
+		t.Errorf("drawing's gap label %q lacks %q", got, gap)
+	}
+	if got := text("#problems"); !strings.Contains(got, "txn-gap") {
+		t.Errorf("verify problems %q lack txn-gap", got)
+	}
+	// Keyboard: Tab reaches the gap in the drawing.
+	reached := false
+	for i := 0; i < 30 && !reached; i++ {
+		if err := chromedp.Do(bctx, chromedp.KeyEvent("\t")); err != nil {
+			t.Fatal(err)
+		}
+		label, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.activeElement ? (document.activeElement.getAttribute("aria-label")||"") : ""`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		reached = strings.Contains(label, "gap in transactions: "+gap)
+	}
+	if !reached {
+		t.Error("30 presses of Tab never reached the gap in the drawing")
+	}
+	if p := consoleProblems(); len(p) > 0 {
+		t.Errorf("console problems: %q", p)
+	}
+
+	// Fill the gap from another process; the page follows without a reload
+	// (a reload would lose the marker).
+	if err := chromedp.Do(bctx, chromedp.Evaluate[chromedp.Void](`window.__noReload = 42`)); err != nil {
+		t.Fatal(err)
+	}
+	fillSample(t, dir, missing)
+	must(t, cat, nil, "import", "--local-fs-dir", dir)
+	waitFor("generation 2 without the gap", `document.getElementById("generation").textContent === "2" && window.__noReload === 42 && !document.querySelector("#timeline svg g.hole") && /No gap/.test(document.getElementById("hole-list").textContent)`)
+	if got := text("#frontier"); got != "58000000" {
+		t.Errorf("frontier after the fill: %q, want 58000000", got)
+	}
+	if got := text("body"); strings.Contains(got, gap) {
+		t.Errorf("the page still names the filled gap %q", gap)
+	}
+	waitFor("the journal's new import", `document.querySelector("#log tbody tr td").textContent === "2"`)
+	if p := consoleProblems(); len(p) > 0 {
+		t.Errorf("console problems: %q", p)
+	}
+
+	// serve goes away: the page keeps the numbers but says they are stale.
+	stopServe(t, srv)
+	waitFor("the stale banner", `!document.getElementById("stale").hidden && /STALE/.test(document.getElementById("stale").textContent) && document.body.classList.contains("stale")`)
+	t.Logf("stale banner: %s", text("#stale"))
+}
+
+// jsString quotes s as a JavaScript string literal.
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
