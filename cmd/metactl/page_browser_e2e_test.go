@@ -201,6 +201,9 @@ func TestCoveragePageInBrowser(t *testing.T) {
 	fillSample(t, dir, missing)
 	must(t, cat, nil, "import", "--local-fs-dir", dir)
 	waitFor("generation 2 without the gap", `document.getElementById("generation").textContent === "2" && window.__noReload === 42 && !document.querySelector("#timeline svg g.hole") && /No gap/.test(document.getElementById("hole-list").textContent)`)
+	// verify runs in the background, once per generation: until it is
+	// back, the old problems are marked outdated; then they are gone.
+	waitFor("verify of generation 2", `/^verify at generation 2: 0 problems/.test(document.getElementById("verify-note").textContent)`)
 	if got := text("#frontier"); got != "58000000" {
 		t.Errorf("frontier after the fill: %q, want 58000000", got)
 	}

@@ -60,6 +60,12 @@
 
   function renderCoverage(c) {
     shownGen = c.generation;
+    if (verifyGen !== null && verifyGen !== c.generation) {
+      // Keep the old problems in sight, but never as the current ones.
+      $("problems").classList.add("outdated");
+      $("verify-note").textContent = "verify at generation " + verifyGen + " (OUTDATED: the catalog is at generation " +
+        c.generation + " now; checking again…)";
+    }
     $("generation").textContent = String(c.generation);
     $("state-line").textContent = c.state_line;
     const fb = $("frontier").parentElement;
@@ -128,6 +134,7 @@
   function renderVerify(doc, gen) {
     const list = $("problems");
     list.replaceChildren();
+    list.classList.remove("outdated");
     const problems = doc.problems || [], warnings = doc.warnings || [];
     const item = (p, cls) => {
       const where = p.where || [];
