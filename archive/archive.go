@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/metactl/metactl/aptos"
-	"github.com/metactl/metactl/catalog"
 )
 
 // FormatName is the value of the header's "format" field.
@@ -106,19 +105,30 @@ type Header struct {
 	Journal int `json:"journal,omitempty"`
 }
 
-// FileRecord is one metadata file in an archive: the catalog's File minus
+// FileState says which folder of the legacy layout a file lives in.
+type FileState string
+
+const (
+	// Live files are in metadata/ and make up the view.
+	Live FileState = "live"
+	// Moved files were superseded by compaction and live in
+	// metadata_backup/.
+	Moved FileState = "moved"
+)
+
+// FileRecord is one metadata file in an archive: the catalog's file minus
 // what derives from the content.
 // Its JSON form (for --json output; the archive's own record line is
 // written separately, see the package documentation) leaves out Content.
 type FileRecord struct {
-	Handle         string        `json:"handle"`           // "metadata/<name>"
-	State          catalog.State `json:"state"`            // Live or Moved; "live" or "moved" in the archive
-	Source         string        `json:"source"`           // provenance, as the catalog recorded it
-	ImportedAt     time.Time     `json:"imported_at"`      // as the catalog recorded it (UTC)
-	StateChangedAt time.Time     `json:"state_changed_at"` // as the catalog recorded it (UTC)
-	Size           int           `json:"size"`             // len(Content)
-	SHA256         string        `json:"sha256"`           // of Content, 64 lowercase hex digits
-	Content        []byte        `json:"-"`                // the file's bytes
+	Handle         string    `json:"handle"`           // "metadata/<name>"
+	State          FileState `json:"state"`            // Live or Moved
+	Source         string    `json:"source"`           // provenance, as the catalog recorded it
+	ImportedAt     time.Time `json:"imported_at"`      // as the catalog recorded it (UTC)
+	StateChangedAt time.Time `json:"state_changed_at"` // as the catalog recorded it (UTC)
+	Size           int       `json:"size"`             // len(Content)
+	SHA256         string    `json:"sha256"`           // of Content, 64 lowercase hex digits
+	Content        []byte    `json:"-"`                // the file's bytes
 }
 
 // wireRecord is the JSON of a record line. It is separate from FileRecord
@@ -147,20 +157,49 @@ var trailerPrefix = []byte(`{"end":`)
 // opPrefix starts a journal line (version 2) and no record line.
 var opPrefix = []byte(`{"op":`)
 
-// wireOp is the JSON of a journal line: one catalog.Operation as the
-// catalog's journal holds it.
+// wireOp is the JSON of a journal line: one Op.
 type wireOp struct {
-	Op *catalog.Operation `json:"op"`
+	Op *Op `json:"op"`
 }
 
-func parseState(s string) (catalog.State, bool) {
+// Op is one record of the catalog's journal as an archive carries it,
+// field for field the catalog's own record (importing an archive restores
+// the journal from these). A reader refuses a field it does not know.
+type Op struct {
+	Generation   uint64       `json:"generation"`
+	Kind         string       `json:"kind"`
+	Time         time.Time    `json:"time"`
+	Command      string       `json:"command,omitempty"`
+	Inputs       []string     `json:"inputs,omitempty"`
+	Note         string       `json:"note,omitempty"`
+	Added        Changes      `json:"added"`
+	Replaced     Changes      `json:"replaced"`
+	Moved        Changes      `json:"moved"`
+	Revived      Changes      `json:"revived"`
+	Deleted      Changes      `json:"deleted"`
+	Entries      int          `json:"entries"`
+	DigestBefore aptos.Digest `json:"digest_before"`
+	DigestAfter  aptos.Digest `json:"digest_after"`
+	Undoes       uint64       `json:"undoes,omitempty"`
+	Purged       int          `json:"purged,omitempty"`
+}
+
+// Changes counts the files of one kind of change in an Op and lists their
+// handles (Truncated: not all of them).
+type Changes struct {
+	Count     int      `json:"count"`
+	Handles   []string `json:"handles,omitempty"`
+	Truncated bool     `json:"truncated,omitempty"`
+}
+
+func parseState(s string) (FileState, bool) {
 	switch s {
 	case "live":
-		return catalog.Live, true
+		return Live, true
 	case "moved":
-		return catalog.Moved, true
+		return Moved, true
 	}
-	return 0, false
+	return "", false
 }
 
 func parseSHA256(s string) ([32]byte, bool) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+
 	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/archive"
 	"github.com/metactl/metactl/catalog"
@@ -78,7 +79,7 @@ func TestWriteReadRoundTrip(t *testing.T) {
 	}
 	for i, f := range files {
 		r := recs[i]
-		if r.Handle != f.Handle || r.State != f.State || r.Source != f.Source || !r.ImportedAt.Equal(f.ImportedAt) ||
+		if r.Handle != f.Handle || string(r.State) != f.State.String() || r.Source != f.Source || !r.ImportedAt.Equal(f.ImportedAt) ||
 			!r.StateChangedAt.Equal(f.StateChangedAt) || r.Size != len(f.Content) || r.SHA256 != hex.EncodeToString(f.SHA256[:]) ||
 			!bytes.Equal(r.Content, f.Content) {
 			t.Errorf("record %d = %+v, want file %+v", i, r, f)

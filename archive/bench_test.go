@@ -10,6 +10,7 @@ import (
 
 	"github.com/metactl/metactl/archive"
 	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/export"
 	"github.com/metactl/metactl/internal/catalogtest"
 )
 
@@ -38,7 +39,7 @@ func BenchmarkArchiveWrite(b *testing.B) {
 	b.SetBytes(int64(len(plain)))
 	catalogtest.ResetPeakRSS(b)
 	for b.Loop() {
-		if _, err := archive.Write(context.Background(), io.Discard, db); err != nil {
+		if _, err := export.WriteArchive(context.Background(), io.Discard, db); err != nil {
 			b.Fatal(err)
 		}
 	}

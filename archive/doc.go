@@ -4,12 +4,14 @@
 // reproducible. It is the fast way to ship a catalog: one download instead
 // of thousands of small files.
 //
-// [Write] makes an archive from one read-only transaction; [Read],
-// [ReadAll] and [Reader] decode and verify one; [IsArchive] recognises one
-// from its first bytes. The package is a file format only: it owns the
-// byte format and is the only user of zstd in metactl, and writes nothing
-// to a catalog. Importing an archive goes through the importer like every
-// other source (importer.ReadArchive).
+// [Write] writes a stream of files, their states and the journal records
+// ([Source]) as an archive; [Read], [ReadAll] and [Reader] decode and
+// verify one; [IsArchive] recognises one from its first bytes. The package
+// is a file format only: it owns the byte format, is the only user of zstd
+// in metactl, and imports no catalog package. A catalog becomes an archive
+// through export.WriteArchive (one read-only transaction), and an archive
+// goes into a catalog through the importer like every other source
+// (importer.ReadArchive).
 //
 // # Layout
 //
@@ -31,7 +33,7 @@
 //	  content       exactly S bytes: the file's bytes as the catalog holds them
 //	  "\n"          one separator byte (not part of the content)
 //	J times, oldest first (generations ascending, none after G):
-//	  journal line  {"op":{<one catalog.Operation, as the journal holds it>}}\n
+//	  journal line  {"op":{<one Op: the catalog's journal record, field for field>}}\n
 //	trailer line    {"end":true,"files":N,"sha256":"<64 hex>"}\n
 //
 // Each JSON line is a single line of compact JSON (encoding/json's output,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/metactl/metactl/archive"
 	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/export"
 	"github.com/metactl/metactl/internal/catalogtest"
 )
 
@@ -122,7 +123,7 @@ func TestWriteError(t *testing.T) {
 	data, _ := catalogtest.Archive(t, db)
 	frames := splitFrames(t, data)
 	for _, n := range []int{0, len(frames[0]), len(data) - len(frames[len(frames)-1])} {
-		_, err := archive.Write(t.Context(), &failAfter{n: n}, db)
+		_, err := export.WriteArchive(t.Context(), &failAfter{n: n}, db)
 		if !errors.Is(err, errDiskFull) || !strings.HasPrefix(err.Error(), "write archive: ") {
 			t.Errorf("after %d bytes: Write: %v, want write archive: ...: disk full", n, err)
 		}

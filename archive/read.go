@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+
 	"github.com/metactl/metactl/aptos"
-	"github.com/metactl/metactl/catalog"
 )
 
 // Reader decodes and verifies an archive as a stream: the header first
@@ -32,7 +32,7 @@ type Reader struct {
 	plain  int64  // plaintext bytes consumed
 	line   []byte // reused line buffer
 	times  timeCache
-	ops    []catalog.Operation
+	ops    []Op
 	err    error
 }
 
@@ -66,7 +66,7 @@ func NewReader(r io.Reader) (*Reader, error) {
 // operation first: the history of the catalog up to the archived
 // generation. It is complete and verified only once Next has returned
 // io.EOF; a version 1 archive has none.
-func (r *Reader) Journal() []catalog.Operation { return r.ops }
+func (r *Reader) Journal() []Op { return r.ops }
 
 // Header returns the archive's header. It is valid after NewReader
 // succeeded; the caller must not modify it.

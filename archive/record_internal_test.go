@@ -5,13 +5,11 @@ import (
 	"encoding/hex"
 	"testing"
 	"time"
-
-	"github.com/metactl/metactl/catalog"
 )
 
-func wantRecord(t testing.TB, f *catalog.File) ([]byte, error) {
+func wantRecord(t testing.TB, f *File) ([]byte, error) {
 	t.Helper()
-	return marshalLine(&wireRecord{Handle: f.Handle, State: f.State.String(), Source: f.Source,
+	return marshalLine(&wireRecord{Handle: f.Handle, State: string(f.State), Source: f.Source,
 		ImportedAt: f.ImportedAt, StateChangedAt: f.StateChangedAt, Size: len(f.Content),
 		SHA256: hex.EncodeToString(f.SHA256[:])})
 }
@@ -43,7 +41,7 @@ func TestAppendRecordMatchesJSON(t *testing.T) {
 		{"year 10000", "s", time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := &catalog.File{Handle: "metadata/transaction_0-99.meta", State: catalog.Moved, Source: tc.source,
+			f := &File{Handle: "metadata/transaction_0-99.meta", State: Moved, Source: tc.source,
 				Content: []byte("x\n"), SHA256: sum, ImportedAt: tc.t, StateChangedAt: at}
 			want, werr := wantRecord(t, f)
 			got, err := appendRecord([]byte("keep"), f)
@@ -67,7 +65,7 @@ func FuzzAppendRecord(f *testing.F) {
 	f.Add("metadata/a.meta", "local:/x", int64(1700000000123456789), int64(0))
 	f.Add("metadata/<&>.meta", "a\"b\\\u2028\xff", int64(-1), int64(253402300800000000))
 	f.Fuzz(func(t *testing.T, handle, source string, ns1, ns2 int64) {
-		file := &catalog.File{Handle: handle, State: catalog.Live, Source: source, Content: []byte(source),
+		file := &File{Handle: handle, State: Live, Source: source, Content: []byte(source),
 			ImportedAt: time.Unix(0, ns1).UTC(), StateChangedAt: time.Unix(ns2, 0).UTC()}
 		want, werr := wantRecord(t, file)
 		got, err := appendRecord(nil, file)
@@ -108,7 +106,7 @@ func checkParseRecordFast(t *testing.T, line []byte) bool {
 // encoding/json (the fast path refuses them), and its results agree.
 func TestParseRecordFastMatchesJSON(t *testing.T) {
 	at := time.Date(2024, 3, 1, 12, 30, 45, 123456789, time.UTC)
-	f := &catalog.File{Handle: "metadata/transaction_0-99.meta", State: catalog.Live, Source: "local:/srv",
+	f := &File{Handle: "metadata/transaction_0-99.meta", State: Live, Source: "local:/srv",
 		Content: []byte("x\n"), SHA256: [32]byte{1}, ImportedAt: at, StateChangedAt: time.Time{}}
 	line, err := appendRecord(nil, f)
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"io"
 
 	"github.com/metactl/metactl/aptos"
-	"github.com/metactl/metactl/catalog"
 )
 
 // State is what 'metactl status' reports about an archive.
@@ -64,7 +63,7 @@ func ReadState(r io.Reader) (*State, error) {
 			}
 			break
 		}
-		if f.State == catalog.Moved {
+		if f.State == Moved {
 			st.MovedFiles++
 			continue
 		}

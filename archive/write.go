@@ -8,40 +8,61 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
-	"github.com/metactl/metactl/catalog"
 )
 
-// Write writes an archive of the catalog to w: every file, live and moved,
-// as one generation sees it. It reads the catalog in ONE read-only
-// transaction (db.View), so the archive is one committed generation whole
-// and other readers are never blocked; it records nothing in the catalog.
-// The plaintext (see the package documentation for its layout) depends only
-// on that generation's state, so archives of the same generation have
+// Source is what Write archives: one catalog state, which the caller holds
+// steady while Write runs (export.WriteArchive reads it in one read-only
+// transaction).
+type Source struct {
+	// Header describes the state; Write sets Format, Version and Journal.
+	// Files must be the number of files ForEachFile yields.
+	Header Header
+	// Journal is the catalog's journal, oldest first.
+	Journal []Op
+	// ForEachFile calls fn for every file, live and moved, in handle
+	// order, content included; an error from fn is returned as is. fn
+	// may keep nothing of the File after it returns.
+	ForEachFile func(fn func(*File) error) error
+}
+
+// File is one metadata file as Write takes it.
+type File struct {
+	Handle         string
+	State          FileState
+	Source         string
+	ImportedAt     time.Time
+	StateChangedAt time.Time
+	SHA256         [32]byte // of Content, as the catalog recorded it
+	Content        []byte
+}
+
+// Write writes an archive of src to w: every file, live and moved, then
+// the journal. The plaintext (see the package documentation for its
+// layout) depends only on src, so archives of the same catalog state have
 // identical plaintext.
 //
 // The plaintext is compressed in independent zstd frames of [FrameSize]
 // plaintext bytes (the trailer line in a frame of its own), at
 // klauspost's fastest level (see encoderLevel), by two encoder goroutines
-// while the transaction walks on: one stream encoder compresses one block
+// while the files are walked: one stream encoder compresses one block
 // at a time, which made a large export wait for one core. It returns the
 // archive's header once every frame is written.
 //
 // On error, w may already hold part of the archive, which any reader
 // refuses (it lacks a trailer); write to a temporary file and rename it
 // into place on success.
-func Write(ctx context.Context, w io.Writer, db catalog.DB) (*Header, error) {
+func Write(ctx context.Context, w io.Writer, src *Source) (*Header, error) {
 	fw, err := newFrameWriter(w)
 	if err != nil {
 		return nil, fmt.Errorf("write archive: %w", err)
 	}
-	h, err := writePlain(ctx, fw, db)
+	h, err := writePlain(ctx, fw, src)
 	// Stop the goroutines even after a failure.
 	if cerr := fw.close(); err == nil && cerr != nil {
 		err = fmt.Errorf("write archive: %w", cerr)
@@ -208,41 +229,15 @@ func (fw *frameWriter) close() error {
 	return nil
 }
 
-// writePlain writes the plaintext of db's archive to fw.
-func writePlain(ctx context.Context, fw *frameWriter, db catalog.DB) (*Header, error) {
-	var h *Header
-	err := db.View(ctx, func(tx catalog.Tx) error {
+// writePlain writes the plaintext of src's archive to fw.
+func writePlain(ctx context.Context, fw *frameWriter, src *Source) (*Header, error) {
+	err := func() error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		// The catalog keeps the file counts; the walk below, in the same
-		// transaction, must match them.
-		live, moved, err := tx.CountFiles()
-		if err != nil {
-			return err
-		}
-		var ops []catalog.Operation // newest first
-		if err := tx.Operations(func(op *catalog.Operation) bool {
-			ops = append(ops, *op)
-			return true
-		}); err != nil {
-			return err
-		}
-		slices.Reverse(ops)
-		nfiles := live + moved
-		h = &Header{
-			Format:     FormatName,
-			Version:    FormatVersion,
-			Generation: tx.Generation(),
-			ViewDigest: tx.ViewDigest(),
-			Files:      nfiles,
-			Entries:    tx.EntryCount(),
-			Journal:    len(ops),
-		}
-		if id, ok := tx.Identity(); ok {
-			h.Identity = id.String()
-		}
-		line, err := marshalLine(h)
+		h := src.Header
+		h.Format, h.Version, h.Journal = FormatName, FormatVersion, len(src.Journal)
+		line, err := marshalLine(&h)
 		if err != nil {
 			return err
 		}
@@ -251,21 +246,13 @@ func writePlain(ctx context.Context, fw *frameWriter, db catalog.DB) (*Header, e
 		}
 		n := 0
 		var buf []byte // the record line, reused
-		err = tx.ForEachFile(true, func(f *catalog.File) error {
+		err = src.ForEachFile(func(f *File) error {
 			if n%256 == 0 {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
 			}
 			n++
-			if f.State != catalog.Live && f.State != catalog.Moved {
-				return fmt.Errorf("file %q has invalid state %d: %w", f.Handle, f.State, catalog.ErrCorrupt)
-			}
-			// Check here rather than let every reader refuse the archive
-			// later: a damaged catalog should fail the export that reads it.
-			if sha256.Sum256(f.Content) != f.SHA256 {
-				return fmt.Errorf("file %q: content does not match its stored SHA-256: %w", f.Handle, catalog.ErrCorrupt)
-			}
 			buf, err = appendRecord(buf[:0], f)
 			if err != nil {
 				return err
@@ -281,11 +268,11 @@ func writePlain(ctx context.Context, fw *frameWriter, db catalog.DB) (*Header, e
 		if err != nil {
 			return err
 		}
-		if n != nfiles {
-			return fmt.Errorf("counted %d files but walked %d in one transaction: %w", nfiles, n, catalog.ErrCorrupt)
+		if n != h.Files {
+			return fmt.Errorf("the header announces %d files but %d were written", h.Files, n)
 		}
-		for i := range ops {
-			line, err := marshalLine(&wireOp{Op: &ops[i]})
+		for i := range src.Journal {
+			line, err := marshalLine(&wireOp{Op: &src.Journal[i]})
 			if err != nil {
 				return err
 			}
@@ -302,11 +289,13 @@ func writePlain(ctx context.Context, fw *frameWriter, db catalog.DB) (*Header, e
 			return err
 		}
 		return fw.last(line)
-	})
+	}()
 	if err != nil {
 		return nil, fmt.Errorf("write archive: %w", err)
 	}
-	return h, nil
+	h := src.Header
+	h.Format, h.Version, h.Journal = FormatName, FormatVersion, len(src.Journal)
+	return &h, nil
 }
 
 var newline = []byte{'\n'}
@@ -322,10 +311,10 @@ const encoderLevel = zstd.SpeedFastest
 // what json.Marshal gives for its wireRecord (the plaintext is a contract,
 // see TestAppendRecordMatchesJSON), without reflection or an allocation
 // per field, which made JSON half of Write's time.
-func appendRecord(b []byte, f *catalog.File) ([]byte, error) {
+func appendRecord(b []byte, f *File) ([]byte, error) {
 	if !rfc3339Year(f.ImportedAt) || !rfc3339Year(f.StateChangedAt) {
 		// json.Marshal refuses such a time; keep its error.
-		line, err := marshalLine(&wireRecord{Handle: f.Handle, State: f.State.String(), Source: f.Source,
+		line, err := marshalLine(&wireRecord{Handle: f.Handle, State: string(f.State), Source: f.Source,
 			ImportedAt: f.ImportedAt, StateChangedAt: f.StateChangedAt, Size: len(f.Content),
 			SHA256: hex.EncodeToString(f.SHA256[:])})
 		return append(b, line...), err
@@ -333,7 +322,7 @@ func appendRecord(b []byte, f *catalog.File) ([]byte, error) {
 	b = append(b, `{"handle":`...)
 	b = appendJSONString(b, f.Handle)
 	b = append(b, `,"state":`...)
-	b = appendJSONString(b, f.State.String())
+	b = appendJSONString(b, string(f.State))
 	b = append(b, `,"source":`...)
 	b = appendJSONString(b, f.Source)
 	b = append(b, `,"imported_at":"`...)

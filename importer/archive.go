@@ -57,7 +57,11 @@ func ReadArchive(ctx context.Context, r io.Reader, opts Options) (*Archive, erro
 		if err != nil {
 			return nil, fmt.Errorf("import: %w", err)
 		}
-		files = append(files, SourceFile{Handle: f.Handle, State: f.State, Content: f.Content, Source: "archive:" + f.Source})
+		state := catalog.Live
+		if f.State == archive.Moved {
+			state = catalog.Moved
+		}
+		files = append(files, SourceFile{Handle: f.Handle, State: state, Content: f.Content, Source: "archive:" + f.Source})
 	}
 	h := *rd.Header()
 	b, err := Prepare(ctx, files, opts)
@@ -65,7 +69,22 @@ func ReadArchive(ctx context.Context, r io.Reader, opts Options) (*Archive, erro
 		return nil, err
 	}
 	b.check = func(tx catalog.Tx) error { return checkArchiveView(tx, &h) }
-	return &Archive{Batch: b, Header: h, Journal: rd.Journal()}, nil
+	journal := make([]catalog.Operation, len(rd.Journal()))
+	for i, op := range rd.Journal() {
+		journal[i] = catalogOp(&op)
+	}
+	return &Archive{Batch: b, Header: h, Journal: journal}, nil
+}
+
+// catalogOp returns an archive's journal record as the catalog's.
+func catalogOp(op *archive.Op) catalog.Operation {
+	ch := func(c archive.Changes) catalog.Changes {
+		return catalog.Changes{Count: c.Count, Handles: c.Handles, Truncated: c.Truncated}
+	}
+	return catalog.Operation{Generation: op.Generation, Kind: op.Kind, Time: op.Time, Command: op.Command, Inputs: op.Inputs,
+		Note: op.Note, Added: ch(op.Added), Replaced: ch(op.Replaced), Moved: ch(op.Moved), Revived: ch(op.Revived),
+		Deleted: ch(op.Deleted), Entries: op.Entries, DigestBefore: op.DigestBefore, DigestAfter: op.DigestAfter,
+		Undoes: op.Undoes, Purged: op.Purged}
 }
 
 // checkArchiveView compares the catalog inside the import's transaction

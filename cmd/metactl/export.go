@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/metactl/metactl/aptos"
-	"github.com/metactl/metactl/archive"
 	"github.com/metactl/metactl/export"
 )
 
@@ -133,7 +132,7 @@ func (c *exportCmd) runArchive(a *app) error {
 		return withOp("export", err)
 	}
 	defer os.Remove(tmp.Name())
-	h, err := archive.Write(a.ctx, tmp, db)
+	h, err := export.WriteArchive(a.ctx, tmp, db)
 	if err == nil {
 		err = tmp.Sync()
 	}

@@ -22,8 +22,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/metactl/metactl/archive"
 	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/export"
 	"github.com/metactl/metactl/importer"
 	"github.com/metactl/metactl/metrics"
 )
@@ -278,7 +278,7 @@ func (s *server) archive(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	h, err := archive.Write(r.Context(), f, db)
+	h, err := export.WriteArchive(r.Context(), f, db)
 	done()
 	if err != nil {
 		s.fail(w, r, fmt.Errorf("archive: %w", err))
