@@ -3,6 +3,8 @@ package export
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/metactl/metactl/aptos"
@@ -74,6 +76,9 @@ func (a *Adapter) Publish(ctx context.Context, s *Snapshot, opts Options) (*Resu
 		default:
 			res.Unchanged++
 		}
+	}
+	if err := a.checkForeign(ctx, s, l, move, opts, res); err != nil {
+		return nil, err
 	}
 	if len(move) > 0 && !a.CA.CanBackup() {
 		return nil, fmt.Errorf("export: %d moved files are still live remotely (first %q), but moving them needs a backup_metadata_file command: %w",
@@ -153,4 +158,58 @@ func (a *Adapter) Publish(ctx context.Context, s *Snapshot, opts Options) (*Resu
 		}
 	}
 	return res, nil
+}
+
+// checkForeign reads, before any command that changes the remote, the
+// files whose content export would act on without comparing it: every file
+// it would move (backup_metadata_file on the remote's live copy) and the
+// remote's identity.meta (live or moved). A file the catalog never wrote
+// (Snapshot.foreign) is refused with a *ForeignError, unless opts.Force,
+// which lists it in res.Overridden. Files export leaves alone are not
+// read: through an adapter every read is a download.
+func (a *Adapter) checkForeign(ctx context.Context, s *Snapshot, l storage.Listing, move []*catalog.File, opts Options, res *Result) error {
+	byName := make(map[string]*catalog.File, len(s.Files))
+	for _, f := range s.Files {
+		byName[f.Name()] = f
+	}
+	type check struct {
+		handle string
+		f      *catalog.File
+	}
+	var checks []check
+	for _, f := range move {
+		checks = append(checks, check{f.Handle, f})
+	}
+	for _, folder := range []struct {
+		names  []string
+		handle func(string) string
+	}{{l.Live, aptos.LiveHandle}, {l.Moved, aptos.MovedHandle}} {
+		for _, n := range folder.names {
+			if n == identityName && !slices.ContainsFunc(move, func(f *catalog.File) bool { return f.Name() == n && folder.handle(n) == f.Handle }) {
+				checks = append(checks, check{folder.handle(n), byName[n]})
+			}
+		}
+	}
+	var found []Foreign
+	for _, c := range checks {
+		raw, err := a.CA.ReadFile(ctx, c.handle, 0)
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("export: read %q: %w", c.handle, ctx.Err())
+			}
+			return fmt.Errorf("export: read %q to check it before changing the remote: %w", c.handle, err)
+		}
+		if why := s.foreign(c.f, aptos.BaseName(c.handle), raw); why != "" {
+			found = append(found, Foreign{Path: c.handle, Reason: why})
+		}
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	slices.SortFunc(found, func(x, y Foreign) int { return strings.Compare(x.Path, y.Path) })
+	if !opts.Force {
+		return &ForeignError{Target: a.Config, Files: found}
+	}
+	res.Overridden = found
+	return nil
 }

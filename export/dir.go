@@ -3,6 +3,7 @@ package export
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -152,7 +153,11 @@ type folder struct {
 	// entries are the folder's entries when the export began, by name,
 	// with their type bits (unix.S_IFMT).
 	entries map[string]uint32
-	dirty   bool // changed since the last fsync
+	// sums are the SHA-256 of the bytes of the regular files the
+	// preflight read (checkForeign), by name: stageFile compares with
+	// them instead of reading the file again.
+	sums  map[string][32]byte
+	dirty bool // changed since the last fsync
 }
 
 func (d *folder) fd() int { return d.fdn }
@@ -389,6 +394,9 @@ func (t *target) run(ctx context.Context, s *Snapshot, dir *Dir, opts Options, r
 				return refuseNotRegular(t.rel(d.name, name), mode)
 			}
 		}
+	}
+	if err := t.checkForeign(s, opts, res); err != nil {
+		return err
 	}
 	if err := t.syncRoot(); err != nil {
 		return err
@@ -639,7 +647,11 @@ func (t *target) writePhase(ctx context.Context, d *folder, files []*catalog.Fil
 // only compares (write reports that it would write). It is safe for
 // concurrent use with distinct names.
 func (t *target) stageFile(d *folder, name string, want []byte) (write bool, tmp string, leftovers int, err error) {
-	if _, ok := d.entries[name]; ok {
+	if sum, ok := d.sums[name]; ok {
+		if sha256.Sum256(want) == sum {
+			return false, "", 0, nil
+		}
+	} else if _, ok := d.entries[name]; ok {
 		same, err := t.same(d, name, want)
 		if err != nil || same {
 			return false, "", 0, err
@@ -698,6 +710,50 @@ func (t *target) openStaging() error {
 		return err
 	}
 	return t.syncRoot()
+}
+
+// checkForeign reads, before anything is written, every regular file of
+// metadata/ and metadata_backup/ at a name the catalog holds (and any
+// identity.meta), and refuses with a *ForeignError the files the catalog
+// never wrote (Snapshot.foreign), unless opts.Force, which lists them in
+// res.Overridden. It keeps each file's SHA-256 for stageFile.
+func (t *target) checkForeign(s *Snapshot, opts Options, res *Result) error {
+	byName := make(map[string]*catalog.File, len(s.Files))
+	for _, f := range s.Files {
+		byName[f.Name()] = f
+	}
+	var found []Foreign
+	for _, d := range []*folder{&t.meta, &t.backup} {
+		names := make([]string, 0, len(d.entries))
+		for name, mode := range d.entries {
+			if _, ok := byName[name]; (ok || name == identityName) && mode == unix.S_IFREG {
+				names = append(names, name)
+			}
+		}
+		slices.Sort(names)
+		d.sums = make(map[string][32]byte, len(names))
+		for _, name := range names {
+			raw, _, err := t.read(d, name)
+			if err != nil {
+				return err
+			}
+			if raw == nil {
+				continue // gone, or not a regular file any more
+			}
+			d.sums[name] = sha256.Sum256(raw)
+			if why := s.foreign(byName[name], name, raw); why != "" {
+				found = append(found, Foreign{Path: d.name + "/" + name, Reason: why})
+			}
+		}
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	if !opts.Force {
+		return &ForeignError{Target: t.path, Files: found}
+	}
+	res.Overridden = found
+	return nil
 }
 
 // same reports whether d/name is a regular file holding exactly want.

@@ -35,6 +35,17 @@
 // gzip decoding) has the deleted file's SHA-256: a file of the same name
 // with other content is not the one cleanup deleted, and is kept.
 //
+// Another chain's storage is refused before anything changes: a Dir reads
+// every file at a name the catalog holds (it compares them anyway) and any
+// identity.meta, an Adapter the files it would move and identity.meta, and
+// a file holding another identity, or content the catalog never held under
+// that name (not its current content, not a deleted file's, not a name the
+// catalog itself rewrote; a truncated or unparsable copy is repaired, not
+// refused) gives a *ForeignError naming each (catalog.ErrConflict).
+// Options.Force goes past them (Result.Overridden). Files an undo of a
+// compaction removed are the catalog's own (it wrote them) and, like
+// cleanup's, removed by Options.Prune (cleanup.PrunableGenerations).
+//
 // Options.DryRun reads the storage and returns the same Result a real run
 // would, changing nothing: no file, folder, lock or staging folder is
 // created, and mtimes stay as they were.

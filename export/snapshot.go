@@ -23,18 +23,29 @@ type Snapshot struct {
 	// content.
 	Files []*catalog.File
 	// Deleted lists, in handle order, the files cleanup deleted from the
-	// catalog (catalog.Tx.DeletedFiles, restricted to generations whose
-	// journal kind is cleanup's: a file an undo removed came from the
-	// storage and is not export's to delete). Options.Prune removes these,
+	// catalog, and those an undo of a compaction removed (the compaction
+	// wrote them): catalog.Tx.DeletedFiles of cleanup.PrunableGenerations.
+	// A file an undo of an import removed came from the storage and is not
+	// export's to delete. Options.Prune removes these,
 	// and only these, from the storage, and only where the storage's copy
 	// has the deleted content (SHA256): a file of the same name with other
 	// content is someone else's.
 	Deleted []*catalog.DeletedFile
+	// Identity is the catalog's identity (the chain it belongs to), if a
+	// file ever carried one: Publish refuses a storage of another chain.
+	Identity *aptos.HashValue
+	// held maps a handle to the SHA-256 of every content the catalog
+	// recorded as deleted under it (any generation): content the catalog
+	// once held, so not another storage's (see foreign).
+	held map[string][][32]byte
+	// rewritten holds the handles a write of the catalog replaced with
+	// other content (compaction rewriting a compacted chunk or a
+	// timestamps file): a storage copy of such a handle may hold an
+	// earlier version the catalog wrote, whose digest the catalog no
+	// longer has. rewrittenAll: the journal lists too many to name.
+	rewritten    map[string]bool
+	rewrittenAll bool
 }
-
-// cleanupKind is the journal kind of cleanup operations (package cleanup's
-// OperationKind).
-const cleanupKind = cleanup.OperationKind
 
 func sortFiles(files []*catalog.File) {
 	slices.SortFunc(files, func(a, b *catalog.File) int { return strings.Compare(a.Handle, b.Handle) })
@@ -61,18 +72,28 @@ func TakeSnapshot(ctx context.Context, db catalog.DB) (*Snapshot, error) {
 		}); err != nil {
 			return err
 		}
-		cleanups := map[uint64]bool{}
+		if id, ok := tx.Identity(); ok {
+			s.Identity = &id
+		}
+		prunable, err := cleanup.PrunableGenerations(tx)
+		if err != nil {
+			return err
+		}
+		s.rewritten, s.rewrittenAll = map[string]bool{}, false
 		if err := tx.Operations(func(op *catalog.Operation) bool {
-			if op.Kind == cleanupKind {
-				cleanups[op.Generation] = true
+			for _, h := range op.Replaced.Handles {
+				s.rewritten[h] = true
 			}
+			s.rewrittenAll = s.rewrittenAll || op.Replaced.Truncated
 			return true
 		}); err != nil {
 			return err
 		}
 		s.Deleted = s.Deleted[:0]
+		s.held = map[string][][32]byte{}
 		return tx.DeletedFiles(func(d *catalog.DeletedFile) error {
-			if cleanups[d.Generation] {
+			s.held[d.Handle] = append(s.held[d.Handle], d.SHA256)
+			if prunable[d.Generation] {
 				s.Deleted = append(s.Deleted, d)
 			}
 			return nil

@@ -44,6 +44,11 @@ type Options struct {
 	// DryRun reads the storage and returns what Publish would do,
 	// changing nothing: no file, folder or lock file is created.
 	DryRun bool
+	// Force publishes over files the catalog never wrote (another
+	// chain's identity, other content at a name the catalog owns), which
+	// Publish otherwise refuses with a *ForeignError before changing
+	// anything; Result.Overridden lists them.
+	Force bool
 	// Progress, if not nil, is called after each catalog file has been
 	// checked or written (or each adapter command has run), with the
 	// number done and the total. Calls may come from several goroutines,
@@ -85,7 +90,7 @@ func (k Kept) Message() string {
 		if k.Detail != "" {
 			return "deleted by cleanup: " + k.Detail
 		}
-		return "deleted by cleanup: export --prune removes it"
+		return "deleted from the catalog (cleanup, or an undo of a compaction): export --prune removes it"
 	}
 	return "not in the catalog, not a metadata file (" + k.Detail + "): left alone"
 }
@@ -121,6 +126,11 @@ type Result struct {
 	// LeftoversRemoved counts temporary files of interrupted exports
 	// removed from a Dir's staging folder.
 	LeftoversRemoved int `json:"leftovers_removed"`
+	// Overridden lists, with Options.Force, the files the catalog never
+	// wrote that Publish went past (see ForeignError): replaced or moved
+	// if at a name the catalog owns, else (another chain's identity file
+	// the catalog does not hold) kept.
+	Overridden []Foreign `json:"overridden"`
 }
 
 // NewCount counts the Kept entries that are new metadata files.
@@ -136,7 +146,7 @@ func (r *Result) NewCount() int {
 
 func newResult(t Target, s *Snapshot, opts Options) *Result {
 	return &Result{Target: t.String(), Generation: s.Generation, DryRun: opts.DryRun,
-		Written: []string{}, Moved: []string{}, Removed: []string{}, Kept: []Kept{}}
+		Written: []string{}, Moved: []string{}, Removed: []string{}, Kept: []Kept{}, Overridden: []Foreign{}}
 }
 
 // Publish checks s and publishes it to t: every handle valid and every
@@ -205,7 +215,8 @@ func (s *Snapshot) WithChanges(add []*catalog.File, move []string) *Snapshot {
 			byHandle[h] = &c
 		}
 	}
-	out := &Snapshot{Generation: s.Generation, ViewDigest: s.ViewDigest, Deleted: s.Deleted}
+	out := &Snapshot{Generation: s.Generation, ViewDigest: s.ViewDigest, Deleted: s.Deleted, Identity: s.Identity, held: s.held,
+		rewritten: s.rewritten, rewrittenAll: s.rewrittenAll}
 	for _, f := range byHandle {
 		out.Files = append(out.Files, f)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/cleanup"
 	"github.com/metactl/metactl/internal/failpoint"
 	"github.com/metactl/metactl/storage"
 )
@@ -785,6 +786,7 @@ func (r *run) plan(tx catalog.Tx, items []*item, full bool) (*plan, error) {
 	}
 	p := &plan{actions: make([]action, len(items))}
 	listed := make(map[string]bool, len(items))
+	var prunable map[uint64]bool // read when first needed
 	for i, it := range items {
 		listed[it.Handle] = true
 		f, ok := existing[it.Handle]
@@ -808,16 +810,26 @@ func (r *run) plan(tx catalog.Tx, items []*item, full bool) (*plan, error) {
 			}
 			continue
 		}
-		if !ok && it.State == catalog.Moved {
-			// A moved file that cleanup (or an undo) deleted from the
-			// catalog is still in a storage that was never pruned: the
-			// catalog's decision stands, or every drop-in sync after a
-			// cleanup would import it again.
+		if !ok {
+			// A file the catalog deleted (cleanup, an undo) is still in
+			// a storage that was never pruned: the catalog's decision
+			// stands, or every drop-in sync after a cleanup would import
+			// it again. A moved file, whatever deleted it; a live one if
+			// export --prune would remove it (cleanup, or an undo of the
+			// compaction that wrote it: cleanup.PrunableGenerations), so
+			// import and prune agree.
 			d, err := tx.Deleted(it.Handle)
 			switch {
 			case err == nil && d.SHA256 == it.sha:
-				p.deleted = append(p.deleted, it.Handle)
-				continue
+				if it.State != catalog.Moved && prunable == nil {
+					if prunable, err = cleanup.PrunableGenerations(tx); err != nil {
+						return nil, err
+					}
+				}
+				if it.State == catalog.Moved || prunable[d.Generation] {
+					p.deleted = append(p.deleted, it.Handle)
+					continue
+				}
 			case err != nil && !errors.Is(err, catalog.ErrNotFound):
 				return nil, err
 			}

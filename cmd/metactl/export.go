@@ -20,6 +20,7 @@ type exportCmd struct {
 	Gzip    bool   `help:"With --local-fs-dir: write files gzip-compressed, as bucket copies are."`
 	Prune   bool   `help:"Also remove the storage's copies of files that cleanup deleted from the catalog. Nothing else the catalog does not know is ever removed."`
 	DryRun  bool   `name:"dry-run" help:"Print every write, move and removal the export would do, and change nothing."`
+	Force   bool   `help:"Publish over files the catalog never wrote (another chain's identity.meta, other content at a name the catalog owns), which export otherwise refuses (exit 3); the output lists what was replaced."`
 	Verbose bool   `short:"v" help:"Also list every file written and moved."`
 }
 
@@ -45,6 +46,14 @@ removed, and changes nothing.
 
 --command-adapter-config FILE does the same through the adapter's
 save_metadata_line and backup_metadata_file commands.
+
+Export refuses another chain's storage: before changing anything it reads
+the target's identity.meta and every file at a name the catalog owns that
+it would replace or move (through an adapter: the files it would move), and
+if one holds another identity, or content the catalog never held under that
+name, it exits 3 naming each file and changes nothing (--dry-run too). A
+truncated or unparsable copy is not someone else's data: it is repaired.
+--force publishes anyway and lists what it replaced.
 
 --archive FILE writes one zstd file with the whole catalog (format version,
 files, states, provenance and a SHA-256 trailer); the same generation always
@@ -154,7 +163,7 @@ func (c *exportCmd) runArchive(a *app) error {
 }
 
 func (c *exportCmd) writeSnapshot(a *app, t export.Target, snap *export.Snapshot) error {
-	res, err := snap.Publish(a.ctx, t, export.Options{Prune: c.Prune, DryRun: c.DryRun, Progress: a.progress("export")})
+	res, err := snap.Publish(a.ctx, t, export.Options{Prune: c.Prune, DryRun: c.DryRun, Force: c.Force, Progress: a.progress("export")})
 	if err != nil {
 		return withOp("export", err)
 	}
@@ -196,8 +205,11 @@ func renderPublish(a *app, res *export.Result, verbose bool) {
 			}
 		}
 	}
+	for _, f := range res.Overridden {
+		fmt.Fprintf(a.stdout, "%s %s (--force): %s\n", would("override", "overrode"), f.Path, f.Reason)
+	}
 	for _, p := range res.Removed {
-		fmt.Fprintf(a.stdout, "%s %s: deleted by cleanup\n", would("remove", "removed"), p)
+		fmt.Fprintf(a.stdout, "%s %s: deleted from the catalog\n", would("remove", "removed"), p)
 	}
 	for _, k := range res.Kept {
 		fmt.Fprintf(a.stdout, "kept %s: %s\n", k.Path, k.Message())

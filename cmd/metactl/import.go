@@ -148,7 +148,7 @@ func (c *importCmd) Run(a *app) error {
 	}
 	list("kept, no longer listed by the storage", out.Missing)
 	list("kept moved, still live in the storage (export moves them)", out.KeptMoved)
-	list("deleted by cleanup, still in the storage, not imported again (export --prune removes them)", out.DeletedInStorage)
+	list("deleted from the catalog (cleanup, or an undo of a compaction), still in the storage, not imported again (export --prune removes them)", out.DeletedInStorage)
 	return nil
 }
 
