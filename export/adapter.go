@@ -168,6 +168,9 @@ func (a *Adapter) Publish(ctx context.Context, s *Snapshot, opts Options) (*Resu
 // which lists it in res.Overridden. Files export leaves alone are not
 // read: through an adapter every read is a download.
 func (a *Adapter) checkForeign(ctx context.Context, s *Snapshot, l storage.Listing, move []*catalog.File, opts Options, res *Result) error {
+	if opts.Synced {
+		return nil
+	}
 	byName := make(map[string]*catalog.File, len(s.Files))
 	for _, f := range s.Files {
 		byName[f.Name()] = f

@@ -49,6 +49,13 @@ type Options struct {
 	// Publish otherwise refuses with a *ForeignError before changing
 	// anything; Result.Overridden lists them.
 	Force bool
+	// Synced says the catalog was just synced from this very target (the
+	// drop-in compaction: import, compact, publish back): the sync
+	// refused another identity and checked every new name, and trusts
+	// the names it knows, as export does then. An Adapter then reads
+	// nothing to check (every read is a download); a Dir checks anyway,
+	// since it reads those files to compare them in any case.
+	Synced bool
 	// Progress, if not nil, is called after each catalog file has been
 	// checked or written (or each adapter command has run), with the
 	// number done and the total. Calls may come from several goroutines,

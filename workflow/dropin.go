@@ -118,7 +118,9 @@ func publish(ctx context.Context, cat Catalog, t export.Target, plan *compaction
 		}
 		snap = snap.WithChanges(add, plan.Move)
 	}
-	res, err := snap.Publish(ctx, t, export.Options{DryRun: dryRun})
+	// A real run just synced the catalog from t: t holds no name the
+	// catalog has not checked (see export.Options.Synced).
+	res, err := snap.Publish(ctx, t, export.Options{DryRun: dryRun, Synced: !dryRun})
 	if err != nil {
 		return nil, withOp("compact", err)
 	}
