@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,14 +12,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/metactl/metactl/aptos"
+	"github.com/metactl/metactl/api"
 	"github.com/metactl/metactl/archive"
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/catalog/boltstore"
 	"github.com/metactl/metactl/compaction"
 	"github.com/metactl/metactl/importer"
 	"github.com/metactl/metactl/metrics"
-	"github.com/metactl/metactl/storage"
 )
 
 // app is what every command's Run receives: the process's context,
@@ -117,6 +115,12 @@ func (a *app) openRead(command string) (catalog.DB, func(), error) {
 	}
 	if isArchiveFile(path) {
 		return a.openArchive(path, command)
+	}
+	if r, err := a.remote(); r != nil || err != nil {
+		if err != nil {
+			return nil, nil, err
+		}
+		return a.openRemote(r, command)
 	}
 	db, err := catalog.Open(a.ctx, path, a.options(true, command))
 	if err != nil {
@@ -217,10 +221,7 @@ func (a *app) openArchive(path, command string) (catalog.DB, func(), error) {
 
 // printJSON writes v as indented JSON and a newline.
 func (a *app) printJSON(v any) error {
-	enc := json.NewEncoder(a.stdout)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
+	return api.Encode(a.stdout, v)
 }
 
 // isTerminal reports whether stderr is a terminal: progress is shown only
@@ -234,27 +235,17 @@ func (a *app) isTerminal() bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-// exitCodeOf maps an error to the documented exit codes, in one place.
+// exitCodeOf maps an error to the documented exit codes: the CLI's own
+// errors here, the library's in api.ExitCode.
 func exitCodeOf(err error) int {
-	var busy *catalog.BusyError
-	var input *importer.InputError
 	var usage usageError
 	switch {
-	case err == nil:
-		return exitOK
-	case errors.Is(err, context.Canceled):
-		return exitInterrupted
-	case errors.As(err, &busy):
-		return exitBusy
-	case errors.As(err, &usage), errors.Is(err, compaction.ErrFactor), errors.Is(err, catalog.ErrNotCatalog):
+	case errors.As(err, &usage), errors.Is(err, compaction.ErrFactor):
 		return exitUsage
 	case errors.Is(err, errVerifyFailed), errors.Is(err, errSelftestFailed):
 		return exitVerify
-	case errors.As(err, &input), errors.Is(err, aptos.ErrInvalid), errors.Is(err, catalog.ErrConflict),
-		errors.Is(err, archive.ErrBadArchive), errors.Is(err, storage.ErrNotStorage), errors.Is(err, catalog.ErrUndoRefused):
-		return exitInvalid
 	}
-	return exitError
+	return api.ExitCode(err)
 }
 
 // withOp names the command's operation in front of err, once: a library
@@ -265,4 +256,43 @@ func withOp(op string, err error) error {
 		return err
 	}
 	return fmt.Errorf("%s: %w", op, err)
+}
+
+// unpackArchive imports the archive at path once into a catalog in a new
+// temporary folder and returns that catalog's path, for serve to open per
+// request like any catalog; cleanup removes the folder.
+func (a *app) unpackArchive(path, command string) (tmp string, cleanup func(), err error) {
+	dir, err := os.MkdirTemp("", "metactl-archive-")
+	if err != nil {
+		return "", nil, err
+	}
+	// Not the named result: a failed return sets that to nil.
+	remove := func() { os.RemoveAll(dir) }
+	defer func() {
+		if err != nil {
+			remove()
+		}
+	}()
+	f, err := os.Open(path)
+	if err != nil {
+		return "", nil, err
+	}
+	defer f.Close()
+	arc, err := importer.ReadArchive(a.ctx, f, importer.Options{Source: "archive:" + path, Now: a.now})
+	if err != nil {
+		return "", nil, fmt.Errorf("open archive %q: %w", path, err)
+	}
+	tmp = filepath.Join(dir, "catalog.db")
+	db, err := catalog.Open(a.ctx, tmp, &catalog.Options{NoSync: true, Command: "metactl " + command, Now: a.now})
+	if err != nil {
+		return "", nil, err
+	}
+	defer db.Close()
+	if _, err := arc.Commit(a.ctx, db); err != nil {
+		return "", nil, fmt.Errorf("open archive %q: %w", path, err)
+	}
+	if err := db.RestoreHistory(arc.Header.Generation, arc.Journal); err != nil {
+		return "", nil, fmt.Errorf("open archive %q: %w", path, err)
+	}
+	return tmp, remove, nil
 }

@@ -27,7 +27,7 @@ func TestArchiveKeepsHistory(t *testing.T) {
 		got := must(t, arch, nil, args...).stdout
 		if args[0] == "--json" {
 			var ops []journalOp
-			if err := json.Unmarshal([]byte(want), &ops); err != nil {
+			if err := unmarshalLog(want, &ops); err != nil {
 				t.Fatal(err)
 			}
 			if len(ops) != 4 {
@@ -35,7 +35,7 @@ func TestArchiveKeepsHistory(t *testing.T) {
 			}
 			b, _ := json.MarshalIndent(ops[1:], "", "  ") // without the import after the export
 			var gotOps []journalOp
-			if err := json.Unmarshal([]byte(got), &gotOps); err != nil {
+			if err := unmarshalLog(got, &gotOps); err != nil {
 				t.Fatal(err)
 			}
 			g, _ := json.MarshalIndent(gotOps, "", "  ")

@@ -8,6 +8,7 @@ import (
 
 	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/remote"
 )
 
 // checkCatalogPath names the usual slips with --catalog as the mistakes they
@@ -16,6 +17,9 @@ import (
 // commands accept one). Exit 2, nothing opened, created or locked. A path
 // that does not exist, a URL, or anything else is left to catalog.Open.
 func checkCatalogPath(path string, write bool) error {
+	if write && remote.IsURL(path) {
+		return usagef("--catalog %s is a catalog served by 'metactl serve', which is read-only: run write commands where the catalog lives", path)
+	}
 	if catalog.Scheme(path) != "" {
 		return nil
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/alecthomas/kong"
 	"github.com/willabides/kongplete"
 
+	"github.com/metactl/metactl/api"
 	"github.com/metactl/metactl/importer"
 	"github.com/metactl/metactl/internal/timespan"
 	"github.com/metactl/metactl/metrics"
@@ -44,13 +45,16 @@ Environment:
   METACTL_NOW        fix the clock to these Unix seconds (tests and rehearsals)
   METACTL_FAILPOINT  crash-test failpoints (see internal/failpoint); never set in production
   ETCDCTL_USER       etcd catalogs with auth: name, or name:password
-  ETCDCTL_PASSWORD   etcd catalogs with auth: the password (kept out of process listings)`
+  ETCDCTL_PASSWORD   etcd catalogs with auth: the password (kept out of process listings)
+  METACTL_HTTP_USER, METACTL_HTTP_PASSWORD
+                     served catalogs (--catalog https://...) with basic auth`
 
 // CLI is the kong grammar: global flags and one field per command. Each
 // command lives in its own file.
 type CLI struct {
-	Catalog     string           `help:"Catalog file, or etcd://HOST:PORT[,...]/PREFIX for a catalog in etcd (default: METACTL_CATALOG, else metactl.db in --metadata-cache-dir if the command has one, else ./metactl.db). Read-only commands also accept an archive made by 'export --archive'." env:"METACTL_CATALOG" placeholder:"PATH"`
+	Catalog     string           `help:"Catalog file, etcd://HOST:PORT[,...]/PREFIX for a catalog in etcd, or http(s)://HOST:PORT for one that 'metactl serve' serves (read-only commands) (default: METACTL_CATALOG, else metactl.db in --metadata-cache-dir if the command has one, else ./metactl.db). Read-only commands also accept an archive made by 'export --archive'." env:"METACTL_CATALOG" placeholder:"PATH"`
 	Etcd        etcdFlags        `embed:"" group:"etcd"`
+	HTTP        httpFlags        `embed:"" group:"http"`
 	LockTimeout duration         `help:"Wait at most this long for the catalog lock, then exit 5 naming the holder: seconds or a duration such as 30s, 2m (default: ${default})." default:"30s" placeholder:"DUR"`
 	JSON        bool             `name:"json" help:"Print a stable JSON document on stdout instead of text."`
 	MetricsFile string           `name:"metrics-textfile" help:"After the command, write Prometheus metrics (catalog, storage state, restorable frontier, this run) to this node-exporter textfile, atomically." type:"path" placeholder:"PATH"`
@@ -193,13 +197,13 @@ func defaultCatalog(given string, kctx *kong.Context) string {
 
 // Exit codes; the table is in the help text above and in the README.
 const (
-	exitOK          = 0
-	exitError       = 1
-	exitUsage       = 2
-	exitInvalid     = 3
-	exitVerify      = 4
-	exitBusy        = 5
-	exitInterrupted = 130
+	exitOK          = api.ExitOK
+	exitError       = api.ExitError
+	exitUsage       = api.ExitUsage
+	exitInvalid     = api.ExitInvalid
+	exitVerify      = api.ExitVerify
+	exitBusy        = api.ExitBusy
+	exitInterrupted = api.ExitInterrupted
 )
 
 // usageError marks an error as a usage error (exit 2).

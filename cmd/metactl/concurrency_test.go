@@ -31,6 +31,16 @@ func soakDuration(t *testing.T, normal, short time.Duration) time.Duration {
 	return normal
 }
 
+// unmarshalLog decodes the operations of a `log --json` document into ops.
+func unmarshalLog[T any](doc string, ops *[]T) error {
+	var l struct {
+		Operations []T `json:"operations"`
+	}
+	err := json.Unmarshal([]byte(doc), &l)
+	*ops = l.Operations
+	return err
+}
+
 type journalOp struct {
 	Generation  uint64 `json:"generation"`
 	Kind        string `json:"kind"`
@@ -195,7 +205,7 @@ func TestConcurrentReadersSeeWholeGenerations(t *testing.T) {
 	// Replay the journal: the committed generations, their digests and
 	// file sets.
 	var ops []journalOp
-	if err := json.Unmarshal([]byte(must(t, cat, nil, "log", "-n", "0", "--json").stdout), &ops); err != nil {
+	if err := unmarshalLog(must(t, cat, nil, "log", "-n", "0", "--json").stdout, &ops); err != nil {
 		t.Fatal(err)
 	}
 	sort.Slice(ops, func(i, j int) bool { return ops[i].Generation < ops[j].Generation })

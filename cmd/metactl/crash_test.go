@@ -132,7 +132,7 @@ func TestCrashAtEveryFailpoint(t *testing.T) {
 					Generation  uint64 `json:"generation"`
 					DigestAfter string `json:"digest_after"`
 				}
-				json.Unmarshal([]byte(must(t, cat, nil, "log", "-n", "1", "--json").stdout), &journal)
+				unmarshalLog(must(t, cat, nil, "log", "-n", "1", "--json").stdout, &journal)
 				if len(journal) != 1 || journal[0].Generation != s.Generation || journal[0].DigestAfter != s.ViewDigest {
 					t.Fatalf("%s at %s: journal %+v disagrees with state %+v", op.name, point, journal, s)
 				}

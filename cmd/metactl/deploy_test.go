@@ -121,8 +121,8 @@ func TestDeployManifests(t *testing.T) {
 		f.Close()
 	}
 	slices.Sort(kinds)
-	if got := strings.Join(kinds, ","); got != "CronJob,CronJob,Deployment,PersistentVolumeClaim,Service" {
-		t.Errorf("manifests hold %s, want the compaction and sync CronJobs, the serve Deployment, its PVC and Service", got)
+	if got := strings.Join(kinds, ","); got != "CronJob,CronJob,Deployment,NetworkPolicy,PersistentVolumeClaim,Secret,Service" {
+		t.Errorf("manifests hold %s, want the compaction and sync CronJobs, the serve Deployment, its PVC, Service, web-config Secret and NetworkPolicy", got)
 	}
 	if containers != 3 {
 		t.Errorf("%d containers checked, want 3", containers)
@@ -142,6 +142,9 @@ func checkContainer(t *testing.T, name string, c container, images map[string]bo
 	}
 	args := slices.Clone(c.Command[1:])
 	for i, a := range args {
+		if i > 0 && args[i-1] == "--web-config-file" {
+			args[i] = config // mounted from a Secret
+		}
 		if i > 0 && args[i-1] == "--command-adapter-config" {
 			if c.Image == "metactl:static" {
 				t.Errorf("%s: the static image has no bash for a command-adapter config", name)

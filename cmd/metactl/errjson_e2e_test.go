@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/metactl/metactl/api"
 )
 
 // TestJSONErrorDocument pins the --json error document
@@ -45,7 +47,7 @@ func TestJSONErrorDocument(t *testing.T) {
 		if err := json.Unmarshal(doc["error"], &body); err != nil {
 			t.Fatal(err)
 		}
-		if body.Exit != r.code || body.Code != errorCodes[r.code] {
+		if body.Exit != r.code || body.Code != api.ErrorCodes[r.code] {
 			t.Errorf("%s: exit %d code %q in the document, process exit %d", c.name, body.Exit, body.Code, r.code)
 		}
 		if first, _, _ := strings.Cut(r.stderr, "\n"); !strings.HasPrefix(first, "metactl: ") ||

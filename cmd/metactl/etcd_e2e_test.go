@@ -238,7 +238,7 @@ func TestEtcdCrashAtEveryFailpoint(t *testing.T) {
 							Generation  uint64 `json:"generation"`
 							DigestAfter string `json:"digest_after"`
 						}
-						json.Unmarshal([]byte(must(t, url, nil, "log", "-n", "1", "--json").stdout), &journal)
+						unmarshalLog(must(t, url, nil, "log", "-n", "1", "--json").stdout, &journal)
 						if len(journal) != 1 || journal[0].Generation != s.Generation || journal[0].DigestAfter != s.ViewDigest {
 							t.Fatalf("journal %+v disagrees with state %+v", journal, s)
 						}

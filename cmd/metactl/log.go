@@ -7,7 +7,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/metactl/metactl/api"
 	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/remote"
 )
 
 type logCmd struct {
@@ -31,24 +33,21 @@ Examples:
 }
 
 func (c *logCmd) Run(a *app) error {
-	db, done, err := a.openRead("log")
+	out, err := query(a, false, func(r *remote.Client) (*api.Log, error) { return r.Log(a.ctx, c.Limit) }, func() (*api.Log, error) {
+		db, done, err := a.openRead("log")
+		if err != nil {
+			return nil, err
+		}
+		defer done()
+		return api.LogOf(a.ctx, db, c.Limit)
+	})
 	if err != nil {
 		return err
 	}
-	defer done()
-	ops := []*catalog.Operation{}
-	err = db.View(a.ctx, func(tx catalog.Tx) error {
-		return tx.Operations(func(op *catalog.Operation) bool {
-			ops = append(ops, op)
-			return c.Limit <= 0 || len(ops) < c.Limit
-		})
-	})
-	if err != nil {
-		return fmt.Errorf("log: %w", err)
-	}
 	if a.cli.JSON {
-		return a.printJSON(ops)
+		return a.printJSON(out)
 	}
+	ops := out.Operations
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "GEN\tTIME\tKIND\tADDED\tREPLACED\tMOVED\tREVIVED\tDELETED\tENTRIES\tDIGEST BEFORE\tDIGEST AFTER\tNOTE")
 	for _, op := range ops {

@@ -3,13 +3,12 @@
 package main
 
 import (
-	"encoding/hex"
 	"fmt"
 	"text/tabwriter"
 	"time"
 
-	"github.com/metactl/metactl/aptos"
-	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/api"
+	"github.com/metactl/metactl/remote"
 )
 
 type lsCmd struct {
@@ -30,53 +29,21 @@ Examples:
     metactl ls --json | jq -r '.files[] | select(.state == "live") | .path'`
 }
 
-// lsJSON is the documented --json shape of one ls row.
-type lsJSON struct {
-	Handle         string        `json:"handle"`
-	Path           string        `json:"path"` // where the file lives: metadata/<name> or metadata_backup/<name>
-	State          catalog.State `json:"state"`
-	Lines          int           `json:"lines"`
-	Size           int           `json:"size"`
-	SHA256         string        `json:"sha256"`
-	Source         string        `json:"source"`
-	ImportedAt     time.Time     `json:"imported_at"`
-	StateChangedAt time.Time     `json:"state_changed_at"`
-}
-
-type lsOutput struct {
-	Generation uint64   `json:"generation"`
-	Files      []lsJSON `json:"files"`
-}
-
-// filePath is where f lives in a storage: metadata/<name> while live,
-// metadata_backup/<name> once moved.
-func filePath(f *catalog.File) string {
-	if f.State == catalog.Moved {
-		return aptos.MovedHandle(f.Name())
-	}
-	return aptos.LiveHandle(f.Name())
-}
-
 func (c *lsCmd) Run(a *app) error {
-	db, done, err := a.openRead("ls")
+	state, err := api.ParseState(c.State)
 	if err != nil {
-		return err
+		return usagef("ls: --state: %w", err)
 	}
-	defer done()
-	out := lsOutput{Files: []lsJSON{}}
-	err = db.View(a.ctx, func(tx catalog.Tx) error {
-		out.Generation = tx.Generation()
-		return tx.ForEachFile(false, func(f *catalog.File) error {
-			if c.State != "all" && f.State.String() != c.State {
-				return nil
-			}
-			out.Files = append(out.Files, lsJSON{f.Handle, filePath(f), f.State, f.Lines, f.Size, hex.EncodeToString(f.SHA256[:]),
-				f.Source, f.ImportedAt, f.StateChangedAt})
-			return nil
-		})
+	out, err := query(a, false, func(r *remote.Client) (*api.Ls, error) { return r.Ls(a.ctx, state) }, func() (*api.Ls, error) {
+		db, done, err := a.openRead("ls")
+		if err != nil {
+			return nil, err
+		}
+		defer done()
+		return api.LsOf(a.ctx, db, state)
 	})
 	if err != nil {
-		return fmt.Errorf("ls: %w", err)
+		return err
 	}
 	if a.cli.JSON {
 		return a.printJSON(out)

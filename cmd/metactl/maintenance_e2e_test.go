@@ -148,7 +148,7 @@ func TestCleanupAndLog(t *testing.T) {
 		DigestAfter  string `json:"digest_after"`
 		Deleted      struct{ Count int }
 	}
-	json.Unmarshal([]byte(must(t, cat, nil, "log", "--json").stdout), &ops)
+	unmarshalLog(must(t, cat, nil, "log", "--json").stdout, &ops)
 	if len(ops) != 4 || ops[0].Kind != "cleanup" || ops[0].Deleted.Count != 6 {
 		t.Fatalf("journal: %+v", ops)
 	}

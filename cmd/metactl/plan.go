@@ -3,13 +3,13 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"strconv"
 
+	"github.com/metactl/metactl/api"
 	"github.com/metactl/metactl/aptos"
-	"github.com/metactl/metactl/verify"
+	"github.com/metactl/metactl/remote"
 )
 
 // optVersion is a version flag that knows whether it was given, as
@@ -74,60 +74,38 @@ Examples:
   metactl plan --local-fs-dir /mnt/backup     # straight from a storage, no catalog`
 }
 
-type planJSON struct {
-	Generation uint64 `json:"generation"`
-	OK         bool   `json:"ok"`
-	// Error is null, or the failure in the shape of every command's
-	// --json error document (errorJSON's "error").
-	Error    *errorBody `json:"error"`
-	Warnings []string   `json:"warnings"`
-	// Missing repeats the plan's holes, or those behind a refusal.
-	Missing []aptos.Missing    `json:"missing"`
-	Plan    *aptos.RestorePlan `json:"plan"`
-}
-
 func (c *planCmd) Run(a *app) error {
-	db, done, err := c.open(a, "plan")
-	if err != nil {
-		return err
-	}
-	defer done()
-	opts := aptos.RestoreOptions{
+	req := api.PlanRequest{
 		TargetVersion:             c.TargetVersion.ptr(),
 		LedgerHistoryStartVersion: c.LedgerHistoryStartVersion.ptr(),
 		ReplayAll:                 c.ReplayAll,
+		Strict:                    c.Strict,
 	}
-	plan, gen, err := verify.Plan(a.ctx, db, opts)
-	out := planJSON{Generation: gen, Warnings: []string{}, Missing: []aptos.Missing{}, Plan: plan}
-	var pe *aptos.PlanError
-	if err != nil && !errors.As(err, &pe) {
-		return fmt.Errorf("plan: %w", err)
-	}
-	if pe != nil {
-		out.Missing = append(out.Missing, pe.Missing...)
-		err = fmt.Errorf("plan: Aptos's restore would refuse: %w", err)
-	}
-	if plan != nil {
-		out.Missing = append(out.Missing, plan.Missing...)
-		if plan.Capped {
-			msg := fmt.Sprintf("target version %s is beyond the latest backed-up transaction version %d: the restore stops at %d, as Aptos's does",
-				versionText(plan.RequestedTargetVersion), plan.MaxTransactionVersion, plan.TargetVersion)
-			if c.Strict && c.TargetVersion.set {
-				err = aptos.Invalidf("plan: %s (--strict)", msg)
-			} else if c.TargetVersion.set {
-				out.Warnings = append(out.Warnings, msg)
-			}
+	var err error
+	out, qerr := query(a, c.given(), func(r *remote.Client) (*api.Plan, error) {
+		doc, perr := r.Plan(a.ctx, req)
+		err = perr
+		if doc != nil {
+			perr = nil
 		}
-		if !plan.Complete() && err == nil {
-			err = fmt.Errorf("plan: a restore to version %d would stop short: %w", plan.TargetVersion,
-				&aptos.PlanError{Err: errors.New("Aptos restores less than asked here, without an error"), Missing: plan.Missing})
+		return doc, perr
+	}, func() (*api.Plan, error) {
+		db, done, oerr := c.open(a, "plan")
+		if oerr != nil {
+			return nil, oerr
 		}
+		defer done()
+		doc, perr := api.PlanOf(a.ctx, db, req)
+		err = perr
+		if doc != nil {
+			perr = nil
+		}
+		return doc, perr
+	})
+	if qerr != nil {
+		return qerr
 	}
-	out.OK = err == nil
-	if err != nil {
-		body := newErrorJSON(err, err.Error(), exitCodeOf(err)).Error
-		out.Error = &body
-	}
+	plan, gen := out.Plan, out.Generation
 	for _, w := range out.Warnings {
 		a.warnf("%s", w)
 	}
@@ -146,12 +124,7 @@ func (c *planCmd) Run(a *app) error {
 	return err
 }
 
-func versionText(v uint64) string {
-	if v == math.MaxUint64 {
-		return "18446744073709551615 (u64::MAX)"
-	}
-	return strconv.FormatUint(v, 10)
-}
+func versionText(v uint64) string { return api.VersionText(v) }
 
 func printPlan(a *app, p *aptos.RestorePlan, gen uint64) {
 	w := a.stdout

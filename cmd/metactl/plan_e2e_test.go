@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/metactl/metactl/api"
 	"github.com/metactl/metactl/aptos"
 )
 
@@ -108,7 +109,7 @@ func TestPlanCLI(t *testing.T) {
 			if js.code != r.code || !strings.Contains(js.stdout, r.json) {
 				t.Fatalf("--json: want exit %d and %q, got %s", r.code, r.json, js)
 			}
-			var doc planJSON
+			var doc api.Plan
 			if err := json.Unmarshal([]byte(js.stdout), &doc); err != nil {
 				t.Fatal(err)
 			}

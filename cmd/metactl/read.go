@@ -3,13 +3,8 @@
 package main
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
-	"strings"
-
-	"github.com/metactl/metactl/aptos"
-	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/api"
+	"github.com/metactl/metactl/remote"
 )
 
 type readCmd struct {
@@ -31,65 +26,24 @@ Examples:
     metactl --catalog backup.mcar read --json epoch_ending_0-0.meta`
 }
 
-type readFileJSON struct {
-	Handle  string            `json:"handle"`
-	State   catalog.State     `json:"state"`
-	Entries []json.RawMessage `json:"entries"`
-}
-
-type readJSON struct {
-	Generation uint64         `json:"generation"`
-	Files      []readFileJSON `json:"files"`
-}
-
-// handleOf turns what the user typed into a catalog handle.
-func handleOf(s string) string {
-	switch {
-	case strings.HasPrefix(s, "metadata/"):
-		return s
-	case strings.HasPrefix(s, "metadata_backup/"):
-		return "metadata/" + strings.TrimPrefix(s, "metadata_backup/")
-	}
-	return "metadata/" + s
-}
-
 func (c *readCmd) Run(a *app) error {
-	db, done, err := a.openRead("read")
+	out, err := query(a, false, func(r *remote.Client) (*api.Read, error) { return r.Read(a.ctx, c.Handles) }, func() (*api.Read, error) {
+		db, done, err := a.openRead("read")
+		if err != nil {
+			return nil, err
+		}
+		defer done()
+		return api.ReadOf(a.ctx, db, c.Handles)
+	})
 	if err != nil {
 		return err
 	}
-	defer done()
-	out := readJSON{}
-	var text []byte
-	err = db.View(a.ctx, func(tx catalog.Tx) error {
-		out.Generation = tx.Generation()
-		for _, arg := range c.Handles {
-			f, err := tx.File(handleOf(arg))
-			if errors.Is(err, catalog.ErrNotFound) {
-				return fmt.Errorf("file %q is not in the catalog (see 'metactl ls'): %w", arg, catalog.ErrNotFound)
-			}
-			if err != nil {
-				return err
-			}
-			lines, err := aptos.ParseFile(f.Content)
-			if err != nil {
-				return fmt.Errorf("file %q: %w", f.Handle, err)
-			}
-			fj := readFileJSON{Handle: f.Handle, State: f.State, Entries: []json.RawMessage{}}
-			for i := range lines {
-				text = aptos.AppendPretty(text, &lines[i])
-				text = append(text, '\n')
-				fj.Entries = append(fj.Entries, aptos.AppendLine(nil, &lines[i]))
-			}
-			out.Files = append(out.Files, fj)
-		}
-		return nil
-	})
-	if err != nil {
-		return withOp("read", err)
-	}
 	if a.cli.JSON {
 		return a.printJSON(out)
+	}
+	text, err := out.Pretty()
+	if err != nil {
+		return withOp("read", err)
 	}
 	_, err = a.stdout.Write(text)
 	return err

@@ -113,7 +113,7 @@ func TestServeDocumentsEqualCLI(t *testing.T) {
 		}
 	}
 	code, _, body := get(t, base+"/v1/plan?target_version=5000000&local_fs_dir=/etc")
-	if code != 400 || !strings.Contains(string(body), `"code": "usage"`) || !strings.Contains(string(body), `unknown parameter \"local_fs_dir\"`) {
+	if code != 400 || !strings.Contains(string(body), `"code": "usage"`) || !strings.Contains(string(body), `unknown query parameter \"local_fs_dir\"`) {
 		t.Errorf("unknown parameter: %d %s", code, body)
 	}
 	code, h, body := get(t, base+"/v1/archive")
@@ -172,7 +172,7 @@ func TestServeNeverBlocksWriter(t *testing.T) {
 	}
 	slices.Sort(baseline)
 
-	base, cmd, _ := startServe(t, cat)
+	base, cmd, _ := startServe(t, cat, "--max-expensive", "8", "--busy-timeout", "20s")
 	paths := []string{"/v1/status", "/v1/ls", "/v1/read?handle=metadata/epoch_ending_0-0.meta", "/v1/plan", "/v1/verify",
 		"/v1/log?n=5", "/metrics", "/v1/archive"}
 	var requests, failures atomic.Int64

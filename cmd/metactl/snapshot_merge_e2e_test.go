@@ -118,7 +118,7 @@ func TestCompactWhileSnapshotsArriveInOneEpoch(t *testing.T) {
 		DigestBefore string `json:"digest_before"`
 		DigestAfter  string `json:"digest_after"`
 	}
-	if err := json.Unmarshal([]byte(must(t, cat, nil, "log", "-n", "0", "--json").stdout), &ops); err != nil {
+	if err := unmarshalLog(must(t, cat, nil, "log", "-n", "0", "--json").stdout, &ops); err != nil {
 		t.Fatal(err)
 	}
 	sort.Slice(ops, func(i, j int) bool { return ops[i].Generation < ops[j].Generation })

@@ -8,10 +8,10 @@ import (
 	"os"
 	"strings"
 
-	"github.com/metactl/metactl/aptos"
+	"github.com/metactl/metactl/api"
 	"github.com/metactl/metactl/archive"
-	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/coverage"
+	"github.com/metactl/metactl/remote"
 )
 
 type statusCmd struct {
@@ -50,62 +50,39 @@ Examples:
     metactl --catalog backup.mcar status`
 }
 
-// statusJSON is the documented --json shape of status.
-type statusJSON struct {
-	aptos.StorageState
-	Generation uint64       `json:"generation"`
-	ViewDigest aptos.Digest `json:"view_digest"`
-	Entries    int          `json:"entries"`
-	LiveFiles  int          `json:"live_files"`
-	MovedFiles int          `json:"moved_files"`
-	Identity   string       `json:"identity,omitempty"`
-	// Coverage is there with --coverage or --svg only.
-	Coverage *coverage.Summary `json:"coverage,omitempty"`
-}
-
 func (c *statusCmd) Run(a *app) error {
 	withCoverage := c.Coverage || c.SVG != ""
 	if !c.given() && isArchiveFile(a.cli.Catalog) && !withCoverage {
 		return c.runArchive(a)
 	}
-	db, done, err := c.open(a, "status")
-	if err != nil {
-		return err
+	if c.SVG != "" {
+		if r, err := a.remote(); r != nil || err != nil {
+			return usagef("status --svg: not from a served catalog (use GET /coverage.svg)")
+		}
 	}
-	defer done()
-	var out statusJSON
 	var rep *coverage.Report
-	err = db.View(a.ctx, func(tx catalog.Tx) error {
-		out.StorageState, err = tx.StorageState()
+	out, err := query(a, c.given(), func(r *remote.Client) (*api.Status, error) { return r.Status(a.ctx, withCoverage) }, func() (*api.Status, error) {
+		db, done, err := c.open(a, "status")
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out.Generation, out.ViewDigest, out.Entries = tx.Generation(), tx.ViewDigest(), tx.EntryCount()
-		if id, ok := tx.Identity(); ok {
-			out.Identity = id.String()
-		}
-		out.LiveFiles, out.MovedFiles, err = tx.CountFiles()
-		if err != nil || !withCoverage {
-			return err
-		}
-		rep, err = coverage.Read(tx, nil)
-		if err == nil {
-			out.Coverage = &rep.Summary
-		}
-		return err
+		defer done()
+		var out *api.Status
+		out, rep, err = api.StatusOf(a.ctx, db, withCoverage)
+		return out, err
 	})
 	if err != nil {
-		return fmt.Errorf("status: %w", err)
+		return err
 	}
 	if c.SVG != "" {
 		if err := rep.WriteSVGFile(c.SVG); err != nil {
 			return fmt.Errorf("status: %w", err)
 		}
 	}
-	return c.print(a, &out)
+	return c.print(a, out)
 }
 
-func (c *statusCmd) print(a *app, out *statusJSON) error {
+func (c *statusCmd) print(a *app, out *api.Status) error {
 	if a.cli.JSON {
 		return a.printJSON(out)
 	}
@@ -156,6 +133,6 @@ func (c *statusCmd) runArchive(a *app) error {
 		return fmt.Errorf("open archive %q: %w", path, err)
 	}
 	h := &st.Header
-	return c.print(a, &statusJSON{StorageState: st.StorageState, Generation: h.Generation, ViewDigest: h.ViewDigest,
+	return c.print(a, &api.Status{StorageState: st.StorageState, Generation: h.Generation, ViewDigest: h.ViewDigest,
 		Entries: h.Entries, LiveFiles: st.LiveFiles, MovedFiles: st.MovedFiles, Identity: h.Identity})
 }

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/metactl/metactl/api"
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/metrics"
+	"github.com/metactl/metactl/remote"
 	"github.com/metactl/metactl/verify"
 )
 
@@ -50,31 +52,31 @@ Examples:
   metactl verify --local-fs-dir /mnt/backup    # straight from a storage`
 }
 
-type verifyJSON struct {
-	*verify.Report
-	OK bool `json:"ok"`
-}
-
 func (c *verifyCmd) Run(a *app) error {
-	db, done, err := c.open(a, "verify")
+	doc, err := query(a, c.given(), func(r *remote.Client) (*api.Verify, error) { return r.Verify(a.ctx) }, func() (*api.Verify, error) {
+		db, done, err := c.open(a, "verify")
+		if err != nil {
+			return nil, err
+		}
+		defer done()
+		working := a.working("verify")
+		defer working()
+		doc, err := api.VerifyOf(a.ctx, db)
+		if err == nil && c.given() && a.catalogExists() {
+			// A storage and a catalog: names both hold must agree (an
+			// incremental import never reads a known name again).
+			err = c.againstCatalog(a, db, doc.Report)
+			doc.OK = doc.Report.OK()
+		}
+		return doc, err
+	})
 	if err != nil {
 		return err
 	}
-	defer done()
-	working := a.working("verify")
-	r, err := verify.Catalog(a.ctx, db)
-	if err == nil && c.given() && a.catalogExists() {
-		// A storage and a catalog: names both hold must agree (an
-		// incremental import never reads a known name again).
-		err = c.againstCatalog(a, db, r)
-	}
-	working()
-	if err != nil {
-		return err
-	}
+	r := doc.Report
 	a.verified = &metrics.Verify{Problems: len(r.Problems), At: a.now()}
 	if a.cli.JSON {
-		if err := a.printJSON(verifyJSON{r, r.OK()}); err != nil {
+		if err := a.printJSON(doc); err != nil {
 			return err
 		}
 	} else {
