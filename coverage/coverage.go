@@ -14,8 +14,9 @@ import (
 const MaxListed = 1000
 
 // DefaultSegments is the number of bins of the version axis when
-// Options.Segments is zero: about one per pixel of the drawing.
-const DefaultSegments = 2000
+// Options.Segments is zero: one per pixel of the drawing's plot (865 px
+// wide at 100%), so a row has at most 866 shapes.
+const DefaultSegments = plotRight - plotLeft
 
 // Row names the kind of entries a Hole or a timeline row is about.
 type Row string

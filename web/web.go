@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/metactl/metactl/catalog"
@@ -54,8 +55,9 @@ type Handler struct {
 	csp  string
 	etag string
 
-	mu     sync.Mutex // held while a document is computed
-	cached *document  // the last computed document, by tag
+	mu     sync.Mutex   // held while a document is computed
+	cached *document    // the last computed document, by tag
+	asked  atomic.Int64 // when a request last asked for a document (Unix ns)
 }
 
 // document is one generation's coverage, encoded once.
@@ -178,6 +180,7 @@ func (h *Handler) serveDocument(w http.ResponseWriter, r *http.Request, svg bool
 		h.fail(w, r, err)
 		return
 	}
+	h.asked.Store(time.Now().UnixNano())
 	etag := kind + tag + `"`
 	if match(r, etag) {
 		h.headers(w, etag, gen, svg)
@@ -245,6 +248,51 @@ func (h *Handler) document(ctx context.Context, tag string) (*document, error) {
 	}
 	h.cached = d
 	return d, nil
+}
+
+// Watch keeps the current generation's document ready until ctx ends:
+// every interval it reads the generation (one short read transaction)
+// and, when it changed, computes the document, so the first page to look
+// at a new generation does not wait for it (at a million entries that is
+// most of a page load). A failed read is retried at the next tick; the
+// requests report errors, not the watcher. Like a request, each read is
+// one transaction of a catalog opened for it, so a writer waits at most
+// for one computation.
+func (h *Handler) Watch(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		var tag string
+		err := h.opts.View(ctx, func(tx catalog.Tx) error {
+			tag = tagOf(tx.Generation(), tx)
+			return nil
+		})
+		if err == nil && h.wanted(tag) {
+			h.document(ctx, tag)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// watchedFor is how long after the last request for a document Watch
+// keeps computing new generations' documents: serve's main work is the
+// restore path, so a page nobody looks at costs nothing after that.
+const watchedFor = 10 * time.Minute
+
+// wanted reports whether Watch should compute tag's document now: a
+// new generation, and either no document yet (serve just started) or a
+// page that asked recently.
+func (h *Handler) wanted(tag string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.cached != nil && h.cached.tag == tag {
+		return false
+	}
+	return h.cached == nil || time.Since(time.Unix(0, h.asked.Load())) < watchedFor
 }
 
 // Document is the JSON answer of /coverage.json: the report without its

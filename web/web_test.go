@@ -9,7 +9,9 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
@@ -172,5 +174,46 @@ func TestBusy(t *testing.T) {
 	resp, _ := fetch(t, srv.URL+"/coverage.json")
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("busy: %s, Retry-After %q", resp.Status, resp.Header.Get("Retry-After"))
+	}
+}
+
+// countingTx counts the view reads (the expensive part of a document).
+type countingTx struct {
+	catalog.Tx
+	n *atomic.Int32
+}
+
+func (c countingTx) View() (*aptos.View, error) {
+	c.n.Add(1)
+	return c.Tx.View()
+}
+
+// TestWatch: the watcher computes the document of a new generation ahead
+// of the pages, so a page's request finds it kept and reads no view.
+func TestWatch(t *testing.T) {
+	db := gappedCatalog(t)
+	var computed atomic.Int32
+	h := web.New(web.Options{View: func(ctx context.Context, fn func(catalog.Tx) error) error {
+		return db.View(ctx, func(tx catalog.Tx) error { return fn(countingTx{tx, &computed}) })
+	}})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go h.Watch(ctx, 10*time.Millisecond)
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	fetch(t, srv.URL+"/coverage.json") // a page looks: the watcher keeps going
+	if n := computed.Load(); n != 1 {
+		t.Fatalf("generation 1 computed %d times, want once", n)
+	}
+	catalogtest.Put(t, db, catalogtest.File{Name: "transaction_400-499.meta", State: catalog.Live,
+		Lines: []aptos.Metadata{catalogtest.Transaction(400, 499, "t4")}})
+	for deadline := time.Now().Add(10 * time.Second); computed.Load() < 2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the watcher did not compute generation 2 within 10 s")
+		}
+	}
+	resp, _ := fetch(t, srv.URL+"/coverage.json")
+	if g, n := resp.Header.Get("X-Metactl-Generation"), computed.Load(); g != "2" || n != 2 {
+		t.Errorf("generation %s, computed %d times, want 2 and 2", g, n)
 	}
 }

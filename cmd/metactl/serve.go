@@ -96,7 +96,7 @@ func (c *serveCmd) Run(a *app) error {
 		return err
 	}
 	defer s.Close()
-	s.Handle("/", page(s)) // the coverage page, coverage.json, coverage.svg (package web)
+	s.Handle("/", page(a.ctx, s)) // the coverage page, coverage.json, coverage.svg (package web)
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)

@@ -64,7 +64,7 @@
       // Keep the old problems in sight, but never as the current ones.
       $("problems").classList.add("outdated");
       $("verify-note").textContent = "verify at generation " + verifyGen + " (OUTDATED: the catalog is at generation " +
-        c.generation + " now; checking again…)";
+        c.generation + " now)";
     }
     $("generation").textContent = String(c.generation);
     $("state-line").textContent = c.state_line;
@@ -149,10 +149,25 @@
       plural(problems.length, "problem", "problems") + ", " + plural(warnings.length, "warning", "warnings");
   }
 
-  // verify reads every file; it runs in the background, one at a time,
-  // once per generation, and never holds up the rest of the page.
-  function startVerify(gen) {
+  // verify reads every file, and a writer in another process waits for
+  // the whole of it (serve holds the catalog's read lock meanwhile). So
+  // the page runs it by itself only on catalogs of at most AUTO_VERIFY
+  // entries; above, the operator asks for it with the button. It runs in
+  // the background, one at a time, once per generation, and never holds
+  // up the rest of the page.
+  const AUTO_VERIFY = 100000;
+  let verifyAsked = false;
+  function startVerify(gen, entries) {
     if (verifyBusy || verifyGen === gen) return;
+    const btn = $("run-verify");
+    if (entries > AUTO_VERIFY && !verifyAsked) {
+      btn.hidden = false;
+      if (verifyGen === null) $("verify-note").textContent = "not run by itself on a catalog of " + entries +
+        " entries: verify reads every file, and a writer waits for it meanwhile. Run it when you need it.";
+      return;
+    }
+    verifyAsked = false;
+    btn.hidden = true;
     verifyBusy = true;
     if (verifyGen === null) $("verify-note").textContent = "checking…";
     get("v1/verify").then(({ doc }) => { verifyGen = gen; renderVerify(doc, gen); })
@@ -189,7 +204,7 @@
         renderLog(log.doc);
         logGen = shownGen;
       }
-      startVerify(shownGen);
+      startVerify(shownGen, cov.doc.entries);
       lastOK = Date.now();
       lastError = null;
     } catch (e) {
@@ -200,6 +215,11 @@
   }
 
   $("refresh").addEventListener("click", () => { poll(); });
+  $("run-verify").addEventListener("click", () => {
+    verifyAsked = true;
+    $("verify-note").textContent = "checking…";
+    startVerify(shownGen, 0);
+  });
   setInterval(freshness, 1000);
   poll();
 })();
