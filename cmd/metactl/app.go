@@ -25,6 +25,7 @@ import (
 // writers, clock and global flags. Only this package prints or exits.
 type app struct {
 	ctx    context.Context
+	stdin  io.Reader // where "-" reads an archive from
 	stdout io.Writer
 	stderr io.Writer
 	cli    *CLI

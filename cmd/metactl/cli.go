@@ -95,7 +95,7 @@ type kongExit int
 // It is main without the process: tests call it directly.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
 	var cli CLI
-	a := &app{ctx: ctx, stdout: stdout, stderr: stderr, cli: &cli, now: time.Now, progressEvery: defaultProgressEvery}
+	a := &app{ctx: ctx, stdin: os.Stdin, stdout: stdout, stderr: stderr, cli: &cli, now: time.Now, progressEvery: defaultProgressEvery}
 	defer func() {
 		if r := recover(); r != nil {
 			if c, ok := r.(kongExit); ok {
@@ -140,6 +140,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 		a.now = func() time.Time { return fixed }
 	}
 	cli.Catalog = defaultCatalog(cli.Catalog, kctx)
+	if isPipe(cli.Catalog) {
+		// An archive from a pipe ("-", /dev/stdin, <(...)): read once
+		// into a temporary file, then opened as any archive.
+		path, cleanup, err := a.spool(cli.Catalog)
+		if err != nil {
+			return a.report(fmt.Errorf("--catalog %s: %w", cli.Catalog, err))
+		}
+		defer cleanup()
+		cli.Catalog = path
+	}
 	cli.Etcd.apply()
 	start := time.Now()
 	code = exitOK

@@ -57,7 +57,12 @@ func (c *copyCmd) Run(a *app) error {
 	}
 	defer os.RemoveAll(dir)
 	tmp := filepath.Join(dir, "catalog.db")
-	if err := c.fetch(a, tmp); err != nil {
+	from, cleanup, err := a.spool(c.From) // an archive from a pipe
+	if err != nil {
+		return fmt.Errorf("copy from %s: %w", c.From, err)
+	}
+	defer cleanup()
+	if err := c.fetch(a, from, tmp); err != nil {
 		return fmt.Errorf("copy from %s: %w", c.From, err)
 	}
 	var gen uint64
@@ -76,19 +81,20 @@ func (c *copyCmd) Run(a *app) error {
 	return err
 }
 
-// fetch writes the source catalog to the new file tmp.
-func (c *copyCmd) fetch(a *app, tmp string) error {
-	if etcdstore.IsURL(c.From) {
-		_, err := etcdstore.CopyOut(a.ctx, c.From, tmp, a.options(true, "copy"))
+// fetch writes the source catalog from (c.From, or its spooled copy) to
+// the new file tmp.
+func (c *copyCmd) fetch(a *app, from, tmp string) error {
+	if etcdstore.IsURL(from) {
+		_, err := etcdstore.CopyOut(a.ctx, from, tmp, a.options(true, "copy"))
 		return err
 	}
 	var db catalog.DB
 	var done func()
 	var err error
-	if isArchiveFile(c.From) {
-		db, done, err = a.openArchive(c.From, "copy")
+	if isArchiveFile(from) {
+		db, done, err = a.openArchive(from, "copy")
 	} else {
-		db, err = catalog.Open(a.ctx, c.From, a.options(true, "copy"))
+		db, err = catalog.Open(a.ctx, from, a.options(true, "copy"))
 		done = func() { db.Close() }
 	}
 	if err != nil {

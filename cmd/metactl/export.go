@@ -11,12 +11,13 @@ import (
 	"strings"
 
 	"github.com/metactl/metactl/aptos"
+	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/export"
 )
 
 type exportCmd struct {
 	storageFlags
-	Archive string `help:"Write one zstd archive of the whole catalog to FILE (atomically: a temp file, then rename)." placeholder:"FILE"`
+	Archive string `help:"Write one zstd archive of the whole catalog to FILE (atomically: a temp file, then rename); '-' writes it to standard output." placeholder:"FILE"`
 	Gzip    bool   `help:"With --local-fs-dir: write files gzip-compressed, as bucket copies are."`
 	Prune   bool   `help:"Also remove the storage's copies of files that cleanup deleted from the catalog. Nothing else the catalog does not know is ever removed."`
 	DryRun  bool   `name:"dry-run" help:"Print every write, move and removal the export would do, and change nothing."`
@@ -125,6 +126,9 @@ func (c *exportCmd) runArchive(a *app) error {
 		return err
 	}
 	defer done()
+	if c.Archive == stdinName {
+		return c.archiveToStdout(a, db)
+	}
 	dir := filepath.Dir(c.Archive)
 	// Name the folder, not the temporary file that could not be made in it.
 	if st, err := os.Stat(dir); err != nil {
@@ -227,4 +231,21 @@ func warnNew(a *app, res *export.Result) {
 		a.warnf("%s in %s %s not in the catalog: run 'metactl import' (the drop-in compaction imports them first)",
 			count(n, "metadata file"), res.Target, verb)
 	}
+}
+
+// archiveToStdout writes the archive to standard output ('export --archive
+// -'), for a pipe (ssh, kubectl exec, aws s3 cp - ...). stdout carries the
+// archive only: the summary goes to stderr, and --json is refused (it
+// would need stdout too).
+func (c *exportCmd) archiveToStdout(a *app, db catalog.DB) error {
+	if a.cli.JSON {
+		return usagef("--json with --archive -: standard output carries the archive")
+	}
+	h, err := export.WriteArchive(a.ctx, a.stdout, db)
+	if err != nil {
+		return fmt.Errorf("export archive to standard output: %w", err)
+	}
+	a.logf("wrote the archive to standard output: generation %d, %s, %s, view digest %s",
+		h.Generation, count(h.Files, "file"), count(h.Entries, "entry"), h.ViewDigest.Short())
+	return nil
 }

@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +16,7 @@ import (
 
 type importCmd struct {
 	storageFlags
-	Archive string `help:"An archive written by 'metactl export --archive'." type:"existingfile" placeholder:"FILE"`
+	Archive string `help:"An archive written by 'metactl export --archive' ('-': standard input; a pipe works too)." placeholder:"FILE"`
 	Strict  bool   `help:"Refuse stray names in metadata/ (files Aptos could not parse) instead of skipping them."`
 	Full    bool   `help:"Read every listed file, also those the catalog already holds (by default only new names are read; see Help)."`
 }
@@ -64,6 +65,12 @@ func (c *importCmd) Validate() error {
 	}
 	if n != 1 {
 		return usagef("give exactly one source: --local-fs-dir, --command-adapter-config or --archive")
+	}
+	if c.Archive != "" && c.Archive != stdinName {
+		// As kong's existingfile would, but "-" is standard input.
+		if _, err := os.Stat(c.Archive); err != nil {
+			return usagef("--archive: %w", err)
+		}
 	}
 	return nil
 }
@@ -153,11 +160,17 @@ func (c *importCmd) Run(a *app) error {
 }
 
 func (c *importCmd) runArchive(a *app) error {
-	f, err := os.Open(c.Archive)
-	if err != nil {
-		return withOp("import", err)
+	var f io.Reader
+	if c.Archive == stdinName {
+		f = a.stdin // read once, streamed: nothing to sniff first
+	} else {
+		file, err := os.Open(c.Archive)
+		if err != nil {
+			return withOp("import", err)
+		}
+		defer file.Close()
+		f = file
 	}
-	defer f.Close()
 	// Read and verify the whole archive before the catalog is opened: the
 	// lock is held only for the commit, as for any other source.
 	arc, err := importer.ReadArchive(a.ctx, f, importer.Options{Source: "archive:" + c.describeArchive(), Now: a.now})
@@ -191,6 +204,9 @@ func (c *importCmd) runArchive(a *app) error {
 
 // describeArchive returns the archive's absolute path, for provenance.
 func (c *importCmd) describeArchive() string {
+	if c.Archive == stdinName {
+		return "stdin"
+	}
 	abs, err := filepath.Abs(c.Archive)
 	if err != nil {
 		return c.Archive
