@@ -14,9 +14,11 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/metactl/metactl/internal/catalogtest"
 )
@@ -215,7 +217,7 @@ func jsString(s string) string {
 // (docs: no sandbox as root, no GPU, no QUIC, no background connections to
 // Google's hosts, a fresh profile) and returns its chromedp context; the
 // browser stops when the test ends, or after 10 minutes.
-func browser(t testing.TB, chrome string) context.Context {
+func browser(t testing.TB, chrome string, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chrome),
@@ -230,6 +232,7 @@ func browser(t testing.TB, chrome string) context.Context {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1200, 1400),
 	)
+	opts = append(opts, extra...)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	bctx, cancelBrowser := chromedp.NewContext(actx)
@@ -323,4 +326,108 @@ func BenchmarkCoveragePageInBrowser(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Logf("verify's answer on the page %s after the last load", time.Since(start).Round(time.Millisecond))
+}
+
+// TestCoveragePageBehindAuthAndTLS: behind serve's --web-config-file (TLS
+// and basic auth, exporter-toolkit), the page loads and polls: its
+// relative, same-origin fetches carry the credentials the browser was
+// given once at the challenge, as a user gives them at the prompt.
+func TestCoveragePageBehindAuthAndTLS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Chromium: not in -short")
+	}
+	chrome := chromium(t)
+	dir := t.TempDir()
+	writeCert(t, dir, "serve", true, nil, nil)
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	webConfig := filepath.Join(dir, "web.yml")
+	cfg := "tls_server_config:\n  cert_file: " + filepath.Join(dir, "serve.pem") + "\n  key_file: " + filepath.Join(dir, "serve-key.pem") +
+		"\nbasic_auth_users:\n  operator: " + string(hash) + "\n"
+	if err := os.WriteFile(webConfig, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cat := filepath.Join(t.TempDir(), "c.db")
+	storage, _ := gappedSample(t)
+	must(t, cat, nil, "import", "--local-fs-dir", storage)
+	base, _, _ := startServe(t, cat, "--web-config-file", webConfig)
+	base = "https://" + strings.TrimPrefix(base, "http://")
+
+	// The certificate is the test's own: Chromium is told to accept it
+	// rather than given a CA store.
+	bctx := browser(t, chrome, chromedp.Flag("ignore-certificate-errors", true))
+	var mu sync.Mutex
+	var problems []string
+	var challenges int
+	answer := func(a chromedp.Action[chromedp.Void]) {
+		go func() { // never from inside the listener (chromedp.Listen)
+			if err := chromedp.Do(bctx, a); err != nil && bctx.Err() == nil {
+				mu.Lock()
+				problems = append(problems, "fetch domain: "+err.Error())
+				mu.Unlock()
+			}
+		}()
+	}
+	err = chromedp.Listen(bctx, func(ev any) {
+		switch ev := ev.(type) {
+		case *fetch.EventRequestPaused:
+			id := ev.RequestID
+			answer(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+				_, err := cdp.Call(ctx, tg, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: id})
+				return err
+			}))
+		case *fetch.EventAuthRequired:
+			mu.Lock()
+			challenges++
+			mu.Unlock()
+			id := ev.RequestID
+			answer(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+				_, err := cdp.Call(ctx, tg, fetch.ContinueWithAuth, fetch.ContinueWithAuthParams{RequestID: id,
+					AuthChallengeResponse: &fetch.AuthChallengeResponse{Response: fetch.AuthChallengeResponseResponseProvideCredentials,
+						Username: "operator", Password: "s3cret"}})
+				return err
+			}))
+		case *runtime.EventConsoleAPICalled:
+			if ev.Type == runtime.ConsoleAPICalledTypeError {
+				mu.Lock()
+				problems = append(problems, "console.error")
+				mu.Unlock()
+			}
+		case *runtime.EventExceptionThrown:
+			mu.Lock()
+			problems = append(problems, "exception: "+ev.ExceptionDetails.Text)
+			mu.Unlock()
+		}
+	})
+	if err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	enable := chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		if _, err := cdp.Call(ctx, tg, runtime.Enable, cdp.Empty{}); err != nil {
+			return err
+		}
+		handle := true
+		_, err := cdp.Call(ctx, tg, fetch.Enable, fetch.EnableParams{HandleAuthRequests: &handle})
+		return err
+	})
+	if err := chromedp.Do(bctx, enable, chromedp.Navigate(base+"/")); err != nil {
+		t.Fatalf("load the page: %v", err)
+	}
+	_, err = chromedp.Run(bctx, chromedp.Poll[chromedp.Void](`document.getElementById("generation").textContent === "1" && document.getElementById("frontier").textContent === "17000000" && /versions 17000001-19000000/.test(document.getElementById("hole-list").textContent) && document.querySelector("#log tbody tr") !== null && document.getElementById("stale").hidden`,
+		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(45*time.Second)))
+	if err != nil {
+		stale, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.getElementById("stale").textContent`))
+		t.Fatalf("the page behind auth and TLS: %v (banner %q)", err, stale)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if challenges == 0 {
+		t.Error("the browser was never asked for credentials: is basic auth on?")
+	}
+	if len(problems) > 0 {
+		t.Errorf("problems: %q", problems)
+	}
+	t.Logf("page over HTTPS with basic auth: %d challenges answered", challenges)
 }
