@@ -121,6 +121,12 @@ type Tx interface {
 	// Deleted returns the deleted record of handle, or an error wrapping
 	// ErrNotFound.
 	Deleted(handle string) (*DeletedFile, error)
+	// DeletedContent returns the content of a file recorded as deleted
+	// while the catalog still retains it (DeletedFile.Retained: within
+	// the undo window), or an error wrapping ErrNotFound. The command
+	// adapter bridge serves it to a client that listed the file in an
+	// earlier generation (workflow/bridge.go).
+	DeletedContent(handle string) ([]byte, error)
 }
 
 // WriteTx is the transaction of DB.Update: a Tx that also changes files.

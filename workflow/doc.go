@@ -15,6 +15,10 @@
 //     compact: sync the storage into the catalog, compact the catalog,
 //     publish the result back to the storage (or, in a dry run, predict all
 //     three and change nothing).
+//   - A [Bridge] answers the calls of a command-adapter config written by
+//     [AdapterConfig] (bridge*.go): Aptos's own tools list, read, save
+//     and move metadata through the catalog, in transactions, while data
+//     files pass through to the wrapped storage's own commands.
 //
 // Invariants:
 //

@@ -352,6 +352,42 @@ func (tx *boltTx) Deleted(handle string) (*catalog.DeletedFile, error) {
 	return tx.decodeDeleted(handle, v)
 }
 
+// DeletedContent returns the content of the deleted file handle, kept in
+// the change record of the deleting generation until a cleanup purges it.
+func (tx *boltTx) DeletedContent(handle string) ([]byte, error) {
+	v := tx.deletedRecord(handle)
+	if v == nil {
+		return nil, fmt.Errorf("deleted file %q: %w", handle, ErrNotFound)
+	}
+	d, err := tx.decodeDeleted(handle, v)
+	if err != nil {
+		return nil, err
+	}
+	bk := tx.btx.Bucket(bucketChanges)
+	var cv []byte
+	if bk != nil {
+		cv = bk.Get(changeKey(d.Generation, handle))
+	}
+	if cv == nil {
+		return nil, fmt.Errorf("deleted file %q: content purged after the undo window: %w", handle, ErrNotFound)
+	}
+	ch, err := decodeChange(changeKey(d.Generation, handle), cv)
+	if err != nil {
+		return nil, err
+	}
+	if ch.flags&changeContentSame != 0 || len(ch.image) == 0 {
+		return nil, fmt.Errorf("deleted file %q: content not retained: %w", handle, ErrNotFound)
+	}
+	f, err := decodeFileRecord(handle, ch.image, true)
+	if err != nil {
+		return nil, err
+	}
+	if f.SHA256 != d.SHA256 {
+		return nil, fmt.Errorf("deleted file %q: retained content does not match its deleted record: %w", handle, ErrCorrupt)
+	}
+	return f.Content, nil
+}
+
 // setDeleted records handle as deleted (v non-nil) or clears the record.
 func (tx *boltTx) setDeleted(handle string, v []byte) error {
 	bk := tx.btx.Bucket(bucketDeleted)

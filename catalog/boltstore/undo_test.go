@@ -2,6 +2,8 @@ package boltstore_test
 
 import (
 	"bytes"
+	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -126,6 +128,20 @@ func TestUndoImport(t *testing.T) {
 		DeletedAt: clk.t, SHA256: after.Files[2].SHA256, Size: after.Files[2].Size, Retained: true}
 	if len(got.Deleted) != 1 || !reflect.DeepEqual(got.Deleted[0], want) {
 		t.Errorf("deleted records = %+v, want %+v", got.Deleted, want)
+	}
+	// The deleted file's content stays readable within the undo window.
+	err := db.View(context.Background(), func(tx catalog.Tx) error {
+		b, err := tx.DeletedContent(fileC.Handle())
+		if err != nil || sha256.Sum256(b) != want.SHA256 {
+			t.Errorf("DeletedContent = %q, %v; want the content of sha256 %x", b, err, want.SHA256[:8])
+		}
+		if _, err := tx.DeletedContent(fileA.Handle()); !errors.Is(err, catalog.ErrNotFound) {
+			t.Errorf("DeletedContent of a live file: %v, want ErrNotFound", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	undo(t, db, op.Generation)
 	redo := snap(t, db)

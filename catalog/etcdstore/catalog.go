@@ -523,6 +523,10 @@ func (tx *lazyTx) Deleted(handle string) (d *catalog.DeletedFile, err error) {
 	err = tx.onFull(func(t catalog.Tx) error { d, err = t.Deleted(handle); return err })
 	return d, err
 }
+func (tx *lazyTx) DeletedContent(handle string) (b []byte, err error) {
+	err = tx.onFull(func(t catalog.Tx) error { b, err = t.DeletedContent(handle); return err })
+	return b, err
+}
 func (tx *lazyTx) StoredEntriesMatch() error {
 	return tx.onFull(func(t catalog.Tx) error { return t.StoredEntriesMatch() })
 }

@@ -77,6 +77,9 @@ type CLI struct {
 	Copy       copyCmd       `cmd:"" help:"Copy a whole catalog, journal included, between a file, an archive (source only) and etcd."`
 	Completion completionCmd `cmd:"" help:"Print a shell completion script (bash, zsh, fish)."`
 
+	AdapterConfig adapterConfigCmd `cmd:"" name:"adapter-config" help:"Print an Aptos command-adapter config that runs Aptos's own tools through the catalog (the bridge)."`
+	Adapter       adapterCmd       `cmd:"" help:"Answer one call of a config written by adapter-config (Aptos runs it)."`
+
 	// Aptos's subcommand paths (aptos_aliases.go), hidden.
 	BackupMaintenance backupMaintenanceCmd `cmd:"" name:"backup-maintenance" hidden:"" help:"Aptos's 'backup-maintenance compact', as an alias of compact."`
 	Backup            backupCmd            `cmd:"" name:"backup" hidden:"" help:"Aptos's 'backup query backup-storage-state', as an alias of status."`
@@ -224,6 +227,13 @@ func (e usageError) Unwrap() error { return e.err }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
+// silentExit ends a command with this exit code and no message: the
+// adapter passes a wrapped command's exit status back, its stderr having
+// gone through already.
+type silentExit int
+
+func (e silentExit) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
 // documentedError marks a failure that the command's own --json document
 // already carries (plan's "ok": false, "error", "missing"), so report
 // prints no second document on stdout.
@@ -244,6 +254,10 @@ var errSelftestFailed = errors.New("selftest: a property does not hold")
 // With --json it also prints the error document (errorJSON) on stdout,
 // except for verify's exit 4, whose own document was the output.
 func (a *app) report(err error) int {
+	var silent silentExit
+	if errors.As(err, &silent) {
+		return int(silent)
+	}
 	msg := strings.TrimPrefix(err.Error(), "metactl: ")
 	a.errorLine(msg)
 	code := exitCodeOf(err)

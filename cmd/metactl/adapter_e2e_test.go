@@ -1,0 +1,326 @@
+//go:build unix
+
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/metactl/metactl/storage"
+)
+
+// The command-adapter bridge (docs/aptos-bridge.md), driven exactly as
+// Aptos drives a command-adapter config: each call is
+// `bash -c "set -o nounset -o errexit -o pipefail; CMD"` with the call's
+// variables in the environment (docs/aptos-format.md §9.2).
+
+// plainFolderConfig is a local-folder command-adapter config of the kind
+// Aptos's samples are: one bash command per call, a `cat` per file, over
+// the LocalFs layout of folder (metadata/, metadata_backup/, backups).
+// With gzip it stores every object gzip-compressed, as the bucket samples
+// do.
+func plainFolderConfig(t testing.TB, folder string, gzip bool) string {
+	t.Helper()
+	put, get := "cat", "cat"
+	if gzip {
+		put, get = "gzip -c", "gzip -cd"
+	}
+	cfg := `env_vars:
+  - key: FOLDER
+    value: '` + folder + `'
+commands:
+  create_backup: |
+    mkdir -p "$FOLDER/$BACKUP_NAME"
+    echo "$BACKUP_NAME"
+  create_for_write: |
+    FILE_HANDLE="$BACKUP_HANDLE/$FILE_NAME"
+    echo "$FILE_HANDLE"
+    exec 1>&-
+    ` + put + ` > "$FOLDER/$FILE_HANDLE"
+  open_for_read: |
+    ` + get + ` "$FOLDER/$FILE_HANDLE"
+  save_metadata_line: |
+    FILE_HANDLE="metadata/$FILE_NAME"
+    echo "$FILE_HANDLE"
+    exec 1>&-
+    mkdir -p "$FOLDER/metadata"
+    ` + put + ` > "$FOLDER/$FILE_HANDLE"
+  list_metadata_files: |
+    (ls "$FOLDER/metadata" || :) | sed -e 's#^#metadata/#'
+  backup_metadata_file: |
+    mkdir -p "$FOLDER/metadata_backup"
+    mv "$FOLDER/metadata/$FILE_NAME" "$FOLDER/metadata_backup/$FILE_NAME"
+`
+	path := filepath.Join(t.TempDir(), "bucket.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// aptosConfig is a command-adapter config as Aptos loads it.
+type aptosConfig struct {
+	t   testing.TB
+	ca  *storage.CommandAdapter
+	env []string
+}
+
+func loadAptosConfig(t testing.TB, path string) *aptosConfig {
+	t.Helper()
+	ca, err := storage.LoadCommandAdapter(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &aptosConfig{t: t, ca: ca}
+	for _, e := range ca.Config().EnvVars {
+		c.env = append(c.env, e.Key+"="+e.Value)
+	}
+	return c
+}
+
+// call runs one call as Aptos does, returning stdout, stderr and the exit
+// status.
+func (c *aptosConfig) call(name string, vars []string, stdin []byte) (stdout, stderr []byte, code int) {
+	c.t.Helper()
+	cmd := exec.Command("bash", "-c", "set -o nounset -o errexit -o pipefail; "+c.ca.Command(name))
+	cmd.Env = append(append(os.Environ(), c.env...), vars...)
+	cmd.Stdin = bytes.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		c.t.Fatalf("run %s: %v", name, err)
+	}
+	return out.Bytes(), errb.Bytes(), code
+}
+
+// mustCall is call that fails the test unless the call exits 0.
+func (c *aptosConfig) mustCall(name string, vars []string, stdin []byte) []byte {
+	c.t.Helper()
+	out, errb, code := c.call(name, vars, stdin)
+	if code != 0 {
+		c.t.Fatalf("%s %v: exit %d: %s", name, vars, code, errb)
+	}
+	return out
+}
+
+// copySample copies the shipped sample storage into a new folder.
+func copySample(t testing.TB) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "storage")
+	if out, err := exec.Command("cp", "-r", filepath.Join(repoRoot(t), "testdata", "sample"), dir).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v: %s", err, out)
+	}
+	os.Remove(filepath.Join(dir, "README.md"))
+	return dir
+}
+
+// bridgeConfig writes a bridge config with adapter-config and loads it.
+func bridgeConfig(t testing.TB, cat string, storageArgs ...string) *aptosConfig {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "bridge.yaml")
+	must(t, cat, nil, append(append([]string{"adapter-config"}, storageArgs...), "-o", path)...)
+	return loadAptosConfig(t, path)
+}
+
+func lines(b []byte) []string {
+	s := strings.TrimSuffix(string(b), "\n")
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+func TestAdapterConfigShape(t *testing.T) {
+	t.Parallel()
+	cat := filepath.Join(t.TempDir(), "it's a catalog.db")
+	storageDir := copySample(t)
+	must(t, cat, nil, "import", "--local-fs-dir", storageDir)
+	bucket := plainFolderConfig(t, storageDir, false)
+	out := must(t, cat, nil, "adapter-config", "--command-adapter-config", bucket).stdout
+	ca, err := storage.ParseCommandAdapter([]byte(out))
+	if err != nil {
+		t.Fatalf("the generated config does not parse: %v\n%s", err, out)
+	}
+	if len(ca.Config().EnvVars) != 0 {
+		t.Errorf("env_vars: %v", ca.Config().EnvVars)
+	}
+	loc := catalogLocation(cat)
+	for _, call := range []string{"create_backup", "create_for_write", "open_for_read", "save_metadata_line", "list_metadata_files", "backup_metadata_file"} {
+		cmd := ca.Command(call)
+		if !strings.HasPrefix(cmd, "exec "+binary+" ") || !strings.HasSuffix(strings.TrimSpace(cmd), " adapter --command-adapter-config "+bucket+" "+call) {
+			t.Errorf("%s: %q", call, cmd)
+		}
+		if !strings.Contains(loc, "://") && !strings.Contains(cmd, `'`+strings.ReplaceAll(loc, "'", `'\''`)+`'`) {
+			t.Errorf("%s: catalog not quoted: %q", call, cmd)
+		}
+	}
+	// The catalog path with a quote in it survives bash.
+	c := bridgeConfig(t, cat, "--command-adapter-config", bucket)
+	if got := lines(c.mustCall("list_metadata_files", nil, nil)); len(got) != 96 {
+		t.Errorf("listed %d files, want 96", len(got))
+	}
+
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"adapter-config"}, 2, "give the storage to wrap"},
+		{[]string{"adapter-config", "--local-fs-dir", storageDir, "--command-adapter-config", bucket}, 2, "give one of --local-fs-dir and --command-adapter-config, not both"},
+		{[]string{"adapter-config", "--local-fs-dir", filepath.Join(storageDir, "metadata")}, 3, "it is the metadata/ folder itself"},
+	} {
+		r := metactl(t, cat, nil, tc.args...)
+		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%v: %s; want exit %d and %q", tc.args, r, tc.code, tc.want)
+		}
+	}
+}
+
+// TestAdapterBridgeReads: list_metadata_files lists the catalog's live
+// files; open_for_read serves live files, moved ones, and files an undo
+// deleted; an unknown handle fails naming it.
+func TestAdapterBridgeReads(t *testing.T) {
+	for _, wrap := range []string{"--local-fs-dir", "--command-adapter-config"} {
+		t.Run(wrap, func(t *testing.T) {
+			t.Parallel()
+			cat := filepath.Join(t.TempDir(), "c.db")
+			storageDir := copySample(t)
+			must(t, cat, nil, "import", "--local-fs-dir", storageDir)
+			target := storageDir
+			if wrap == "--command-adapter-config" {
+				target = plainFolderConfig(t, storageDir, false)
+			}
+			c := bridgeConfig(t, cat, wrap, target)
+			want, err := os.ReadDir(filepath.Join(storageDir, "metadata"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			listed := lines(c.mustCall("list_metadata_files", nil, nil))
+			if len(listed) != len(want) || !slices.IsSorted(listed) {
+				t.Fatalf("listed %d files (sorted %v), want %d", len(listed), slices.IsSorted(listed), len(want))
+			}
+			for i, e := range want {
+				if i%4 != 0 {
+					continue // a quarter keeps the test quick; the proof test opens them all
+				}
+				h := "metadata/" + e.Name()
+				got := c.mustCall("open_for_read", []string{"FILE_HANDLE=" + h}, nil)
+				raw, _ := os.ReadFile(filepath.Join(storageDir, h))
+				if !bytes.Equal(got, raw) {
+					t.Fatalf("open_for_read %s: %q, want %q", h, got, raw)
+				}
+			}
+			out, errb, code := c.call("open_for_read", []string{"FILE_HANDLE=metadata/nope_0-0.meta"}, nil)
+			if code != 1 || len(out) != 0 || !strings.Contains(string(errb), `"metadata/nope_0-0.meta" is not in the catalog`) {
+				t.Errorf("unknown handle: exit %d, stdout %q, stderr %q", code, out, errb)
+			}
+
+			// Compact at t, then at t+100 with a grace of 10 s: the
+			// second run moves the originals.
+			compact := []string{"compact", "--transaction-file-compact-factor", "10", "--epoch-ending-file-compact-factor", "10", "--remove-compacted-file-after", "10"}
+			must(t, cat, []string{"METACTL_NOW=1700000000"}, compact...)
+			listedCompacted := lines(c.mustCall("list_metadata_files", nil, nil))
+			must(t, cat, []string{"METACTL_NOW=1700000100"}, compact...)
+			afterMove := lines(c.mustCall("list_metadata_files", nil, nil))
+			if len(afterMove) >= len(listedCompacted) {
+				t.Fatalf("the second compaction moved nothing: %d then %d live", len(listedCompacted), len(afterMove))
+			}
+			// Every file of the older listing still opens, moved or not.
+			for i, h := range listed {
+				if i%4 != 1 {
+					continue
+				}
+				got := c.mustCall("open_for_read", []string{"FILE_HANDLE=" + h}, nil)
+				raw, _ := os.ReadFile(filepath.Join(storageDir, h))
+				if !bytes.Equal(got, raw) {
+					t.Fatalf("moved %s: %q, want %q", h, got, raw)
+				}
+			}
+			// Undo both compactions: the compacted files are deleted, and
+			// a client that listed them still reads them.
+			must(t, cat, nil, "undo", "3")
+			must(t, cat, nil, "undo", "2")
+			for _, h := range listedCompacted {
+				if got := c.mustCall("open_for_read", []string{"FILE_HANDLE=" + h}, nil); len(got) == 0 {
+					t.Fatalf("%s: empty", h)
+				}
+			}
+			if got := lines(c.mustCall("list_metadata_files", nil, nil)); !slices.Equal(got, listed) {
+				t.Fatalf("after the undos: %d live, want the %d first listed", len(got), len(listed))
+			}
+		})
+	}
+}
+
+// TestAdapterBridgeDataPassthrough: data files go through the wrapped
+// storage's own commands: the same handles, bytes, stderr and exit
+// status as calling that storage directly.
+func TestAdapterBridgeDataPassthrough(t *testing.T) {
+	t.Parallel()
+	cat := filepath.Join(t.TempDir(), "c.db")
+	storageDir := copySample(t)
+	must(t, cat, nil, "import", "--local-fs-dir", storageDir)
+	bucket := loadAptosConfig(t, plainFolderConfig(t, storageDir, true))
+	for _, wrap := range []string{"--command-adapter-config", "--local-fs-dir"} {
+		t.Run(wrap, func(t *testing.T) {
+			arg := storageDir
+			if wrap == "--command-adapter-config" {
+				arg = plainFolderConfig(t, storageDir, true)
+			}
+			c := bridgeConfig(t, cat, wrap, arg)
+			name := "transaction_100-.ab" + strings.TrimPrefix(wrap, "--")[:2]
+			backup := string(bytes.TrimSpace(c.mustCall("create_backup", []string{"BACKUP_NAME=" + name}, nil)))
+			if backup != name {
+				t.Fatalf("create_backup: handle %q, want %q", backup, name)
+			}
+			data := make([]byte, 300<<10)
+			rand.Read(data)
+			handle := string(bytes.TrimSpace(c.mustCall("create_for_write", []string{"BACKUP_HANDLE=" + backup, "FILE_NAME=0-.chunk"}, data)))
+			if handle != backup+"/0-.chunk" {
+				t.Fatalf("create_for_write: handle %q", handle)
+			}
+			got := c.mustCall("open_for_read", []string{"FILE_HANDLE=" + handle}, nil)
+			if !bytes.Equal(got, data) {
+				t.Fatalf("open_for_read of a data file: %d bytes back, want the %d written", len(got), len(data))
+			}
+			if wrap == "--command-adapter-config" {
+				// The object in the bucket is what the bucket's own
+				// command wrote (gzip), read back the same way directly.
+				direct := bucket.mustCall("open_for_read", []string{"FILE_HANDLE=" + handle}, nil)
+				if !bytes.Equal(direct, data) {
+					t.Fatal("the bucket's own open_for_read disagrees")
+				}
+				// A failing command: same exit status and stderr.
+				dOut, dErr, dCode := bucket.call("open_for_read", []string{"FILE_HANDLE=" + backup + "/missing"}, nil)
+				bOut, bErr, bCode := c.call("open_for_read", []string{"FILE_HANDLE=" + backup + "/missing"}, nil)
+				if dCode == 0 || bCode != dCode || !bytes.Equal(bErr, dErr) || !bytes.Equal(bOut, dOut) {
+					t.Errorf("failing data read: bridge exit %d stderr %q stdout %q; direct exit %d stderr %q stdout %q", bCode, bErr, bOut, dCode, dErr, dOut)
+				}
+			} else {
+				raw, _ := os.ReadFile(filepath.Join(storageDir, handle))
+				if !bytes.Equal(raw, data) {
+					t.Fatal("LocalFs: the file in the folder differs")
+				}
+				if _, _, code := c.call("open_for_read", []string{"FILE_HANDLE=../etc/passwd"}, nil); code == 0 {
+					t.Error("a handle leaving the folder was read")
+				}
+			}
+			// A missing variable is refused as Aptos's nounset would.
+			if _, errb, code := c.call("open_for_read", nil, nil); code == 0 || !strings.Contains(string(errb), "FILE_HANDLE is not set") {
+				t.Errorf("no FILE_HANDLE: exit %d, %s", code, errb)
+			}
+		})
+	}
+}

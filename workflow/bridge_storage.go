@@ -1,0 +1,255 @@
+package workflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/metactl/metactl/aptos"
+	"github.com/metactl/metactl/storage"
+)
+
+// BridgeTempDir is the folder beside metadata/ where a bridge's
+// write-through to a LocalFs folder writes its temporary files before
+// renaming them into place (never inside metadata/ or metadata_backup/,
+// whose every entry Aptos lists and parses).
+const BridgeTempDir = ".metactl-bridge"
+
+// Wrapped is the storage a bridge config wraps: a LocalFs folder or a
+// bucket's own command-adapter config. Data files go to it unchanged, and
+// metadata writes are written through to it after the catalog commit.
+type Wrapped struct {
+	dir    string // LocalFs folder, absolute; or
+	config string // command-adapter config, absolute
+	ca     *storage.CommandAdapter
+}
+
+// NewWrapped returns the wrapped storage: exactly one of localFsDir (a
+// LocalFs storage folder) and adapterConfig (a command-adapter YAML) must
+// be given. Both are made absolute. The config is loaded and checked now.
+func NewWrapped(localFsDir, adapterConfig string) (*Wrapped, error) {
+	switch {
+	case (localFsDir == "") == (adapterConfig == ""):
+		return nil, fmt.Errorf("wrapped storage: give exactly one of a LocalFs folder and a command-adapter config: %w", aptos.ErrInvalid)
+	case localFsDir != "":
+		abs, err := filepath.Abs(localFsDir)
+		if err != nil {
+			return nil, fmt.Errorf("wrapped storage %q: %w", localFsDir, err)
+		}
+		if err := storage.CheckLocalDir(abs); err != nil {
+			return nil, err
+		}
+		return &Wrapped{dir: abs}, nil
+	}
+	abs, err := filepath.Abs(adapterConfig)
+	if err != nil {
+		return nil, fmt.Errorf("wrapped storage %q: %w", adapterConfig, err)
+	}
+	ca, err := storage.LoadCommandAdapter(abs)
+	if err != nil {
+		return nil, err
+	}
+	return &Wrapped{config: abs, ca: ca}, nil
+}
+
+// WrapAdapter returns the wrapped storage for an adapter the caller
+// already loaded from the config at path (with its own timeouts set).
+func WrapAdapter(path string, ca *storage.CommandAdapter) (*Wrapped, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("wrapped storage %q: %w", path, err)
+	}
+	return &Wrapped{config: abs, ca: ca}, nil
+}
+
+// LocalFsDir returns the LocalFs folder, or "".
+func (w *Wrapped) LocalFsDir() string { return w.dir }
+
+// Config returns the command-adapter config's path, or "".
+func (w *Wrapped) Config() string { return w.config }
+
+// String names the storage for messages.
+func (w *Wrapped) String() string {
+	if w.dir != "" {
+		return "local-fs:" + w.dir
+	}
+	return "command-adapter:" + w.config
+}
+
+// data runs a data-file call: the bucket config's own command, or for a
+// LocalFs folder what Aptos's LocalFs does.
+func (w *Wrapped) data(ctx context.Context, call string, params []string, cio CallIO) error {
+	if w.ca != nil {
+		return w.ca.Passthrough(ctx, call, params, cio.Stdin, cio.Stdout, cio.Stderr)
+	}
+	v := func(k string) string {
+		for _, p := range params {
+			if after, ok := strings.CutPrefix(p, k+"="); ok {
+				return after
+			}
+		}
+		return ""
+	}
+	switch call {
+	case CallCreateBackup:
+		return w.localCreateBackup(v("BACKUP_NAME"), cio.Stdout)
+	case CallCreateForWrite:
+		return w.localCreateForWrite(v("BACKUP_HANDLE"), v("FILE_NAME"), cio)
+	case CallOpenForRead:
+		return w.localOpen(v("FILE_HANDLE"), cio.Stdout)
+	}
+	return fmt.Errorf("%w %q", ErrUnknownCall, call)
+}
+
+// localPath resolves a handle inside the folder, refusing one that could
+// leave it.
+func (w *Wrapped) localPath(handle string) (string, error) {
+	if !filepath.IsLocal(handle) || strings.ContainsRune(handle, 0) {
+		return "", fmt.Errorf("handle %q: not a relative path inside %s: %w", handle, w.dir, aptos.ErrInvalidHandle)
+	}
+	return filepath.Join(w.dir, handle), nil
+}
+
+// localCreateBackup makes the backup's folder and prints its handle, the
+// name, as LocalFs does.
+func (w *Wrapped) localCreateBackup(name string, out io.WriteCloser) error {
+	if err := aptos.ValidName(name); err != nil {
+		return fmt.Errorf("backup name: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Join(w.dir, name), 0o755); err != nil {
+		return err
+	}
+	_, err := io.WriteString(out, name+"\n")
+	return err
+}
+
+// localCreateForWrite creates BACKUP_HANDLE/FILE_NAME exclusively, prints
+// its handle, closes stdout, then writes stdin into it and syncs it.
+func (w *Wrapped) localCreateForWrite(backup, name string, cio CallIO) error {
+	if err := aptos.ValidName(name); err != nil {
+		return fmt.Errorf("file name: %w", err)
+	}
+	handle := backup + "/" + name
+	path, err := w.localPath(handle)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|noFollow, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := io.WriteString(cio.Stdout, handle+"\n"); err != nil {
+		return err
+	}
+	if err := cio.Stdout.Close(); err != nil {
+		return fmt.Errorf("close stdout: %w", err)
+	}
+	if _, err := io.Copy(f, cio.Stdin); err != nil {
+		return fmt.Errorf("%s: %w", handle, err)
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// localOpen copies the file at handle to out.
+func (w *Wrapped) localOpen(handle string, out io.Writer) error {
+	path, err := w.localPath(handle)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|noFollow, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(out, f)
+	return err
+}
+
+// saveThrough writes a metadata file the catalog committed to the
+// storage: for a folder, atomically into metadata/ (skipped when the file
+// there already has these bytes); for a bucket, its save_metadata_line.
+func (w *Wrapped) saveThrough(ctx context.Context, name string, content []byte) error {
+	if w.ca != nil {
+		_, err := w.ca.SaveMetadataFile(ctx, name, content)
+		return err
+	}
+	meta := filepath.Join(w.dir, aptos.MetadataDir)
+	target := filepath.Join(meta, name)
+	if have, err := os.ReadFile(target); err == nil {
+		if same, _ := storage.Decode(have, 0); string(same) == string(content) {
+			return nil
+		}
+	}
+	tmpDir := filepath.Join(w.dir, BridgeTempDir)
+	if err := os.MkdirAll(tmpDir, 0o755); err != nil {
+		return err
+	}
+	tmp := filepath.Join(tmpDir, name+"."+strconv.Itoa(os.Getpid())+".tmp")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|noFollow, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(content)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, target)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return syncDir(meta)
+}
+
+// moveThrough moves a metadata file in the storage as the catalog moved
+// it: for a folder, a rename of metadata/<name> to metadata_backup/<name>
+// (what LocalFs does); for a bucket, its backup_metadata_file. A folder
+// whose file is already moved needs nothing.
+func (w *Wrapped) moveThrough(ctx context.Context, name string) error {
+	if w.ca != nil {
+		return w.ca.BackupMetadataFile(ctx, aptos.LiveHandle(name))
+	}
+	from := filepath.Join(w.dir, aptos.MetadataDir, name)
+	backup := filepath.Join(w.dir, aptos.MetadataBackupDir)
+	to := filepath.Join(backup, name)
+	if _, err := os.Lstat(from); errors.Is(err, fs.ErrNotExist) {
+		if _, err := os.Lstat(to); err == nil {
+			return nil
+		}
+		return fmt.Errorf("%s is in neither %s/ nor %s/", name, aptos.MetadataDir, aptos.MetadataBackupDir)
+	}
+	if err := os.MkdirAll(backup, 0o755); err != nil {
+		return err
+	}
+	if err := os.Rename(from, to); err != nil {
+		return err
+	}
+	if err := syncDir(backup); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(from))
+}
+
+func syncDir(path string) error {
+	d, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

@@ -1,0 +1,9 @@
+//go:build unix
+
+package workflow
+
+import "syscall"
+
+// noFollow refuses a symbolic link as the last element of a path the
+// bridge opens in a LocalFs folder.
+const noFollow = syscall.O_NOFOLLOW
