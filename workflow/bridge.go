@@ -34,12 +34,6 @@ const (
 	KindAdapterMove = "adapter-move"
 )
 
-// DefaultWrappedTimeout bounds one call of the wrapped storage (a data
-// file passed through, a write-through) when Bridge.Timeout is zero: long
-// enough for a large backup chunk, short enough that no call hangs for
-// ever.
-const DefaultWrappedTimeout = 10 * time.Minute
-
 // ErrUnknownCall is returned for a call name that is not one of [Calls].
 var ErrUnknownCall = errors.New("unknown command-adapter call")
 
@@ -66,8 +60,10 @@ type Bridge struct {
 	Open func(ctx context.Context, readOnly bool) (catalog.DB, error)
 	// Storage is the wrapped storage.
 	Storage *Wrapped
-	// Timeout bounds each call of the wrapped storage; zero means
-	// DefaultWrappedTimeout.
+	// Timeout bounds each call of the wrapped storage (a data file passed
+	// through, a write-through), whose process group is then killed; zero
+	// means no limit. The CLI sets it from --adapter-timeout (10m by
+	// default), so no call hangs for ever.
 	Timeout time.Duration
 }
 
@@ -152,11 +148,12 @@ func MetadataHandle(h string) (string, bool) {
 	return aptos.LiveHandle(name), true
 }
 
-func (b *Bridge) timeout() time.Duration {
-	if b.Timeout > 0 {
-		return b.Timeout
+// wrappedContext bounds one call of the wrapped storage by b.Timeout.
+func (b *Bridge) wrappedContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if b.Timeout <= 0 {
+		return context.WithCancel(ctx)
 	}
-	return DefaultWrappedTimeout
+	return context.WithTimeoutCause(ctx, b.Timeout, fmt.Errorf("%w: no answer from %s within %s, process group killed", context.DeadlineExceeded, b.Storage, b.Timeout))
 }
 
 // data passes a data-file call to the wrapped storage, after checking
@@ -170,7 +167,7 @@ func (b *Bridge) data(ctx context.Context, call string, cio CallIO, keys ...stri
 		}
 		params = append(params, k+"="+v)
 	}
-	ctx, cancel := context.WithTimeoutCause(ctx, b.timeout(), fmt.Errorf("%w: no answer from %s within %s", context.DeadlineExceeded, b.Storage, b.timeout()))
+	ctx, cancel := b.wrappedContext(ctx)
 	defer cancel()
 	return b.Storage.data(ctx, call, params, cio)
 }

@@ -19,6 +19,9 @@ type ConfigOptions struct {
 	// GlobalArgs are further global flags to bake in, such as
 	// "--lock-timeout", "30s", or the etcd TLS flags.
 	GlobalArgs []string
+	// AdapterArgs are flags of the adapter command to bake in, such as
+	// "--adapter-timeout", "10m".
+	AdapterArgs []string
 	// Storage is the wrapped storage.
 	Storage *Wrapped
 }
@@ -37,6 +40,7 @@ func AdapterConfig(o ConfigOptions) ([]byte, error) {
 	}
 	words := append([]string{o.Metactl, "--catalog", o.Catalog}, o.GlobalArgs...)
 	words = append(words, "adapter")
+	words = append(words, o.AdapterArgs...)
 	if d := o.Storage.LocalFsDir(); d != "" {
 		words = append(words, "--local-fs-dir", d)
 	} else {

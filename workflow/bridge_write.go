@@ -204,7 +204,3 @@ func (b *Bridge) move(ctx context.Context, name string) (*CallResult, error) {
 	}
 	return res, nil
 }
-
-func (b *Bridge) wrappedContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeoutCause(ctx, b.timeout(), fmt.Errorf("%w: no answer from %s within %s", context.DeadlineExceeded, b.Storage, b.timeout()))
-}

@@ -357,7 +357,7 @@ func (tx *boltTx) Deleted(handle string) (*catalog.DeletedFile, error) {
 func (tx *boltTx) DeletedContent(handle string) ([]byte, error) {
 	v := tx.deletedRecord(handle)
 	if v == nil {
-		return nil, fmt.Errorf("deleted file %q: %w", handle, ErrNotFound)
+		return nil, fmt.Errorf("deleted file %q: %w", handle, catalog.ErrNotFound)
 	}
 	d, err := tx.decodeDeleted(handle, v)
 	if err != nil {
@@ -369,21 +369,21 @@ func (tx *boltTx) DeletedContent(handle string) ([]byte, error) {
 		cv = bk.Get(changeKey(d.Generation, handle))
 	}
 	if cv == nil {
-		return nil, fmt.Errorf("deleted file %q: content purged after the undo window: %w", handle, ErrNotFound)
+		return nil, fmt.Errorf("deleted file %q: content purged after the undo window: %w", handle, catalog.ErrNotFound)
 	}
 	ch, err := decodeChange(changeKey(d.Generation, handle), cv)
 	if err != nil {
 		return nil, err
 	}
 	if ch.flags&changeContentSame != 0 || len(ch.image) == 0 {
-		return nil, fmt.Errorf("deleted file %q: content not retained: %w", handle, ErrNotFound)
+		return nil, fmt.Errorf("deleted file %q: content not retained: %w", handle, catalog.ErrNotFound)
 	}
 	f, err := decodeFileRecord(handle, ch.image, true)
 	if err != nil {
 		return nil, err
 	}
 	if f.SHA256 != d.SHA256 {
-		return nil, fmt.Errorf("deleted file %q: retained content does not match its deleted record: %w", handle, ErrCorrupt)
+		return nil, fmt.Errorf("deleted file %q: retained content does not match its deleted record: %w", handle, catalog.ErrCorrupt)
 	}
 	return f.Content, nil
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"time"
 
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/workflow"
@@ -52,11 +53,11 @@ func (c *adapterCmd) Validate() error {
 }
 
 func (c *adapterCmd) Run(a *app) error {
-	w, err := workflow.NewWrapped(c.LocalFsDir, c.CommandAdapterConfig)
+	w, err := c.wrapped()
 	if err != nil {
 		return withOp("adapter", err)
 	}
-	b := &workflow.Bridge{Storage: w, Open: func(ctx context.Context, readOnly bool) (catalog.DB, error) {
+	b := &workflow.Bridge{Storage: w, Timeout: time.Duration(c.AdapterTimeout), Open: func(ctx context.Context, readOnly bool) (catalog.DB, error) {
 		if readOnly {
 			if err := checkCatalogPath(a.cli.Catalog, false); err != nil {
 				return nil, err
@@ -83,6 +84,19 @@ func (c *adapterCmd) Run(a *app) error {
 		a.warnf("%s", w)
 	}
 	return nil
+}
+
+// wrapped returns the wrapped storage; a command adapter's calls are
+// bounded by --adapter-timeout.
+func (s *storageFlags) wrapped() (*workflow.Wrapped, error) {
+	if s.CommandAdapterConfig == "" {
+		return workflow.NewWrapped(s.LocalFsDir, "")
+	}
+	ca, err := s.loadAdapter()
+	if err != nil {
+		return nil, err
+	}
+	return workflow.WrapAdapter(s.CommandAdapterConfig, ca)
 }
 
 type nopWriteCloser struct{ io.Writer }

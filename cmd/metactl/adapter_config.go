@@ -44,7 +44,7 @@ func (c *adapterConfigCmd) Validate() error {
 }
 
 func (c *adapterConfigCmd) Run(a *app) error {
-	w, err := workflow.NewWrapped(c.LocalFsDir, c.CommandAdapterConfig)
+	w, err := c.wrapped()
 	if err != nil {
 		return withOp("adapter-config", err)
 	}
@@ -70,7 +70,8 @@ func (c *adapterConfigCmd) Run(a *app) error {
 			global = append(global, f.name, abs)
 		}
 	}
-	out, err := workflow.AdapterConfig(workflow.ConfigOptions{Metactl: bin, Catalog: loc, GlobalArgs: global, Storage: w})
+	out, err := workflow.AdapterConfig(workflow.ConfigOptions{Metactl: bin, Catalog: loc, GlobalArgs: global,
+		AdapterArgs: []string{"--adapter-timeout", c.AdapterTimeout.String()}, Storage: w})
 	if err != nil {
 		return err
 	}

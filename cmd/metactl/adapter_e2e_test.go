@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/metactl/metactl/storage"
 )
@@ -159,7 +160,7 @@ func TestAdapterConfigShape(t *testing.T) {
 	loc := catalogLocation(cat)
 	for _, call := range []string{"create_backup", "create_for_write", "open_for_read", "save_metadata_line", "list_metadata_files", "backup_metadata_file"} {
 		cmd := ca.Command(call)
-		if !strings.HasPrefix(cmd, "exec "+binary+" ") || !strings.HasSuffix(strings.TrimSpace(cmd), " adapter --command-adapter-config "+bucket+" "+call) {
+		if !strings.HasPrefix(cmd, "exec "+binary+" ") || !strings.HasSuffix(strings.TrimSpace(cmd), " adapter --adapter-timeout 10m --command-adapter-config "+bucket+" "+call) {
 			t.Errorf("%s: %q", call, cmd)
 		}
 		if !strings.Contains(loc, "://") && !strings.Contains(cmd, `'`+strings.ReplaceAll(loc, "'", `'\''`)+`'`) {
@@ -317,10 +318,39 @@ func TestAdapterBridgeDataPassthrough(t *testing.T) {
 					t.Error("a handle leaving the folder was read")
 				}
 			}
+			if wrap == "--command-adapter-config" {
+				// A wrapped command that hangs is killed after
+				// --adapter-timeout, with its process group.
+				hang := strings.Replace(readFile(t, arg), `gzip -cd "$FOLDER/$FILE_HANDLE"`, `sleep 600 | cat`, 1)
+				hung := filepath.Join(t.TempDir(), "hung.yaml")
+				writeFile(t, hung, hang)
+				hc := bridgeConfig(t, cat, wrap, hung, "--adapter-timeout", "1s")
+				start := time.Now()
+				_, errb, code := hc.call("open_for_read", []string{"FILE_HANDLE=" + handle}, nil)
+				if code == 0 || time.Since(start) > 30*time.Second || !strings.Contains(string(errb), "within 1s") {
+					t.Errorf("hung data read: exit %d after %s: %s", code, time.Since(start), errb)
+				}
+			}
 			// A missing variable is refused as Aptos's nounset would.
 			if _, errb, code := c.call("open_for_read", nil, nil); code == 0 || !strings.Contains(string(errb), "FILE_HANDLE is not set") {
 				t.Errorf("no FILE_HANDLE: exit %d, %s", code, errb)
 			}
 		})
+	}
+}
+
+func readFile(t testing.TB, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func writeFile(t testing.TB, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
