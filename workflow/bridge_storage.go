@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/storage"
@@ -56,6 +57,17 @@ func NewWrapped(localFsDir, adapterConfig string) (*Wrapped, error) {
 		return nil, err
 	}
 	return &Wrapped{config: abs, ca: ca}, nil
+}
+
+// NewWrappedTimeout is NewWrapped for a command-adapter config whose
+// every call is bounded by d (zero: no limit).
+func NewWrappedTimeout(adapterConfig string, d time.Duration) (*Wrapped, error) {
+	w, err := NewWrapped("", adapterConfig)
+	if err != nil {
+		return nil, err
+	}
+	w.ca.Timeouts = storage.Uniform(d)
+	return w, nil
 }
 
 // WrapAdapter returns the wrapped storage for an adapter the caller

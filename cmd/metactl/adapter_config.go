@@ -14,7 +14,7 @@ import (
 type adapterConfigCmd struct {
 	storageFlags
 	Output  string `short:"o" name:"output" help:"Write the config to this file (atomically) instead of stdout." type:"path" placeholder:"FILE"`
-	Metactl string `name:"metactl" help:"The metactl binary the commands run, as Aptos's pods see it (default: this binary)." placeholder:"PATH"`
+	Metactl string `name:"metactl" help:"The metactl binary the commands run, as Aptos's pods see it (default: this binary). With a catalog file, metactl-adapter beside it, if installed, runs instead: the same calls, a fraction of the start-up cost." placeholder:"PATH"`
 }
 
 func (c *adapterConfigCmd) Help() string {
@@ -54,6 +54,11 @@ func (c *adapterConfigCmd) Run(a *app) error {
 			return fmt.Errorf("adapter-config: find this binary (give --metactl): %w", err)
 		}
 	}
+	if lean := filepath.Join(filepath.Dir(bin), "metactl-adapter"); catalog.Scheme(a.cli.Catalog) == "" && isExecutable(lean) {
+		// The lean twin answers the same command line at a fraction of
+		// the start-up cost (cmd/metactl-adapter).
+		bin = lean
+	}
 	loc := a.cli.Catalog
 	if catalog.Scheme(loc) == "" {
 		if loc, err = filepath.Abs(loc); err != nil {
@@ -80,6 +85,11 @@ func (c *adapterConfigCmd) Run(a *app) error {
 		return err
 	}
 	return writeFileAtomic(c.Output, out)
+}
+
+func isExecutable(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0
 }
 
 // writeFileAtomic writes data to path through a temporary file beside it

@@ -6,11 +6,13 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -127,9 +129,38 @@ func copySample(t testing.TB) string {
 	return dir
 }
 
+var (
+	leanOnce sync.Once
+	leanErr  error
+)
+
+// buildLean builds cmd/metactl-adapter beside the test's metactl, where
+// adapter-config looks for it.
+func buildLean(t testing.TB) {
+	t.Helper()
+	leanOnce.Do(func() {
+		out, err := exec.Command("go", "build", "-o", filepath.Join(filepath.Dir(binary), "metactl-adapter"), "../metactl-adapter").CombinedOutput()
+		if err != nil {
+			leanErr = fmt.Errorf("build metactl-adapter: %v: %s", err, out)
+		}
+	})
+	if leanErr != nil {
+		t.Fatal(leanErr)
+	}
+}
+
+// leanOrFull is the binary a generated config runs for a catalog at loc.
+func leanOrFull(loc string) string {
+	if strings.Contains(loc, "://") {
+		return binary
+	}
+	return filepath.Join(filepath.Dir(binary), "metactl-adapter")
+}
+
 // bridgeConfig writes a bridge config with adapter-config and loads it.
 func bridgeConfig(t testing.TB, cat string, storageArgs ...string) *aptosConfig {
 	t.Helper()
+	buildLean(t)
 	path := filepath.Join(t.TempDir(), "bridge.yaml")
 	must(t, cat, nil, append(append([]string{"adapter-config"}, storageArgs...), "-o", path)...)
 	return loadAptosConfig(t, path)
@@ -149,6 +180,7 @@ func TestAdapterConfigShape(t *testing.T) {
 	storageDir := copySample(t)
 	must(t, cat, nil, "import", "--local-fs-dir", storageDir)
 	bucket := plainFolderConfig(t, storageDir, false)
+	buildLean(t)
 	out := must(t, cat, nil, "adapter-config", "--command-adapter-config", bucket).stdout
 	ca, err := storage.ParseCommandAdapter([]byte(out))
 	if err != nil {
@@ -160,7 +192,7 @@ func TestAdapterConfigShape(t *testing.T) {
 	loc := catalogLocation(cat)
 	for _, call := range []string{"create_backup", "create_for_write", "open_for_read", "save_metadata_line", "list_metadata_files", "backup_metadata_file"} {
 		cmd := ca.Command(call)
-		if !strings.HasPrefix(cmd, "exec "+binary+" ") || !strings.HasSuffix(strings.TrimSpace(cmd), " adapter --adapter-timeout 10m --command-adapter-config "+bucket+" "+call) {
+		if !strings.HasPrefix(cmd, "exec "+leanOrFull(loc)+" ") || !strings.HasSuffix(strings.TrimSpace(cmd), " adapter --adapter-timeout 10m --command-adapter-config "+bucket+" "+call) {
 			t.Errorf("%s: %q", call, cmd)
 		}
 		if !strings.Contains(loc, "://") && !strings.Contains(cmd, `'`+strings.ReplaceAll(loc, "'", `'\''`)+`'`) {
@@ -352,5 +384,48 @@ func writeFile(t testing.TB, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAdapterLeanAndFullAgree: metactl-adapter and 'metactl adapter' give
+// the same bytes, stderr and exit status for the same command line.
+func TestAdapterLeanAndFullAgree(t *testing.T) {
+	t.Parallel()
+	buildLean(t)
+	cat := asFile(filepath.Join(t.TempDir(), "c.db"))
+	dir := smallStorage(t)
+	must(t, cat, nil, "import", "--local-fs-dir", dir)
+	lean := filepath.Join(filepath.Dir(binary), "metactl-adapter")
+	for _, tc := range []struct {
+		call  string
+		vars  []string
+		stdin string
+	}{
+		{"list_metadata_files", nil, ""},
+		{"open_for_read", []string{"FILE_HANDLE=metadata/epoch_ending_3-3.meta"}, ""},
+		{"open_for_read", []string{"FILE_HANDLE=metadata/nope_1-1.meta"}, ""},
+		{"open_for_read", nil, ""},
+		{"save_metadata_line", []string{"FILE_NAME=transaction_0-0.meta"}, bridgeTxnLine(0, 0, "ffff")},
+		{"save_metadata_line", []string{"FILE_NAME=transaction_4501-4502.meta"}, "{\"nope\":1}\n"},
+		{"backup_metadata_file", []string{"FILE_NAME=transaction_1-500.meta"}, ""},
+	} {
+		var got [2]string
+		for i, bin := range []string{lean, binary} {
+			cmd := exec.Command(bin, "--catalog", cat, "--lock-timeout", "30s", "adapter", "--adapter-timeout", "10m", "--local-fs-dir", dir, tc.call)
+			cmd.Env = append(os.Environ(), tc.vars...)
+			cmd.Stdin = strings.NewReader(tc.stdin)
+			var out, errb bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &errb
+			err := cmd.Run()
+			code := 0
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				code = ee.ExitCode()
+			}
+			got[i] = fmt.Sprintf("exit %d\nstdout %q\nstderr %q", code, out.String(), errb.String())
+		}
+		if got[0] != got[1] {
+			t.Errorf("%s %v:\nmetactl-adapter: %s\nmetactl adapter: %s", tc.call, tc.vars, got[0], got[1])
+		}
 	}
 }
