@@ -355,7 +355,7 @@ func TestAdapterBridgeDataPassthrough(t *testing.T) {
 				// --adapter-timeout, with its process group.
 				hang := strings.Replace(readFile(t, arg), `gzip -cd "$FOLDER/$FILE_HANDLE"`, `sleep 600 | cat`, 1)
 				hung := filepath.Join(t.TempDir(), "hung.yaml")
-				writeFile(t, hung, hang)
+				writeTextFile(t, hung, hang)
 				hc := bridgeConfig(t, cat, wrap, hung, "--adapter-timeout", "1s")
 				start := time.Now()
 				_, errb, code := hc.call("open_for_read", []string{"FILE_HANDLE=" + handle}, nil)
@@ -380,7 +380,7 @@ func readFile(t testing.TB, path string) string {
 	return string(b)
 }
 
-func writeFile(t testing.TB, path, content string) {
+func writeTextFile(t testing.TB, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)

@@ -139,7 +139,7 @@ func TestAdapterBridgeClosesTheRace(t *testing.T) {
 	}
 	bucketPath := plainFolderConfig(t, dir, false)
 	script := filepath.Join(t.TempDir(), "sync.sh")
-	writeFile(t, script, syncClient)
+	writeTextFile(t, script, syncClient)
 	bridge := &syncer{name: "bridge", cfg: bridgeConfig(t, cat, "--command-adapter-config", bucketPath), script: script, want: want}
 	plain := &syncer{name: "plain", cfg: loadAptosConfig(t, bucketPath), script: script, want: want}
 

@@ -176,7 +176,7 @@ func TestAdapterBridgeWriteThroughFails(t *testing.T) {
 	must(t, cat, nil, "import", "--local-fs-dir", dir)
 	good := plainFolderConfig(t, dir, false)
 	broken := filepath.Join(t.TempDir(), "broken.yaml")
-	writeFile(t, broken, strings.Replace(readFile(t, good), `mkdir -p "$FOLDER/metadata"`, `cat > /dev/null; echo "bucket unreachable" >&2; exit 7`, 1))
+	writeTextFile(t, broken, strings.Replace(readFile(t, good), `mkdir -p "$FOLDER/metadata"`, `cat > /dev/null; echo "bucket unreachable" >&2; exit 7`, 1))
 	c := bridgeConfig(t, cat, "--command-adapter-config", broken)
 	line := bridgeTxnLine(4501, 5000, "aaaa")
 	_, errb, code := c.call("save_metadata_line", []string{"FILE_NAME=transaction_4501-5000.meta"}, []byte(line))
