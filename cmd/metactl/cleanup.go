@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/metactl/metactl/api"
 	"github.com/metactl/metactl/cleanup"
 )
 
@@ -33,14 +34,6 @@ Examples:
   metactl cleanup --older-than 7d --retain 90d`
 }
 
-type cleanupJSON struct {
-	DryRun     bool     `json:"dry_run"`
-	Cutoff     string   `json:"cutoff"`
-	Deleted    []string `json:"deleted"`
-	Purged     int      `json:"purged"`
-	Generation uint64   `json:"generation"`
-}
-
 func (c *cleanupCmd) Run(a *app) error {
 	opts := cleanup.Options{OlderThan: time.Duration(c.OlderThan), Retain: time.Duration(c.Retain),
 		Inputs: []string{"older-than=" + c.OlderThan.String(), "retain=" + c.Retain.String()}}
@@ -66,7 +59,7 @@ func (c *cleanupCmd) Run(a *app) error {
 			return fmt.Errorf("cleanup: %w", err)
 		}
 	}
-	out := cleanupJSON{DryRun: c.DryRun, Cutoff: res.Cutoff.UTC().Format(time.RFC3339), Deleted: res.Deleted,
+	out := api.Cleanup{DryRun: c.DryRun, Cutoff: res.Cutoff.UTC().Format(time.RFC3339), Deleted: res.Deleted,
 		Purged: res.Purged, Generation: res.Generation}
 	if a.cli.JSON {
 		return a.printJSON(out)

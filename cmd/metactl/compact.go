@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/metactl/metactl/api"
 	"github.com/metactl/metactl/compaction"
 	"github.com/metactl/metactl/export"
 	"github.com/metactl/metactl/importer"
@@ -62,42 +63,6 @@ func (c *compactCmd) Validate() error {
 	return nil
 }
 
-// compactJSON is the documented --json shape of compact.
-type compactJSON struct {
-	DryRun         bool               `json:"dry_run"`
-	Now            string             `json:"now"`
-	Written        []string           `json:"written"`
-	Timestamped    []string           `json:"timestamped"`
-	Moved          []string           `json:"moved"`
-	Skipped        []string           `json:"skipped"`
-	TimestampsFile string             `json:"timestamps_file"`
-	Changed        bool               `json:"changed"`
-	Generation     uint64             `json:"generation"`
-	ViewDigest     string             `json:"view_digest,omitempty"`
-	Warnings       []importer.Warning `json:"warnings"`
-	// Storage says what the drop-in did to the storage (only with
-	// --local-fs-dir or --command-adapter-config).
-	Storage *storageJSON `json:"storage,omitempty"`
-}
-
-// storageJSON is the storage side of the drop-in compaction: the sync
-// (import) before, the publish (export) after.
-type storageJSON struct {
-	Target string `json:"target"`
-	// Synced is what the import before the compaction did; null in a dry
-	// run, which imports nothing (new files show in Published.Kept).
-	Synced *syncJSON `json:"synced"`
-	// Published is what writing the result back did (or would do); null
-	// when there was nothing to compact, and nothing was written.
-	Published *export.Result `json:"published"`
-}
-
-type syncJSON struct {
-	Added     int `json:"added"`
-	Moved     int `json:"moved"`
-	Unchanged int `json:"unchanged"`
-}
-
 func (c *compactCmd) options() compaction.Options {
 	return compaction.Options{
 		EpochEndingFactor:        c.EpochEndingFileCompactFactor,
@@ -131,12 +96,12 @@ func (c *compactCmd) Run(a *app) error {
 		return err
 	}
 	plan := res.Plan
-	out := compactJSON{DryRun: c.DryRun, Written: []string{}, Timestamped: []string{}, Moved: []string{}, Skipped: []string{}, Warnings: []importer.Warning{}}
+	out := api.Compact{DryRun: c.DryRun, Written: []string{}, Timestamped: []string{}, Moved: []string{}, Skipped: []string{}, Warnings: []importer.Warning{}}
 	if o.Target != nil {
-		out.Storage = &storageJSON{Target: o.Target.String(), Published: res.Published}
+		out.Storage = &api.Storage{Target: o.Target.String(), Published: res.Published}
 		if s := res.Synced; s != nil {
 			out.Warnings = nonNilW(s.Warnings)
-			out.Storage.Synced = &syncJSON{Added: s.Added, Moved: s.Moved, Unchanged: s.Unchanged}
+			out.Storage.Synced = &api.Sync{Added: s.Added, Moved: s.Moved, Unchanged: s.Unchanged}
 		}
 	}
 	if op := res.Op; op != nil {
@@ -196,7 +161,7 @@ func (c *compactCmd) Run(a *app) error {
 	if !c.DryRun {
 		fmt.Fprintf(a.stdout, "generation %d, view digest %s unchanged\n", out.Generation, out.ViewDigest[:12])
 	}
-	if res := out.Storage.publishedOrNil(); res != nil {
+	if res := publishedOrNil(out.Storage); res != nil {
 		renderPublish(a, res, c.Verbose)
 		if res.DryRun {
 			fmt.Fprintf(a.stdout, "storage %s: would write %d, move %d; %d unchanged, %d kept\n",
@@ -209,7 +174,7 @@ func (c *compactCmd) Run(a *app) error {
 	return nil
 }
 
-func (s *storageJSON) publishedOrNil() *export.Result {
+func publishedOrNil(s *api.Storage) *export.Result {
 	if s == nil {
 		return nil
 	}

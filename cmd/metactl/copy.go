@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/metactl/metactl/api"
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/catalog/boltstore"
 	"github.com/metactl/metactl/catalog/etcdstore"
@@ -32,13 +33,6 @@ read-only transaction (a file) or at one etcd revision, and stays as it is;
 the destination must not exist yet and appears whole or not at all. An
 archive made by 'metactl export --archive' carries the journal too (format
 2 and later) and can be a source; to make one, use 'export --archive'.`
-}
-
-// copyJSON is the documented --json shape of copy.
-type copyJSON struct {
-	From       string `json:"from"`
-	To         string `json:"to"`
-	Generation uint64 `json:"generation"`
 }
 
 func (c *copyCmd) Run(a *app) error {
@@ -75,7 +69,7 @@ func (c *copyCmd) Run(a *app) error {
 		return fmt.Errorf("copy to %s: %w", c.To, err)
 	}
 	if a.cli.JSON {
-		return a.printJSON(copyJSON{From: c.From, To: c.To, Generation: gen})
+		return a.printJSON(api.Copy{From: c.From, To: c.To, Generation: gen})
 	}
 	_, err = fmt.Fprintf(a.stdout, "copied generation %d from %s to %s\n", gen, c.From, c.To)
 	return err

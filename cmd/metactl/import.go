@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/metactl/metactl/aptos"
+	"github.com/metactl/metactl/api"
 	"github.com/metactl/metactl/importer"
 	"github.com/metactl/metactl/workflow"
 )
@@ -75,31 +75,6 @@ func (c *importCmd) Validate() error {
 	return nil
 }
 
-// importJSON is the documented --json shape of import.
-type importJSON struct {
-	Source string `json:"source"`
-	Files  int    `json:"files"`
-	Lines  int    `json:"lines"`
-	// KnownSkipped counts listed files not read: the catalog holds them.
-	KnownSkipped int      `json:"known_skipped"`
-	Entries      int      `json:"entries"`
-	Duplicates   int      `json:"duplicates"`
-	Added        int      `json:"added"`
-	Moved        int      `json:"moved"`
-	Unchanged    int      `json:"unchanged"`
-	Missing      []string `json:"missing"`
-	Skipped      []string `json:"skipped"`
-	KeptMoved    []string `json:"kept_moved"`
-	// DeletedInStorage: moved files cleanup deleted that the storage
-	// still holds; not imported again.
-	DeletedInStorage []string           `json:"deleted_in_storage"`
-	Warnings         []importer.Warning `json:"warnings"`
-	Changed          bool               `json:"changed"`
-	Generation       uint64             `json:"generation"`
-	DigestBefore     aptos.Digest       `json:"digest_before"`
-	DigestAfter      aptos.Digest       `json:"digest_after"`
-}
-
 func (c *importCmd) Run(a *app) error {
 	// Before the storage is read: a --catalog slip is named at once.
 	if err := checkCatalogPath(a.cli.Catalog, true); err != nil {
@@ -127,7 +102,7 @@ func (c *importCmd) Run(a *app) error {
 		return err
 	}
 	a.warn(res.Warnings)
-	out := importJSON{
+	out := api.Import{
 		Source: c.describe(), Files: res.Files, Lines: res.Lines, KnownSkipped: res.KnownSkipped, Entries: res.Entries, Duplicates: res.Duplicates,
 		Added: res.Added, Moved: res.Moved, Unchanged: res.Unchanged,
 		Missing: nonNil(res.Missing), Skipped: nonNil(res.Skipped), KeptMoved: nonNil(res.KeptMoved), DeletedInStorage: nonNil(res.DeletedInStorage), Warnings: nonNilW(res.Warnings),
@@ -191,7 +166,7 @@ func (c *importCmd) runArchive(a *app) error {
 	}
 	a.warn(res.Warnings)
 	h := arc.Header
-	out := archiveImportJSON{Archive: c.Archive, Generation: h.Generation, ViewDigest: h.ViewDigest,
+	out := api.ArchiveImport{Archive: c.Archive, Generation: h.Generation, ViewDigest: h.ViewDigest,
 		Files: h.Files, Entries: h.Entries, Added: res.Added, StateChanged: res.Moved, Unchanged: res.Unchanged + len(res.KeptMoved),
 		CatalogGeneration: res.Generation, Warnings: nonNilW(res.Warnings)}
 	if a.cli.JSON {
@@ -212,20 +187,6 @@ func (c *importCmd) describeArchive() string {
 		return c.Archive
 	}
 	return abs
-}
-
-// archiveImportJSON is the documented --json shape of import --archive.
-type archiveImportJSON struct {
-	Archive           string             `json:"archive"`
-	Generation        uint64             `json:"archive_generation"`
-	ViewDigest        aptos.Digest       `json:"view_digest"`
-	Files             int                `json:"files"`
-	Entries           int                `json:"entries"`
-	Added             int                `json:"added"`
-	StateChanged      int                `json:"state_changed"`
-	Unchanged         int                `json:"unchanged"`
-	CatalogGeneration uint64             `json:"generation"`
-	Warnings          []importer.Warning `json:"warnings"`
 }
 
 func nonNilW(s []importer.Warning) []importer.Warning {

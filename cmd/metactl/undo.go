@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/metactl/metactl/api"
 	"github.com/metactl/metactl/catalog"
 )
 
@@ -49,11 +50,6 @@ Examples:
   metactl undo 12`
 }
 
-type undoJSON struct {
-	DryRun    bool               `json:"dry_run"`
-	Operation *catalog.Operation `json:"operation"`
-}
-
 func (c *undoCmd) Run(a *app) error {
 	db, err := a.openExisting("undo")
 	if err != nil {
@@ -68,7 +64,7 @@ func (c *undoCmd) Run(a *app) error {
 		return err // names the generation: "undo generation N: ..."
 	}
 	if a.cli.JSON {
-		return a.printJSON(undoJSON{DryRun: c.DryRun, Operation: op})
+		return a.printJSON(api.Undo{DryRun: c.DryRun, Operation: op})
 	}
 	verb := map[bool]string{true: "would", false: "did"}[c.DryRun]
 	for _, ch := range []struct {

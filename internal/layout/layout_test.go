@@ -53,16 +53,18 @@ func TestPackageBoundaries(t *testing.T) {
 		// The steps are siblings that never import each other; a
 		// workflow (workflow/: the import strategy, the drop-in's sync,
 		// compact and publish) is what chains them, so that the command
-		// only parses, calls one workflow and renders. api builds the
-		// error document of an import's InputError, so it may import
-		// importer (for that type only).
+		// only parses, calls one workflow and renders. api holds the
+		// documents, some of which carry the steps' result types
+		// (importer.Warning, export.Result) and the error document of an
+		// import's InputError, so it may import importer and export for
+		// their types.
 		{mod + "importer", func(p string) bool { return workflowOrCommand(p) || p == mod+"api" }},
 		{mod + "compaction", workflowOrCommand},
 		// The test helper catalogtest writes archives of its catalogs
 		// as export does (export.WriteArchive), and serve the archive of
 		// each generation it serves.
 		{mod + "export", func(p string) bool {
-			return workflowOrCommand(p) || p == mod+"internal/catalogtest" || p == mod+"serve"
+			return workflowOrCommand(p) || p == mod+"internal/catalogtest" || p == mod+"serve" || p == mod+"api"
 		}},
 	}
 	n := 0
