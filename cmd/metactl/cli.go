@@ -63,6 +63,7 @@ type CLI struct {
 	Version     kong.VersionFlag `help:"Print the version (module, VCS revision, Go version) and exit."`
 
 	Import     importCmd     `cmd:"" help:"Import (sync) a legacy metadata folder, command-adapter storage or archive into the catalog."`
+	Sync       syncCmd       `cmd:"" help:"Keep the catalog current from a storage: an incremental import, once or --every DUR until stopped."`
 	Read       readCmd       `cmd:"" help:"Print every entry of the named metadata files as pretty JSON."`
 	Ls         lsCmd         `cmd:"" help:"List the catalog's metadata files."`
 	Status     statusCmd     `cmd:"" help:"Print the backup storage state, exactly as aptos-db-tool prints it."`

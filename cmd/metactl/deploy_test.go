@@ -121,8 +121,8 @@ func TestDeployManifests(t *testing.T) {
 		f.Close()
 	}
 	slices.Sort(kinds)
-	if got := strings.Join(kinds, ","); got != "CronJob,CronJob,Deployment,NetworkPolicy,PersistentVolumeClaim,Secret,Service" {
-		t.Errorf("manifests hold %s, want the compaction and sync CronJobs, the serve Deployment, its PVC, Service, web-config Secret and NetworkPolicy", got)
+	if got := strings.Join(kinds, ","); got != "CronJob,Deployment,Deployment,NetworkPolicy,PersistentVolumeClaim,Secret,Service" {
+		t.Errorf("manifests hold %s, want the compaction CronJob, the sync and serve Deployments, serve's PVC, Service, web-config Secret and NetworkPolicy", got)
 	}
 	if containers != 3 {
 		t.Errorf("%d containers checked, want 3", containers)

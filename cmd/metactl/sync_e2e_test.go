@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -213,5 +217,107 @@ func copyTree(t *testing.T, from, to string) {
 	t.Helper()
 	if err := os.CopyFS(to, os.DirFS(from)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSyncEvery: 'metactl sync --every' keeps a catalog current from a
+// bucket: the first sync downloads every file, later ones nothing until
+// the backup coordinator adds files, then exactly those; SIGTERM stops it
+// with exit 0, and the catalog holds the new files.
+func TestSyncEvery(t *testing.T) {
+	bucket, config, opens := countingBucket(t)
+	cat := filepath.Join(t.TempDir(), "c.db")
+	cmd := exec.Command(binary, "--json", "sync", "--every", "1s", "--command-adapter-config", config)
+	cmd.Env = append(os.Environ(), "METACTL_CATALOG="+catalogLocation(cat))
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	lines := make(chan syncJSONLine)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			var l syncJSONLine
+			if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+				t.Errorf("sync --json line %q: %v", sc.Text(), err)
+				continue
+			}
+			lines <- l
+		}
+	}()
+	next := func() syncJSONLine {
+		t.Helper()
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("sync exited: %s", stderr.String())
+			}
+			return l
+		case <-time.After(2 * time.Minute): // a hang, not a timing assertion
+			t.Fatalf("no sync line in 2 minutes: %s", stderr.String())
+		}
+		return syncJSONLine{}
+	}
+	if l := next(); !l.OK || l.Added != 96 || l.Sync != 1 {
+		t.Fatalf("first sync: %+v", l)
+	}
+	if n := opens(); n != 96 {
+		t.Errorf("first sync: %d open_for_read calls, want 96", n)
+	}
+	if l := next(); !l.OK || l.Added != 0 || l.KnownSkipped != 96 || l.Changed {
+		t.Errorf("second sync, nothing new: %+v", l)
+	}
+	if n := opens(); n != 0 {
+		t.Errorf("second sync, nothing new: %d open_for_read calls, want 0", n)
+	}
+	addTxnFiles(t, bucket, 5, true)
+	for {
+		l := next()
+		if !l.OK {
+			t.Fatalf("sync: %+v", l)
+		}
+		if l.Added > 0 {
+			if l.Added != 5 {
+				t.Errorf("sync after 5 new files: %+v", l)
+			}
+			break
+		}
+	}
+	if n := opens(); n != 5 {
+		t.Errorf("syncs after 5 new files: %d open_for_read calls, want 5", n)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for range lines {
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("sync --every after SIGTERM: %v\n%s", err, stderr.String())
+	}
+	if r := must(t, cat, nil, "status").stdout; !strings.Contains(r, "latest_transaction_version: 63000000") {
+		t.Errorf("status after the syncs: %s", r)
+	}
+}
+
+// TestSyncOnce: without --every, one sync; its failure is the exit code.
+func TestSyncOnce(t *testing.T) {
+	cat := filepath.Join(t.TempDir(), "c.db")
+	r := must(t, cat, nil, "sync", "--local-fs-dir", filepath.Join(repoRoot(t), "testdata", "sample"))
+	if !strings.HasPrefix(r.stdout, "sync 1: 96 files read, 0 known not read; 96 added") {
+		t.Errorf("sync: %s", r)
+	}
+	bad := writeStorage(t, map[string]string{"metadata/transaction_0-9.meta": "not json\n"})
+	if r := metactl(t, cat, nil, "sync", "--local-fs-dir", bad); r.code != 3 {
+		t.Errorf("sync of a bad file: %s", r)
+	}
+	if r := metactl(t, cat, nil, "sync"); r.code != 2 {
+		t.Errorf("sync without a storage: %s", r)
 	}
 }
