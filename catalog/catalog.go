@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -342,3 +343,34 @@ func Create(ctx context.Context, location string, opts *Options, kind string, fn
 type noCheckpoints struct{ WriteTx }
 
 func (noCheckpoints) Checkpoint() error { return nil }
+
+// EmptyRemover is implemented by a writable DB that can remove its own
+// catalog (the bbolt backend); see [RemoveIfEmpty].
+type EmptyRemover interface {
+	// RemoveIfEmpty removes the catalog, under the DB's write lock, if no
+	// write was ever committed to it (generation 0, no file), and reports
+	// whether it did. Close the DB afterwards.
+	RemoveIfEmpty(ctx context.Context) (bool, error)
+}
+
+// RemoveIfEmpty removes the catalog at location if no write was ever
+// committed to it: what a failed first write leaves behind, so that it
+// leaves nothing. It takes the write lock to look (waiting at most
+// timeout), so it never removes a catalog another process wrote to, and
+// reports whether it removed anything. A missing catalog, and one whose
+// backend cannot remove it, are left alone.
+func RemoveIfEmpty(ctx context.Context, location string, timeout time.Duration) (bool, error) {
+	db, err := Open(ctx, location, &Options{Timeout: timeout, Command: "remove empty catalog", Mode: MustExist})
+	if errors.Is(err, ErrNoCatalog) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer db.Close()
+	r, ok := db.(EmptyRemover)
+	if !ok {
+		return false, nil
+	}
+	return r.RemoveIfEmpty(ctx)
+}

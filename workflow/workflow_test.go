@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/metactl/metactl/catalog"
-	"github.com/metactl/metactl/catalog/boltstore"
 	"github.com/metactl/metactl/compaction"
 	"github.com/metactl/metactl/export"
 	"github.com/metactl/metactl/importer"
@@ -47,7 +46,7 @@ func (c fileCatalog) OpenExisting(ctx context.Context, command string) (catalog.
 }
 func (c fileCatalog) RemoveIfFresh(existed bool) {
 	if !existed {
-		boltstore.RemoveIfEmpty(context.Background(), c.path, time.Second)
+		catalog.RemoveIfEmpty(context.Background(), c.path, time.Second)
 	}
 }
 

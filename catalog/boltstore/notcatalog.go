@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
@@ -81,27 +80,15 @@ func isBolt(prefix []byte) bool {
 	return len(prefix) >= magicOffset+4 && bytes.Equal(prefix[magicOffset:magicOffset+4], []byte{0xed, 0xda, 0x0c, 0xed})
 }
 
-// RemoveIfEmpty removes the catalog file at path, and its lock file, if no
-// write was ever committed to it (generation 0, no file): what a failed
-// first write leaves behind, so that it leaves nothing. It takes the write
-// lock to look (waiting at most timeout), so it never removes a catalog
-// that another process has written to, and reports whether it removed
-// anything. A missing path, and a location with a URL scheme (whose
-// backend publishes nothing on a failed write), are left alone.
-func RemoveIfEmpty(ctx context.Context, path string, timeout time.Duration) (bool, error) {
-	if catalog.Scheme(path) != "" {
-		return false, nil
+// RemoveIfEmpty implements catalog.EmptyRemover: it removes the catalog
+// file and its lock file, while this writable DB holds both locks, if no
+// write was ever committed (generation 0, no file).
+func (db *boltDB) RemoveIfEmpty(ctx context.Context) (bool, error) {
+	if db.opts.ReadOnly {
+		return false, catalog.ErrReadOnly
 	}
-	if _, err := os.Stat(path); err != nil {
-		return false, nil
-	}
-	db, err := openBolt(ctx, path, (&catalog.Options{Timeout: timeout, Command: "remove empty catalog"}).WithDefaults())
-	if err != nil {
-		return false, err
-	}
-	defer db.Close()
 	empty := false
-	err = db.View(ctx, func(tx catalog.Tx) error {
+	err := db.View(ctx, func(tx catalog.Tx) error {
 		live, moved, err := tx.CountFiles()
 		empty = err == nil && tx.Generation() == 0 && live+moved == 0
 		return err
@@ -111,9 +98,11 @@ func RemoveIfEmpty(ctx context.Context, path string, timeout time.Duration) (boo
 	}
 	// Both files go while this DB holds both locks: no other process can
 	// be inside the catalog.
-	if err := os.Remove(path); err != nil {
-		return false, fmt.Errorf("remove empty catalog %s: %w", path, err)
+	if err := os.Remove(db.path); err != nil {
+		return false, fmt.Errorf("remove empty catalog %s: %w", db.path, err)
 	}
-	_ = os.Remove(lockPath(path))
+	_ = os.Remove(lockPath(db.path))
 	return true, nil
 }
+
+var _ catalog.EmptyRemover = (*boltDB)(nil)

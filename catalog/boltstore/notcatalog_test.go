@@ -55,10 +55,10 @@ func TestRemoveIfEmpty(t *testing.T) {
 		}
 		db.Close()
 	}
-	if removed, err := boltstore.RemoveIfEmpty(t.Context(), empty, 0); !removed || err != nil {
+	if removed, err := catalog.RemoveIfEmpty(t.Context(), empty, 0); !removed || err != nil {
 		t.Errorf("RemoveIfEmpty(never written) = %v, %v; want true, nil", removed, err)
 	}
-	if removed, err := boltstore.RemoveIfEmpty(t.Context(), written, 0); removed || err != nil {
+	if removed, err := catalog.RemoveIfEmpty(t.Context(), written, 0); removed || err != nil {
 		t.Errorf("RemoveIfEmpty(written) = %v, %v; want false, nil", removed, err)
 	}
 	for p, want := range map[string]bool{empty: false, empty + ".lock": false, written: true} {

@@ -8,17 +8,15 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/metactl/metactl/api"
-	"github.com/metactl/metactl/archive"
 	"github.com/metactl/metactl/catalog"
-	"github.com/metactl/metactl/catalog/boltstore"
 	"github.com/metactl/metactl/compaction"
 	"github.com/metactl/metactl/importer"
 	"github.com/metactl/metactl/metrics"
+	"github.com/metactl/metactl/workflow"
 )
 
 // app is what every command's Run receives: the process's context,
@@ -44,90 +42,60 @@ func (a *app) options(readOnly bool, command string) *catalog.Options {
 	return &catalog.Options{ReadOnly: readOnly, Timeout: t, Command: "metactl " + command, Now: a.now}
 }
 
+// location is --catalog as a workflow.Location: the classification of
+// the location, its openers and archives read as catalogs.
+func (a *app) location() *workflow.Location {
+	return &workflow.Location{Path: a.cli.Catalog, Opts: a.options, Working: a.working}
+}
+
 // openWrite opens the catalog for one write transaction. Close it as soon
 // as the transaction is done: it holds the exclusive lock.
 func (a *app) openWrite(command string) (catalog.DB, error) {
-	if err := checkCatalogPath(a.cli.Catalog, true); err != nil {
+	if err := checkRemoteWrite(a.cli.Catalog); err != nil {
 		return nil, err
 	}
-	return catalog.Open(a.ctx, a.cli.Catalog, a.options(false, command))
+	db, err := a.location().OpenWrite(a.ctx, command)
+	return db, catalogUsage(err)
 }
 
 // openExisting is openWrite for commands that change a catalog but cannot
 // start one (compact without a storage, cleanup, undo): a --catalog that
-// names no file is refused as a read-only command refuses it, instead of
+// names no catalog is refused as a read-only command refuses it, instead of
 // leaving an empty catalog behind a typo.
 func (a *app) openExisting(command string) (catalog.DB, error) {
-	if err := checkCatalogPath(a.cli.Catalog, true); err != nil {
+	if err := checkRemoteWrite(a.cli.Catalog); err != nil {
 		return nil, err
 	}
-	if catalog.Scheme(a.cli.Catalog) != "" {
-		// A backend behind a URL (etcd) says itself whether the catalog
-		// exists: a read-only open refuses a missing one.
-		db, err := catalog.Open(a.ctx, a.cli.Catalog, a.options(true, command))
-		if err != nil {
-			return nil, err
-		}
-		db.Close()
-	} else if !a.catalogExists() {
-		return nil, fmt.Errorf("open catalog %q: %w (create it with 'metactl import')", a.cli.Catalog, catalog.ErrNoCatalog)
-	}
-	return a.openWrite(command)
+	db, err := a.location().OpenExisting(a.ctx, command)
+	return db, catalogUsage(err)
 }
 
 // removeIfFresh undoes what a failed first write left behind: if the
 // catalog did not exist before this command (existed false) and no write
-// was committed to it, the catalog file and its lock file are removed.
-func (a *app) removeIfFresh(existed bool) {
-	if existed {
-		return
-	}
-	// The command's context may be canceled (SIGINT): this must still run.
-	_, _ = boltstore.RemoveIfEmpty(context.Background(), a.cli.Catalog, time.Second)
-}
+// was committed to it, the catalog is removed.
+func (a *app) removeIfFresh(existed bool) { a.location().RemoveIfFresh(existed) }
 
-// catalogExists reports whether --catalog names an existing file (a
+// catalogExists reports whether --catalog names something that exists (a
 // location with a URL scheme counts as existing: its backend creates
 // nothing on a failed write).
-func (a *app) catalogExists() bool {
-	if catalog.Scheme(a.cli.Catalog) != "" {
-		return true
-	}
-	_, err := os.Lstat(a.cli.Catalog)
-	return err == nil
-}
+func (a *app) catalogExists() bool { return a.location().Exists() }
 
 // makeCatalogDir creates the catalog's folder if it is missing, so a
 // --metadata-cache-dir that does not exist yet (a fresh emptyDir) works.
-func (a *app) makeCatalogDir() error {
-	if catalog.Scheme(a.cli.Catalog) != "" {
-		return nil // a URL (etcd://...), not a file
-	}
-	return os.MkdirAll(filepath.Dir(a.cli.Catalog), 0o755)
-}
+func (a *app) makeCatalogDir() error { return a.location().MakeDir() }
 
 // openRead opens the catalog read-only. If --catalog names an archive, it
 // is unpacked into a throwaway catalog in a temporary folder first; the
 // returned function closes the catalog and removes that folder.
 func (a *app) openRead(command string) (catalog.DB, func(), error) {
-	path := a.cli.Catalog
-	if err := checkCatalogPath(path, false); err != nil {
-		return nil, nil, err
-	}
-	if isArchiveFile(path) {
-		return a.openArchive(path, command)
-	}
 	if r, err := a.remote(); r != nil || err != nil {
 		if err != nil {
 			return nil, nil, err
 		}
 		return a.openRemote(r, command)
 	}
-	db, err := catalog.Open(a.ctx, path, a.options(true, command))
-	if err != nil {
-		return nil, nil, err
-	}
-	return db, func() { db.Close() }, nil
+	db, done, err := a.location().OpenRead(a.ctx, command)
+	return db, done, catalogUsage(err)
 }
 
 // openStorage imports the storage s into a private temporary catalog (in
@@ -156,68 +124,16 @@ func (a *app) openStorage(s *storageFlags, cache *cacheFlags, command string) (c
 }
 
 // tempCatalog makes a private catalog in a new temporary folder under
-// parent ("" for the system's), lets fill write it (unsynced: it is thrown
-// away), and opens it read-only. The returned function closes it and
-// removes the folder; on an error nothing is left behind.
+// parent ("" for the system's), lets fill write it, and opens it
+// read-only (workflow.TempCatalog).
 func (a *app) tempCatalog(parent, prefix, command string, fill func(catalog.DB) error) (catalog.DB, func(), error) {
-	dir, err := os.MkdirTemp(parent, prefix)
-	if err != nil {
-		return nil, nil, err
-	}
-	cleanup := func() { os.RemoveAll(dir) }
-	tmp := filepath.Join(dir, "catalog.db")
-	db, err := catalog.Open(a.ctx, tmp, &catalog.Options{NoSync: true, Command: "metactl " + command, Now: a.now})
-	if err == nil {
-		err = fill(db)
-		db.Close()
-	}
-	if err == nil {
-		db, err = catalog.Open(a.ctx, tmp, &catalog.Options{ReadOnly: true, Command: "metactl " + command, Now: a.now})
-	}
-	if err != nil {
-		cleanup()
-		return nil, nil, err
-	}
-	return db, func() { db.Close(); cleanup() }, nil
+	return workflow.TempCatalog(a.ctx, parent, prefix, a.options(true, command), fill)
 }
 
-func isArchiveFile(path string) bool {
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	var magic [4]byte
-	if _, err := io.ReadFull(f, magic[:]); err != nil {
-		return false
-	}
-	return archive.IsArchive(magic[:])
-}
-
+// openArchive reads the archive at path into a throwaway catalog
+// (workflow.OpenArchive).
 func (a *app) openArchive(path, command string) (catalog.DB, func(), error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer f.Close()
-	// The archive imports like any other source, then takes back the
-	// history it carries: the generation and journal as at export.
-	working := a.working("read archive")
-	arc, err := importer.ReadArchive(a.ctx, f, importer.Options{Source: "archive:" + path, Now: a.now})
-	working()
-	if err != nil {
-		return nil, nil, fmt.Errorf("open archive %q: %w", path, err)
-	}
-	db, done, err := a.tempCatalog("", "metactl-archive-", command, func(db catalog.DB) error {
-		if _, err := arc.Commit(a.ctx, db); err != nil {
-			return err
-		}
-		return db.RestoreHistory(arc.Header.Generation, arc.Journal)
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("open archive %q: %w", path, err)
-	}
-	return db, done, nil
+	return workflow.OpenArchive(a.ctx, path, a.options(true, command), a.working)
 }
 
 // printJSON writes v as indented JSON and a newline.
@@ -261,39 +177,8 @@ func withOp(op string, err error) error {
 
 // unpackArchive imports the archive at path once into a catalog in a new
 // temporary folder and returns that catalog's path, for serve to open per
-// request like any catalog; cleanup removes the folder.
+// request like any catalog; cleanup removes the folder
+// (workflow.UnpackArchive).
 func (a *app) unpackArchive(path, command string) (tmp string, cleanup func(), err error) {
-	dir, err := os.MkdirTemp("", "metactl-archive-")
-	if err != nil {
-		return "", nil, err
-	}
-	// Not the named result: a failed return sets that to nil.
-	remove := func() { os.RemoveAll(dir) }
-	defer func() {
-		if err != nil {
-			remove()
-		}
-	}()
-	f, err := os.Open(path)
-	if err != nil {
-		return "", nil, err
-	}
-	defer f.Close()
-	arc, err := importer.ReadArchive(a.ctx, f, importer.Options{Source: "archive:" + path, Now: a.now})
-	if err != nil {
-		return "", nil, fmt.Errorf("open archive %q: %w", path, err)
-	}
-	tmp = filepath.Join(dir, "catalog.db")
-	db, err := catalog.Open(a.ctx, tmp, &catalog.Options{NoSync: true, Command: "metactl " + command, Now: a.now})
-	if err != nil {
-		return "", nil, err
-	}
-	defer db.Close()
-	if _, err := arc.Commit(a.ctx, db); err != nil {
-		return "", nil, fmt.Errorf("open archive %q: %w", path, err)
-	}
-	if err := db.RestoreHistory(arc.Header.Generation, arc.Journal); err != nil {
-		return "", nil, fmt.Errorf("open archive %q: %w", path, err)
-	}
-	return tmp, remove, nil
+	return workflow.UnpackArchive(a.ctx, path, a.options(false, command))
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/catalog/boltstore"
 	"github.com/metactl/metactl/catalog/etcdstore"
+	"github.com/metactl/metactl/workflow"
 )
 
 type copyCmd struct {
@@ -39,10 +40,8 @@ func (c *copyCmd) Run(a *app) error {
 	if c.From == c.To {
 		return usagef("copy: --from and --to are the same catalog")
 	}
-	if catalog.Scheme(c.To) == "" {
-		if _, err := os.Stat(c.To); err == nil {
-			return fmt.Errorf("copy: %s already exists; copy into a new file", c.To)
-		}
+	if k := workflow.Classify(c.To); k != workflow.URL && k != workflow.Missing {
+		return fmt.Errorf("copy: %s already exists; copy into a new file", c.To)
 	}
 	// The source as a private bbolt file.
 	dir, err := os.MkdirTemp("", "metactl-copy-")
@@ -85,7 +84,7 @@ func (c *copyCmd) fetch(a *app, from, tmp string) error {
 	var db catalog.DB
 	var done func()
 	var err error
-	if isArchiveFile(from) {
+	if workflow.Classify(from) == workflow.ArchiveFile {
 		db, done, err = a.openArchive(from, "copy")
 	} else {
 		db, err = catalog.Open(a.ctx, from, a.options(true, "copy"))

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/metactl/metactl/serve"
+	"github.com/metactl/metactl/workflow"
 )
 
 type serveCmd struct {
@@ -72,7 +73,7 @@ Example:
 
 func (c *serveCmd) Run(a *app) error {
 	path := a.cli.Catalog
-	if isArchiveFile(path) {
+	if workflow.Classify(path) == workflow.ArchiveFile {
 		// An archive is unpacked once, not per request; nothing writes it.
 		tmp, cleanup, err := a.unpackArchive(path, "serve")
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/metactl/metactl/archive"
 	"github.com/metactl/metactl/coverage"
 	"github.com/metactl/metactl/remote"
+	"github.com/metactl/metactl/workflow"
 )
 
 type statusCmd struct {
@@ -52,7 +53,7 @@ Examples:
 
 func (c *statusCmd) Run(a *app) error {
 	withCoverage := c.Coverage || c.SVG != ""
-	if !c.given() && isArchiveFile(a.cli.Catalog) && !withCoverage {
+	if !c.given() && workflow.Classify(a.cli.Catalog) == workflow.ArchiveFile && !withCoverage {
 		return c.runArchive(a)
 	}
 	if c.SVG != "" {
