@@ -58,6 +58,9 @@ type Bridge struct {
 	// one write transaction of save_metadata_line or
 	// backup_metadata_file, closed as soon as it is committed.
 	Open func(ctx context.Context, readOnly bool) (catalog.DB, error)
+	// Served, if set, answers list_metadata_files and open_for_read
+	// instead of Open (a catalog `metactl serve` serves).
+	Served *ServedCatalog
 	// Storage is the wrapped storage.
 	Storage *Wrapped
 	// Timeout bounds each call of the wrapped storage (a data file passed
@@ -175,6 +178,18 @@ func (b *Bridge) data(ctx context.Context, call string, cio CallIO, keys ...stri
 // list prints the live handles of one generation, read in one read-only
 // transaction, one per line in handle order.
 func (b *Bridge) list(ctx context.Context, out io.Writer) (*CallResult, error) {
+	if b.Served != nil {
+		gen, handles, err := b.Served.list(ctx)
+		if err != nil {
+			return nil, err
+		}
+		w := bufio.NewWriterSize(out, 64<<10)
+		for _, h := range handles {
+			w.WriteString(h)
+			w.WriteByte('\n')
+		}
+		return &CallResult{Generation: gen}, w.Flush()
+	}
 	db, err := b.Open(ctx, true)
 	if err != nil {
 		return nil, err
@@ -227,12 +242,19 @@ func ReadMetadata(ctx context.Context, db catalog.DB, handle string) (content []
 
 // open writes the content of a metadata file.
 func (b *Bridge) open(ctx context.Context, handle string, out io.Writer) (*CallResult, error) {
-	db, err := b.Open(ctx, true)
-	if err != nil {
-		return nil, err
+	var content []byte
+	var gen uint64
+	var err error
+	if b.Served != nil {
+		content, gen, err = b.Served.read(ctx, handle)
+	} else {
+		var db catalog.DB
+		if db, err = b.Open(ctx, true); err != nil {
+			return nil, err
+		}
+		content, gen, err = ReadMetadata(ctx, db, handle)
+		db.Close()
 	}
-	content, gen, err := ReadMetadata(ctx, db, handle)
-	db.Close()
 	if err != nil {
 		return nil, err
 	}

@@ -66,6 +66,13 @@ func (c *adapterCmd) Run(a *app) error {
 		}
 		return a.openExisting("adapter " + c.Call)
 	}}
+	if r, err := a.remote(); err != nil {
+		return err
+	} else if r != nil {
+		// A served catalog answers the read calls; writes are refused
+		// when they open the catalog (a served catalog is read-only).
+		b.Served = &workflow.ServedCatalog{Client: r}
+	}
 	var stdout io.WriteCloser = nopWriteCloser{a.stdout}
 	if f, ok := a.stdout.(*os.File); ok {
 		stdout = f

@@ -191,3 +191,64 @@ func TestAdapterBridgeWriteThroughFails(t *testing.T) {
 		t.Fatalf("export did not repair it: %q\n%s", got, r)
 	}
 }
+
+// TestAdapterBridgeEtcd: the bridge on an etcd catalog (an in-process
+// member): the config calls metactl itself (metactl-adapter links no etcd
+// client), reads and writes go through etcd, and a file an undo deleted
+// is still served.
+func TestAdapterBridgeEtcd(t *testing.T) {
+	t.Parallel()
+	loc := etcdURL(t, testEtcd(t), "bridge", etcdOptions)
+	dir := smallStorage(t)
+	must(t, loc, nil, "import", "--local-fs-dir", dir)
+	c := bridgeConfig(t, loc, "--local-fs-dir", dir)
+	if cmd := c.ca.Command("open_for_read"); !strings.HasPrefix(cmd, "exec "+binary+" --catalog '"+loc+"'") {
+		t.Fatalf("open_for_read: %q", cmd)
+	}
+	if got := lines(c.mustCall("list_metadata_files", nil, nil)); len(got) != 20 {
+		t.Fatalf("listed %d files, want 20", len(got))
+	}
+	line := bridgeTxnLine(4501, 5000, "aaaa")
+	if out := c.mustCall("save_metadata_line", []string{"FILE_NAME=transaction_4501-5000.meta"}, []byte(line)); string(out) != "metadata/transaction_4501-5000.meta\n" {
+		t.Fatalf("save: %q", out)
+	}
+	if got, _ := storedFile(t, filepath.Join(dir, "metadata", "transaction_4501-5000.meta")); got != line {
+		t.Fatalf("not written through: %q", got)
+	}
+	gen := stateOf(t, loc).Generation
+	must(t, loc, nil, "undo", itoa(gen))
+	if got := c.mustCall("open_for_read", []string{"FILE_HANDLE=metadata/transaction_4501-5000.meta"}, nil); string(got) != line {
+		t.Fatalf("open_for_read after the undo: %q", got)
+	}
+	if got := lines(c.mustCall("list_metadata_files", nil, nil)); len(got) != 20 {
+		t.Fatalf("listed %d files after the undo, want 20", len(got))
+	}
+}
+
+// TestAdapterBridgeServed: with --catalog naming a served catalog, the
+// read calls ask serve (one request each, one generation); a write is
+// refused, since a served catalog is read-only.
+func TestAdapterBridgeServed(t *testing.T) {
+	t.Parallel()
+	cat := filepath.Join(t.TempDir(), "c.db")
+	dir := smallStorage(t)
+	must(t, cat, nil, "import", "--local-fs-dir", dir)
+	url, _, _ := startServe(t, cat)
+	c := bridgeConfig(t, url, "--local-fs-dir", dir)
+	listed := lines(c.mustCall("list_metadata_files", nil, nil))
+	if len(listed) != 20 {
+		t.Fatalf("listed %d files, want 20", len(listed))
+	}
+	for _, h := range listed {
+		got := c.mustCall("open_for_read", []string{"FILE_HANDLE=" + h}, nil)
+		if want := readFile(t, filepath.Join(dir, h)); string(got) != want {
+			t.Fatalf("%s: %q, want %q", h, got, want)
+		}
+	}
+	if _, errb, code := c.call("open_for_read", []string{"FILE_HANDLE=metadata/nope_1-1.meta"}, nil); code == 0 || !strings.Contains(string(errb), "nope_1-1.meta") {
+		t.Errorf("unknown handle: exit %d: %s", code, errb)
+	}
+	if _, errb, code := c.call("save_metadata_line", []string{"FILE_NAME=transaction_4501-5000.meta"}, []byte(bridgeTxnLine(4501, 5000, "aaaa"))); code == 0 {
+		t.Errorf("a save through a served catalog: exit 0: %s", errb)
+	}
+}
