@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -596,6 +597,13 @@ func TestSplitLines(t *testing.T) {
 			got, err := aptos.SplitLines(content)
 			if err != nil {
 				t.Fatal(err)
+			}
+			var each []string
+			for line := range aptos.Lines(content) {
+				each = append(each, string(line))
+			}
+			if len(each) != len(tc.want) || (len(each) > 0 && !slices.Equal(each, tc.want)) {
+				t.Errorf("Lines yields %q, want %q", each, tc.want)
 			}
 			if len(got) != len(tc.want) {
 				t.Fatalf("got %d lines %q, want %q", len(got), got, tc.want)

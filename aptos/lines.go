@@ -2,6 +2,7 @@ package aptos
 
 import (
 	"bytes"
+	"iter"
 	"strconv"
 	"unicode/utf8"
 )
@@ -55,6 +56,22 @@ func SplitLines(content []byte) ([][]byte, error) {
 		lines = append(lines, line)
 	}
 	return lines, nil
+}
+
+// Lines yields the lines of content as Rust's str::lines splits them, the
+// rules of [SplitLines], without checking UTF-8 and without collecting
+// them: it is the one line splitter, for callers that look at each line
+// once (a count of bad lines, a storage's listing output).
+func Lines(content []byte) iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		for rest := content; len(rest) > 0; {
+			var line []byte
+			line, rest = nextLine(rest)
+			if !yield(line) {
+				return
+			}
+		}
+	}
 }
 
 // nextLine cuts the first line off content, which must not be empty, with

@@ -1,7 +1,6 @@
 package importer
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -680,17 +679,10 @@ func checkFile(sf SourceFile, max int, maxSize int64) (*item, []Problem, int) {
 }
 
 // countBad counts the lines of content that fail to parse or validate,
-// splitting lines as catalog.SplitLines does without keeping them.
+// splitting lines as [aptos.SplitLines] does without keeping them.
 func countBad(content []byte) int {
 	n := 0
-	for rest := content; len(rest) > 0; {
-		line := rest
-		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
-			line, rest = rest[:i], rest[i+1:]
-			line = bytes.TrimSuffix(line, []byte{'\r'})
-		} else {
-			rest = nil
-		}
+	for line := range aptos.Lines(content) {
 		m, err := aptos.ParseLine(line)
 		if err != nil || aptos.ValidateEntry(&m) != nil {
 			n++

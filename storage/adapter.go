@@ -139,38 +139,24 @@ func readOutput(r io.Reader, limit int64) ([]byte, error) {
 // must be "<dir>/<name>", or, if bare is set, just "<name>".
 func parseListing(out []byte, dir string, bare bool) ([]string, error) {
 	names := []string{}
-	for i, line := range splitLines(string(out)) {
+	n := 0 // the line's number
+	for b := range aptos.Lines(out) {
+		n++
+		line := string(b)
 		name, ok := strings.CutPrefix(line, dir+"/")
 		if !ok && bare {
 			name, ok = line, true
 		}
 		if !ok || !aptos.ValidElement(name) {
 			if bare {
-				return nil, fmt.Errorf(`line %d: %q is neither a file name nor a "%s/<name>" handle`, i+1, line, dir)
+				return nil, fmt.Errorf(`line %d: %q is neither a file name nor a "%s/<name>" handle`, n, line, dir)
 			}
-			return nil, fmt.Errorf(`line %d: %q is not a "%s/<name>" handle`, i+1, line, dir)
+			return nil, fmt.Errorf(`line %d: %q is not a "%s/<name>" handle`, n, line, dir)
 		}
 		names = append(names, name)
 	}
 	slices.Sort(names)
 	return slices.Compact(names), nil
-}
-
-// splitLines splits s as Rust's str::lines does: lines end at "\n", a "\r"
-// right before that "\n" is dropped, and a final "\n" does not start another
-// line. A "\r" not followed by "\n" stays.
-func splitLines(s string) []string {
-	var lines []string
-	for s != "" {
-		i := strings.IndexByte(s, '\n')
-		if i < 0 {
-			lines = append(lines, s)
-			break
-		}
-		lines = append(lines, strings.TrimSuffix(s[:i], "\r"))
-		s = s[i+1:]
-	}
-	return lines
 }
 
 // ReadFile runs open_for_read with FILE_HANDLE=handle and returns its stdout,

@@ -1,35 +1,9 @@
 package storage
 
 import (
-	"reflect"
 	"strings"
 	"testing"
 )
-
-func TestSplitLines(t *testing.T) {
-	// Expected values are what Rust's str::lines returns.
-	tests := []struct {
-		in   string
-		want []string
-	}{
-		{"", nil},
-		{"\n", []string{""}},
-		{"a", []string{"a"}},
-		{"a\n", []string{"a"}},
-		{"a\n\n", []string{"a", ""}},
-		{"a\r\nb", []string{"a", "b"}},
-		{"a\r\nb\r\n", []string{"a", "b"}},
-		{"a\r", []string{"a\r"}},
-		{"a\rb\n", []string{"a\rb"}},
-		{"a\r\r\n", []string{"a\r"}},
-		{"\r\n\r\n", []string{"", ""}},
-	}
-	for _, tc := range tests {
-		if got := splitLines(tc.in); !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("splitLines(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-}
 
 func TestTailBuffer(t *testing.T) {
 	big := strings.Repeat("x", stderrTailSize)
