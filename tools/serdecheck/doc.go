@@ -6,6 +6,8 @@
 // §2.2 and parses and re-serializes lines with serde_json.
 // scripts/serdecheck.sh builds it offline from Debian's packaged crate sources
 // (librust-serde-json-dev, librust-serde-derive-dev) into target/, which git
-// ignores. Where cargo is missing the test skips with a message; set
-// METACTL_SERDECHECK=require to make that a failure instead.
+// ignores. The test builds and runs it only when METACTL_SERDECHECK is
+// set (.ci/run sets it; `go test ./...` skips it, so the development loop
+// never waits for cargo). Where cargo is missing the test skips with a
+// message; METACTL_SERDECHECK=require makes that a failure instead.
 package serdecheck
