@@ -12,6 +12,7 @@ import (
 // on the archive reports the generation it was exported at, not the
 // throwaway catalog's own.
 func TestArchiveKeepsHistory(t *testing.T) {
+	t.Parallel()
 	cat := filepath.Join(t.TempDir(), "c.db")
 	must(t, cat, nil, "import", "--local-fs-dir", filepath.Join(repoRoot(t), "testdata", "sample"))
 	must(t, cat, []string{"METACTL_NOW=1700000000"}, "compact", "--transaction-file-compact-factor", "10", "--epoch-ending-file-compact-factor", "10", "--state-snapshot-file-compact-factor", "10")

@@ -12,6 +12,7 @@ import (
 // called a damaged catalog, and nothing is created or locked beside it
 // (issue 8). An archive still serves read-only commands.
 func TestCatalogPathMistakes(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	sample := filepath.Join(repoRoot(t), "testdata", "sample")
 	cat := filepath.Join(dir, "c.db")

@@ -40,6 +40,7 @@ func aptosTestStorage(t *testing.T) string {
 // through the binary, as a drop-in for backup-maintenance compact on a
 // LocalFs folder: factors 2, grace 1 s, two runs 2 s apart.
 func TestAptosBackupCompactionScenario(t *testing.T) {
+	t.Parallel()
 	dir := aptosTestStorage(t)
 	cat := filepath.Join(t.TempDir(), "c.db")
 	og := listDir(t, filepath.Join(dir, "metadata"))
@@ -118,6 +119,7 @@ func sameIgnoringGeneration(a, b string) bool {
 // TestCompactContinuityErrorChangesNothing: a gap inside one chunk exits 3
 // with Aptos's message, and the catalog file is byte-for-byte unchanged.
 func TestCompactContinuityErrorChangesNothing(t *testing.T) {
+	t.Parallel()
 	dir := writeStorage(t, map[string]string{
 		"metadata/epoch_ending_0-0.meta": `{"EpochEndingBackup":{"first_epoch":0,"last_epoch":0,"first_version":0,"last_version":0,"manifest":"e0/m"}}` + "\n",
 		"metadata/epoch_ending_2-2.meta": `{"EpochEndingBackup":{"first_epoch":2,"last_epoch":2,"first_version":5,"last_version":5,"manifest":"e2/m"}}` + "\n",
@@ -141,6 +143,7 @@ func TestCompactContinuityErrorChangesNothing(t *testing.T) {
 }
 
 func TestCompactDryRunWritesNothing(t *testing.T) {
+	t.Parallel()
 	cat := filepath.Join(t.TempDir(), "c.db")
 	must(t, cat, nil, "import", "--local-fs-dir", aptosTestStorage(t))
 	before := catalogBytes(t, cat)

@@ -38,6 +38,7 @@ done
 // (in metadata/, or in metadata_backup/ once compaction moved it), byte
 // for byte. METACTL_SOAK sets the duration (default 6s).
 func TestBackupCoordinatorNeverLosesFiles(t *testing.T) {
+	// Not parallel: it counts what a soak of a few seconds did.
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("bash not found")
 	}

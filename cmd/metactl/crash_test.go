@@ -56,6 +56,7 @@ func copyFile(t *testing.T, from, to string) {
 // and journal agree with the files), and be exactly the before-state or
 // the after-state of the interrupted operation.
 func TestCrashAtEveryFailpoint(t *testing.T) {
+	t.Parallel()
 	fileBackendOnly(t, "copies catalog files; etcd's crash test is TestEtcdCrashAtEveryFailpoint")
 	rounds := crashRounds(t)
 	base := t.TempDir()

@@ -66,6 +66,7 @@ type container struct {
 // user is not root. The compaction CronJob's arguments are the helm
 // chart's (docs/drop-in.md).
 func TestDeployManifests(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(repoRoot(t), "deploy", "kubernetes")
 	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 	if err != nil || len(files) == 0 {

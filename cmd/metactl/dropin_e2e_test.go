@@ -75,6 +75,7 @@ func adapterBucket(t *testing.T) (bucket, config string) {
 // command-adapter storage. Two runs a day apart compact and then move the
 // originals, as Aptos's would.
 func TestHelmChartCommandLine(t *testing.T) {
+	t.Parallel()
 	bucket, config := adapterBucket(t)
 	root, tmp := t.TempDir(), t.TempDir()
 	cacheDir := filepath.Join(tmp, "aptos-backup-compaction-metadata")
@@ -123,6 +124,7 @@ func TestHelmChartCommandLine(t *testing.T) {
 // --local-fs-dir give what they give on a catalog imported from the same
 // folder, with the METACTL_CATALOG catalog neither read nor created.
 func TestQueryStraightFromLocalStorage(t *testing.T) {
+	t.Parallel()
 	sample := filepath.Join(repoRoot(t), "testdata", "sample")
 	cat := filepath.Join(t.TempDir(), "c.db")
 	must(t, cat, nil, "import", "--local-fs-dir", sample)

@@ -25,6 +25,15 @@ var binary string
 func TestMain(m *testing.M) {
 	etcdtest.RunMemberIfAsked() // a member process of TestEtcdMemberLoss
 	flag.Parse()
+	// The end-to-end tests marked t.Parallel wait on child processes (the
+	// binary, bash, sleeps), not on this process: run more of them at once
+	// than -parallel's default (GOMAXPROCS, 2 on the CI machine), unless
+	// -parallel is given.
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
+	if !given {
+		flag.Set("test.parallel", "4")
+	}
 	dir, err := os.MkdirTemp("", "metactl-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -123,6 +132,7 @@ func golden(t *testing.T, name, got string) {
 }
 
 func TestSampleGolden(t *testing.T) {
+	t.Parallel()
 	cat := filepath.Join(t.TempDir(), "c.db")
 	sample := filepath.Join(repoRoot(t), "testdata", "sample")
 	// An empty catalog reads as Aptos's empty view.
@@ -154,6 +164,7 @@ func TestSampleGolden(t *testing.T) {
 }
 
 func TestReadCompactedFileAndUnknownHandle(t *testing.T) {
+	t.Parallel()
 	cat := filepath.Join(t.TempDir(), "c.db")
 	must(t, cat, nil, "import", "--local-fs-dir", filepath.Join(repoRoot(t), "testdata", "sample"))
 	must(t, cat, []string{"METACTL_NOW=1700000000"}, "compact", "--epoch-ending-file-compact-factor", "10",
@@ -166,6 +177,7 @@ func TestReadCompactedFileAndUnknownHandle(t *testing.T) {
 }
 
 func TestExitCodes(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cat := filepath.Join(dir, "c.db")
 	cases := []struct {
@@ -208,6 +220,7 @@ func writeStorage(t *testing.T, files map[string]string) string {
 }
 
 func TestImportBadInputChangesNothing(t *testing.T) {
+	t.Parallel()
 	cat := filepath.Join(t.TempDir(), "c.db")
 	must(t, cat, nil, "import", "--local-fs-dir", filepath.Join(repoRoot(t), "testdata", "sample"))
 	before := catalogBytes(t, cat)
@@ -306,6 +319,7 @@ func TestLockTimeoutAcrossProcesses(t *testing.T) {
 // TestDamagedCatalogNeverCrashes runs read commands on damaged files: each
 // exits 1 with a hint, none panics.
 func TestDamagedCatalogNeverCrashes(t *testing.T) {
+	t.Parallel()
 	fileBackendOnly(t, "damages the catalog file's bytes")
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.db")

@@ -14,6 +14,7 @@ import (
 // exactly one {"error": {...}} whose exit equals the process's exit code and
 // whose message is the stderr text without "metactl: ".
 func TestJSONErrorDocument(t *testing.T) {
+	t.Parallel()
 	work := t.TempDir()
 	cat := filepath.Join(work, "c.db")
 	bad := writeStorage(t, map[string]string{

@@ -27,6 +27,7 @@ func stutter(msg string) string {
 }
 
 func TestStutter(t *testing.T) {
+	t.Parallel()
 	for msg, want := range map[string]string{
 		"metactl: export: export: /x/metadata is not a directory":  "export",
 		"metactl: import: list: list metadata: permission denied":  "list",
@@ -43,6 +44,7 @@ func TestStutter(t *testing.T) {
 // message is exact, names its operation once (no word-and-colon prefix
 // repeats), and a drop-in compaction's failure says compact.
 func TestErrorTextsNameTheirOperationOnce(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	sample := filepath.Join(repoRoot(t), "testdata", "sample")
 	cat := filepath.Join(dir, "c.db")

@@ -110,6 +110,7 @@ func beyondCurrent(t testing.TB, url string) []string {
 // same catalog: status, journal and verify agree; the destination must be
 // new.
 func TestCopyBetweenBackends(t *testing.T) {
+	t.Parallel()
 	c := testEtcd(t)
 	dir := t.TempDir()
 	file := asFile(filepath.Join(dir, "a.db"))
@@ -344,6 +345,9 @@ func etcdLeader(t *testing.T, c *etcdtest.ProcessCluster) int {
 // retry succeeds); then every member is killed, and commands exit 1 naming
 // the endpoints within --lock-timeout instead of hanging.
 func TestEtcdMemberLoss(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a 3-member cluster of processes (.ci/run runs it)")
+	}
 	c, err := etcdtest.StartProcesses(t.TempDir(), 3, etcdtest.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -61,6 +61,7 @@ func writeCert(t *testing.T, dir, name string, server bool, parent *x509.Certifi
 // --etcd-cert, --etcd-key and ETCDCTL_USER / ETCDCTL_PASSWORD, and fails
 // with a clear error without them.
 func TestEtcdTLSAndAuth(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ca, caKey := writeCert(t, dir, "ca", false, nil, nil)
 	writeCert(t, dir, "server", true, ca, caKey)

@@ -59,6 +59,7 @@ func gunzipBytes(t *testing.T, b []byte) []byte {
 // plain and gzip, for the shipped samples and a generated storage with
 // moved files; and archive -> import -> export gives them too.
 func TestFolderRoundTrip(t *testing.T) {
+	t.Parallel()
 	gen := t.TempDir()
 	if _, err := samplegen.Generate(gen, samplegen.Options{Epochs: 300, VersionsPerEpoch: 400_000, TxnBatch: 1_000_000,
 		SnapshotIntervalEpochs: 3, Seed: 7, Identity: true}); err != nil {
@@ -117,6 +118,7 @@ func TestFolderRoundTrip(t *testing.T) {
 }
 
 func TestArchiveErrors(t *testing.T) {
+	t.Parallel()
 	cat := filepath.Join(t.TempDir(), "c.db")
 	must(t, cat, nil, "import", "--local-fs-dir", filepath.Join(repoRoot(t), "testdata", "sample"))
 	arch := filepath.Join(t.TempDir(), "c.mcar")
@@ -148,6 +150,8 @@ func TestArchiveErrors(t *testing.T) {
 // files could all be opened must cover the view without a gap: ranges
 // continuous from 0 and never behind an earlier complete listing.
 func TestAptosReaderOfExportedFolder(t *testing.T) {
+	// Not parallel: it counts how many exports and listings a few
+	// seconds allow.
 	dur := soakDuration(t, 20*time.Second, 3*time.Second) / 2
 	storage := t.TempDir()
 	out := t.TempDir()
@@ -260,6 +264,7 @@ func listDirRaw(dir string) []string {
 // bucket into a fresh catalog: same view, compacted files live, originals
 // moved by backup_metadata_file.
 func TestCommandAdapterDropIn(t *testing.T) {
+	t.Parallel()
 	bucket := t.TempDir()
 	sample := filepath.Join(repoRoot(t), "testdata", "sample-gzip", "metadata")
 	os.MkdirAll(filepath.Join(bucket, "metadata"), 0o755)

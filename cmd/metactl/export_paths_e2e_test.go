@@ -64,6 +64,7 @@ func sampleCatalog(t *testing.T) string {
 // other things but no metadata/ exits 3 naming it and what was expected,
 // and writes nothing there (issue 8 point 3).
 func TestExportRefusesFolderWithoutMetadata(t *testing.T) {
+	t.Parallel()
 	cat := sampleCatalog(t)
 	x := t.TempDir()
 	if err := os.WriteFile(filepath.Join(x, "notes.txt"), []byte("mine"), 0o644); err != nil {
@@ -87,6 +88,7 @@ func TestExportRefusesFolderWithoutMetadata(t *testing.T) {
 // suggested, for export and for the drop-in compaction, dry run included;
 // nothing lands in metadata/metadata/.
 func TestExportRefusesMetadataFolderItself(t *testing.T) {
+	t.Parallel()
 	cat := sampleCatalog(t)
 	s := t.TempDir()
 	must(t, cat, nil, "export", "--local-fs-dir", s)
@@ -112,6 +114,7 @@ func TestExportRefusesMetadataFolderItself(t *testing.T) {
 // TestExportCreatesNewStorage: a missing or empty folder is a new storage:
 // export creates metadata/ and writes every file.
 func TestExportCreatesNewStorage(t *testing.T) {
+	t.Parallel()
 	cat := sampleCatalog(t)
 	for name, dir := range map[string]string{"missing": filepath.Join(t.TempDir(), "new"), "empty": t.TempDir()} {
 		r := must(t, cat, nil, "export", "--local-fs-dir", dir)
@@ -127,6 +130,7 @@ func TestExportCreatesNewStorage(t *testing.T) {
 // TestCompactDryRunRefusesFolderWithoutMetadata: the drop-in's dry run
 // checks the path as the real run does (exit 3, nothing created).
 func TestCompactDryRunRefusesFolderWithoutMetadata(t *testing.T) {
+	t.Parallel()
 	cat := sampleCatalog(t)
 	x := t.TempDir()
 	r := metactl(t, cat, nil, "compact", "--dry-run", "--local-fs-dir", x)
@@ -143,6 +147,7 @@ func TestCompactDryRunRefusesFolderWithoutMetadata(t *testing.T) {
 // storage has nothing to compact or timestamp and writes nothing into it
 // (issue 8: it used to write a compaction_timestamps file).
 func TestCompactEmptyCatalogWritesNothing(t *testing.T) {
+	t.Parallel()
 	s := emptyStorage(t)
 	cat := filepath.Join(t.TempDir(), "c.db")
 	before := treeState(t, s)
@@ -165,6 +170,7 @@ func TestCompactEmptyCatalogWritesNothing(t *testing.T) {
 // as new (run import), on stdout as "kept" and as a warning on stderr;
 // --dry-run prints every write and changes nothing.
 func TestExportKeepsNewBackup(t *testing.T) {
+	t.Parallel()
 	cat := sampleCatalog(t)
 	dir := t.TempDir()
 	must(t, cat, nil, "export", "--local-fs-dir", dir)
@@ -207,6 +213,7 @@ func TestExportKeepsNewBackup(t *testing.T) {
 // covers the storage: it changes nothing there, and lists exactly the
 // writes and moves the real run then does (issue 10 point 1).
 func TestDropInReportsStorage(t *testing.T) {
+	t.Parallel()
 	s := t.TempDir()
 	if err := os.CopyFS(s, os.DirFS(filepath.Join(repoRoot(t), "testdata", "sample"))); err != nil {
 		t.Fatal(err)
@@ -278,6 +285,7 @@ func decodeJSON(t *testing.T, s string, v any) {
 // exist (or is a file) is refused naming that folder, not the temporary
 // file metactl would have written beside the archive.
 func TestExportArchiveIntoMissingFolder(t *testing.T) {
+	t.Parallel()
 	cat := sampleCatalog(t)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "afile")

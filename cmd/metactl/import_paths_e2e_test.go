@@ -12,6 +12,7 @@ import (
 // catalog (issue 8: a wrong path used to import "0 files" into a new, empty
 // catalog).
 func TestImportRefusesFolderWithoutMetadata(t *testing.T) {
+	t.Parallel()
 	cat := filepath.Join(t.TempDir(), "c.db")
 	x := t.TempDir()
 	for _, cmd := range [][]string{
@@ -35,6 +36,7 @@ func TestImportRefusesFolderWithoutMetadata(t *testing.T) {
 // TestImportRefusesMetadataFolderItself: a --local-fs-dir that names the
 // metadata/ or metadata_backup/ folder is refused, suggesting the parent.
 func TestImportRefusesMetadataFolderItself(t *testing.T) {
+	t.Parallel()
 	cat := filepath.Join(t.TempDir(), "c.db")
 	s := t.TempDir()
 	addEpoch(t, s, 0)
@@ -70,6 +72,7 @@ func emptyStorage(t testing.TB) string {
 // import (exit 3, every problem named) leaves no catalog and no lock file:
 // it is refused from the read batch, before the catalog is opened.
 func TestFirstImportOfBadInputCreatesNoCatalog(t *testing.T) {
+	t.Parallel()
 	cat := filepath.Join(t.TempDir(), "c.db")
 	bad := writeStorage(t, map[string]string{
 		"metadata/transaction_0-0.meta": `{"TransactionBackup":{"first_version":0,"last_version":0}}` + "\n",
@@ -90,6 +93,7 @@ func TestFirstImportOfBadInputCreatesNoCatalog(t *testing.T) {
 // (issue 7: it read "metactl: import: list: list metadata: ..."), and
 // creates no catalog.
 func TestCompactSyncErrorNamesCompact(t *testing.T) {
+	t.Parallel()
 	cfg := filepath.Join(t.TempDir(), "failing.yaml")
 	os.WriteFile(cfg, []byte("env_vars: []\ncommands:\n  create_backup: 'false'\n  create_for_write: 'false'\n  open_for_read: 'false'\n"+
 		"  save_metadata_line: 'false'\n  list_metadata_files: 'echo AccessDenied >&2; exit 1'\n"), 0o644)

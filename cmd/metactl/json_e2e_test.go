@@ -13,6 +13,7 @@ import (
 // are the documented shapes (README links them); a change to a shape shows
 // up here and must be deliberate (-update).
 func TestJSONShapes(t *testing.T) {
+	t.Parallel()
 	work := t.TempDir()
 	storage := filepath.Join(work, "storage")
 	if err := os.CopyFS(storage, os.DirFS(filepath.Join(repoRoot(t), "testdata", "sample"))); err != nil {

@@ -34,6 +34,7 @@ func liveHandles(t *testing.T, cat string) []string {
 // TestAptosDerivedCases are docs/aptos-format.md §10 item 2 and §10 item 8
 // through the binary.
 func TestAptosDerivedCases(t *testing.T) {
+	t.Parallel()
 	t.Run("idempotent", func(t *testing.T) {
 		cat := filepath.Join(t.TempDir(), "c.db")
 		must(t, cat, nil, "import", "--local-fs-dir", aptosTestStorage(t))
@@ -114,6 +115,7 @@ func TestAptosDerivedCases(t *testing.T) {
 // TestCleanupAndLog: cleanup deletes only moved files older than the
 // bound, in one journaled transaction; log shows every operation.
 func TestCleanupAndLog(t *testing.T) {
+	t.Parallel()
 	cat := filepath.Join(t.TempDir(), "c.db")
 	env := func(s string) []string { return []string{"METACTL_NOW=" + s} }
 	must(t, cat, env("1700000000"), "import", "--local-fs-dir", aptosTestStorage(t))

@@ -37,6 +37,7 @@ func wantFailure(t *testing.T, cat string, code int, stderr string, args ...stri
 // TestDamagedCatalogIsStillDamage: a file that may be a damaged catalog
 // (random bytes) keeps the damage message and exit 1.
 func TestDamagedCatalogIsStillDamage(t *testing.T) {
+	t.Parallel()
 	cat := filepath.Join(t.TempDir(), "c.db")
 	if err := os.WriteFile(cat, bytes.Repeat([]byte("metactl?"), 1024), 0o600); err != nil {
 		t.Fatal(err)
@@ -50,6 +51,7 @@ func TestDamagedCatalogIsStillDamage(t *testing.T) {
 // the catalog was created (here SIGINT inside the transaction) removes the
 // catalog and its lock file again.
 func TestInterruptedFirstImportLeavesNothing(t *testing.T) {
+	t.Parallel()
 	cat := filepath.Join(t.TempDir(), "c.db")
 	cmd := exec.Command(binary, "import", "--local-fs-dir", filepath.Join(repoRoot(t), "testdata", "sample"))
 	cmd.Env = append(os.Environ(), "METACTL_CATALOG="+cat, "METACTL_FAILPOINT=import.after-put=sleep:1s")
@@ -82,6 +84,7 @@ func TestInterruptedFirstImportLeavesNothing(t *testing.T) {
 // typo in a cron job's path used to leave an empty catalog and exit 0.
 // On etcd the same holds for a prefix that holds no catalog.
 func TestWriteCommandsNeedACatalog(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{
 		{"compact"},
 		{"compact", "--json"},

@@ -27,6 +27,7 @@ func snapLine(epoch, version uint64) string {
 // TestPlanCLI runs plan through the binary on storages that show each
 // outcome: the exit code, the stderr text and the --json facts.
 func TestPlanCLI(t *testing.T) {
+	t.Parallel()
 	genesis := writeStorage(t, map[string]string{
 		"metadata/state_epoch_0_ver_0.meta": snapLine(0, 0),
 		"metadata/transaction_0-0.meta":     txnLine(0, 0),

@@ -15,6 +15,7 @@ import (
 // silences them; --version comes from the build info; the shell completion
 // script and the completion protocol work.
 func TestProgressLogsVersionCompletion(t *testing.T) {
+	t.Parallel()
 	sample := filepath.Join(repoRoot(t), "testdata", "sample")
 	// Every update writes a record: reading the sample's 96 files takes
 	// less than a millisecond, so a record must not depend on its pace.
@@ -83,6 +84,7 @@ func TestProgressLogsVersionCompletion(t *testing.T) {
 // stderr is a JSON record, warnings (level WARN) and the final error
 // (level ERROR) included, so a log collector never meets a plain line.
 func TestLogFormatJSONCoversEverything(t *testing.T) {
+	t.Parallel()
 	s := writeStorage(t, map[string]string{
 		"metadata/transaction_0-9.meta": `{"TransactionBackup":{"first_version":0,"last_version":9,"manifest":"t/m"}}` + "\n",
 		"metadata/empty.meta":           "",

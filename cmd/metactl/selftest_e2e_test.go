@@ -62,6 +62,7 @@ func selftestOn(t *testing.T, dir string) string {
 // Its --json shape is pinned by a golden file, with paths and figures
 // (which vary from run to run) replaced.
 func TestSelftestLocalFilesystem(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	out := selftestOn(t, dir)
 	out = regexp.MustCompile(`\.metactl-selftest-[0-9]+`).ReplaceAllString(strings.ReplaceAll(out, dir, "$DIR"), ".metactl-selftest-$$RANDOM")
@@ -79,6 +80,7 @@ func isTmpfs(dir string) bool {
 // TestSelftestTmpfs: selftest passes on a tmpfs: one mounted for the test
 // when running as root, else /dev/shm when it is a tmpfs.
 func TestSelftestTmpfs(t *testing.T) {
+	t.Parallel()
 	dir := ""
 	if os.Geteuid() == 0 {
 		mnt := t.TempDir()
@@ -112,6 +114,7 @@ func TestSelftestTmpfs(t *testing.T) {
 
 // TestSelftestUsage: a missing folder is a usage error.
 func TestSelftestUsage(t *testing.T) {
+	t.Parallel()
 	r := metactl(t, "", nil, "selftest", "--dir", filepath.Join(t.TempDir(), "missing"))
 	if r.code != exitUsage || !strings.Contains(r.stderr, "missing") {
 		t.Errorf("missing folder: %s", r)

@@ -88,6 +88,7 @@ func get(t testing.TB, url string) (int, http.Header, []byte) {
 // document of the CLI's --json, with the generation header; bad parameters
 // are the error document with 400; the archive imports to the same view.
 func TestServeDocumentsEqualCLI(t *testing.T) {
+	t.Parallel()
 	cat := filepath.Join(t.TempDir(), "c.db")
 	must(t, cat, nil, "import", "--local-fs-dir", filepath.Join(repoRoot(t), "testdata", "sample"))
 	must(t, cat, []string{"METACTL_NOW=1700000000"}, "compact", "--transaction-file-compact-factor", "30")
@@ -145,6 +146,7 @@ func TestServeDocumentsEqualCLI(t *testing.T) {
 // fails the test; every request must succeed. Prints the counts and the
 // longest writer run against the uncontended median.
 func TestServeNeverBlocksWriter(t *testing.T) {
+	// Not parallel: it counts what a soak of a few seconds did.
 	dur := soakDuration(t, 5*time.Second, 5*time.Second)
 	storage := t.TempDir()
 	cat := filepath.Join(t.TempDir(), "c.db")
@@ -243,6 +245,7 @@ func TestServeNeverBlocksWriter(t *testing.T) {
 // catalog's metrics and its own run to a node-exporter textfile; a failed
 // run records its exit code.
 func TestMetricsTextfile(t *testing.T) {
+	t.Parallel()
 	cat := filepath.Join(t.TempDir(), "c.db")
 	prom := filepath.Join(t.TempDir(), "metactl.prom")
 	must(t, cat, nil, "--metrics-textfile", prom, "import", "--local-fs-dir", filepath.Join(repoRoot(t), "testdata", "sample"))
@@ -264,6 +267,7 @@ func TestMetricsTextfile(t *testing.T) {
 // TestServeArchive: serve given an archive as --catalog unpacks it once
 // and answers as the CLI does on that archive.
 func TestServeArchive(t *testing.T) {
+	t.Parallel()
 	cat := filepath.Join(t.TempDir(), "c.db")
 	must(t, cat, nil, "import", "--local-fs-dir", filepath.Join(repoRoot(t), "testdata", "sample"))
 	arc := filepath.Join(t.TempDir(), "c.mcar")

@@ -20,6 +20,7 @@ import (
 // (by polling the lock sidecar, which holds the writer's record exactly
 // while it holds the lock) instead of assuming a time.
 func TestReadersNeverWaitForSourceRead(t *testing.T) {
+	// Not parallel: readers with a 1s lock timeout measure their waits.
 	bucket := t.TempDir()
 	sample := filepath.Join(repoRoot(t), "testdata", "sample-gzip", "metadata")
 	os.MkdirAll(filepath.Join(bucket, "metadata"), 0o755)

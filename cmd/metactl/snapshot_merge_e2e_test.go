@@ -21,6 +21,7 @@ import (
 // and no snapshot may ever be lost. 10 s by default; METACTL_SOAK sets
 // the time.
 func TestCompactWhileSnapshotsArriveInOneEpoch(t *testing.T) {
+	// Not parallel: it counts what a soak of a few seconds did.
 	dur := soakDuration(t, 10*time.Second, 3*time.Second)
 	storage := t.TempDir()
 	addEpoch(t, storage, 0) // epoch 0 ends at version 9; epoch 1 is the newest

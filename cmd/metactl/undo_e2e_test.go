@@ -28,6 +28,7 @@ func snapshotOf(t *testing.T, cat string) string {
 // the undone operation. The log shows which generation each undo
 // reversed.
 func TestUndoEachOperationKind(t *testing.T) {
+	t.Parallel()
 	cat := filepath.Join(t.TempDir(), "c.db")
 	env := func(s string) []string { return []string{"METACTL_NOW=" + s} }
 	var states []string // states[g]: after generation g
@@ -82,6 +83,7 @@ func TestUndoEachOperationKind(t *testing.T) {
 // operation in the way and leaves the catalog file byte for byte as it was;
 // an unknown generation is a usage error.
 func TestUndoRefusals(t *testing.T) {
+	t.Parallel()
 	env := func(s string) []string { return []string{"METACTL_NOW=" + s} }
 	compact := []string{"compact", "--transaction-file-compact-factor", "2", "--remove-compacted-file-after", "10"}
 	tests := []struct {

@@ -8,6 +8,7 @@ import (
 // TestUsageErrorPointsAtCommandHelp: a flag or argument mistake points at
 // the --help of the command it was made in, where the flag is explained.
 func TestUsageErrorPointsAtCommandHelp(t *testing.T) {
+	t.Parallel()
 	cat := filepath.Join(t.TempDir(), "c.db")
 	for _, tc := range []struct {
 		args []string

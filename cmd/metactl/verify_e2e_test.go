@@ -9,6 +9,7 @@ import (
 // TestVerifyCLI: every problem at once with its code and files, exit 4;
 // warnings alone exit 0; the --json document with problems is pinned.
 func TestVerifyCLI(t *testing.T) {
+	t.Parallel()
 	bad := writeStorage(t, map[string]string{
 		"metadata/state_epoch_0_ver_0.meta":           snapLine(0, 0),
 		"metadata/transaction_0-99.meta":              txnLine(0, 99),

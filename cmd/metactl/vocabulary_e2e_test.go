@@ -10,6 +10,7 @@ import (
 // same, output prints one style and pluralises, and ls shows a moved file
 // where it lives.
 func TestOneVocabulary(t *testing.T) {
+	t.Parallel()
 	sample := filepath.Join(repoRoot(t), "testdata", "sample")
 	compactArgs := []string{"compact", "--epoch-ending-file-compact-factor", "100", "--transaction-file-compact-factor", "100",
 		"--state-snapshot-file-compact-factor", "100"}

@@ -13,6 +13,7 @@ import (
 // with its content) go to stderr, never stdout, and are listed in the
 // --json document, of import and of the drop-in compaction alike.
 func TestImportWarningsOnStderrAndInJSON(t *testing.T) {
+	t.Parallel()
 	s := writeStorage(t, map[string]string{
 		"metadata/transaction_0-9.meta":   `{"TransactionBackup":{"first_version":0,"last_version":9,"manifest":"t/m"}}` + "\r\n",
 		"metadata/transaction_10-99.meta": `{"TransactionBackup":{"first_version":10,"last_version":19,"manifest":"t/m"}}` + "\n",
@@ -69,6 +70,7 @@ func TestImportWarningsOnStderrAndInJSON(t *testing.T) {
 // after METACTL_NOW, and an import that opens a gap (the storage moved a
 // file whose range nothing else covers).
 func TestImportWarnsFutureTimestampsAndGap(t *testing.T) {
+	t.Parallel()
 	txn := func(a, b string) string {
 		return `{"TransactionBackup":{"first_version":` + a + `,"last_version":` + b + `,"manifest":"t` + a + `/m"}}` + "\n"
 	}
