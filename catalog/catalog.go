@@ -40,7 +40,7 @@ type DB interface {
 	// the current generation. Otherwise the generation is bumped by one,
 	// and the Operation is appended to the journal in the same
 	// publication. A DB opened with Options.ReadOnly returns ErrReadOnly.
-	Update(ctx context.Context, kind string, fn func(WriteTx) error) (*Operation, error)
+	Update(ctx context.Context, kind Kind, fn func(WriteTx) error) (*Operation, error)
 
 	// Undo reverses the operation committed at generation gen as a new
 	// write of kind "undo" (see the bbolt backend's doc for the rules it
@@ -168,7 +168,7 @@ type OpenFunc func(ctx context.Context, location string, opts *Options) (DB, err
 
 // CreateFunc builds a new catalog of one backend with one bulk write (see
 // [Create]); opts has its defaults filled in.
-type CreateFunc func(ctx context.Context, location string, opts *Options, kind string, fn func(BulkWriteTx) error) (*Operation, error)
+type CreateFunc func(ctx context.Context, location string, opts *Options, kind Kind, fn func(BulkWriteTx) error) (*Operation, error)
 
 var (
 	backendsMu sync.RWMutex
@@ -302,7 +302,7 @@ type BulkUpdater interface {
 	// leave. Failpoints: "<kind>.before-commit" before the scratch
 	// file's last commit, "<kind>.before-publish" before the rename,
 	// "<kind>.after-commit" after it.
-	UpdateBulk(ctx context.Context, kind string, fn func(BulkWriteTx) error) (*Operation, error)
+	UpdateBulk(ctx context.Context, kind Kind, fn func(BulkWriteTx) error) (*Operation, error)
 }
 
 // Create makes a new catalog at location with one write of the given
@@ -315,7 +315,7 @@ type BulkUpdater interface {
 // A backend without a bulk build ([RegisterCreate]) runs fn in one Update
 // of a catalog opened with MustBeNew (Checkpoint does nothing), so a
 // failure may leave that backend's empty catalog behind.
-func Create(ctx context.Context, location string, opts *Options, kind string, fn func(BulkWriteTx) error) (*Operation, error) {
+func Create(ctx context.Context, location string, opts *Options, kind Kind, fn func(BulkWriteTx) error) (*Operation, error) {
 	o := opts.WithDefaults()
 	if o.ReadOnly {
 		return nil, ErrReadOnly

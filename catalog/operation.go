@@ -13,7 +13,7 @@ const MaxListed = 1000
 // Operation is one committed write, as recorded in the journal.
 type Operation struct {
 	Generation   uint64       `json:"generation"`
-	Kind         string       `json:"kind"`
+	Kind         Kind         `json:"kind"`
 	Time         time.Time    `json:"time"`
 	Command      string       `json:"command,omitempty"`
 	Inputs       []string     `json:"inputs,omitempty"`
@@ -89,6 +89,14 @@ const (
 	Replaced
 )
 
-// UndoKind names undo operations in the journal; Update derives the
-// failpoints "undo.before-commit" and "undo.after-commit" from it.
-const UndoKind = "undo"
+// Kind names the kind of an operation in the journal. Update derives the
+// failpoints "<kind>.before-commit" and "<kind>.after-commit" from it.
+type Kind string
+
+// The kinds of operation; the one place they are spelled.
+const (
+	KindImport  Kind = "import"
+	KindCompact Kind = "compact"
+	KindCleanup Kind = "cleanup"
+	KindUndo    Kind = "undo"
+)

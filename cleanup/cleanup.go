@@ -9,10 +9,6 @@ import (
 	"github.com/metactl/metactl/catalog"
 )
 
-// OperationKind names cleanup in the journal; catalog.Update derives the
-// failpoints "cleanup.before-commit" and "cleanup.after-commit" from it.
-const OperationKind = "cleanup"
-
 // ErrAge is returned for a negative OlderThan or Retain.
 var ErrAge = errors.New("durations must not be negative")
 
@@ -69,7 +65,7 @@ func Run(ctx context.Context, db catalog.DB, opts Options) (*Result, error) {
 		return nil, err
 	}
 	var res Result
-	op, err := db.Update(ctx, OperationKind, func(tx catalog.WriteTx) error {
+	op, err := db.Update(ctx, catalog.KindCleanup, func(tx catalog.WriteTx) error {
 		res = Result{Cutoff: tx.Now().Add(-opts.OlderThan), PurgeCutoff: tx.Now().Add(-opts.Retain)}
 		tx.SetInputs(opts.Inputs...)
 		del, err := pick(tx, res.Cutoff)

@@ -2,10 +2,6 @@ package cleanup
 
 import "github.com/metactl/metactl/catalog"
 
-// compactKind is the journal kind of a compaction (package compaction's
-// OperationKind; cleanup does not import compaction).
-const compactKind = "compact"
-
 // PrunableGenerations returns the generations whose deleted files
 // (catalog.Tx.DeletedFiles) are the catalog's own to remove from a
 // storage: cleanups, and undos of a compaction (the files that compaction
@@ -14,11 +10,11 @@ const compactKind = "compact"
 // SHA-256, and import does not take it back; a file an undo of an import
 // removed came from the storage and is left there.
 func PrunableGenerations(tx catalog.Tx) (map[uint64]bool, error) {
-	kinds := map[uint64]string{}
+	kinds := map[uint64]catalog.Kind{}
 	var undos []*catalog.Operation
 	if err := tx.Operations(func(op *catalog.Operation) bool {
 		kinds[op.Generation] = op.Kind
-		if op.Kind == catalog.UndoKind {
+		if op.Kind == catalog.KindUndo {
 			undos = append(undos, op)
 		}
 		return true
@@ -27,12 +23,12 @@ func PrunableGenerations(tx catalog.Tx) (map[uint64]bool, error) {
 	}
 	out := map[uint64]bool{}
 	for g, k := range kinds {
-		if k == OperationKind {
+		if k == catalog.KindCleanup {
 			out[g] = true
 		}
 	}
 	for _, u := range undos {
-		if kinds[u.Undoes] == compactKind {
+		if kinds[u.Undoes] == catalog.KindCompact {
 			out[u.Generation] = true
 		}
 	}

@@ -83,9 +83,9 @@ func tamperedRun(t *testing.T, bulk bool, entries []aptos.Metadata, tt tamperRow
 	}
 	var err error
 	if bulk {
-		_, err = db.(catalog.BulkUpdater).UpdateBulk(t.Context(), OperationKind, func(tx catalog.BulkWriteTx) error { return fn(tx) })
+		_, err = db.(catalog.BulkUpdater).UpdateBulk(t.Context(), catalog.KindCompact, func(tx catalog.BulkWriteTx) error { return fn(tx) })
 	} else {
-		_, err = db.Update(t.Context(), OperationKind, fn)
+		_, err = db.Update(t.Context(), catalog.KindCompact, fn)
 	}
 	var lost *catalog.LostEntriesError
 	if !errors.As(err, &lost) || !errors.Is(err, catalog.ErrViewChanged) {
@@ -141,7 +141,7 @@ func tamper(p *Plan, keep int, extra []aptos.Metadata, move []string) {
 func TestApplyUntamperedPlanCommits(t *testing.T) {
 	db := catalogtest.Open(t)
 	catalogtest.Put(t, db, catalogtest.File{Name: "transaction_0-9.meta", State: catalog.Live, Lines: []aptos.Metadata{txnEntry(0, 9)}})
-	op, err := db.Update(t.Context(), OperationKind, func(tx catalog.WriteTx) error {
+	op, err := db.Update(t.Context(), catalog.KindCompact, func(tx catalog.WriteTx) error {
 		tx.PreserveView()
 		p, err := planTx(tx, DefaultOptions(), false)
 		if err != nil {

@@ -98,9 +98,9 @@ func TestFailpoints(t *testing.T) {
 		{compaction.FailpointAfterWrite, false, false},
 		{compaction.FailpointAfterMove, false, false},
 		{compaction.FailpointAfterTimestamps, false, false},
-		{compaction.OperationKind + ".before-commit", false, false},
-		{compaction.OperationKind + ".before-publish", false, true},
-		{compaction.OperationKind + ".after-commit", true, false},
+		{string(catalog.KindCompact) + ".before-commit", false, false},
+		{string(catalog.KindCompact) + ".before-publish", false, true},
+		{string(catalog.KindCompact) + ".after-commit", true, false},
 	}
 	for _, bulk := range []bool{false, true} {
 		for _, pt := range points {
@@ -188,7 +188,7 @@ func TestBulkRunSeenFromAnotherProcess(t *testing.T) {
 	tc.db = nil
 	cmd := exec.Command(os.Args[0], "-test.run=^TestFailpointChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), childCatalogEnv+"="+tc.path, childBulkEnv+"=1",
-		failpoint.EnvVar+"="+compaction.OperationKind+".before-publish=sleep:1s")
+		failpoint.EnvVar+"="+string(catalog.KindCompact)+".before-publish=sleep:1s")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

@@ -12,11 +12,6 @@ import (
 	"github.com/metactl/metactl/internal/failpoint"
 )
 
-// OperationKind names compaction in the journal; catalog.Update derives
-// the failpoints "compact.before-commit" and "compact.after-commit" from
-// it.
-const OperationKind = "compact"
-
 // Failpoints hit inside the compaction transaction, in order. A kill at
 // any of them (or at "compact.before-commit") leaves the catalog as it was
 // before the run: the bbolt transaction never commits.
@@ -69,9 +64,9 @@ func Run(ctx context.Context, db catalog.DB, opts Options) (*Plan, *catalog.Oper
 		}
 	}
 	if ok {
-		op, err = bu.UpdateBulk(ctx, OperationKind, func(tx catalog.BulkWriteTx) error { return body(tx) })
+		op, err = bu.UpdateBulk(ctx, catalog.KindCompact, func(tx catalog.BulkWriteTx) error { return body(tx) })
 	} else {
-		op, err = db.Update(ctx, OperationKind, body)
+		op, err = db.Update(ctx, catalog.KindCompact, body)
 	}
 	if err != nil {
 		return nil, nil, err

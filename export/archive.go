@@ -89,7 +89,7 @@ func archiveOp(op *catalog.Operation) archive.Op {
 	ch := func(c catalog.Changes) archive.Changes {
 		return archive.Changes{Count: c.Count, Handles: c.Handles, Truncated: c.Truncated}
 	}
-	return archive.Op{Generation: op.Generation, Kind: op.Kind, Time: op.Time, Command: op.Command, Inputs: op.Inputs,
+	return archive.Op{Generation: op.Generation, Kind: string(op.Kind), Time: op.Time, Command: op.Command, Inputs: op.Inputs,
 		Note: op.Note, Added: ch(op.Added), Replaced: ch(op.Replaced), Moved: ch(op.Moved), Revived: ch(op.Revived),
 		Deleted: ch(op.Deleted), Entries: op.Entries, DigestBefore: op.DigestBefore, DigestAfter: op.DigestAfter,
 		Undoes: op.Undoes, Purged: op.Purged}

@@ -81,7 +81,7 @@ func catalogOp(op *archive.Op) catalog.Operation {
 	ch := func(c archive.Changes) catalog.Changes {
 		return catalog.Changes{Count: c.Count, Handles: c.Handles, Truncated: c.Truncated}
 	}
-	return catalog.Operation{Generation: op.Generation, Kind: op.Kind, Time: op.Time, Command: op.Command, Inputs: op.Inputs,
+	return catalog.Operation{Generation: op.Generation, Kind: catalog.Kind(op.Kind), Time: op.Time, Command: op.Command, Inputs: op.Inputs,
 		Note: op.Note, Added: ch(op.Added), Replaced: ch(op.Replaced), Moved: ch(op.Moved), Revived: ch(op.Revived),
 		Deleted: ch(op.Deleted), Entries: op.Entries, DigestBefore: op.DigestBefore, DigestAfter: op.DigestAfter,
 		Undoes: op.Undoes, Purged: op.Purged}

@@ -512,7 +512,7 @@ func (b *Batch) Commit(ctx context.Context, db catalog.DB) (*Result, error) {
 	}
 
 	var p *plan
-	op, err := db.Update(ctx, "import", func(tx catalog.WriteTx) error {
+	op, err := db.Update(ctx, catalog.KindImport, func(tx catalog.WriteTx) error {
 		var err error
 		if p, err = r.plan(tx, items, true); err != nil {
 			return err

@@ -57,7 +57,7 @@ func NewCatalog(ctx context.Context, path string, catOpts *catalog.Options, src 
 		defer rd.Close()
 		s.read = rd.ReadFile
 	}
-	op, err := catalog.Create(ctx, path, catOpts, "import", func(tx catalog.BulkWriteTx) error { return s.run(ctx, tx) })
+	op, err := catalog.Create(ctx, path, catOpts, catalog.KindImport, func(tx catalog.BulkWriteTx) error { return s.run(ctx, tx) })
 	if err != nil {
 		var ie *InputError
 		switch {

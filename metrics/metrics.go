@@ -42,8 +42,8 @@ func Read(tx catalog.Tx) (*Facts, error) {
 	}
 	f.Frontier, f.Restorable = Frontier(v)
 	err = tx.Operations(func(op *catalog.Operation) bool {
-		if _, seen := f.LastOperation[op.Kind]; !seen {
-			f.LastOperation[op.Kind] = op.Time
+		if _, seen := f.LastOperation[string(op.Kind)]; !seen {
+			f.LastOperation[string(op.Kind)] = op.Time
 		}
 		return true
 	})

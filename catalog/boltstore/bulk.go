@@ -319,7 +319,7 @@ func (r *runReader) next() error {
 // ErrExist, having written nothing, if a catalog exists at path or one
 // was written there meanwhile: the caller then uses Open and Update.
 // path must be a file path, not a "<scheme>://" location.
-func Create(ctx context.Context, path string, opts *catalog.Options, kind string, fn func(catalog.BulkWriteTx) error) (*catalog.Operation, error) {
+func Create(ctx context.Context, path string, opts *catalog.Options, kind catalog.Kind, fn func(catalog.BulkWriteTx) error) (*catalog.Operation, error) {
 	o := opts.WithDefaults()
 	if o.ReadOnly {
 		return nil, catalog.ErrReadOnly
@@ -385,7 +385,7 @@ func Create(ctx context.Context, path string, opts *catalog.Options, kind string
 		abandon()
 		return nil, err
 	}
-	failpoint.Hit(kind + ".after-commit")
+	failpoint.Hit(string(kind) + ".after-commit")
 	err = sdb.Close()
 	releaseGate(gate)
 	if err != nil {

@@ -51,7 +51,7 @@ type boltDB struct {
 
 func init() {
 	catalog.Register(catalog.FileScheme, open)
-	catalog.RegisterCreate(catalog.FileScheme, func(ctx context.Context, location string, opts *catalog.Options, kind string, fn func(catalog.BulkWriteTx) error) (*catalog.Operation, error) {
+	catalog.RegisterCreate(catalog.FileScheme, func(ctx context.Context, location string, opts *catalog.Options, kind catalog.Kind, fn func(catalog.BulkWriteTx) error) (*catalog.Operation, error) {
 		return Create(ctx, strings.TrimPrefix(location, catalog.FileScheme+"://"), opts, kind, fn)
 	})
 }

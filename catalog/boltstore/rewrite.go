@@ -18,7 +18,7 @@ import (
 var _ catalog.BulkUpdater = (*boltDB)(nil)
 
 // UpdateBulk implements BulkUpdater.
-func (db *boltDB) UpdateBulk(ctx context.Context, kind string, fn func(catalog.BulkWriteTx) error) (*catalog.Operation, error) {
+func (db *boltDB) UpdateBulk(ctx context.Context, kind catalog.Kind, fn func(catalog.BulkWriteTx) error) (*catalog.Operation, error) {
 	if db.opts.ReadOnly {
 		return nil, catalog.ErrReadOnly
 	}
@@ -61,14 +61,14 @@ func (db *boltDB) UpdateBulk(ctx context.Context, kind string, fn func(catalog.B
 		_ = os.Remove(scratch)
 		return op, err
 	}
-	failpoint.Hit(kind + ".before-publish")
+	failpoint.Hit(string(kind) + ".before-publish")
 	if err := os.Rename(scratch, target); err != nil {
 		_ = os.Remove(scratch)
 		return nil, fmt.Errorf("%s: replace the catalog with its scratch copy: %w", kind, err)
 	}
 	// Published: from here on the operation stands, whatever fails.
 	serr := syncDir(filepath.Dir(target))
-	failpoint.Hit(kind + ".after-commit")
+	failpoint.Hit(string(kind) + ".after-commit")
 	// Our bbolt handle maps the old file: open the new one, still under
 	// the lock file (no other process can open the catalog meanwhile).
 	rerr := db.reopen()

@@ -90,7 +90,7 @@ var errNoChange = errors.New("no change")
 //
 // Failpoints "<kind>.before-commit" and "<kind>.after-commit" surround
 // the commit.
-func (db *boltDB) Update(ctx context.Context, kind string, fn func(catalog.WriteTx) error) (*catalog.Operation, error) {
+func (db *boltDB) Update(ctx context.Context, kind catalog.Kind, fn func(catalog.WriteTx) error) (*catalog.Operation, error) {
 	return db.update(ctx, kind, false, func(tx *boltTx) error { return fn(tx) })
 }
 
@@ -99,13 +99,13 @@ var errDryRun = errors.New("dry run")
 
 // update is Update; with dry true it does everything but commit and
 // returns the Operation that would have been committed.
-func (db *boltDB) update(ctx context.Context, kind string, dry bool, fn func(*boltTx) error) (*catalog.Operation, error) {
+func (db *boltDB) update(ctx context.Context, kind catalog.Kind, dry bool, fn func(*boltTx) error) (*catalog.Operation, error) {
 	return db.updateBulk(ctx, kind, dry, nil, fn)
 }
 
 // updateBulk is update; with bulk set, the transaction may commit to the
 // (scratch) file at checkpoints (bulk.go).
-func (db *boltDB) updateBulk(ctx context.Context, kind string, dry bool, bulk *bulkState, fn func(*boltTx) error) (*catalog.Operation, error) {
+func (db *boltDB) updateBulk(ctx context.Context, kind catalog.Kind, dry bool, bulk *bulkState, fn func(*boltTx) error) (*catalog.Operation, error) {
 	if db.opts.ReadOnly {
 		return nil, catalog.ErrReadOnly
 	}
@@ -197,7 +197,7 @@ func (db *boltDB) updateBulk(ctx context.Context, kind string, dry bool, bulk *b
 		if dry {
 			return errDryRun
 		}
-		failpoint.Hit(kind + ".before-commit")
+		failpoint.Hit(string(kind) + ".before-commit")
 		err = tx.btx.Commit()
 		tx.btx = nil
 		return err
@@ -211,7 +211,7 @@ func (db *boltDB) updateBulk(ctx context.Context, kind string, dry bool, bulk *b
 	if bulk == nil {
 		// A bulk write is not published yet: Create hits it once the
 		// catalog is in place.
-		failpoint.Hit(kind + ".after-commit")
+		failpoint.Hit(string(kind) + ".after-commit")
 	}
 	return &op, nil
 }

@@ -37,7 +37,7 @@ const (
 // left). With dry true it does all of this, checks included, and rolls
 // back: the returned Operation is what would be committed.
 func (db *boltDB) Undo(ctx context.Context, gen uint64, dry bool) (*catalog.Operation, error) {
-	return db.update(ctx, catalog.UndoKind, dry, func(tx *boltTx) error { return tx.undo(gen) })
+	return db.update(ctx, catalog.KindUndo, dry, func(tx *boltTx) error { return tx.undo(gen) })
 }
 
 // operation reads the journal record of generation gen.
@@ -99,7 +99,7 @@ func (tx *boltTx) undo(gen uint64) error {
 	}
 	var undoneBy *catalog.Operation
 	if err := tx.later(gen, func(op *catalog.Operation) bool {
-		if op.Kind == catalog.UndoKind && op.Undoes == gen && undoneBy == nil {
+		if op.Kind == catalog.KindUndo && op.Undoes == gen && undoneBy == nil {
 			undoneBy = op
 		}
 		return true

@@ -65,7 +65,7 @@ func undo(t *testing.T, db catalog.DB, gen uint64) *catalog.Operation {
 	if err != nil {
 		t.Fatalf("undo %d: %v", gen, err)
 	}
-	if op.Undoes != gen || op.Kind != catalog.UndoKind {
+	if op.Undoes != gen || op.Kind != catalog.KindUndo {
 		t.Fatalf("undo op = %+v, want kind undo, undoes %d", op, gen)
 	}
 	return op

@@ -172,7 +172,7 @@ func (s *Store) materialize(ctx context.Context, sn *Snapshot, readOnly bool) (*
 // compare-and-swap. If the catalog does not exist yet it is created
 // (generation 0, or 1 if fn changed something), as opening a file for
 // writing creates it.
-func (db *DB) Update(ctx context.Context, kind string, fn func(catalog.WriteTx) error) (*catalog.Operation, error) {
+func (db *DB) Update(ctx context.Context, kind catalog.Kind, fn func(catalog.WriteTx) error) (*catalog.Operation, error) {
 	return db.write(ctx, func(scratch catalog.DB) (*catalog.Operation, error) { return scratch.Update(ctx, kind, fn) })
 }
 

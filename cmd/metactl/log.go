@@ -51,7 +51,7 @@ func (c *logCmd) Run(a *app) error {
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "GEN\tTIME\tKIND\tADDED\tREPLACED\tMOVED\tREVIVED\tDELETED\tENTRIES\tDIGEST BEFORE\tDIGEST AFTER\tNOTE")
 	for _, op := range ops {
-		kind := op.Kind
+		kind := string(op.Kind)
 		if op.Undoes != 0 {
 			kind = fmt.Sprintf("%s %d", op.Kind, op.Undoes)
 		}

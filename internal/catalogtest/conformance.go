@@ -276,7 +276,7 @@ func conformUndo(t *testing.T, b Backend) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if op.Kind != catalog.UndoKind || op.Undoes != 3 || op.Generation != 4 || op.Revived.Count != 1 {
+	if op.Kind != catalog.KindUndo || op.Undoes != 3 || op.Generation != 4 || op.Revived.Count != 1 {
 		t.Errorf("undo: %+v, want kind undo, undoes 3, generation 4, one revived", op)
 	}
 	if _, err := db.Undo(t.Context(), 3, false); !errors.Is(err, catalog.ErrUndoRefused) {
