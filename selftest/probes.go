@@ -18,6 +18,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/metactl/metactl/internal/fsutil"
 )
 
 // fsync writes a file, fsyncs it and its folder several times, and checks
@@ -45,7 +47,7 @@ func (r *run) fsync(p *Property) {
 		}
 		total += time.Since(t0)
 	}
-	if err := syncDir(r.scratch); err != nil {
+	if err := fsutil.SyncDir(r.scratch); err != nil {
 		p.fail("fsync of a folder returned %v", err)
 		return
 	}
@@ -55,15 +57,6 @@ func (r *run) fsync(p *Property) {
 		return
 	}
 	p.ok("%d file fsyncs and a folder fsync returned no error (%.2f ms each on average)", n, float64(total.Microseconds())/n/1000)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // renameAtomic: a child process reads a file in a loop while this one

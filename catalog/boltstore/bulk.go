@@ -20,6 +20,7 @@ import (
 
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/internal/failpoint"
+	"github.com/metactl/metactl/internal/fsutil"
 )
 
 // Large writes on a scratch file: see "Large writes" in doc.go.
@@ -465,7 +466,7 @@ func publish(scratch, path string) error {
 	default:
 		return fmt.Errorf("create catalog %q: %w", path, err)
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := fsutil.SyncDir(filepath.Dir(path)); err != nil {
 		return fmt.Errorf("create catalog %q: %w", path, err)
 	}
 	return nil

@@ -20,6 +20,7 @@ import (
 
 	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/internal/fsutil"
 )
 
 // allocSize is how far past its used pages bbolt grows the file (it does
@@ -228,7 +229,7 @@ func create(path string, o *catalog.Options) error {
 	if err != nil {
 		return fmt.Errorf("create catalog %q: %w", path, err)
 	}
-	return syncDir(filepath.Dir(path))
+	return fsutil.SyncDir(filepath.Dir(path))
 }
 
 // initCatalog writes a new catalog's buckets and meta keys.
@@ -253,15 +254,6 @@ func initCatalog(btx *bolt.Tx, o *catalog.Options) error {
 		return err
 	}
 	return meta.Put(keyCreated, u64(uint64(o.Now().UnixNano())))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // guard runs fn with faults on memory-mapped pages turned into panics, and

@@ -13,6 +13,7 @@ import (
 
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/internal/failpoint"
+	"github.com/metactl/metactl/internal/fsutil"
 )
 
 var _ catalog.BulkUpdater = (*boltDB)(nil)
@@ -67,7 +68,7 @@ func (db *boltDB) UpdateBulk(ctx context.Context, kind catalog.Kind, fn func(cat
 		return nil, fmt.Errorf("%s: replace the catalog with its scratch copy: %w", kind, err)
 	}
 	// Published: from here on the operation stands, whatever fails.
-	serr := syncDir(filepath.Dir(target))
+	serr := fsutil.SyncDir(filepath.Dir(target))
 	failpoint.Hit(string(kind) + ".after-commit")
 	// Our bbolt handle maps the old file: open the new one, still under
 	// the lock file (no other process can open the catalog meanwhile).
