@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -150,8 +151,8 @@ func TestArchiveErrors(t *testing.T) {
 // files could all be opened must cover the view without a gap: ranges
 // continuous from 0 and never behind an earlier complete listing.
 func TestAptosReaderOfExportedFolder(t *testing.T) {
-	// Not parallel: it counts how many exports and listings a few
-	// seconds allow.
+	// Not parallel: a soak of a few seconds. It runs at least 3 export
+	// rounds however slow the machine is, and reads while they run.
 	dur := soakDuration(t, 20*time.Second, 3*time.Second) / 2
 	storage := t.TempDir()
 	out := t.TempDir()
@@ -163,11 +164,13 @@ func TestAptosReaderOfExportedFolder(t *testing.T) {
 	stop := time.Now().Add(dur)
 	var wg sync.WaitGroup
 	var writerErr error
+	var writerDone atomic.Bool
 	exports := 0
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for e := uint64(1); time.Now().Before(stop); e++ {
+		defer writerDone.Store(true)
+		for e := uint64(1); time.Now().Before(stop) || e <= 3; e++ {
 			addEpoch(t, storage, e)
 			for _, args := range [][]string{
 				{"import", "--local-fs-dir", storage},
@@ -187,7 +190,7 @@ func TestAptosReaderOfExportedFolder(t *testing.T) {
 	var listings, complete, vanished, filesRead, partial, gaps int
 	var bestVersion uint64
 	var failures []string
-	for time.Now().Before(stop) {
+	for time.Now().Before(stop) || !writerDone.Load() {
 		listings++
 		names := listDirRaw(filepath.Join(out, "metadata"))
 		var entries []aptos.Metadata
