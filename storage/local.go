@@ -205,9 +205,12 @@ func (r *LocalReader) Close() error {
 	return errors.Join(r.folders[0].close(), r.folders[1].close())
 }
 
-// describeMode says what kind of non-regular file mode is, for errors.
-func describeMode(mode fs.FileMode) string {
+// DescribeMode names the type of a file mode for messages ("a directory",
+// "a symbolic link", "a named pipe", ...).
+func DescribeMode(mode fs.FileMode) string {
 	switch {
+	case mode.IsRegular():
+		return "a regular file"
 	case mode.IsDir():
 		return "a directory"
 	case mode&fs.ModeSymlink != 0:

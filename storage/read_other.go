@@ -51,7 +51,7 @@ func readPath(dir, name string, maxSize int64) ([]byte, error) {
 		return nil, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, &NotRegularError{Path: path, What: describeMode(st.Mode())}
+		return nil, &NotRegularError{Path: path, What: DescribeMode(st.Mode())}
 	}
 	var magic [2]byte
 	n, _ := f.ReadAt(magic[:], 0)

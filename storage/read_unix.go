@@ -4,6 +4,7 @@ package storage
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"io/fs"
 	"path/filepath"
@@ -93,24 +94,19 @@ func readPath(dir, name string, maxSize int64) ([]byte, error) {
 // short one, or a file that grew meanwhile, is read on to its end. Gzip is
 // detected from the bytes read.
 func readRegular(dirfd int, rel, dir, name string, maxSize int64) ([]byte, error) {
-	fd, err := retry(func() (int, error) {
-		return unix.Openat(dirfd, rel, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	})
-	if err != nil {
-		path := filepath.Join(dir, name)
-		var st unix.Stat_t
-		if unix.Fstatat(dirfd, rel, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && uint32(st.Mode)&unix.S_IFMT == unix.S_IFLNK {
-			return nil, &NotRegularError{Path: path, What: "a symbolic link"}
-		}
-		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	fd, st, err := openAt(dirfd, rel)
+	var serr *fstatError
+	switch {
+	case errors.Is(err, errLink):
+		return nil, &NotRegularError{Path: filepath.Join(dir, name), What: "a symbolic link"}
+	case errors.As(err, &serr):
+		return nil, &fs.PathError{Op: "stat", Path: filepath.Join(dir, name), Err: serr.err}
+	case err != nil:
+		return nil, &fs.PathError{Op: "open", Path: filepath.Join(dir, name), Err: err}
 	}
 	defer unix.Close(fd)
-	var st unix.Stat_t
-	if _, err := retry(func() (int, error) { return 0, unix.Fstat(fd, &st) }); err != nil {
-		return nil, &fs.PathError{Op: "stat", Path: filepath.Join(dir, name), Err: err}
-	}
 	if mode := uint32(st.Mode); mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, &NotRegularError{Path: filepath.Join(dir, name), What: describeMode(fileMode(mode))}
+		return nil, &NotRegularError{Path: filepath.Join(dir, name), What: DescribeMode(fileMode(mode))}
 	}
 	r := fdReader{fd: fd, dir: dir, name: name}
 	size := st.Size
@@ -140,6 +136,42 @@ func readRegular(dirfd int, rel, dir, name string, maxSize int64) ([]byte, error
 		return decodeStream(bytes.NewReader(data), maxSize, 0)
 	}
 	return data, nil
+}
+
+// errLink is openAt's error for a symbolic link.
+var errLink = errors.New("a symbolic link")
+
+// fstatError is openAt's error when the opened file could not be stat'ed.
+type fstatError struct{ err error }
+
+func (e *fstatError) Error() string { return "stat: " + e.err.Error() }
+func (e *fstatError) Unwrap() error { return e.err }
+
+// openAt opens the file rel, relative to the folder dirfd, to read it, and
+// fstats it: the one safe open of a file of a LocalFs storage, for reading
+// it and for comparing it before a write. O_NOFOLLOW: a symbolic link in
+// the last element fails the open (errLink), with no window between a
+// check and the open; O_NONBLOCK: a named pipe does not block it; the
+// caller checks the type from the opened file itself (st). Another failed
+// open returns the errno; a failed fstat an *fstatError. The caller closes
+// fd.
+func openAt(dirfd int, rel string) (fd int, st unix.Stat_t, err error) {
+	fd, err = retry(func() (int, error) {
+		return unix.Openat(dirfd, rel, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	})
+	if err != nil {
+		// Linux says ELOOP, other systems EMLINK or EFTYPE, and ELOOP
+		// may also come from the folders of a path: ask the last element.
+		if unix.Fstatat(dirfd, rel, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && uint32(st.Mode)&unix.S_IFMT == unix.S_IFLNK {
+			return -1, st, errLink
+		}
+		return -1, st, err
+	}
+	if _, err := retry(func() (int, error) { return 0, unix.Fstat(fd, &st) }); err != nil {
+		unix.Close(fd)
+		return -1, st, &fstatError{err}
+	}
+	return fd, st, nil
 }
 
 // readRest reads r on to its end after data, the bytes already read, and

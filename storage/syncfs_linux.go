@@ -1,8 +1,8 @@
-package export
+package storage
 
 import "golang.org/x/sys/unix"
 
-// syncEach says whether a fresh export fsyncs every file as it writes it.
+// syncEach says whether a LocalWriter fsyncs every file as it writes it.
 // On Linux it does not: syncTree makes them all durable at once.
 const syncEach = false
 

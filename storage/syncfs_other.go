@@ -1,9 +1,9 @@
-//go:build !linux
+//go:build unix && !linux
 
-package export
+package storage
 
-// syncEach says whether a fresh export fsyncs every file as it writes it:
-// without syncfs(2) (Linux only) it does, Dir.Workers files at a time.
+// syncEach says whether a LocalWriter fsyncs every file as it writes it:
+// without syncfs(2) (Linux only) it does.
 const syncEach = true
 
 // syncTree does nothing: every file was fsynced as it was written.
