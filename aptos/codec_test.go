@@ -552,7 +552,7 @@ func TestParseLineRefuse(t *testing.T) {
 			}
 			var se *aptos.SyntaxError
 			if !errors.As(err, &se) {
-				t.Fatalf("error %v is %T, want *catalog.SyntaxError", err, err)
+				t.Fatalf("error %v is %T, want *aptos.SyntaxError", err, err)
 			}
 			if got := err.Error(); got != tc.want {
 				t.Errorf("ParseLine(%q)\n got error %q\nwant error %q", tc.in, got, tc.want)

@@ -15,7 +15,7 @@ import (
 
 // These tests simulate planner bugs: they run the real apply step, inside
 // a real view-preserving transaction, with a tampered plan, and prove that
-// catalog.Update's digest check refuses to commit it.
+// catalog.DB.Update's digest check refuses to commit it.
 
 func txnEntry(first, last uint64) aptos.Metadata {
 	return aptos.NewTransaction(aptos.TransactionBackup{FirstVersion: first, LastVersion: last, Manifest: "t/transaction.manifest"})

@@ -225,7 +225,7 @@ func (e *ContinuityError) Error() string {
 func (e *ContinuityError) Unwrap() error { return aptos.ErrInvalid }
 
 // Compute plans one compaction run (docs/aptos-format.md §6) from the view v
-// (as Tx.View or catalog.NewView returns it: each list sorted, exact
+// (as Tx.View or [aptos.NewView] returns it: each list sorted, exact
 // duplicates dropped), the handles of the live files, the latest timestamps
 // entry (nil if there is none) and the clock reading now in Unix seconds. It
 // does no I/O. PlannedFile.Exists/Result and Plan.TimestampsResult are left

@@ -31,7 +31,7 @@
 //     metadata/transaction_compacted_<a>-<b>.meta or
 //     metadata/state_snapshot_compacted_epoch_<a>_<b>.meta (a, b: first
 //     epoch / version of the first entry, last of the last; snapshots use
-//     epochs), holding each entry re-serialized by catalog.EncodeLine in
+//     epochs), holding each entry re-serialized by aptos.EncodeLine in
 //     order. These handles are new_files.
 //  4. For each f in files: f in new_files is left out of the new map (and
 //     never moved); f with a timestamp t is expired if now > t + R
@@ -48,7 +48,7 @@
 // One transaction. Aptos writes files one by one, then moves, then writes
 // the timestamps file; a crash leaves any prefix of that behind. Here the
 // failpoints compact.after-plan, compact.after-write, compact.after-move,
-// compact.after-timestamps (and catalog.Update's compact.before-commit) all
+// compact.after-timestamps (and catalog.DB.Update's compact.before-commit) all
 // lie inside the bbolt write transaction, so a kill at any of them leaves
 // the catalog exactly as it was; compact.after-commit leaves the after-state.
 // Exporting the result to a storage (writing new files before moving old
@@ -79,7 +79,7 @@
 // Deterministic order. Rust visits files in HashMap order and writes the
 // map's keys in random order. Here files are visited in sorted order, Move,
 // Skipped and Timestamped are sorted, and the map's keys are written sorted
-// (catalog.AppendLine). The set of results does not depend on the order.
+// (aptos.AppendLine). The set of results does not depend on the order.
 //
 // One clock reading. Aptos reads the clock twice: once for the expiry test
 // and the new stamps, once more for file_compacted_at, which can therefore

@@ -160,7 +160,7 @@ func planTx(tx catalog.Tx, opts Options, content bool) (*Plan, error) {
 }
 
 // apply carries out p inside tx, in Aptos's order: compacted files, moves,
-// timestamps file. It trusts p; the view digest check in catalog.Update is
+// timestamps file. It trusts p; the view digest check in [catalog.DB.Update] is
 // what catches a plan that would lose an entry.
 func apply(ctx context.Context, tx catalog.WriteTx, p *Plan) error {
 	var buf []aptos.Metadata // one file's lines at a time, rebuilt from the view

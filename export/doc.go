@@ -134,7 +134,7 @@
 // either folder, or at a temporary file's name is refused with an error
 // naming it ([ErrSymlink]), and nothing is written outside DIR. (DIR itself
 // may be a symbolic link: it is the operator's choice of target.) Names the
-// catalog holds are checked with catalog.ValidName before anything is
+// catalog holds are checked with aptos.ValidName before anything is
 // written. An export holds an exclusive flock on DIR for its duration;
 // a second concurrent export of the same DIR fails with [ErrBusy] instead
 // of deleting the first one's temporary files.

@@ -15,8 +15,8 @@ import (
 )
 
 // An archive imports through the importer like any other source (issue 7):
-// these tests are the former archive.Import tests, unchanged in what they
-// accept and refuse.
+// these tests are the former Import tests of package archive, unchanged
+// in what they accept and refuse.
 
 // source is the source label of the archived catalog's files.
 const source = "local:/srv/backup"

@@ -24,8 +24,8 @@
 //     content). Lines of any length are read whole, without a scanner
 //     limit; a file over Options.MaxFileSize (256 MiB by default) is a
 //     problem: "import metadata/x.meta: file is larger than 256 MiB".
-//  2. Validate: parse every line as Aptos does (catalog.ParseFileAll) and
-//     check it with catalog.ValidateEntry, which adds metactl's rules to
+//  2. Validate: parse every line as Aptos does (aptos.ParseFileAll) and
+//     check it with aptos.ValidateEntry, which adds metactl's rules to
 //     Aptos's (first <= last, no last of u64::MAX, safe manifest handles).
 //     A file is UTF-8 text split as Rust's str::lines splits it: CRLF line
 //     ends are fine, an empty line in the middle is not, and an empty file

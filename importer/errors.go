@@ -29,7 +29,7 @@ type Problem struct {
 	// Err says what is wrong. It wraps catalog.ErrConflict for conflicts,
 	// storage.ErrTooLarge for a file over the size limit and ErrStray for
 	// stray entries (with Options.Strict); a line that does not parse gives
-	// a *catalog.SyntaxError.
+	// a *[aptos.SyntaxError].
 	Err error
 }
 

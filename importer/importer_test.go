@@ -321,7 +321,7 @@ func TestBadLinesInThreeFiles(t *testing.T) {
 	}
 	var se *aptos.SyntaxError
 	if !errors.As(ie.Problems[1].Err, &se) {
-		t.Errorf("problem 2 is %T, want a *catalog.SyntaxError", ie.Problems[1].Err)
+		t.Errorf("problem 2 is %T, want a *aptos.SyntaxError", ie.Problems[1].Err)
 	}
 	assertUnchanged(t, db, before)
 }

@@ -1,6 +1,9 @@
 package layout
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -78,5 +81,190 @@ func TestCitationsResolve(t *testing.T) {
 	}
 	if n < 20 {
 		t.Fatalf("found only %d citations; is the pattern broken?", n)
+	}
+}
+
+// TestCommentNamesResolve holds every "pkg.Name" (and "pkg.Type.Member")
+// that a comment mentions, for pkg a package of this module, to a name
+// that package declares, so no comment cites a name that moved or was
+// renamed (issue 18 found six citing catalog names that had moved to
+// aptos). Doc links ("[aptos.SplitLines]") are checked the same way.
+func TestCommentNamesResolve(t *testing.T) {
+	root := filepath.Join("..", "..")
+	decls := map[string]map[string]bool{} // package name -> names
+	type file struct {
+		rel string
+		f   *ast.File
+	}
+	var files []file
+	fset := token.NewFileSet()
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && path != root && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata" || d.Name() == "target") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, path, nil, parser.ParseComments)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		files = append(files, file{rel, f})
+		if strings.HasSuffix(path, "_test.go") || f.Name.Name == "main" {
+			return nil
+		}
+		names := decls[f.Name.Name]
+		if names == nil {
+			names = map[string]bool{}
+			decls[f.Name.Name] = names
+		}
+		for _, decl := range f.Decls {
+			switch decl := decl.(type) {
+			case *ast.FuncDecl:
+				if decl.Recv == nil {
+					names[decl.Name.Name] = true
+				} else if recv := receiverType(decl.Recv.List[0].Type); recv != "" {
+					names[recv+"."+decl.Name.Name] = true
+				}
+			case *ast.GenDecl:
+				for _, spec := range decl.Specs {
+					switch spec := spec.(type) {
+					case *ast.TypeSpec:
+						names[spec.Name.Name] = true
+						for _, m := range members(spec.Type) {
+							names[spec.Name.Name+"."+m] = true
+						}
+					case *ast.ValueSpec:
+						for _, n := range spec.Names {
+							names[n.Name] = true
+						}
+					}
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mention := regexp.MustCompile(`(?:^|[^\w./])([a-z][a-z0-9]*)\.([A-Z]\w*)(?:\.([A-Z]\w*))?`)
+	n := 0
+	for _, f := range files {
+		for _, cg := range f.f.Comments {
+			for _, m := range mention.FindAllStringSubmatch(cg.Text(), -1) {
+				names, ok := decls[m[1]]
+				if !ok {
+					continue // not a package of ours (os.Exit, bbolt.DB)
+				}
+				n++
+				switch {
+				case !names[m[2]]:
+					t.Errorf("%s: a comment cites %s.%s, which package %s does not declare", f.rel, m[1], m[2], m[1])
+				case m[3] != "" && !names[m[2]+"."+m[3]] && hasMembers(names, m[2]):
+					t.Errorf("%s: a comment cites %s.%s.%s, which %s.%s does not have", f.rel, m[1], m[2], m[3], m[1], m[2])
+				}
+			}
+		}
+	}
+	if n < 50 {
+		t.Fatalf("found only %d mentions of our names in comments; is the pattern broken?", n)
+	}
+}
+
+// receiverType is the type name of a method's receiver ("T" for T, *T and
+// T[P]).
+func receiverType(e ast.Expr) string {
+	switch e := e.(type) {
+	case *ast.StarExpr:
+		return receiverType(e.X)
+	case *ast.IndexExpr:
+		return receiverType(e.X)
+	case *ast.IndexListExpr:
+		return receiverType(e.X)
+	case *ast.Ident:
+		return e.Name
+	}
+	return ""
+}
+
+// members are the field and method names a type declares itself.
+func members(e ast.Expr) []string {
+	var fields *ast.FieldList
+	switch e := e.(type) {
+	case *ast.StructType:
+		fields = e.Fields
+	case *ast.InterfaceType:
+		fields = e.Methods
+	default:
+		return nil
+	}
+	var out []string
+	for _, f := range fields.List {
+		for _, n := range f.Names {
+			out = append(out, n.Name)
+		}
+		if len(f.Names) == 0 { // embedded: its members are promoted
+			out = append(out, "*")
+		}
+	}
+	return out
+}
+
+// hasMembers reports whether the type's members are all known: a type
+// with none recorded (a named func or map type) or an embedded field
+// (promoted members) is not checked member by member.
+func hasMembers(names map[string]bool, typ string) bool {
+	if names[typ+".*"] {
+		return false
+	}
+	for k := range names {
+		if strings.HasPrefix(k, typ+".") {
+			return true
+		}
+	}
+	return false
+}
+
+// TestExitCodesMatchREADME holds the README's table of exit codes (section
+// "Exit codes") to the exit constants of cmd/metactl, both ways.
+func TestExitCodesMatchREADME(t *testing.T) {
+	root := filepath.Join("..", "..")
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(readme), "\n### Exit codes\n")
+	if !ok {
+		t.Fatal(`README.md has no "### Exit codes" section`)
+	}
+	table, _, _ = strings.Cut(table, "\n#")
+	documented := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^\| (\d+) \|`).FindAllStringSubmatch(table, -1) {
+		documented[m[1]] = true
+	}
+	cli, err := os.ReadFile(filepath.Join(root, "cmd", "metactl", "cli.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^\texit\w+\s*=\s*(\d+)$`).FindAllStringSubmatch(string(cli), -1) {
+		code[m[1]] = true
+	}
+	if len(code) < 5 || len(documented) < 5 {
+		t.Fatalf("found %d exit constants and %d documented codes; is a pattern broken?", len(code), len(documented))
+	}
+	for c := range code {
+		if !documented[c] {
+			t.Errorf("cmd/metactl exits %s, which README's Exit codes table does not list", c)
+		}
+	}
+	for c := range documented {
+		if !code[c] {
+			t.Errorf("README's Exit codes table lists %s, which cmd/metactl has no constant for", c)
+		}
 	}
 }

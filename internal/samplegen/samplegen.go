@@ -26,7 +26,7 @@
 //
 // Manifest handles use the controllers' backup names plus a 4-hex-digit
 // random suffix (docs/aptos-format.md §2.3). Every file holds exactly one line
-// written by catalog.EncodeLine.
+// written by [aptos.EncodeLine].
 //
 // Output depends only on Options. Each kind of random value comes from its
 // own PCG stream seeded from Options.Seed, so a storage with more epochs

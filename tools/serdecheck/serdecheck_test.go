@@ -5,14 +5,14 @@ package serdecheck_test
 // Metadata enum and re-serializes it, and the results must match the Go
 // encoder and parser byte for byte.
 //
-//   - TestEncoderMatchesSerde: lines written by catalog.AppendLine are fixed
+//   - TestEncoderMatchesSerde: lines written by aptos.AppendLine are fixed
 //     points of serde_json (parse + to_string gives the same bytes).
 //   - TestEncoderInvalidUTF8MapKeys: map keys that are not UTF-8 (written as
 //     U+FFFD) must still come out in serde_json's order, without duplicates.
 //   - TestParserMatchesSerde: a table of hand-written inputs plus seeded
-//     mutations of valid lines; catalog.ParseLine must accept exactly what
+//     mutations of valid lines; aptos.ParseLine must accept exactly what
 //     serde_json accepts, and re-encode it to the bytes serde_json writes.
-//   - TestPrettyMatchesSerde: catalog.AppendPretty against to_string_pretty.
+//   - TestPrettyMatchesSerde: aptos.AppendPretty against to_string_pretty.
 
 import (
 	"bytes"
@@ -328,7 +328,7 @@ func TestEncoderMatchesSerde(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d lines from catalog.AppendLine, %d differ from serde_json's re-serialization", len(lines), bad)
+	t.Logf("%d lines from aptos.AppendLine, %d differ from serde_json's re-serialization", len(lines), bad)
 }
 
 // TestEncoderInvalidUTF8MapKeys: AppendString writes each invalid UTF-8 byte
@@ -671,7 +671,7 @@ func hex4(r *rand.Rand, v rune) string {
 }
 
 // rstr writes s as a JSON string with randomly chosen (valid) escapes. Bytes
-// of s that are not UTF-8 are written as U+FFFD, as catalog.AppendString does.
+// of s that are not UTF-8 are written as U+FFFD, as aptos.AppendString does.
 func rstr(r *rand.Rand, s string) string {
 	var b strings.Builder
 	b.WriteByte('"')
@@ -968,5 +968,5 @@ func TestPrettyMatchesSerde(t *testing.T) {
 	if !utf8.ValidString(strings.Join(want, "")) {
 		t.Errorf("serde_json pretty output is not UTF-8")
 	}
-	t.Logf("%d values, %d differ between catalog.AppendPretty and serde_json::to_string_pretty", len(ms), bad)
+	t.Logf("%d values, %d differ between aptos.AppendPretty and serde_json::to_string_pretty", len(ms), bad)
 }
