@@ -19,6 +19,9 @@
 //   - [Options] are honoured by every backend: read-only, [Mode] (create a
 //     missing catalog, [MustExist] or [MustBeNew]), lock timeout, clock,
 //     command name. [Create] builds a new catalog in one bulk write.
+//   - Optional interfaces a DB may implement, asked for by type assertion:
+//     [BulkUpdater] (a large write on a scratch copy) and [EmptyRemover]
+//     (behind [RemoveIfEmpty]).
 //   - A backend passes internal/catalogtest's conformance table before it
 //     is wired in.
 //

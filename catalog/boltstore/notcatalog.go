@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,36 +12,6 @@ import (
 	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
 )
-
-// CheckPath returns a *NotCatalogError if path names something that is not
-// a catalog file at all (a directory, another kind of special file, an
-// Aptos metadata file), and nil otherwise: a missing path, a catalog and a
-// damaged catalog are Open's to tell apart. A location with a URL scheme
-// is never refused. A command calls it before doing any work, so that a
-// mistaken --catalog is named before a storage is read.
-func CheckPath(path string) error {
-	if catalog.Scheme(path) != "" {
-		return nil
-	}
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil
-	}
-	if err := notCatalog(path, st); err != nil {
-		return err
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	buf := make([]byte, 4096)
-	n, _ := io.ReadFull(f, buf)
-	if isMetadataFile(path, buf[:n]) && !isBolt(buf[:n]) {
-		return metadataFileError(path)
-	}
-	return nil
-}
 
 // notCatalog refuses what a stat alone shows is not a catalog file.
 func notCatalog(path string, st fs.FileInfo) error {
@@ -72,12 +41,6 @@ func isMetadataFile(path string, prefix []byte) bool {
 	line, _, _ := bytes.Cut(prefix, []byte("\n"))
 	_, err := aptos.ParseLine(line)
 	return err == nil
-}
-
-// isBolt reports whether prefix starts with a bbolt meta page's magic.
-func isBolt(prefix []byte) bool {
-	const magicOffset = 16
-	return len(prefix) >= magicOffset+4 && bytes.Equal(prefix[magicOffset:magicOffset+4], []byte{0xed, 0xda, 0x0c, 0xed})
 }
 
 // RemoveIfEmpty implements catalog.EmptyRemover: it removes the catalog
