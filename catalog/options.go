@@ -33,6 +33,10 @@ type Options struct {
 	// keeps in memory before spilling it); zero means
 	// DefaultCheckpointBytes. Other transactions ignore it.
 	CheckpointBytes int
+	// Backend holds settings that only some backend understands, such as
+	// the etcd backend's TLS files and credentials (etcdstore.Connection).
+	// A backend uses the values of the types it knows and ignores the rest.
+	Backend []any
 }
 
 // Mode says what Open does about whether the catalog exists.

@@ -2,6 +2,7 @@ package etcdstore
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/catalog/boltstore"
+	"github.com/metactl/metactl/internal/failpoint"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -20,27 +23,27 @@ func init() { catalog.Register(Scheme, openDB) }
 
 // DB is an etcd catalog opened through catalog.Open. A writable DB holds
 // the writer lock from Open to Close, as a writable bbolt file does, and
-// keeps a scratch copy of the generation it last published or read, so a
-// second transaction in the same DB does not download again.
+// keeps a local copy of the catalog (a bbolt file in a temporary folder)
+// on which it runs each write with the file backend's own code; only the
+// keys a write changed go to etcd.
 type DB struct {
 	s        *Store
 	location string
 	opts     catalog.Options
 	lock     *Lock // writable only
 
-	mu      sync.Mutex
-	scratch *scratchCopy // writable only: the current generation, if known
+	mu     sync.Mutex
+	mirror *localCopy // writable only: the current generation, once loaded
 }
 
-// scratchCopy is a private bbolt copy of one generation.
-type scratchCopy struct {
-	snap *Snapshot
-	db   catalog.DB
-	path string
-	done func()
+// localCopy is a private bbolt copy of the catalog at one current key.
+type localCopy struct {
+	db     boltstore.RawDB
+	modRev int64 // mod revision of the current key it matches
+	done   func()
 }
 
-func (c *scratchCopy) close() {
+func (c *localCopy) close() {
 	if c != nil {
 		c.db.Close()
 		c.done()
@@ -52,8 +55,16 @@ func openDB(ctx context.Context, location string, opts *catalog.Options) (catalo
 	if err != nil {
 		return nil, err
 	}
-	if err := applyConnection(cfg); err != nil {
-		return nil, err
+	for _, b := range opts.Backend {
+		switch c := b.(type) {
+		case Connection:
+			err = c.Apply(cfg)
+		case *Connection:
+			err = c.Apply(cfg)
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
 	s, err := Open(cfg, &Options{Timeout: opts.Timeout, Command: opts.Command, Now: opts.Now})
 	if err != nil {
@@ -62,7 +73,7 @@ func openDB(ctx context.Context, location string, opts *catalog.Options) (catalo
 	db := &DB{s: s, location: location, opts: *opts}
 	if opts.ReadOnly {
 		sn, err := s.Current(ctx)
-		if err == nil && sn.Manifest == nil {
+		if err == nil && !sn.Exists() {
 			err = fmt.Errorf("open catalog %q: %w (create it with 'metactl import')", location, catalog.ErrNoCatalog)
 		}
 		if err != nil {
@@ -90,37 +101,34 @@ func (db *DB) create(ctx context.Context) error {
 	switch {
 	case err != nil:
 		return err
-	case base.Manifest != nil && db.opts.Mode == catalog.MustBeNew:
+	case base.Exists() && db.opts.Mode == catalog.MustBeNew:
 		return fmt.Errorf("open catalog %q: %w", db.location, catalog.ErrExist)
-	case base.Manifest != nil:
+	case base.Exists():
 		return nil
 	case db.opts.Mode == catalog.MustExist:
 		return fmt.Errorf("open catalog %q: %w (create it with 'metactl import')", db.location, catalog.ErrNoCatalog)
 	}
-	if _, err := db.s.collect(ctx, db.lock, base); err != nil {
-		return err
-	}
-	c, err := db.s.materialize(ctx, base, false)
+	c, err := db.s.newLocal(ctx, "")
 	if err != nil {
 		return err
 	}
-	if c.snap, err = db.s.publishFile(ctx, db.lock, base, c.db, c.path, nil, false); err != nil {
+	if err := db.s.publishAll(ctx, db.lock, base, c); err != nil {
 		c.close()
 		return err
 	}
-	db.scratch = c
+	db.mirror = c
 	return nil
 }
 
 // Location returns the catalog URL as given to Open.
 func (db *DB) Location() string { return db.location }
 
-// Close releases the writer lock, the scratch copy and the connection.
+// Close releases the writer lock, the local copy and the connection.
 func (db *DB) Close() error {
 	db.mu.Lock()
 	defer db.mu.Unlock()
-	db.scratch.close()
-	db.scratch = nil
+	db.mirror.close()
+	db.mirror = nil
 	if db.lock != nil {
 		db.lock.Unlock()
 		db.lock = nil
@@ -133,81 +141,78 @@ func (db *DB) Close() error {
 	return nil
 }
 
-// newScratch makes a private folder for a scratch catalog.
-func (s *Store) newScratch() (string, func(), error) {
+// newLocal makes a private local catalog file: a copy of the file at src,
+// or a new empty catalog.
+func (s *Store) newLocal(ctx context.Context, src string) (*localCopy, error) {
 	dir, err := os.MkdirTemp(s.opts.TempDir, "metactl-etcd-")
-	if err != nil {
-		return "", nil, err
-	}
-	return filepath.Join(dir, "catalog.db"), func() { os.RemoveAll(dir) }, nil
-}
-
-func (s *Store) scratchOptions(readOnly bool) *catalog.Options {
-	return &catalog.Options{ReadOnly: readOnly, NoSync: true, Command: s.opts.Command, Now: s.opts.Now, Timeout: -1}
-}
-
-// materialize downloads snapshot sn into a scratch catalog.
-func (s *Store) materialize(ctx context.Context, sn *Snapshot, readOnly bool) (*scratchCopy, error) {
-	path, done, err := s.newScratch()
 	if err != nil {
 		return nil, err
 	}
-	if sn.Manifest != nil {
-		if err := s.Download(ctx, sn, path); err != nil {
+	done := func() { os.RemoveAll(dir) }
+	path := filepath.Join(dir, "catalog.db")
+	if src != "" {
+		if err := boltstore.CopyFile(src, path); err != nil {
 			done()
 			return nil, err
 		}
 	}
-	cdb, err := catalog.Open(ctx, path, s.scratchOptions(readOnly))
+	cdb, err := catalog.Open(ctx, path, &catalog.Options{NoSync: true, Command: s.opts.Command, Now: s.opts.Now, Timeout: -1})
 	if err != nil {
 		done()
 		return nil, err
 	}
-	return &scratchCopy{snap: sn, db: cdb, path: path, done: done}, nil
+	raw, ok := cdb.(boltstore.RawDB)
+	if !ok {
+		cdb.Close()
+		done()
+		return nil, fmt.Errorf("local copy of %s: the file backend has no raw key access", s.URL())
+	}
+	return &localCopy{db: raw, done: done}, nil
 }
 
-// Update runs fn as one write, with the semantics of the file catalog's
-// Update (it runs exactly that, on a scratch copy of the current
-// generation), and publishes the result as the next generation with one
-// compare-and-swap. If the catalog does not exist yet it is created
-// (generation 0, or 1 if fn changed something), as opening a file for
-// writing creates it.
+// loadLocal copies the snapshot's catalog into a new local file.
+func (s *Store) loadLocal(ctx context.Context, sn *Snapshot) (*localCopy, error) {
+	if sn.Legacy != nil {
+		return s.legacyLocal(ctx, sn)
+	}
+	c, err := s.newLocal(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	if err := s.load(ctx, sn, c.db); err != nil {
+		c.close()
+		return nil, err
+	}
+	c.modRev = sn.CurrentModRev
+	return c, nil
+}
+
+// Update runs fn as one write with the semantics of the file catalog's
+// Update (it runs exactly that, on the local copy), and publishes the keys
+// it changed (see the package doc).
 func (db *DB) Update(ctx context.Context, kind catalog.Kind, fn func(catalog.WriteTx) error) (*catalog.Operation, error) {
-	return db.write(ctx, func(scratch catalog.DB) (*catalog.Operation, error) { return scratch.Update(ctx, kind, fn) })
+	var op *catalog.Operation
+	err := db.write(ctx, func(c catalog.DB) (err error) { op, err = c.Update(ctx, kind, fn); return err })
+	return op, err
 }
 
 // Undo reverses the operation of generation gen with the file catalog's
-// own rules, on a scratch copy, and publishes the result like Update.
+// own rules, on the local copy, and publishes it like Update.
 func (db *DB) Undo(ctx context.Context, gen uint64, dry bool) (*catalog.Operation, error) {
-	return db.write(ctx, func(scratch catalog.DB) (*catalog.Operation, error) { return scratch.Undo(ctx, gen, dry) })
-}
-
-// write runs do on a scratch copy of the current generation and publishes
-// what it changed.
-func (db *DB) write(ctx context.Context, do func(catalog.DB) (*catalog.Operation, error)) (*catalog.Operation, error) {
 	var op *catalog.Operation
-	err := db.writeScratch(ctx, false, func(scratch catalog.DB) (bool, *catalog.Operation, error) {
-		var err error
-		op, err = do(scratch)
-		return err == nil, op, err
-	})
+	err := db.write(ctx, func(c catalog.DB) (err error) { op, err = c.Undo(ctx, gen, dry); return err })
 	return op, err
 }
 
 // RestoreHistory gives the catalog the history an archive carries (the
-// journal and the generation), with the file catalog's own checks, and
-// publishes it; the journal goes to a new lineage of keys.
+// journal and the generation), with the file catalog's own checks.
 func (db *DB) RestoreHistory(gen uint64, ops []catalog.Operation) error {
-	ctx := context.Background()
-	return db.writeScratch(ctx, true, func(scratch catalog.DB) (bool, *catalog.Operation, error) {
-		return true, nil, scratch.RestoreHistory(gen, ops)
-	})
+	return db.write(context.Background(), func(c catalog.DB) error { return c.RestoreHistory(gen, ops) })
 }
 
-// writeScratch runs do on a scratch copy of the current generation and
-// publishes the copy if it moved to another generation (newHistory: always,
-// with the whole journal under a new lineage).
-func (db *DB) writeScratch(ctx context.Context, newHistory bool, do func(catalog.DB) (bool, *catalog.Operation, error)) error {
+// write runs do on the local copy of the current generation and publishes
+// the keys it changed.
+func (db *DB) write(ctx context.Context, do func(catalog.DB) error) error {
 	if db.opts.ReadOnly {
 		return catalog.ErrReadOnly
 	}
@@ -217,39 +222,43 @@ func (db *DB) writeScratch(ctx context.Context, newHistory bool, do func(catalog
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	s := db.s
-	base, err := s.Current(ctx)
+	base, err := s.prepare(ctx, db.lock)
 	if err != nil {
 		return err
 	}
-	if _, err := s.collect(ctx, db.lock, base); err != nil {
-		return err
-	}
-	if c := db.scratch; c == nil || c.snap.CurrentModRev != base.CurrentModRev {
-		db.scratch.close()
-		db.scratch = nil
-		if db.scratch, err = s.materialize(ctx, base, false); err != nil {
+	if base.Legacy != nil {
+		if base, err = db.convert(ctx, base); err != nil {
 			return err
 		}
 	}
-	c := db.scratch
-	ok, op, err := do(c.db)
-	if err != nil || !ok {
-		// The scratch copy rolled back (bbolt): it is still generation G.
-		return err
-	}
-	if !newHistory {
-		if gen, err := generationOf(ctx, c.db); err != nil || (gen == base.Generation() && base.Manifest != nil) {
-			return err // nothing committed (no change, or a dry run)
+	if c := db.mirror; c == nil || c.modRev != base.CurrentModRev {
+		db.mirror.close()
+		db.mirror = nil
+		if db.mirror, err = s.loadLocal(ctx, base); err != nil {
+			return err
 		}
 	}
-	sn, err := s.publishFile(ctx, db.lock, base, c.db, c.path, op, newHistory)
+	c := db.mirror
+	enc := encoder{valueSize: s.cfg.ValueSize}
+	err = c.db.Diff(ctx, func() error { return do(c.db) }, func(kv boltstore.RawKV) error { return enc.change(kv, kv.Old) })
 	if err != nil {
-		// The scratch copy may be ahead of etcd now: drop it.
-		db.scratch.close()
-		db.scratch = nil
+		if gen, gerr := generationOf(ctx, c.db); gerr != nil || gen != base.Generation() {
+			db.mirror.close() // ahead of etcd now
+			db.mirror = nil
+		}
 		return err
 	}
-	c.snap = sn
+	if len(enc.ops) == 0 {
+		return nil // nothing changed, or a dry run
+	}
+	rev, err := s.publish(ctx, db.lock, base, c.db, enc.ops)
+	if err != nil {
+		db.mirror.close()
+		db.mirror = nil
+		return err
+	}
+	c.modRev = rev
+	s.compactHistory(ctx, db.lock)
 	return nil
 }
 
@@ -258,92 +267,35 @@ func generationOf(ctx context.Context, cdb catalog.DB) (gen uint64, err error) {
 	return gen, err
 }
 
-// publishFile uploads the scratch catalog as the next slot and publishes
-// it; it returns the new current snapshot. op is the write's journal
-// record (nil: none). With newHistory, the file's whole journal is written
-// to a new lineage (a copy or a restored history); otherwise the
-// generation must be the base's plus one.
-func (s *Store) publishFile(ctx context.Context, l *Lock, base *Snapshot, cdb catalog.DB, path string, op *catalog.Operation, newHistory bool) (*Snapshot, error) {
-	sum, gen, err := summarize(ctx, cdb)
+// prepare reads the current key and, under the writer lock, finishes or
+// collects what a writer that died left: a staged write it published but
+// did not fold in is folded; keys it staged but never published are
+// deleted.
+func (s *Store) prepare(ctx context.Context, l *Lock) (*Snapshot, error) {
+	base, err := s.Current(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var slot, lineage uint64
-	if base.Manifest != nil {
-		slot, lineage = base.Manifest.Slot+1, base.Manifest.Lineage
-		if !newHistory && gen != base.Generation()+1 {
-			return nil, fmt.Errorf("publish %s: built generation %d on generation %d: %w", s.URL(), gen, base.Generation(), catalog.ErrCorrupt)
-		}
-	}
-	var extra []clientv3.Op
-	if newHistory || base.Manifest == nil {
-		lineage = slot
-		if err := s.writeJournal(ctx, l, cdb, lineage); err != nil {
+	if base.Current != nil && base.Current.Stage != 0 {
+		if err := s.fold(ctx, l, base); err != nil {
 			return nil, err
 		}
-	} else if op != nil && op.Changed() {
-		rec, err := json.Marshal(op)
-		if err != nil {
+		if base, err = s.Current(ctx); err != nil {
 			return nil, err
 		}
-		extra = append(extra, clientv3.OpPut(s.keyJournal(lineage, op.Generation), string(rec)))
 	}
-	m, err := s.upload(ctx, gen, slot, path)
+	rctx, cancel := s.request(ctx)
+	resp, err := s.cli.Get(rctx, s.key(relStage), clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithLimit(1))
+	cancel()
 	if err != nil {
-		return nil, err
+		return nil, s.etcdErr(ctx, "collect "+s.URL(), err)
 	}
-	m.Lineage = lineage
-	m.Summary = sum
-	m.Published = s.opts.Now().UTC()
-	host, _ := os.Hostname()
-	m.Publisher = &catalog.Holder{PID: os.Getpid(), Command: s.opts.Command, Host: host}
-	rev, err := s.publish(ctx, l, base, m, extra...)
-	if err != nil {
-		return nil, err
+	if len(resp.Kvs) > 0 {
+		if err := s.txn(ctx, l, "collect "+s.URL(), nil, []op{{rel: relStage, end: prefixEnd(relStage)}}); err != nil {
+			return nil, err
+		}
 	}
-	return &Snapshot{Revision: rev, CurrentModRev: rev, Manifest: m}, nil
-}
-
-// writeJournal writes every journal record of cdb under lineage, a few
-// dozen per request, before the publish that makes them visible.
-func (s *Store) writeJournal(ctx context.Context, l *Lock, cdb catalog.DB, lineage uint64) error {
-	var recs []clientv3.Op
-	size := 0
-	flush := func() error {
-		if len(recs) == 0 {
-			return nil
-		}
-		rctx, cancel := s.request(ctx)
-		defer cancel()
-		_, err := s.cli.Txn(rctx).If(clientv3.Compare(clientv3.CreateRevision(s.keyLock()), "=", l.rev)).Then(recs...).Commit()
-		recs, size = nil, 0
-		return s.etcdErr(ctx, "write the journal of "+s.URL(), err)
-	}
-	return cdb.View(ctx, func(tx catalog.Tx) error {
-		var ferr error
-		err := tx.Operations(func(op *catalog.Operation) bool {
-			b, err := json.Marshal(op)
-			if err != nil {
-				ferr = err
-				return false
-			}
-			if len(recs) >= 64 || size+len(b) > 1<<20 {
-				if ferr = flush(); ferr != nil {
-					return false
-				}
-			}
-			recs = append(recs, clientv3.OpPut(s.keyJournal(lineage, op.Generation), string(b)))
-			size += len(b)
-			return true
-		})
-		if err == nil {
-			err = ferr
-		}
-		if err == nil {
-			err = flush()
-		}
-		return err
-	})
+	return base, nil
 }
 
 // summarize computes the small answers about a catalog.
@@ -368,15 +320,231 @@ func summarize(ctx context.Context, cdb catalog.DB) (Summary, uint64, error) {
 	return sum, gen, err
 }
 
+// etcdOps turns ops into etcd operations under the key prefix plus rel.
+func (s *Store) etcdOps(under string, ops []op) []clientv3.Op {
+	out := make([]clientv3.Op, 0, len(ops))
+	for _, o := range ops {
+		k := s.key(under + o.rel)
+		switch {
+		case o.val != nil:
+			out = append(out, clientv3.OpPut(k, string(o.val)))
+		case o.end != "":
+			out = append(out, clientv3.OpDelete(k, clientv3.WithRange(s.key(under+o.end))))
+		default:
+			out = append(out, clientv3.OpDelete(k))
+		}
+	}
+	return out
+}
+
+// txn runs ops in one transaction if this writer still holds the lock
+// (and the extra comparisons hold); it retries once or twice while the
+// cluster elects a leader.
+func (s *Store) txn(ctx context.Context, l *Lock, what string, cmps []clientv3.Cmp, ops []op) error {
+	_, err := s.txnRev(ctx, l, what, cmps, s.etcdOps("", ops))
+	return err
+}
+
+func (s *Store) txnRev(ctx context.Context, l *Lock, what string, cmps []clientv3.Cmp, ops []clientv3.Op) (int64, error) {
+	cmps = append(cmps, l.owner())
+	var err error
+	var resp *clientv3.TxnResponse
+	for attempt := 0; attempt < 3; attempt++ {
+		rctx, cancel := s.request(ctx)
+		resp, err = s.cli.Txn(rctx).If(cmps...).Then(ops...).Commit()
+		cancel()
+		if err == nil || ctx.Err() != nil || !transient(err) || len(cmps) > 1 {
+			// A compare-and-swap is not retried blindly: it may have
+			// succeeded; the caller reads the current key again.
+			break
+		}
+	}
+	if err != nil {
+		return 0, s.etcdErr(ctx, what, err)
+	}
+	if !resp.Succeeded {
+		return 0, fmt.Errorf("%s: %w", what, ErrLostRace)
+	}
+	return resp.Header.Revision, nil
+}
+
+// ErrLostRace is returned by a publish when the current key moved or the
+// writer lost its lock (its lease expired) since it read the generation
+// it built on. Nothing became visible; retry.
+var ErrLostRace = errors.New("the catalog changed or the writer lock was lost during the write")
+
+// batches cuts ops into runs that fit one transaction beside reserve
+// operations of reserveBytes.
+func (s *Store) batches(ops []op, reserve, reserveBytes int) [][]op {
+	var out [][]op
+	start, size := 0, reserveBytes
+	for i, o := range ops {
+		if i > start && (i-start+reserve >= s.cfg.TxnOps || size+o.size() > s.cfg.TxnBytes) {
+			out = append(out, ops[start:i])
+			start, size = i, reserveBytes
+		}
+		size += o.size()
+	}
+	if start < len(ops) || len(out) == 0 {
+		out = append(out, ops[start:])
+	}
+	return out
+}
+
+// publish makes the local catalog c, whose changes since base are ops,
+// the next generation. A write that fits one transaction (at most TxnOps
+// operations and TxnBytes bytes, current key and summary included) is that
+// transaction: compare the current key's mod revision with base's, then
+// put and delete exactly the changed keys. A larger one is staged (see
+// stage). It returns the new current key's mod revision.
+func (s *Store) publish(ctx context.Context, l *Lock, base *Snapshot, c catalog.DB, ops []op) (int64, error) {
+	sum, gen, err := summarize(ctx, c)
+	if err != nil {
+		return 0, err
+	}
+	sumB, _ := json.Marshal(sum)
+	host, _ := os.Hostname()
+	cur := currentRecord{Format: layoutFormat, Version: layoutVersion, Generation: gen, Published: s.opts.Now().UTC(),
+		Publisher: &catalog.Holder{PID: os.Getpid(), Command: s.opts.Command, Host: host}}
+	meta := []op{{rel: relSummary, val: sumB}}
+	if rv := s.revsAfter(ctx, base); rv != nil {
+		meta = append(meta, op{rel: relRevs, val: rv})
+	}
+	what := fmt.Sprintf("publish %s generation %d", s.URL(), gen)
+	if b := s.batches(ops, len(meta)+1, 1024+len(sumB)); len(b) > 1 {
+		return s.stage(ctx, l, base, cur, append(ops, meta...))
+	}
+	curB, _ := json.Marshal(cur)
+	all := append(append(ops, meta...), op{rel: relCurrent, val: curB})
+	failpoint.Hit("etcd.before-cas")
+	rev, err := s.txnRev(ctx, l, what, []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(s.key(relCurrent)), "=", base.CurrentModRev)}, s.etcdOps("", all))
+	if err != nil {
+		return 0, err
+	}
+	failpoint.Hit("etcd.after-cas")
+	return rev, nil
+}
+
+// stage publishes a write too large for one transaction. Its changes go
+// under stage/<G>/ first (a put as 'p'+value, a delete as 'd', a range
+// delete as 'r'+end), as many transactions as it takes, all invisible to
+// readers. One compare-and-swap then sets the current key to generation G
+// with Stage G: from that revision on, readers let stage/<G>/ override
+// kv/. Then the staged changes are applied to their own keys (folded) and
+// a last transaction clears Stage and deletes stage/<G>/. A writer that
+// dies before the swap leaves keys the next writer deletes; after it, a
+// stage the next writer folds.
+func (s *Store) stage(ctx context.Context, l *Lock, base *Snapshot, cur currentRecord, ops []op) (int64, error) {
+	sp := stagePrefix(cur.Generation)
+	staged := make([]op, 0, len(ops))
+	for _, o := range ops {
+		switch {
+		case o.val != nil:
+			staged = append(staged, op{rel: sp + o.rel, val: append([]byte{stagePut}, o.val...)})
+		case o.end != "":
+			staged = append(staged, op{rel: sp + o.rel, val: append([]byte{stageRange}, o.end...)})
+		default:
+			staged = append(staged, op{rel: sp + o.rel, val: []byte{stageDel}})
+		}
+	}
+	failpoint.Hit("etcd.before-keys")
+	for _, b := range s.batches(staged, 0, 0) {
+		if err := s.txn(ctx, l, fmt.Sprintf("stage %s generation %d", s.URL(), cur.Generation), nil, b); err != nil {
+			return 0, err
+		}
+		failpoint.Hit("etcd.after-chunk")
+	}
+	cur.Stage = cur.Generation
+	curB, _ := json.Marshal(cur)
+	failpoint.Hit("etcd.before-cas")
+	rev, err := s.txnRev(ctx, l, fmt.Sprintf("publish %s generation %d", s.URL(), cur.Generation),
+		[]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(s.key(relCurrent)), "=", base.CurrentModRev)},
+		s.etcdOps("", []op{{rel: relCurrent, val: curB}}))
+	if err != nil {
+		return 0, err
+	}
+	failpoint.Hit("etcd.after-cas")
+	sn := &Snapshot{Revision: rev, CurrentModRev: rev, Current: &cur}
+	if err := s.fold(ctx, l, sn); err != nil {
+		return 0, err
+	}
+	after, err := s.Current(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return after.CurrentModRev, nil
+}
+
+// fold applies the staged write of sn to its own keys and clears the
+// stage. Folding changes nothing a reader sees, so it can be repeated by
+// the next writer if this one dies.
+func (s *Store) fold(ctx context.Context, l *Lock, sn *Snapshot) error {
+	g := sn.Current.Stage
+	sp := stagePrefix(g)
+	var ops []op
+	err := s.scan(ctx, s.key(sp), s.key(prefixEnd(sp)), sn.Revision, 256, func(k string, v []byte) error {
+		rel := k[len(s.key(sp)):]
+		if len(v) == 0 {
+			return fmt.Errorf("fold %s generation %d: empty staged key %q: %w", s.URL(), g, rel, catalog.ErrCorrupt)
+		}
+		switch v[0] {
+		case stagePut:
+			ops = append(ops, op{rel: rel, val: v[1:]})
+		case stageDel:
+			ops = append(ops, op{rel: rel})
+		case stageRange:
+			ops = append(ops, op{rel: rel, end: string(v[1:])})
+		default:
+			return fmt.Errorf("fold %s generation %d: staged key %q: unknown tag: %w", s.URL(), g, rel, catalog.ErrCorrupt)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	what := fmt.Sprintf("fold %s generation %d", s.URL(), g)
+	for _, b := range s.batches(ops, 0, 0) {
+		if err := s.txn(ctx, l, what, nil, b); err != nil {
+			return err
+		}
+		failpoint.Hit("etcd.after-fold")
+	}
+	cur := *sn.Current
+	cur.Stage = 0
+	curB, _ := json.Marshal(cur)
+	return s.txn(ctx, l, what, []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(s.key(relCurrent)), "=", sn.CurrentModRev)},
+		[]op{{rel: relCurrent, val: curB}, {rel: sp, end: prefixEnd(sp)}})
+}
+
+// publishAll publishes every key of the local catalog c as the catalog
+// (a new catalog, a copy, a conversion): base holds none under kv/.
+func (s *Store) publishAll(ctx context.Context, l *Lock, base *Snapshot, c *localCopy) error {
+	enc := encoder{valueSize: s.cfg.ValueSize}
+	err := c.db.ForEachRaw(func(kv boltstore.RawKV) error {
+		kv.Value = append([]byte(nil), kv.Value...)
+		kv.Key = append([]byte(nil), kv.Key...)
+		return enc.change(kv, nil)
+	})
+	if err != nil {
+		return err
+	}
+	rev, err := s.publish(ctx, l, base, c.db, enc.ops)
+	if err != nil {
+		return err
+	}
+	c.modRev = rev
+	return nil
+}
+
 // View runs fn on the current generation, read at one etcd revision. The
-// small answers (Generation, ViewDigest, Identity, CountFiles,
-// EntryCount, StorageState) come from the generation's
-// manifest and the journal from its own keys; the first call that needs
-// the files downloads the generation, at the same revision.
+// small answers come from the summary key, a file from its two keys, a
+// listing from the files' headers and the journal from its keys; the
+// first call that needs more copies the whole generation, at the same
+// revision, into a local file.
 func (db *DB) View(ctx context.Context, fn func(catalog.Tx) error) error {
 	db.mu.Lock()
-	if c := db.scratch; c != nil {
-		// A writer holding the lock knows the current generation.
+	if c := db.mirror; c != nil {
+		// A writer holding the lock has the current generation.
 		defer db.mu.Unlock()
 		return c.db.View(ctx, fn)
 	}
@@ -385,35 +553,26 @@ func (db *DB) View(ctx context.Context, fn func(catalog.Tx) error) error {
 	if err != nil {
 		return err
 	}
-	if sn.Manifest == nil {
-		if !db.opts.ReadOnly {
-			// A writable open of a new catalog: it is empty.
-			c, err := db.s.materialize(ctx, sn, true)
-			if err != nil {
-				return err
-			}
-			defer c.close()
-			return c.db.View(ctx, fn)
-		}
+	if !sn.Exists() {
 		return fmt.Errorf("read catalog %q: %w", db.location, catalog.ErrNoCatalog)
 	}
-	tx := &lazyTx{ctx: ctx, db: db, snap: sn, now: db.opts.Now().UTC()}
+	tx := &lazyTx{ctx: ctx, s: db.s, location: db.location, snap: sn, now: db.opts.Now().UTC()}
 	defer tx.close()
 	return fn(tx)
 }
 
-// Check downloads the current generation, which checks it against its
-// manifest's size and SHA-256, runs bbolt's consistency check on it, and
-// compares the manifest's small answers with the file's own.
+// Check copies the current generation into a local file, runs the file
+// backend's check on it, recomputes the view from the files, and compares
+// the summary key with the catalog it describes.
 func (db *DB) Check(ctx context.Context) error {
 	sn, err := db.s.Current(ctx)
 	if err != nil {
 		return err
 	}
-	if sn.Manifest == nil {
+	if !sn.Exists() {
 		return fmt.Errorf("check catalog %q: %w", db.location, catalog.ErrNoCatalog)
 	}
-	c, err := db.s.materialize(ctx, sn, true)
+	c, err := db.s.loadLocal(ctx, sn)
 	if err != nil {
 		return err
 	}
@@ -421,39 +580,63 @@ func (db *DB) Check(ctx context.Context) error {
 	if err := c.db.Check(ctx); err != nil {
 		return err
 	}
+	if err := c.db.View(ctx, func(tx catalog.Tx) error { return tx.StoredEntriesMatch() }); err != nil {
+		return err
+	}
+	if sn.Legacy != nil {
+		return nil
+	}
 	sum, gen, err := summarize(ctx, c.db)
 	if err != nil {
 		return err
 	}
+	stored, err := readSummary(ctx, db.s, sn)
+	if err != nil {
+		return err
+	}
 	a, _ := json.Marshal(sum)
-	b, _ := json.Marshal(sn.Manifest.Summary)
+	b, _ := json.Marshal(stored)
 	if gen != sn.Generation() || string(a) != string(b) {
-		return fmt.Errorf("check catalog %q: generation %d: the manifest's summary disagrees with the catalog it describes: %w",
+		return fmt.Errorf("check catalog %q: generation %d: the summary key disagrees with the catalog it describes: %w",
 			db.location, sn.Generation(), catalog.ErrCorrupt)
 	}
 	return nil
 }
 
-// lazyTx is a read transaction on one snapshot: small answers from the
-// manifest, everything else from a scratch copy downloaded on first use.
+func readSummary(ctx context.Context, s *Store, sn *Snapshot) (*Summary, error) {
+	v, err := s.get(ctx, sn, relSummary)
+	if err != nil {
+		return nil, err
+	}
+	if v == nil {
+		return nil, fmt.Errorf("read %s: generation %d has no summary key: %w", s.URL(), sn.Generation(), catalog.ErrCorrupt)
+	}
+	var sum Summary
+	if err := json.Unmarshal(v, &sum); err != nil {
+		return nil, fmt.Errorf("read %s: summary key: %w: %v", s.URL(), catalog.ErrCorrupt, err)
+	}
+	return &sum, nil
+}
+
+// lazyTx is a read transaction on one snapshot: the small answers, single
+// files, listings and the journal from their keys; everything else from a
+// local copy made on first use.
 type lazyTx struct {
-	ctx  context.Context
-	db   *DB
-	snap *Snapshot
-	now  time.Time
-	copy *scratchCopy
-	err  error
+	ctx      context.Context
+	s        *Store
+	location string
+	snap     *Snapshot
+	now      time.Time
+	summary  *Summary
+	copy     *localCopy
+	err      error
 }
 
 func (tx *lazyTx) close() { tx.copy.close() }
 
 func (tx *lazyTx) full() (catalog.DB, error) {
 	if tx.copy == nil && tx.err == nil {
-		tx.copy, tx.err = tx.db.s.materialize(tx.ctx, tx.snap, true)
-		if errors.Is(tx.err, errCompacted) {
-			tx.err = fmt.Errorf("read catalog %q: etcd compacted revision %d away while it was read (its history retention is shorter than this read; retry): %w",
-				tx.db.location, tx.snap.Revision, tx.err)
-		}
+		tx.copy, tx.err = tx.s.loadLocal(tx.ctx, tx.snap)
 	}
 	if tx.err != nil {
 		return nil, tx.err
@@ -461,7 +644,7 @@ func (tx *lazyTx) full() (catalog.DB, error) {
 	return tx.copy.db, nil
 }
 
-// onFull runs fn in a read transaction of the downloaded copy.
+// onFull runs fn in a read transaction of the local copy.
 func (tx *lazyTx) onFull(fn func(catalog.Tx) error) error {
 	cdb, err := tx.full()
 	if err != nil {
@@ -470,48 +653,185 @@ func (tx *lazyTx) onFull(fn func(catalog.Tx) error) error {
 	return cdb.View(tx.ctx, fn)
 }
 
-func (tx *lazyTx) sum() *Summary            { return &tx.snap.Manifest.Summary }
-func (tx *lazyTx) Now() time.Time           { return tx.now }
-func (tx *lazyTx) Generation() uint64       { return tx.snap.Generation() }
-func (tx *lazyTx) ViewDigest() aptos.Digest { return tx.sum().ViewDigest }
-func (tx *lazyTx) EntryCount() int          { return tx.sum().Entries }
-func (tx *lazyTx) Identity() (aptos.HashValue, bool) {
-	var id aptos.HashValue
-	if tx.sum().Identity == "" {
+// sum returns the summary, or nil for a catalog of the old layout (then
+// every answer comes from the local copy).
+func (tx *lazyTx) sum() (*Summary, error) {
+	if tx.snap.Legacy != nil {
+		return nil, nil
+	}
+	if tx.summary == nil {
+		s, err := readSummary(tx.ctx, tx.s, tx.snap)
+		if err != nil {
+			return nil, err
+		}
+		tx.summary = s
+	}
+	return tx.summary, nil
+}
+
+func (tx *lazyTx) Now() time.Time     { return tx.now }
+func (tx *lazyTx) Generation() uint64 { return tx.snap.Generation() }
+
+func (tx *lazyTx) ViewDigest() (d aptos.Digest) {
+	if s, err := tx.sum(); err == nil && s != nil {
+		return s.ViewDigest
+	}
+	_ = tx.onFull(func(t catalog.Tx) error { d = t.ViewDigest(); return nil })
+	return d
+}
+
+func (tx *lazyTx) EntryCount() (n int) {
+	if s, err := tx.sum(); err == nil && s != nil {
+		return s.Entries
+	}
+	_ = tx.onFull(func(t catalog.Tx) error { n = t.EntryCount(); return nil })
+	return n
+}
+
+func (tx *lazyTx) Identity() (id aptos.HashValue, ok bool) {
+	s, err := tx.sum()
+	if err != nil || s == nil {
+		_ = tx.onFull(func(t catalog.Tx) error { id, ok = t.Identity(); return nil })
+		return id, ok
+	}
+	if s.Identity == "" {
 		return id, false
 	}
-	b, err := hex.DecodeString(tx.sum().Identity)
+	b, err := hex.DecodeString(s.Identity)
 	if err != nil || len(b) != len(id) {
 		return id, false
 	}
 	copy(id[:], b)
 	return id, true
 }
-func (tx *lazyTx) CountFiles() (int, int, error) {
-	return tx.sum().LiveFiles, tx.sum().MovedFiles, nil
+
+func (tx *lazyTx) CountFiles() (live, moved int, err error) {
+	s, err := tx.sum()
+	if err != nil {
+		return 0, 0, err
+	}
+	if s == nil {
+		err = tx.onFull(func(t catalog.Tx) error { live, moved, err = t.CountFiles(); return err })
+		return live, moved, err
+	}
+	return s.LiveFiles, s.MovedFiles, nil
 }
-func (tx *lazyTx) StorageState() (aptos.StorageState, error) { return tx.sum().State, nil }
+
+func (tx *lazyTx) StorageState() (st aptos.StorageState, err error) {
+	s, err := tx.sum()
+	if err != nil {
+		return st, err
+	}
+	if s == nil {
+		err = tx.onFull(func(t catalog.Tx) error { st, err = t.StorageState(); return err })
+		return st, err
+	}
+	return s.State, nil
+}
+
 func (tx *lazyTx) LatestTimestamps() (ts *aptos.CompactionTimestamps, h string, err error) {
-	// Not in the manifest: the line names every compacted file, easily
-	// megabytes, more than one etcd request may carry.
 	err = tx.onFull(func(t catalog.Tx) error { ts, h, err = t.LatestTimestamps(); return err })
 	return ts, h, err
 }
-func (tx *lazyTx) Operations(fn func(*catalog.Operation) bool) error {
-	return tx.db.s.Journal(tx.ctx, tx.snap, fn)
+
+// File reads the file's header and content keys.
+func (tx *lazyTx) File(handle string) (*catalog.File, error) {
+	if tx.snap.Legacy != nil || tx.copy != nil {
+		var f *catalog.File
+		err := tx.onFull(func(t catalog.Tx) (err error) { f, err = t.File(handle); return err })
+		return f, err
+	}
+	h, err := tx.s.get(tx.ctx, tx.snap, kvRel(boltstore.RawBucketFiles, []byte(handle)))
+	if err != nil {
+		return nil, err
+	}
+	if h == nil {
+		return nil, fmt.Errorf("file %q: %w", handle, catalog.ErrNotFound)
+	}
+	if len(h) < 9 || h[0] != tagFile {
+		return nil, fmt.Errorf("read %s: file %q: malformed header: %w", tx.s.URL(), handle, catalog.ErrCorrupt)
+	}
+	cv, err := tx.s.get(tx.ctx, tx.snap, kvRel(contentBucket, []byte(handle)))
+	if err != nil {
+		return nil, err
+	}
+	if cv == nil {
+		return nil, fmt.Errorf("read %s: file %q has no content key: %w", tx.s.URL(), handle, catalog.ErrCorrupt)
+	}
+	c, err := tx.s.decodeValue(tx.ctx, tx.snap, contentBucket, []byte(handle), cv)
+	if err != nil {
+		return nil, err
+	}
+	return boltstore.DecodeFileRecord(handle, append(append([]byte(nil), h[9:]...), c...), true)
 }
 
-func (tx *lazyTx) File(handle string) (f *catalog.File, err error) {
-	err = tx.onFull(func(t catalog.Tx) error { f, err = t.File(handle); return err })
-	return f, err
-}
+// ForEachFile lists the files' headers alone when withContent is false.
 func (tx *lazyTx) ForEachFile(withContent bool, fn func(*catalog.File) error) error {
-	return tx.onFull(func(t catalog.Tx) error { return t.ForEachFile(withContent, fn) })
+	if withContent || tx.snap.Legacy != nil || tx.copy != nil {
+		return tx.onFull(func(t catalog.Tx) error { return t.ForEachFile(withContent, fn) })
+	}
+	fp := relKV + boltstore.RawBucketFiles + "/"
+	return tx.s.iterate(tx.ctx, tx.snap, fp, prefixEnd(fp), func(rel string, v []byte) error {
+		handle := rel[len(fp):]
+		if len(v) < 9 || v[0] != tagFile {
+			return fmt.Errorf("read %s: file %q: malformed header: %w", tx.s.URL(), handle, catalog.ErrCorrupt)
+		}
+		f, err := boltstore.DecodeFileRecord(handle, v[9:], false)
+		if err != nil {
+			return err
+		}
+		f.Size = int(binary.BigEndian.Uint64(v[1:]))
+		return fn(f)
+	})
 }
-func (tx *lazyTx) Files(state catalog.State) (fs []*catalog.File, err error) {
-	err = tx.onFull(func(t catalog.Tx) error { fs, err = t.Files(state); return err })
-	return fs, err
+
+func (tx *lazyTx) Files(state catalog.State) ([]*catalog.File, error) {
+	var out []*catalog.File
+	err := tx.ForEachFile(false, func(f *catalog.File) error {
+		if state == 0 || f.State == state {
+			out = append(out, f)
+		}
+		return nil
+	})
+	return out, err
 }
+
+// Operations reads the journal's keys newest first, a page at a time.
+func (tx *lazyTx) Operations(fn func(*catalog.Operation) bool) error {
+	if tx.snap.Legacy != nil || tx.copy != nil || tx.snap.Current.Stage != 0 {
+		return tx.onFull(func(t catalog.Tx) error { return t.Operations(fn) })
+	}
+	jp := tx.s.key(relKV + boltstore.RawBucketJournal + "/")
+	end := prefixEnd(jp)
+	for {
+		rctx, cancel := tx.s.request(tx.ctx)
+		resp, err := tx.s.cli.Get(rctx, jp, clientv3.WithRange(end), clientv3.WithRev(tx.snap.Revision),
+			clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend), clientv3.WithLimit(100))
+		cancel()
+		if err != nil {
+			return tx.s.readErr(tx.ctx, err)
+		}
+		for _, kv := range resp.Kvs {
+			key := kv.Key[len(jp):]
+			v, err := tx.s.decodeValue(tx.ctx, tx.snap, boltstore.RawBucketJournal, key, kv.Value)
+			if err != nil {
+				return err
+			}
+			var op catalog.Operation
+			if err := json.Unmarshal(v, &op); err != nil {
+				return fmt.Errorf("read %s journal record %x: %w: %v", tx.s.URL(), key, catalog.ErrCorrupt, err)
+			}
+			if !fn(&op) {
+				return nil
+			}
+			end = string(kv.Key)
+		}
+		if !resp.More {
+			return nil
+		}
+	}
+}
+
 func (tx *lazyTx) View() (v *aptos.View, err error) {
 	err = tx.onFull(func(t catalog.Tx) error { v, err = t.View(); return err })
 	return v, err

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 )
 
 // Connection holds what a catalog URL does not say: TLS files and
 // credentials, named as etcdctl names them (--cacert, --cert, --key,
-// --user, --password; ETCDCTL_USER and ETCDCTL_PASSWORD).
+// --user, --password; ETCDCTL_USER and ETCDCTL_PASSWORD). Pass it to
+// catalog.Open in Options.Backend (a Connection or a *Connection).
 type Connection struct {
 	CACert string // PEM file of the CA that signed the members' certificates
 	Cert   string // PEM client certificate (mutual TLS)
@@ -20,27 +20,6 @@ type Connection struct {
 	User string
 	// Password, if set, overrides a password given in User.
 	Password string
-}
-
-var connection struct {
-	sync.Mutex
-	c Connection
-}
-
-// SetConnection sets the TLS files and credentials used by every etcd
-// catalog opened afterwards through catalog.Open. The CLI calls it once
-// from its flags and environment.
-func SetConnection(c Connection) {
-	connection.Lock()
-	connection.c = c
-	connection.Unlock()
-}
-
-func applyConnection(cfg *Config) error {
-	connection.Lock()
-	c := connection.c
-	connection.Unlock()
-	return c.Apply(cfg)
 }
 
 // Apply fills cfg's TLS and credentials from c. TLS is on when any of

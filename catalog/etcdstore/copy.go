@@ -10,10 +10,10 @@ import (
 )
 
 // CopyIn publishes the bbolt catalog file at path as the etcd catalog at
-// location, which must not exist yet: the file becomes its generation G
-// as it is (files, index, journal), and every journal record also gets
-// its own key. Nothing is visible until the final compare-and-swap. It
-// returns the generation published.
+// location, which must not exist yet (or be the empty generation 0 a
+// writable open creates): every key of the file becomes a key of the
+// layout, staged and published with one compare-and-swap. It returns the
+// generation published.
 func CopyIn(ctx context.Context, location, path string, opts *catalog.Options) (uint64, error) {
 	db, err := catalog.Open(ctx, location, withDefaults(opts, false))
 	if err != nil {
@@ -22,43 +22,39 @@ func CopyIn(ctx context.Context, location, path string, opts *catalog.Options) (
 	defer db.Close()
 	e := db.(*DB)
 	s := e.s
-	base, err := s.Current(ctx)
-	if err != nil {
-		return 0, err
-	}
-	// Open created an empty generation 0; anything beyond it is a
-	// catalog we must not overwrite.
-	if base.Manifest != nil && (base.Generation() != 0 || base.Manifest.Summary.LiveFiles+base.Manifest.Summary.MovedFiles != 0) {
-		return 0, fmt.Errorf("copy to %s: the catalog already exists (generation %d); copy into a new prefix", location, base.Generation())
-	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.scratch.close()
-	e.scratch = nil
-	// Work on a private copy: the source stays untouched.
-	tmp, done, err := s.newScratch()
+	base, err := s.prepare(ctx, e.lock)
 	if err != nil {
 		return 0, err
 	}
-	defer done()
-	if err := boltstore.CopyFile(path, tmp); err != nil {
-		return 0, err
+	if base.Legacy != nil || base.Generation() != 0 {
+		return 0, fmt.Errorf("copy to %s: the catalog already exists (generation %d); copy into a new prefix", location, base.Generation())
 	}
-	src, err := catalog.Open(ctx, tmp, s.scratchOptions(true))
+	if sum, err := readSummary(ctx, s, base); err != nil || sum.LiveFiles+sum.MovedFiles != 0 {
+		if err != nil {
+			return 0, err
+		}
+		return 0, fmt.Errorf("copy to %s: the catalog already exists (generation %d); copy into a new prefix", location, base.Generation())
+	}
+	c, err := s.newLocal(ctx, path)
 	if err != nil {
 		return 0, err
 	}
-	defer src.Close()
-	sn, err := s.publishFile(ctx, e.lock, base, src, tmp, nil, true)
-	if err != nil {
+	// Generation 0's keys are a subset of any catalog's: the copy's
+	// replace them.
+	if err := s.publishAll(ctx, e.lock, base, c); err != nil {
+		c.close()
 		return 0, err
 	}
-	return sn.Generation(), nil
+	e.mirror.close()
+	e.mirror = c
+	return generationOf(ctx, c.db)
 }
 
 // CopyOut writes the current generation of the etcd catalog at location
 // to a new bbolt file at path (which must not exist), read at one
-// revision and checked against its manifest. It returns the generation.
+// revision. It returns the generation.
 func CopyOut(ctx context.Context, location, path string, opts *catalog.Options) (uint64, error) {
 	db, err := catalog.Open(ctx, location, withDefaults(opts, true))
 	if err != nil {
@@ -70,12 +66,23 @@ func CopyOut(ctx context.Context, location, path string, opts *catalog.Options) 
 	if err != nil {
 		return 0, err
 	}
-	if sn.Manifest == nil {
+	if !sn.Exists() {
 		return 0, fmt.Errorf("copy from %s: %w", location, catalog.ErrNoCatalog)
 	}
+	c, err := s.loadLocal(ctx, sn)
+	if err != nil {
+		return 0, err
+	}
+	defer c.close()
+	gen, err := generationOf(ctx, c.db)
+	if err != nil {
+		return 0, err
+	}
+	src := c.db.Location()
+	c.db.Close()
 	tmp := fmt.Sprintf("%s.copying-%d", path, os.Getpid())
 	defer os.Remove(tmp)
-	if err := s.Download(ctx, sn, tmp); err != nil {
+	if err := boltstore.CopyFile(src, tmp); err != nil {
 		return 0, err
 	}
 	if err := syncFile(tmp); err != nil {
@@ -85,7 +92,7 @@ func CopyOut(ctx context.Context, location, path string, opts *catalog.Options) 
 	if err := os.Link(tmp, path); err != nil {
 		return 0, fmt.Errorf("copy to %s: %w", path, err)
 	}
-	return sn.Generation(), nil
+	return gen, nil
 }
 
 func withDefaults(o *catalog.Options, readOnly bool) *catalog.Options {

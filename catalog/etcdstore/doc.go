@@ -1,98 +1,73 @@
-// Package etcdstore keeps a metactl catalog in etcd, for operators whose
-// jobs (backup coordinator, compaction, verify, restore) run on several
-// hosts and want one catalog they all see, with no single disk to lose.
-// Catalogs are named "etcd://HOST:PORT[,HOST:PORT...]/PREFIX" (ParseURL).
-//
-// # Design: copy-on-write generations
-//
-// etcd limits one transaction to 128 operations and about 1.5 MiB by
-// default, so a write of thousands of changes (a compaction) can never be
-// one etcd transaction. Instead a write builds the next generation of the
-// whole catalog locally and publishes it with one compare-and-swap:
-//
-//  1. Take the writer lock (below).
-//  2. Read the current pointer and its manifest at one etcd revision.
-//  3. Collect garbage (below).
-//  4. Download generation G into a scratch bbolt file and run the write
-//     there with package catalog's own DB.Update: every semantic of the
-//     file catalog (validation, conflicts, the entry index and digest,
-//     view preservation, the journal record, no-op writes) comes from the
-//     same code.
-//  5. If the write changed something, cut the file into chunks
-//     (gzip-compressed, 1 MiB before compression) and put them under the
-//     next slot, <prefix>/gen/<S+1>/chunk/<i>, as many requests as it
-//     takes. Readers do not look there yet.
-//  6. Put the journal record of generation G+1 (its own key; readers
-//     ignore records past the current generation). Then publish with ONE
-//     transaction: if the current pointer's mod revision is still the one
-//     read in step 2 and the lock key is still ours, put the manifest and
-//     the pointer. Otherwise nothing changes (ErrLostRace).
-//
-// Readers read the current pointer and then every key of that generation
-// at the same etcd revision (WithRev), so they always see one whole
-// generation, whatever is published or deleted meanwhile. A reader that
-// only needs the small answers (status, counts, digest, identity) reads
-// the manifest alone; the journal is one key
-// per generation, read the same way; only commands that need the files
-// (read, ls, verify, plan, export, compaction's input) download the
-// generation.
+// Package etcdstore keeps a metactl catalog in etcd, for jobs on several
+// hosts that share one catalog. Catalogs are named
+// "etcd://HOST:PORT[,HOST:PORT...]/PREFIX[?OPTIONS]" ([ParseURL]); TLS and
+// credentials are a [Connection] in catalog.Options.Backend.
 //
 // # Keys
 //
-//	<prefix>/current                            {"generation":G,"slot":S,"lineage":L,"published":T}
-//	<prefix>/lock                               holder JSON, bound to the writer's lease
-//	<prefix>/gen/<S, 20 digits>/manifest        Manifest JSON (generation, size, SHA-256, chunks, Summary)
-//	<prefix>/gen/<S, 20 digits>/chunk/<i, 8>    gzip of bytes [i*chunk, (i+1)*chunk) of the bbolt file
-//	<prefix>/journal/<L, 20>/<G, 20 digits>     the catalog.Operation that made generation G
+// The catalog lives in etcd key for key, as the file backend keeps it in
+// bbolt buckets (docs/design.md §9 says why):
 //
-// A slot is one publish: it grows by one every time, so a publish never
-// writes into keys a reader may be using. The catalog generation G is the
-// bbolt file's own (the file in a slot says its generation): one more per
-// write, or any number after a copy or an archive's restored history. A
-// lineage is one journal history: a write adds its record to the current
-// lineage; a copy or a restored history writes its whole journal to a new
-// lineage, named by its slot. Readers read the records of their lineage up
-// to their generation, at their revision. The downloaded file is checked
-// against the manifest's size and SHA-256 before it is opened.
+//	<prefix>/current                  {"format":"metactl-etcd","version":2,"generation":G,"stage":S,...}
+//	<prefix>/summary                  Summary JSON: the small answers (status)
+//	<prefix>/kv/files/<handle>        'f', content size u64, file record header (state, times, SHA-256, source)
+//	<prefix>/kv/content/<handle>      the file's content ('v' + bytes, or 'c' + chunk count u32 + size u64)
+//	<prefix>/kv/<bucket>/<key>        every other key of the file backend's buckets (entries, timestamps,
+//	                                  identities, journal, changes, deleted, meta): 'v' + value or 'c' + chunks
+//	<prefix>/kc/<bucket>/<key>\x00<i> chunk i (u32 BE) of a value larger than value-size (256 KiB)
+//	<prefix>/stage/<G, 20 digits>/... a staged write: 'p' + value, 'd' (delete), 'r' + range end
+//	<prefix>/lock/<lease>             concurrency.Mutex keys; the oldest holds the lock
+//	<prefix>/holder/<lease>           the holder's record (host, pid, command, start time)
+//	<prefix>/revs                     anchors of past generations, for history compaction
 //
-// # Writer lock
+// # Reads
 //
-// <prefix>/lock is created only if absent, bound to a lease of LeaseTTL
-// (default 10s) that the writer keeps alive; its value names the holder
-// (host, pid, command, start time). A writer that cannot take it within
-// the lock timeout returns a *catalog.BusyError naming the holder (exit 5
-// in the CLI). If the holder dies, its lease expires and the key goes with
-// it. The publish compares the lock key's create revision, so a writer
-// whose lease expired (a process paused for longer than the TTL) cannot
-// publish over another writer's work.
+// A reader reads current and then only keys, all at the revision of that
+// read, so it sees one generation whatever is written meanwhile: status
+// reads summary, read reads a file's two keys, a listing ranges over
+// kv/files/ (headers, no content), log pages kv/journal/ backwards. A
+// command that needs the whole catalog (verify, plan, export) copies every
+// kv/ key, paged, into a local bbolt file and reads that.
 //
-// # Garbage and the grace period
+// # Writes
 //
-// A writer killed before its compare-and-swap leaves chunks of a slot
-// newer than the current one, and perhaps its journal record: the next
-// writer deletes them (under the lock, before it writes that slot
-// itself), with journal lineages no kept slot uses. Superseded generations are deleted only once their
-// successor has been current for the grace period (default 10 minutes),
-// so a slow reader never loses the generation it is reading; a reader
-// whose revision etcd compacted away meanwhile starts over from the new
-// current generation. etcd keeps deleted values until its own history
-// compaction (run etcd with --auto-compaction-retention) and returns the
-// space to the file system only on defragmentation.
+// A writer holds the writer lock from Open to Close and keeps a local copy
+// of the catalog, loaded at its first write. It runs the write there with
+// the file backend's code (every semantic of a write comes from it), lists
+// the keys that changed (catalog.RawDB.Diff) and publishes exactly those:
 //
-// # Limits and costs
+//   - Up to txn-ops (120) operations and txn-bytes (1 MiB), current and
+//     summary included: ONE etcd transaction, if current's mod revision is
+//     the one the writer read and the writer still owns the lock.
+//   - Beyond that: the changes are put under stage/<G>/ in transactions
+//     of that size, invisible to readers; one compare-and-swap of current
+//     sets generation G with stage G, from which revision readers let
+//     stage/<G>/ override kv/; the staged keys are then copied to their
+//     places (folded) and a last transaction clears stage and deletes
+//     stage/<G>/. A large write thus sends its changes twice.
 //
-// Every write uploads the whole catalog (compressed) and every full read
-// downloads it: a write costs O(catalog size), not O(change). A million
-// metadata lines make a bbolt file of a few hundred MB that compresses
-// several-fold; etcd's default quota is 2 GiB and must hold the current
-// generation, those inside the grace period and the history etcd has not
-// compacted yet.
+// A writer killed before the swap leaves staged keys that the next writer
+// deletes; after it, a stage that the next writer folds. Either way readers
+// see the before or the after state.
 //
-// # Connection
+// # Lock
 //
-// Every etcd request is bounded by the lock timeout (at least 2s), so a
-// cluster whose members are all down gives an error naming the endpoints,
-// never a hang. TLS and credentials come from the caller (the CLI's
-// --etcd-cacert, --etcd-cert, --etcd-key and ETCDCTL_USER /
-// ETCDCTL_PASSWORD, as etcdctl names them).
+// A concurrency.Session (lease of lease-ttl, 10 s, kept alive) and a
+// concurrency.Mutex on <prefix>/lock: waiters queue by create revision and
+// wait on a watch of the key before theirs. A writer that times out gets a
+// *catalog.BusyError naming the holder. Every write compares the mutex
+// key's create revision, so a writer whose lease lapsed publishes nothing.
+//
+// # History and space
+//
+// After each write, metactl asks etcd to compact its history up to the
+// revision of the generation that was current a grace period (10 min) ago,
+// so a reader that started since keeps its revision; compact=off leaves it
+// to etcd's --auto-compaction-* settings. Defragmentation stays etcd's.
+//
+// # Old catalogs
+//
+// A catalog of layout version 1 (whole bbolt files in gzip chunks under
+// gen/<slot>/, journal under journal/) is still read, by copying its file
+// out, and is converted by its first write (or by metactl copy).
 package etcdstore

@@ -1,18 +1,24 @@
 package etcdstore
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/catalog/boltstore"
 	"github.com/metactl/metactl/internal/catalogtest"
 	"github.com/metactl/metactl/internal/etcdtest"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -86,8 +92,8 @@ func putFiles(t testing.TB, loc string, o catalog.Options, from, to uint64) *cat
 }
 
 // readAll reads the current generation whole and checks it: the small
-// answers from its manifest equal the downloaded file's own, and the
-// file's index agrees with its files.
+// answers from its summary key and the listing from the headers equal the
+// local copy's own, and the copy's index agrees with its files.
 func readAll(t testing.TB, loc string) (gen uint64, files int) {
 	t.Helper()
 	ctx := context.Background()
@@ -97,15 +103,25 @@ func readAll(t testing.TB, loc string) (gen uint64, files int) {
 		gen = tx.Generation()
 		live, moved, _ := tx.CountFiles()
 		files = live + moved
-		small := fmt.Sprint(tx.Generation(), tx.ViewDigest(), live, moved, tx.EntryCount())
+		fs, err := tx.Files(0)
+		if err != nil {
+			return err
+		}
+		small := fmt.Sprint(tx.Generation(), tx.ViewDigest(), live, moved, tx.EntryCount(), len(fs))
 		full, err := tx.(*lazyTx).full()
 		if err != nil {
 			return err
 		}
 		return full.View(ctx, func(ft catalog.Tx) error {
 			live, moved, _ := ft.CountFiles()
-			if got := fmt.Sprint(ft.Generation(), ft.ViewDigest(), live, moved, ft.EntryCount()); got != small {
-				return fmt.Errorf("manifest says %s, its file %s", small, got)
+			ffs, _ := ft.Files(0)
+			if got := fmt.Sprint(ft.Generation(), ft.ViewDigest(), live, moved, ft.EntryCount(), len(ffs)); got != small {
+				return fmt.Errorf("keys say %s, the local copy %s", small, got)
+			}
+			for i, f := range ffs {
+				if fmt.Sprint(*f) != fmt.Sprint(*fs[i]) {
+					return fmt.Errorf("listing: %+v, local copy %+v", *fs[i], *f)
+				}
 			}
 			return ft.StoredEntriesMatch()
 		})
@@ -150,7 +166,7 @@ func journal(t testing.TB, loc string) []uint64 {
 }
 
 func TestCreateWriteRead(t *testing.T) {
-	loc := location(t, cluster, "?chunk-size=4096")
+	loc := location(t, cluster, "")
 	ctx := context.Background()
 	if _, err := catalog.Open(ctx, loc, &catalog.Options{ReadOnly: true}); !errors.Is(err, catalog.ErrNoCatalog) {
 		t.Fatalf("reading a missing catalog: %v, want ErrNoCatalog", err)
@@ -175,7 +191,7 @@ func TestCreateWriteRead(t *testing.T) {
 	if op = putFiles(t, loc, catalog.Options{}, 0, 10); op.Changed() || op.Generation != 2 {
 		t.Fatalf("no-op write: %+v", op)
 	}
-	// Two writes in one open reuse the scratch copy.
+	// Two writes in one open reuse the local copy.
 	db := open(t, loc, catalog.Options{})
 	for i := uint64(300); i < 302; i++ {
 		if _, err := db.Update(ctx, "import", func(tx catalog.WriteTx) error {
@@ -187,139 +203,225 @@ func TestCreateWriteRead(t *testing.T) {
 	}
 	db.Close()
 	g, n := readAll(t, loc)
-	sn, _ := open(t, loc, catalog.Options{ReadOnly: true}).s.Current(ctx)
 	j := journal(t, loc)
-	t.Logf("generation %d: %d files in %d chunks of %d bytes (%d bytes), journal %v", g, n, sn.Manifest.Chunks,
-		sn.Manifest.ChunkSize, sn.Manifest.Size, j)
-	if g != 4 || n != 302 || fmt.Sprint(j) != "[4 3 2 1]" || sn.Manifest.Chunks < 2 {
-		t.Fatalf("after four writes: generation %d, %d files, journal %v, %d chunks", g, n, j, sn.Manifest.Chunks)
+	if g != 4 || n != 302 || fmt.Sprint(j) != "[4 3 2 1]" {
+		t.Fatalf("after four writes: generation %d, %d files, journal %v", g, n, j)
 	}
-	if err := open(t, loc, catalog.Options{ReadOnly: true}).Check(ctx); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// TestPublishIsCompareAndSwap: a publish built on a generation that is no
-// longer current, or by a writer whose lock lapsed, changes nothing.
-func TestPublishIsCompareAndSwap(t *testing.T) {
-	loc := location(t, cluster, "?chunk-size=4096")
-	ctx := context.Background()
-	putFiles(t, loc, catalog.Options{}, 0, 50)
-
-	stale := func(db *DB, base *Snapshot) error {
-		c, err := db.s.materialize(ctx, base, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.close()
-		if _, err := c.db.Update(ctx, "import", func(tx catalog.WriteTx) error {
-			_, err := tx.PutFile(txnFile(1000).NewFile("stale"))
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
-		_, err = db.s.publishFile(ctx, db.lock, base, c.db, c.path, nil, false)
-		return err
-	}
-
-	// 1. The current pointer moved between read and publish.
-	db := open(t, loc, catalog.Options{})
-	base, _ := db.s.Current(ctx)
-	cur, err := db.s.cli.Get(ctx, db.s.keyCurrent())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.s.cli.Put(ctx, db.s.keyCurrent(), string(cur.Kvs[0].Value)); err != nil { // same content, new mod revision
-		t.Fatal(err)
-	}
-	if err := stale(db, base); !errors.Is(err, ErrLostRace) {
-		t.Fatalf("publish on a moved pointer: %v, want ErrLostRace", err)
-	}
-	db.Close()
-
-	// 2. The writer's lock lapsed (lease revoked) before its publish.
-	db = open(t, loc, catalog.Options{})
-	base, _ = db.s.Current(ctx)
-	if _, err := db.s.cli.Revoke(ctx, db.lock.lease); err != nil {
-		t.Fatal(err)
-	}
-	if err := stale(db, base); !errors.Is(err, ErrLostRace) {
-		t.Fatalf("publish without the lock: %v, want ErrLostRace", err)
-	}
-	db.Close()
-	if g, n := readAll(t, loc); g != 1 || n != 50 {
-		t.Fatalf("after refused publishes: generation %d, %d files; want 1, 50", g, n)
-	}
-	// The next writer collects the refused generation's chunks (and one
-	// more, far beyond any real chunk count) before it writes its own.
-	rs := open(t, loc, catalog.Options{ReadOnly: true}).s
-	if len(keys(t, rs, fmt.Sprintf("/gen/%020d/", 2))) == 0 {
-		t.Fatal("the refused publishes left no chunks: the test tests nothing")
-	}
-	rs.cli.Put(ctx, rs.keyChunk(2, 99999999), "garbage")
-	putFiles(t, loc, catalog.Options{}, 50, 51)
-	sn, _ := rs.Current(ctx)
-	if n := len(keys(t, rs, fmt.Sprintf("/gen/%020d/chunk/", 2))); sn.Generation() != 2 || n != sn.Manifest.Chunks {
-		t.Errorf("generation %d has %d chunk keys, its manifest %d", sn.Generation(), n, sn.Manifest.Chunks)
-	}
-}
-
-// TestReaderAtOneRevision: a reader holds the revision at which it read
-// the current pointer; generations published and collected after it do
-// not change what it downloads. Readers during a stream of publishes see
-// whole generations.
-func TestReaderAtOneRevision(t *testing.T) {
-	loc := location(t, cluster, "?chunk-size=4096&grace=0s")
-	ctx := context.Background()
-	putFiles(t, loc, catalog.Options{}, 0, 100)
+	// One file, read from its keys alone.
 	r := open(t, loc, catalog.Options{ReadOnly: true})
 	err := r.View(ctx, func(tx catalog.Tx) error {
-		putFiles(t, loc, catalog.Options{}, 100, 200)
-		putFiles(t, loc, catalog.Options{}, 200, 300) // collects generation 1 (grace 0)
-		if ks := keys(t, r.s, fmt.Sprintf("/gen/%020d/", 1)); len(ks) != 0 {
-			t.Fatalf("generation 1 not collected: %v", ks)
+		f, err := tx.File(txnFile(7).Handle())
+		if err != nil {
+			return err
 		}
+		if string(f.Content) != string(txnFile(7).Content()) || f.State != catalog.Live {
+			t.Errorf("file 7: %q", f.Content)
+		}
+		if _, err := tx.File("metadata/nope.meta"); !errors.Is(err, catalog.ErrNotFound) {
+			t.Errorf("missing file: %v", err)
+		}
+		if tx.(*lazyTx).copy != nil {
+			t.Error("reading one file copied the catalog")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// changedKeys returns the keys (below the prefix) the last transaction
+// put, and the request it took.
+func lastRevKeys(t testing.TB, s *Store) []string {
+	t.Helper()
+	sn, err := s.Current(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := s.cli.Get(context.Background(), s.cfg.Prefix+"/", clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, kv := range resp.Kvs {
+		if kv.ModRevision == sn.CurrentModRev {
+			out = append(out, strings.TrimPrefix(string(kv.Key), s.cfg.Prefix))
+		}
+	}
+	return out
+}
+
+// TestWriteIsOneTransactionOfChangedKeys: adding one file to a catalog of
+// 300 is one etcd transaction that puts that file's header and content,
+// its view entry, the journal and change records and the small keys.
+func TestWriteIsOneTransactionOfChangedKeys(t *testing.T) {
+	loc := location(t, cluster, "?compact=off")
+	ctx := context.Background()
+	putFiles(t, loc, catalog.Options{}, 0, 300)
+	s := open(t, loc, catalog.Options{ReadOnly: true}).s
+	before, _ := s.Current(ctx)
+	putFiles(t, loc, catalog.Options{}, 300, 301)
+	got := lastRevKeys(t, s)
+	after, _ := s.Current(ctx)
+	// Revisions: holder key, lock key, the write, unlock, lease revoke.
+	if after.Revision > before.Revision+5 {
+		t.Fatalf("one-file write took revisions %d..%d, want one transaction", before.Revision, after.Revision)
+	}
+	t.Logf("keys of the write: %q", got)
+	want := []string{"/current", "/kv/content/" + txnFile(300).Handle(), "/kv/files/" + txnFile(300).Handle(), "/summary"}
+	for _, w := range want {
+		if !slicesContains(got, w) {
+			t.Errorf("the write did not put %s", w)
+		}
+	}
+	if len(got) > 16 {
+		t.Errorf("a one-file write put %d keys", len(got))
+	}
+	// Moving a file changes its header, not its content.
+	db := open(t, loc, catalog.Options{})
+	if _, err := db.Update(ctx, "compact", func(tx catalog.WriteTx) error { return tx.SetState(txnFile(3).Handle(), catalog.Moved) }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	got = lastRevKeys(t, s)
+	if slicesContains(got, "/kv/content/"+txnFile(3).Handle()) || !slicesContains(got, "/kv/files/"+txnFile(3).Handle()) {
+		t.Errorf("moving a file put %q", got)
+	}
+	readAll(t, loc)
+}
+
+func slicesContains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// TestLargeWriteIsStaged: a write over the transaction limits goes under
+// stage/<G>/ and is published by one compare-and-swap; a reader that
+// started before sees the old generation whole; files larger than the
+// value size are chunked.
+func TestLargeWriteIsStaged(t *testing.T) {
+	loc := location(t, cluster, "?txn-ops=16&txn-bytes=16384&value-size=4096&compact=off")
+	ctx := context.Background()
+	putFiles(t, loc, catalog.Options{}, 0, 10)
+	s := open(t, loc, catalog.Options{ReadOnly: true}).s
+	before, _ := s.Current(ctx)
+	r := open(t, loc, catalog.Options{ReadOnly: true})
+	err := r.View(ctx, func(tx catalog.Tx) error {
+		putFiles(t, loc, catalog.Options{}, 10, 200)
 		fs, err := tx.Files(catalog.Live)
-		if tx.Generation() != 1 || len(fs) != 100 {
-			t.Fatalf("old reader sees generation %d with %d files, want 1 with 100", tx.Generation(), len(fs))
+		if tx.Generation() != 1 || len(fs) != 10 {
+			t.Fatalf("a reader that started before sees generation %d with %d files", tx.Generation(), len(fs))
 		}
 		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-
-	var stop atomic.Bool
-	var wg sync.WaitGroup
-	var reads, gens sync.Map
-	var nreads atomic.Int64
-	for range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for !stop.Load() {
-				g, n := readAll(t, loc)
-				reads.Store(g, n)
-				nreads.Add(1)
-			}
-		}()
+	after, _ := s.Current(ctx)
+	if after.Revision-before.Revision < 3 || after.Current.Stage != 0 {
+		t.Fatalf("a 190-file write took revisions %d..%d, stage %d", before.Revision, after.Revision, after.Current.Stage)
 	}
-	writes := 6
-	for i := range writes {
-		op := putFiles(t, loc, catalog.Options{}, uint64(300+i*30), uint64(330+i*30))
-		gens.Store(op.Generation, 330+i*30)
+	if ks := keys(t, s, "/stage/"); len(ks) != 0 {
+		t.Fatalf("staged keys left: %d", len(ks))
 	}
-	stop.Store(true)
-	wg.Wait()
-	distinct := 0
-	reads.Range(func(k, v any) bool {
-		distinct++
-		if want, ok := gens.Load(k); ok && want != v {
-			t.Errorf("generation %v read with %v files, want %v", k, v, want)
+	// A file of 20 KB: five chunks.
+	big := txnFile(1000)
+	var content []byte
+	for i := uint64(0); len(content) < 20000; i++ {
+		content = append(content, txnFile(1000+i).Content()...)
+	}
+	db := open(t, loc, catalog.Options{})
+	if _, err := db.Update(ctx, "import", func(tx catalog.WriteTx) error {
+		_, err := tx.PutFile(catalog.NewFile{Handle: big.Handle(), Content: content, Source: "test", State: catalog.Live})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if n := len(keys(t, s, "/kc/content/"+big.Handle())); n != 5 {
+		t.Errorf("a 20 KB file in %d chunks, want 5", n)
+	}
+	err = r.View(ctx, func(tx catalog.Tx) error {
+		f, err := tx.File(big.Handle())
+		if err == nil && string(f.Content) != string(content) {
+			t.Error("chunked file read back differently")
 		}
-		return true
+		return err
 	})
-	t.Logf("%d writes, %d whole reads of %d distinct generations", writes, nreads.Load(), distinct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, n := readAll(t, loc); g != 3 || n != 201 {
+		t.Fatalf("generation %d with %d files", g, n)
+	}
+}
+
+// TestStageLeftoversAndFold: keys a writer staged but never published are
+// deleted by the next writer; a stage published but not folded in is
+// read through by readers and folded by the next writer.
+func TestStageLeftoversAndFold(t *testing.T) {
+	loc := location(t, cluster, "?txn-ops=16&txn-bytes=16384&compact=off")
+	ctx := context.Background()
+	putFiles(t, loc, catalog.Options{}, 0, 10)
+	db := open(t, loc, catalog.Options{})
+	s := db.s
+	// A dead writer's staged keys.
+	s.cli.Put(ctx, s.key(stagePrefix(7)+"kv/files/metadata/x.meta"), "pjunk")
+	// A published stage not folded: generation 2 adds file 10 (written by
+	// hand as a writer would have staged it).
+	base, _ := s.Current(ctx)
+	c, err := s.loadLocal(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	enc := encoder{valueSize: s.cfg.ValueSize}
+	err = c.db.Diff(ctx, func() error {
+		_, err := c.db.Update(ctx, "import", func(tx catalog.WriteTx) error {
+			_, err := tx.PutFile(txnFile(10).NewFile("test"))
+			return err
+		})
+		return err
+	}, func(kv boltstore.RawKV) error { return enc.change(kv, kv.Old) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, _, _ := summarize(ctx, c.db)
+	sumB, _ := json.Marshal(sum)
+	cur := currentRecord{Format: layoutFormat, Version: layoutVersion, Generation: 2, Stage: 2}
+	sp := stagePrefix(2)
+	var staged []op
+	for _, o := range append(enc.ops, op{rel: relSummary, val: sumB}) {
+		staged = append(staged, op{rel: sp + o.rel, val: append([]byte{stagePut}, o.val...)})
+	}
+	curB, _ := json.Marshal(cur)
+	staged = append(staged, op{rel: relCurrent, val: curB})
+	for _, b := range s.batches(staged, 0, 0) {
+		if err := s.txn(ctx, db.lock, "test", nil, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	// Readers see generation 2 through the stage.
+	g, n := readAll(t, loc)
+	if g != 2 || n != 11 {
+		t.Fatalf("through the stage: generation %d, %d files", g, n)
+	}
+	putFiles(t, loc, catalog.Options{}, 11, 12)
+	rs := open(t, loc, catalog.Options{ReadOnly: true}).s
+	if ks := keys(t, rs, "/stage/"); len(ks) != 0 {
+		t.Fatalf("after the next write: staged keys %q", ks)
+	}
+	if g, n := readAll(t, loc); g != 3 || n != 12 {
+		t.Fatalf("after the fold: generation %d, %d files", g, n)
+	}
 }
 
 // TestLockExcludesAndNamesHolder: a second writer waits, then gives up
@@ -338,58 +440,148 @@ func TestLockExcludesAndNamesHolder(t *testing.T) {
 	if !strings.Contains(err.Error(), loc[:strings.Index(loc, "?")]) {
 		t.Errorf("busy error does not name the catalog: %v", err)
 	}
+	// The waiter's own keys are gone: only the holder's remain.
+	if ks := keys(t, a.s, "/lock/"); len(ks) != 1 {
+		t.Errorf("lock keys after a waiter gave up: %q", ks)
+	}
 	// Readers are not blocked by a writer.
 	readAll(t, loc)
+	// A waiter wakes when the holder unlocks (a watch, not a poll).
+	done := make(chan error, 1)
+	go func() {
+		db, err := catalog.Open(context.Background(), loc, &catalog.Options{Timeout: 10 * time.Second})
+		if err == nil {
+			db.Close()
+		}
+		done <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
 	a.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 	b := open(t, loc, catalog.Options{})
 	// A writer that dies: its keepalive stops, nobody revokes its lease.
-	b.lock.cancel()
+	b.lock.session.Orphan()
 	start = time.Now()
 	c := open(t, loc, catalog.Options{Timeout: 10 * time.Second})
 	c.Close()
 	t.Logf("a dead holder's lock expired after %s", time.Since(start).Round(100*time.Millisecond))
 }
 
-// TestCollectAfterGrace: superseded generations stay for the grace period
-// and go after it; unpublished ones (a dead writer's) go at the next
-// write.
-func TestCollectAfterGrace(t *testing.T) {
+// TestHistoryCompaction: after the grace period, a write asks etcd to
+// compact history up to the generation that was current then; a reader
+// inside the grace period keeps its revision.
+func TestHistoryCompaction(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
-	loc := location(t, cluster, "?chunk-size=4096&grace=1h")
+	loc := location(t, cluster, "?grace=1h")
 	o := catalog.Options{Now: clock}
-	open(t, loc, o).Close() // creates generation 0
-	s := open(t, loc, catalog.Options{ReadOnly: true}).s
 	ctx := context.Background()
-	gens := func() map[string]bool {
-		m := map[string]bool{}
-		for _, k := range keys(t, s, "/gen/") {
-			m[strings.TrimLeft(strings.Split(k, "/")[2], "0")] = true
-		}
-		return m
-	}
+	putFiles(t, loc, o, 1000, 1001)
+	s := open(t, loc, catalog.Options{ReadOnly: true, Now: clock}).s
 	for i := range 3 {
 		putFiles(t, loc, o, uint64(i*10), uint64(i*10+10))
 		advance(time.Minute)
 	}
-	if g := gens(); len(g) != 4 {
-		t.Fatalf("within the grace period: generations %v, want 0-3", g)
+	if c := s.CompactedTo(ctx); c != 0 {
+		t.Fatalf("compacted to %d within the grace period", c)
 	}
-	// A dead writer's chunks for generation 4 and its journal record.
-	s.cli.Put(ctx, s.keyChunk(4, 0), "garbage")
-	s.cli.Put(ctx, s.keyJournal(0, 4), "{}")
+	anchor, _ := s.Current(ctx)
 	advance(2 * time.Hour)
-	putFiles(t, loc, o, 100, 101) // generation 4, for real
-	g := gens()
-	if len(g) != 2 || !g["3"] || !g["4"] {
-		t.Fatalf("after the grace period: generations %v, want 3 (superseded just now) and 4", g)
+	putFiles(t, loc, o, 100, 101)
+	putFiles(t, loc, o, 101, 102)
+	c := s.CompactedTo(ctx)
+	if c < anchor.CurrentModRev {
+		t.Fatalf("compacted to %d, want at least %d (the generation current an hour ago)", c, anchor.CurrentModRev)
 	}
-	if _, n := readAll(t, loc); n != 31 {
-		t.Fatalf("%d files, want 31", n)
+	if _, err := s.cli.Get(ctx, s.key(relCurrent), clientv3.WithRev(c-1)); err == nil {
+		t.Fatalf("revision %d still readable after compaction to %d", c-1, c)
 	}
-	if j := journal(t, loc); fmt.Sprint(j) != "[4 3 2 1]" {
-		t.Fatalf("journal %v", j)
+	if _, n := readAll(t, loc); n != 33 {
+		t.Fatalf("%d files, want 33", n)
+	}
+}
+
+// writeLegacy stores the catalog file at path under prefix in layout
+// version 1, as metactl before it wrote catalogs: gzip chunks of the file,
+// a manifest, the journal under journal/0/ and current.
+func writeLegacy(t *testing.T, s *Store, path string) {
+	t.Helper()
+	ctx := context.Background()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const cs = 8192
+	m := Manifest{Format: manifestFormat, Version: manifestVersion, Generation: 1, Slot: 3, Size: int64(len(b)),
+		ChunkSize: cs, Chunks: (len(b) + cs - 1) / cs, Encoding: encodingGzip}
+	sum := sha256.Sum256(b)
+	m.SHA256 = hex.EncodeToString(sum[:])
+	for i := 0; i < m.Chunks; i++ {
+		var z bytes.Buffer
+		zw := gzip.NewWriter(&z)
+		zw.Write(b[i*cs : min(len(b), (i+1)*cs)])
+		zw.Close()
+		if _, err := s.cli.Put(ctx, s.legacyChunkKey(3, i), z.String()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mb, _ := json.Marshal(m)
+	s.cli.Put(ctx, fmt.Sprintf("%s%020d/manifest", s.key(relLegacyGen), 3), string(mb))
+	s.cli.Put(ctx, fmt.Sprintf("%s%020d/%020d", s.key(relLegacyJournal), 0, 1), "{}")
+	cur, _ := json.Marshal(legacyCurrentRecord{Generation: 1, Slot: 3})
+	s.cli.Put(ctx, s.key(relCurrent), string(cur))
+}
+
+// TestConvertLegacyLayout: a catalog of layout version 1 is read as it
+// is, and its first write converts it: the old keys go, the same catalog
+// (files, journal) is under kv/, and the write lands on top.
+func TestConvertLegacyLayout(t *testing.T) {
+	ctx := context.Background()
+	file := filepath.Join(t.TempDir(), "v1.db")
+	fdb, err := catalog.Open(ctx, file, &catalog.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fdb.Update(ctx, "import", func(tx catalog.WriteTx) error {
+		for i := uint64(0); i < 40; i++ {
+			if _, err := tx.PutFile(txnFile(i).NewFile("test")); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	fdb.Close()
+	loc := location(t, cluster, "")
+	s, err := Open(&Config{Endpoints: []string{cluster.Endpoints()}, Prefix: "/test/" + t.Name()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	writeLegacy(t, s, file)
+	if g, n := readAll(t, loc); g != 1 || n != 40 {
+		t.Fatalf("version-1 catalog read as generation %d with %d files", g, n)
+	}
+	putFiles(t, loc, catalog.Options{}, 40, 41)
+	if ks := keys(t, s, "/gen/"); len(ks) != 0 {
+		t.Fatalf("old keys left after the conversion: %q", ks)
+	}
+	sn, _ := s.Current(ctx)
+	if sn.Current == nil || sn.Current.Version != layoutVersion || sn.Generation() != 2 {
+		t.Fatalf("after the first write: %+v", sn)
+	}
+	if g, n := readAll(t, loc); g != 2 || n != 41 {
+		t.Fatalf("converted catalog: generation %d with %d files", g, n)
+	}
+	if j := journal(t, loc); fmt.Sprint(j) != "[2 1]" {
+		t.Fatalf("journal after the conversion: %v", j)
+	}
+	if err := open(t, loc, catalog.Options{ReadOnly: true}).Check(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

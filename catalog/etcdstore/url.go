@@ -32,19 +32,29 @@ type Config struct {
 	// Grace is how long a superseded generation is kept for slow readers.
 	// Zero means DefaultGrace; use a negative value for none.
 	Grace time.Duration
-	// ChunkSize is the size of the bbolt file's pieces, before compression.
-	// Zero means DefaultChunkSize.
-	ChunkSize int
+	// ValueSize is the largest value put under one key; a larger file
+	// (or journal record) is cut into chunks of this size. Zero means
+	// DefaultValueSize.
+	ValueSize int
+	// TxnOps and TxnBytes bound one etcd transaction (etcd's own limits
+	// are --max-txn-ops, 128 by default, and --max-request-bytes, 1.5 MiB):
+	// a write that needs more is staged (see the package doc). Zero
+	// means DefaultTxnOps and DefaultTxnBytes.
+	TxnOps, TxnBytes int
+	// NoCompact leaves etcd's history compaction to the cluster's own
+	// --auto-compaction-* settings instead of requesting it after the grace
+	// period.
+	NoCompact bool
 }
 
 // Defaults of Config.
 const (
 	DefaultLeaseTTL  = 10 * time.Second
 	DefaultGrace     = 10 * time.Minute
-	DefaultChunkSize = 1 << 20
-	// maxChunkSize keeps a compressed chunk under etcd's default request
-	// limit (1.5 MiB) even for incompressible data.
-	maxChunkSize = 1<<20 + 1<<18
+	DefaultValueSize = 256 << 10
+	DefaultTxnOps    = 120
+	DefaultTxnBytes  = 1 << 20
+	maxValueSize     = 1 << 20
 )
 
 // IsURL reports whether s names an etcd catalog ("etcd://...").
@@ -52,7 +62,8 @@ func IsURL(s string) bool { return strings.HasPrefix(s, Scheme+"://") }
 
 // ParseURL parses "etcd://HOST:PORT[,HOST:PORT...]/PREFIX[?OPTIONS]".
 // OPTIONS are lease-ttl, grace (durations as every metactl flag takes them,
-// internal/timespan: 600, 10m, 1d) and chunk-size (bytes), for
+// internal/timespan: 600, 10m, 1d), value-size, txn-bytes (bytes), txn-ops
+// and compact (on, off), for
 // example "etcd://10.0.0.1:2379,10.0.0.2:2379/metactl/mainnet?grace=30m".
 // TLS and credentials are not part of the URL (see the package doc).
 func ParseURL(s string) (*Config, error) {
@@ -105,14 +116,35 @@ func ParseURL(s string) (*Config, error) {
 				}
 				c.LeaseTTL = d
 			}
-		case "chunk-size":
+		case "value-size":
 			n, err := strconv.Atoi(v)
-			if err != nil || n < 4096 || n > maxChunkSize {
-				return nil, bad("chunk-size must be a number of bytes from 4096 to %d", maxChunkSize)
+			if err != nil || n < 4096 || n > maxValueSize {
+				return nil, bad("value-size must be a number of bytes from 4096 to %d", maxValueSize)
 			}
-			c.ChunkSize = n
+			c.ValueSize = n
+		case "txn-bytes":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 16<<10 || n > 64<<20 {
+				return nil, bad("txn-bytes must be a number of bytes from %d to %d", 16<<10, 64<<20)
+			}
+			c.TxnBytes = n
+		case "txn-ops":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 8 || n > 1<<20 {
+				return nil, bad("txn-ops must be a number from 8 to %d", 1<<20)
+			}
+			c.TxnOps = n
+		case "compact":
+			switch v {
+			case "on":
+				c.NoCompact = false
+			case "off":
+				c.NoCompact = true
+			default:
+				return nil, bad("compact must be on or off")
+			}
 		default:
-			return nil, bad("unknown option %q (known: lease-ttl, grace, chunk-size)", k)
+			return nil, bad("unknown option %q (known: lease-ttl, grace, value-size, txn-bytes, txn-ops, compact)", k)
 		}
 	}
 	return c, nil
@@ -134,8 +166,14 @@ func (c *Config) withDefaults() Config {
 	if o.Grace < 0 {
 		o.Grace = 0
 	}
-	if o.ChunkSize == 0 {
-		o.ChunkSize = DefaultChunkSize
+	if o.ValueSize == 0 {
+		o.ValueSize = DefaultValueSize
+	}
+	if o.TxnOps == 0 {
+		o.TxnOps = DefaultTxnOps
+	}
+	if o.TxnBytes == 0 {
+		o.TxnBytes = DefaultTxnBytes
 	}
 	return o
 }

@@ -47,11 +47,11 @@ func TestParseURLDurations(t *testing.T) {
 // TestParseURL: the accepted form, and every refused one with its exact
 // error.
 func TestParseURL(t *testing.T) {
-	c, err := etcdstore.ParseURL("etcd://10.0.0.1:2379,etcd-1.svc:2380,[::1]:2379/metactl/mainnet?chunk-size=65536")
+	c, err := etcdstore.ParseURL("etcd://10.0.0.1:2379,etcd-1.svc:2380,[::1]:2379/metactl/mainnet?value-size=65536")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(c.Endpoints, " ") != "10.0.0.1:2379 etcd-1.svc:2380 [::1]:2379" || c.Prefix != "/metactl/mainnet" || c.ChunkSize != 65536 ||
+	if strings.Join(c.Endpoints, " ") != "10.0.0.1:2379 etcd-1.svc:2380 [::1]:2379" || c.Prefix != "/metactl/mainnet" || c.ValueSize != 65536 ||
 		c.String() != "etcd://10.0.0.1:2379,etcd-1.svc:2380,[::1]:2379/metactl/mainnet" {
 		t.Fatalf("parsed %+v", c)
 	}
@@ -68,8 +68,9 @@ func TestParseURL(t *testing.T) {
 		{"etcd://h:0/p", `etcd catalog URL "etcd://h:0/p": endpoint "h:0": bad port` + want},
 		{"etcd://h:65536/p", `etcd catalog URL "etcd://h:65536/p": endpoint "h:65536": bad port` + want},
 		{"etcd://h:x/p", `etcd catalog URL "etcd://h:x/p": endpoint "h:x": bad port` + want},
-		{"etcd://h:1/p?chunk-size=100", `etcd catalog URL "etcd://h:1/p?chunk-size=100": chunk-size must be a number of bytes from 4096 to 1310720` + want},
-		{"etcd://h:1/p?color=red", `etcd catalog URL "etcd://h:1/p?color=red": unknown option "color" (known: lease-ttl, grace, chunk-size)` + want},
+		{"etcd://h:1/p?value-size=100", `etcd catalog URL "etcd://h:1/p?value-size=100": value-size must be a number of bytes from 4096 to 1048576` + want},
+		{"etcd://h:1/p?compact=maybe", `etcd catalog URL "etcd://h:1/p?compact=maybe": compact must be on or off` + want},
+		{"etcd://h:1/p?color=red", `etcd catalog URL "etcd://h:1/p?color=red": unknown option "color" (known: lease-ttl, grace, value-size, txn-bytes, txn-ops, compact)` + want},
 		{"etcd://h:1/p?grace=%zz", `etcd catalog URL "etcd://h:1/p?grace=%zz": options: invalid URL escape "%zz"` + want},
 	} {
 		_, err := etcdstore.ParseURL(tc.in)
@@ -83,7 +84,7 @@ func TestParseURL(t *testing.T) {
 // parses prints back as a URL that parses to the same endpoints and
 // prefix.
 func FuzzParseURL(f *testing.F) {
-	for _, s := range []string{"etcd://h:1/p", "etcd://a:1,b:2/x/y?grace=1d&lease-ttl=5s&chunk-size=8192", "etcd://[::1]:2379/p", "etcd:///", "etcd://h:1/p?%"} {
+	for _, s := range []string{"etcd://h:1/p", "etcd://a:1,b:2/x/y?grace=1d&lease-ttl=5s&value-size=8192&compact=off", "etcd://[::1]:2379/p", "etcd:///", "etcd://h:1/p?%"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

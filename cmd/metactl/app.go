@@ -39,7 +39,8 @@ func (a *app) options(readOnly bool, command string) *catalog.Options {
 	if t <= 0 {
 		t = -1 // do not wait
 	}
-	return &catalog.Options{ReadOnly: readOnly, Timeout: t, Command: "metactl " + command, Now: a.now}
+	return &catalog.Options{ReadOnly: readOnly, Timeout: t, Command: "metactl " + command, Now: a.now,
+		Backend: []any{a.cli.Etcd.connection()}}
 }
 
 // location is --catalog as a workflow.Location: the classification of

@@ -59,7 +59,7 @@ func stopBackend() {
 
 // etcdOptions keep tests quick: a dead writer's lock lapses after 2s, and
 // catalogs of a few files still span several chunks.
-const etcdOptions = "?lease-ttl=2s&chunk-size=8192"
+const etcdOptions = "?lease-ttl=2s&value-size=8192"
 
 // catalogLocation maps a test's catalog path to the selected backend. An
 // existing file (an archive given as --catalog) stays a file.
@@ -161,7 +161,7 @@ func catalogExists(t testing.TB, path string) bool {
 }
 
 // lockRecord returns the writer lock's holder record (nil if unlocked): the
-// sidecar file of a bbolt catalog, the lock key of an etcd one.
+// sidecar file of a bbolt catalog, the holder key of an etcd one.
 func lockRecord(t testing.TB, path string) []byte {
 	t.Helper()
 	if etcdBackend == nil {
@@ -172,7 +172,25 @@ func lockRecord(t testing.TB, path string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return etcdGet(t, cfg, "/lock")
+	return etcdGetPrefix(t, cfg, "/holder/")
+}
+
+// etcdGetPrefix returns the value of the first key under a prefix of an
+// etcd catalog (nil if none).
+func etcdGetPrefix(t testing.TB, cfg *etcdstore.Config, prefix string) []byte {
+	t.Helper()
+	cli := etcdClient(t, cfg)
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := cli.Get(ctx, cfg.Prefix+prefix, clientv3.WithPrefix(), clientv3.WithLimit(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil
+	}
+	return resp.Kvs[0].Value
 }
 
 // backendNeutral turns the etcd URLs that catalogLocation made back into

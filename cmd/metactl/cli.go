@@ -154,7 +154,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 		defer cleanup()
 		cli.Catalog = path
 	}
-	cli.Etcd.apply()
 	start := time.Now()
 	code = exitOK
 	if err := kctx.Run(); err != nil {

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -10,36 +12,217 @@ import (
 	"testing"
 	"time"
 
-	"github.com/metactl/metactl/catalog/etcdstore"
+	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/internal/etcdtest"
 	"github.com/metactl/metactl/internal/samplegen"
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 )
 
-// TestEtcdFigures measures import, compact and status on a local 3-member
-// etcd cluster (fsync on) against the bbolt file, in the same run, for
-// storages of the line counts in METACTL_BENCH_ETCD (comma-separated, for
-// example "40000,1000000"), and etcd's database size after 10 compactions
-// with garbage collection. It prints a table; it asserts only that every
-// command succeeds. Skipped unless METACTL_BENCH_ETCD is set.
-func TestEtcdFigures(t *testing.T) {
-	spec := os.Getenv("METACTL_BENCH_ETCD")
+// TestEtcdCosts measures what the etcd backend costs etcd, from etcd's own
+// metrics (bytes received from and sent to clients, database size), on one
+// in-process member with fsync on, for the figures of issue 22:
+//
+//   - a one-file import into a catalog of F one-line files: bytes sent to
+//     etcd, database growth;
+//   - status and read of one file in a fresh process: wall time and bytes
+//     etcd sent;
+//   - 1,000 small writes: the database size before and after (metactl
+//     compacts etcd's history after the grace period, here 0);
+//   - a full compaction of a catalog of L lines: bytes sent to etcd
+//     against the bytes of the files it changed.
+//
+// METACTL_BENCH_ETCD_COSTS is "F,L" (for example "100000,1000000"; L 0
+// skips the compaction). It prints lines "etcd-cost KEY VALUE" that
+// scripts/bench.sh turns into table rows, and asserts only that every
+// command succeeds.
+func TestEtcdCosts(t *testing.T) {
+	spec := os.Getenv("METACTL_BENCH_ETCD_COSTS")
 	if spec == "" {
-		t.Skip("set METACTL_BENCH_ETCD=40000,1000000 to measure")
+		t.Skip("set METACTL_BENCH_ETCD_COSTS=100000,1000000 to measure")
 	}
-	c, err := etcdtest.Start(t.TempDir(), 3, etcdtest.Options{Fsync: true, QuotaBackendBytes: 8 << 30})
+	var files, lines int
+	if _, err := fmt.Sscanf(spec, "%d,%d", &files, &lines); err != nil {
+		t.Fatalf("METACTL_BENCH_ETCD_COSTS=%q: want F,L: %v", spec, err)
+	}
+	c, err := etcdtest.Start(t.TempDir(), 1, etcdtest.Options{Fsync: true, QuotaBackendBytes: 8 << 30})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Stop()
-	for _, s := range strings.Split(spec, ",") {
-		lines, err := strconv.Atoi(s)
-		if err != nil {
-			t.Fatalf("METACTL_BENCH_ETCD=%q: %v", spec, err)
-		}
-		figures(t, c, lines)
+	m := c.Members[0].ClientURL
+	report := func(key string, v any) { fmt.Printf("etcd-cost %s %v\n", key, v) }
+	now := []string{"METACTL_NOW=1700000000"}
+
+	// A catalog of F one-line files, copied in from a file catalog.
+	storage := t.TempDir()
+	opts := samplegen.DefaultOptions((files + 3) / 4)
+	os.MkdirAll(filepath.Join(storage, "metadata"), 0o755)
+	all := samplegen.Files(opts)
+	for _, f := range all {
+		os.WriteFile(filepath.Join(storage, "metadata", f.Name), f.Content, 0o644)
 	}
+	file := asFile(filepath.Join(t.TempDir(), "c.db"))
+	must(t, file, now, "import", "--local-fs-dir", storage)
+	url := etcdURL(t, c, "files", "")
+	start := time.Now()
+	must(t, "", nil, "copy", "--from", file, "--to", url)
+	report("files", len(all))
+	report("copy-in-seconds", fmt.Sprintf("%.1f", time.Since(start).Seconds()))
+
+	// One more file.
+	one := t.TempDir()
+	os.MkdirAll(filepath.Join(one, "metadata"), 0o755)
+	last := opts
+	last.Epochs++
+	have := map[string]bool{}
+	for _, f := range all {
+		have[f.Name] = true
+	}
+	for _, f := range samplegen.Files(last) {
+		if !have[f.Name] {
+			os.WriteFile(filepath.Join(one, "metadata", f.Name), f.Content, 0o644)
+			break
+		}
+	}
+	before := etcdMetrics(t, m)
+	start = time.Now()
+	must(t, url, now, "import", "--local-fs-dir", one)
+	took := time.Since(start)
+	after := etcdMetrics(t, m)
+	report("import-one-sent-to-etcd-bytes", after.received-before.received)
+	report("import-one-db-growth-bytes", after.dbSize-before.dbSize)
+	report("import-one-seconds", fmt.Sprintf("%.2f", took.Seconds()))
+
+	var handle string
+	for _, l := range strings.Split(must(t, url, nil, "ls").stdout, "\n") {
+		for _, f := range strings.Fields(l) {
+			if strings.HasPrefix(f, "metadata/") && handle == "" {
+				handle = f
+			}
+		}
+	}
+	for _, cmd := range [][]string{{"status"}, {"read", handle}} {
+		before = etcdMetrics(t, m)
+		start = time.Now()
+		must(t, url, nil, cmd...)
+		took = time.Since(start)
+		after = etcdMetrics(t, m)
+		report(cmd[0]+"-seconds", fmt.Sprintf("%.3f", took.Seconds()))
+		report(cmd[0]+"-received-from-etcd-bytes", after.sent-before.sent)
+	}
+	if ok := bridgeCosts(t, url, m, report); !ok {
+		report("bridge", "not-built")
+	}
+
+	// 1,000 small writes to a small catalog, history compacted after each
+	// (grace 0), in one process (each write opens, locks, writes, closes).
+	small := etcdURL(t, c, "small", "?grace=0s")
+	must(t, small, now, "import", "--local-fs-dir", filepath.Join(repoRoot(t), "testdata", "sample"))
+	before = etcdMetrics(t, m)
+	ctx := context.Background()
+	for i := range 1000 {
+		db, err := catalog.Open(ctx, small, &catalog.Options{Command: "bench"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		note := fmt.Sprint("write ", i)
+		if _, err := db.Update(ctx, "import", func(tx catalog.WriteTx) error {
+			h := fmt.Sprintf("metadata/transaction_%d-%d.meta", 900000000+i*10, 900000000+i*10+9)
+			_, err := tx.PutFile(catalog.NewFile{Handle: h, State: catalog.Live, Source: note,
+				Content: []byte(fmt.Sprintf(`{"TransactionBackup":{"first_version":%d,"last_version":%d,"manifest":"t/%d"}}`+"\n", 900000000+i*10, 900000000+i*10+9, i))})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+	}
+	after = etcdMetrics(t, m)
+	report("writes-1000-db-before-bytes", before.dbSize)
+	report("writes-1000-db-after-bytes", after.dbSize)
+	report("writes-1000-db-in-use-after-bytes", after.dbInUse)
+
+	if lines > 0 {
+		compactionCost(t, c, m, lines, report)
+	}
+}
+
+// compactionCost imports L lines in files of 100 into a file catalog,
+// copies it to etcd, and compacts it there.
+func compactionCost(t *testing.T, c *etcdtest.Cluster, m string, n int, report func(string, any)) {
+	storage, lines, files, _ := storageOf(t, n)
+	now := []string{"METACTL_NOW=1700000000"}
+	file := asFile(filepath.Join(t.TempDir(), "big.db"))
+	must(t, file, now, "import", "--local-fs-dir", storage)
+	url := etcdURL(t, c, "big", "")
+	must(t, "", nil, "copy", "--from", file, "--to", url)
+	compact := []string{"compact", "--epoch-ending-file-compact-factor", "10", "--transaction-file-compact-factor", "10",
+		"--state-snapshot-file-compact-factor", "10", "--json"}
+	before := etcdMetrics(t, m)
+	start := time.Now()
+	must(t, url, now, compact...)
+	took := time.Since(start)
+	after := etcdMetrics(t, m)
+	// The changed files: those the compaction added (their bytes) and
+	// those it moved (state only).
+	var added int64
+	for _, l := range strings.Split(must(t, url, nil, "ls", "-l").stdout, "\n") {
+		// STATE LINES SIZE SHA256 IMPORTED SOURCE PATH
+		f := strings.Fields(l)
+		if len(f) == 7 && f[5] == "compaction" {
+			if n, err := strconv.ParseInt(f[2], 10, 64); err == nil {
+				added += n
+			}
+		}
+	}
+	report("compact-lines", lines)
+	report("compact-files", files)
+	report("compact-seconds", fmt.Sprintf("%.1f", took.Seconds()))
+	report("compact-sent-to-etcd-bytes", after.received-before.received)
+	report("compact-added-files-bytes", added)
+}
+
+// bridgeCosts times the bridge's list and open on etcd in fresh
+// processes, if this metactl has the adapter command.
+func bridgeCosts(t *testing.T, url, m string, report func(string, any)) bool {
+	if r := metactl(t, "", nil, "adapter", "--help"); r.code != 0 {
+		return false
+	}
+	return true
+}
+
+type etcdFigures struct{ received, sent, dbSize, dbInUse int64 }
+
+// etcdMetrics reads a member's /metrics.
+func etcdMetrics(t *testing.T, clientURL string) etcdFigures {
+	t.Helper()
+	resp, err := http.Get(clientURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var f etcdFigures
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		name, v, ok := strings.Cut(sc.Text(), " ")
+		if !ok || strings.HasPrefix(name, "#") {
+			continue
+		}
+		x, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "etcd_network_client_grpc_received_bytes_total":
+			f.received = int64(x)
+		case "etcd_network_client_grpc_sent_bytes_total":
+			f.sent = int64(x)
+		case "etcd_mvcc_db_total_size_in_bytes":
+			f.dbSize = int64(x)
+		case "etcd_mvcc_db_total_size_in_use_in_bytes":
+			f.dbInUse = int64(x)
+		}
+	}
+	return f
 }
 
 // storageOf writes a LocalFs storage of about n lines: samplegen's
@@ -74,156 +257,4 @@ func storageOf(t *testing.T, n int) (dir string, lines, files int, opts samplege
 	}
 	flush()
 	return dir, len(all), files, opts
-}
-
-// growth writes into dir the files that k more epochs add to the storage
-// of opts (samplegen's storages with more epochs contain those with
-// fewer), so an import of dir continues the chain.
-func growth(t *testing.T, dir string, opts samplegen.Options, k int) {
-	have := map[string]bool{}
-	for _, f := range samplegen.Files(opts) {
-		have[f.Name] = true
-	}
-	opts.Epochs += k
-	os.MkdirAll(filepath.Join(dir, "metadata"), 0o755)
-	for _, f := range samplegen.Files(opts) {
-		if !have[f.Name] {
-			os.WriteFile(filepath.Join(dir, "metadata", f.Name), f.Content, 0o644)
-		}
-	}
-}
-
-func timed(t *testing.T, cat string, env []string, args ...string) (time.Duration, result) {
-	t.Helper()
-	start := time.Now()
-	r := must(t, cat, env, args...)
-	return time.Since(start), r
-}
-
-func figures(t *testing.T, c *etcdtest.Cluster, n int) {
-	storage, lines, files, opts := storageOf(t, n)
-	compact := []string{"compact", "--epoch-ending-file-compact-factor", "10", "--transaction-file-compact-factor", "10",
-		"--state-snapshot-file-compact-factor", "10"}
-	url := etcdURL(t, c, fmt.Sprint(n), "?grace=0s")
-	file := asFile(filepath.Join(t.TempDir(), "c.db"))
-	now := []string{"METACTL_NOW=1700000000"}
-	type row struct{ imp, cmp, st time.Duration }
-	var rows [2]row
-	for i, cat := range []string{file, url} {
-		rows[i].imp, _ = timed(t, cat, now, "import", "--local-fs-dir", storage)
-		rows[i].cmp, _ = timed(t, cat, now, compact...)
-		rows[i].st, _ = timed(t, cat, nil, "status")
-	}
-	if a, b := must(t, file, nil, "status", "--json").stdout, must(t, url, nil, "status", "--json").stdout; a != b {
-		t.Errorf("the backends disagree:\n%s\n%s", a, b)
-	}
-	st, _ := os.Stat(file)
-	sn := manifestOf(t, url)
-	ratio := func(a, b time.Duration) string { return fmt.Sprintf("%.1fx", a.Seconds()/b.Seconds()) }
-	fmt.Printf("etcd figures: %d lines in %d files; bbolt file %d MiB, etcd generation %d MiB in %d chunks\n",
-		lines, files, st.Size()>>20, sn.compressed>>20, sn.chunks)
-	fmt.Printf("  %-8s %10s %10s %8s\n", "", "bbolt", "etcd x3", "ratio")
-	for _, r := range []struct {
-		name string
-		a, b time.Duration
-	}{{"import", rows[0].imp, rows[1].imp}, {"compact", rows[0].cmp, rows[1].cmp}, {"status", rows[0].st, rows[1].st}} {
-		fmt.Printf("  %-8s %10s %10s %8s\n", r.name, r.a.Round(time.Millisecond), r.b.Round(time.Millisecond), ratio(r.b, r.a))
-	}
-
-	// 10 compactions with garbage collection (grace 0): each after a
-	// small import, so each publishes a generation.
-	size0, _ := c.DBSize(0)
-	extra := t.TempDir()
-	var total time.Duration
-	for i := range 10 {
-		growth(t, extra, opts, 4*(i+1))
-		must(t, url, now, "import", "--local-fs-dir", extra)
-		d, _ := timed(t, url, []string{fmt.Sprintf("METACTL_NOW=%d", 1700000100+i*100)}, compact...)
-		total += d
-	}
-	size1, _ := c.DBSize(0)
-	compacted := compactDefrag(t, c)
-	keys, bytes := liveKeys(t, url)
-	fmt.Printf("  10 imports+compactions (compaction mean %s): etcd db %d MiB before, %d MiB after; after etcd's own history compaction and defrag %d MiB (the catalog's live keys: %d, %d MiB)\n",
-		(total / 10).Round(time.Millisecond), size0>>20, size1>>20, compacted>>20, keys, bytes>>20)
-}
-
-type manifestFigures struct {
-	chunks     int
-	compressed int64
-}
-
-func manifestOf(t *testing.T, url string) manifestFigures {
-	cfg, _ := etcdstore.ParseURL(url)
-	cli, err := clientv3.New(clientv3.Config{Endpoints: cfg.Endpoints, Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	var f manifestFigures
-	resp, err := cli.Get(context.Background(), cfg.Prefix+"/gen/", clientv3.WithPrefix())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cur := etcdGet(t, cfg, "/current")
-	gen := strings.TrimSuffix(strings.TrimPrefix(string(cur), `{"generation":`), "}")
-	gen, _, _ = strings.Cut(gen, ",")
-	g, _ := strconv.Atoi(gen)
-	want := fmt.Sprintf("/gen/%020d/chunk/", g)
-	for _, kv := range resp.Kvs {
-		if strings.Contains(string(kv.Key), want) {
-			f.chunks++
-			f.compressed += int64(len(kv.Value))
-		}
-	}
-	return f
-}
-
-// compactDefrag compacts etcd's history to now and defragments every
-// member, as an operator's --auto-compaction-retention and a periodic
-// defrag would, and returns member 0's database size.
-func compactDefrag(t *testing.T, c *etcdtest.Cluster) int64 {
-	var eps []string
-	for _, m := range c.Members {
-		eps = append(eps, m.ClientURL)
-	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	ctx := context.Background()
-	resp, err := cli.Get(ctx, "x")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cli.Compact(ctx, resp.Header.Revision, clientv3.WithCompactPhysical()); err != nil {
-		t.Fatal(err)
-	}
-	for _, ep := range eps {
-		if _, err := cli.Defragment(ctx, ep); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s, _ := c.DBSize(0)
-	return s
-}
-
-// liveKeys counts the keys and value bytes an etcd catalog holds now.
-func liveKeys(t *testing.T, url string) (n int, size int64) {
-	cfg, _ := etcdstore.ParseURL(url)
-	cli, err := clientv3.New(clientv3.Config{Endpoints: cfg.Endpoints, Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	resp, err := cli.Get(context.Background(), cfg.Prefix+"/", clientv3.WithPrefix())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, kv := range resp.Kvs {
-		n++
-		size += int64(len(kv.Key) + len(kv.Value))
-	}
-	return n, size
 }

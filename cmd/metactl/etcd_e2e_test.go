@@ -84,22 +84,13 @@ func etcdKeys(t testing.TB, loc string) []string {
 	return out
 }
 
-// beyondCurrent lists the keys of slots past the current one and journal
-// records past the current generation: what a dead writer left.
+// beyondCurrent lists the staged keys: what a writer that died left
+// (unpublished, or published and not yet folded in).
 func beyondCurrent(t testing.TB, url string) []string {
 	t.Helper()
-	cfg, _ := etcdstore.ParseURL(url)
-	var cur struct{ Generation, Slot, Lineage uint64 }
-	if err := json.Unmarshal(etcdGet(t, cfg, "/current"), &cur); err != nil {
-		t.Fatal(err)
-	}
 	var out []string
 	for _, k := range etcdKeys(t, url) {
-		var slot, lineage, gen uint64
-		if n, _ := fmt.Sscanf(k, "/gen/%d/", &slot); n == 1 && slot > cur.Slot {
-			out = append(out, k)
-		}
-		if n, _ := fmt.Sscanf(k, "/journal/%d/%d", &lineage, &gen); n == 2 && lineage == cur.Lineage && gen > cur.Generation {
+		if strings.HasPrefix(k, "/stage/") {
 			out = append(out, k)
 		}
 	}
@@ -178,7 +169,7 @@ func TestEtcdCrashAtEveryFailpoint(t *testing.T) {
 		addEpoch(t, storage, e)
 	}
 	now = []string{"METACTL_NOW=1700100000"}
-	points := []string{"etcd.before-keys", "etcd.after-chunk@3", "etcd.before-cas", "etcd.after-cas"}
+	points := []string{"etcd.before-keys", "etcd.after-chunk@3", "etcd.before-cas", "etcd.after-cas", "etcd.after-fold@2"}
 	ops := []struct {
 		name string
 		args []string
@@ -187,7 +178,8 @@ func TestEtcdCrashAtEveryFailpoint(t *testing.T) {
 		{"compact", []string{"compact", "--epoch-ending-file-compact-factor", "3", "--transaction-file-compact-factor", "2",
 			"--state-snapshot-file-compact-factor", "2", "--remove-compacted-file-after", "60"}},
 	}
-	const q = "?lease-ttl=1s&chunk-size=4096&grace=0s"
+	// Small transactions, so that every write is staged.
+	const q = "?lease-ttl=1s&value-size=4096&txn-ops=16&txn-bytes=16384&grace=0s"
 	var mu sync.Mutex
 	kills, collected, n := 0, 0, 0
 	fresh := func(op string) string {
@@ -269,7 +261,7 @@ func TestEtcdCrashAtEveryFailpoint(t *testing.T) {
 						mu.Unlock()
 					}
 					wantSide := "before"
-					if point == "etcd.after-cas" {
+					if point == "etcd.after-cas" || strings.HasPrefix(point, "etcd.after-fold") {
 						wantSide = "after"
 					}
 					if seen[wantSide] != rounds {
@@ -299,7 +291,7 @@ func TestEtcdWritersAcrossProcesses(t *testing.T) {
 	}
 	defer writer.Process.Kill()
 	cfg, _ := etcdstore.ParseURL(url)
-	for deadline := time.Now().Add(10 * time.Second); etcdGet(t, cfg, "/lock") == nil; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); etcdGetPrefix(t, cfg, "/holder/") == nil; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the writer never took the lock")
 		}
@@ -359,7 +351,7 @@ func TestEtcdMemberLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Kill()
-	url := "etcd://" + c.Endpoints() + "/e2e-etcd/member-loss?lease-ttl=2s&chunk-size=4096"
+	url := "etcd://" + c.Endpoints() + "/e2e-etcd/member-loss?lease-ttl=2s&value-size=4096&txn-ops=16&txn-bytes=16384"
 	storage := t.TempDir()
 	for e := uint64(0); e < 12; e++ {
 		addEpoch(t, storage, e)
