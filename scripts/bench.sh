@@ -28,6 +28,14 @@
 #                      (default: a new temporary folder); bulky folders are
 #                      removed at the end unless --keep
 #
+#   --etcd F,L         also the etcd rows of issue 22, from etcd's own metrics
+#                      (TestEtcdCosts, one in-process member with fsync): a
+#                      one-file import into a catalog of F one-line files,
+#                      status, read and the bridge's calls in fresh processes,
+#                      1,000 small writes, and a compaction of L lines (the
+#                      issue's sizes: --etcd 100000,1000000)
+#   --etcd-only        only the etcd rows (with --etcd)
+#
 # Installs sqlite3, zstd, jq, tar, python3-yaml and GNU time with apt-get when they are
 # missing and it runs as root; otherwise it says what to install and exits 1.
 #
@@ -50,6 +58,8 @@ mlines=40000
 repeat=3
 work=""
 keep=0
+etcd=""
+etcd_only=0
 
 usage() {
   sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'
@@ -70,6 +80,9 @@ while (($#)); do
   --workdir) work=${2:?--workdir needs a value}; shift 2 ;;
   --workdir=*) work=${1#*=}; shift ;;
   --keep) keep=1; shift ;;
+  --etcd) etcd=${2:?--etcd needs F,L}; shift 2 ;;
+  --etcd=*) etcd=${1#*=}; shift ;;
+  --etcd-only) etcd_only=1; shift ;;
   -h | --help) usage; exit 0 ;;
   *) echo "bench.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -82,6 +95,10 @@ for v in lines files afiles mlines; do
     exit 2
   fi
 done
+if [[ -n $etcd && ! $etcd =~ ^[0-9]+,[0-9]+$ ]] || ((etcd_only)) && [[ -z $etcd ]]; then
+  echo "bench.sh: --etcd wants F,L (files, lines), e.g. 100000,1000000; --etcd-only needs --etcd" >&2
+  exit 2
+fi
 if ! [[ $repeat =~ ^[0-9]+$ ]] || ((repeat < 1)); then
   echo "bench.sh: --repeat must be a number >= 1, got $repeat" >&2
   exit 2
@@ -132,6 +149,48 @@ go build -C "$root" -o "$bin/metactl" ./cmd/metactl
 go build -C "$root" -o "$bin/metactl-gen" ./cmd/metactl-gen
 go build -C "$root" -o "$bin/metactl-adapter" ./cmd/metactl-adapter
 mc=$bin/metactl
+
+# ---------------------------------------------------------------- etcd
+# etcd_rows: runs TestEtcdCosts and prints the etcd rows of the table.
+etcd_rows() {
+  log "etcd costs (TestEtcdCosts, METACTL_BENCH_ETCD_COSTS=$etcd)"
+  (cd "$root" && METACTL_BENCH_ETCD_COSTS=$etcd go test ./cmd/metactl -run '^TestEtcdCosts$' -count 1 -timeout 3h -v) >"$logs/etcd.log" 2>&1 ||
+    die "TestEtcdCosts failed, see $logs/etcd.log"
+  declare -A E
+  while read -r _ k v; do E[$k]=$v; done < <(grep '^etcd-cost ' "$logs/etcd.log")
+  ehb() { awk -v b="$1" 'BEGIN { if (b < 1e9) printf "%.1f MB", b / 1e6; else printf "%.2f GB", b / 1e9 }'; }
+  kib() { awk -v b="$1" 'BEGIN { printf "%.1f KiB", b / 1024 }'; }
+  le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }' && echo met || echo "MISSED"; }
+  erow() { printf '| %s | %s | %s | %s | %s | %s |\n' "$@"; }
+  echo
+  echo "etcd (issue 22), $(date -u '+%Y-%m-%d %H:%M UTC'): one in-process etcd member (fsync on), costs from its metrics"
+  echo "(etcd_network_client_grpc_received_bytes_total, _sent_bytes_total, etcd_mvcc_db_total_size_in_bytes)"
+  echo
+  erow "Work" "metactl on etcd" "Baseline" "Ratio" "Goal" "This run"
+  erow "---" "---" "---" "---" "---" "---"
+  erow "one-file import into a ${E[files]}-file catalog" "sends $(kib "${E[import-one-sent-to-etcd-bytes]}"), db +$(kib "${E[import-one-db-growth-bytes]}"), ${E[import-one-seconds]} s" "—" "—" "sends ≤ 1 MiB, db ≤ +1 MiB" \
+    "$(le "${E[import-one-sent-to-etcd-bytes]}" 1048576)/$(le "${E[import-one-db-growth-bytes]}" 1048576)"
+  erow "\`status\`, fresh process, ${E[files]} files" "${E[status-seconds]} s, receives $(kib "${E[status-received-from-etcd-bytes]}")" "—" "—" "≤ 0.5 s, ≤ 1 MiB" \
+    "$(le "${E[status-seconds]}" 0.5)/$(le "${E[status-received-from-etcd-bytes]}" 1048576)"
+  erow "\`read\` of one file, fresh process" "${E[read-seconds]} s, receives $(kib "${E[read-received-from-etcd-bytes]}")" "—" "—" "≤ 0.5 s, ≤ 1 MiB" \
+    "$(le "${E[read-seconds]}" 0.5)/$(le "${E[read-received-from-etcd-bytes]}" 1048576)"
+  if [[ -n ${E[bridge-list_metadata_files-seconds]:-} ]]; then
+    erow "bridge \`list_metadata_files\` / \`open_for_read\`, fresh process" "${E[bridge-list_metadata_files-seconds]} s / ${E[bridge-open_for_read-seconds]} s" "—" "—" "≤ 0.2 s each" \
+      "$(le "${E[bridge-list_metadata_files-seconds]}" 0.2)/$(le "${E[bridge-open_for_read-seconds]}" 0.2)"
+  else
+    erow "bridge \`list_metadata_files\` / \`open_for_read\`" "not measured: this metactl has no \`adapter\` command" "—" "—" "≤ 0.2 s each" "—"
+  fi
+  if [[ -n ${E[compact-lines]:-} ]]; then
+    r=$(awk -v s="${E[compact-sent-to-etcd-bytes]}" -v a="${E[compact-added-files-bytes]}" 'BEGIN { printf "%.2f", s / a }')
+    erow "full compaction, ${E[compact-lines]} lines (${E[compact-files]} files)" "sends $(ehb "${E[compact-sent-to-etcd-bytes]}"), ${E[compact-seconds]} s" "bytes of the files it wrote: $(ehb "${E[compact-added-files-bytes]}")" "${r}×" "≤ 2×" "$(le "$r" 2)"
+  fi
+  erow "1,000 small writes (history compacted, grace 0)" "db $(ehb "${E[writes-1000-db-before-bytes]}") before, $(ehb "${E[writes-1000-db-after-bytes]}") after ($(ehb "${E[writes-1000-db-in-use-after-bytes]}") in use)" "—" "—" "bounded" "—"
+  echo
+}
+if ((etcd_only)); then
+  etcd_rows
+  exit 0
+fi
 
 # ---------------------------------------------------------------- timing
 declare -A T   # median wall time, nanoseconds
@@ -422,6 +481,9 @@ row "Aptos-style 8-way metadata sync of $nfilesm files through the bridge config
   "$(verdict le "$r10" 1.5)"
 echo
 echo "checks passed: status == the sqlite3 query; status from the archive == the catalog's; compaction kept the view digest."
+if [[ -n $etcd ]]; then
+  etcd_rows
+fi
 
 if ((keep == 0)); then
   rm -rf "$st1" "$st2" "$st3" "$stm" "$ccat" "$ccat.lock" "$sq"

@@ -109,7 +109,7 @@ func TestEtcdCosts(t *testing.T) {
 		report(cmd[0]+"-seconds", fmt.Sprintf("%.3f", took.Seconds()))
 		report(cmd[0]+"-received-from-etcd-bytes", after.sent-before.sent)
 	}
-	if ok := bridgeCosts(t, url, m, report); !ok {
+	if ok := bridgeCosts(t, url, m, storage, handle, report); !ok {
 		report("bridge", "not-built")
 	}
 
@@ -182,9 +182,18 @@ func compactionCost(t *testing.T, c *etcdtest.Cluster, m string, n int, report f
 
 // bridgeCosts times the bridge's list and open on etcd in fresh
 // processes, if this metactl has the adapter command.
-func bridgeCosts(t *testing.T, url, m string, report func(string, any)) bool {
+func bridgeCosts(t *testing.T, url, m, storage, handle string, report func(string, any)) bool {
 	if r := metactl(t, "", nil, "adapter", "--help"); r.code != 0 {
 		return false
+	}
+	for _, call := range []string{"list_metadata_files", "open_for_read"} {
+		before := etcdMetrics(t, m)
+		start := time.Now()
+		must(t, url, []string{"FILE_HANDLE=" + handle}, "adapter", "--local-fs-dir", storage, call)
+		took := time.Since(start)
+		after := etcdMetrics(t, m)
+		report("bridge-"+call+"-seconds", fmt.Sprintf("%.3f", took.Seconds()))
+		report("bridge-"+call+"-received-from-etcd-bytes", after.sent-before.sent)
 	}
 	return true
 }

@@ -361,3 +361,14 @@ func (c *ProcessCluster) Kill() {
 		c.KillMember(i)
 	}
 }
+
+// RestartMember starts member i again from its data folder, as a member of
+// the existing cluster (after KillMember), and waits until it serves.
+func (c *ProcessCluster) RestartMember(i int) error {
+	m := c.Members[i]
+	if m.cmd != nil {
+		return nil
+	}
+	m.spec.State = embed.ClusterStateFlagExisting
+	return m.start()
+}
