@@ -13,7 +13,7 @@ import (
 // history is compacted, so a catalog written often grows etcd's database
 // by every value it replaced. After each write, metactl asks etcd to
 // compact its history up to the revision of the generation that was
-// current one grace period ago: a reader that started within the grace
+// current one grace period (at least a minute) ago: a reader that started within the grace
 // period reads at a later revision and is not disturbed. etcd's
 // compaction is cluster-wide (there is no per-key compaction), which is
 // what its own --auto-compaction-* settings do too; the catalog URL's
@@ -65,7 +65,7 @@ func (s *Store) compactHistory(ctx context.Context, l *Lock) {
 		return
 	}
 	r := s.readRevs(ctx)
-	cutoff := s.opts.Now().Add(-s.cfg.Grace).UnixNano()
+	cutoff := s.opts.Now().Add(-max(s.cfg.Grace, minCompactAge)).UnixNano()
 	var target int64
 	for _, a := range r.Anchors {
 		if a[1] <= cutoff && a[0] > target {
@@ -86,8 +86,11 @@ func (s *Store) compactHistory(ctx context.Context, l *Lock) {
 	_ = s.txn(ctx, l, "record compaction of "+s.URL(), nil, []op{{rel: relRevs, val: b}})
 }
 
+// minCompactAge is the least history kept whatever the grace period:
+// etcd's compaction is cluster-wide, and a lock waiter (a watch from its
+// revision) or another catalog's reader may be using the last minute.
+const minCompactAge = time.Minute
+
 // CompactedTo returns the revision metactl last compacted etcd's history
 // to for this catalog (0: never).
 func (s *Store) CompactedTo(ctx context.Context) int64 { return s.readRevs(ctx).Compacted }
-
-var _ = time.Second

@@ -61,7 +61,8 @@
 // # History and space
 //
 // After each write, metactl asks etcd to compact its history up to the
-// revision of the generation that was current a grace period (10 min) ago,
+// revision of the generation that was current a grace period (10 min, at
+// least 1 min) ago,
 // so a reader that started since keeps its revision; compact=off leaves it
 // to etcd's --auto-compaction-* settings. Defragmentation stays etcd's.
 //
