@@ -24,6 +24,9 @@ import (
 type Options struct {
 	// Catalog is the catalog location, opened read-only per request.
 	Catalog string
+	// Backend is passed to catalog.Open as Options.Backend (the etcd
+	// backend's TLS and credentials).
+	Backend []any
 	// Command names the process in the catalog's lock records
 	// (default "metactl serve").
 	Command string
@@ -256,7 +259,7 @@ func (s *Server) open(ctx context.Context) (catalog.DB, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.BusyTimeout)
 	defer cancel()
 	db, err := catalog.Open(ctx, s.opts.Catalog, &catalog.Options{ReadOnly: true, Timeout: s.opts.BusyTimeout,
-		Command: s.opts.Command, Now: s.opts.Now})
+		Command: s.opts.Command, Now: s.opts.Now, Backend: s.opts.Backend})
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
 			return nil, &unavailableError{fmt.Errorf("catalog %s did not answer within %s: %w", s.opts.Catalog, s.opts.BusyTimeout, err)}

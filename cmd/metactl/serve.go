@@ -89,7 +89,7 @@ func (c *serveCmd) Run(a *app) error {
 	}
 	version, revision := buildVersion()
 	s, err := serve.New(serve.Options{
-		Catalog: path, BusyTimeout: time.Duration(c.BusyTimeout), MaxRequests: c.MaxRequests, MaxExpensive: c.MaxExpensive,
+		Catalog: path, Backend: []any{a.cli.Etcd.connection()}, BusyTimeout: time.Duration(c.BusyTimeout), MaxRequests: c.MaxRequests, MaxExpensive: c.MaxExpensive,
 		MaxConns: c.MaxConnections, WriteTimeout: time.Duration(c.WriteTimeout), IdleTimeout: time.Duration(c.IdleTimeout),
 		Now: a.now, Logger: a.slogger(), Version: version, Revision: revision,
 	})
