@@ -34,7 +34,7 @@
 // A writer holds the writer lock from Open to Close and keeps a local copy
 // of the catalog, loaded at its first write. It runs the write there with
 // the file backend's code (every semantic of a write comes from it), lists
-// the keys that changed (catalog.RawDB.Diff) and publishes exactly those:
+// the keys that changed ([boltstore.RawDB] Diff) and publishes exactly those:
 //
 //   - Up to txn-ops (120) operations and txn-bytes (1 MiB), current and
 //     summary included: ONE etcd transaction, if current's mod revision is
