@@ -135,7 +135,8 @@ func ExitCode(err error) int {
 	case errors.As(err, &usage), errors.Is(err, catalog.ErrNotCatalog):
 		return ExitUsage
 	case errors.As(err, &invalid), errors.As(err, &input), errors.Is(err, aptos.ErrInvalid), errors.Is(err, catalog.ErrConflict),
-		errors.Is(err, archive.ErrBadArchive), errors.Is(err, storage.ErrNotStorage), errors.Is(err, catalog.ErrUndoRefused):
+		errors.Is(err, archive.ErrBadArchive), errors.Is(err, catalog.ErrInvalidHistory), errors.Is(err, storage.ErrNotStorage),
+		errors.Is(err, catalog.ErrUndoRefused):
 		return ExitInvalid
 	}
 	return ExitError

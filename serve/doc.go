@@ -13,7 +13,8 @@
 //     waits at most for the requests running, and a busy or unreachable
 //     catalog answers 503 with Retry-After instead of a hang.
 //   - Resources are bounded: requests in flight (Options.MaxRequests),
-//     expensive ones (verify, an archive build, a full listing;
+//     expensive ones (verify, plan, status with coverage, an archive
+//     build, a full listing;
 //     Options.MaxExpensive), open connections (Options.MaxConns: a new one
 //     closes the longest-idle), header, idle and write deadlines. Excess
 //     load gets 503 with Retry-After, never an unbounded queue.

@@ -8,14 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/metactl/metactl/api"
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/export"
+	"github.com/metactl/metactl/metrics"
 )
 
 // generation holds what one catalog generation costs to compute, each
@@ -25,6 +24,7 @@ type generation struct {
 	verify  lazy[*api.Verify]
 	archive lazy[*archiveFile]
 	listing lazy[*listing]
+	facts   lazy[*metrics.Facts]
 }
 
 // archiveFile is a generation's archive in the scratch folder.
@@ -214,53 +214,9 @@ func (l *lazy[T]) peek() (T, bool) {
 	}
 }
 
-// scratchPrefix names a server's scratch folder: metactl-serve-PID-START,
-// START the process's start time (processStart), so a folder whose
-// process is gone (or is another process under a reused pid) is known
-// stale.
+// scratchPrefix names a server's scratch folder (package scratch: named
+// by the process, so the next run removes what a killed one left).
 const scratchPrefix = "metactl-serve-"
-
-// makeScratch removes the scratch folders of servers that are gone, and
-// makes this one's.
-func makeScratch(parent string) (string, error) {
-	RemoveStale(parent, scratchPrefix)
-	dir := filepath.Join(parent, fmt.Sprintf("%s%d-%d", scratchPrefix, os.Getpid(), processStart(os.Getpid())))
-	os.RemoveAll(dir)
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		return "", err
-	}
-	return dir, nil
-}
-
-// RemoveStale removes the folders in parent named prefix+"PID-START" whose
-// process is no longer running (no such pid, or a pid with another start
-// time), which a SIGKILL left behind. It returns the folders removed.
-func RemoveStale(parent, prefix string) []string {
-	entries, err := os.ReadDir(parent)
-	if err != nil {
-		return nil
-	}
-	var removed []string
-	for _, e := range entries {
-		rest, ok := strings.CutPrefix(e.Name(), prefix)
-		if !ok || !e.IsDir() {
-			continue
-		}
-		pidText, startText, ok := strings.Cut(rest, "-")
-		pid, err1 := strconv.Atoi(pidText)
-		start, err2 := strconv.ParseInt(startText, 10, 64)
-		if !ok || err1 != nil || err2 != nil || pid <= 0 {
-			continue // not named by a process: not ours to remove
-		}
-		if alive(pid) && processStart(pid) == start {
-			continue
-		}
-		if os.RemoveAll(filepath.Join(parent, e.Name())) == nil {
-			removed = append(removed, e.Name())
-		}
-	}
-	return removed
-}
 
 // encodeRow writes an ls row as the ls document holds it: indented at the
 // depth of a "files" element, without the final newline.

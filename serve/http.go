@@ -91,7 +91,7 @@ func (s *Server) takeExpensive() (release func(), err error) {
 	case s.expensive <- struct{}{}:
 		return func() { <-s.expensive }, nil
 	default:
-		return nil, &overloadError{fmt.Sprintf("%d expensive requests (verify, archive, full ls) in flight", s.opts.MaxExpensive)}
+		return nil, &overloadError{fmt.Sprintf("%d expensive requests (verify, plan, archive, full ls, coverage) in flight", s.opts.MaxExpensive)}
 	}
 }
 

@@ -58,6 +58,7 @@ func TestMain(m *testing.M) {
 // loadServer serves METACTL_LOAD_CATALOG on a free port with the defaults,
 // prints the address, and runs until stdin closes.
 func loadServer() {
+	debug.SetMemoryLimit(384 << 20) // metactl serve's --memory-limit default
 	s, err := serve.New(serve.Options{Catalog: os.Getenv("METACTL_LOAD_CATALOG"), ScratchDir: os.Getenv("METACTL_LOAD_SCRATCH")})
 	if err != nil {
 		fmt.Println("error", err)

@@ -86,17 +86,25 @@ func (m *serverMetrics) observe(endpoint string, code int, d time.Duration) {
 	m.served.WithLabelValues(endpoint, c).Inc()
 }
 
-// facts reads the catalog's metrics in one read-only transaction.
+// facts returns the metrics of the generation the catalog is at, read
+// once per generation (they build the view: a scrape must not cost that
+// each time).
 func (s *Server) facts() (*metrics.Facts, error) {
-	db, err := s.open(s.ctx)
+	g, err := s.currentGeneration(s.ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer db.Close()
-	var f *metrics.Facts
-	err = db.View(s.ctx, func(tx catalog.Tx) error {
-		f, err = metrics.Read(tx)
-		return err
+	return s.generation(g).facts.get(s.ctx, func() (*metrics.Facts, error) {
+		db, err := s.open(s.ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer db.Close()
+		var f *metrics.Facts
+		err = db.View(s.ctx, func(tx catalog.Tx) error {
+			f, err = metrics.Read(tx)
+			return err
+		})
+		return f, err
 	})
-	return f, err
 }

@@ -114,6 +114,14 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if withCoverage {
+		// It reads the whole view index.
+		release, err := s.takeExpensive()
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	return s.withDB(w, r, func(db catalog.DB) error {
 		doc, _, err := api.StatusOf(r.Context(), db, withCoverage)
 		if err != nil {
@@ -158,6 +166,12 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request) error {
 	if req.Strict, err = q.bool("strict"); err != nil {
 		return err
 	}
+	// A plan builds the view (tens of MB for 100k files).
+	release, err := s.takeExpensive()
+	if err != nil {
+		return err
+	}
+	defer release()
 	return s.withDB(w, r, func(db catalog.DB) error {
 		doc, err := api.PlanOf(r.Context(), db, req)
 		if doc == nil {

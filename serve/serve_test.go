@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -274,17 +273,4 @@ func firstHandle(t *testing.T, base string) string {
 	var l api.Ls
 	json.Unmarshal(b, &l)
 	return l.Files[0].Handle
-}
-
-// TestRemoveStale: a scratch folder named by a process that is gone is
-// removed at start; one of a live process is kept.
-func TestRemoveStale(t *testing.T) {
-	dir := t.TempDir()
-	for _, n := range []string{"metactl-serve-999999999-1", "metactl-serve-1-123456789123", "metactl-serve-other"} {
-		os.Mkdir(filepath.Join(dir, n), 0o700)
-	}
-	got := serve.RemoveStale(dir, "metactl-serve-")
-	if len(got) != 2 || got[0] != "metactl-serve-1-123456789123" || got[1] != "metactl-serve-999999999-1" {
-		t.Errorf("removed %v", got)
-	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/metactl/metactl/api"
 	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/internal/scratch"
 )
 
 // Options configure a Server. Zero values mean the defaults named.
@@ -36,8 +37,10 @@ type Options struct {
 	// MaxRequests caps the requests in flight; the excess gets 503
 	// (default 256).
 	MaxRequests int
-	// MaxExpensive caps the expensive requests in flight: verify, an
-	// archive build, a listing without limit (default max(2, GOMAXPROCS)).
+	// MaxExpensive caps the expensive requests in flight: verify, plan,
+	// status with coverage, an archive build, a listing without limit
+	// (default max(2, GOMAXPROCS)). Each may take tens to hundreds of MB
+	// on a large catalog, so this cap is what bounds the heap.
 	MaxExpensive int
 	// MaxConns caps open connections (default 4096).
 	MaxConns int
@@ -132,7 +135,7 @@ type Server struct {
 // folder, after removing those that earlier servers, since killed, left.
 func New(opts Options) (*Server, error) {
 	opts.defaults()
-	scratch, err := makeScratch(opts.ScratchDir)
+	dir, err := scratch.Make(opts.ScratchDir, scratchPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("serve: scratch folder: %w", err)
 	}
@@ -142,7 +145,7 @@ func New(opts Options) (*Server, error) {
 		mux:       http.NewServeMux(),
 		requests:  make(chan struct{}, opts.MaxRequests),
 		expensive: make(chan struct{}, opts.MaxExpensive),
-		scratch:   scratch,
+		scratch:   dir,
 		ctx:       ctx,
 		cancel:    cancel,
 		gens:      map[uint64]*generation{},

@@ -13,6 +13,7 @@ import (
 	"github.com/metactl/metactl/archive"
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/importer"
+	"github.com/metactl/metactl/internal/scratch"
 )
 
 // Kind is what a catalog location names.
@@ -227,7 +228,7 @@ func OpenArchive(ctx context.Context, path string, o *catalog.Options, working f
 // path, for a caller that opens it again and again (serve); cleanup removes
 // the folder. o gives the command and clock.
 func UnpackArchive(ctx context.Context, path string, o *catalog.Options) (tmp string, cleanup func(), err error) {
-	dir, err := os.MkdirTemp("", "metactl-archive-")
+	dir, err := scratch.Make("", "metactl-archive-")
 	if err != nil {
 		return "", nil, err
 	}
@@ -267,7 +268,7 @@ func UnpackArchive(ctx context.Context, path string, o *catalog.Options) (tmp st
 // away), and opens it read-only with o's command and clock. done closes it
 // and removes the folder; on an error nothing is left behind.
 func TempCatalog(ctx context.Context, parent, prefix string, o *catalog.Options, fill func(catalog.DB) error) (catalog.DB, func(), error) {
-	dir, err := os.MkdirTemp(parent, prefix)
+	dir, err := scratch.Make(parent, prefix)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/internal/scratch"
 	"github.com/metactl/metactl/remote"
 )
 
@@ -53,7 +54,7 @@ func query[T any](a *app, storageGiven bool, fromRemote func(*remote.Client) (T,
 // into a private temporary folder and opens it as any archive is opened:
 // a command that reads the whole catalog (export) sees one generation.
 func (a *app) openRemote(r *remote.Client, command string) (db catalog.DB, done func(), err error) {
-	dir, err := os.MkdirTemp("", "metactl-remote-")
+	dir, err := scratch.Make("", "metactl-remote-")
 	if err != nil {
 		return nil, nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"time"
 
@@ -22,10 +23,11 @@ type serveCmd struct {
 	WebConfigFile   string   `name:"web-config-file" help:"TLS and basic auth, in the Prometheus exporter-toolkit format (tls_server_config, basic_auth_users with bcrypt hashes); with it serve answers HTTPS only and every path needs credentials." type:"existingfile" placeholder:"FILE"`
 	HealthListen    string   `name:"health-listen" help:"Also answer /healthz and /readyz, and nothing else, on this address, in plain HTTP without auth (for probes when --web-config-file is given)." placeholder:"ADDR"`
 	MaxRequests     int      `name:"max-requests" help:"Requests in flight at most; the excess gets 503 with Retry-After (default: ${default})." default:"256"`
-	MaxExpensive    int      `name:"max-expensive" help:"Expensive requests in flight at most (verify, an archive build, ls without limit); the excess gets 503 with Retry-After (0: max(2, CPUs))." default:"0"`
+	MaxExpensive    int      `name:"max-expensive" help:"Expensive requests in flight at most (verify, plan, status?coverage, an archive build, ls without limit); the excess gets 503 with Retry-After (0: max(2, CPUs))." default:"0"`
 	MaxConnections  int      `name:"max-connections" help:"Open connections at most; a new one closes the longest-idle (default: ${default})." default:"4096"`
 	BusyTimeout     duration `name:"busy-timeout" help:"A request waits at most this long for the catalog lock or backend, then answers 503 with Retry-After (default: ${default})." default:"2s" placeholder:"DUR"`
 	WriteTimeout    duration `name:"write-timeout" help:"A document's whole answer, or an archive download's progress, may take at most this long (default: ${default})." default:"60s" placeholder:"DUR"`
+	MemoryLimit     int      `name:"memory-limit" help:"Go's soft memory limit in MiB: the collector works harder as the heap nears it and gives memory back sooner (0: none; the GOMEMLIMIT environment variable, if set, wins) (default: ${default})." default:"384" placeholder:"MIB"`
 	IdleTimeout     duration `name:"idle-timeout" help:"Close keep-alive connections idle this long (default: ${default})." default:"60s" placeholder:"DUR"`
 }
 
@@ -86,6 +88,9 @@ func (c *serveCmd) Run(a *app) error {
 		if err := serve.CheckWebConfig(c.WebConfigFile); err != nil {
 			return err
 		}
+	}
+	if c.MemoryLimit > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(int64(c.MemoryLimit) << 20)
 	}
 	version, revision := buildVersion()
 	s, err := serve.New(serve.Options{
