@@ -52,7 +52,7 @@ func IsArchive(prefix []byte) bool { return bytes.HasPrefix(prefix, zstdMagic) }
 var ErrBadArchive = errors.New("bad archive")
 
 // ErrViewMismatch is returned (wrapped) by an archive import
-// (importer.ReadArchive's batch) when the catalog's view
+// ([importer.ReadArchive]'s batch) when the catalog's view
 // after the import differs from the archive's (for example because the
 // catalog already held other live files); the transaction is rolled back.
 var ErrViewMismatch = errors.New("view digest mismatch")

@@ -21,8 +21,8 @@
 //
 //   - A format only: it owns the byte format, is the only user of zstd in
 //     metactl, and imports no catalog package. A catalog becomes an
-//     archive through export.WriteArchive, and an archive goes into a
-//     catalog through importer.ReadArchive.
+//     archive through [export.WriteArchive], and an archive goes into a
+//     catalog through [importer.ReadArchive].
 //   - Two archives of the same generation have the same plaintext, byte
 //     for byte (compare plaintexts, never compressed files).
 //   - A reader refuses anything that is not exactly the layout

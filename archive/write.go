@@ -17,7 +17,7 @@ import (
 )
 
 // Source is what Write archives: one catalog state, which the caller holds
-// steady while Write runs (export.WriteArchive reads it in one read-only
+// steady while Write runs ([export.WriteArchive] reads it in one read-only
 // transaction).
 type Source struct {
 	// Header describes the state; Write sets Format, Version and Journal.

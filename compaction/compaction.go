@@ -205,7 +205,7 @@ func (p *Plan) strip() {
 // entries is not continuous. Its text is Aptos's, verbatim (including the
 // missing full stop after the epoch message and the one after the version
 // message), so operators can match it against Aptos's logs and runbooks.
-// It wraps aptos.ErrInvalid: the catalog is unchanged.
+// It wraps [aptos.ErrInvalid]: the catalog is unchanged.
 type ContinuityError struct {
 	Kind     aptos.Kind // KindEpochEnding or KindTransaction
 	Expected uint64     // previous entry's last epoch (version) + 1
@@ -221,7 +221,7 @@ func (e *ContinuityError) Error() string {
 	return fmt.Sprintf("txn backup ranges is not continuous expecting version %d, got %d.", e.Expected, e.Got)
 }
 
-// Unwrap returns aptos.ErrInvalid.
+// Unwrap returns [aptos.ErrInvalid].
 func (e *ContinuityError) Unwrap() error { return aptos.ErrInvalid }
 
 // Compute plans one compaction run (docs/aptos-format.md §6) from the view v

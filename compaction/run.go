@@ -32,7 +32,7 @@ const (
 // and the journal's Operation. If nothing changed (a repeat run in the same
 // second), the Operation has Changed() == false and the catalog file is
 // untouched. Errors: ErrFactor (before the catalog is touched), a
-// *ContinuityError or another error wrapping aptos.ErrInvalid (nothing
+// *ContinuityError or another error wrapping [aptos.ErrInvalid] (nothing
 // changed), ctx's error, or a catalog error.
 func Run(ctx context.Context, db catalog.DB, opts Options) (*Plan, *catalog.Operation, error) {
 	err := opts.Validate()
@@ -76,12 +76,12 @@ func Run(ctx context.Context, db catalog.DB, opts Options) (*Plan, *catalog.Oper
 }
 
 // DefaultBulkEntries is the view size from which Run writes on a scratch
-// copy of the catalog with checkpoints (catalog.BulkUpdater) when
+// copy of the catalog with checkpoints ([catalog.BulkUpdater]) when
 // Options.BulkEntries is zero.
 const DefaultBulkEntries = 200_000
 
 // large reports whether a run over db's view is large enough to be made
-// with catalog.BulkUpdater (Options.BulkEntries).
+// with [catalog.BulkUpdater] (Options.BulkEntries).
 func large(ctx context.Context, db catalog.DB, opts Options) (bool, error) {
 	limit := opts.BulkEntries
 	switch {

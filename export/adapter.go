@@ -46,7 +46,7 @@ func (a *Adapter) String() string { return a.Config }
 //     reported even with Options.Prune.
 //
 // If step 3 has work and the config has no backup_metadata_file command, it
-// fails with an error wrapping storage.ErrNoBackupCommand before running
+// fails with an error wrapping [storage.ErrNoBackupCommand] before running
 // anything (a dry run too: the real run would fail). Give ctx a deadline
 // when the commands talk to a network: a command that hangs hangs the
 // export.

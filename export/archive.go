@@ -11,12 +11,12 @@ import (
 	"github.com/metactl/metactl/catalog"
 )
 
-// WriteArchive writes an archive of the catalog to w (archive.Write): every
+// WriteArchive writes an archive of the catalog to w ([archive.Write]): every
 // file, live and moved, and the journal, as ONE read-only transaction sees
 // them, so the archive is one committed generation whole and other readers
 // are never blocked; it records nothing in the catalog. A file whose state
 // or content does not match the catalog's records fails the export with an
-// error wrapping catalog.ErrCorrupt, rather than every reader refusing the
+// error wrapping [catalog.ErrCorrupt], rather than every reader refusing the
 // archive later.
 func WriteArchive(ctx context.Context, w io.Writer, db catalog.DB) (*archive.Header, error) {
 	var h *archive.Header

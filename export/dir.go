@@ -112,7 +112,7 @@ func (d *Dir) Check() error { return d.checkPath() }
 // storage, and export will not turn it into one. A missing or empty folder
 // is a new storage, unless Existing is set. (What is at those names, a
 // symbolic link or a file, is refused later, naming it.) Errors wrap
-// storage.ErrNotStorage.
+// [storage.ErrNotStorage].
 func (d *Dir) checkPath() error {
 	if base := filepath.Base(filepath.Clean(d.Path)); base == aptos.MetadataDir || base == aptos.MetadataBackupDir || d.Existing {
 		return storage.CheckLocalDir(d.Path)

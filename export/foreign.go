@@ -27,7 +27,7 @@ type Foreign struct {
 // the storage holds files the catalog never wrote at names it would write
 // or move (Files, sorted by path), or the identity of another chain.
 // Options.Force publishes anyway and lists them in Result.Overridden. It
-// wraps catalog.ErrConflict.
+// wraps [catalog.ErrConflict].
 type ForeignError struct {
 	Target string
 	Files  []Foreign
@@ -47,7 +47,7 @@ func (e *ForeignError) Error() string {
 	return b.String()
 }
 
-// Unwrap returns catalog.ErrConflict.
+// Unwrap returns [catalog.ErrConflict].
 func (e *ForeignError) Unwrap() error { return catalog.ErrConflict }
 
 func plural(n int, one, many string) string {

@@ -11,9 +11,9 @@ import (
 )
 
 // Target is a legacy Aptos backup storage that a catalog is published to:
-// the write side, as storage.Source is the read side. [Dir] (a LocalFs
+// the write side, as [storage.Source] is the read side. [Dir] (a LocalFs
 // folder) and [Adapter] (an Aptos command adapter) implement it, as
-// storage.Local and storage.CommandAdapter implement storage.Source.
+// [storage.Local] and [storage.CommandAdapter] implement [storage.Source].
 type Target interface {
 	// Publish makes the storage hold s, in the order and with the
 	// guarantees of the package documentation: every new file written

@@ -22,20 +22,20 @@ type Archive struct {
 	Journal []catalog.Operation
 }
 
-// ReadArchive reads and verifies the archive in r (archive.Reader: every
+// ReadArchive reads and verifies the archive in r ([archive.Reader]: every
 // record's SHA-256, then the trailer's digest of the whole plaintext) and
 // prepares its files as a Batch, each recorded with the source
 // "archive:<the source the archived catalog recorded>". Nothing is handed
 // on before the whole archive verified: a bad archive gives an error
-// wrapping archive.ErrBadArchive.
+// wrapping [archive.ErrBadArchive].
 //
 // Committing the batch imports the archive with the sync rules of any
 // other source (the archive lists both folders), and checks inside the
 // transaction, before the commit, that the catalog's view digest and entry
 // count then equal the archive header's and that its identity is the
 // archive's; otherwise the transaction is rolled back with an error
-// wrapping archive.ErrViewMismatch (typically: the catalog held other live
-// files) or catalog.ErrConflict (another identity). The catalog's generation
+// wrapping [archive.ErrViewMismatch] (typically: the catalog held other live
+// files) or [catalog.ErrConflict] (another identity). The catalog's generation
 // after the import is its own, not the archive's.
 func ReadArchive(ctx context.Context, r io.Reader, opts Options) (*Archive, error) {
 	rd, err := archive.NewReader(r)

@@ -89,9 +89,9 @@ func (e *InputError) Error() string {
 	return b.String()
 }
 
-// Unwrap returns aptos.ErrInvalid followed by every listed Problem, so
-// errors.Is(err, catalog.ErrConflict) holds when a problem is a conflict,
-// and errors.Is(err, aptos.ErrInvalid) always holds.
+// Unwrap returns [aptos.ErrInvalid] followed by every listed Problem, so
+// errors.Is(err, [catalog.ErrConflict]) holds when a problem is a conflict,
+// and errors.Is(err, [aptos.ErrInvalid]) always holds.
 func (e *InputError) Unwrap() []error {
 	errs := make([]error, 0, 1+len(e.Problems))
 	errs = append(errs, aptos.ErrInvalid)
@@ -176,7 +176,7 @@ var (
 )
 
 // strayNotRegular is the reason for an entry the storage refused to read
-// as not a regular file; err wraps storage.ErrNotRegular.
+// as not a regular file; err wraps [storage.ErrNotRegular].
 func strayNotRegular(err error) *strayError {
 	what := "a subdirectory, a symbolic link or a special file"
 	var nr *storage.NotRegularError

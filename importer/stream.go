@@ -26,7 +26,7 @@ const streamBatch = 256
 // catalog and no lock file. The catalog it makes holds exactly what
 // [FromStorage] into a new catalog would leave, and the Result is the same.
 //
-// It returns an error wrapping catalog.ErrExist, having written nothing,
+// It returns an error wrapping [catalog.ErrExist], having written nothing,
 // if a catalog exists at path or one appears before the lock is taken:
 // use FromStorage then. The catalog's lock is held while the source is
 // read (there is no catalog to read meanwhile; a second writer waits).

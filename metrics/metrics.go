@@ -54,7 +54,7 @@ func Read(tx catalog.Tx) (*Facts, error) {
 }
 
 // Frontier returns the restorable frontier of v (see
-// aptos.View.RestorableFrontier, where the rule lives).
+// [aptos.View.RestorableFrontier], where the rule lives).
 func Frontier(v *aptos.View) (frontier uint64, ok bool) {
 	return v.RestorableFrontier()
 }

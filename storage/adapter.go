@@ -292,7 +292,7 @@ func shellSafeHandle(handle string) (dir, name string, err error) {
 }
 
 // refused is the error of a call refused before running: the target is named
-// only if the handle parsed, since a aptos.ParseHandle error already quotes it.
+// only if the handle parsed, since a [aptos.ParseHandle] error already quotes it.
 func refused(op, handle string, err error) error {
 	if errors.Is(err, aptos.ErrInvalidHandle) {
 		handle = ""

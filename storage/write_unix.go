@@ -23,7 +23,7 @@ import (
 // it, refuses anything but a regular file at a name it writes or removes,
 // writes through temporary files in [StagingDir] and renames them into
 // place. The publish algorithm (what to write, in which order) is the
-// caller's (export.Dir).
+// caller's ([export.Dir]).
 
 // StagingDir is metactl's own folder in a LocalFs storage, beside
 // [aptos.MetadataDir] and [aptos.MetadataBackupDir]: it holds temporary

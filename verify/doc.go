@@ -4,7 +4,7 @@
 //
 // # Plan
 //
-// [Plan] runs aptos.View.PlanRestore, Aptos's restore coordinator's rules
+// [Plan] runs [aptos.View.PlanRestore], Aptos's restore coordinator's rules
 // (docs/restore-planning.md), on the catalog's view, and names the moved
 // files (metadata_backup/) that would cover a hole the restore would
 // otherwise pass over in silence.

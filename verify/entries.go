@@ -7,8 +7,8 @@ import (
 	"github.com/metactl/metactl/catalog"
 )
 
-// Entries returns every entry of the files in state (catalog.Live or
-// catalog.Moved), in handle order and line order, each with its handle and
+// Entries returns every entry of the files in state ([catalog.Live] or
+// [catalog.Moved]), in handle order and line order, each with its handle and
 // 1-based line. Identity and CompactionTimestamps lines are included. A
 // moved file is named where it lies, "metadata_backup/<name>".
 func Entries(tx catalog.Tx, state catalog.State) ([]aptos.Located, error) {

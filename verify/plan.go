@@ -8,7 +8,7 @@ import (
 )
 
 // Plan plans a restore from the catalog as Aptos's restore coordinator
-// would (aptos.View.PlanRestore), naming the moved files that would cover
+// would ([aptos.View.PlanRestore]), naming the moved files that would cover
 // a hole. It returns the plan and the generation it read; a plan that Aptos
 // would refuse is an *aptos.PlanError.
 func Plan(ctx context.Context, db catalog.DB, opts aptos.RestoreOptions) (plan *aptos.RestorePlan, generation uint64, err error) {
