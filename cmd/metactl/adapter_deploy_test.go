@@ -26,6 +26,7 @@ type bridgePod struct {
 // writes the bridge config onto the volume it shares with the Aptos
 // container, which runs Aptos's tool with that config.
 func TestBridgeManifests(t *testing.T) {
+	t.Parallel()
 	files, err := filepath.Glob(filepath.Join(repoRoot(t), "deploy", "aptos-bridge", "*.yaml"))
 	if err != nil || len(files) != 3 {
 		t.Fatalf("bridge manifests: %v, %v", files, err)

@@ -225,6 +225,7 @@ func TestAdapterConfigShape(t *testing.T) {
 // files; open_for_read serves live files, moved ones, and files an undo
 // deleted; an unknown handle fails naming it.
 func TestAdapterBridgeReads(t *testing.T) {
+	t.Parallel()
 	for _, wrap := range []string{"--local-fs-dir", "--command-adapter-config"} {
 		t.Run(wrap, func(t *testing.T) {
 			t.Parallel()

@@ -53,6 +53,7 @@ func storedFile(t testing.TB, path string) (string, bool) {
 // backup_metadata_file through the generated config exactly as Aptos
 // does, wrapping a LocalFs folder and a bucket config (gzip).
 func TestAdapterBridgeWrites(t *testing.T) {
+	t.Parallel()
 	for _, wrap := range []string{"--local-fs-dir", "--command-adapter-config"} {
 		t.Run(wrap, func(t *testing.T) {
 			t.Parallel()

@@ -58,6 +58,7 @@ func fillSample(t *testing.T, dir string, missing []string) {
 // --svg writes the drawing with the same text; without the flags status
 // is the Aptos line alone.
 func TestStatusCoverage(t *testing.T) {
+	t.Parallel()
 	cat := filepath.Join(t.TempDir(), "c.db")
 	dir, missing := gappedSample(t)
 	must(t, cat, nil, "import", "--local-fs-dir", dir)

@@ -61,6 +61,7 @@ func otherChain(t *testing.T, dir string, gz bool) {
 // name the catalog owns) exits 3 naming both files and changes nothing;
 // --dry-run says the same; --force publishes and lists what it replaced.
 func TestExportRefusesAnotherChainFolder(t *testing.T) {
+	t.Parallel()
 	cat := filepath.Join(t.TempDir(), "c.db")
 	must(t, cat, nil, "import", "--local-fs-dir", filepath.Join(repoRoot(t), "testdata", "sample"))
 	b := t.TempDir()
@@ -97,6 +98,7 @@ func TestExportRefusesAnotherChainFolder(t *testing.T) {
 // metadata_backup/ (the catalog compacted and moved them): exit 3 naming
 // the identity file, nothing moved or saved; --force moves them.
 func TestExportRefusesAnotherChainAdapter(t *testing.T) {
+	t.Parallel()
 	cat := filepath.Join(t.TempDir(), "c.db")
 	must(t, cat, nil, "import", "--local-fs-dir", filepath.Join(repoRoot(t), "testdata", "sample"))
 	args := []string{"compact", "--epoch-ending-file-compact-factor", "100", "--state-snapshot-file-compact-factor", "100",
@@ -131,6 +133,7 @@ func TestExportRefusesAnotherChainAdapter(t *testing.T) {
 // nothing: the catalog and the storage stay as the undo left them. Before
 // the prune, an import does not take the undone files back either.
 func TestUndoThenPruneThenImport(t *testing.T) {
+	t.Parallel()
 	s := t.TempDir()
 	copyTree(t, filepath.Join(repoRoot(t), "testdata", "sample"), s)
 	original := treeDigest(t, s)

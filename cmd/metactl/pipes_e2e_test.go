@@ -32,6 +32,7 @@ func metactlStdin(t *testing.T, catalogPath string, stdin []byte, args ...string
 // /dev/stdin from a pipe, import --archive - and copy --from - read it
 // from stdin; --json with --archive - is a usage error.
 func TestArchivePipes(t *testing.T) {
+	t.Parallel()
 	work := t.TempDir()
 	cat := filepath.Join(work, "c.db")
 	must(t, cat, nil, "import", "--local-fs-dir", filepath.Join(repoRoot(t), "testdata", "sample"))

@@ -74,6 +74,7 @@ func addTxnFiles(t *testing.T, dir string, n int, gz bool) []string {
 // re-import reads none, and after 5 new files exactly 5; --full reads
 // everything again.
 func TestIncrementalImportCountsDownloads(t *testing.T) {
+	t.Parallel()
 	bucket, config, opens := countingBucket(t)
 	cat := filepath.Join(t.TempDir(), "c.db")
 	must(t, cat, nil, "import", "--command-adapter-config", config)
@@ -105,6 +106,7 @@ func TestIncrementalImportCountsDownloads(t *testing.T) {
 // a kept catalog (the chart's --metadata-cache-dir on a PVC) downloads
 // only the files it does not know.
 func TestIncrementalDropInDownloadsNothingKnown(t *testing.T) {
+	t.Parallel()
 	bucket, config, opens := countingBucket(t)
 	cacheDir := filepath.Join(t.TempDir(), "cache")
 	args := helmArgs(t, cacheDir, config)
@@ -135,6 +137,7 @@ func TestIncrementalDropInDownloadsNothingKnown(t *testing.T) {
 // bytes, other mtime) it is read again and refused as a conflict, naming
 // the file. verify --local-fs-dir against the catalog names it too.
 func TestIncrementalLocalChangedInPlace(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	copyTree(t, filepath.Join(repoRoot(t), "testdata", "sample"), dir)
 	cat := filepath.Join(t.TempDir(), "c.db")
@@ -175,6 +178,7 @@ func TestIncrementalLocalChangedInPlace(t *testing.T) {
 // known name is not read by an incremental import (it trusts the name, as
 // Aptos does), and verify --command-adapter-config names it.
 func TestVerifyFindsContentChangedInBucket(t *testing.T) {
+	t.Parallel()
 	bucket, config, _ := countingBucket(t)
 	cat := filepath.Join(t.TempDir(), "c.db")
 	must(t, cat, nil, "import", "--command-adapter-config", config)
@@ -308,6 +312,7 @@ func TestSyncEvery(t *testing.T) {
 
 // TestSyncOnce: without --every, one sync; its failure is the exit code.
 func TestSyncOnce(t *testing.T) {
+	t.Parallel()
 	cat := filepath.Join(t.TempDir(), "c.db")
 	r := must(t, cat, nil, "sync", "--local-fs-dir", filepath.Join(repoRoot(t), "testdata", "sample"))
 	if !strings.HasPrefix(r.stdout, "sync 1: 96 files read, 0 known not read; 96 added") {
