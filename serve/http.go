@@ -26,7 +26,29 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 type recorder struct {
 	http.ResponseWriter
 	status int
+	// release gives back the worker slot, once; nil when none is held.
+	release func()
 }
+
+func (w *recorder) releaseWorker() {
+	if w.release != nil {
+		w.release()
+		w.release = nil
+	}
+}
+
+// class says which caps a route is under.
+type class int
+
+const (
+	// classNormal: the cap on requests in flight and a worker slot.
+	classNormal class = iota
+	// classPriority: the cap on requests in flight, no worker slot
+	// (/v1/status: a few key reads, answered at once even under load).
+	classPriority
+	// classUncapped: no cap (health, readiness, metrics, 404s).
+	classUncapped
+)
 
 func (w *recorder) WriteHeader(code int) {
 	if w.status == 0 {
@@ -47,7 +69,7 @@ func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // wrap makes h a route named name: GET and HEAD only (405 with Allow
 // otherwise), the cap on requests in flight, a write deadline, the error
 // document for a returned error, and the metrics.
-func (s *Server) wrap(name string, uncapped bool, h handlerFunc) http.Handler {
+func (s *Server) wrap(name string, c class, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		w := &recorder{ResponseWriter: rw}
@@ -64,12 +86,27 @@ func (s *Server) wrap(name string, uncapped bool, h handlerFunc) http.Handler {
 			s.fail(w, r, &statusError{http.StatusMethodNotAllowed, api.UsageError{Err: fmt.Errorf("%s %s: method not allowed (GET or HEAD)", r.Method, r.URL.Path)}})
 			return
 		}
-		if !uncapped {
+		if c != classUncapped {
 			select {
 			case s.requests <- struct{}{}:
 				defer func() { <-s.requests }()
 			default:
 				s.fail(w, r, &overloadError{fmt.Sprintf("%d requests in flight", s.opts.MaxRequests)})
+				return
+			}
+		}
+		if c == classNormal {
+			t := time.NewTimer(s.opts.QueueTimeout)
+			select {
+			case s.workers <- struct{}{}:
+				t.Stop()
+				w.release = func() { <-s.workers }
+				defer w.releaseWorker()
+			case <-t.C:
+				s.fail(w, r, &overloadError{fmt.Sprintf("%d requests working, this one waited %s", s.opts.Workers, s.opts.QueueTimeout)})
+				return
+			case <-r.Context().Done():
+				t.Stop()
 				return
 			}
 		}

@@ -33,16 +33,16 @@ const (
 const MaxPage = 10000
 
 func (s *Server) routes() {
-	s.mux.Handle(PathStatus, s.wrap(PathStatus, false, s.status))
-	s.mux.Handle(PathLs, s.wrap(PathLs, false, s.ls))
-	s.mux.Handle(PathRead, s.wrap(PathRead, false, s.read))
-	s.mux.Handle(PathPlan, s.wrap(PathPlan, false, s.plan))
-	s.mux.Handle(PathVerify, s.wrap(PathVerify, false, s.verify))
-	s.mux.Handle(PathLog, s.wrap(PathLog, false, s.log))
-	s.mux.Handle(PathArchive, s.wrap(PathArchive, false, s.archive))
-	s.mux.Handle(PathHealthz, s.wrap(PathHealthz, true, s.healthz))
-	s.mux.Handle(PathReadyz, s.wrap(PathReadyz, true, s.readyz))
-	s.mux.Handle(PathMetrics, s.wrap(PathMetrics, true, func(w http.ResponseWriter, r *http.Request) error {
+	s.mux.Handle(PathStatus, s.wrap(PathStatus, classPriority, s.status))
+	s.mux.Handle(PathLs, s.wrap(PathLs, classNormal, s.ls))
+	s.mux.Handle(PathRead, s.wrap(PathRead, classNormal, s.read))
+	s.mux.Handle(PathPlan, s.wrap(PathPlan, classNormal, s.plan))
+	s.mux.Handle(PathVerify, s.wrap(PathVerify, classNormal, s.verify))
+	s.mux.Handle(PathLog, s.wrap(PathLog, classNormal, s.log))
+	s.mux.Handle(PathArchive, s.wrap(PathArchive, classNormal, s.archive))
+	s.mux.Handle(PathHealthz, s.wrap(PathHealthz, classUncapped, s.healthz))
+	s.mux.Handle(PathReadyz, s.wrap(PathReadyz, classUncapped, s.readyz))
+	s.mux.Handle(PathMetrics, s.wrap(PathMetrics, classUncapped, func(w http.ResponseWriter, r *http.Request) error {
 		s.m.handler.ServeHTTP(w, r)
 		return nil
 	}))
@@ -51,7 +51,7 @@ func (s *Server) routes() {
 // NotFound answers 404 with the error document, for a path no route
 // serves; Handler uses it for "/" unless a route was added there.
 func (s *Server) NotFound() http.Handler {
-	return s.wrap("other", true, func(w http.ResponseWriter, r *http.Request) error {
+	return s.wrap("other", classUncapped, func(w http.ResponseWriter, r *http.Request) error {
 		return &statusError{http.StatusNotFound, api.UsageError{Err: fmt.Errorf("%s: no such path (see 'metactl serve --help')", r.URL.Path)}}
 	})
 }
@@ -76,9 +76,9 @@ func (s *Server) View(ctx context.Context, fn func(catalog.Tx) error) error {
 // listener that probes reach without credentials.
 func (s *Server) HealthHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle(PathHealthz, s.wrap(PathHealthz, true, s.healthz))
-	mux.Handle(PathReadyz, s.wrap(PathReadyz, true, s.readyz))
-	mux.Handle("/", s.wrap("other", true, func(w http.ResponseWriter, r *http.Request) error {
+	mux.Handle(PathHealthz, s.wrap(PathHealthz, classUncapped, s.healthz))
+	mux.Handle(PathReadyz, s.wrap(PathReadyz, classUncapped, s.readyz))
+	mux.Handle("/", s.wrap("other", classUncapped, func(w http.ResponseWriter, r *http.Request) error {
 		return &statusError{http.StatusNotFound, api.UsageError{Err: fmt.Errorf("%s: this listener answers /healthz and /readyz only", r.URL.Path)}}
 	}))
 	return mux
@@ -289,6 +289,11 @@ func (s *Server) archive(w http.ResponseWriter, r *http.Request) error {
 	h.Set("X-Metactl-Generation", itoa(a.gen))
 	h.Set("ETag", `"`+itoa(a.gen)+`"`)
 	h.Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", fmt.Sprintf("metactl-%d.mcar", a.gen)))
+	// Streaming a file is not work: the slot goes to the next request,
+	// so a slow or stalled reader holds a descriptor and nothing more.
+	if rec, ok := w.(*recorder); ok {
+		rec.releaseWorker()
+	}
 	http.ServeContent(&progressWriter{w, http.NewResponseController(w), s.opts.WriteTimeout}, r, "", a.modTime, f)
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/metactl/metactl/api"
 	"github.com/metactl/metactl/catalog"
+	_ "github.com/metactl/metactl/catalog/etcdstore" // etcd:// locations
 	"github.com/metactl/metactl/internal/catalogtest"
 	"github.com/metactl/metactl/serve"
 )
@@ -273,4 +274,58 @@ func firstHandle(t *testing.T, base string) string {
 	var l api.Ls
 	json.Unmarshal(b, &l)
 	return l.Files[0].Handle
+}
+
+// TestUnreachableBackend: a catalog whose backend does not answer gets
+// 503 with Retry-After within BusyTimeout, not after a long hang.
+func TestUnreachableBackend(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	base, _ := start(t, "etcd://"+dead+"/metactl", serve.Options{BusyTimeout: 300 * time.Millisecond})
+	for _, p := range []string{"/v1/status", "/readyz", "/v1/ls?limit=5"} {
+		t0 := time.Now()
+		resp, body := get(t, base+p)
+		if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "did not answer within 300ms") {
+			t.Errorf("%s: %d %v %s", p, resp.StatusCode, resp.Header, body)
+		}
+		if d := time.Since(t0); d > 10*time.Second {
+			t.Errorf("%s answered after %s", p, d)
+		}
+	}
+}
+
+// TestVerifyGaugesAtStart: the verify gauges are there from the start,
+// without any /v1/verify, and follow a new generation.
+func TestVerifyGaugesAtStart(t *testing.T) {
+	path := newCatalog(t, 30)
+	base, s := start(t, path, serve.Options{Poll: 50 * time.Millisecond})
+	s.Start()
+	waitMetric := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			_, body := get(t, base+"/metrics")
+			if strings.Contains(string(body), want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("metrics lack %q:\n%s", want, body)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitMetric("metactl_verify_problems 0\n")
+	write(t, path, "transaction_999000000-999000009.meta") // a gap: a problem
+	waitMetric("metactl_verify_problems 1\n")
+	resp, _ := get(t, base+"/metrics")
+	if resp.StatusCode != 200 {
+		t.Errorf("metrics: %d", resp.StatusCode)
+	}
+	if c := s.Served(); c == 0 {
+		t.Errorf("served %d", c)
+	}
 }

@@ -37,6 +37,13 @@ type Options struct {
 	// MaxRequests caps the requests in flight; the excess gets 503
 	// (default 256).
 	MaxRequests int
+	// Workers caps the requests working at once (default
+	// max(4, 2*GOMAXPROCS)); the others admitted wait for a slot, up to
+	// QueueTimeout (default 10s), then get 503. It keeps the CPU for the
+	// requests being answered, so each is answered sooner, and /v1/status,
+	// which takes no worker slot, stays quick under load.
+	Workers      int
+	QueueTimeout time.Duration
 	// MaxExpensive caps the expensive requests in flight: verify, plan,
 	// status with coverage, an archive build, a listing without limit
 	// (default max(2, GOMAXPROCS)). Each may take tens to hundreds of MB
@@ -84,6 +91,10 @@ func (o *Options) defaults() {
 	if o.MaxRequests <= 0 {
 		o.MaxRequests = 256
 	}
+	if o.Workers <= 0 {
+		o.Workers = max(4, 2*runtime.GOMAXPROCS(0))
+	}
+	def(&o.QueueTimeout, 10*time.Second)
 	if o.MaxExpensive <= 0 {
 		o.MaxExpensive = max(2, runtime.GOMAXPROCS(0))
 	}
@@ -114,6 +125,7 @@ type Server struct {
 	// handler answers unknown paths with NotFound itself).
 	rootHandled bool
 	requests    chan struct{}
+	workers     chan struct{}
 	expensive   chan struct{}
 	scratch     string
 
@@ -144,6 +156,7 @@ func New(opts Options) (*Server, error) {
 		opts:      opts,
 		mux:       http.NewServeMux(),
 		requests:  make(chan struct{}, opts.MaxRequests),
+		workers:   make(chan struct{}, opts.Workers),
 		expensive: make(chan struct{}, opts.MaxExpensive),
 		scratch:   dir,
 		ctx:       ctx,
@@ -162,7 +175,7 @@ func (s *Server) Handle(path string, h http.Handler) {
 	if path == "/" {
 		s.rootHandled = true
 	}
-	s.mux.Handle(path, s.wrap(path, false, func(w http.ResponseWriter, r *http.Request) error {
+	s.mux.Handle(path, s.wrap(path, classNormal, func(w http.ResponseWriter, r *http.Request) error {
 		h.ServeHTTP(w, r)
 		return nil
 	}))

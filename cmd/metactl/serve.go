@@ -24,6 +24,7 @@ type serveCmd struct {
 	HealthListen    string   `name:"health-listen" help:"Also answer /healthz and /readyz, and nothing else, on this address, in plain HTTP without auth (for probes when --web-config-file is given)." placeholder:"ADDR"`
 	MaxRequests     int      `name:"max-requests" help:"Requests in flight at most; the excess gets 503 with Retry-After (default: ${default})." default:"256"`
 	MaxExpensive    int      `name:"max-expensive" help:"Expensive requests in flight at most (verify, plan, status?coverage, an archive build, ls without limit); the excess gets 503 with Retry-After (0: max(2, CPUs))." default:"0"`
+	Workers         int      `name:"workers" help:"Requests working at once; the others admitted wait up to 10s for a slot, then get 503 (0: max(4, 2*CPUs)); /v1/status, health and metrics take no slot." default:"0"`
 	MaxConnections  int      `name:"max-connections" help:"Open connections at most; a new one closes the longest-idle (default: ${default})." default:"4096"`
 	BusyTimeout     duration `name:"busy-timeout" help:"A request waits at most this long for the catalog lock or backend, then answers 503 with Retry-After (default: ${default})." default:"2s" placeholder:"DUR"`
 	WriteTimeout    duration `name:"write-timeout" help:"A document's whole answer, or an archive download's progress, may take at most this long (default: ${default})." default:"60s" placeholder:"DUR"`
@@ -94,7 +95,7 @@ func (c *serveCmd) Run(a *app) error {
 	}
 	version, revision := buildVersion()
 	s, err := serve.New(serve.Options{
-		Catalog: path, Backend: []any{a.cli.Etcd.connection()}, BusyTimeout: time.Duration(c.BusyTimeout), MaxRequests: c.MaxRequests, MaxExpensive: c.MaxExpensive,
+		Catalog: path, Backend: []any{a.cli.Etcd.connection()}, BusyTimeout: time.Duration(c.BusyTimeout), MaxRequests: c.MaxRequests, Workers: c.Workers, MaxExpensive: c.MaxExpensive,
 		MaxConns: c.MaxConnections, WriteTimeout: time.Duration(c.WriteTimeout), IdleTimeout: time.Duration(c.IdleTimeout),
 		Now: a.now, Logger: a.slogger(), Version: version, Revision: revision,
 	})
