@@ -54,6 +54,8 @@ type Sync struct {
 	Added     int `json:"added"`
 	Moved     int `json:"moved"`
 	Unchanged int `json:"unchanged"`
+	// Quarantined lists the files set aside (compact --quarantine).
+	Quarantined []importer.Quarantined `json:"quarantined"`
 }
 
 // Copy is the document of copy.
@@ -82,10 +84,14 @@ type Import struct {
 	// still holds; not imported again.
 	DeletedInStorage []string           `json:"deleted_in_storage"`
 	Warnings         []importer.Warning `json:"warnings"`
-	Changed          bool               `json:"changed"`
-	Generation       uint64             `json:"generation"`
-	DigestBefore     aptos.Digest       `json:"digest_before"`
-	DigestAfter      aptos.Digest       `json:"digest_after"`
+	// Quarantined lists the files set aside (--quarantine), with their
+	// error; Released the quarantine records this import removed.
+	Quarantined  []importer.Quarantined `json:"quarantined"`
+	Released     []string               `json:"released"`
+	Changed      bool                   `json:"changed"`
+	Generation   uint64                 `json:"generation"`
+	DigestBefore aptos.Digest           `json:"digest_before"`
+	DigestAfter  aptos.Digest           `json:"digest_after"`
 }
 
 // ArchiveImport is the document of import --archive.

@@ -182,6 +182,7 @@ type Op struct {
 	DigestAfter  aptos.Digest `json:"digest_after"`
 	Undoes       uint64       `json:"undoes,omitempty"`
 	Purged       int          `json:"purged,omitempty"`
+	Quarantined  int          `json:"quarantined,omitempty"`
 }
 
 // Changes counts the files of one kind of change in an Op and lists their

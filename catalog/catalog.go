@@ -128,6 +128,9 @@ type Tx interface {
 	// adapter bridge serves it to a client that listed the file in an
 	// earlier generation (workflow/bridge.go).
 	DeletedContent(handle string) ([]byte, error)
+	// QuarantinedFiles calls fn for every quarantined file (see
+	// QuarantinedFile), content included, in handle order.
+	QuarantinedFiles(fn func(*QuarantinedFile) error) error
 }
 
 // WriteTx is the transaction of DB.Update: a Tx that also changes files.
@@ -159,6 +162,18 @@ type WriteTx interface {
 	// for undo) of operations committed before cutoff and returns how many
 	// it dropped (cleanup's grace period, the undo window).
 	PurgeRetained(cutoff time.Time) (int, error)
+	// Quarantine records (or replaces) the quarantine record of q.Handle:
+	// a storage file that failed to parse or validate, kept aside with its
+	// error and bytes instead of refusing the whole import (import
+	// --quarantine). The record is not a file: it is in no view and
+	// export never writes it. Recording the same content with the same
+	// error again changes nothing; otherwise Operation.Quarantined counts
+	// it, and the write publishes even if no file changed.
+	Quarantine(q QuarantinedFile) error
+	// Release removes the quarantine record of handle, if any (a good
+	// copy under that name was imported, or the storage no longer lists
+	// it); Operation.Quarantined counts it.
+	Release(handle string) error
 }
 
 // OpenFunc opens a catalog of one backend. location is the whole string

@@ -29,8 +29,9 @@
 //
 //   - A reader sees one committed generation, whole; a write is published
 //     once, all or nothing, and fn runs exactly once.
-//   - A write that changes no file publishes nothing; otherwise the
-//     generation grows by one and the journal gains one record.
+//   - A write that changes no file (nor quarantine record) publishes
+//     nothing; otherwise the generation grows by one and the journal
+//     gains one record.
 //   - The view, its digest and the stats change in the same transaction as
 //     the files; [WriteTx.PreserveView] makes a write that would change the
 //     view fail before it is published.
@@ -40,4 +41,15 @@
 //     [*BusyError]; damage is [ErrCorrupt], a missing catalog [ErrNoCatalog].
 //
 // Why the interface has this shape: docs/design.md §9.
+//
+// # Quarantine
+//
+// A storage file that fails to parse or validate can be set aside instead
+// of refusing a whole import (import --quarantine): [WriteTx.Quarantine]
+// records a [QuarantinedFile] (handle, folder, error, bytes, provenance),
+// [WriteTx.Release] removes it, [Tx.QuarantinedFiles] lists them.
+// Quarantine records are not files: no view, compaction or export sees
+// them, and [Operation.Quarantined] counts a write's changes to them (a
+// write that only quarantines still publishes). Every backend carries
+// them; the bbolt backend keeps them in an optional bucket.
 package catalog

@@ -84,3 +84,26 @@ type DeletedFile struct {
 	// period.
 	Retained bool
 }
+
+// QuarantinedFile is a storage file that failed to parse or validate and
+// was kept aside (import --quarantine) instead of stopping the import: the
+// catalog records where it was, why it was refused and its bytes, so
+// verify can name it and an operator can repair it. It is not a File: no
+// view, compaction or export sees it.
+type QuarantinedFile struct {
+	// Handle is "metadata/<name>", whichever folder held it.
+	Handle string
+	// State says which folder held it: Live (metadata/) or Moved
+	// (metadata_backup/).
+	State State
+	// Error is why it was refused, as import would have said it.
+	Error string
+	// Content is the file's bytes as read (decompressed), nil if they
+	// could not be read (too large, not valid gzip).
+	Content []byte
+	SHA256  [32]byte // of Content
+	Source  string   // provenance, as a File's
+	// At is when the catalog first recorded it with this content and
+	// error (the transaction's clock).
+	At time.Time
+}

@@ -32,6 +32,11 @@ type Operation struct {
 	// period (WriteTx.PurgeRetained): those operations can no longer be
 	// undone.
 	Purged int `json:"purged,omitempty"`
+	// Quarantined counts the quarantine records the write added, replaced
+	// or released (WriteTx.Quarantine, WriteTx.Release). Undo does not
+	// reverse them: the next import with --quarantine records again what
+	// the storage holds.
+	Quarantined int `json:"quarantined,omitempty"`
 }
 
 // Changes counts the files of one kind of change and lists their handles
@@ -54,7 +59,7 @@ func (c *Changes) Add(h string) {
 
 // Changed reports whether the operation changed any file.
 func (op *Operation) Changed() bool {
-	return op.Added.Count+op.Replaced.Count+op.Moved.Count+op.Revived.Count+op.Deleted.Count+op.Purged > 0
+	return op.Added.Count+op.Replaced.Count+op.Moved.Count+op.Revived.Count+op.Deleted.Count+op.Purged+op.Quarantined > 0
 }
 
 // NewFile describes a file to add with WriteTx.PutFile, which keeps no

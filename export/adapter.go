@@ -64,8 +64,23 @@ func (a *Adapter) Publish(ctx context.Context, s *Snapshot, opts Options) (*Resu
 	}
 	res := newResult(a, s, opts)
 	known := make(map[string]bool, len(s.Files))
+	remoteMoved := make(map[string]bool, len(l.Moved))
+	for _, n := range l.Moved {
+		remoteMoved[n] = true
+	}
+	files, kept := s.keepQuarantined(func(p string) bool {
+		dir, name, _ := strings.Cut(p, "/")
+		if dir == aptos.MetadataBackupDir {
+			return remoteMoved[name]
+		}
+		return remoteLive[name]
+	})
+	res.Kept = append(res.Kept, kept...)
+	for name := range s.Quarantined {
+		known[name] = true // not saved, moved or classified: kept above
+	}
 	var save, move []*catalog.File
-	for _, f := range s.Files {
+	for _, f := range files {
 		name := f.Name()
 		known[name] = true
 		switch {
@@ -157,6 +172,7 @@ func (a *Adapter) Publish(ctx context.Context, s *Snapshot, opts Options) (*Resu
 			res.Kept = append(res.Kept, k)
 		}
 	}
+	slices.SortFunc(res.Kept, func(x, y Kept) int { return strings.Compare(x.Path, y.Path) })
 	return res, nil
 }
 

@@ -92,5 +92,5 @@ func archiveOp(op *catalog.Operation) archive.Op {
 	return archive.Op{Generation: op.Generation, Kind: string(op.Kind), Time: op.Time, Command: op.Command, Inputs: op.Inputs,
 		Note: op.Note, Added: ch(op.Added), Replaced: ch(op.Replaced), Moved: ch(op.Moved), Revived: ch(op.Revived),
 		Deleted: ch(op.Deleted), Entries: op.Entries, DigestBefore: op.DigestBefore, DigestAfter: op.DigestAfter,
-		Undoes: op.Undoes, Purged: op.Purged}
+		Undoes: op.Undoes, Purged: op.Purged, Quarantined: op.Quarantined}
 }

@@ -22,7 +22,7 @@ func TestArchiveOpIsTheJournalRecord(t *testing.T) {
 	}
 	op := catalog.Operation{Generation: 7, Kind: "compact", Time: time.Date(2024, 1, 2, 3, 4, 5, 6, time.UTC), Command: "metactl compact",
 		Inputs: []string{"in"}, Note: "note", Added: ch(1), Replaced: ch(2), Moved: ch(3), Revived: ch(4), Deleted: ch(5),
-		Entries: 9, Undoes: 3, Purged: 2}
+		Entries: 9, Undoes: 3, Purged: 2, Quarantined: 1}
 	op.DigestBefore[0], op.DigestAfter[1] = 1, 2
 	want, err := json.Marshal(&op)
 	if err != nil {

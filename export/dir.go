@@ -139,7 +139,11 @@ func (d *Dir) checkPath() error {
 func run(ctx context.Context, t *storage.LocalWriter, s *Snapshot, dir *Dir, opts Options, res *Result) error {
 	var live, moved []*catalog.File
 	known := make(map[string]catalog.State, len(s.Files))
-	for _, f := range s.Files {
+	files, _ := s.keepQuarantined(func(string) bool { return false })
+	for name := range s.Quarantined {
+		known[name] = 0 // not written, moved or classified: kept below
+	}
+	for _, f := range files {
 		known[f.Name()] = f.State
 		if f.State == catalog.Live {
 			live = append(live, f)
@@ -297,6 +301,18 @@ func run(ctx context.Context, t *storage.LocalWriter, s *Snapshot, dir *Dir, opt
 	}
 	if err := t.Sync(backup); err != nil {
 		return err
+	}
+
+	_, kept := s.keepQuarantined(func(p string) bool {
+		dir, name, _ := strings.Cut(p, "/")
+		if dir == aptos.MetadataBackupDir {
+			return backup.Has(name)
+		}
+		return meta.Has(name)
+	})
+	if len(kept) > 0 {
+		res.Kept = append(res.Kept, kept...)
+		slices.SortFunc(res.Kept, func(a, b Kept) int { return strings.Compare(a.Path, b.Path) })
 	}
 
 	// Phase 5: leftovers of interrupted exports, then the staging folder.

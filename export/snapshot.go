@@ -45,6 +45,11 @@ type Snapshot struct {
 	// longer has. rewrittenAll: the journal lists too many to name.
 	rewritten    map[string]bool
 	rewrittenAll bool
+	// Quarantined maps the names of the storage files the catalog holds
+	// as quarantined (import --quarantine) to their error. Publish never
+	// writes, moves or removes a file at such a name: it lists it in
+	// Result.Kept (KeptQuarantined) until the quarantine is released.
+	Quarantined map[string]string
 }
 
 func sortFiles(files []*catalog.File) {
@@ -77,6 +82,13 @@ func TakeSnapshot(ctx context.Context, db catalog.DB) (*Snapshot, error) {
 		}
 		prunable, err := cleanup.PrunableGenerations(tx)
 		if err != nil {
+			return err
+		}
+		s.Quarantined = map[string]string{}
+		if err := tx.QuarantinedFiles(func(q *catalog.QuarantinedFile) error {
+			s.Quarantined[aptos.BaseName(q.Handle)] = q.Error
+			return nil
+		}); err != nil {
 			return err
 		}
 		s.rewritten, s.rewrittenAll = map[string]bool{}, false

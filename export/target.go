@@ -74,6 +74,9 @@ const (
 	// KeptOther is anything else: not a regular file, not a valid name,
 	// content that does not parse. Export never removes it.
 	KeptOther = "not-metadata"
+	// KeptQuarantined is a file the catalog holds as quarantined (import
+	// --quarantine): never written over, moved or removed while it is.
+	KeptQuarantined = "quarantined"
 )
 
 // Kept is an entry of metadata/ or metadata_backup/ that the catalog does
@@ -99,7 +102,36 @@ func (k Kept) Message() string {
 		}
 		return "deleted from the catalog (cleanup, or an undo of a compaction): export --prune removes it"
 	}
+	if k.Reason == KeptQuarantined {
+		return "quarantined (" + k.Detail + "): left alone; replace or remove it, then sync"
+	}
 	return "not in the catalog, not a metadata file (" + k.Detail + "): left alone"
+}
+
+// keepQuarantined returns s's files without those at a quarantined name,
+// and the Kept entries for those names that the storage holds (present
+// reports whether path, "metadata/<name>" or "metadata_backup/<name>", is
+// in the storage). Publish calls it first: a quarantined file is never
+// written over, moved or removed.
+func (s *Snapshot) keepQuarantined(present func(path string) bool) ([]*catalog.File, []Kept) {
+	if len(s.Quarantined) == 0 {
+		return s.Files, nil
+	}
+	var files []*catalog.File
+	for _, f := range s.Files {
+		if _, q := s.Quarantined[f.Name()]; !q {
+			files = append(files, f)
+		}
+	}
+	var kept []Kept
+	for name, why := range s.Quarantined {
+		for _, dir := range []string{aptos.MetadataDir, aptos.MetadataBackupDir} {
+			if p := dir + "/" + name; present(p) {
+				kept = append(kept, Kept{Path: p, Reason: KeptQuarantined, Detail: why})
+			}
+		}
+	}
+	return files, kept
 }
 
 // Result says what Publish did, or with Options.DryRun would do. Paths are
@@ -222,7 +254,7 @@ func (s *Snapshot) WithChanges(add []*catalog.File, move []string) *Snapshot {
 			byHandle[h] = &c
 		}
 	}
-	out := &Snapshot{Generation: s.Generation, ViewDigest: s.ViewDigest, Deleted: s.Deleted, Identity: s.Identity, held: s.held,
+	out := &Snapshot{Generation: s.Generation, ViewDigest: s.ViewDigest, Deleted: s.Deleted, Identity: s.Identity, held: s.held, Quarantined: s.Quarantined,
 		rewritten: s.rewritten, rewrittenAll: s.rewrittenAll}
 	for _, f := range byHandle {
 		out.Files = append(out.Files, f)

@@ -84,7 +84,7 @@ func catalogOp(op *archive.Op) catalog.Operation {
 	return catalog.Operation{Generation: op.Generation, Kind: catalog.Kind(op.Kind), Time: op.Time, Command: op.Command, Inputs: op.Inputs,
 		Note: op.Note, Added: ch(op.Added), Replaced: ch(op.Replaced), Moved: ch(op.Moved), Revived: ch(op.Revived),
 		Deleted: ch(op.Deleted), Entries: op.Entries, DigestBefore: op.DigestBefore, DigestAfter: op.DigestAfter,
-		Undoes: op.Undoes, Purged: op.Purged}
+		Undoes: op.Undoes, Purged: op.Purged, Quarantined: op.Quarantined}
 }
 
 // checkArchiveView compares the catalog inside the import's transaction

@@ -69,6 +69,16 @@ type Options struct {
 	// Full asks a caller that loads Known itself (workflow.Import) not to:
 	// every listed file is read (import --full). Read ignores it.
 	Full bool
+	// Quarantine sets aside, instead of refusing the import, each listed
+	// file that fails to parse or validate (or to decompress, or is too
+	// large): [Batch.Commit] records it in the catalog with its problems
+	// and bytes (catalog.WriteTx.Quarantine) and imports everything else;
+	// Result.Quarantined lists it. Conflicts with the catalog and another
+	// chain's identity are still refused. A later good copy under the same
+	// name is imported and releases the record, and so does a storage
+	// that no longer lists it. [NewCatalog] does not quarantine: callers
+	// with Quarantine set use Read and Commit.
+	Quarantine bool
 }
 
 func (o Options) now() time.Time {
@@ -137,6 +147,11 @@ type Result struct {
 	// wrong enough to refuse the import (see Warning), sorted by handle
 	// and code.
 	Warnings []Warning
+	// Quarantined lists the files set aside (Options.Quarantine), sorted
+	// by handle; Released the handles whose quarantine record this import
+	// removed (a good copy imported, or no longer listed).
+	Quarantined []Quarantined
+	Released    []string
 	// Generation is the catalog generation after the import; Changed
 	// reports whether the import committed a change (if not, the catalog
 	// file is byte-for-byte as it was).
@@ -236,6 +251,8 @@ func Read(ctx context.Context, src storage.Source, opts Options) (*Batch, error)
 			out = append(out, res.checked)
 		case errors.As(res.problem, &stray):
 			r.stray(rd.handle, stray)
+		case res.problem != nil && r.opts.Quarantine:
+			r.setAside(rd.handle, rd.name, rd.state, nil, []Problem{{Handle: rd.handle, Err: res.problem}})
 		case res.problem != nil:
 			r.probs.add(Problem{Handle: rd.handle, Err: res.problem})
 		default:
@@ -424,11 +441,12 @@ type run struct {
 	opts        Options
 	prog        reporter
 	probs       problems
-	movedListed bool     // the source listed metadata_backup/
-	statFn      statFunc // the source's StatFile, or nil
-	skipped     []stray  // stray entries
-	firstID     *idLine  // the first Identity line (checkIdentities)
-	firstIn     string   // and the file it is in
+	movedListed bool           // the source listed metadata_backup/
+	aside       []*quarantined // files set aside (Options.Quarantine)
+	statFn      statFunc       // the source's StatFile, or nil
+	skipped     []stray        // stray entries
+	firstID     *idLine        // the first Identity line (checkIdentities)
+	firstIn     string         // and the file it is in
 }
 
 // stray is an entry that was not imported, and why.
@@ -541,6 +559,9 @@ func (b *Batch) Commit(ctx context.Context, db catalog.DB) (*Result, error) {
 			}
 			r.prog.report(PhaseCommit, i+1, len(items))
 		}
+		if err := r.writeQuarantine(tx, items, p, res); err != nil {
+			return err
+		}
 		failpoint.Hit("import.after-put")
 		if b.check != nil {
 			if err := b.check(tx); err != nil {
@@ -624,6 +645,10 @@ func (r *run) validate(ctx context.Context, files []SourceFile) ([]*item, error)
 func (r *run) collect(out []checked) []*item {
 	items := make([]*item, 0, len(out))
 	for _, c := range out {
+		if c.bad > 0 && r.opts.Quarantine {
+			r.setAside(c.it.shown, aptos.BaseName(c.it.Handle), c.it.State, c.it, c.probs)
+			continue
+		}
 		for _, p := range c.probs {
 			r.probs.add(p)
 		}

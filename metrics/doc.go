@@ -17,6 +17,7 @@
 //
 //	metactl_catalog_generation                     the catalog generation
 //	metactl_files{state="live"|"moved"}            files by state
+//	metactl_quarantined_files                      files import --quarantine set aside
 //	metactl_view_entries                           entries in the view
 //	metactl_storage_latest_epoch_ending_epoch      Aptos's BackupStorageState,
 //	metactl_storage_latest_state_snapshot_epoch    one gauge per field; a

@@ -15,8 +15,10 @@ import (
 type Facts struct {
 	Generation            uint64
 	LiveFiles, MovedFiles int
-	Entries               int
-	State                 aptos.StorageState
+	// Quarantined counts the storage files import --quarantine set aside.
+	Quarantined int
+	Entries     int
+	State       aptos.StorageState
 	// Frontier is the restorable frontier (see [Frontier]); Restorable is
 	// false when no restore can start, and Frontier is then 0.
 	Frontier   uint64
@@ -34,6 +36,9 @@ func Read(tx catalog.Tx) (*Facts, error) {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	if f.LiveFiles, f.MovedFiles, err = tx.CountFiles(); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	if err = tx.QuarantinedFiles(func(*catalog.QuarantinedFile) error { f.Quarantined++; return nil }); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	v, err := tx.View()
@@ -74,10 +79,11 @@ type Verify struct {
 }
 
 var (
-	descGeneration = prometheus.NewDesc("metactl_catalog_generation", "The catalog generation: every write transaction adds one.", nil, nil)
-	descFiles      = prometheus.NewDesc("metactl_files", "Metadata files in the catalog, by state (live: in metadata/, moved: in metadata_backup/).", []string{"state"}, nil)
-	descEntries    = prometheus.NewDesc("metactl_view_entries", "Entries in the view (epoch endings, state snapshots, transactions), as Aptos's MetadataView counts them.", nil, nil)
-	descState      = map[string]*prometheus.Desc{
+	descGeneration  = prometheus.NewDesc("metactl_catalog_generation", "The catalog generation: every write transaction adds one.", nil, nil)
+	descQuarantined = prometheus.NewDesc("metactl_quarantined_files", "Storage files import --quarantine set aside (they fail to parse or validate); metactl verify names them.", nil, nil)
+	descFiles       = prometheus.NewDesc("metactl_files", "Metadata files in the catalog, by state (live: in metadata/, moved: in metadata_backup/).", []string{"state"}, nil)
+	descEntries     = prometheus.NewDesc("metactl_view_entries", "Entries in the view (epoch endings, state snapshots, transactions), as Aptos's MetadataView counts them.", nil, nil)
+	descState       = map[string]*prometheus.Desc{
 		"epoch_ending_epoch":     prometheus.NewDesc("metactl_storage_latest_epoch_ending_epoch", "BackupStorageState latest_epoch_ending_epoch.", nil, nil),
 		"state_snapshot_epoch":   prometheus.NewDesc("metactl_storage_latest_state_snapshot_epoch", "BackupStorageState latest_state_snapshot_epoch.", nil, nil),
 		"state_snapshot_version": prometheus.NewDesc("metactl_storage_latest_state_snapshot_version", "BackupStorageState latest_state_snapshot_version.", nil, nil),
@@ -110,7 +116,7 @@ func NewCollector(src Source) *Collector { return &Collector{src: src} }
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descGeneration, descFiles, descEntries, descRestorable, descFrontier, descLastOp,
+	for _, d := range []*prometheus.Desc{descGeneration, descFiles, descQuarantined, descEntries, descRestorable, descFrontier, descLastOp,
 		descVerify, descVerifyAt, descRunStart, descRunDur, descRunExit} {
 		ch <- d
 	}
@@ -132,6 +138,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descGeneration, float64(f.Generation))
 			gauge(descFiles, float64(f.LiveFiles), "live")
 			gauge(descFiles, float64(f.MovedFiles), "moved")
+			gauge(descQuarantined, float64(f.Quarantined))
 			gauge(descEntries, float64(f.Entries))
 			for name, p := range map[string]*uint64{
 				"epoch_ending_epoch": f.State.LatestEpochEndingEpoch, "state_snapshot_epoch": f.State.LatestStateSnapshotEpoch,

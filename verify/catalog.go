@@ -79,6 +79,17 @@ func Catalog(ctx context.Context, db catalog.DB) (*Report, error) {
 		}
 		problems, warnings := Check(live, moved)
 		r.Problems = append(r.Problems, problems...)
+		if err := tx.QuarantinedFiles(func(q *catalog.QuarantinedFile) error {
+			where := q.Handle
+			if q.State == catalog.Moved {
+				where = aptos.MovedHandle(aptos.BaseName(q.Handle))
+			}
+			r.Problems = append(r.Problems, Finding{Code: CodeQuarantined,
+				Message: fmt.Sprintf("%s is quarantined (set aside by import --quarantine, left in the storage): %s", where, q.Error), Where: []string{where}})
+			return nil
+		}); err != nil {
+			return err
+		}
 		r.Warnings = append(r.Warnings, warnings...)
 		ts, tsHandle, err := tx.LatestTimestamps()
 		if err != nil {

@@ -15,6 +15,7 @@ const (
 	CodeCatalogDamaged = "catalog-damaged" // bbolt's consistency check failed
 	CodeIndexMismatch  = "index-mismatch"  // entry index or view digest disagrees with the live files
 	CodeUnparsableFile = "unparsable-file" // a stored file's lines do not parse
+	CodeQuarantined    = "quarantined"     // a storage file import --quarantine set aside
 
 	// Problems of the view: what a restore would trip over.
 	CodeTxnGap              = "txn-gap"               // versions in no backup

@@ -30,7 +30,9 @@ func Import(ctx context.Context, cat Catalog, command string, src storage.Source
 	if err := cat.CheckWrite(); err != nil {
 		return nil, err
 	}
-	if !cat.Exists() {
+	if !cat.Exists() && !opts.Quarantine {
+		// (A quarantining import takes the batch path below: the
+		// streamed one refuses bad input whole.)
 		streamGC()
 		res, err := importer.NewCatalog(ctx, cat.Location(), cat.Options(false, command), src, opts)
 		if !errors.Is(err, catalog.ErrExist) {

@@ -13,6 +13,7 @@ package boltstore
 //	journal     generation u64 BE                    -> Operation as JSON
 //	changes     generation u64 BE | handle           -> change record (changes.go)
 //	deleted     handle                               -> deleted record (changes.go)
+//	quarantine  handle                               -> quarantine record (quarantine.go)
 //
 // The changes and deleted buckets came after schema version 1 was first
 // written: catalogs made before them lack them, so readers treat a missing
@@ -36,13 +37,14 @@ var (
 	bucketIdentities = []byte("identities")
 	bucketJournal    = []byte("journal")
 
-	bucketChanges = []byte("changes")
-	bucketDeleted = []byte("deleted")
+	bucketChanges    = []byte("changes")
+	bucketDeleted    = []byte("deleted")
+	bucketQuarantine = []byte("quarantine")
 
 	// allBuckets must exist in every catalog; optionalBuckets are created
 	// by the first write that needs them.
 	allBuckets      = [][]byte{bucketMeta, bucketFiles, bucketEntries, bucketTimestamps, bucketIdentities, bucketJournal}
-	optionalBuckets = [][]byte{bucketChanges, bucketDeleted}
+	optionalBuckets = [][]byte{bucketChanges, bucketDeleted, bucketQuarantine}
 )
 
 // Keys in the meta bucket.

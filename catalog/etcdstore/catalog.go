@@ -847,6 +847,9 @@ func (tx *lazyTx) DeletedContent(handle string) (b []byte, err error) {
 	err = tx.onFull(func(t catalog.Tx) error { b, err = t.DeletedContent(handle); return err })
 	return b, err
 }
+func (tx *lazyTx) QuarantinedFiles(fn func(*catalog.QuarantinedFile) error) error {
+	return tx.onFull(func(t catalog.Tx) error { return t.QuarantinedFiles(fn) })
+}
 func (tx *lazyTx) StoredEntriesMatch() error {
 	return tx.onFull(func(t catalog.Tx) error { return t.StoredEntriesMatch() })
 }

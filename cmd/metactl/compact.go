@@ -16,6 +16,7 @@ import (
 type compactCmd struct {
 	storageFlags
 	cacheFlags
+	quarantineFlag
 	EpochEndingFileCompactFactor   int      `name:"epoch-ending-file-compact-factor" help:"Epoch-ending entries per compacted file (default: ${default})." default:"1" placeholder:"N"`
 	StateSnapshotFileCompactFactor int      `name:"state-snapshot-file-compact-factor" help:"State-snapshot entries per compacted file (default: ${default})." default:"1" placeholder:"N"`
 	TransactionFileCompactFactor   int      `name:"transaction-file-compact-factor" help:"Transaction entries per compacted file (default: ${default})." default:"1" placeholder:"N"`
@@ -88,7 +89,7 @@ func (c *compactCmd) Run(a *app) error {
 			if o.Source, err = c.source(); err != nil {
 				return withOp("compact", err)
 			}
-			o.Import = importer.Options{Source: c.describe(), Concurrency: c.concurrency(), Now: a.now}
+			o.Import = importer.Options{Source: c.describe(), Concurrency: c.concurrency(), Now: a.now, Quarantine: c.Quarantine}
 		}
 	}
 	res, err := workflow.DropIn(a.ctx, appCatalog{a}, o)
@@ -101,7 +102,8 @@ func (c *compactCmd) Run(a *app) error {
 		out.Storage = &api.Storage{Target: o.Target.String(), Published: res.Published}
 		if s := res.Synced; s != nil {
 			out.Warnings = nonNilW(s.Warnings)
-			out.Storage.Synced = &api.Sync{Added: s.Added, Moved: s.Moved, Unchanged: s.Unchanged}
+			out.Storage.Synced = &api.Sync{Added: s.Added, Moved: s.Moved, Unchanged: s.Unchanged, Quarantined: nonNilQ(s.Quarantined)}
+			warnQuarantined(a, s.Quarantined)
 		}
 	}
 	if op := res.Op; op != nil {

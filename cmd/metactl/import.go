@@ -19,6 +19,7 @@ type importCmd struct {
 	Archive string `help:"An archive written by 'metactl export --archive' ('-': standard input; a pipe works too)." placeholder:"FILE"`
 	Strict  bool   `help:"Refuse stray names in metadata/ (files Aptos could not parse) instead of skipping them."`
 	Full    bool   `help:"Read every listed file, also those the catalog already holds (by default only new names are read; see Help)."`
+	quarantineFlag
 }
 
 func (c *importCmd) Help() string {
@@ -97,12 +98,14 @@ func (c *importCmd) Run(a *app) error {
 			show(pr.Done, pr.Total)
 		}
 	}
-	res, err := workflow.Import(a.ctx, appCatalog{a}, "import", src, importer.Options{Source: c.describe(), Strict: c.Strict, Progress: prog, Now: a.now, Full: c.Full})
+	res, err := workflow.Import(a.ctx, appCatalog{a}, "import", src, importer.Options{Source: c.describe(), Strict: c.Strict, Progress: prog, Now: a.now, Full: c.Full, Quarantine: c.Quarantine})
 	if err != nil {
 		return err
 	}
 	a.warn(res.Warnings)
+	warnQuarantined(a, res.Quarantined)
 	out := api.Import{
+		Quarantined: nonNilQ(res.Quarantined), Released: nonNil(res.Released),
 		Source: c.describe(), Files: res.Files, Lines: res.Lines, KnownSkipped: res.KnownSkipped, Entries: res.Entries, Duplicates: res.Duplicates,
 		Added: res.Added, Moved: res.Moved, Unchanged: res.Unchanged,
 		Missing: nonNil(res.Missing), Skipped: nonNil(res.Skipped), KeptMoved: nonNil(res.KeptMoved), DeletedInStorage: nonNil(res.DeletedInStorage), Warnings: nonNilW(res.Warnings),
@@ -131,6 +134,12 @@ func (c *importCmd) Run(a *app) error {
 	list("kept, no longer listed by the storage", out.Missing)
 	list("kept moved, still live in the storage (export moves them)", out.KeptMoved)
 	list("deleted from the catalog (cleanup, or an undo of a compaction), still in the storage, not imported again (export --prune removes them)", out.DeletedInStorage)
+	qs := make([]string, 0, len(out.Quarantined))
+	for _, q := range out.Quarantined {
+		qs = append(qs, q.Handle)
+	}
+	list("quarantined (set aside, left in the storage; 'metactl verify' names the errors)", qs)
+	list("released from quarantine", out.Released)
 	return nil
 }
 

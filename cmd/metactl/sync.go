@@ -19,6 +19,7 @@ import (
 type syncCmd struct {
 	storageFlags
 	cacheFlags
+	quarantineFlag
 	Every duration `help:"Sync again this long after each sync ends, until SIGTERM or SIGINT (then exit 0): seconds or a duration such as 30s, 5m. 0 (the default) syncs once." default:"0" placeholder:"DUR"`
 	Full  bool     `help:"Read every listed file each time, also those the catalog holds (by default only new names are read)."`
 }
@@ -95,7 +96,7 @@ func (c *syncCmd) Run(a *app) error {
 	opts := workflow.SyncOptions{
 		Every:   time.Duration(c.Every),
 		Command: "sync",
-		Import:  importer.Options{Source: c.describe(), Concurrency: c.concurrency(), Now: a.now, Full: c.Full},
+		Import:  importer.Options{Source: c.describe(), Concurrency: c.concurrency(), Now: a.now, Full: c.Full, Quarantine: c.Quarantine},
 	}
 	return workflow.Sync(a.ctx, appCatalog{a}, src, opts, func(r workflow.Round) {
 		c.report(a, r, opts.Every > 0)
@@ -108,6 +109,7 @@ func (c *syncCmd) report(a *app, r workflow.Round, loop bool) {
 	line := syncJSONLine{Sync: r.N, Start: r.Start.UTC().Format(time.RFC3339), Seconds: r.Took.Round(time.Millisecond).Seconds(), OK: r.Err == nil, Warnings: []importer.Warning{}}
 	if res := r.Result; res != nil {
 		a.warn(res.Warnings)
+		warnQuarantined(a, res.Quarantined)
 		line.Read, line.KnownSkipped, line.Added, line.Moved, line.Unchanged = res.Files, res.KnownSkipped, res.Added, res.Moved, res.Unchanged
 		line.Changed, line.Generation, line.Warnings = res.Changed, res.Generation, nonNilW(res.Warnings)
 	}

@@ -26,6 +26,8 @@ Problems (exit 4):
   catalog-damaged        the bbolt file fails its consistency check
   index-mismatch         entry index or view digest disagrees with the files
   unparsable-file        a stored line does not parse
+  quarantined            a storage file import --quarantine set aside, with
+                         its error (replace or remove it, then sync again)
   txn-gap                transaction versions in no backup
   txn-moved-only         transaction versions only in moved files
   txn-overlap            overlapping transaction ranges
