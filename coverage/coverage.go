@@ -101,7 +101,19 @@ type Report struct {
 	LiveFiles  int    `json:"live_files"`
 	MovedFiles int    `json:"moved_files"`
 	Summary
-	Timeline Timeline `json:"timeline"`
+	// Quarantined lists at most MaxListed of the files import set aside
+	// (--quarantine) because they failed to parse or validate;
+	// QuarantinedCount counts them all.
+	Quarantined      []Quarantined `json:"quarantined"`
+	QuarantinedCount int           `json:"quarantined_count"`
+	Timeline         Timeline      `json:"timeline"`
+}
+
+// Quarantined is a file set aside by import, and why.
+type Quarantined struct {
+	Handle string        `json:"handle"`
+	State  catalog.State `json:"state"`
+	Error  string        `json:"error"`
 }
 
 // Options tune Compute and Read. The zero value is ready to use.
@@ -122,6 +134,17 @@ func Read(tx catalog.Tx, opts *Options) (*Report, error) {
 	}
 	r.StateLine = r.State.String()
 	if r.LiveFiles, r.MovedFiles, err = tx.CountFiles(); err != nil {
+		return nil, fmt.Errorf("coverage: %w", err)
+	}
+	r.Quarantined = []Quarantined{}
+	err = tx.QuarantinedFiles(func(q *catalog.QuarantinedFile) error {
+		r.QuarantinedCount++
+		if len(r.Quarantined) < MaxListed {
+			r.Quarantined = append(r.Quarantined, Quarantined{Handle: q.Handle, State: q.State, Error: q.Error})
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("coverage: %w", err)
 	}
 	v, err := tx.View()

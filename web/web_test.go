@@ -217,3 +217,31 @@ func TestWatch(t *testing.T) {
 		t.Errorf("generation %s, computed %d times, want 2 and 2", g, n)
 	}
 }
+
+// TestQuarantinedShown: files import set aside are in the document, with
+// their handle and error.
+func TestQuarantinedShown(t *testing.T) {
+	db := gappedCatalog(t)
+	_, err := db.Update(t.Context(), "import", func(tx catalog.WriteTx) error {
+		return tx.Quarantine(catalog.QuarantinedFile{Handle: "metadata/transaction_400-499.meta", State: catalog.Live,
+			Error: "line 1: not JSON", Content: []byte("{oops\n"), Source: "test"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := server(t, db, nil)
+	_, body := fetch(t, srv.URL+"/coverage.json")
+	var doc struct {
+		QuarantinedCount int `json:"quarantined_count"`
+		Quarantined      []struct {
+			Handle, State, Error string
+		} `json:"quarantined"`
+	}
+	if err := json.Unmarshal([]byte(body), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.QuarantinedCount != 1 || len(doc.Quarantined) != 1 || doc.Quarantined[0].Handle != "metadata/transaction_400-499.meta" ||
+		doc.Quarantined[0].State != "live" || doc.Quarantined[0].Error != "line 1: not JSON" {
+		t.Errorf("quarantined: %+v", doc)
+	}
+}

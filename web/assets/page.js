@@ -91,6 +91,7 @@
     $("holes").parentElement.classList.toggle("good", c.gap_count + c.overlap_count === 0);
     $("holes-note").textContent = c.gap_count + c.overlap_count === 0 ? "no holes" : "see the list below";
     $("files").textContent = c.live_files + " · " + c.moved_files;
+    renderQuarantine(c);
     $("files-note").textContent = plural(c.entries, "entry", "entries") + " in the view";
     $("timeline").innerHTML = c.svg; // drawn by the server from numbers only, escaped there
     const list = $("hole-list");
@@ -110,19 +111,23 @@
     }
   }
 
-  function renderStatus(s) {
-    // Quarantined files, once the catalog keeps them: any count the status
-    // document names so.
-    let q = null;
-    for (const [k, v] of Object.entries(s)) {
-      if (/quarantin/.test(k) && typeof v === "number") q = (q || 0) + v;
+  // Quarantined files (import --quarantine): shown when there are any.
+  function renderQuarantine(c) {
+    const n = c.quarantined_count || 0;
+    $("quarantine-box").hidden = n === 0;
+    $("quarantine-section").hidden = n === 0;
+    $("quarantined").textContent = String(n);
+    $("quarantine-box").classList.toggle("bad", n > 0);
+    const list = $("quarantine-list");
+    list.replaceChildren();
+    for (const q of c.quarantined || []) {
+      list.append(el("li", { "tabindex": "0" }, el("strong", {}, "QUARANTINED "), el("code", {}, q.handle),
+        " (" + (q.state === "moved" ? "in metadata_backup/" : "in metadata/") + "): " + q.error));
     }
-    $("quarantine-box").hidden = q === null;
-    if (q !== null) {
-      $("quarantined").textContent = String(q);
-      $("quarantine-box").classList.toggle("bad", q > 0);
-    }
+    if (n > (c.quarantined || []).length) list.append(el("li", {}, "… and " + (n - c.quarantined.length) + " more"));
   }
+
+  function renderStatus(s) { /* the coverage document carries the numbers; status is polled for its ETag only */ }
 
   function short(d) { return d ? String(d).slice(0, 12) : ""; }
 
