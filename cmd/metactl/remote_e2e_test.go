@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 // TestRemoteCatalogEqualsLocal: every read-only command given
@@ -51,6 +53,44 @@ func TestRemoteCatalogEqualsLocal(t *testing.T) {
 		if r.code != 2 || !strings.Contains(r.stderr, "served by 'metactl serve', which is read-only") {
 			t.Errorf("%s on a remote catalog: %s", args[0], r)
 		}
+	}
+	stopServe(t, cmd)
+}
+
+// TestRemoteCatalogTLSAndAuth: a served catalog behind --web-config-file
+// (TLS and basic auth) is read with --http-cacert and METACTL_HTTP_USER /
+// METACTL_HTTP_PASSWORD, with the local output; without the credentials
+// it is refused with a clear message and exit 1.
+func TestRemoteCatalogTLSAndAuth(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeCert(t, dir, "serve", true, nil, nil)
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	webConfig := filepath.Join(dir, "web.yml")
+	os.WriteFile(webConfig, []byte("tls_server_config:\n  cert_file: "+filepath.Join(dir, "serve.pem")+"\n  key_file: "+
+		filepath.Join(dir, "serve-key.pem")+"\nbasic_auth_users:\n  restore: "+string(hash)+"\n"), 0o600)
+	cat := filepath.Join(t.TempDir(), "c.db")
+	must(t, cat, nil, "import", "--local-fs-dir", filepath.Join(repoRoot(t), "testdata", "sample"))
+	base, cmd, _ := startServe(t, cat, "--web-config-file", webConfig)
+	base = "https://" + strings.TrimPrefix(base, "http://")
+	ca := "--http-cacert=" + filepath.Join(dir, "serve.pem")
+	want := must(t, cat, nil, "--json", "status").stdout
+	if got := must(t, base, []string{"METACTL_HTTP_USER=restore", "METACTL_HTTP_PASSWORD=s3cret"}, ca, "--json", "status").stdout; got != want {
+		t.Errorf("status over TLS: %s\nwant %s", got, want)
+	}
+	if got := must(t, base, []string{"METACTL_HTTP_USER=restore:s3cret"}, ca, "--json", "status").stdout; got != want {
+		t.Errorf("status with name:password: %s", got)
+	}
+	r := metactl(t, base, nil, ca, "status")
+	if r.code != 1 || !strings.Contains(r.stderr, "unauthorized: give METACTL_HTTP_USER and METACTL_HTTP_PASSWORD") {
+		t.Errorf("without credentials: %s", r)
+	}
+	r = metactl(t, base, []string{"METACTL_HTTP_USER=restore", "METACTL_HTTP_PASSWORD=s3cret"}, "status")
+	if r.code != 1 || !strings.Contains(r.stderr, "certificate") {
+		t.Errorf("without the CA: %s", r)
 	}
 	stopServe(t, cmd)
 }
