@@ -41,8 +41,9 @@ type Compact struct {
 // (import) before, the publish (export) after.
 type Storage struct {
 	Target string `json:"target"`
-	// Synced is what the import before the compaction did; null in a dry
-	// run, which imports nothing (new files show in Published.Kept).
+	// Synced is what the import before the compaction did; in a dry run,
+	// what it did to a scratch copy of the catalog (the catalog itself is
+	// unchanged), so the plan is the real run's.
 	Synced *Sync `json:"synced"`
 	// Published is what writing the result back did (or would do); null
 	// when there was nothing to compact, and nothing was written.

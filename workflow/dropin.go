@@ -14,8 +14,10 @@ import (
 type DropInOptions struct {
 	// Compaction are the factors and the grace period, as Aptos takes them.
 	Compaction compaction.Options
-	// DryRun plans the whole run and changes nothing: the storage is not
-	// synced, the catalog not compacted, the storage not written.
+	// DryRun plans the whole run and changes nothing: with a Source the
+	// storage is synced into a scratch copy of the catalog (CopyCatalog),
+	// which is planned and published from, so the plan is the real run's;
+	// the catalog is only read, the storage not written.
 	DryRun bool
 	// Target is the storage to publish to; nil compacts the catalog only.
 	Target export.Target
@@ -24,6 +26,13 @@ type DropInOptions struct {
 	Source storage.Source
 	// Import are the options of the sync (Source label, Concurrency, Now).
 	Import importer.Options
+	// CopyCatalog copies the catalog, whatever its backend, to a new
+	// catalog file at path. A dry run with a Source syncs into such a copy
+	// (see DryRun); nil makes that dry run fail.
+	CopyCatalog func(ctx context.Context, path string) error
+	// ScratchDir is where a dry run's copy goes ("": the system's
+	// temporary folder).
+	ScratchDir string
 	Hooks
 }
 
@@ -57,6 +66,22 @@ func (r *DropInResult) Nothing() bool { return r.Plan.TimestampsFile == "" }
 // touched either.
 func DropIn(ctx context.Context, cat Catalog, o DropInOptions) (*DropInResult, error) {
 	res := &DropInResult{}
+	if o.Target != nil && o.DryRun && o.Source != nil {
+		scratch, done, err := scratchSync(ctx, cat, o)
+		if err != nil {
+			return nil, err
+		}
+		defer done()
+		cat = scratch
+		o.DryRun = false // the real run, on the copy ...
+		o.Target = dryTarget{o.Target}
+		res, err := DropIn(ctx, cat, o)
+		if err != nil {
+			return nil, err
+		}
+		res.Op = nil // ... whose commits are thrown away
+		return res, nil
+	}
 	if o.Target != nil && !o.DryRun {
 		synced, err := Import(ctx, cat, "compact (import)", o.Source, o.Import)
 		if err != nil {

@@ -85,12 +85,13 @@ func (c *compactCmd) Run(a *app) error {
 		if o.Target, err = c.target(false, c.concurrency(), true); err != nil {
 			return withOp("compact", err)
 		}
-		if !c.DryRun {
-			if o.Source, err = c.source(); err != nil {
-				return withOp("compact", err)
-			}
-			o.Import = importer.Options{Source: c.describe(), Concurrency: c.concurrency(), Now: a.now, Quarantine: c.Quarantine}
+		if o.Source, err = c.source(); err != nil {
+			return withOp("compact", err)
 		}
+		o.Import = importer.Options{Source: c.describe(), Concurrency: c.concurrency(), Now: a.now, Quarantine: c.Quarantine}
+		// A dry run syncs into a scratch copy of the catalog, so its plan
+		// is the real run's (in the cache folder when one is given).
+		o.CopyCatalog, o.ScratchDir = a.copyCatalog, c.MetadataCacheDir
 	}
 	res, err := workflow.DropIn(a.ctx, appCatalog{a}, o)
 	if err != nil {
@@ -127,9 +128,13 @@ func (c *compactCmd) Run(a *app) error {
 	}
 	verb := map[bool]string{true: "would write", false: "wrote"}[c.DryRun]
 	if st := out.Storage; st != nil {
-		if st.Synced != nil {
+		switch {
+		case st.Synced != nil && c.DryRun:
+			fmt.Fprintf(a.stdout, "dry run: synced %s into a scratch copy of the catalog: %d added, %d moved, %d unchanged (the catalog is unchanged)\n",
+				st.Target, st.Synced.Added, st.Synced.Moved, st.Synced.Unchanged)
+		case st.Synced != nil:
 			fmt.Fprintf(a.stdout, "synced %s: %d added, %d moved, %d unchanged\n", st.Target, st.Synced.Added, st.Synced.Moved, st.Synced.Unchanged)
-		} else {
+		default:
 			fmt.Fprintf(a.stdout, "dry run: %s not synced; the real run imports its new files first\n", st.Target)
 		}
 	}

@@ -242,7 +242,7 @@ func TestDropInReportsStorage(t *testing.T) {
 	}
 	text := run(later, "--dry-run")
 	for _, want := range []string{
-		"dry run: " + s + " not synced; the real run imports its new files first\n",
+		"dry run: synced " + s + " into a scratch copy of the catalog: 0 added, 0 moved, 101 unchanged (the catalog is unchanged)\n",
 		"would write metadata/compaction_timestamps_1700086401.meta\n",
 		"would move metadata/epoch_ending_0-0.meta to metadata_backup/\n",
 		"storage " + s + ": would write 1, move 96; 5 unchanged, 0 kept\n",

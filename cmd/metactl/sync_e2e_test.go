@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/metactl/metactl/api"
 )
 
 // countingBucket is adapterBucket whose open_for_read appends a line to a
@@ -324,5 +326,56 @@ func TestSyncOnce(t *testing.T) {
 	}
 	if r := metactl(t, cat, nil, "sync"); r.code != 2 {
 		t.Errorf("sync without a storage: %s", r)
+	}
+}
+
+// TestDropInDryRunSyncsIntoScratch: with files the catalog does not know
+// yet in the storage, the drop-in's --dry-run syncs them into a scratch
+// copy of the catalog, so its plan (written, timestamped, moved, and what
+// the storage would get) is exactly the real run's; the catalog and the
+// storage stay as they were.
+func TestDropInDryRunSyncsIntoScratch(t *testing.T) {
+	s := t.TempDir()
+	copyTree(t, filepath.Join(repoRoot(t), "testdata", "sample"), s)
+	cat := filepath.Join(t.TempDir(), "c.db")
+	must(t, cat, nil, "import", "--local-fs-dir", s)
+	addTxnFiles(t, s, 3, false)
+	catBefore, storeBefore := must(t, cat, nil, "--json", "ls").stdout, treeDigest(t, s)
+	args := []string{"--json", "compact", "--local-fs-dir", s, "--epoch-ending-file-compact-factor", "100",
+		"--state-snapshot-file-compact-factor", "100", "--transaction-file-compact-factor", "100"}
+	env := []string{"METACTL_NOW=1700000000"}
+	dry := must(t, cat, env, append(args, "--dry-run")...).stdout
+	if got := must(t, cat, nil, "--json", "ls").stdout; got != catBefore {
+		t.Errorf("the dry run changed the catalog")
+	}
+	if treeDigest(t, s) != storeBefore {
+		t.Errorf("the dry run changed the storage")
+	}
+	real := must(t, cat, env, args...).stdout
+	var d, r api.Compact
+	if err := json.Unmarshal([]byte(dry), &d); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(real), &r); err != nil {
+		t.Fatal(err)
+	}
+	if d.Storage == nil || d.Storage.Synced == nil || d.Storage.Synced.Added != 3 {
+		t.Fatalf("dry run's sync: %s", dry)
+	}
+	same := func(what string, a, b any) {
+		if ja, jb := fmt.Sprint(a), fmt.Sprint(b); ja != jb {
+			t.Errorf("%s: dry run %s, real run %s", what, ja, jb)
+		}
+	}
+	same("written", d.Written, r.Written)
+	same("timestamped", d.Timestamped, r.Timestamped)
+	same("moved", d.Moved, r.Moved)
+	same("timestamps file", d.TimestampsFile, r.TimestampsFile)
+	same("synced", *d.Storage.Synced, *r.Storage.Synced)
+	same("storage written", d.Storage.Published.Written, r.Storage.Published.Written)
+	same("storage moved", d.Storage.Published.Moved, r.Storage.Published.Moved)
+	same("storage kept", d.Storage.Published.Kept, r.Storage.Published.Kept)
+	if !d.DryRun || !d.Storage.Published.DryRun || d.Changed {
+		t.Errorf("dry run document: %s", dry)
 	}
 }

@@ -5,6 +5,9 @@ package main
 import (
 	"context"
 
+	"github.com/metactl/metactl/catalog/boltstore"
+	"github.com/metactl/metactl/catalog/etcdstore"
+
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/importer"
 	"github.com/metactl/metactl/workflow"
@@ -45,4 +48,21 @@ func (a *app) warn(ws []importer.Warning) {
 	for _, w := range ws {
 		a.warnf("%s", w)
 	}
+}
+
+// copyCatalog copies the catalog of --catalog, whatever its backend, to a
+// new catalog file at path (a drop-in dry run syncs into such a copy): an
+// etcd catalog's current generation, or a catalog file's bytes under its
+// read lock, as copy does.
+func (a *app) copyCatalog(ctx context.Context, path string) error {
+	if etcdstore.IsURL(a.cli.Catalog) {
+		_, err := etcdstore.CopyOut(ctx, a.cli.Catalog, path, a.options(true, "compact --dry-run"))
+		return err
+	}
+	db, done, err := a.openRead("compact --dry-run")
+	if err != nil {
+		return err
+	}
+	defer done()
+	return boltstore.CopyFile(db.Location(), path)
 }
