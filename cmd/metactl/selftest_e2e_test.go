@@ -62,7 +62,8 @@ func selftestOn(t *testing.T, dir string) string {
 // Its --json shape is pinned by a golden file, with paths and figures
 // (which vary from run to run) replaced.
 func TestSelftestLocalFilesystem(t *testing.T) {
-	t.Parallel()
+	// Not parallel: selftest times its probes (a writer holds the lock
+	// 700ms, the run has a minute), which other tests' load can break.
 	dir := t.TempDir()
 	out := selftestOn(t, dir)
 	out = regexp.MustCompile(`\.metactl-selftest-[0-9]+`).ReplaceAllString(strings.ReplaceAll(out, dir, "$DIR"), ".metactl-selftest-$$RANDOM")
@@ -80,7 +81,8 @@ func isTmpfs(dir string) bool {
 // TestSelftestTmpfs: selftest passes on a tmpfs: one mounted for the test
 // when running as root, else /dev/shm when it is a tmpfs.
 func TestSelftestTmpfs(t *testing.T) {
-	t.Parallel()
+	// Not parallel: selftest times its probes (a writer holds the lock
+	// 700ms, the run has a minute), which other tests' load can break.
 	dir := ""
 	if os.Geteuid() == 0 {
 		mnt := t.TempDir()
