@@ -14,6 +14,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -47,6 +48,10 @@ type Options struct {
 	// Timeout bounds each request's wait for response headers (0: 30s);
 	// a body (an archive) may take longer.
 	Timeout time.Duration
+	// Wait is how long a request answered 503 (busy, a cap reached) is
+	// tried again, after the Retry-After the server names; 0: not at all.
+	// The CLI passes --lock-timeout, as a local catalog's lock wait.
+	Wait time.Duration
 }
 
 // Client reads one served catalog.
@@ -54,6 +59,7 @@ type Client struct {
 	base           *url.URL
 	http           *http.Client
 	user, password string
+	wait           time.Duration
 }
 
 // New makes a client for the catalog at location (http(s)://host:port,
@@ -97,14 +103,15 @@ func New(location string, opts Options) (*Client, error) {
 	if name, pw, ok := strings.Cut(user, ":"); ok {
 		user, password = name, pw
 	}
-	return &Client{base: u, http: &http.Client{Transport: tr}, user: user, password: password}, nil
+	return &Client{base: u, http: &http.Client{Transport: tr}, user: user, password: password, wait: opts.Wait}, nil
 }
 
 // Error is a failure the server answered: its error document, whose exit
 // code the CLI exits with.
 type Error struct {
-	Status int
-	Body   api.ErrorBody
+	Status     int
+	Body       api.ErrorBody
+	retryAfter int // seconds, from Retry-After
 }
 
 func (e *Error) Error() string { return e.Body.Message }
@@ -126,6 +133,26 @@ func (e *Error) Is(target error) bool {
 // an *Error (its body read), except the statuses in keep, whose body the
 // caller decodes.
 func (c *Client) get(ctx context.Context, path string, q url.Values, keep ...int) (*http.Response, error) {
+	deadline := time.Now().Add(c.wait)
+	for {
+		resp, err := c.get1(ctx, path, q, keep...)
+		var e *Error
+		if !errors.As(err, &e) || e.Status != http.StatusServiceUnavailable {
+			return resp, err
+		}
+		pause := time.Duration(max(1, min(e.retryAfter, 5))) * time.Second
+		if time.Now().Add(pause).After(deadline) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(pause):
+		}
+	}
+}
+
+func (c *Client) get1(ctx context.Context, path string, q url.Values, keep ...int) (*http.Response, error) {
 	u := *c.base
 	u.Path += path
 	u.RawQuery = q.Encode()
@@ -165,7 +192,8 @@ func (c *Client) get(ctx context.Context, path string, q url.Values, keep ...int
 		doc.Error = api.ErrorBody{Code: api.ErrorCodes[api.ExitError], Exit: api.ExitError,
 			Message: fmt.Sprintf("remote catalog %s: %s: %s", c.base.Redacted(), resp.Status, msg)}
 	}
-	return nil, &Error{Status: resp.StatusCode, Body: doc.Error}
+	retry, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+	return nil, &Error{Status: resp.StatusCode, Body: doc.Error, retryAfter: retry}
 }
 
 // doc requests path and decodes the JSON document into v.
@@ -192,16 +220,52 @@ func (c *Client) Status(ctx context.Context, withCoverage bool) (*api.Status, er
 	return &out, err
 }
 
-// Ls is `ls`; a zero state lists every file.
+// Ls is `ls`; a zero state lists every file. It reads the listing in
+// pages (cheap for the server, where a whole listing is an expensive
+// request), all of one generation: the first page's, which the continue
+// token pins. A server that no longer holds that generation (two writes
+// since) answers 410, and the listing starts again, up to three times.
 func (c *Client) Ls(ctx context.Context, state catalog.State) (*api.Ls, error) {
-	q := url.Values{}
+	var err error
+	for range 3 {
+		var out *api.Ls
+		if out, err = c.ls(ctx, state); err == nil {
+			return out, nil
+		}
+		var e *Error
+		if !errors.As(err, &e) || e.Status != http.StatusGone {
+			break
+		}
+	}
+	return nil, err
+}
+
+func (c *Client) ls(ctx context.Context, state catalog.State) (*api.Ls, error) {
+	q := url.Values{"limit": {strconv.Itoa(pageSize)}}
 	if state != 0 {
 		q.Set("state", state.String())
 	}
-	var out api.Ls
-	_, err := c.doc(ctx, "/v1/ls", q, &out)
-	return &out, err
+	out := &api.Ls{Files: []api.LsFile{}}
+	for first := true; ; first = false {
+		var page api.Ls
+		if _, err := c.doc(ctx, "/v1/ls", q, &page); err != nil {
+			return nil, err
+		}
+		if first {
+			out.Generation = page.Generation
+		} else if page.Generation != out.Generation {
+			return nil, fmt.Errorf("remote catalog %s: a page of generation %d in a listing of %d", c.base.Redacted(), page.Generation, out.Generation)
+		}
+		out.Files = append(out.Files, page.Files...)
+		if page.Continue == "" {
+			return out, nil
+		}
+		q.Set("continue", page.Continue)
+	}
 }
+
+// pageSize is the listing's page: serve's largest (serve.MaxPage).
+var pageSize = 10000
 
 // Read is `read`: the named files, from one generation.
 func (c *Client) Read(ctx context.Context, handles []string) (*api.Read, error) {

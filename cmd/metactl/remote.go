@@ -30,7 +30,7 @@ func (a *app) remote() (*remote.Client, error) {
 	}
 	f := a.cli.HTTP
 	return remote.New(a.cli.Catalog, remote.Options{CACert: f.CACert, Cert: f.Cert, Key: f.Key,
-		User: getenv("METACTL_HTTP_USER"), Password: getenv("METACTL_HTTP_PASSWORD"), Timeout: time.Duration(a.cli.LockTimeout) + 5*time.Second})
+		User: getenv("METACTL_HTTP_USER"), Password: getenv("METACTL_HTTP_PASSWORD"), Timeout: time.Duration(a.cli.LockTimeout) + 5*time.Second, Wait: time.Duration(a.cli.LockTimeout)})
 }
 
 // query answers a read-only command's document from a served catalog
