@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -295,6 +296,9 @@ func (s *Store) prepare(ctx context.Context, l *Lock) (*Snapshot, error) {
 			return nil, err
 		}
 	}
+	if err := s.collectDirect(ctx, l, base); err != nil {
+		return nil, err
+	}
 	return base, nil
 }
 
@@ -437,8 +441,11 @@ func (s *Store) publish(ctx context.Context, l *Lock, base *Snapshot, c catalog.
 func (s *Store) stage(ctx context.Context, l *Lock, base *Snapshot, cur currentRecord, ops []op) (int64, error) {
 	sp := stagePrefix(cur.Generation)
 	staged := make([]op, 0, len(ops))
+	var direct []op
 	for _, o := range ops {
 		switch {
+		case o.direct:
+			direct = append(direct, o)
 		case o.val != nil:
 			staged = append(staged, op{rel: sp + o.rel, val: append([]byte{stagePut}, o.val...)})
 		case o.end != "":
@@ -448,6 +455,9 @@ func (s *Store) stage(ctx context.Context, l *Lock, base *Snapshot, cur currentR
 		}
 	}
 	failpoint.Hit("etcd.before-keys")
+	if err := s.putDirect(ctx, l, cur.Generation, direct); err != nil {
+		return 0, err
+	}
 	for _, b := range s.batches(staged, 0, 0) {
 		if err := s.txn(ctx, l, fmt.Sprintf("stage %s generation %d", s.URL(), cur.Generation), nil, b); err != nil {
 			return 0, err
@@ -512,8 +522,68 @@ func (s *Store) fold(ctx context.Context, l *Lock, sn *Snapshot) error {
 	cur := *sn.Current
 	cur.Stage = 0
 	curB, _ := json.Marshal(cur)
+	dp := directPrefix(g)
 	return s.txn(ctx, l, what, []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(s.key(relCurrent)), "=", sn.CurrentModRev)},
-		[]op{{rel: relCurrent, val: curB}, {rel: sp, end: prefixEnd(sp)}})
+		[]op{{rel: relCurrent, val: curB}, {rel: sp, end: prefixEnd(sp)}, {rel: dp, end: prefixEnd(dp)}})
+}
+
+// putDirect puts a staged write's direct keys in place, after listing them
+// under direct/<G>/ so that the next writer can delete them if this one
+// dies before its compare-and-swap (the list goes with the fold).
+func (s *Store) putDirect(ctx context.Context, l *Lock, gen uint64, direct []op) error {
+	if len(direct) == 0 {
+		return nil
+	}
+	dp := directPrefix(gen)
+	var lists []op
+	var list []byte
+	for i, o := range direct {
+		list = append(append(list, o.rel...), '\n')
+		if len(list) >= s.cfg.ValueSize/2 || i == len(direct)-1 {
+			lists = append(lists, op{rel: fmt.Sprintf("%s%08d", dp, len(lists)), val: list})
+			list = nil
+		}
+	}
+	what := fmt.Sprintf("stage %s generation %d", s.URL(), gen)
+	for _, b := range s.batches(append(lists, direct...), 0, 0) {
+		if err := s.txn(ctx, l, what, nil, b); err != nil {
+			return err
+		}
+		failpoint.Hit("etcd.after-chunk")
+	}
+	return nil
+}
+
+// collectDirect deletes the direct keys of staged writes that were never
+// published (their generation is past the current one), and their lists.
+func (s *Store) collectDirect(ctx context.Context, l *Lock, base *Snapshot) error {
+	var del []op
+	err := s.scan(ctx, s.key(relDirect), s.key(prefixEnd(relDirect)), 0, 256, func(k string, v []byte) error {
+		rel := k[len(s.key("")):]
+		var g uint64
+		if _, err := fmt.Sscanf(rel, relDirect+"%020d/", &g); err != nil {
+			return nil
+		}
+		if base.Current != nil && g <= base.Generation() {
+			return nil // published: the fold deletes the list
+		}
+		for _, key := range strings.Split(strings.TrimSuffix(string(v), "\n"), "\n") {
+			if key != "" {
+				del = append(del, op{rel: key})
+			}
+		}
+		del = append(del, op{rel: rel})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, b := range s.batches(del, 0, 0) {
+		if err := s.txn(ctx, l, "collect "+s.URL(), nil, b); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // publishAll publishes every key of the local catalog c as the catalog

@@ -41,6 +41,10 @@ type op struct {
 	rel string
 	val []byte // nil: delete
 	end string // with val nil: delete the range [rel, end)
+	// direct: a put no reader can see before the write is published (the
+	// content of a new file, whose header is not there yet), so a staged
+	// write puts it in place at once instead of staging it.
+	direct bool
 }
 
 func (o op) size() int { return len(o.rel) + len(o.val) + len(o.end) + 16 }
@@ -117,12 +121,20 @@ func (e *encoder) change(kv boltstore.RawKV, old []byte) error {
 		return fmt.Errorf("file %q: malformed record: %w", kv.Key, catalog.ErrCorrupt)
 	}
 	h, c := kv.Value[:n], kv.Value[n:]
+	if old == nil {
+		// A new file: its content is invisible until its header is.
+		from := len(e.ops)
+		e.value(contentBucket, kv.Key, c, nil)
+		for i := from; i < len(e.ops); i++ {
+			e.ops[i].direct = true
+		}
+	}
 	if old == nil || !bytes.Equal(h, oh) || len(c) != len(oc) {
 		v := []byte{tagFile}
 		v = binary.BigEndian.AppendUint64(v, uint64(len(c)))
 		e.ops = append(e.ops, op{rel: kvRel(kv.Bucket, kv.Key), val: append(v, h...)})
 	}
-	if old == nil || !bytes.Equal(c, oc) {
+	if old != nil && !bytes.Equal(c, oc) {
 		e.value(contentBucket, kv.Key, c, oc)
 	}
 	return nil

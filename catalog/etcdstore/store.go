@@ -99,6 +99,7 @@ const (
 	relKV      = "kv/"
 	relChunks  = "kc/"
 	relStage   = "stage/"
+	relDirect  = "direct/"
 	relLock    = "lock"
 	relHolder  = "holder/"
 	// Keys of the layout before version 2 (legacy.go).
@@ -109,6 +110,8 @@ const (
 func (s *Store) key(rel string) string { return s.cfg.Prefix + "/" + rel }
 
 func stagePrefix(gen uint64) string { return fmt.Sprintf("%s%020d/", relStage, gen) }
+
+func directPrefix(gen uint64) string { return fmt.Sprintf("%s%020d/", relDirect, gen) }
 
 // request returns a context for one etcd request.
 func (s *Store) request(ctx context.Context) (context.Context, context.CancelFunc) {

@@ -328,7 +328,7 @@ func TestLargeWriteIsStaged(t *testing.T) {
 	if after.Revision-before.Revision < 3 || after.Current.Stage != 0 {
 		t.Fatalf("a 190-file write took revisions %d..%d, stage %d", before.Revision, after.Revision, after.Current.Stage)
 	}
-	if ks := keys(t, s, "/stage/"); len(ks) != 0 {
+	if ks := append(keys(t, s, "/stage/"), keys(t, s, "/direct/")...); len(ks) != 0 {
 		t.Fatalf("staged keys left: %d", len(ks))
 	}
 	// A file of 20 KB: five chunks.
@@ -374,6 +374,9 @@ func TestStageLeftoversAndFold(t *testing.T) {
 	s := db.s
 	// A dead writer's staged keys.
 	s.cli.Put(ctx, s.key(stagePrefix(7)+"kv/files/metadata/x.meta"), "pjunk")
+	// And the content it put in place for a new file, with its list.
+	s.cli.Put(ctx, s.key("kv/content/metadata/orphan.meta"), "vjunk")
+	s.cli.Put(ctx, s.key(directPrefix(7)+"00000000"), "kv/content/metadata/orphan.meta\n")
 	// A published stage not folded: generation 2 adds file 10 (written by
 	// hand as a writer would have staged it).
 	base, _ := s.Current(ctx)
@@ -416,8 +419,8 @@ func TestStageLeftoversAndFold(t *testing.T) {
 	}
 	putFiles(t, loc, catalog.Options{}, 11, 12)
 	rs := open(t, loc, catalog.Options{ReadOnly: true}).s
-	if ks := keys(t, rs, "/stage/"); len(ks) != 0 {
-		t.Fatalf("after the next write: staged keys %q", ks)
+	if ks := append(keys(t, rs, "/stage/"), append(keys(t, rs, "/direct/"), keys(t, rs, "/kv/content/metadata/orphan")...)...); len(ks) != 0 {
+		t.Fatalf("after the next write: leftover keys %q", ks)
 	}
 	if g, n := readAll(t, loc); g != 3 || n != 12 {
 		t.Fatalf("after the fold: generation %d, %d files", g, n)

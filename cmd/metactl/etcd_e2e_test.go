@@ -83,13 +83,14 @@ func etcdKeys(t testing.TB, loc string) []string {
 	return out
 }
 
-// beyondCurrent lists the staged keys: what a writer that died left
-// (unpublished, or published and not yet folded in).
+// beyondCurrent lists the staged keys and the lists of keys put in place
+// by a staged write: what a writer that died left (unpublished, or
+// published and not yet folded in).
 func beyondCurrent(t testing.TB, url string) []string {
 	t.Helper()
 	var out []string
 	for _, k := range etcdKeys(t, url) {
-		if strings.HasPrefix(k, "/stage/") {
+		if strings.HasPrefix(k, "/stage/") || strings.HasPrefix(k, "/direct/") {
 			out = append(out, k)
 		}
 	}
