@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -111,6 +112,9 @@ func printFinding(a *app, tag string, f verify.Finding) {
 // whole into db) whose content differs from the catalog's of that name.
 func (c *verifyCmd) againstCatalog(a *app, db catalog.DB, r *verify.Report) error {
 	cat, done, err := a.openRead("verify")
+	if errors.Is(err, catalog.ErrNoCatalog) {
+		return nil // a URL names no catalog yet (a file path was checked before): nothing to compare
+	}
 	if err != nil {
 		return err
 	}
