@@ -29,7 +29,7 @@
 #                      removed at the end unless --keep
 #
 #   --etcd F,L         also the etcd rows of issue 22, from etcd's own metrics
-#                      (TestEtcdCosts, one in-process member with fsync): a
+#                      (TestEtcdCosts, one in-process member, fsync off): a
 #                      one-file import into a catalog of F one-line files,
 #                      status, read and the bridge's calls in fresh processes,
 #                      1,000 small writes, and a compaction of L lines (the
@@ -163,7 +163,7 @@ etcd_rows() {
   le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }' && echo met || echo "MISSED"; }
   erow() { printf '| %s | %s | %s | %s | %s | %s |\n' "$@"; }
   echo
-  echo "etcd (issue 22), $(date -u '+%Y-%m-%d %H:%M UTC'): one in-process etcd member (fsync on), costs from its metrics"
+  echo "etcd (issue 22), $(date -u '+%Y-%m-%d %H:%M UTC'): one in-process etcd member (fsync off: the costs are bytes), from its metrics"
   echo "(etcd_network_client_grpc_received_bytes_total, _sent_bytes_total, etcd_mvcc_db_total_size_in_bytes)"
   echo
   erow "Work" "metactl on etcd" "Baseline" "Ratio" "Goal" "This run"
