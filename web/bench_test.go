@@ -50,11 +50,14 @@ func BenchmarkCoverageJSON(b *testing.B) {
 	}
 	b.Run("first", func(b *testing.B) {
 		catalogtest.ResetPeakRSS(b)
-		var n int
+		var n, ops int
+		cpu := cpuTime(b)
 		for b.Loop() {
+			ops++
 			h := web.New(web.Options{View: view}) // nothing kept
 			n = get(b, h, "/coverage.json", "").Body.Len()
 		}
+		b.ReportMetric(float64((cpuTime(b)-cpu).Milliseconds())/float64(ops), "cpu-ms/op")
 		b.ReportMetric(float64(n), "bytes")
 		catalogtest.ReportPeakRSS(b)
 	})
