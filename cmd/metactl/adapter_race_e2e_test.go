@@ -198,3 +198,110 @@ func TestAdapterBridgeClosesTheRace(t *testing.T) {
 		t.Errorf("too little happened beside the syncs: %d writes", writes.Load())
 	}
 }
+
+// TestAdapterBridgeCompactorBesideReaders replays, through the bridge
+// config and exactly as Aptos invokes the calls, the saves and moves
+// Aptos's compactor makes (two runs: compacted files and a timestamps
+// file; then the next timestamps file and the moves of what expired),
+// while Aptos-style syncs run beside it: none fails or loads another
+// view, and the catalog ends holding what the compactor meant.
+func TestAdapterBridgeCompactorBesideReaders(t *testing.T) {
+	t.Parallel()
+	cat := filepath.Join(t.TempDir(), "c.db")
+	dir := smallStorage(t)
+	must(t, cat, nil, "import", "--local-fs-dir", dir)
+	want, err := viewKey(filepath.Join(dir, "metadata"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What the compactor writes: two runs of the same algorithm on a
+	// scratch catalog, exported to a scratch folder.
+	scratch := asFile(filepath.Join(t.TempDir(), "scratch.db"))
+	must(t, scratch, nil, "import", "--local-fs-dir", dir)
+	compact := []string{"compact", "--transaction-file-compact-factor", "3", "--epoch-ending-file-compact-factor", "2",
+		"--state-snapshot-file-compact-factor", "2", "--remove-compacted-file-after", "10"}
+	must(t, scratch, []string{"METACTL_NOW=1700000000"}, compact...)
+	must(t, scratch, []string{"METACTL_NOW=1700000100"}, compact...)
+	out := filepath.Join(t.TempDir(), "compacted")
+	must(t, scratch, nil, "export", "--local-fs-dir", out)
+	names := func(d string) []string {
+		ents, _ := os.ReadDir(d)
+		var ns []string
+		for _, e := range ents {
+			ns = append(ns, e.Name())
+		}
+		return ns
+	}
+	orig := names(filepath.Join(dir, "metadata"))
+	var saves []string
+	for _, sub := range []string{"metadata", "metadata_backup"} {
+		for _, n := range names(filepath.Join(out, sub)) {
+			if !slices.Contains(orig, n) {
+				saves = append(saves, filepath.Join(out, sub, n))
+			}
+		}
+	}
+	// Compacted files first, then the timestamps files, oldest first.
+	slices.SortStableFunc(saves, func(a, b string) int {
+		return strings.Compare(filepath.Base(a), filepath.Base(b))
+	})
+	slices.SortStableFunc(saves, func(a, b string) int {
+		ta, tb := strings.HasPrefix(filepath.Base(a), "compaction_timestamps_"), strings.HasPrefix(filepath.Base(b), "compaction_timestamps_")
+		switch {
+		case ta == tb:
+			return 0
+		case tb:
+			return -1
+		}
+		return 1
+	})
+	moves := names(filepath.Join(out, "metadata_backup"))
+	if len(saves) < 5 || len(moves) < 10 {
+		t.Fatalf("the compactor would save %d and move %d files; want more", len(saves), len(moves))
+	}
+
+	c := bridgeConfig(t, cat, "--local-fs-dir", dir)
+	script := filepath.Join(t.TempDir(), "sync.sh")
+	writeTextFile(t, script, syncClient)
+	reader := &syncer{name: "bridge", cfg: c, script: script, want: want}
+	done := make(chan struct{})
+	var readers sync.WaitGroup
+	root := t.TempDir()
+	for range 2 {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					if i >= 3 {
+						return
+					}
+				default:
+				}
+				reader.once(t, root)
+			}
+		}()
+	}
+	for _, p := range saves {
+		if out := c.mustCall("save_metadata_line", []string{"FILE_NAME=" + filepath.Base(p)}, []byte(readFile(t, p))); string(out) != "metadata/"+filepath.Base(p)+"\n" {
+			t.Errorf("save %s: %q", p, out)
+		}
+	}
+	for _, n := range moves {
+		c.mustCall("backup_metadata_file", []string{"FILE_NAME=" + n}, nil)
+	}
+	close(done)
+	readers.Wait()
+	t.Logf("compactor through the bridge: %d saves and %d moves; %s", len(saves), len(moves), reader.report())
+	if reader.failed.Load() != 0 || reader.stale.Load() != 0 {
+		t.Errorf("readers beside the compactor: %s", reader.report())
+	}
+	if got, wantLive := lines(c.mustCall("list_metadata_files", nil, nil)), names(filepath.Join(out, "metadata")); len(got) != len(wantLive) {
+		t.Errorf("%d files live after the compactor, want %d", len(got), len(wantLive))
+	}
+	if a, b := stateOf(t, cat), stateOf(t, scratch); a.ViewDigest != b.ViewDigest {
+		t.Errorf("view digest %s, the compactor's %s", a.ViewDigest, b.ViewDigest)
+	}
+	must(t, cat, nil, "verify")
+}
