@@ -16,6 +16,7 @@
 //	                                  identities, journal, changes, deleted, meta): 'v' + value or 'c' + chunks
 //	<prefix>/kc/<bucket>/<key>\x00<i> chunk i (u32 BE) of a value larger than value-size (256 KiB)
 //	<prefix>/stage/<G, 20 digits>/... a staged write: 'p' + value, 'd' (delete), 'r' + range end
+//	<prefix>/direct/<G, 20>/<i, 8>    keys a staged write put in place (new files' content), one per line
 //	<prefix>/lock/<lease>             concurrency.Mutex keys; the oldest holds the lock
 //	<prefix>/holder/<lease>           the holder's record (host, pid, command, start time)
 //	<prefix>/revs                     anchors of past generations, for history compaction
@@ -44,10 +45,14 @@
 //     sets generation G with stage G, from which revision readers let
 //     stage/<G>/ override kv/; the staged keys are then copied to their
 //     places (folded) and a last transaction clears stage and deletes
-//     stage/<G>/. A large write thus sends its changes twice.
+//     stage/<G>/. The content of new files is not staged: readers reach
+//     content only through a header, so it goes to its place at once,
+//     listed under direct/<G>/ first. A large write thus sends new files
+//     once and the rest of its changes twice.
 //
-// A writer killed before the swap leaves staged keys that the next writer
-// deletes; after it, a stage that the next writer folds. Either way readers
+// A writer killed before the swap leaves staged keys (and listed direct
+// keys) that the next writer deletes; after it, a stage that the next
+// writer folds. Either way readers
 // see the before or the after state.
 //
 // # Lock
