@@ -353,7 +353,7 @@ func (s *Store) txnRev(ctx context.Context, l *Lock, what string, cmps []clientv
 	cmps = append(cmps, l.owner())
 	var err error
 	var resp *clientv3.TxnResponse
-	for attempt := 0; attempt < 3; attempt++ {
+	for attempt, wait := 0, 100*time.Millisecond; attempt < 8; attempt, wait = attempt+1, min(2*wait, 2*time.Second) {
 		rctx, cancel := s.request(ctx)
 		resp, err = s.cli.Txn(rctx).If(cmps...).Then(ops...).Commit()
 		cancel()
@@ -361,6 +361,12 @@ func (s *Store) txnRev(ctx context.Context, l *Lock, what string, cmps []clientv
 			// A compare-and-swap is not retried blindly: it may have
 			// succeeded; the caller reads the current key again.
 			break
+		}
+		// A leader election or an overloaded member: the batch (a put
+		// of staged keys, a fold) is idempotent, so try again.
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
 		}
 	}
 	if err != nil {

@@ -48,6 +48,11 @@ type Options struct {
 	// AutoCompactionRevisions, if set, keeps only that many revisions of
 	// history (etcd --auto-compaction-mode=revision).
 	AutoCompactionRevisions int
+	// MaxTxnOps and MaxRequestBytes, if set, raise etcd's transaction
+	// limits (--max-txn-ops, --max-request-bytes), for benchmarks that
+	// set up large catalogs in fewer transactions.
+	MaxTxnOps       uint
+	MaxRequestBytes uint
 	// CertFile, KeyFile and CAFile, if set, make clients speak TLS and
 	// present a certificate signed by CAFile (etcd --cert-file,
 	// --key-file, --trusted-ca-file, --client-cert-auth).
@@ -97,6 +102,12 @@ func Start(dir string, n int, o Options) (*Cluster, error) {
 		cfg.UnsafeNoFsync = !o.Fsync
 		if o.QuotaBackendBytes > 0 {
 			cfg.QuotaBackendBytes = o.QuotaBackendBytes
+		}
+		if o.MaxTxnOps > 0 {
+			cfg.MaxTxnOps = o.MaxTxnOps
+		}
+		if o.MaxRequestBytes > 0 {
+			cfg.MaxRequestBytes = o.MaxRequestBytes
 		}
 		if o.AutoCompactionRevisions > 0 {
 			cfg.AutoCompactionMode = "revision"
