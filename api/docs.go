@@ -1,9 +1,12 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"time"
+	"unicode/utf8"
 
 	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
@@ -13,12 +16,40 @@ import (
 
 // Encode writes v as metactl prints every document: two-space indent, no
 // HTML escaping, and a final newline.
+//
+// encoding/json escapes C0 controls but not DEL and the C1 controls
+// (U+0080-U+009F, CSI among them), which some terminals obey: Encode
+// escapes those too, so a name in a document cannot drive a terminal.
 func Encode(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := w.Write(escapeJSONControls(buf.Bytes()))
+	return err
 }
+
+// escapeJSONControls replaces every raw DEL or C1 control in JSON text
+// (they can only be inside strings) by its \u escape.
+func escapeJSONControls(b []byte) []byte {
+	if !bytes.ContainsFunc(b, isDELorC1) {
+		return b
+	}
+	var out []byte
+	for _, r := range string(b) {
+		if isDELorC1(r) {
+			out = fmt.Appendf(out, `\u%04x`, r)
+			continue
+		}
+		out = utf8.AppendRune(out, r)
+	}
+	return out
+}
+
+func isDELorC1(r rune) bool { return r == 0x7f || (r >= 0x80 && r <= 0x9f) }
 
 // Status is the document of `status`.
 type Status struct {

@@ -40,7 +40,7 @@ type Problem struct {
 func (p Problem) Error() string {
 	var b strings.Builder
 	b.WriteString("import ")
-	b.WriteString(p.Handle)
+	b.WriteString(aptos.Quote(p.Handle))
 	if p.Line > 0 {
 		b.WriteByte(':')
 		b.WriteString(strconv.Itoa(p.Line))

@@ -62,7 +62,7 @@ func (w Warning) String() string {
 	if w.Handle == "" {
 		return w.Message
 	}
-	return w.Handle + ": " + w.Message
+	return aptos.Quote(w.Handle) + ": " + w.Message
 }
 
 func sortWarnings(ws []Warning) {

@@ -216,7 +216,7 @@ func renderPublish(a *app, res *export.Result, verbose bool) {
 		fmt.Fprintf(a.stdout, "%s %s: deleted from the catalog\n", would("remove", "removed"), p)
 	}
 	for _, k := range res.Kept {
-		fmt.Fprintf(a.stdout, "kept %s: %s\n", k.Path, k.Message())
+		fmt.Fprintf(a.stdout, "kept %s: %s\n", aptos.Quote(k.Path), k.Message())
 	}
 }
 

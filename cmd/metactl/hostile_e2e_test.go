@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // adapterStorage copies the first n files of the gzip sample into a new
@@ -87,5 +89,91 @@ func TestAdapterTimeout(t *testing.T) {
 				t.Errorf("storage changed: %v, was %v", got, storageBefore)
 			}
 		})
+	}
+}
+
+// hostileNames are file names with bytes that must never reach a terminal
+// raw: an escape sequence, a newline, a CR, a NUL-like byte, DEL, invalid
+// UTF-8.
+var hostileNames = []string{"e\x1b[2J.meta", "n\nl.meta", "c\rr.meta", "s\x01oh.meta", "d\x7f.meta", "bad\xff\xfe.meta"}
+
+// rawControl returns the first raw control byte or invalid UTF-8 in out
+// that is not a line break or tab, described, or "".
+func rawControl(out string) string {
+	if strings.Contains(out, "n\nl") {
+		return `a raw newline inside "n\nl.meta"`
+	}
+	for i := 0; i < len(out); {
+		r, size := utf8.DecodeRuneInString(out[i:])
+		if r == utf8.RuneError && size <= 1 {
+			return fmt.Sprintf("invalid UTF-8 %q at byte %d", out[i], i)
+		}
+		if r != '\n' && r != '\t' && (r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0)) {
+			return fmt.Sprintf("control byte %q at byte %d: %q", r, i, out[max(0, i-30):min(len(out), i+30)])
+		}
+		i += size
+	}
+	return ""
+}
+
+// TestNamesEscaped feeds file names and a manifest with control bytes and
+// invalid UTF-8 through import, status, verify, ls, log and serve: no
+// output, on stdout or stderr, carries one of those bytes raw.
+func TestNamesEscaped(t *testing.T) {
+	sample := filepath.Join(repoRoot(t), "testdata", "sample", "metadata")
+	line, err := os.ReadFile(filepath.Join(sample, "epoch_ending_0-0.meta"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "metadata"), 0o755)
+	os.MkdirAll(filepath.Join(dir, "metadata_backup"), 0o755)
+	os.WriteFile(filepath.Join(dir, "metadata", "epoch_ending_0-0.meta"), line, 0o644)
+	for _, name := range hostileNames {
+		if err := os.WriteFile(filepath.Join(dir, "metadata", name), line, 0o644); err != nil {
+			t.Skipf("this filesystem refuses the name %q: %v", name, err)
+		}
+		os.WriteFile(filepath.Join(dir, "metadata_backup", name), line, 0o644)
+	}
+	// A manifest with an escape sequence: refused, and named.
+	bad := filepath.Join(t.TempDir(), "bad")
+	os.MkdirAll(filepath.Join(bad, "metadata"), 0o755)
+	os.WriteFile(filepath.Join(bad, "metadata", "epoch_ending_0-0.meta"),
+		[]byte(`{"EpochEndingBackup":{"first_epoch":0,"last_epoch":0,"first_version":0,"last_version":0,"manifest":"e\u001b[2J/x\r\u0085.manifest"}}`+"\n"), 0o644)
+
+	cat := filepath.Join(t.TempDir(), "c.db")
+	var outs []string
+	run := func(wantCode int, args ...string) {
+		t.Helper()
+		r := metactl(t, cat, nil, args...)
+		if r.code != wantCode {
+			t.Errorf("%v: want exit %d, got %s", args, wantCode, r)
+		}
+		outs = append(outs, fmt.Sprintf("%q", args)+"\n"+r.stdout+r.stderr)
+	}
+	run(0, "import", "--local-fs-dir", dir)
+	run(0, "--json", "import", "--local-fs-dir", dir)
+	run(3, "import", "--local-fs-dir", bad)
+	run(3, "--json", "import", "--local-fs-dir", bad)
+	run(0, "status", "--local-fs-dir", dir)
+	run(0, "verify", "--local-fs-dir", dir)
+	run(0, "ls", "-l")
+	run(0, "log", "--files")
+	run(1, "read", "metadata/e\x1b[2J.meta")
+	run(1, "read", "metadata/bad\xff.meta")
+	run(0, "export", "--local-fs-dir", dir)
+
+	base, srv, log := startServe(t, cat)
+	for _, q := range []string{"/v1/read?handle=metadata%2Fe%1B%5B2J.meta", "/v1/read?handle=n%0Al%FF", "/v1/ls", "/v1/status", "/v1/verify", "/v1/log?files=true", "/v1/nope%1B%5B2J"} {
+		_, _, body := get(t, base+q)
+		outs = append(outs, "serve "+q+"\n"+string(body))
+	}
+	stopServe(t, srv)
+	outs = append(outs, "serve's log\n"+log.String())
+
+	for _, out := range outs {
+		if what := rawControl(out); what != "" {
+			t.Errorf("%s", what+" in the output of "+out)
+		}
 	}
 }

@@ -3,6 +3,8 @@
 package main
 
 import (
+	"github.com/metactl/metactl/aptos"
+
 	"fmt"
 	"io"
 	"os"
@@ -128,7 +130,11 @@ func (c *importCmd) Run(a *app) error {
 	}
 	list := func(what string, hs []string) {
 		if len(hs) > 0 {
-			fmt.Fprintf(a.stdout, "%s (%d): %s\n", what, len(hs), strings.Join(hs, ", "))
+			quoted := make([]string, len(hs))
+			for i, h := range hs {
+				quoted[i] = aptos.Quote(h)
+			}
+			fmt.Fprintf(a.stdout, "%s (%d): %s\n", what, len(hs), strings.Join(quoted, ", "))
 		}
 	}
 	list("kept, no longer listed by the storage", out.Missing)

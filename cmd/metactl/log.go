@@ -3,6 +3,8 @@
 package main
 
 import (
+	"github.com/metactl/metactl/aptos"
+
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -57,14 +59,14 @@ func (c *logCmd) Run(a *app) error {
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", op.Generation, op.Time.Format(time.RFC3339), kind,
 			op.Added.Count, op.Replaced.Count, op.Moved.Count, op.Revived.Count, op.Deleted.Count, op.Entries,
-			op.DigestBefore.Short(), op.DigestAfter.Short(), op.Note)
+			op.DigestBefore.Short(), op.DigestAfter.Short(), aptos.Sanitize(op.Note))
 		if c.Files {
 			for _, ch := range []struct {
 				what string
 				c    catalog.Changes
 			}{{"added", op.Added}, {"replaced", op.Replaced}, {"moved", op.Moved}, {"revived", op.Revived}, {"deleted", op.Deleted}} {
 				for _, h := range ch.c.Handles {
-					fmt.Fprintf(tw, "\t\t  %s %s\n", ch.what, h)
+					fmt.Fprintf(tw, "\t\t  %s %s\n", ch.what, aptos.Quote(h))
 				}
 			}
 		}

@@ -3,6 +3,8 @@
 package main
 
 import (
+	"github.com/metactl/metactl/aptos"
+
 	"context"
 	"fmt"
 	"log/slog"
@@ -47,5 +49,8 @@ func (a *app) record(level slog.Level, prefix, msg string, attrs ...any) {
 		slog.New(h).Log(context.Background(), level, msg, attrs...)
 		return
 	}
-	fmt.Fprintf(a.stderr, "metactl: %s%s\n", prefix, msg)
+	// The last line of defence against control bytes from a name in a
+	// message reaching an operator's terminal (names are aptos.Quote'd
+	// where they are put in a message).
+	fmt.Fprintf(a.stderr, "metactl: %s%s\n", prefix, aptos.Sanitize(msg))
 }

@@ -3,6 +3,8 @@
 package main
 
 import (
+	"github.com/metactl/metactl/aptos"
+
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -57,9 +59,9 @@ func (c *lsCmd) Run(a *app) error {
 	for _, f := range out.Files {
 		if c.Long {
 			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\n", f.State, f.Lines, f.Size, f.SHA256[:12],
-				f.ImportedAt.UTC().Format(time.RFC3339), f.Source, f.Path)
+				f.ImportedAt.UTC().Format(time.RFC3339), aptos.Quote(f.Source), aptos.Quote(f.Path))
 		} else {
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", f.State, f.Lines, f.Size, f.Path)
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", f.State, f.Lines, f.Size, aptos.Quote(f.Path))
 		}
 	}
 	return tw.Flush()
