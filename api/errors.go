@@ -8,6 +8,7 @@ import (
 	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/archive"
 	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/export"
 	"github.com/metactl/metactl/importer"
 	"github.com/metactl/metactl/storage"
 )
@@ -20,6 +21,7 @@ const (
 	ExitInvalid     = 3
 	ExitVerify      = 4
 	ExitBusy        = 5
+	ExitNotFound    = 6
 	ExitInterrupted = 130
 )
 
@@ -34,7 +36,8 @@ type Error struct {
 // ErrorBody is the "error" object of an Error document.
 type ErrorBody struct {
 	// Code names the class of failure, one per exit code: "error",
-	// "usage", "invalid_input", "verify_failed", "busy", "interrupted".
+	// "usage", "invalid_input", "verify_failed", "busy", "not_found",
+	// "interrupted".
 	Code string `json:"code"`
 	// Message is the text printed on stderr, without the "metactl: " prefix.
 	Message string `json:"message"`
@@ -70,6 +73,7 @@ var ErrorCodes = map[int]string{
 	ExitInvalid:     "invalid_input",
 	ExitVerify:      "verify_failed",
 	ExitBusy:        "busy",
+	ExitNotFound:    "not_found",
 	ExitInterrupted: "interrupted",
 }
 
@@ -130,13 +134,15 @@ func ExitCode(err error) int {
 		return coder.ExitCode()
 	case errors.Is(err, context.Canceled):
 		return ExitInterrupted
-	case errors.As(err, &busy):
-		return ExitBusy
+	case errors.As(err, &busy), errors.Is(err, export.ErrBusy):
+		return ExitBusy // another export writing the same folder is busy too
+	case errors.Is(err, catalog.ErrNotFound), errors.Is(err, catalog.ErrNoCatalog):
+		return ExitNotFound // a catalog, handle or generation named that does not exist
 	case errors.As(err, &usage), errors.Is(err, catalog.ErrNotCatalog):
 		return ExitUsage
 	case errors.As(err, &invalid), errors.As(err, &input), errors.Is(err, aptos.ErrInvalid), errors.Is(err, catalog.ErrConflict),
 		errors.Is(err, archive.ErrBadArchive), errors.Is(err, catalog.ErrInvalidHistory), errors.Is(err, storage.ErrNotStorage),
-		errors.Is(err, catalog.ErrUndoRefused):
+		errors.Is(err, catalog.ErrUndoRefused), errors.Is(err, storage.ErrBadConfig), errors.Is(err, catalog.ErrExist):
 		return ExitInvalid
 	}
 	return ExitError

@@ -1,7 +1,11 @@
 package metrics
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -189,6 +193,12 @@ func WriteTextfile(path string, src Source) error {
 		return fmt.Errorf("metrics: %w", err)
 	}
 	if err := prometheus.WriteToTextfile(path, reg); err != nil {
+		if dir := filepath.Dir(path); errors.Is(err, fs.ErrNotExist) {
+			if _, serr := os.Stat(dir); serr != nil {
+				// Name the missing folder, not the temporary file.
+				return fmt.Errorf("metrics: write %s: %w", path, serr)
+			}
+		}
 		return fmt.Errorf("metrics: write %s: %w", path, err)
 	}
 	return nil

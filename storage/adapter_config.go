@@ -52,6 +52,17 @@ type CommandAdapterConfig struct {
 	Commands Commands
 }
 
+// ErrBadConfig is returned (wrapped) by [LoadCommandAdapter] and
+// [ParseCommandAdapter] for a config that cannot be used: bad YAML, a
+// missing or mistyped key, a bad environment variable name.
+var ErrBadConfig = errors.New("bad command adapter config")
+
+// badConfig marks err as an [ErrBadConfig] without changing its message.
+type badConfig struct{ err error }
+
+func (e badConfig) Error() string   { return e.err.Error() }
+func (e badConfig) Unwrap() []error { return []error{e.err, ErrBadConfig} }
+
 // LoadCommandAdapter reads and parses the command adapter config at path. See
 // [ParseCommandAdapter]; errors name the path.
 func LoadCommandAdapter(path string) (*CommandAdapter, error) {
@@ -61,9 +72,13 @@ func LoadCommandAdapter(path string) (*CommandAdapter, error) {
 	}
 	cfg, err := parseConfig(data, fmt.Sprintf("command adapter config %q", path))
 	if err != nil {
-		return nil, err
+		return nil, badConfig{err}
 	}
-	return NewCommandAdapter(cfg)
+	a, err := NewCommandAdapter(cfg)
+	if err != nil {
+		return nil, badConfig{err}
+	}
+	return a, nil
 }
 
 // ParseCommandAdapter parses an Aptos command adapter config
@@ -83,9 +98,13 @@ func LoadCommandAdapter(path string) (*CommandAdapter, error) {
 func ParseCommandAdapter(data []byte) (*CommandAdapter, error) {
 	cfg, err := parseConfig(data, "command adapter config")
 	if err != nil {
-		return nil, err
+		return nil, badConfig{err}
 	}
-	return NewCommandAdapter(cfg)
+	a, err := NewCommandAdapter(cfg)
+	if err != nil {
+		return nil, badConfig{err}
+	}
+	return a, nil
 }
 
 // configError reports a problem in a config; label names the config.

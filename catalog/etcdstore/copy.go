@@ -29,13 +29,13 @@ func CopyIn(ctx context.Context, location, path string, opts *catalog.Options) (
 		return 0, err
 	}
 	if base.Legacy != nil || base.Generation() != 0 {
-		return 0, fmt.Errorf("copy to %s: the catalog already exists (generation %d); copy into a new prefix", location, base.Generation())
+		return 0, fmt.Errorf("copy to %s: the %w (generation %d); copy into a new prefix", location, catalog.ErrExist, base.Generation())
 	}
 	if sum, err := readSummary(ctx, s, base); err != nil || sum.LiveFiles+sum.MovedFiles != 0 {
 		if err != nil {
 			return 0, err
 		}
-		return 0, fmt.Errorf("copy to %s: the catalog already exists (generation %d); copy into a new prefix", location, base.Generation())
+		return 0, fmt.Errorf("copy to %s: the %w (generation %d); copy into a new prefix", location, catalog.ErrExist, base.Generation())
 	}
 	c, err := s.newLocal(ctx, path)
 	if err != nil {

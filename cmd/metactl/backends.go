@@ -13,5 +13,16 @@ package main
 // with catalog.Open and uses the catalog.DB interface only.
 
 import (
-	_ "github.com/metactl/metactl/catalog/etcdstore" // --catalog etcd://HOST:PORT[,...]/PREFIX
+	"github.com/metactl/metactl/catalog/etcdstore" // --catalog etcd://HOST:PORT[,...]/PREFIX
 )
+
+// checkURL refuses a malformed catalog URL as a usage error (exit 2), as a
+// --catalog naming a folder is, before anything is opened.
+func checkURL(location string) error {
+	if etcdstore.IsURL(location) {
+		if _, err := etcdstore.ParseURL(location); err != nil {
+			return usageError{err}
+		}
+	}
+	return nil
+}

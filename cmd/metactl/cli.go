@@ -37,7 +37,9 @@ Exit codes:
        path that is not a storage folder, a restore plan that stops short;
        nothing changed
   4    verify found problems, or a selftest property does not hold
-  5    busy: the catalog lock was not acquired within --lock-timeout
+  5    busy: the catalog lock was not acquired within --lock-timeout, or
+       another export is writing to the same folder
+  6    not found: the catalog, a handle or a generation named does not exist
   130  interrupted
 
 Environment:
@@ -144,6 +146,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 		a.now = func() time.Time { return fixed }
 	}
 	cli.Catalog = defaultCatalog(cli.Catalog, kctx)
+	if err := checkURL(cli.Catalog); err != nil {
+		return a.report(err)
+	}
 	if isPipe(cli.Catalog) {
 		// An archive from a pipe ("-", /dev/stdin, <(...)): read once
 		// into a temporary file, then opened as any archive.
@@ -166,10 +171,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 		}
 		run := &metrics.Run{Command: command, Start: start, Duration: time.Since(start), Exit: code}
 		if err := a.writeMetrics(run); err != nil {
-			fmt.Fprintf(stderr, "metactl: warning: %v\n", err)
-			if code == exitOK {
-				code = exitError
-			}
+			// A warning: the command's own outcome decides the exit code.
+			a.warnf("%v", err)
 		}
 	}
 	return code
@@ -216,6 +219,7 @@ const (
 	exitInvalid     = api.ExitInvalid
 	exitVerify      = api.ExitVerify
 	exitBusy        = api.ExitBusy
+	exitNotFound    = api.ExitNotFound
 	exitInterrupted = api.ExitInterrupted
 )
 
@@ -259,8 +263,12 @@ func (a *app) report(err error) int {
 		return int(silent)
 	}
 	msg := strings.TrimPrefix(err.Error(), "metactl: ")
-	a.errorLine(msg)
 	code := exitCodeOf(err)
+	if code == exitInterrupted {
+		// The only cancellation of a command's context is SIGINT/SIGTERM.
+		msg = strings.ReplaceAll(msg, context.Canceled.Error(), "interrupted")
+	}
+	a.errorLine(msg)
 	var documented documentedError
 	if a.cli.JSON && code != exitVerify && !errors.As(err, &documented) {
 		a.printJSON(newErrorJSON(err, msg, code))

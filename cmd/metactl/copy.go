@@ -37,11 +37,16 @@ archive made by 'metactl export --archive' carries the journal too (format
 }
 
 func (c *copyCmd) Run(a *app) error {
+	for _, loc := range []string{c.From, c.To} {
+		if err := checkURL(loc); err != nil {
+			return err
+		}
+	}
 	if c.From == c.To {
 		return usagef("copy: --from and --to are the same catalog")
 	}
 	if k := workflow.Classify(c.To); k != workflow.URL && k != workflow.Missing {
-		return fmt.Errorf("copy: %s already exists; copy into a new file", c.To)
+		return fmt.Errorf("copy to %s: %w; copy into a new file", c.To, catalog.ErrExist)
 	}
 	// The source as a private bbolt file.
 	dir, err := os.MkdirTemp("", "metactl-copy-")
@@ -56,7 +61,7 @@ func (c *copyCmd) Run(a *app) error {
 	}
 	defer cleanup()
 	if err := c.fetch(a, from, tmp); err != nil {
-		return fmt.Errorf("copy from %s: %w", c.From, err)
+		return withOp("copy from "+c.From, err)
 	}
 	var gen uint64
 	if etcdstore.IsURL(c.To) {
@@ -65,7 +70,7 @@ func (c *copyCmd) Run(a *app) error {
 		gen, err = c.store(a, tmp)
 	}
 	if err != nil {
-		return fmt.Errorf("copy to %s: %w", c.To, err)
+		return withOp("copy to "+c.To, err)
 	}
 	if a.cli.JSON {
 		return a.printJSON(api.Copy{From: c.From, To: c.To, Generation: gen})

@@ -177,7 +177,7 @@ func TestReadCompactedFileAndUnknownHandle(t *testing.T) {
 		"--state-snapshot-file-compact-factor", "10", "--transaction-file-compact-factor", "100")
 	golden(t, "read-compacted.txt", must(t, cat, nil, "read", "metadata/epoch_ending_compacted_0-9.meta").stdout)
 	r := metactl(t, cat, nil, "read", "metadata/nope.meta")
-	if r.code != 1 || !strings.Contains(r.stderr, `file "metadata/nope.meta" is not in the catalog`) {
+	if r.code != 6 || !strings.Contains(r.stderr, `file "metadata/nope.meta" is not in the catalog`) {
 		t.Errorf("unknown handle: %s", r)
 	}
 }
@@ -196,7 +196,7 @@ func TestExitCodes(t *testing.T) {
 		{"unknown flag", []string{"status", "--bogus"}, 2, "unknown flag --bogus"},
 		{"factor 0", []string{"compact", "--transaction-file-compact-factor", "0"}, 2, "compaction factors must be at least 1, got 0"},
 		{"two sources", []string{"import", "--local-fs-dir", dir, "--archive", filepath.Join(repoRoot(t), "README.md")}, 2, "give exactly one source"},
-		{"no catalog", []string{"status"}, 1, "catalog does not exist"},
+		{"no catalog", []string{"status"}, 6, "catalog does not exist"},
 		{"bad older-than", []string{"cleanup", "--older-than", "soon"}, 2, `--older-than: duration "soon": want seconds`},
 	}
 	for _, tc := range cases {

@@ -28,7 +28,7 @@ func TestJSONErrorDocument(t *testing.T) {
 	}{
 		{"unknown flag", 2, []string{"status", "--bogus"}},
 		{"bad factor", 2, []string{"compact", "--transaction-file-compact-factor", "0"}},
-		{"no catalog", 1, []string{"status"}},
+		{"no catalog", 6, []string{"status"}},
 		{"invalid input", 3, []string{"import", "--local-fs-dir", bad}},
 	}
 	var all strings.Builder

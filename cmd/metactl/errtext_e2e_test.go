@@ -66,7 +66,7 @@ func TestErrorTextsNameTheirOperationOnce(t *testing.T) {
 			"export: local storage " + file + ": not a backup storage folder: not a directory (expected a folder holding metadata/ and metadata_backup/)"},
 		{[]string{"export", "--local-fs-dir", metaFile}, 1,
 			"export: " + metaFile + "/metadata is not a directory (a regular file)"},
-		{[]string{"read", "metadata/nope.meta"}, 1,
+		{[]string{"read", "metadata/nope.meta"}, 6,
 			`read: file "metadata/nope.meta" is not in the catalog (see 'metactl ls'): not found`},
 		{[]string{"compact", "--local-fs-dir", bad}, 3,
 			"compact: import metadata/transaction_5-6.meta:1:2: unknown variant `bad`, expected one of `EpochEndingBackup`, `StateSnapshotBackup`, `TransactionBackup`, `Identity`, `CompactionTimestamps`"},

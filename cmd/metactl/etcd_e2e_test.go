@@ -137,7 +137,7 @@ func TestCopyBetweenBackends(t *testing.T) {
 	// Destinations must be new.
 	for _, to := range []string{url, back} {
 		r := metactl(t, "", nil, "copy", "--from", file, "--to", to)
-		if r.code != 1 || !strings.Contains(r.stderr, "already exists") {
+		if r.code != 3 || !strings.Contains(r.stderr, "already exists") {
 			t.Errorf("copy onto %s: %s", to, r)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"unicode/utf8"
 )
@@ -159,8 +160,8 @@ func TestNamesEscaped(t *testing.T) {
 	run(0, "verify", "--local-fs-dir", dir)
 	run(0, "ls", "-l")
 	run(0, "log", "--files")
-	run(1, "read", "metadata/e\x1b[2J.meta")
-	run(1, "read", "metadata/bad\xff.meta")
+	run(6, "read", "metadata/e\x1b[2J.meta")
+	run(6, "read", "metadata/bad\xff.meta")
 	run(0, "export", "--local-fs-dir", dir)
 
 	base, srv, log := startServe(t, cat)
@@ -175,5 +176,71 @@ func TestNamesEscaped(t *testing.T) {
 		if what := rawControl(out); what != "" {
 			t.Errorf("%s", what+" in the output of "+out)
 		}
+	}
+}
+
+// TestOneExitCodePerMistake runs one case of each kind of mistake through
+// the binary: each kind has one exit code, as the README's table says.
+func TestOneExitCodePerMistake(t *testing.T) {
+	fileBackendOnly(t, "holds a folder lock and copies catalog files")
+	sample := filepath.Join(repoRoot(t), "testdata", "sample")
+	dir := t.TempDir()
+	cat := filepath.Join(dir, "c.db")
+	must(t, cat, nil, "import", "--local-fs-dir", sample)
+	other := filepath.Join(dir, "other.db")
+	must(t, other, nil, "import", "--local-fs-dir", emptyStorage(t))
+
+	gap := filepath.Join(t.TempDir(), "gap")
+	os.CopyFS(gap, os.DirFS(sample))
+	os.Remove(filepath.Join(gap, "metadata", "transaction_1-1000000.meta"))
+	gapCat := filepath.Join(dir, "gap.db")
+	must(t, gapCat, nil, "import", "--local-fs-dir", gap)
+
+	badLine := writeStorage(t, map[string]string{"metadata/epoch_ending_0-0.meta": "{\"EpochEndingBackup\":{\n"})
+	badYAML := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(badYAML, []byte("env_vars: []\ncommands: [1, 2]\n"), 0o644)
+
+	// Another export writing to a folder: it holds the folder's lock.
+	busyDir := filepath.Join(dir, "busy")
+	os.MkdirAll(filepath.Join(busyDir, "metadata"), 0o755)
+	f, err := os.Open(busyDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+
+	cases := []struct {
+		kind string
+		cat  string
+		args []string
+		code int
+		text string
+	}{
+		{"usage: unknown flag", cat, []string{"status", "--bogus"}, 2, "unknown flag --bogus"},
+		{"usage: malformed etcd URL", "", []string{"--catalog", "etcd://:/", "status"}, 2, `etcd catalog URL "etcd://:/"`},
+		{"usage: a folder as catalog", dir, []string{"status"}, 2, "is a directory, not a catalog file"},
+		{"invalid: a bad line", cat, []string{"import", "--local-fs-dir", badLine}, 3, "metadata/epoch_ending_0-0.meta:1"},
+		{"invalid: a bad adapter config", cat, []string{"import", "--command-adapter-config", badYAML}, 3, `command adapter config "` + badYAML + `"`},
+		{"refusal: copy onto a catalog", cat, []string{"copy", "--from", cat, "--to", other}, 3, "copy to " + other + ": catalog already exists"},
+		{"verify problems", gapCat, []string{"verify"}, 4, "verify found problems"},
+		{"busy: another export", cat, []string{"export", "--local-fs-dir", busyDir}, 5, "another export is writing"},
+		{"not found: a handle", cat, []string{"read", "metadata/nope.meta"}, 6, `file "metadata/nope.meta" is not in the catalog`},
+		{"not found: a generation", cat, []string{"undo", "99"}, 6, "undo generation 99: not in the journal"},
+		{"not found: the catalog", filepath.Join(dir, "none.db"), []string{"status"}, 6, "catalog does not exist"},
+		{"metrics textfile is a warning", cat, []string{"--metrics-textfile", filepath.Join(dir, "missing", "m.prom"), "status"}, 0, "warning: metrics: write"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.kind, func(t *testing.T) {
+			r := metactl(t, tc.cat, nil, tc.args...)
+			if r.code != tc.code || !strings.Contains(r.stderr, tc.text) {
+				t.Fatalf("want exit %d with %q, got %s", tc.code, tc.text, r)
+			}
+			if strings.Contains(r.stderr, "panic") || strings.Contains(r.stderr, "goroutine ") {
+				t.Errorf("crash output: %s", r)
+			}
+		})
 	}
 }

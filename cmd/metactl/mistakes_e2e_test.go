@@ -97,11 +97,11 @@ func TestWriteCommandsNeedACatalog(t *testing.T) {
 			want := `metactl: open catalog "` + cat + `": catalog does not exist (create it with 'metactl import')` + "\n"
 			if args[len(args)-1] == "--json" {
 				r := metactl(t, cat, nil, args...)
-				if r.code != 1 || !strings.Contains(r.stdout, `"error"`) || !strings.Contains(r.stdout, "catalog does not exist") {
-					t.Errorf("metactl %s:\n%s\nwant exit 1 and a JSON error document", strings.Join(args, " "), r)
+				if r.code != 6 || !strings.Contains(r.stdout, `"error"`) || !strings.Contains(r.stdout, "catalog does not exist") {
+					t.Errorf("metactl %s:\n%s\nwant exit 6 and a JSON error document", strings.Join(args, " "), r)
 				}
-			} else if r := metactl(t, cat, nil, args...); r.code != 1 || backendNeutral(r.stderr) != want {
-				t.Errorf("metactl %s:\n%s\nwant exit 1, stderr:\n%s", strings.Join(args, " "), r, want)
+			} else if r := metactl(t, cat, nil, args...); r.code != 6 || backendNeutral(r.stderr) != want {
+				t.Errorf("metactl %s:\n%s\nwant exit 6, stderr:\n%s", strings.Join(args, " "), r, want)
 			}
 			noneExist(t, cat, cat+".lock")
 		})

@@ -110,8 +110,8 @@ func TestLogFormatJSONCoversEverything(t *testing.T) {
 	}
 	r := metactl(t, filepath.Join(t.TempDir(), "nope.db"), nil, "--log-format", "json", "status")
 	got = records(r)
-	if r.code != 1 || len(got["ERROR"]) != 1 || !strings.Contains(got["ERROR"][0], "catalog does not exist") {
-		t.Errorf("status on a missing catalog: %s\nwant exit 1 and one ERROR record", r)
+	if r.code != 6 || len(got["ERROR"]) != 1 || !strings.Contains(got["ERROR"][0], "catalog does not exist") {
+		t.Errorf("status on a missing catalog: %s\nwant exit 6 and one ERROR record", r)
 	}
 	// Text stays text. (--full: an incremental import does not read a
 	// known file again, so it has nothing new to warn about.)

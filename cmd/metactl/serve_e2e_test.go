@@ -259,7 +259,7 @@ func TestMetricsTextfile(t *testing.T) {
 	}
 	r := metactl(t, filepath.Join(t.TempDir(), "missing.db"), nil, "--metrics-textfile", prom, "status")
 	b, _ = os.ReadFile(prom)
-	if r.code != 1 || !strings.Contains(string(b), `metactl_run_exit_code{command="status"} 1`) || strings.Contains(string(b), "metactl_catalog_generation") {
+	if r.code != 6 || !strings.Contains(string(b), `metactl_run_exit_code{command="status"} 6`) || strings.Contains(string(b), "metactl_catalog_generation") {
 		t.Errorf("failed run: exit %d, textfile:\n%s", r.code, b)
 	}
 }

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/metactl/metactl/api"
@@ -57,9 +56,6 @@ func (c *undoCmd) Run(a *app) error {
 	}
 	op, err := db.Undo(a.ctx, c.Generation, c.DryRun)
 	db.Close()
-	if errors.Is(err, catalog.ErrNotFound) {
-		return usageError{err} // no such generation
-	}
 	if err != nil {
 		return err // names the generation: "undo generation N: ..."
 	}

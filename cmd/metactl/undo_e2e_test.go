@@ -107,7 +107,7 @@ func TestUndoRefusals(t *testing.T) {
 				{"cleanup", "--older-than", "1s", "--retain", "1s"}}, "4", 3,
 			"metactl: undo generation 4: its change records were purged after the grace period by generation 5 (cleanup at 2023-11-14T22:20:00Z)"},
 		{"no such generation",
-			[][]string{{"import", "--local-fs-dir", "$STORAGE"}}, "9", 2,
+			[][]string{{"import", "--local-fs-dir", "$STORAGE"}}, "9", 6,
 			"metactl: undo generation 9: not in the journal (the catalog is at generation 1): not found"},
 	}
 	storage := aptosTestStorage(t)
