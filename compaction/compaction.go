@@ -176,7 +176,7 @@ type Stamp struct {
 // counts of unchanged files and skipped handles appended when non-zero.
 func (p *Plan) Summary() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "wrote %d compacted files, timestamped %d, moved %d", len(p.Write), len(p.Timestamped), len(p.Move))
+	fmt.Fprintf(&b, "wrote %s, timestamped %d, moved %d", plural(len(p.Write), "compacted file"), len(p.Timestamped), len(p.Move))
 	unchanged := 0
 	for i := range p.Write {
 		if p.Write[i].Exists {
@@ -184,12 +184,24 @@ func (p *Plan) Summary() string {
 		}
 	}
 	if unchanged > 0 {
-		fmt.Fprintf(&b, " (%d compacted files already present)", unchanged)
+		fmt.Fprintf(&b, " (%s already present)", plural(unchanged, "compacted file"))
 	}
 	if len(p.Skipped) > 0 {
-		fmt.Fprintf(&b, ", skipped %d expired handles that are not live files", len(p.Skipped))
+		if len(p.Skipped) == 1 {
+			b.WriteString(", skipped 1 expired handle that is not a live file")
+		} else {
+			fmt.Fprintf(&b, ", skipped %d expired handles that are not live files", len(p.Skipped))
+		}
 	}
 	return b.String()
+}
+
+// plural returns "1 noun" or "n nouns".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // strip drops the parsed copies that only apply needs.

@@ -293,7 +293,7 @@ func TestComputeTimestampsLine(t *testing.T) {
 	want := `{"CompactionTimestamps":{"file_compacted_at":9,"compaction_timestamps":{"metadata/a.meta":9,"metadata/m.meta":9,"metadata/z.meta":7}}}` + "\n"
 	mustEqualBytes(t, "timestamps line", p.TimestampsLine, []byte(want))
 	eqStrings(t, "skipped", p.Skipped, []string{"metadata/stale.meta"})
-	if got := p.Summary(); got != "wrote 0 compacted files, timestamped 3, moved 0, skipped 1 expired handles that are not live files" {
+	if got := p.Summary(); got != "wrote 0 compacted files, timestamped 3, moved 0, skipped 1 expired handle that is not a live file" {
 		t.Fatalf("summary %q", got)
 	}
 }

@@ -950,6 +950,10 @@ func countDuplicates(v *aptos.View, items []*item) int {
 // journalNote is an import's journal note. Both paths (Commit and the
 // streamed first import) write it, and must write it alike.
 func journalNote(added, moved, unchanged, keptMoved, missing int) string {
-	return fmt.Sprintf("%d files added, %d moved, %d unchanged, %d kept moved, %d missing from the source",
-		added, moved, unchanged, keptMoved, missing)
+	files := "files"
+	if added == 1 {
+		files = "file"
+	}
+	return fmt.Sprintf("%d %s added, %d moved, %d unchanged, %d kept moved, %d missing from the source",
+		added, files, moved, unchanged, keptMoved, missing)
 }

@@ -274,7 +274,8 @@ func guard(fn func() error) (err error) {
 func corruptError(path string, err error) error {
 	if errors.Is(err, catalog.ErrCorrupt) || errors.Is(err, berrors.ErrInvalid) || errors.Is(err, berrors.ErrChecksum) ||
 		errors.Is(err, berrors.ErrVersionMismatch) {
-		return fmt.Errorf("open catalog %q: %w: %v (restore it from a backup or an archive made with 'metactl export --archive', or re-import the storage into a new catalog)", path, catalog.ErrCorrupt, err)
+		detail := strings.TrimPrefix(err.Error(), catalog.ErrCorrupt.Error()+": ") // named once
+		return fmt.Errorf("open catalog %q: %w: %s (restore it from a backup or an archive made with 'metactl export --archive', or re-import the storage into a new catalog)", path, catalog.ErrCorrupt, detail)
 	}
 	return fmt.Errorf("open catalog %q: %w", path, err)
 }

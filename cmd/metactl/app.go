@@ -166,6 +166,28 @@ func exitCodeOf(err error) int {
 	return api.ExitCode(err)
 }
 
+// retitled is an error whose message was reworded; errors.Is and
+// errors.As still see the original.
+type retitled struct {
+	msg string
+	err error
+}
+
+func (e retitled) Error() string { return e.msg }
+func (e retitled) Unwrap() error { return e.err }
+
+// retitle replaces the operation prefix from at the start of err's message
+// by to (adding to when from is absent), so a message names its operation
+// once: "import: read archive" becomes "import a.mcar: read archive", not
+// "import a.mcar: import: read archive".
+func retitle(err error, from, to string) error {
+	msg, ok := strings.CutPrefix(err.Error(), from)
+	if !ok {
+		return fmt.Errorf("%s %w", to, err)
+	}
+	return retitled{to + msg, err}
+}
+
 // withOp names the command's operation in front of err, once: a library
 // error that already starts with it ("export: ...", "import metadata/x:
 // ...") is returned as it is, so no message reads "export: export: ...".

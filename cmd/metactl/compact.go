@@ -3,6 +3,8 @@
 package main
 
 import (
+	"github.com/metactl/metactl/aptos"
+
 	"fmt"
 	"time"
 
@@ -143,11 +145,12 @@ func (c *compactCmd) Run(a *app) error {
 		return nil
 	}
 	for _, w := range plan.Write {
-		state := ""
 		if w.Exists {
-			state = " (already present)"
+			// Already in the catalog as it would be written: not written.
+			fmt.Fprintf(a.stdout, "unchanged %s: %s, already present\n", aptos.Quote(w.Handle), count(w.Lines, "line"))
+			continue
 		}
-		fmt.Fprintf(a.stdout, "%s %s: %s%s\n", verb, w.Handle, count(w.Lines, "line"), state)
+		fmt.Fprintf(a.stdout, "%s %s: %s\n", verb, aptos.Quote(w.Handle), count(w.Lines, "line"))
 	}
 	newStamps := 0
 	for _, s := range plan.Timestamped {

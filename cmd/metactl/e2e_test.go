@@ -99,6 +99,9 @@ func metactlIn(t testing.TB, dir, catalogPath string, env []string, args ...stri
 	} else if err != nil {
 		t.Fatalf("run metactl %v: %v", args, err)
 	}
+	for _, f := range textFaults(out.String(), errb.String()) {
+		t.Errorf("metactl %q printed a faulty text: %s", args, f)
+	}
 	return result{out.String(), errb.String(), code}
 }
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -242,5 +243,49 @@ func TestOneExitCodePerMistake(t *testing.T) {
 				t.Errorf("crash output: %s", r)
 			}
 		})
+	}
+}
+
+// singularPlural matches a count of one with a plural noun ("1 files").
+var singularPlural = regexp.MustCompile(`(?:^|[^0-9.,])1 (?:files|lines|entries|handles|requests|problems|warnings|errors|generations|operations|bytes|compacted files|duplicate lines|epochs|versions|kills|reads|listings)\b`)
+
+// textFaults returns what is wrong with the text a metactl process printed:
+// an operation named twice in one message ("X: X:") on a stderr line, or a
+// count of one with a plural noun anywhere. Every process the end-to-end
+// tests run is checked (metactlIn), and every golden file.
+func textFaults(stdout, stderr string) []string {
+	var faults []string
+	for _, line := range strings.Split(stderr, "\n") {
+		if msg, ok := strings.CutPrefix(line, "metactl: "); ok {
+			if w := stutter(msg); w != "" {
+				faults = append(faults, fmt.Sprintf("%q names %q twice", line, w))
+			}
+		}
+	}
+	for _, line := range strings.Split(stdout+"\n"+stderr, "\n") {
+		if m := singularPlural.FindString(line); m != "" {
+			faults = append(faults, fmt.Sprintf("%q: %q", line, strings.TrimSpace(m)))
+		}
+	}
+	return faults
+}
+
+// TestGoldenTexts scans every golden file for the faults of textFaults.
+func TestGoldenTexts(t *testing.T) {
+	paths, _ := filepath.Glob(filepath.Join("testdata", "golden", "*"))
+	if len(paths) == 0 {
+		t.Fatal("no golden files")
+	}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range textFaults(string(b), "") {
+			t.Errorf("%s: %s", p, f)
+		}
+	}
+	if f := textFaults("wrote 1 files", "metactl: copy to x: copy to x: exists"); len(f) != 2 {
+		t.Errorf("textFaults misses a fault: %q", f)
 	}
 }

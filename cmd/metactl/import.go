@@ -165,7 +165,7 @@ func (c *importCmd) runArchive(a *app) error {
 	// lock is held only for the commit, as for any other source.
 	arc, err := importer.ReadArchive(a.ctx, f, importer.Options{Source: "archive:" + c.describeArchive(), Now: a.now})
 	if err != nil {
-		return fmt.Errorf("import %s: %w", c.Archive, err)
+		return retitle(err, "import:", "import "+c.Archive+":")
 	}
 	existed := a.catalogExists()
 	db, err := a.openWrite("import")
