@@ -156,8 +156,9 @@ func formatSize(n int64) string {
 
 // strayError is the reason of a Problem for a stray entry (Strict).
 type strayError struct {
-	reason string
-	cause  error // nil, or the storage error that revealed it
+	reason     string
+	inProgress bool  // a file still being written (Options.InProgress)
+	cause      error // nil, or the storage error that revealed it
 }
 
 func (e *strayError) Error() string { return ErrStray.Error() + ": " + e.reason }

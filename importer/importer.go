@@ -79,6 +79,17 @@ type Options struct {
 	// that no longer lists it. [NewCatalog] does not quarantine: callers
 	// with Quarantine set use Read and Commit.
 	Quarantine bool
+	// InProgress skips a live file that a writer is still writing in place
+	// (Aptos creates a metadata file, then writes it): one that is empty or
+	// ends mid-line after valid complete lines, and was modified within
+	// FreshFor (a storage with modification times) or is the newest of its
+	// kind (a bucket). It is a warning (WarnInProgress), not imported, and
+	// read again by the next run. The drop-in and sync set it; with
+	// Strict it is a Problem.
+	InProgress bool
+	// FreshFor is how recently an InProgress file was modified; zero means
+	// DefaultFreshFor.
+	FreshFor time.Duration
 }
 
 func (o Options) now() time.Time {
@@ -294,6 +305,9 @@ func (r *run) listReads(listing storage.Listing) []toRead {
 			reads = append(reads, toRead{handle: h, name: name, state: folder.state})
 		}
 	}
+	if r.opts.InProgress {
+		r.newest = newestOfKind(listing.Live)
+	}
 	return reads
 }
 
@@ -325,7 +339,11 @@ func (r *run) readOne(ctx context.Context, read readFunc, rd toRead) (c checked,
 			folder, _, _ := strings.Cut(rd.handle, "/")
 			sf.Source = Provenance(r.opts.Source, folder, st)
 		}
-		return r.check(sf), nil, nil
+		c := r.check(sf)
+		if why := r.inProgress(sf, rd, c, st.ModTime, hasStat); why != "" {
+			return checked{}, &strayError{reason: why, inProgress: true}, nil
+		}
+		return c, nil, nil
 	case ctx.Err() != nil:
 		return checked{}, nil, ctx.Err()
 	case errors.Is(err, storage.ErrTooLarge):
@@ -441,12 +459,13 @@ type run struct {
 	opts        Options
 	prog        reporter
 	probs       problems
-	movedListed bool           // the source listed metadata_backup/
-	aside       []*quarantined // files set aside (Options.Quarantine)
-	statFn      statFunc       // the source's StatFile, or nil
-	skipped     []stray        // stray entries
-	firstID     *idLine        // the first Identity line (checkIdentities)
-	firstIn     string         // and the file it is in
+	movedListed bool            // the source listed metadata_backup/
+	aside       []*quarantined  // files set aside (Options.Quarantine)
+	statFn      statFunc        // the source's StatFile, or nil
+	newest      map[string]bool // live names newest of their kind (Options.InProgress)
+	skipped     []stray         // stray entries
+	firstID     *idLine         // the first Identity line (checkIdentities)
+	firstIn     string          // and the file it is in
 }
 
 // stray is an entry that was not imported, and why.

@@ -17,6 +17,10 @@ const (
 	// a dotfile, a name not ending in ".meta", not a ShellSafeName, a
 	// symbolic link, a sub-folder, a named pipe, ...).
 	WarnSkipped = "skipped"
+	// WarnInProgress: a live file still being written in place (empty, or
+	// cut mid-line, and fresh: Options.InProgress) was not imported; the
+	// next run reads it.
+	WarnInProgress = "in-progress"
 	// WarnEmptyFile: a zero-byte file. Aptos accepts it and it holds no
 	// entry, but no Aptos tool writes one: usually a failed upload.
 	WarnEmptyFile = "empty-file"
@@ -76,7 +80,11 @@ func sortWarnings(ws []Warning) {
 func fileWarnings(items []*item, skipped []stray, now time.Time) []Warning {
 	var ws []Warning
 	for _, s := range skipped {
-		ws = append(ws, Warning{Handle: s.handle, Code: WarnSkipped, Message: "skipped, " + s.reason.reason})
+		code := WarnSkipped
+		if s.reason.inProgress {
+			code = WarnInProgress
+		}
+		ws = append(ws, Warning{Handle: s.handle, Code: code, Message: "skipped, " + s.reason.reason})
 	}
 	for _, it := range items {
 		if it.known {

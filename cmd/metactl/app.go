@@ -115,7 +115,15 @@ func (a *app) openStorage(s *storageFlags, cache *cacheFlags, command string) (c
 		}
 	}
 	db, done, err := a.tempCatalog(parent, "metactl-query-", command, func(db catalog.DB) error {
-		_, err := importer.FromStorage(a.ctx, db, src, importer.Options{Source: s.describe(), Concurrency: cache.concurrency()})
+		res, err := importer.FromStorage(a.ctx, db, src, importer.Options{Source: s.describe(), Concurrency: cache.concurrency(), InProgress: true})
+		if err == nil {
+			// The answer leaves out a file still being written: say so.
+			for _, w := range res.Warnings {
+				if w.Code == importer.WarnInProgress {
+					a.warn([]importer.Warning{w})
+				}
+			}
+		}
 		return err
 	})
 	if err != nil {

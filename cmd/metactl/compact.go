@@ -90,7 +90,9 @@ func (c *compactCmd) Run(a *app) error {
 		if o.Source, err = c.source(); err != nil {
 			return withOp("compact", err)
 		}
-		o.Import = importer.Options{Source: c.describe(), Concurrency: c.concurrency(), Now: a.now, Quarantine: c.Quarantine}
+		// A file Aptos is still writing in place is skipped and read by
+		// the next run, not a failed run (issue 21).
+		o.Import = importer.Options{Source: c.describe(), Concurrency: c.concurrency(), Now: a.now, Quarantine: c.Quarantine, InProgress: true}
 		// A dry run syncs into a scratch copy of the catalog, so its plan
 		// is the real run's (in the cache folder when one is given).
 		o.CopyCatalog, o.ScratchDir = a.copyCatalog, c.MetadataCacheDir
