@@ -134,6 +134,8 @@ func ExitCode(err error) int {
 		return coder.ExitCode()
 	case errors.Is(err, context.Canceled):
 		return ExitInterrupted
+	case errors.Is(err, catalog.ErrCorrupt):
+		return ExitError // a damaged catalog, whatever else the error wraps
 	case errors.As(err, &busy), errors.Is(err, export.ErrBusy):
 		return ExitBusy // another export writing the same folder is busy too
 	case errors.Is(err, catalog.ErrNotFound), errors.Is(err, catalog.ErrNoCatalog):

@@ -123,7 +123,8 @@ func ReadOf(ctx context.Context, db catalog.DB, handles []string) (*Read, error)
 			}
 			lines, err := aptos.ParseFile(f.Content)
 			if err != nil {
-				return fmt.Errorf("file %q: %w", f.Handle, err)
+				// Validated when it was imported: damage since.
+				return fmt.Errorf("file %q: %w: stored content does not parse: %w", f.Handle, catalog.ErrCorrupt, err)
 			}
 			fj := ReadFile{Handle: f.Handle, State: f.State, Entries: make([]json.RawMessage, 0, len(lines))}
 			for i := range lines {

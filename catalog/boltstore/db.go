@@ -124,6 +124,9 @@ func openBolt(ctx context.Context, path string, opts *catalog.Options) (*boltDB,
 		Timeout:        max(time.Until(deadline), time.Millisecond),
 		NoSync:         o.NoSync,
 		NoFreelistSync: false,
+		// Loaded here, under guard: left to Check, a damaged freelist
+		// would fault on bbolt's own goroutine, where no recover reaches.
+		PreLoadFreelist: true,
 	}
 	if !o.ReadOnly {
 		bopts.InitialMmapSize = writerMmapSize
@@ -395,6 +398,13 @@ func (db *boltDB) Check(ctx context.Context) error {
 		return err
 	}
 	return db.view(func(btx *bolt.Tx) error {
+		// bbolt's Check runs on a goroutine of its own, where a fault on
+		// the mmap is a fatal error, not a panic that guard recovers. So
+		// every page and every key and value is read here first, on this
+		// goroutine, where a fault becomes "catalog file is damaged".
+		if err := probe(btx); err != nil {
+			return fmt.Errorf("check catalog %q: %w", db.path, err)
+		}
 		var errs []error
 		for err := range btx.Check() {
 			errs = append(errs, err)

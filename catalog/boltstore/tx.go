@@ -906,6 +906,14 @@ func (tx *boltTx) Operations(fn func(*catalog.Operation) bool) error {
 func (tx *boltTx) StoredEntriesMatch() error {
 	var all []aptos.Metadata
 	err := tx.ForEachFile(true, func(f *catalog.File) error {
+		// Damage a read would pass on: a handle that is no longer one, or
+		// content whose digest is not the one kept (ls -l shows it).
+		if err := checkHandle(f.Handle); err != nil {
+			return fmt.Errorf("file key %s: %w: %w", quoteKey([]byte(f.Handle)), catalog.ErrCorrupt, err)
+		}
+		if sum := contentSHA(f.Content); sum != f.SHA256 {
+			return fmt.Errorf("file %q: stored SHA-256 %x, content's %x: %w", f.Handle, f.SHA256[:6], sum[:6], catalog.ErrCorrupt)
+		}
 		if f.State != catalog.Live {
 			return nil
 		}
@@ -929,6 +937,24 @@ func (tx *boltTx) StoredEntriesMatch() error {
 	indexed.ForEachEntry(func(m *aptos.Metadata) { b.Write(aptos.EncodeLine(m)) })
 	if !bytes.Equal(a.Bytes(), b.Bytes()) {
 		return fmt.Errorf("entry index disagrees with the live files (%d vs %d entries): %w", fresh.Len(), indexed.Len(), catalog.ErrCorrupt)
+	}
+	var bad error
+	err = tx.Operations(func(op *catalog.Operation) bool {
+		for _, ch := range []catalog.Changes{op.Added, op.Replaced, op.Moved, op.Revived, op.Deleted} {
+			for _, h := range ch.Handles {
+				if err := checkHandle(h); err != nil {
+					bad = fmt.Errorf("journal record %d: handle %s: %w: %w", op.Generation, quoteKey([]byte(h)), catalog.ErrCorrupt, err)
+					return false
+				}
+			}
+		}
+		return true
+	})
+	if err == nil {
+		err = bad
+	}
+	if err != nil {
+		return err
 	}
 	if d := fresh.Digest(); d != tx.digest {
 		return fmt.Errorf("stored view digest %s, recomputed %s: %w", tx.digest.Short(), d.Short(), catalog.ErrCorrupt)
@@ -1024,4 +1050,17 @@ func (tx *boltTx) CountFiles() (live, moved int, err error) {
 		return int(tx.st.live), int(tx.st.moved), nil
 	}
 	return countFiles(tx.btx)
+}
+
+// checkHandle checks that a stored handle is one the catalog could have
+// stored: "metadata/<ShellSafeName>".
+func checkHandle(h string) error {
+	dir, name, err := aptos.ParseHandle(h)
+	if err != nil {
+		return err
+	}
+	if dir != aptos.MetadataDir {
+		return fmt.Errorf("%w %q: not a metadata/ handle", aptos.ErrInvalidHandle, h)
+	}
+	return aptos.ValidName(name)
 }
