@@ -81,7 +81,7 @@ func TestErrors(t *testing.T) {
 		code, msg    string
 	}{
 		{"GET", "/v2/nothing", 404, "usage", `/v2/nothing: no such path`},
-		{"GET", "/v1/read?handle=metadata/nope.meta", 404, "error", `file \"metadata/nope.meta\" is not in the catalog`},
+		{"GET", "/v1/read?handle=metadata/nope.meta", 404, "not_found", `file \"metadata/nope.meta\" is not in the catalog`},
 		{"GET", "/v1/read", 400, "usage", `query parameter \"handle\": give at least one`},
 		{"GET", "/v1/log?n=-5", 400, "usage", `query parameter \"n\": want a non-negative integer, got \"-5\"`},
 		{"GET", "/v1/log?n=1&n=2", 400, "usage", `query parameter \"n\": given 2 times; give it once`},
