@@ -39,6 +39,7 @@ const (
 	exitUsage       = 2
 	exitInvalid     = 3
 	exitBusy        = 5
+	exitNotFound    = 6
 	exitInterrupted = 130
 )
 
@@ -173,8 +174,12 @@ func report(err error) int {
 	switch {
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
+	case errors.Is(err, catalog.ErrCorrupt):
+		return exitError
 	case errors.As(err, &busy):
 		return exitBusy
+	case errors.Is(err, catalog.ErrNotFound), errors.Is(err, catalog.ErrNoCatalog):
+		return exitNotFound
 	case errors.Is(err, catalog.ErrNotCatalog):
 		return exitUsage
 	case errors.As(err, &input), errors.Is(err, aptos.ErrInvalid), errors.Is(err, catalog.ErrConflict):

@@ -257,7 +257,7 @@ func TestAdapterBridgeReads(t *testing.T) {
 				}
 			}
 			out, errb, code := c.call("open_for_read", []string{"FILE_HANDLE=metadata/nope_0-0.meta"}, nil)
-			if code != 1 || len(out) != 0 || !strings.Contains(string(errb), `"metadata/nope_0-0.meta" is not in the catalog`) {
+			if code != 6 || len(out) != 0 || !strings.Contains(string(errb), `"metadata/nope_0-0.meta" is not in the catalog`) {
 				t.Errorf("unknown handle: exit %d, stdout %q, stderr %q", code, out, errb)
 			}
 

@@ -135,7 +135,7 @@ func TestAdapterBridgeWrites(t *testing.T) {
 			if errb, code := move("transaction_0-0.meta"); code != 0 || gen() != g {
 				t.Fatalf("retried move: exit %d, %s", code, errb)
 			}
-			if errb, code := move("transaction_9-9.meta"); code != 1 || !strings.Contains(errb, `"metadata/transaction_9-9.meta" is not in the catalog`) {
+			if errb, code := move("transaction_9-9.meta"); code != 6 || !strings.Contains(errb, `"metadata/transaction_9-9.meta" is not in the catalog`) {
 				t.Fatalf("unknown move: exit %d, %s", code, errb)
 			}
 			// The chunk changes: a replacement that keeps every entry
