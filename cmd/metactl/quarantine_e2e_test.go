@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestQuarantine: a file that does not parse stops an import (exit 3,
@@ -22,6 +23,10 @@ func TestQuarantine(t *testing.T) {
 	if err := os.WriteFile(bad, truncated, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Cut long ago: a fresh cut file is one still being written, which
+	// the drop-in skips (TestInPlaceWriterBesideDropIn), not a bad one.
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(bad, old, old)
 	cat := filepath.Join(t.TempDir(), "c.db")
 	r := metactl(t, cat, nil, "import", "--local-fs-dir", s)
 	if r.code != 3 || !strings.Contains(r.stderr, "metadata/epoch_ending_24-24.meta") {
