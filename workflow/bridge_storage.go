@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/metactl/metactl/aptos"
+	"github.com/metactl/metactl/internal/fsutil"
 	"github.com/metactl/metactl/storage"
 )
 
@@ -225,7 +226,7 @@ func (w *Wrapped) saveThrough(ctx context.Context, name string, content []byte) 
 		os.Remove(tmp)
 		return err
 	}
-	return syncDir(meta)
+	return fsutil.SyncDir(meta)
 }
 
 // moveThrough moves a metadata file in the storage as the catalog moved
@@ -251,17 +252,8 @@ func (w *Wrapped) moveThrough(ctx context.Context, name string) error {
 	if err := os.Rename(from, to); err != nil {
 		return err
 	}
-	if err := syncDir(backup); err != nil {
+	if err := fsutil.SyncDir(backup); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(from))
-}
-
-func syncDir(path string) error {
-	d, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return fsutil.SyncDir(filepath.Dir(from))
 }

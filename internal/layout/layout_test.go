@@ -11,7 +11,10 @@ package layout
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -110,4 +113,28 @@ func TestPackageBoundaries(t *testing.T) {
 func workflowOrCommand(p string) bool {
 	const mod = "github.com/metactl/metactl/"
 	return p == mod+"workflow" || strings.HasPrefix(p, mod+"cmd/")
+}
+
+// TestOneCopy keeps the helpers issue 18 merged from coming back as
+// private copies: Rust's str::lines is aptos.Lines and aptos.SplitLines,
+// a folder's fsync is fsutil.SyncDir.
+func TestOneCopy(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{$d := .Dir}}{{range .GoFiles}}{{$d}}/{{.}}{{"\n"}}{{end}}`, "github.com/metactl/metactl/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	copies := regexp.MustCompile(`(?m)^func (syncDir|splitLines|SyncDir|SplitLines)\(`)
+	home := map[string]string{"SyncDir": "internal/fsutil/", "SplitLines": "aptos/"}
+	for _, path := range strings.Fields(string(out)) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range copies.FindAllStringSubmatch(string(b), -1) {
+			if h, ok := home[m[1]]; ok && strings.Contains(filepath.ToSlash(path), "/"+h) {
+				continue
+			}
+			t.Errorf("%s declares %s: use aptos.Lines or aptos.SplitLines, and fsutil.SyncDir", path, m[1])
+		}
+	}
 }
