@@ -74,8 +74,8 @@ func Open(cfg *Config, opts *Options) (*Store, error) {
 		Username:    c.Username,
 		Password:    c.Password,
 		Logger:      zap.NewNop(),
-		// A request carries at most maxTxnBytes plus a little.
-		MaxCallSendMsgSize: 4 << 20,
+		// A request carries at most TxnBytes plus one value.
+		MaxCallSendMsgSize: max(4<<20, c.TxnBytes+c.ValueSize+1<<20),
 		MaxCallRecvMsgSize: 64 << 20,
 	})
 	if err != nil {
