@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -17,12 +18,16 @@ import (
 // config: one fresh process, as Aptos spawns it (bash -c "set ...; exec
 // CMD"), on a 40,000-file catalog (100,000 with METACTL_BENCH_LARGE=1).
 // Goals (issue 17): open_for_read at most 15 ms on a catalog file and 50 ms
-// on etcd; list_metadata_files of a 100k-file catalog at most 100 ms. The
+// on etcd; list_metadata_files of a 100k-file catalog at most 100 ms
+// (METACTL_BENCH_BRIDGE_FILES sets another size). The
 // bash+cat baseline is what a plain local-folder config pays per file.
 func BenchmarkAdapterCalls(b *testing.B) {
 	n := 40_000
 	if os.Getenv("METACTL_BENCH_LARGE") == "1" {
 		n = 100_000
+	}
+	if v, err := strconv.Atoi(os.Getenv("METACTL_BENCH_BRIDGE_FILES")); err == nil && v > 0 {
+		n = v
 	}
 	buildLean(b)
 	dir := b.TempDir()
