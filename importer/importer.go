@@ -896,6 +896,11 @@ func (r *run) plan(tx catalog.Tx, items []*item, full bool) (*plan, error) {
 	if !full || !r.probs.empty() {
 		return p, nil
 	}
+	if p.added+p.moved == 0 && !slices.ContainsFunc(items, func(it *item) bool { return !it.known }) {
+		// An incremental no-op: nothing read, nothing to change; the view
+		// (the largest part of the work) is not needed.
+		return p, nil
+	}
 	v, err := tx.View()
 	if err != nil {
 		return nil, err
@@ -907,8 +912,8 @@ func (r *run) plan(tx catalog.Tx, items []*item, full bool) (*plan, error) {
 // orUnknown returns provenance s for a message: without the stat
 // [Provenance] records, or "an unknown source".
 func orUnknown(s string) string {
-	if m := provenanceRE.FindStringSubmatch(s); m != nil {
-		s = m[1]
+	if src, _, _, ok := splitProvenance(s); ok {
+		s = src
 	}
 	if s == "" {
 		return "an unknown source"
