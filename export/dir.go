@@ -92,9 +92,13 @@ func (d *Dir) Publish(ctx context.Context, s *Snapshot, opts Options) (*Result, 
 	defer t.Close()
 	res := newResult(d, s, opts)
 	if err := run(ctx, t, s, d, opts, res); err != nil {
-		// Leave no empty staging folder behind (a non-empty one, or
-		// anything else at that name, stays for the next export).
-		t.RemoveEmptyStaging()
+		// Leave nothing staged behind: the disk may be full (ENOSPC)
+		// and the next export must not find it so (issue 21). This
+		// export holds the folder's lock, so every staged entry is its
+		// own or a dead export's.
+		if _, cerr := t.CleanStaging(); cerr != nil {
+			t.RemoveEmptyStaging()
+		}
 		return nil, err
 	}
 	return res, nil

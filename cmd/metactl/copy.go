@@ -5,6 +5,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/metactl/metactl/internal/scratch"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -49,7 +50,7 @@ func (c *copyCmd) Run(a *app) error {
 		return fmt.Errorf("copy to %s: %w; copy into a new file", c.To, catalog.ErrExist)
 	}
 	// The source as a private bbolt file.
-	dir, err := os.MkdirTemp("", "metactl-copy-")
+	dir, err := scratch.Make("", "metactl-copy-")
 	if err != nil {
 		return err
 	}

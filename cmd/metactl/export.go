@@ -5,6 +5,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/metactl/metactl/internal/scratch"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -140,7 +141,8 @@ func (c *exportCmd) runArchive(a *app) error {
 	} else if !st.IsDir() {
 		return fmt.Errorf("export: archive %s: %s is not a directory", c.Archive, dir)
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(c.Archive)+".tmp-*")
+	// Named after this process; those of killed exports go first.
+	tmp, err := scratch.CreateTemp(dir, "."+filepath.Base(c.Archive)+".tmp-", "")
 	if err != nil {
 		return withOp("export", err)
 	}
@@ -156,7 +158,10 @@ func (c *exportCmd) runArchive(a *app) error {
 		err = os.Rename(tmp.Name(), c.Archive)
 	}
 	if err != nil {
-		return fmt.Errorf("export %s: %w", c.Archive, err)
+		// The temporary file's name says nothing the archive's does not,
+		// and "write archive: write <tmp>: ..." names the write twice.
+		msg := strings.Replace(err.Error(), "write "+tmp.Name()+": ", "", 1)
+		return retitled{fmt.Sprintf("export %s: %s", c.Archive, msg), err}
 	}
 	if a.cli.JSON {
 		return a.printJSON(h)

@@ -471,3 +471,121 @@ func diffLines(want, got string) string {
 	}
 	return b.String()
 }
+
+// bigStorage writes a storage of one transaction file of n lines: large
+// enough that writing its archive or its folder takes a while.
+func bigStorage(t *testing.T, n int) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "big")
+	os.MkdirAll(filepath.Join(dir, "metadata"), 0o755)
+	var b strings.Builder
+	for i := range n {
+		a := i * 10
+		fmt.Fprintf(&b, `{"TransactionBackup":{"first_version":%d,"last_version":%d,"manifest":"transaction_%d-.%04x/transaction.manifest"}}`+"\n", a, a+9, a, i%65536)
+	}
+	name := fmt.Sprintf("transaction_0-%d.meta", n*10-1)
+	if err := os.WriteFile(filepath.Join(dir, "metadata", name), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// killWhen starts metactl with args and SIGKILLs it as soon as appeared
+// reports true (polled), or fails the test if it exits first.
+func killWhen(t *testing.T, cat string, env []string, appeared func() bool, args ...string) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(append(os.Environ(), "METACTL_CATALOG="+catalogLocation(cat)), env...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	for {
+		select {
+		case err := <-exited:
+			t.Fatalf("metactl %v exited (%v) before it could be killed mid-write", args, err)
+		default:
+		}
+		if appeared() {
+			cmd.Process.Kill()
+			<-exited
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// globbed returns the entries of dir matching pattern.
+func globbed(dir, pattern string) []string {
+	m, _ := filepath.Glob(filepath.Join(dir, pattern))
+	return m
+}
+
+// TestNothingLeftBehind: a writer killed mid-write, or failed on a full
+// disk, leaves temporary files; the next run of a writer removes them.
+func TestNothingLeftBehind(t *testing.T) {
+	fileBackendOnly(t, "kills writers of local files")
+	cat := filepath.Join(t.TempDir(), "c.db")
+	must(t, cat, nil, "import", "--local-fs-dir", bigStorage(t, 200000))
+
+	t.Run("killed export --archive", func(t *testing.T) {
+		dir := t.TempDir()
+		arc := filepath.Join(dir, "x.mcar")
+		killWhen(t, cat, nil, func() bool { return len(globbed(dir, ".x.mcar.tmp-*")) > 0 }, "export", "--archive", arc)
+		if len(globbed(dir, ".x.mcar.tmp-*")) == 0 {
+			t.Fatal("the killed export left no temporary file: nothing to test")
+		}
+		must(t, cat, nil, "export", "--archive", arc)
+		if left := globbed(dir, ".x.mcar.tmp-*"); len(left) != 0 {
+			t.Errorf("left after the next export: %v", left)
+		}
+	})
+
+	t.Run("killed read of an archive", func(t *testing.T) {
+		arc := filepath.Join(t.TempDir(), "x.mcar")
+		must(t, cat, nil, "export", "--archive", arc)
+		tmp := t.TempDir()
+		env := []string{"TMPDIR=" + tmp}
+		killWhen(t, arc, env, func() bool { return len(globbed(tmp, "metactl-archive-*")) > 0 }, "ls")
+		if len(globbed(tmp, "metactl-archive-*")) == 0 {
+			t.Fatal("the killed read left no unpacked archive: nothing to test")
+		}
+		must(t, arc, env, "log")
+		if left := globbed(tmp, "metactl-*"); len(left) != 0 {
+			t.Errorf("left after the next read: %v", left)
+		}
+	})
+
+	t.Run("export on a full disk", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("mounting a small tmpfs needs root")
+		}
+		mnt := t.TempDir()
+		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", mnt).CombinedOutput(); err != nil {
+			t.Skipf("cannot mount a tmpfs: %v: %s", err, out)
+		}
+		t.Cleanup(func() { exec.Command("umount", mnt).Run() })
+		for run := 1; run <= 2; run++ {
+			r := metactl(t, cat, nil, "export", "--local-fs-dir", filepath.Join(mnt, "storage"))
+			if r.code != 1 || !strings.Contains(r.stderr, "no space left on device") {
+				t.Fatalf("run %d: want exit 1 naming ENOSPC, got %s", run, r)
+			}
+			if left := globbed(filepath.Join(mnt, "storage"), ".metactl-*"); len(left) != 0 {
+				t.Errorf("run %d left %v on the full disk", run, left)
+			}
+		}
+		// The archive compresses well: leave it less room than it needs.
+		if err := os.WriteFile(filepath.Join(mnt, "filler"), make([]byte, 1900<<10), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		arc := filepath.Join(mnt, "x.mcar")
+		r := metactl(t, cat, nil, "export", "--archive", arc)
+		if r.code != 1 || !strings.Contains(r.stderr, "no space left on device") {
+			t.Fatalf("archive on a full disk: %s", r)
+		}
+		if left := globbed(mnt, ".x.mcar.tmp-*"); len(left) != 0 {
+			t.Errorf("archive on a full disk left %v", left)
+		}
+	})
+}

@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/metactl/metactl/internal/scratch"
 	"io"
 	"io/fs"
 	"os"
@@ -47,7 +48,7 @@ func (a *app) spool(path string) (string, func(), error) {
 		defer f.Close()
 		in = f
 	}
-	tmp, err := os.CreateTemp("", "metactl-stdin-*.mcar")
+	tmp, err := scratch.CreateTemp("", "metactl-stdin-", ".mcar")
 	if err != nil {
 		return "", nil, fmt.Errorf("spool %s: %w", path, err)
 	}

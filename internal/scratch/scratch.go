@@ -16,7 +16,7 @@ import (
 // Prefixes are the names of metactl's scratch folders: every Make removes
 // the stale folders of all of them, so whatever a killed process left goes
 // at the next run of any command that makes one.
-var Prefixes = []string{"metactl-archive-", "metactl-query-", "metactl-remote-", "metactl-serve-"}
+var Prefixes = []string{"metactl-archive-", "metactl-query-", "metactl-remote-", "metactl-serve-", "metactl-copy-", "metactl-stdin-"}
 
 // Make removes the stale folders in parent ("" for the system's temporary
 // folder) named by prefix or one of Prefixes, and makes a new one named by
@@ -34,7 +34,20 @@ func Make(parent, prefix string) (string, error) {
 	return os.MkdirTemp(parent, fmt.Sprintf("%s%d-%d-", prefix, os.Getpid(), processStart(os.Getpid())))
 }
 
-// RemoveStale removes the folders in parent named prefix+"PID-START" or
+// CreateTemp removes the stale files and folders in dir named by prefix
+// and creates a new file there named by prefix for this process:
+// prefix+"PID-START-RANDOM"+suffix (an export's temporary archive, a
+// spooled archive from a pipe), so the next run removes it if this
+// process is killed before it renames or removes it.
+func CreateTemp(dir, prefix, suffix string) (*os.File, error) {
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	RemoveStale(dir, prefix)
+	return os.CreateTemp(dir, fmt.Sprintf("%s%d-%d-*%s", prefix, os.Getpid(), processStart(os.Getpid()), suffix))
+}
+
+// RemoveStale removes the files and folders in parent named prefix+"PID-START" or
 // prefix+"PID-START-RANDOM" whose process is no longer running, and returns
 // their names. Folders named otherwise are not its to remove.
 func RemoveStale(parent, prefix string) []string {
@@ -45,7 +58,7 @@ func RemoveStale(parent, prefix string) []string {
 	var removed []string
 	for _, e := range entries {
 		rest, ok := strings.CutPrefix(e.Name(), prefix)
-		if !ok || !e.IsDir() {
+		if !ok {
 			continue
 		}
 		parts := strings.SplitN(rest, "-", 3)
