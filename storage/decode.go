@@ -87,15 +87,34 @@ func decodeStream(r io.Reader, maxSize, sizeHint int64) ([]byte, error) {
 	if !IsGzip(magic) {
 		return readAtMost(br, maxSize, sizeHint, false)
 	}
-	zr, err := gzip.NewReader(br)
+	// A gzip bomb must be refused at its limit without holding that
+	// much (issue 21: 790 MiB for a 256 MiB limit, from doubling the
+	// buffer): the compressed bytes are kept (they are small for a bomb),
+	// decompressed once only to count, and then, when they fit, once
+	// more into a buffer of the exact size.
+	// (Compressed bytes are at most a little more than what they
+	// decompress to, trailing zero padding aside: 1 MiB of slack.)
+	comp, err := readAtMost(br, maxSize+1<<20, sizeHint, false)
+	if errors.Is(err, ErrTooLarge) {
+		return nil, tooLarge(maxSize, true)
+	}
 	if err != nil {
 		if src.err != nil {
 			return nil, src.err
 		}
+		return nil, err
+	}
+	size, err := gunzipCount(comp, maxSize)
+	if err != nil {
+		return nil, err
+	}
+	cbr := bufio.NewReader(bytes.NewReader(comp))
+	zr, err := gzip.NewReader(cbr)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	zr.Multistream(false)
-	data, err := readAtMost(&gzipMembers{br: br, zr: zr}, maxSize, 0, true)
+	data, err := readAtMost(&gzipMembers{br: cbr, zr: zr}, maxSize, size, true)
 	if err != nil && !errors.Is(err, ErrTooLarge) {
 		if src.err != nil {
 			return nil, src.err
@@ -103,6 +122,26 @@ func decodeStream(r io.Reader, maxSize, sizeHint int64) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	return data, err
+}
+
+// gunzipCount returns the decompressed size of the gzip members in comp,
+// decompressing them into nothing: an error wrapping ErrTooLarge past
+// maxSize, or ErrCorrupt.
+func gunzipCount(comp []byte, maxSize int64) (int64, error) {
+	br := bufio.NewReader(bytes.NewReader(comp))
+	zr, err := gzip.NewReader(br)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	zr.Multistream(false)
+	n, err := io.Copy(io.Discard, io.LimitReader(&gzipMembers{br: br, zr: zr}, maxSize+1))
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	if n > maxSize {
+		return 0, tooLarge(maxSize, true)
+	}
+	return n, nil
 }
 
 // errTrailingGarbage is what gzip -cd warns about, exiting with status 2.
