@@ -376,6 +376,45 @@ func (t *LocalWriter) Rename(d *LocalFolder, name, tmp string) error {
 	return nil
 }
 
+// Move renames from/name to to/name in one rename(2), as Aptos's LocalFs
+// moves a metadata file to metadata_backup/: from/name must be a regular
+// file, and nothing but a regular file may be at to/name. Neither folder
+// is followed through a symbolic link (both are open descriptors).
+func (t *LocalWriter) Move(from, to *LocalFolder, name string) error {
+	src, dst := t.Path(from.name, name), t.Path(to.name, name)
+	var st unix.Stat_t
+	if err := unix.Fstatat(from.fd(), name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return t.errorf("%s: %w", src, err)
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+	case unix.S_IFLNK:
+		return t.refuseSymlink(src)
+	default:
+		return t.refuseNotRegular(src, uint32(st.Mode))
+	}
+	err := unix.Fstatat(to.fd(), name, &st, unix.AT_SYMLINK_NOFOLLOW)
+	switch {
+	case errors.Is(err, unix.ENOENT):
+	case err != nil:
+		return t.errorf("%s: %w", dst, err)
+	case st.Mode&unix.S_IFMT == unix.S_IFLNK:
+		return t.refuseSymlink(dst)
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
+		return t.refuseNotRegular(dst, uint32(st.Mode))
+	}
+	if !t.write {
+		return nil
+	}
+	if err := unix.Renameat(from.fd(), name, to.fd(), name); err != nil {
+		return t.errorf("rename %s to %s: %w", src, dst, err)
+	}
+	t.mu.Lock()
+	from.dirty, to.dirty = true, true
+	t.mu.Unlock()
+	return nil
+}
+
 // OpenStaging opens the staging folder, creating it, once; it is safe for
 // concurrent use.
 func (t *LocalWriter) OpenStaging() error {

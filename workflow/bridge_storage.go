@@ -5,23 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/metactl/metactl/aptos"
-	"github.com/metactl/metactl/internal/fsutil"
 	"github.com/metactl/metactl/storage"
 )
-
-// BridgeTempDir is the folder beside metadata/ where a bridge's
-// write-through to a LocalFs folder writes its temporary files before
-// renaming them into place (never inside metadata/ or metadata_backup/,
-// whose every entry Aptos lists and parses).
-const BridgeTempDir = ".metactl-bridge"
 
 // Wrapped is the storage a bridge config wraps: a LocalFs folder or a
 // bucket's own command-adapter config. Data files go to it unchanged, and
@@ -189,71 +180,110 @@ func (w *Wrapped) localOpen(handle string, out io.Writer) error {
 }
 
 // saveThrough writes a metadata file the catalog committed to the
-// storage: for a folder, atomically into metadata/ (skipped when the file
-// there already has these bytes); for a bucket, its save_metadata_line.
+// storage: for a folder, through the safe-open layer of export
+// ([storage.LocalWriter]: a temporary file in its staging folder, made
+// durable, renamed into metadata/; skipped when the file there already
+// holds these bytes, plain or gzip); for a bucket, its save_metadata_line.
 func (w *Wrapped) saveThrough(ctx context.Context, name string, content []byte) error {
 	if w.ca != nil {
 		_, err := w.ca.SaveMetadataFile(ctx, name, content)
 		return err
 	}
-	meta := filepath.Join(w.dir, aptos.MetadataDir)
-	target := filepath.Join(meta, name)
-	if have, err := os.ReadFile(target); err == nil {
-		if same, _ := storage.Decode(have, 0); string(same) == string(content) {
-			return nil
+	t, err := w.localWriter(ctx)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	meta := t.Meta()
+	if err := t.OpenFolder(meta, true); err != nil {
+		return err
+	}
+	if meta.Has(name) {
+		raw, _, err := t.ReadOther(meta, name)
+		if err != nil {
+			return err
+		}
+		if raw != nil {
+			if same, _ := storage.Decode(raw, 0); string(same) == string(content) {
+				return nil
+			}
 		}
 	}
-	tmpDir := filepath.Join(w.dir, BridgeTempDir)
-	if err := os.MkdirAll(tmpDir, 0o755); err != nil {
+	write, tmp, _, err := t.StageFile(meta, name, content, false)
+	if err != nil || !write {
 		return err
 	}
-	tmp := filepath.Join(tmpDir, name+"."+strconv.Itoa(os.Getpid())+".tmp")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|noFollow, 0o644)
-	if err != nil {
+	if err := t.SyncTempFiles(); err != nil {
+		t.DropTemp(tmp)
 		return err
 	}
-	_, err = f.Write(content)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, target)
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := t.Rename(meta, name, tmp); err != nil {
 		return err
 	}
-	return fsutil.SyncDir(meta)
+	if err := t.Sync(meta); err != nil {
+		return err
+	}
+	t.RemoveEmptyStaging()
+	return t.SyncRoot()
 }
 
 // moveThrough moves a metadata file in the storage as the catalog moved
 // it: for a folder, a rename of metadata/<name> to metadata_backup/<name>
-// (what LocalFs does); for a bucket, its backup_metadata_file. A folder
-// whose file is already moved needs nothing.
+// (what LocalFs does) through the safe-open layer; for a bucket, its
+// backup_metadata_file. A folder whose file is already moved needs
+// nothing.
 func (w *Wrapped) moveThrough(ctx context.Context, name string) error {
 	if w.ca != nil {
 		return w.ca.BackupMetadataFile(ctx, aptos.LiveHandle(name))
 	}
-	from := filepath.Join(w.dir, aptos.MetadataDir, name)
-	backup := filepath.Join(w.dir, aptos.MetadataBackupDir)
-	to := filepath.Join(backup, name)
-	if _, err := os.Lstat(from); errors.Is(err, fs.ErrNotExist) {
-		if _, err := os.Lstat(to); err == nil {
+	t, err := w.localWriter(ctx)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	meta, backup := t.Meta(), t.Backup()
+	if err := t.OpenFolder(meta, false); err != nil {
+		return err
+	}
+	if err := t.OpenFolder(backup, true); err != nil {
+		return err
+	}
+	if !meta.Has(name) {
+		if backup.Has(name) {
 			return nil
 		}
-		return fmt.Errorf("%s is in neither %s/ nor %s/", name, aptos.MetadataDir, aptos.MetadataBackupDir)
+		return fmt.Errorf("%s is in neither %s/ nor %s/", aptos.Quote(name), aptos.MetadataDir, aptos.MetadataBackupDir)
 	}
-	if err := os.MkdirAll(backup, 0o755); err != nil {
+	if err := t.Move(meta, backup, name); err != nil {
 		return err
 	}
-	if err := os.Rename(from, to); err != nil {
+	if err := t.Sync(backup); err != nil {
 		return err
 	}
-	if err := fsutil.SyncDir(backup); err != nil {
+	if err := t.Sync(meta); err != nil {
 		return err
 	}
-	return fsutil.SyncDir(filepath.Dir(from))
+	return t.SyncRoot()
 }
+
+// localWriter opens the LocalFs folder for one write-through, waiting up
+// to writeThroughWait for an export that holds the folder's lock; after
+// that the write-through fails, and the next export repairs it.
+func (w *Wrapped) localWriter(ctx context.Context) (*storage.LocalWriter, error) {
+	deadline := time.Now().Add(writeThroughWait)
+	for {
+		t, err := storage.OpenLocalWriter("write through", w.dir, true)
+		if err == nil || !errors.Is(err, storage.ErrBusy) || time.Now().After(deadline) {
+			return t, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// writeThroughWait bounds how long a write-through waits for the folder's
+// export lock.
+const writeThroughWait = 10 * time.Second
