@@ -207,7 +207,7 @@ func bridgeCosts(t *testing.T, url, m, storage, handle string, report func(strin
 }
 
 // setupTxn are the URL options of a benchmark's setup copies.
-const setupTxn = "?txn-ops=4000&txn-bytes=8388608"
+const setupTxn = "?txn-ops=1000&txn-bytes=2097152"
 
 type etcdFigures struct{ received, sent, dbSize, dbInUse int64 }
 
