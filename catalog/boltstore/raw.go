@@ -200,4 +200,8 @@ const (
 	RawBucketFiles   = "files"
 	RawBucketJournal = "journal"
 	RawBucketMeta    = "meta"
+	// RawBucketChanges holds the change records, keyed by generation
+	// first: a record of a generation not yet committed is reached by
+	// nothing (undo and log go through the journal).
+	RawBucketChanges = "changes"
 )

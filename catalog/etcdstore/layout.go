@@ -100,7 +100,15 @@ func (e *encoder) change(kv boltstore.RawKV, old []byte) error {
 		return fmt.Errorf("the catalog has a bucket named %q, which the etcd layout reserves: %w", contentBucket, catalog.ErrCorrupt)
 	}
 	if kv.Bucket != boltstore.RawBucketFiles {
+		from := len(e.ops)
 		e.value(kv.Bucket, kv.Key, kv.Value, old)
+		if kv.Bucket == boltstore.RawBucketChanges && old == nil && kv.Value != nil {
+			// A new change record (keyed by its generation, reached only
+			// through that generation's journal record) needs no stage.
+			for i := from; i < len(e.ops); i++ {
+				e.ops[i].direct = true
+			}
+		}
 		return nil
 	}
 	var oh, oc []byte
