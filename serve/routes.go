@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -416,19 +417,35 @@ func (s *Server) currentListing(r *http.Request) (*listing, error) {
 		return nil, err
 	}
 	defer db.Close()
-	var g uint64
-	if err := db.View(r.Context(), func(tx catalog.Tx) error { g = tx.Generation(); return nil }); err != nil {
-		return nil, err
-	}
-	gen := s.generation(g)
-	return gen.listing.get(r.Context(), func() (*listing, error) {
-		l, err := s.buildListing(s.ctx, db)
-		if err == nil && l.gen != g {
-			err = &unavailableError{fmt.Errorf("ls: the catalog moved on from generation %d while it was listed", g)}
+	// The generation is read in one transaction and listed in another: a
+	// writer that commits in between makes the listing another
+	// generation's. It is built again for the new generation, a few
+	// times, before the client is told to retry.
+	for attempt := 1; ; attempt++ {
+		var g uint64
+		if err := db.View(r.Context(), func(tx catalog.Tx) error { g = tx.Generation(); return nil }); err != nil {
+			return nil, err
+		}
+		gen := s.generation(g)
+		l, err := gen.listing.get(r.Context(), func() (*listing, error) {
+			l, err := s.buildListing(s.ctx, db)
+			if err == nil && l.gen != g {
+				err = &unavailableError{fmt.Errorf("ls: %w from generation %d while it was listed", errMovedOn, g)}
+			}
+			return l, err
+		})
+		if errors.Is(err, errMovedOn) && attempt < listingAttempts {
+			continue
 		}
 		return l, err
-	})
+	}
 }
+
+// errMovedOn marks a listing that a writer overtook; listingAttempts
+// bounds how often currentListing builds it again.
+var errMovedOn = errors.New("the catalog moved on")
+
+const listingAttempts = 5
 
 // lsToken is the continue token: the generation of the first page, the
 // index of the next file, and the state asked for.
