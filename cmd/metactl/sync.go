@@ -96,7 +96,7 @@ func (c *syncCmd) Run(a *app) error {
 	opts := workflow.SyncOptions{
 		Every:   time.Duration(c.Every),
 		Command: "sync",
-		Import:  importer.Options{Source: c.describe(), Concurrency: c.concurrency(), Now: a.now, Full: c.Full, Quarantine: c.Quarantine},
+		Import:  importer.Options{Source: c.describe(), Concurrency: c.concurrency(), Now: a.now, Full: c.Full, Quarantine: c.Quarantine, InProgress: true},
 	}
 	return workflow.Sync(a.ctx, appCatalog{a}, src, opts, func(r workflow.Round) {
 		c.report(a, r, opts.Every > 0)

@@ -327,6 +327,23 @@ func TestSyncOnce(t *testing.T) {
 	if r := metactl(t, cat, nil, "sync"); r.code != 2 {
 		t.Errorf("sync without a storage: %s", r)
 	}
+	// A file an Aptos writer is still writing in place (valid lines, then
+	// one cut mid-line, just modified) is skipped with a warning and read
+	// by a later round, as the drop-in does; the round succeeds.
+	line := `{"TransactionBackup":{"first_version":0,"last_version":9,"manifest":"transaction_0-.9c99/transaction.manifest"}}` + "\n"
+	cut := writeStorage(t, map[string]string{"metadata/transaction_0-9.meta": line + `{"TransactionBackup":{"first_ver`})
+	cat2 := filepath.Join(t.TempDir(), "c.db")
+	r = metactl(t, cat2, nil, "sync", "--local-fs-dir", cut)
+	if r.code != 0 || !strings.Contains(r.stderr, "still being written") {
+		t.Errorf("sync beside an in-place writer: want exit 0 and an in-progress warning, got %s", r)
+	}
+	if err := os.WriteFile(filepath.Join(cut, "metadata", "transaction_0-9.meta"), []byte(line), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = must(t, cat2, nil, "sync", "--local-fs-dir", cut)
+	if !strings.Contains(r.stdout, "1 added") {
+		t.Errorf("the next round after the writer finished: %s", r)
+	}
 }
 
 // TestDropInDryRunSyncsIntoScratch: with files the catalog does not know
