@@ -389,3 +389,16 @@ func RemoveIfEmpty(ctx context.Context, location string, timeout time.Duration) 
 	}
 	return r.RemoveIfEmpty(ctx)
 }
+
+// FilesOf is [Tx.Files] built on a backend's [Tx.ForEachFile]: every file
+// without content, in handle order, only those in state unless it is 0.
+func FilesOf(forEach func(withContent bool, fn func(*File) error) error, state State) ([]*File, error) {
+	var out []*File
+	err := forEach(false, func(f *File) error {
+		if state == 0 || f.State == state {
+			out = append(out, f)
+		}
+		return nil
+	})
+	return out, err
+}

@@ -341,14 +341,7 @@ func (tx *boltTx) ForEachFile(withContent bool, fn func(*catalog.File) error) er
 // Files returns every file in handle order, without content. With a
 // non-zero state, only files in that state.
 func (tx *boltTx) Files(state catalog.State) ([]*catalog.File, error) {
-	var out []*catalog.File
-	err := tx.ForEachFile(false, func(f *catalog.File) error {
-		if state == 0 || f.State == state {
-			out = append(out, f)
-		}
-		return nil
-	})
-	return out, err
+	return catalog.FilesOf(tx.ForEachFile, state)
 }
 
 // View returns the derived view of the live files, read from the entry

@@ -862,14 +862,7 @@ func (tx *lazyTx) ForEachFile(withContent bool, fn func(*catalog.File) error) er
 }
 
 func (tx *lazyTx) Files(state catalog.State) ([]*catalog.File, error) {
-	var out []*catalog.File
-	err := tx.ForEachFile(false, func(f *catalog.File) error {
-		if state == 0 || f.State == state {
-			out = append(out, f)
-		}
-		return nil
-	})
-	return out, err
+	return catalog.FilesOf(tx.ForEachFile, state)
 }
 
 // Operations reads the journal's keys newest first, a page at a time.
