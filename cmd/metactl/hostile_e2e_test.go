@@ -69,8 +69,12 @@ func TestAdapterTimeout(t *testing.T) {
 		{"open-dropin", "open_for_read", `[ "$FILE_HANDLE" = metadata/` + victim + ` ]`, `command adapter open_for_read "metadata/` + victim + `": no answer within 1s, process group killed`, []string{"compact", "--transaction-file-compact-factor", "2"}},
 		{"save-dropin", "save_metadata_line", "true", `command adapter save_metadata_line "`, []string{"compact", "--transaction-file-compact-factor", "2"}},
 	}
+	// The cases side by side: each mostly waits out its 1s timeout. The
+	// test as a whole stays serial, so no other test's load can make one
+	// of the calls that do answer take longer than the timeout.
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			bucket, cfg := adapterStorage(t, 8, hangOn(tc.key, tc.cond))
 			cat := filepath.Join(t.TempDir(), "c.db")
 			must(t, cat, nil, "import", "--local-fs-dir", emptyStorage(t))
@@ -125,6 +129,7 @@ func rawControl(out string) string {
 // invalid UTF-8 through import, status, verify, ls, log and serve: no
 // output, on stdout or stderr, carries one of those bytes raw.
 func TestNamesEscaped(t *testing.T) {
+	t.Parallel()
 	sample := filepath.Join(repoRoot(t), "testdata", "sample", "metadata")
 	line, err := os.ReadFile(filepath.Join(sample, "epoch_ending_0-0.meta"))
 	if err != nil {
@@ -186,6 +191,7 @@ func TestNamesEscaped(t *testing.T) {
 // TestOneExitCodePerMistake runs one case of each kind of mistake through
 // the binary: each kind has one exit code, as the README's table says.
 func TestOneExitCodePerMistake(t *testing.T) {
+	t.Parallel()
 	fileBackendOnly(t, "holds a folder lock and copies catalog files")
 	sample := filepath.Join(repoRoot(t), "testdata", "sample")
 	dir := t.TempDir()
@@ -362,13 +368,14 @@ func TestInPlaceWriterBesideDropIn(t *testing.T) {
 // read command and verify on each copy: no crash and no goroutine dump,
 // ever; exit 1 naming the damage, or an answer equal to the undamaged
 // catalog's, or (verify) exit 4. When any command answers differently
-// from the undamaged catalog, verify must not pass. 200 offsets (40 with
+// from the undamaged catalog, verify must not pass. 200 offsets (24 with
 // -short); METACTL_DAMAGE_OFFSETS sets another number.
 func TestDamagedCatalogAtRandomOffsets(t *testing.T) {
+	t.Parallel()
 	fileBackendOnly(t, "damages the catalog file's bytes")
 	offsets := 200
 	if testing.Short() {
-		offsets = 40
+		offsets = 24
 	}
 	if s := os.Getenv("METACTL_DAMAGE_OFFSETS"); s != "" {
 		fmt.Sscan(s, &offsets)
@@ -525,6 +532,7 @@ func globbed(dir, pattern string) []string {
 // TestNothingLeftBehind: a writer killed mid-write, or failed on a full
 // disk, leaves temporary files; the next run of a writer removes them.
 func TestNothingLeftBehind(t *testing.T) {
+	t.Parallel()
 	fileBackendOnly(t, "kills writers of local files")
 	cat := filepath.Join(t.TempDir(), "c.db")
 	must(t, cat, nil, "import", "--local-fs-dir", bigStorage(t, 200000))

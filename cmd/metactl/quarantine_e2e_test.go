@@ -16,6 +16,7 @@ import (
 // touched, not even by a drop-in compaction that writes that name; a good
 // copy under the same name, or the file's removal, releases it.
 func TestQuarantine(t *testing.T) {
+	t.Parallel()
 	s := t.TempDir()
 	copyTree(t, filepath.Join(repoRoot(t), "testdata", "sample"), s)
 	bad := filepath.Join(s, "metadata", "epoch_ending_24-24.meta")

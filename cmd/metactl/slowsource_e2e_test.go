@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,9 +14,9 @@ import (
 
 // TestReadersNeverWaitForSourceRead is issue 8's "readers never wait for a
 // source read": an import and a drop-in compaction read a command-adapter
-// storage whose listing takes 2 s and whose every download takes 1 s, while
-// reader processes (status, ls) with --lock-timeout 1s run in a loop
-// throughout. None may exit 5 (busy), and the longest reader wait must stay
+// storage whose listing takes 2 s and whose every download takes 1 s
+// (0.6 s a call with -short), while reader processes (status, ls) with
+// --lock-timeout 1s run in a loop throughout. None may exit 5 (busy), and the longest reader wait must stay
 // within one commit: the test measures how long the writers hold the lock
 // (by polling the lock sidecar, which holds the writer's record exactly
 // while it holds the lock) instead of assuming a time.
@@ -34,11 +35,18 @@ func TestReadersNeverWaitForSourceRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	tmpl = bytes.ReplaceAll(tmpl, []byte("/nonexistent/metactl-test-folder"), []byte(bucket))
-	for _, key := range []string{"list_metadata_files", "list_metadata_backup_files"} {
-		tmpl = bytes.Replace(tmpl, []byte("  "+key+": |\n"), []byte("  "+key+": |\n    sleep 1\n"), 1)
+	// Each listing and download takes slow (less with -short: the
+	// proportions, not the seconds, make the test).
+	slow := time.Second
+	if testing.Short() {
+		slow = 600 * time.Millisecond
 	}
-	tmpl = bytes.Replace(tmpl, []byte("  open_for_read: |\n"), []byte("  open_for_read: |\n    sleep 1\n"), 1)
-	if bytes.Count(tmpl, []byte("sleep 1")) != 3 {
+	sleep := fmt.Sprintf("    sleep %g\n", slow.Seconds())
+	for _, key := range []string{"list_metadata_files", "list_metadata_backup_files"} {
+		tmpl = bytes.Replace(tmpl, []byte("  "+key+": |\n"), []byte("  "+key+": |\n"+sleep), 1)
+	}
+	tmpl = bytes.Replace(tmpl, []byte("  open_for_read: |\n"), []byte("  open_for_read: |\n"+sleep), 1)
+	if bytes.Count(tmpl, []byte(sleep)) != 3 {
 		t.Fatalf("config template changed: %s", tmpl)
 	}
 	cfg := filepath.Join(t.TempDir(), "slow.yaml")
@@ -141,7 +149,7 @@ func TestReadersNeverWaitForSourceRead(t *testing.T) {
 	t.Logf("import took %v and the drop-in compaction %v (source reads of seconds); %d lock holds, the longest (one commit) %v; %d reader runs, own cost %v, longest wait %v (noise without a writer %v)",
 		importTook.Round(time.Millisecond), compactTook.Round(time.Millisecond), len(held), commit.Round(time.Millisecond),
 		len(runs), ownCost.Round(time.Millisecond), maxWait.Round(time.Millisecond), noise.Round(time.Millisecond))
-	if importTook < 3*time.Second {
+	if importTook < 3*slow {
 		t.Errorf("the import took %v: the slow source is not slow", importTook)
 	}
 	if commit >= importTook/2 {

@@ -352,6 +352,7 @@ func TestSyncOnce(t *testing.T) {
 // the storage would get) is exactly the real run's; the catalog and the
 // storage stay as they were.
 func TestDropInDryRunSyncsIntoScratch(t *testing.T) {
+	t.Parallel()
 	s := t.TempDir()
 	copyTree(t, filepath.Join(repoRoot(t), "testdata", "sample"), s)
 	cat := filepath.Join(t.TempDir(), "c.db")
