@@ -199,11 +199,8 @@ func (b *Bridge) list(ctx context.Context, out io.Writer) (*CallResult, error) {
 	w := bufio.NewWriterSize(out, 64<<10)
 	err = db.View(ctx, func(tx catalog.Tx) error {
 		res.Generation = tx.Generation()
-		return tx.ForEachFile(false, func(f *catalog.File) error {
-			if f.State != catalog.Live {
-				return nil
-			}
-			w.WriteString(f.Handle)
+		return catalog.LiveHandles(tx, func(h string) error {
+			w.WriteString(h)
 			return w.WriteByte('\n')
 		})
 	})

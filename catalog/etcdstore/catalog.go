@@ -252,7 +252,11 @@ func (db *DB) write(ctx context.Context, do func(catalog.DB) error) error {
 	if len(enc.ops) == 0 {
 		return nil // nothing changed, or a dry run
 	}
-	rev, err := s.publish(ctx, db.lock, base, c.db, enc.ops)
+	lops, listing, err := s.listingOps(ctx, base, c.db, enc.live)
+	var rev int64
+	if err == nil {
+		rev, err = s.publish(ctx, db.lock, base, c.db, append(enc.ops, lops...), listing)
+	}
 	if err != nil {
 		db.mirror.close()
 		db.mirror = nil
@@ -407,14 +411,14 @@ func (s *Store) batches(ops []op, reserve, reserveBytes int) [][]op {
 // transaction: compare the current key's mod revision with base's, then
 // put and delete exactly the changed keys. A larger one is staged (see
 // stage). It returns the new current key's mod revision.
-func (s *Store) publish(ctx context.Context, l *Lock, base *Snapshot, c catalog.DB, ops []op) (int64, error) {
+func (s *Store) publish(ctx context.Context, l *Lock, base *Snapshot, c catalog.DB, ops []op, listing int) (int64, error) {
 	sum, gen, err := summarize(ctx, c)
 	if err != nil {
 		return 0, err
 	}
 	sumB, _ := json.Marshal(sum)
 	host, _ := os.Hostname()
-	cur := currentRecord{Format: layoutFormat, Version: layoutVersion, Generation: gen, Published: s.opts.Now().UTC(),
+	cur := currentRecord{Format: layoutFormat, Version: layoutVersion, Generation: gen, Listing: listing, Published: s.opts.Now().UTC(),
 		Publisher: &catalog.Holder{PID: os.Getpid(), Command: s.opts.Command, Host: host}}
 	meta := []op{{rel: relSummary, val: sumB}}
 	if rv := s.revsAfter(ctx, base); rv != nil {
@@ -604,7 +608,11 @@ func (s *Store) publishAll(ctx context.Context, l *Lock, base *Snapshot, c *loca
 	if err != nil {
 		return err
 	}
-	rev, err := s.publish(ctx, l, base, c.db, enc.ops)
+	lops, listing, err := s.listingOps(ctx, base, c.db, nil)
+	if err != nil {
+		return err
+	}
+	rev, err := s.publish(ctx, l, base, c.db, append(enc.ops, lops...), listing)
 	if err != nil {
 		return err
 	}

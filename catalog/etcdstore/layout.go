@@ -53,6 +53,9 @@ func (o op) size() int { return len(o.rel) + len(o.val) + len(o.end) + 16 }
 type encoder struct {
 	valueSize int
 	ops       []op
+	// live holds the files whose liveness the write changed (true: live
+	// now), for the listing.
+	live map[string]bool
 }
 
 func chunksOf(n, size int) int { return (n + size - 1) / size }
@@ -120,6 +123,7 @@ func (e *encoder) change(kv boltstore.RawKV, old []byte) error {
 		oh, oc = old[:n], old[n:]
 	}
 	if kv.Value == nil {
+		e.setLive(string(kv.Key), old != nil && old[1] == byte(catalog.Live), false)
 		e.ops = append(e.ops, op{rel: kvRel(kv.Bucket, kv.Key)})
 		e.value(contentBucket, kv.Key, nil, oc)
 		return nil
@@ -129,6 +133,7 @@ func (e *encoder) change(kv boltstore.RawKV, old []byte) error {
 		return fmt.Errorf("file %q: malformed record: %w", kv.Key, catalog.ErrCorrupt)
 	}
 	h, c := kv.Value[:n], kv.Value[n:]
+	e.setLive(string(kv.Key), old != nil && old[1] == byte(catalog.Live), h[1] == byte(catalog.Live))
 	if old == nil {
 		// A new file: its content is invisible until its header is.
 		from := len(e.ops)
@@ -146,6 +151,16 @@ func (e *encoder) change(kv boltstore.RawKV, old []byte) error {
 		e.value(contentBucket, kv.Key, c, oc)
 	}
 	return nil
+}
+
+func (e *encoder) setLive(handle string, was, is bool) {
+	if was == is {
+		return
+	}
+	if e.live == nil {
+		e.live = map[string]bool{}
+	}
+	e.live[handle] = is
 }
 
 // decodeValue returns the value stored under rel (v is its tag-prefixed

@@ -186,12 +186,15 @@ const (
 // Stage, when not zero, names the staged write whose keys under
 // stage/<Stage>/ override those under kv/ until it is folded in.
 type currentRecord struct {
-	Format     string          `json:"format"`
-	Version    int             `json:"version"`
-	Generation uint64          `json:"generation"`
-	Stage      uint64          `json:"stage,omitempty"`
-	Published  time.Time       `json:"published"`
-	Publisher  *catalog.Holder `json:"publisher,omitempty"`
+	Format     string `json:"format"`
+	Version    int    `json:"version"`
+	Generation uint64 `json:"generation"`
+	Stage      uint64 `json:"stage,omitempty"`
+	// Listing, when listShards, says the generation's list/ keys hold
+	// its live files' handles (listing.go).
+	Listing   int             `json:"listing,omitempty"`
+	Published time.Time       `json:"published"`
+	Publisher *catalog.Holder `json:"publisher,omitempty"`
 }
 
 // Snapshot is the catalog as seen at one etcd revision.

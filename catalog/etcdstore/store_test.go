@@ -108,6 +108,20 @@ func readAll(t testing.TB, loc string) (gen uint64, files int) {
 			return err
 		}
 		small := fmt.Sprint(tx.Generation(), tx.ViewDigest(), live, moved, tx.EntryCount(), len(fs))
+		// The listing (list/ keys, or the headers when the generation
+		// has none) names exactly the live files of the headers.
+		var listed, headers []string
+		if err := catalog.LiveHandles(tx, func(h string) error { listed = append(listed, h); return nil }); err != nil {
+			return err
+		}
+		for _, f := range fs {
+			if f.State == catalog.Live {
+				headers = append(headers, f.Handle)
+			}
+		}
+		if fmt.Sprint(listed) != fmt.Sprint(headers) {
+			return fmt.Errorf("generation %d: the listing names %d live files, the headers %d: %q, want %q", tx.Generation(), len(listed), len(headers), listed, headers)
+		}
 		full, err := tx.(*lazyTx).full()
 		if err != nil {
 			return err
@@ -587,4 +601,103 @@ func TestConvertLegacyLayout(t *testing.T) {
 	if err := open(t, loc, catalog.Options{ReadOnly: true}).Check(ctx); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// liveListing lists the live files as the bridge does, and says whether
+// it read the listing keys (not the headers).
+func liveListing(t testing.TB, loc string) (handles []string, fromKeys bool) {
+	t.Helper()
+	db := open(t, loc, catalog.Options{ReadOnly: true})
+	defer db.Close()
+	err := db.View(context.Background(), func(tx catalog.Tx) error {
+		fromKeys = tx.(*lazyTx).snap.Current.Listing == listShards
+		return catalog.LiveHandles(tx, func(h string) error { handles = append(handles, h); return nil })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return handles, fromKeys
+}
+
+// TestListingFollowsWrites: the listing keys name exactly the live files
+// the headers do after imports, moves (as a compaction makes), deletes,
+// undo and a staged write; a catalog without them (an older metactl's)
+// is listed from the headers and gets them at its next write.
+func TestListingFollowsWrites(t *testing.T) {
+	loc := location(t, cluster, "?txn-ops=40&txn-bytes=32768&compact=off")
+	ctx := context.Background()
+	putFiles(t, loc, catalog.Options{}, 0, 30) // staged: over 40 ops
+	if _, fromKeys := liveListing(t, loc); !fromKeys {
+		t.Fatal("a new catalog has no listing keys")
+	}
+	readAll(t, loc)
+	putFiles(t, loc, catalog.Options{}, 30, 31) // one transaction
+	readAll(t, loc)
+	update := func(kind catalog.Kind, fn func(catalog.WriteTx) error) *catalog.Operation {
+		t.Helper()
+		db := open(t, loc, catalog.Options{})
+		defer db.Close()
+		op, err := db.Update(ctx, kind, fn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return op
+	}
+	// A compaction: ten files moved, one compacted file added.
+	compacted := txnFile(5000)
+	op := update("compact", func(tx catalog.WriteTx) error {
+		for i := uint64(0); i < 10; i++ {
+			if err := tx.SetState(txnFile(i).Handle(), catalog.Moved); err != nil {
+				return err
+			}
+		}
+		_, err := tx.PutFile(compacted.NewFile("test"))
+		return err
+	})
+	readAll(t, loc)
+	hs, _ := liveListing(t, loc)
+	if len(hs) != 22 || slicesContains(hs, txnFile(3).Handle()) || !slicesContains(hs, compacted.Handle()) {
+		t.Fatalf("after the compaction: %d live files %q", len(hs), hs)
+	}
+	update("cleanup", func(tx catalog.WriteTx) error {
+		if err := tx.DeleteFile(txnFile(21).Handle()); err != nil {
+			return err
+		}
+		return tx.DeleteFile(txnFile(20).Handle())
+	})
+	readAll(t, loc)
+	// Undo of the compaction: the moved files are live again, the
+	// compacted one gone.
+	db := open(t, loc, catalog.Options{})
+	if _, err := db.Undo(ctx, op.Generation, false); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	readAll(t, loc)
+	hs, _ = liveListing(t, loc)
+	if len(hs) != 29 || slicesContains(hs, compacted.Handle()) || !slicesContains(hs, txnFile(3).Handle()) {
+		t.Fatalf("after the undo: %d live files %q", len(hs), hs)
+	}
+	// An older metactl's write: a current key without the listing.
+	s := open(t, loc, catalog.Options{ReadOnly: true}).s
+	resp, err := s.cli.Get(ctx, s.key(relCurrent))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cur currentRecord
+	json.Unmarshal(resp.Kvs[0].Value, &cur)
+	cur.Listing = 0
+	curB, _ := json.Marshal(cur)
+	s.cli.Put(ctx, s.key(relCurrent), string(curB))
+	s.cli.Put(ctx, s.key(listRel(0)), "zstale") // a key the older writer left behind
+	if hs2, fromKeys := liveListing(t, loc); fromKeys || fmt.Sprint(hs2) != fmt.Sprint(hs) {
+		t.Fatalf("without listing keys: from keys %v, %d files", fromKeys, len(hs2))
+	}
+	readAll(t, loc)
+	putFiles(t, loc, catalog.Options{}, 100, 101)
+	hs, fromKeys := liveListing(t, loc)
+	if !fromKeys || len(hs) != 30 {
+		t.Fatalf("after the next write: from keys %v, %d files", fromKeys, len(hs))
+	}
+	readAll(t, loc)
 }
