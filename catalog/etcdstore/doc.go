@@ -10,6 +10,8 @@
 //
 //	<prefix>/current                  {"format":"metactl-etcd","version":2,"generation":G,"stage":S,...}
 //	<prefix>/summary                  Summary JSON: the small answers (status)
+//	<prefix>/list/<shard, 2 hex>      'z' + deflated live handles, sorted, '\n'-ended (FNV-1a of the handle % 256);
+//	                                  valid when current says "listing":256 (listing.go)
 //	<prefix>/kv/files/<handle>        'f', content size u64, file record header (state, times, SHA-256, source)
 //	<prefix>/kv/content/<handle>      the file's content ('v' + bytes, or 'c' + chunk count u32 + size u64)
 //	<prefix>/kv/<bucket>/<key>        every other key of the file backend's buckets (entries, timestamps,
@@ -25,8 +27,10 @@
 //
 // A reader reads current and then only keys, all at the revision of that
 // read, so it sees one generation whatever is written meanwhile: status
-// reads summary, read reads a file's two keys, a listing ranges over
-// kv/files/ (headers, no content), log pages kv/journal/ backwards. A
+// reads summary, read reads a file's two keys, the live handles are one
+// range over list/ (or, for a generation an older metactl wrote, over the
+// headers), a listing ranges over kv/files/ (headers, no content), log
+// pages kv/journal/ backwards. A
 // command that needs the whole catalog (verify, plan, export) copies every
 // kv/ key, paged, into a local bbolt file and reads that.
 //

@@ -7,10 +7,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/metactl/metactl/catalog/etcdstore"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/internal/etcdtest"
@@ -34,7 +38,8 @@ import (
 //     against the bytes of the files it changed.
 //
 // METACTL_BENCH_ETCD_COSTS is "F,L" (for example "100000,1000000"; L 0
-// skips the compaction). It prints lines "etcd-cost KEY VALUE" that
+// skips the compaction, F 0 all but the compaction). The compaction's
+// puts are summed by kind of key (compact-put-*). It prints lines "etcd-cost KEY VALUE" that
 // scripts/bench.sh turns into table rows, and asserts only that every
 // command succeeds.
 func TestEtcdCosts(t *testing.T) {
@@ -54,6 +59,11 @@ func TestEtcdCosts(t *testing.T) {
 	m := c.Members[0].ClientURL
 	report := func(key string, v any) { fmt.Printf("etcd-cost %s %v\n", key, v) }
 	now := []string{"METACTL_NOW=1700000000"}
+	if files == 0 {
+		// "0,L": the compaction alone.
+		compactionCost(t, c, m, lines, report)
+		return
+	}
 
 	// A catalog of F one-line files, copied in from a file catalog.
 	storage := t.TempDir()
@@ -164,11 +174,15 @@ func compactionCost(t *testing.T, c *etcdtest.Cluster, m string, n int, report f
 	must(t, "", nil, "copy", "--from", file, "--to", url+setupTxn)
 	compact := []string{"compact", "--epoch-ending-file-compact-factor", "10", "--transaction-file-compact-factor", "10",
 		"--state-snapshot-file-compact-factor", "10", "--json"}
+	w := watchPuts(t, url)
 	before := etcdMetrics(t, m)
 	start := time.Now()
 	must(t, url, now, compact...)
 	took := time.Since(start)
 	after := etcdMetrics(t, m)
+	for _, l := range w.breakdown(t) {
+		report("compact-put-"+l.what, fmt.Sprintf("%d keys %d bytes", l.keys, l.bytes))
+	}
 	// The changed files: those the compaction added (their bytes) and
 	// those it moved (state only).
 	var added int64
@@ -277,4 +291,112 @@ func storageOf(t *testing.T, n int) (dir string, lines, files int, opts samplege
 	}
 	flush()
 	return dir, len(all), files, opts
+}
+
+// putWatch records every key put under an etcd catalog's prefix from its
+// start on, to say what a command's bytes sent to etcd consist of.
+type putWatch struct {
+	cli    *clientv3.Client
+	prefix string
+	ch     clientv3.WatchChan
+	cancel context.CancelFunc
+}
+
+func watchPuts(t *testing.T, loc string) *putWatch {
+	cfg, err := etcdstore.ParseURL(loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli := etcdClient(t, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &putWatch{cli: cli, prefix: cfg.Prefix + "/", cancel: cancel}
+	resp, err := cli.Get(ctx, w.prefix+"current")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.ch = cli.Watch(ctx, w.prefix, clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1))
+	return w
+}
+
+type putLine struct {
+	what        string
+	keys, bytes int64
+}
+
+// breakdown ends the watch (with a sentinel key) and sums the keys and
+// bytes (key + value) put, by kind: "stage <bucket>" (a staged write's
+// keys), "fold <bucket>" (the same keys copied into place), "put
+// <bucket>" (put in place at once), list, and the small keys.
+func (w *putWatch) breakdown(t *testing.T) []putLine {
+	defer w.cli.Close()
+	defer w.cancel()
+	end := w.prefix + "zz-bench-end"
+	if _, err := w.cli.Put(context.Background(), end, ""); err != nil {
+		t.Fatal(err)
+	}
+	sums := map[string]*putLine{}
+	staged := map[string]bool{}
+	add := func(what string, n int) {
+		l := sums[what]
+		if l == nil {
+			l = &putLine{what: what}
+			sums[what] = l
+		}
+		l.keys++
+		l.bytes += int64(n)
+	}
+	// kind names a key by its folder and bucket: "kv-files", "kc-content", "list".
+	kind := func(rel string) string {
+		top, rest, _ := strings.Cut(rel, "/")
+		if top == "list" {
+			return top
+		}
+		if i := strings.IndexAny(rest, "/\x00"); i >= 0 {
+			rest = rest[:i]
+		}
+		return top + "-" + rest
+	}
+	timeout := time.After(10 * time.Minute)
+	for {
+		var resp clientv3.WatchResponse
+		select {
+		case resp = <-w.ch:
+		case <-timeout:
+			t.Fatal("the watch of the compaction's keys did not reach its end")
+		}
+		if err := resp.Err(); err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range resp.Events {
+			k := string(ev.Kv.Key)
+			if k == end {
+				var out []putLine
+				for _, l := range sums {
+					out = append(out, *l)
+				}
+				slices.SortFunc(out, func(a, b putLine) int { return int(b.bytes - a.bytes) })
+				return out
+			}
+			if ev.Type != clientv3.EventTypePut {
+				continue
+			}
+			rel := strings.TrimPrefix(k, w.prefix)
+			n := len(ev.Kv.Key) + len(ev.Kv.Value)
+			switch {
+			case strings.HasPrefix(rel, "stage/"):
+				inner := rel[len("stage/00000000000000000000/"):]
+				staged[inner] = true
+				add("stage-"+kind(inner), n)
+			case strings.HasPrefix(rel, "kv/") || strings.HasPrefix(rel, "kc/") || strings.HasPrefix(rel, "list/"):
+				how := "put"
+				if staged[rel] {
+					how = "fold"
+				}
+				add(how+"-"+kind(rel), n)
+			default:
+				top, _, _ := strings.Cut(rel, "/")
+				add(top, n)
+			}
+		}
+	}
 }
