@@ -608,7 +608,9 @@ func (s *Store) publishAll(ctx context.Context, l *Lock, base *Snapshot, c *loca
 	if err != nil {
 		return err
 	}
-	lops, listing, err := s.listingOps(ctx, base, c.db, nil)
+	// Every shard, built from c (base's listing, if any, is another
+	// catalog's: generation 0's, or the old layout's).
+	lops, listing, err := s.listingOps(ctx, &Snapshot{Revision: base.Revision}, c.db, nil)
 	if err != nil {
 		return err
 	}

@@ -701,3 +701,34 @@ func TestListingFollowsWrites(t *testing.T) {
 	}
 	readAll(t, loc)
 }
+
+// TestCopyInLists: a catalog file copied into a new etcd catalog (over
+// the generation 0 that a writable open creates) lists its live files.
+func TestCopyInLists(t *testing.T) {
+	loc := location(t, cluster, "")
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "c.db")
+	fdb, err := catalog.Open(ctx, path, &catalog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fdb.Update(ctx, "import", func(tx catalog.WriteTx) error {
+		for i := uint64(0); i < 20; i++ {
+			if _, err := tx.PutFile(txnFile(i).NewFile("test")); err != nil {
+				return err
+			}
+		}
+		return tx.SetState(txnFile(3).Handle(), catalog.Moved)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	fdb.Close()
+	putFiles(t, loc, catalog.Options{}, 0, 0) // generation 0
+	if _, err := CopyIn(ctx, loc, path, &catalog.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if hs, fromKeys := liveListing(t, loc); !fromKeys || len(hs) != 19 {
+		t.Fatalf("after the copy: from keys %v, %d live files", fromKeys, len(hs))
+	}
+	readAll(t, loc)
+}
