@@ -69,8 +69,17 @@ type NewFile struct {
 	Content []byte // the file's bytes
 	State   State  // Live or Moved
 	Source  string // provenance, free text
-	// Lines are Content parsed; nil means PutFile parses Content itself.
+	// Lines are Content parsed; nil means PutFile parses Content itself
+	// (a batch of lines at a time) or, if set, calls LineBatches.
 	Lines []aptos.Metadata
+	// LineBatches, if not nil (and Lines nil), gives Content's lines,
+	// parsed and in order, a batch at a time: it calls fn with each batch
+	// (which it may reuse once fn returns) and returns fn's first error.
+	// A caller that validated a large file as it read it (the importer)
+	// passes it so that the file is parsed once more, not twice, and
+	// never held parsed whole. PutFile then changes the transaction as
+	// the batches come: if it fails, the caller must fail the transaction.
+	LineBatches func(fn func(batch []aptos.Metadata) error) error
 	// SHA256 is Content's SHA-256 if the caller has it (an importer hashed
 	// it to compare); zero means PutFile computes it.
 	SHA256 [32]byte

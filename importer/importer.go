@@ -507,6 +507,10 @@ type item struct {
 	lines     []aptos.Metadata
 	ids       []idLine
 	lineCount int
+	// sum, for a big file (bigFile), stands for lines, which are not
+	// kept: parsed again a batch at a time when needed (forEachLine,
+	// lineBatches).
+	sum *lineSummary
 }
 
 // idLine is an Identity line of a file.
@@ -568,7 +572,7 @@ func (b *Batch) Commit(ctx context.Context, db catalog.DB) (*Result, error) {
 			switch p.actions[i] {
 			case actAdd:
 				if _, err := tx.PutFile(catalog.NewFile{Handle: it.Handle, Content: it.Content, State: it.State,
-					Source: it.Source, Lines: it.lines, SHA256: it.sha}); err != nil {
+					Source: it.Source, Lines: it.lines, LineBatches: it.lineBatches(nil), SHA256: it.sha}); err != nil {
 					return fmt.Errorf("import %s: %w", it.shown, err)
 				}
 			case actMove:
@@ -690,6 +694,9 @@ func checkFile(sf SourceFile, max int, maxSize int64) (*item, []Problem, int) {
 	if int64(len(sf.Content)) > maxSize {
 		return it, []Problem{{Handle: it.shown, Err: &sizeError{limit: maxSize}}}, 1
 	}
+	if len(sf.Content) > bigFile {
+		return checkBigFile(it, max)
+	}
 	lines, errs := aptos.ParseFileAll(sf.Content, max+1)
 	var probs []Problem
 	ei, next := 0, 1 // next line number
@@ -720,6 +727,120 @@ func checkFile(sf SourceFile, max int, maxSize int64) (*item, []Problem, int) {
 	}
 	it.lines, it.lineCount = lines, len(lines)+len(errs)
 	return it, probs, bad
+}
+
+// bigFile is the content size above which an item keeps no parsed lines:
+// they are parsed again, one at a time or a batch at a time, by whatever
+// needs them (warnings, the catalog's PutFile), so a file of a million
+// lines costs its bytes, not also a million parsed entries (~160 bytes
+// each). Smaller files keep theirs: parsed once, as fast as before.
+const bigFile = 4 << 20
+
+// checkBigFile is checkFile for content larger than bigFile: every line
+// parsed and validated, one at a time, none kept.
+func checkBigFile(it *item, max int) (*item, []Problem, int) {
+	sum := &lineSummary{firstOf: make(map[aptos.Kind]int)}
+	var probs []Problem
+	bad, n := 0, 0
+	for line := range aptos.Lines(it.Content) {
+		n++
+		m, err := aptos.ParseLine(line)
+		if err == nil {
+			err = aptos.ValidateEntry(&m)
+		}
+		if err != nil {
+			if bad++; bad <= max {
+				probs = append(probs, Problem{Handle: it.shown, Line: n, Err: err})
+			}
+			continue
+		}
+		if m.Kind == aptos.KindIdentity {
+			it.ids = append(it.ids, idLine{line: n, id: m.Identity.ID})
+		}
+		sum.note(n, &m)
+	}
+	it.lineCount = n
+	it.sum = sum
+	return it, probs, bad
+}
+
+// lineSummary is what the warnings need of a big file's lines (see
+// fileWarnings), kept instead of the lines.
+type lineSummary struct {
+	n           int // lines that parse and validate
+	first, last aptos.Metadata
+	firstOf     map[aptos.Kind]int // the first line of each kind
+	stamps      []aptos.Metadata   // its CompactionTimestamps lines
+}
+
+func (s *lineSummary) note(line int, m *aptos.Metadata) {
+	if s.n++; s.n == 1 {
+		s.first = *m
+	}
+	s.last = *m
+	if _, ok := s.firstOf[m.Kind]; !ok {
+		s.firstOf[m.Kind] = line
+	}
+	if m.Kind == aptos.KindCompactionTimestamps {
+		s.stamps = append(s.stamps, *m)
+	}
+}
+
+// lineBatches returns a NewFile.LineBatches for a big item (nil for
+// others, whose lines are kept): its content parsed lineBatch lines at a
+// time into one reused slice, each batch also given to also, if not nil.
+func (it *item) lineBatches(also func([]aptos.Metadata)) func(fn func([]aptos.Metadata) error) error {
+	if it.sum == nil {
+		return nil
+	}
+	content := it.Content
+	return func(fn func([]aptos.Metadata) error) error {
+		batch := make([]aptos.Metadata, 0, lineBatch)
+		put := func() error {
+			if also != nil {
+				also(batch)
+			}
+			err := fn(batch)
+			clear(batch)
+			batch = batch[:0]
+			return err
+		}
+		for line := range aptos.Lines(content) {
+			m, err := aptos.ParseLine(line)
+			if err != nil {
+				return fmt.Errorf("parse %s again: %w", it.shown, err) // it parsed when read
+			}
+			if batch = append(batch, m); len(batch) == lineBatch {
+				if err := put(); err != nil {
+					return err
+				}
+			}
+		}
+		if len(batch) == 0 {
+			return nil
+		}
+		return put()
+	}
+}
+
+// lineBatch is how many lines of a big file are parsed at a time.
+const lineBatch = 4096
+
+// forEachLine calls fn with the entry of every line of it that parses,
+// in order: its kept lines, or those of a big file parsed one at a time
+// (m is then valid only during the call).
+func (it *item) forEachLine(fn func(m *aptos.Metadata)) {
+	if it.sum == nil {
+		for i := range it.lines {
+			fn(&it.lines[i])
+		}
+		return
+	}
+	for line := range aptos.Lines(it.Content) {
+		if m, err := aptos.ParseLine(line); err == nil {
+			fn(&m)
+		}
+	}
 }
 
 // countBad counts the lines of content that fail to parse or validate,
@@ -956,17 +1077,17 @@ func countDuplicates(v *aptos.View, items []*item) int {
 		if it.State != catalog.Live {
 			continue
 		}
-		for i := range it.lines {
-			k, ok := keyOf(&it.lines[i])
+		it.forEachLine(func(m *aptos.Metadata) {
+			k, ok := keyOf(m)
 			if !ok {
-				continue
+				return
 			}
 			if _, dup := seen[k]; dup {
 				n++
-				continue
+				return
 			}
 			seen[k] = struct{}{}
-		}
+		})
 	}
 	return n
 }

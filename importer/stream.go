@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
+	"sync/atomic"
 
 	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
@@ -14,7 +16,8 @@ import (
 )
 
 // streamBatch is how many listed files a first import reads, validates
-// and writes at a time; at most three batches are in memory at once.
+// and writes at a time, at most (streamBytes bounds a batch's memory);
+// at most three batches are in memory at once.
 const streamBatch = 256
 
 // NewCatalog imports a storage into a new catalog at path (a file path):
@@ -99,6 +102,7 @@ type outcome struct {
 	checked
 	rd      toRead
 	problem error // a Problem reason or a *strayError (from the read)
+	read    bool  // readBatch read it
 }
 
 // run reads the source in batches, on other goroutines one batch ahead,
@@ -123,6 +127,7 @@ func (s *streamer) run(ctx context.Context, tx catalog.BulkWriteTx) error {
 				end++ // both folders' copies of a name in one batch
 			}
 			out, err := s.readBatch(ctx, s.reads[start:end])
+			end = start + len(out)
 			select {
 			case batches <- batch{out, err}:
 			case <-ctx.Done():
@@ -173,18 +178,57 @@ func (s *streamer) run(ctx context.Context, tx catalog.BulkWriteTx) error {
 }
 
 // readBatch reads one batch, Options.Concurrency at a time, each file
-// validated by the goroutine that read it.
+// validated by the goroutine that read it. Once the batch holds
+// streamBytes (content, and the lines kept parsed), no further file is
+// started: it returns the outcomes of the files it read, a prefix of
+// reads (a name's two copies kept together).
 func (s *streamer) readBatch(ctx context.Context, reads []toRead) ([]outcome, error) {
 	r := s.r
 	out := make([]outcome, len(reads))
-	err := forEach(ctx, len(reads), r.opts.Concurrency, func(ctx context.Context, i int) error {
+	var size atomic.Int64
+	one := func(ctx context.Context, i int) error {
 		out[i].rd = reads[i]
 		c, problem, err := r.readOne(ctx, s.read, reads[i])
 		out[i].checked, out[i].problem = c, problem
+		if it := c.it; it != nil {
+			size.Add(int64(len(it.Content) + memPerLine*len(it.lines)))
+		}
 		return err
+	}
+	err := forEach(ctx, len(reads), r.opts.Concurrency, func(ctx context.Context, i int) error {
+		if size.Load() >= streamBytes {
+			// Past the budget. A file a slower worker took earlier may
+			// skip while a later one was read: the prefix before the
+			// first skip is kept, the rest read again in the next batch.
+			return nil
+		}
+		out[i].read = true
+		return one(ctx, i)
 	}, func(int) {})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	n := 0
+	for n < len(out) && out[n].read {
+		n++
+	}
+	if n > 0 && n < len(reads) && reads[n].name == reads[n-1].name {
+		if err := one(ctx, n); err != nil {
+			return nil, err
+		}
+		n++
+	}
+	return out[:n], nil
 }
+
+// streamBytes bounds the memory of one batch of a streamed import: the
+// content read plus the lines kept parsed (memPerLine each). At most three
+// batches are in memory at once (one written, one waiting, one read).
+const streamBytes = 16 << 20
+
+// memPerLine is about what a parsed line costs in memory (aptos.Metadata
+// and its strings).
+const memPerLine = 200
 
 // write takes one batch's outcomes in order, as Read and Prepare would,
 // and, while no problem has been found, writes its files into tx.
@@ -214,28 +258,53 @@ func (s *streamer) write(tx catalog.BulkWriteTx, out []outcome) error {
 	if !r.probs.empty() {
 		return nil // keep reading, to report every problem; write nothing
 	}
+	big := false
 	for _, it := range items {
+		var spans func([]aptos.Metadata)
+		if it.State == catalog.Live {
+			spans = s.noteSpans
+			if it.sum == nil {
+				s.noteSpans(it.lines)
+			}
+		}
+		// A big file is parsed again as it is written, a batch of
+		// lines at a time (its spans noted from the same batches).
 		if _, err := tx.PutFile(catalog.NewFile{Handle: it.Handle, Content: it.Content, State: it.State,
-			Source: it.Source, Lines: it.lines, SHA256: it.sha}); err != nil {
+			Source: it.Source, Lines: it.lines, LineBatches: it.lineBatches(spans), SHA256: it.sha}); err != nil {
 			return fmt.Errorf("import %s: %w", it.shown, err)
 		}
 		s.added++
-		if it.State != catalog.Live {
-			continue
+		// The catalog holds the record now (bbolt, until the commit):
+		// the read bytes and parsed lines can go before the checkpoint.
+		if it.sum != nil {
+			big = true
 		}
-		for i := range it.lines {
-			m := &it.lines[i]
-			switch m.Kind {
-			case aptos.KindTransaction:
-				s.txns = append(s.txns, span{m.Transaction.FirstVersion, m.Transaction.LastVersion})
-			case aptos.KindEpochEnding:
-				s.epochs = append(s.epochs, span{m.EpochEnding.FirstEpoch, m.EpochEnding.LastEpoch})
-			case aptos.KindStateSnapshot:
-			default:
-				continue
-			}
-			s.liveEntryLines++
-		}
+		it.Content, it.lines = nil, nil
+	}
+	if big {
+		// The checkpoint's commit allocates the pages of a big record
+		// at once: the read bytes it was copied from should be free by
+		// then, not left to a collection the heap's growth would start
+		// too late (GOGC=200, see workflow.streamGC).
+		runtime.GC()
 	}
 	return tx.Checkpoint()
+}
+
+// noteSpans notes the ranges of live entry lines, for the gap warnings
+// and the duplicate count.
+func (s *streamer) noteSpans(lines []aptos.Metadata) {
+	for i := range lines {
+		m := &lines[i]
+		switch m.Kind {
+		case aptos.KindTransaction:
+			s.txns = append(s.txns, span{m.Transaction.FirstVersion, m.Transaction.LastVersion})
+		case aptos.KindEpochEnding:
+			s.epochs = append(s.epochs, span{m.EpochEnding.FirstEpoch, m.EpochEnding.LastEpoch})
+		case aptos.KindStateSnapshot:
+		default:
+			continue
+		}
+		s.liveEntryLines++
+	}
 }

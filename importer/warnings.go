@@ -96,11 +96,15 @@ func fileWarnings(items []*item, skipped []stray, now time.Time) []Warning {
 		if bytes.Contains(it.Content, []byte("\r\n")) {
 			ws = append(ws, Warning{Handle: it.shown, Code: WarnCRLF, Message: "CRLF line ends: Aptos reads them but never writes them (edited on Windows?); the bytes are kept as they are"})
 		}
-		if msg := nameMismatch(aptos.BaseName(it.Handle), it.lines); msg != "" {
+		if msg := nameMismatch(aptos.BaseName(it.Handle), it); msg != "" {
 			ws = append(ws, Warning{Handle: it.shown, Code: WarnNameMismatch, Message: msg})
 		}
-		for i := range it.lines {
-			if msg := futureTimestamps(&it.lines[i], now); msg != "" {
+		lines := it.lines
+		if it.sum != nil {
+			lines = it.sum.stamps
+		}
+		for i := range lines {
+			if msg := futureTimestamps(&lines[i], now); msg != "" {
 				ws = append(ws, Warning{Handle: it.shown, Code: WarnFutureTimestamps, Message: msg})
 			}
 		}
@@ -111,9 +115,9 @@ func fileWarnings(items []*item, skipped []stray, now time.Time) []Warning {
 
 // nameMismatch returns why a file's name disagrees with its lines, or ""
 // if it agrees or is not named in one of Aptos's patterns.
-func nameMismatch(name string, lines []aptos.Metadata) string {
+func nameMismatch(name string, it *item) string {
 	stem, ok := strings.CutSuffix(name, ".meta")
-	if !ok || len(lines) == 0 {
+	if !ok {
 		return ""
 	}
 	var kind aptos.Kind
@@ -138,17 +142,38 @@ func nameMismatch(name string, lines []aptos.Metadata) string {
 	default:
 		return ""
 	}
-	for i := range lines {
-		if lines[i].Kind != kind {
-			return fmt.Sprintf("name disagrees with its content: line %d is a %s line, the name says %s", i+1, lines[i].Kind, kind)
+	var first, last aptos.Metadata
+	n, other := 0, 0 // lines, and the first of another kind
+	var otherKind aptos.Kind
+	if sum := it.sum; sum != nil {
+		n, first, last = sum.n, sum.first, sum.last
+		for k, line := range sum.firstOf {
+			if k != kind && (other == 0 || line < other) {
+				other, otherKind = line, k
+			}
+		}
+	} else {
+		for i := range it.lines {
+			m := &it.lines[i]
+			if m.Kind != kind && other == 0 {
+				other, otherKind = i+1, m.Kind
+			}
+		}
+		if n = len(it.lines); n > 0 {
+			first, last = it.lines[0], it.lines[n-1]
 		}
 	}
+	switch {
+	case n == 0:
+		return ""
+	case other > 0:
+		return fmt.Sprintf("name disagrees with its content: line %d is a %s line, the name says %s", other, otherKind, kind)
+	}
 	// The names Aptos gives (aptos.Metadata.Name, aptos.CompactedName).
-	first, last := &lines[0], &lines[len(lines)-1]
 	var want string
 	switch {
-	case !compacted && len(lines) != 1:
-		return fmt.Sprintf("name disagrees with its content: it holds %d lines, the name is that of a file of one entry", len(lines))
+	case !compacted && n != 1:
+		return fmt.Sprintf("name disagrees with its content: it holds %d lines, the name is that of a file of one entry", n)
 	case !compacted:
 		// Compared without an allocation: almost every name agrees.
 		var buf [96]byte

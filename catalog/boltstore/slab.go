@@ -1,6 +1,12 @@
 package boltstore
 
-import "bytes"
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/metactl/metactl/aptos"
+	"github.com/metactl/metactl/catalog"
+)
 
 // Per-file costs of a write transaction. Importing a storage of one-line
 // files puts a hundred thousand small records in one operation, so each
@@ -55,4 +61,56 @@ func (tx *boltTx) fileRecord(key []byte) []byte {
 		return nil
 	}
 	return v
+}
+
+// lineBatch is how many lines a file's content is parsed at a time when
+// its caller did not parse it (PutFile without NewFile.Lines, SetState,
+// dropFile): the memory of a batch of parsed lines, however long the file.
+const lineBatch = 4096
+
+// checkLines parses and validates every line of content without keeping
+// them and returns how many there are; the error names the first bad
+// line (wrapping aptos.ErrInvalid).
+func checkLines(content []byte) (int, error) {
+	n := 0
+	for line := range aptos.Lines(content) {
+		n++
+		m, err := aptos.ParseLine(line)
+		if err != nil {
+			return n, fmt.Errorf("%w: %w", aptos.ErrInvalid, &aptos.LineError{Line: n, Err: err})
+		}
+		if err := aptos.ValidateEntry(&m); err != nil {
+			return n, fmt.Errorf("line %d: %w", n, err)
+		}
+	}
+	return n, nil
+}
+
+// eachBatch calls fn with lines if it is not nil; otherwise with the
+// lines of content parsed lineBatch at a time into one reused slice (valid
+// only during the call). content must parse (checkLines, or stored).
+func eachBatch(lines []aptos.Metadata, content []byte, fn func([]aptos.Metadata) error) error {
+	if lines != nil {
+		return fn(lines)
+	}
+	batch := make([]aptos.Metadata, 0, min(lineBatch, bytes.Count(content, []byte{'\n'})+1))
+	n := 0
+	for line := range aptos.Lines(content) {
+		n++
+		m, err := aptos.ParseLine(line)
+		if err != nil {
+			return fmt.Errorf("%w: stored content does not parse: %w", catalog.ErrCorrupt, &aptos.LineError{Line: n, Err: err})
+		}
+		if batch = append(batch, m); len(batch) == lineBatch {
+			if err := fn(batch); err != nil {
+				return err
+			}
+			clear(batch)
+			batch = batch[:0]
+		}
+	}
+	if len(batch) == 0 {
+		return nil
+	}
+	return fn(batch)
 }

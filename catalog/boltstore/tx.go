@@ -442,10 +442,14 @@ func (tx *boltTx) PutFile(nf catalog.NewFile) (catalog.PutResult, error) {
 		result = catalog.Replaced
 	}
 	lines := nf.Lines
-	if lines == nil {
+	nlines := len(lines)
+	if lines == nil && nf.LineBatches == nil {
+		// Not parsed by the caller: checked here, and indexed below, a
+		// batch of lines at a time, so a file of a million lines costs
+		// a batch of parsed lines, not a million.
 		var err error
-		if lines, err = aptos.ParseFile(nf.Content); err != nil {
-			return catalog.Unchanged, fmt.Errorf("put %q: %w: %w", nf.Handle, aptos.ErrInvalid, err)
+		if nlines, err = checkLines(nf.Content); err != nil {
+			return catalog.Unchanged, fmt.Errorf("put %q: %w", nf.Handle, err)
 		}
 	}
 	for i := range lines {
@@ -459,15 +463,46 @@ func (tx *boltTx) PutFile(nf catalog.NewFile) (catalog.PutResult, error) {
 	if _, ok := tx.touched[nf.Handle]; !ok {
 		wasDeleted = tx.touchFirst(nf.Handle, old).deleted != nil
 	}
-	if err := tx.noteIdentities(nf.Handle, lines); err != nil {
-		return catalog.Unchanged, err
+	if lines != nil {
+		if err := tx.noteIdentities(nf.Handle, lines); err != nil {
+			return catalog.Unchanged, err
+		}
 	}
 	if wasDeleted {
 		if err := tx.setDeleted(nf.Handle, nil); err != nil {
 			return catalog.Unchanged, err
 		}
 	}
-	f := catalog.File{Handle: nf.Handle, State: nf.State, Content: nf.Content, Lines: len(lines), SHA256: sum,
+	if lines == nil {
+		// The identities and the index in one pass over the lines, a
+		// batch at a time. Content was checked above (checkLines), or
+		// by the caller who gives LineBatches; an error here leaves the
+		// transaction half changed, and the caller fails it.
+		batches := nf.LineBatches
+		if batches == nil {
+			batches = func(fn func([]aptos.Metadata) error) error { return eachBatch(nil, nf.Content, fn) }
+		}
+		counted := 0
+		if err := batches(func(batch []aptos.Metadata) error {
+			for i := range batch {
+				if err := aptos.ValidateEntry(&batch[i]); err != nil {
+					return fmt.Errorf("put %q: line %d: %w", nf.Handle, counted+i+1, err)
+				}
+			}
+			counted += len(batch)
+			if err := tx.noteIdentities(nf.Handle, batch); err != nil {
+				return err
+			}
+			if nf.State != catalog.Live {
+				return nil
+			}
+			return tx.index(nf.Handle, batch, +1)
+		}); err != nil {
+			return catalog.Unchanged, err
+		}
+		nlines = counted
+	}
+	f := catalog.File{Handle: nf.Handle, State: nf.State, Content: nf.Content, Lines: nlines, SHA256: sum,
 		Source: nf.Source, ImportedAt: tx.now, StateChangedAt: tx.now}
 	rec := appendFileRecord(tx.values.take(fileRecordLen(&f))[:0], &f)
 	if err := files.Put(tx.hkey, rec); err != nil {
@@ -475,7 +510,7 @@ func (tx *boltTx) PutFile(nf catalog.NewFile) (catalog.PutResult, error) {
 	}
 	tx.written += len(nf.Handle) + len(rec)
 	tx.noteAfter(nf.Handle, rec)
-	if nf.State == catalog.Live {
+	if nf.State == catalog.Live && lines != nil {
 		if err := tx.index(nf.Handle, lines, +1); err != nil {
 			return catalog.Unchanged, err
 		}
@@ -525,16 +560,14 @@ func (tx *boltTx) SetState(handle string, s catalog.State) error {
 		return nil
 	}
 	tx.touch(handle)
-	lines, err := aptos.ParseFile(f.Content)
-	if err != nil {
-		return fmt.Errorf("set state of %q: stored content does not parse: %w: %w", handle, catalog.ErrCorrupt, err)
-	}
 	delta := +1
 	if s == catalog.Moved {
 		delta = -1
 	}
-	if err := tx.index(handle, lines, delta); err != nil {
-		return err
+	// A batch of lines at a time (a transaction that fails here is
+	// rolled back whole).
+	if err := eachBatch(nil, f.Content, func(lines []aptos.Metadata) error { return tx.index(handle, lines, delta) }); err != nil {
+		return fmt.Errorf("set state of %q: %w", handle, err)
 	}
 	tx.st.noteFile(f.State, -1)
 	tx.st.noteFile(s, +1)
@@ -587,12 +620,8 @@ func (tx *boltTx) dropFile(handle string, rec []byte) error {
 		return err
 	}
 	if f.State == catalog.Live {
-		lines, err := aptos.ParseFile(f.Content)
-		if err != nil {
-			return fmt.Errorf("drop %q: stored content does not parse: %w: %w", handle, catalog.ErrCorrupt, err)
-		}
-		if err := tx.index(handle, lines, -1); err != nil {
-			return err
+		if err := eachBatch(nil, f.Content, func(lines []aptos.Metadata) error { return tx.index(handle, lines, -1) }); err != nil {
+			return fmt.Errorf("drop %q: %w", handle, err)
 		}
 	}
 	tx.st.noteFile(f.State, -1)
