@@ -32,7 +32,10 @@ cmd_install() {
     # container); the package is installed all the same.
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server >/dev/null
   fi
-  "$(etcd_bin)" --version | head -n 1
+  # Not `| head -n 1`: under pipefail, etcd's SIGPIPE would fail install.
+  local v
+  v=$("$(etcd_bin)" --version)
+  echo "${v%%$'\n'*}"
 }
 
 # http_get PORT PATH prints the body of a GET on 127.0.0.1:PORT, with bash's
@@ -45,10 +48,11 @@ http_get() {
   printf '%s' "${body##*$'\r\n\r\n'}"
 }
 
+# port_in_use PORT: a socket of any state has PORT as its local port. One
+# awk, no pipe: under pipefail, `| grep -q` can fail on the writer's SIGPIPE.
 port_in_use() {
-  local hex
-  hex=$(printf ':%04X' "$1")
-  awk '{print $2}' /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -qi "${hex}\$"
+  awk -v port="$(printf ':%04X' "$1")" \
+    'substr($2, length($2) - 4) == port { found = 1 } END { exit !found }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
 }
 
 # free_port sets PORT to a port no socket uses and no earlier call gave.
