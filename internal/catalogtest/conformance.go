@@ -1,7 +1,9 @@
 package catalogtest
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -39,6 +41,8 @@ var Conformance = []struct {
 	{"check", conformCheck},
 	{"must-exist", conformMustExist},
 	{"must-be-new", conformMustBeNew},
+	{"quarantine", conformQuarantine},
+	{"deleted-content", conformDeletedContent},
 	{"create", conformCreate},
 	{"damaged", conformDamaged},
 }
@@ -462,4 +466,163 @@ func conformDamaged(t *testing.T, b Backend) {
 			t.Errorf("damaged catalog (read-only %v): %v, want ErrCorrupt", o.ReadOnly, err)
 		}
 	}
+}
+
+// conformQuarantine: a quarantine record is kept aside with its error and
+// bytes, in no view and not a file; recording it again unchanged publishes
+// nothing; a release removes it; each change counts in the operation.
+func conformQuarantine(t *testing.T, b Backend) {
+	db := conformOpen(t, b.NewLocation(t), catalog.Options{})
+	Put(t, db, conformFile(1))
+	digest := func() (d aptos.Digest) {
+		db.View(t.Context(), func(tx catalog.Tx) error { d = tx.ViewDigest(); return nil })
+		return d
+	}
+	before := digest()
+	bad := catalog.QuarantinedFile{Handle: "metadata/epoch_ending_5-5.meta", State: catalog.Moved,
+		Error: "line 1: unexpected end of JSON input", Content: []byte(`{"EpochEndingBackup":{"first_ep`), Source: Source}
+	quarantine := func(q catalog.QuarantinedFile) *catalog.Operation {
+		t.Helper()
+		op, err := db.Update(t.Context(), "import", func(tx catalog.WriteTx) error { return tx.Quarantine(q) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return op
+	}
+	records := func() []catalog.QuarantinedFile {
+		t.Helper()
+		var qs []catalog.QuarantinedFile
+		if err := db.View(t.Context(), func(tx catalog.Tx) error {
+			return tx.QuarantinedFiles(func(q *catalog.QuarantinedFile) error { qs = append(qs, *q); return nil })
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return qs
+	}
+	op := quarantine(bad)
+	if op.Quarantined != 1 || !op.Changed() || op.Generation != 2 {
+		t.Errorf("quarantine: %+v, want 1 quarantined, published as generation 2", op)
+	}
+	qs := records()
+	if len(qs) != 1 || qs[0].Handle != bad.Handle || qs[0].State != catalog.Moved || qs[0].Error != bad.Error ||
+		!bytes.Equal(qs[0].Content, bad.Content) || qs[0].SHA256 != sha256.Sum256(bad.Content) || qs[0].Source != Source || qs[0].At.IsZero() {
+		t.Errorf("quarantine records %+v, want the one recorded, with its SHA-256 and time", qs)
+	}
+	// Not a file: in no listing, no view, no count.
+	err := db.View(t.Context(), func(tx catalog.Tx) error {
+		if _, err := tx.File(bad.Handle); !errors.Is(err, catalog.ErrNotFound) {
+			t.Errorf("File of a quarantined handle: %v, want ErrNotFound", err)
+		}
+		live, moved, err := tx.CountFiles()
+		if err != nil || live != 1 || moved != 0 {
+			t.Errorf("counts %d live, %d moved (%v), want 1 and 0", live, moved, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if digest() != before {
+		t.Error("a quarantine record changed the view digest")
+	}
+	// The same file with the same error again: nothing new, nothing
+	// published. Another error replaces the record.
+	if op := quarantine(bad); op.Changed() || op.Generation != 2 {
+		t.Errorf("the same quarantine again: %+v, want unchanged at generation 2", op)
+	}
+	other := bad
+	other.Error = "line 1: truncated"
+	if op := quarantine(other); op.Quarantined != 1 || op.Generation != 3 {
+		t.Errorf("another error: %+v, want 1 quarantined at generation 3", op)
+	}
+	if qs := records(); len(qs) != 1 || qs[0].Error != other.Error {
+		t.Errorf("after a new error: %+v, want the record replaced", qs)
+	}
+	// A release of an unknown handle does nothing; of the record, removes it.
+	op, err = db.Update(t.Context(), "import", func(tx catalog.WriteTx) error { return tx.Release("metadata/none.meta") })
+	if err != nil || op.Changed() {
+		t.Errorf("release of an unknown handle: %+v, %v; want no change", op, err)
+	}
+	op, err = db.Update(t.Context(), "import", func(tx catalog.WriteTx) error { return tx.Release(bad.Handle) })
+	if err != nil || op.Quarantined != 1 || op.Generation != 4 {
+		t.Errorf("release: %+v, %v; want 1 quarantined at generation 4", op, err)
+	}
+	if qs := records(); len(qs) != 0 {
+		t.Errorf("after the release: %+v, want none", qs)
+	}
+	if _, err := db.Update(t.Context(), "import", func(tx catalog.WriteTx) error {
+		return tx.Quarantine(catalog.QuarantinedFile{Handle: bad.Handle, Error: "x"})
+	}); err == nil {
+		t.Error("a quarantine record without a state was accepted")
+	}
+	Verify(t, db)
+}
+
+// conformDeletedContent: a deleted file leaves a record, and its content
+// stays readable (DeletedContent) until a purge of its operation's change
+// records; a live or unknown handle has none.
+func conformDeletedContent(t *testing.T, b Backend) {
+	db := conformOpen(t, b.NewLocation(t), catalog.Options{})
+	gone := conformFile(2)
+	Put(t, db, conformFile(1), gone)
+	if _, err := db.Update(t.Context(), "cleanup", func(tx catalog.WriteTx) error { return tx.DeleteFile(gone.Handle()) }); err != nil {
+		t.Fatal(err)
+	}
+	deleted := func() (d *catalog.DeletedFile, content []byte, listed []string, err error) {
+		t.Helper()
+		if err := db.View(t.Context(), func(tx catalog.Tx) error {
+			for _, h := range []string{conformFile(1).Handle(), "metadata/none.meta"} {
+				if _, err := tx.DeletedContent(h); !errors.Is(err, catalog.ErrNotFound) {
+					t.Errorf("DeletedContent(%s): %v, want ErrNotFound", h, err)
+				}
+			}
+			if err := tx.DeletedFiles(func(d *catalog.DeletedFile) error { listed = append(listed, d.Handle); return nil }); err != nil {
+				return err
+			}
+			if d, err = tx.Deleted(gone.Handle()); err != nil {
+				return err
+			}
+			content, err = tx.DeletedContent(gone.Handle())
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return d, content, listed, err
+	}
+	d, content, listed, err := deleted()
+	if err != nil || !bytes.Equal(content, gone.Content()) {
+		t.Errorf("DeletedContent: %q, %v; want the deleted file's bytes", content, err)
+	}
+	if d.Generation != 2 || d.State != catalog.Live || !d.Retained || d.Size != len(gone.Content()) || d.SHA256 != sha256.Sum256(gone.Content()) {
+		t.Errorf("deleted record %+v, want generation 2, live, retained, with the content's size and SHA-256", d)
+	}
+	if !slices.Equal(listed, []string{gone.Handle()}) {
+		t.Errorf("DeletedFiles lists %v, want %s", listed, gone.Handle())
+	}
+	// A purge of the deleting operation's change records drops the
+	// content; the record stays, no longer retained.
+	op, err := db.Update(t.Context(), "cleanup", func(tx catalog.WriteTx) error {
+		_, err := tx.PurgeRetained(time.Now().Add(time.Hour))
+		return err
+	})
+	if err != nil || op.Purged == 0 {
+		t.Fatalf("purge: %+v, %v; want change records purged", op, err)
+	}
+	d, _, _, err = deleted()
+	if !errors.Is(err, catalog.ErrNotFound) || d.Retained {
+		t.Errorf("after the purge: DeletedContent %v, record %+v; want ErrNotFound and not retained", err, d)
+	}
+	// The handle added again is a file, no longer a deleted one.
+	Put(t, db, gone)
+	if err := db.View(t.Context(), func(tx catalog.Tx) error {
+		var listed []string
+		err := tx.DeletedFiles(func(d *catalog.DeletedFile) error { listed = append(listed, d.Handle); return nil })
+		if len(listed) != 0 {
+			t.Errorf("DeletedFiles after the handle came back: %v, want none", listed)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	Verify(t, db)
 }
