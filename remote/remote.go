@@ -31,8 +31,7 @@ import (
 // IsURL reports whether a catalog location names a served catalog
 // (http:// or https://).
 func IsURL(location string) bool {
-	s := catalog.Scheme(location)
-	return s == "http" || s == "https"
+	return strings.HasPrefix(location, "http://") || strings.HasPrefix(location, "https://")
 }
 
 // Options are the connection settings, named as the etcd ones are.

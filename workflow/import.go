@@ -3,7 +3,6 @@ package workflow
 import (
 	"context"
 	"errors"
-	"io/fs"
 	"os"
 	"runtime/debug"
 
@@ -52,7 +51,7 @@ func Import(ctx context.Context, cat Catalog, command string, src storage.Source
 		if err != nil {
 			return nil, err
 		}
-		if _, serr := os.Stat(cat.Location()); batch.Problems() && errors.Is(serr, fs.ErrNotExist) {
+		if batch.Problems() && !catalogExists(ctx, cat, command) {
 			// Nothing to conflict with: refuse without creating a catalog.
 			return nil, batch.Err()
 		}
@@ -71,6 +70,18 @@ func Import(ctx context.Context, cat Catalog, command string, src storage.Source
 		}
 		return res, err
 	}
+}
+
+// catalogExists asks the catalog's backend whether the catalog exists: a
+// read-only open refuses a missing one with ErrNoCatalog, whatever the
+// backend. Any other failure counts as existing: the write that follows
+// reports it.
+func catalogExists(ctx context.Context, cat Catalog, command string) bool {
+	db, err := catalog.Open(ctx, cat.Location(), cat.Options(true, command))
+	if err == nil {
+		db.Close()
+	}
+	return !errors.Is(err, catalog.ErrNoCatalog)
 }
 
 // streamGC gives the garbage collector more headroom for a streamed first

@@ -39,6 +39,10 @@ const (
 	Special
 )
 
+// IsURL reports whether location names a catalog behind a URL (etcd://,
+// http(s)://) rather than a file.
+func IsURL(location string) bool { return catalog.Scheme(location) != "" }
+
 // Classify says what location names. It reads at most the first line of a
 // file, and nothing of a URL.
 func Classify(location string) Kind {

@@ -55,6 +55,7 @@ func init() {
 	catalog.RegisterCreate(catalog.FileScheme, func(ctx context.Context, location string, opts *catalog.Options, kind catalog.Kind, fn func(catalog.BulkWriteTx) error) (*catalog.Operation, error) {
 		return Create(ctx, strings.TrimPrefix(location, catalog.FileScheme+"://"), opts, kind, fn)
 	})
+	catalog.RegisterLoad(catalog.FileScheme, load)
 }
 
 // open is the backend's catalog.OpenFunc: location is a file path, or a

@@ -9,12 +9,14 @@ import (
 	"github.com/metactl/metactl/catalog/boltstore"
 )
 
-// CopyIn publishes the bbolt catalog file at path as the etcd catalog at
-// location, which must not exist yet (or be the empty generation 0 a
-// writable open creates): every key of the file becomes a key of the
-// layout, staged and published with one compare-and-swap. It returns the
-// generation published.
-func CopyIn(ctx context.Context, location, path string, opts *catalog.Options) (uint64, error) {
+func init() { catalog.RegisterLoad(Scheme, load) }
+
+// load is the backend's [catalog.LoadFunc]: it publishes the bbolt catalog
+// file at path as the etcd catalog at location, which must not exist yet
+// (or be the empty generation 0 a writable open creates): every key of the
+// file becomes a key of the layout, staged and published with one
+// compare-and-swap. It returns the generation published.
+func load(ctx context.Context, location, path string, opts *catalog.Options) (uint64, error) {
 	db, err := catalog.Open(ctx, location, withDefaults(opts, false))
 	if err != nil {
 		return 0, err
@@ -52,22 +54,16 @@ func CopyIn(ctx context.Context, location, path string, opts *catalog.Options) (
 	return generationOf(ctx, c.db)
 }
 
-// CopyOut writes the current generation of the etcd catalog at location
-// to a new bbolt file at path (which must not exist), read at one
-// revision. It returns the generation.
-func CopyOut(ctx context.Context, location, path string, opts *catalog.Options) (uint64, error) {
-	db, err := catalog.Open(ctx, location, withDefaults(opts, true))
-	if err != nil {
-		return 0, err
-	}
-	defer db.Close()
-	s := db.(*DB).s
+// Snapshot is [catalog.Snapshotter]: the current generation, read at one
+// revision, written to a new bbolt file at path (which must not exist).
+func (db *DB) Snapshot(ctx context.Context, path string) (uint64, error) {
+	s := db.s
 	sn, err := s.Current(ctx)
 	if err != nil {
 		return 0, err
 	}
 	if !sn.Exists() {
-		return 0, fmt.Errorf("copy from %s: %w", location, catalog.ErrNoCatalog)
+		return 0, fmt.Errorf("copy from %s: %w", db.location, catalog.ErrNoCatalog)
 	}
 	c, err := s.loadLocal(ctx, sn)
 	if err != nil {

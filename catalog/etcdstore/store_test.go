@@ -724,7 +724,7 @@ func TestCopyInLists(t *testing.T) {
 	}
 	fdb.Close()
 	putFiles(t, loc, catalog.Options{}, 0, 0) // generation 0
-	if _, err := CopyIn(ctx, loc, path, &catalog.Options{}); err != nil {
+	if _, err := catalog.Load(ctx, loc, path, &catalog.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	if hs, fromKeys := liveListing(t, loc); !fromKeys || len(hs) != 19 {

@@ -102,7 +102,7 @@ func parse(argv []string) (a args, ok bool) {
 			return a, false
 		}
 	}
-	return a, seenAdapter && a.call != "" && a.catalog != "" && catalog.Scheme(a.catalog) == "" &&
+	return a, seenAdapter && a.call != "" && a.catalog != "" && !workflow.IsURL(a.catalog) &&
 		(a.localFsDir == "") != (a.config == "")
 }
 

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/workflow"
 )
 
@@ -54,13 +53,13 @@ func (c *adapterConfigCmd) Run(a *app) error {
 			return fmt.Errorf("adapter-config: find this binary (give --metactl): %w", err)
 		}
 	}
-	if lean := filepath.Join(filepath.Dir(bin), "metactl-adapter"); catalog.Scheme(a.cli.Catalog) == "" && isExecutable(lean) {
+	if lean := filepath.Join(filepath.Dir(bin), "metactl-adapter"); !workflow.IsURL(a.cli.Catalog) && isExecutable(lean) {
 		// The lean twin answers the same command line at a fraction of
 		// the start-up cost (cmd/metactl-adapter).
 		bin = lean
 	}
 	loc := a.cli.Catalog
-	if catalog.Scheme(loc) == "" {
+	if !workflow.IsURL(loc) {
 		if loc, err = filepath.Abs(loc); err != nil {
 			return fmt.Errorf("adapter-config: %w", err)
 		}

@@ -3,17 +3,13 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"github.com/metactl/metactl/internal/scratch"
-	"io/fs"
 	"os"
 	"path/filepath"
 
 	"github.com/metactl/metactl/api"
 	"github.com/metactl/metactl/catalog"
-	"github.com/metactl/metactl/catalog/boltstore"
-	"github.com/metactl/metactl/catalog/etcdstore"
+	"github.com/metactl/metactl/internal/scratch"
 	"github.com/metactl/metactl/workflow"
 )
 
@@ -64,12 +60,8 @@ func (c *copyCmd) Run(a *app) error {
 	if err := c.fetch(a, from, tmp); err != nil {
 		return withOp("copy from "+c.From, err)
 	}
-	var gen uint64
-	if etcdstore.IsURL(c.To) {
-		gen, err = etcdstore.CopyIn(a.ctx, c.To, tmp, a.options(false, "copy"))
-	} else {
-		gen, err = c.store(a, tmp)
-	}
+	// The destination's backend publishes the copy whole (catalog.Load).
+	gen, err := catalog.Load(a.ctx, c.To, tmp, a.options(false, "copy"))
 	if err != nil {
 		return withOp("copy to "+c.To, err)
 	}
@@ -81,12 +73,9 @@ func (c *copyCmd) Run(a *app) error {
 }
 
 // fetch writes the source catalog from (c.From, or its spooled copy) to
-// the new file tmp.
+// the new file tmp: a snapshot of its current generation, which its
+// backend writes (catalog.Snapshot).
 func (c *copyCmd) fetch(a *app, from, tmp string) error {
-	if etcdstore.IsURL(from) {
-		_, err := etcdstore.CopyOut(a.ctx, from, tmp, a.options(true, "copy"))
-		return err
-	}
 	var db catalog.DB
 	var done func()
 	var err error
@@ -100,31 +89,6 @@ func (c *copyCmd) fetch(a *app, from, tmp string) error {
 		return err
 	}
 	defer done()
-	// A read-only open holds the file's shared lock: no writer can change
-	// it while its bytes are copied.
-	return boltstore.CopyFile(db.Location(), tmp)
-}
-
-// store moves the file tmp to the destination path, whole or not at all,
-// and checks that it opens.
-func (c *copyCmd) store(a *app, tmp string) (uint64, error) {
-	part := fmt.Sprintf("%s.copying-%d", c.To, os.Getpid())
-	if err := boltstore.CopyFile(tmp, part); err != nil {
-		return 0, err
-	}
-	defer os.Remove(part)
-	if err := os.Link(part, c.To); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return 0, fmt.Errorf("%s appeared meanwhile; nothing copied", c.To)
-		}
-		return 0, err
-	}
-	db, err := catalog.Open(a.ctx, c.To, a.options(true, "copy"))
-	if err != nil {
-		return 0, err
-	}
-	defer db.Close()
-	var gen uint64
-	err = db.View(a.ctx, func(tx catalog.Tx) error { gen = tx.Generation(); return nil })
-	return gen, err
+	_, err = catalog.Snapshot(a.ctx, db, tmp)
+	return err
 }

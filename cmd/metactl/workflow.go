@@ -5,9 +5,6 @@ package main
 import (
 	"context"
 
-	"github.com/metactl/metactl/catalog/boltstore"
-	"github.com/metactl/metactl/catalog/etcdstore"
-
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/importer"
 	"github.com/metactl/metactl/workflow"
@@ -51,18 +48,14 @@ func (a *app) warn(ws []importer.Warning) {
 }
 
 // copyCatalog copies the catalog of --catalog, whatever its backend, to a
-// new catalog file at path (a drop-in dry run syncs into such a copy): an
-// etcd catalog's current generation, or a catalog file's bytes under its
-// read lock, as copy does.
+// new catalog file at path (a drop-in dry run syncs into such a copy): a
+// snapshot of its current generation, as copy makes.
 func (a *app) copyCatalog(ctx context.Context, path string) error {
-	if etcdstore.IsURL(a.cli.Catalog) {
-		_, err := etcdstore.CopyOut(ctx, a.cli.Catalog, path, a.options(true, "compact --dry-run"))
-		return err
-	}
 	db, done, err := a.openRead("compact --dry-run")
 	if err != nil {
 		return err
 	}
 	defer done()
-	return boltstore.CopyFile(db.Location(), path)
+	_, err = catalog.Snapshot(ctx, db, path)
+	return err
 }

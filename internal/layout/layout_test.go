@@ -5,8 +5,8 @@
 // test clusters, no imports between the sibling packages importer,
 // compaction and export (only workflow and the commands chain them), the
 // archive format without any catalog package, the catalog backends named
-// by the commands only, and the Aptos model package (aptos) a leaf that
-// imports the standard library only.
+// only by the commands' wiring (TestNoBackendNamed), and the Aptos model
+// package (aptos) a leaf that imports the standard library only.
 package layout
 
 import (
@@ -135,6 +135,53 @@ func TestOneCopy(t *testing.T) {
 				continue
 			}
 			t.Errorf("%s declares %s: use aptos.Lines or aptos.SplitLines, and fsutil.SyncDir", path, m[1])
+		}
+	}
+}
+
+// TestNoBackendNamed keeps issue 18's "no caller names a backend or looks
+// at a location": commands and workflows open, create, copy
+// (catalog.Snapshot, catalog.Load) and remove a catalog through the
+// catalog API, whose backends honour MustExist and MustBeNew. In cmd/ a
+// backend package is imported by name only by the wiring (backends.go
+// links them in and checks their URLs, etcdflags.go makes the etcd
+// backend's options); any other file may only link one in (a blank
+// import). Only the catalog packages and workflow/location.go (the one
+// classification of locations) ask for a location's scheme, and nobody
+// stats a catalog's Location().
+func TestNoBackendNamed(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{$d := .Dir}}{{range .GoFiles}}{{$d}}/{{.}}{{"\n"}}{{end}}`, "github.com/metactl/metactl/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	named := regexp.MustCompile(`(?m)^\s*(?:[a-z]\w*\s+)?"github.com/metactl/metactl/catalog/(?:boltstore|etcdstore)"`)
+	scheme := regexp.MustCompile(`\bcatalog\.Scheme\(`)
+	stat := regexp.MustCompile(`\bos\.L?[Ss]tat\([^)]*\.Location\(\)`)
+	wiring := map[string]bool{"cmd/metactl/backends.go": true, "cmd/metactl/etcdflags.go": true}
+	mod, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}").Output()
+	if err != nil {
+		t.Fatalf("go list -m: %v", err)
+	}
+	root := filepath.ToSlash(strings.TrimSpace(string(mod))) + "/"
+	files := strings.Fields(string(out))
+	if len(files) < 50 {
+		t.Fatalf("go list found only %d files", len(files))
+	}
+	for _, path := range files {
+		rel := strings.TrimPrefix(filepath.ToSlash(path), root)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src := string(b)
+		if strings.HasPrefix(rel, "cmd/") && !wiring[rel] && named.MatchString(src) {
+			t.Errorf("%s imports a catalog backend by name: use the catalog API (backends.go links backends in)", rel)
+		}
+		if !strings.HasPrefix(rel, "catalog/") && rel != "workflow/location.go" && scheme.MatchString(src) {
+			t.Errorf("%s asks for a location's scheme: use workflow.IsURL or workflow.Classify, or let the backend decide", rel)
+		}
+		if m := stat.FindString(src); m != "" {
+			t.Errorf("%s stats a catalog location (%s): open it with catalog.MustExist or catalog.MustBeNew instead", rel, m)
 		}
 	}
 }
