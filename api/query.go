@@ -108,7 +108,7 @@ func HandleOf(s string) string {
 }
 
 // ReadOf reads the named files in one read-only transaction. A handle the
-// catalog does not hold is an error wrapping catalog.ErrNotFound.
+// catalog does not hold is an error wrapping [catalog.ErrNotFound].
 func ReadOf(ctx context.Context, db catalog.DB, handles []string) (*Read, error) {
 	out := Read{Files: []ReadFile{}}
 	err := db.View(ctx, func(tx catalog.Tx) error {
@@ -227,7 +227,7 @@ func VersionText(v uint64) string {
 	return strconv.FormatUint(v, 10)
 }
 
-// VerifyOf checks the catalog (verify.Catalog).
+// VerifyOf checks the catalog ([verify.Catalog]).
 func VerifyOf(ctx context.Context, db catalog.DB) (*Verify, error) {
 	r, err := verify.Catalog(ctx, db)
 	if err != nil {

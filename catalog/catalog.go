@@ -143,7 +143,7 @@ type WriteTx interface {
 	// the catalog identity from an Identity line. It returns an error
 	// wrapping ErrConflict if the handle holds other content (unless
 	// NewFile.Replace) or an Identity differs from the catalog's, and
-	// aptos.ErrInvalid for a bad handle or line.
+	// [aptos.ErrInvalid] for a bad handle or line.
 	PutFile(nf NewFile) (PutResult, error)
 	// SetState moves a file between Live and Moved.
 	SetState(handle string, s State) error

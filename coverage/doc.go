@@ -19,7 +19,7 @@
 //     least a few pixels wide, so no merge can hide one.
 //   - [Report]: everything of one generation, read in one read-only
 //     transaction by [Read]: the storage state, the file counts, the
-//     restorable frontier (aptos.View.RestorableFrontier), the holes and
+//     restorable frontier ([aptos.View.RestorableFrontier]), the holes and
 //     the timeline. [Report.WriteSVG] draws it.
 //
 // # Rules decided here
@@ -35,7 +35,7 @@
 //   - At most [MaxListed] holes of each sort are listed; the counts are
 //     always exact.
 //
-// The package reads the view through catalog.Tx and knows nothing of HTTP
+// The package reads the view through [catalog.Tx] and knows nothing of HTTP
 // or the command line; package web serves the page that shows a Report,
 // and "metactl status --svg" writes the same SVG for a CronJob.
 package coverage

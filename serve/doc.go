@@ -23,6 +23,6 @@
 //     generation; the newest Options.KeepGenerations generations are kept.
 //     An archive is one file per generation in the server's own scratch
 //     folder, streamed to each client from its own descriptor.
-//   - Every non-2xx answer is the api.Error document (a failed plan is its
+//   - Every non-2xx answer is the [api.Error] document (a failed plan is its
 //     plan document, whose "error" has the same shape).
 package serve

@@ -25,7 +25,7 @@ import (
 type Options struct {
 	// Catalog is the catalog location, opened read-only per request.
 	Catalog string
-	// Backend is passed to catalog.Open as Options.Backend (the etcd
+	// Backend is passed to [catalog.Open] as Options.Backend (the etcd
 	// backend's TLS and credentials).
 	Backend []any
 	// Command names the process in the catalog's lock records

@@ -31,7 +31,7 @@ const DefaultPollInterval = 3 * time.Second
 type Options struct {
 	// View runs fn in one read-only transaction of the served catalog
 	// and returns fn's error, or the error of opening the catalog (a
-	// *catalog.BusyError when the lock wait timed out). It must not hold
+	// [*catalog.BusyError] when the lock wait timed out). It must not hold
 	// the catalog after it returns. Required.
 	View func(ctx context.Context, fn func(catalog.Tx) error) error
 	// Fail writes the answer for err, which View returned. Nil means a

@@ -58,7 +58,7 @@ func init() {
 	catalog.RegisterLoad(catalog.FileScheme, load)
 }
 
-// open is the backend's catalog.OpenFunc: location is a file path, or a
+// open is the backend's [catalog.OpenFunc]: location is a file path, or a
 // "file://" URL of one.
 func open(ctx context.Context, location string, opts *catalog.Options) (catalog.DB, error) {
 	db, err := openBolt(ctx, strings.TrimPrefix(location, catalog.FileScheme+"://"), opts)

@@ -1,19 +1,19 @@
 // Package boltstore is the embedded catalog backend: one catalog in one
 // bbolt file. It registers itself with package catalog for plain paths
-// (catalog.FileScheme); a program links it in with a blank import. It is the
+// ([catalog.FileScheme]); a program links it in with a blank import. It is the
 // only package that imports bbolt.
 //
 // # Vocabulary
 //
 //   - Buckets and keys: schema.go, the only file that spells them.
 //   - Lock file "<catalog>.lock": writers hold it exclusively until Close
-//     and record a catalog.Holder in it; readers take it shared while they
+//     and record a [catalog.Holder] in it; readers take it shared while they
 //     open, which gives writers preference over a stream of readers.
 //   - Scratch file "<catalog>.build-<pid>": where [Create] builds a new
-//     catalog and UpdateBulk (catalog.BulkUpdater) rewrites one, with
+//     catalog and UpdateBulk ([catalog.BulkUpdater]) rewrites one, with
 //     checkpoints, before it is linked or renamed into place.
 //   - Change records: per write and handle, the file before and after, so
-//     DB.Undo can reverse a write exactly; kept for catalog.DefaultRetention.
+//     DB.Undo can reverse a write exactly; kept for [catalog.DefaultRetention].
 //
 // # Invariants
 //
@@ -22,7 +22,7 @@
 //     after-state (plus a scratch file the next writer removes).
 //   - The entry index, view digest, stats, journal record and change
 //     records are written in the same bbolt transaction as the files.
-//   - A damaged file gives catalog.ErrCorrupt with a hint, never a crash:
+//   - A damaged file gives [catalog.ErrCorrupt] with a hint, never a crash:
 //     the meta pages are validated before mapping and memory faults become
 //     errors.
 //   - A transaction that changed nothing is rolled back: the file stays

@@ -13,7 +13,7 @@ import (
 // order equals numeric order, which is what makes a cursor walk over the
 // entries bucket produce Aptos's sorted view.
 //
-// Entry key (bucket entries): aptos.EntryKey, the canonical entry
+// Entry key (bucket entries): [aptos.EntryKey], the canonical entry
 // encoding; the value is the number of live copies (u64).
 //
 // File record (bucket files), version 1:

@@ -43,7 +43,7 @@ func isMetadataFile(path string, prefix []byte) bool {
 	return err == nil
 }
 
-// RemoveIfEmpty implements catalog.EmptyRemover: it removes the catalog
+// RemoveIfEmpty implements [catalog.EmptyRemover]: it removes the catalog
 // file and its lock file, while this writable DB holds both locks, if no
 // write was ever committed (generation 0, no file).
 func (db *boltDB) RemoveIfEmpty(ctx context.Context) (bool, error) {

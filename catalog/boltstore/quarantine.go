@@ -90,7 +90,7 @@ func (tx *boltTx) QuarantinedFiles(fn func(*catalog.QuarantinedFile) error) erro
 	return nil
 }
 
-// Quarantine records q (see catalog.WriteTx).
+// Quarantine records q (see [catalog.WriteTx]).
 func (tx *boltTx) Quarantine(q catalog.QuarantinedFile) error {
 	if q.State != catalog.Live && q.State != catalog.Moved {
 		return fmt.Errorf("quarantine %q: invalid state %d", q.Handle, q.State)

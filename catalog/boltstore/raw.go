@@ -24,7 +24,7 @@ type RawKV struct {
 	Old    []byte // in a Diff: the value before the write (nil: none)
 }
 
-// RawDB is implemented by the DB that catalog.Open returns for a file.
+// RawDB is implemented by the DB that [catalog.Open] returns for a file.
 type RawDB interface {
 	catalog.DB
 	// PutRaw writes kvs (Value nil: delete) in one transaction, creating

@@ -70,7 +70,7 @@ const lineBatch = 4096
 
 // checkLines parses and validates every line of content without keeping
 // them and returns how many there are; the error names the first bad
-// line (wrapping aptos.ErrInvalid).
+// line (wrapping [aptos.ErrInvalid]).
 func checkLines(content []byte) (int, error) {
 	n := 0
 	for line := range aptos.Lines(content) {

@@ -404,7 +404,7 @@ func (tx *boltTx) LatestTimestamps() (*aptos.CompactionTimestamps, string, error
 // view index and digest in step, and records the catalog identity from an
 // Identity line. It returns an error wrapping ErrConflict if the handle
 // holds other content (unless Replace) or if an Identity line differs from
-// the catalog's, and aptos.ErrInvalid for a bad handle or line.
+// the catalog's, and [aptos.ErrInvalid] for a bad handle or line.
 func (tx *boltTx) PutFile(nf catalog.NewFile) (catalog.PutResult, error) {
 	if err := aptos.ValidateHandle(nf.Handle); err != nil {
 		return catalog.Unchanged, err

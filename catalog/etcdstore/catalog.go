@@ -22,7 +22,7 @@ import (
 
 func init() { catalog.Register(Scheme, openDB) }
 
-// DB is an etcd catalog opened through catalog.Open. A writable DB holds
+// DB is an etcd catalog opened through [catalog.Open]. A writable DB holds
 // the writer lock from Open to Close, as a writable bbolt file does, and
 // keeps a local copy of the catalog (a bbolt file in a temporary folder)
 // on which it runs each write with the file backend's own code; only the

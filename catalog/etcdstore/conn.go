@@ -11,7 +11,7 @@ import (
 // Connection holds what a catalog URL does not say: TLS files and
 // credentials, named as etcdctl names them (--cacert, --cert, --key,
 // --user, --password; ETCDCTL_USER and ETCDCTL_PASSWORD). Pass it to
-// catalog.Open in Options.Backend (a Connection or a *Connection).
+// [catalog.Open] in Options.Backend (a Connection or a *Connection).
 type Connection struct {
 	CACert string // PEM file of the CA that signed the members' certificates
 	Cert   string // PEM client certificate (mutual TLS)

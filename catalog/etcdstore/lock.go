@@ -29,7 +29,7 @@ type Lock struct {
 }
 
 // Lock takes the writer lock, waiting at most Options.Timeout, then
-// returns a *catalog.BusyError naming the holder.
+// returns a [*catalog.BusyError] naming the holder.
 func (s *Store) Lock(ctx context.Context) (*Lock, error) {
 	ttl := int(s.cfg.LeaseTTL / time.Second)
 	rctx, cancel := s.request(ctx)

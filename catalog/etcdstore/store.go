@@ -27,10 +27,10 @@ type Store struct {
 // Options configures a Store's client side.
 type Options struct {
 	// Timeout bounds the wait for the writer lock; a writer still busy
-	// after it gives a *catalog.BusyError naming the holder. It also
+	// after it gives a [*catalog.BusyError] naming the holder. It also
 	// bounds every single etcd request (at least 2s), so unreachable
 	// members give an error, never a hang. Zero means
-	// catalog.DefaultTimeout; negative means do not wait for the lock.
+	// [catalog.DefaultTimeout]; negative means do not wait for the lock.
 	Timeout time.Duration
 	// Command describes this process in the lock and the journal.
 	Command string

@@ -43,7 +43,7 @@ func (a *app) options(readOnly bool, command string) *catalog.Options {
 		Backend: []any{a.cli.Etcd.connection()}}
 }
 
-// location is --catalog as a workflow.Location: the classification of
+// location is --catalog as a [workflow.Location]: the classification of
 // the location, its openers and archives read as catalogs.
 func (a *app) location() *workflow.Location {
 	return &workflow.Location{Path: a.cli.Catalog, Opts: a.options, Working: a.working}
@@ -134,13 +134,13 @@ func (a *app) openStorage(s *storageFlags, cache *cacheFlags, command string) (c
 
 // tempCatalog makes a private catalog in a new temporary folder under
 // parent ("" for the system's), lets fill write it, and opens it
-// read-only (workflow.TempCatalog).
+// read-only ([workflow.TempCatalog]).
 func (a *app) tempCatalog(parent, prefix, command string, fill func(catalog.DB) error) (catalog.DB, func(), error) {
 	return workflow.TempCatalog(a.ctx, parent, prefix, a.options(true, command), fill)
 }
 
 // openArchive reads the archive at path into a throwaway catalog
-// (workflow.OpenArchive).
+// ([workflow.OpenArchive]).
 func (a *app) openArchive(path, command string) (catalog.DB, func(), error) {
 	return workflow.OpenArchive(a.ctx, path, a.options(true, command), a.working)
 }
@@ -162,7 +162,7 @@ func (a *app) isTerminal() bool {
 }
 
 // exitCodeOf maps an error to the documented exit codes: the CLI's own
-// errors here, the library's in api.ExitCode.
+// errors here, the library's in [api.ExitCode].
 func exitCodeOf(err error) int {
 	var usage usageError
 	switch {
@@ -209,7 +209,7 @@ func withOp(op string, err error) error {
 // unpackArchive imports the archive at path once into a catalog in a new
 // temporary folder and returns that catalog's path, for serve to open per
 // request like any catalog; cleanup removes the folder
-// (workflow.UnpackArchive).
+// ([workflow.UnpackArchive]).
 func (a *app) unpackArchive(path, command string) (tmp string, cleanup func(), err error) {
 	return workflow.UnpackArchive(a.ctx, path, a.options(false, command))
 }

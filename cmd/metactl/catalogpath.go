@@ -9,7 +9,7 @@ import (
 	"github.com/metactl/metactl/workflow"
 )
 
-// catalogUsage renders a *workflow.LocationError, the usual slips with
+// catalogUsage renders a [*workflow.LocationError], the usual slips with
 // --catalog, as the usage mistakes they are (exit 2, nothing opened,
 // created or locked): a folder, a metadata file, and an archive given to a
 // write command (read-only commands accept one). Any other error is

@@ -74,7 +74,7 @@ func (c *copyCmd) Run(a *app) error {
 
 // fetch writes the source catalog from (c.From, or its spooled copy) to
 // the new file tmp: a snapshot of its current generation, which its
-// backend writes (catalog.Snapshot).
+// backend writes ([catalog.Snapshot]).
 func (c *copyCmd) fetch(a *app, from, tmp string) error {
 	var db catalog.DB
 	var done func()

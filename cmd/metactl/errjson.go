@@ -4,7 +4,7 @@ package main
 
 import "github.com/metactl/metactl/api"
 
-// errorJSON is the --json shape of a failure (api.Error): with --json, a
+// errorJSON is the --json shape of a failure ([api.Error]): with --json, a
 // command that fails prints {"error": {...}} on stdout as well as the text
 // on stderr, so a machine reading stdout always gets one JSON document.
 type errorJSON = api.Error

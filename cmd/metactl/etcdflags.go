@@ -18,7 +18,7 @@ type etcdFlags struct {
 	Key    string `name:"etcd-key" help:"etcd catalogs: key of --etcd-cert." env:"ETCDCTL_KEY" placeholder:"FILE"`
 }
 
-// connection is the catalog.Options.Backend value of the flags.
+// connection is the [catalog.Options.Backend] value of the flags.
 func (f *etcdFlags) connection() etcdstore.Connection {
 	return etcdstore.Connection{CACert: f.CACert, Cert: f.Cert, Key: f.Key,
 		User: getenv("ETCDCTL_USER"), Password: getenv("ETCDCTL_PASSWORD")}

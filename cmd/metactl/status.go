@@ -120,7 +120,7 @@ func rowWords(r coverage.Row) string {
 }
 
 // runArchive answers from an archive in one streaming pass
-// (archive.ReadState) instead of unpacking it into a temporary catalog:
+// ([archive.ReadState]) instead of unpacking it into a temporary catalog:
 // the same document, in bounded memory.
 func (c *statusCmd) runArchive(a *app) error {
 	path := a.cli.Catalog

@@ -13,7 +13,7 @@ import (
 )
 
 // syncCmd is 'metactl sync': the continuous mode. It keeps the catalog
-// current from a storage (workflow.Sync), as litestream's replicate keeps
+// current from a storage ([workflow.Sync]), as litestream's replicate keeps
 // a replica, where the deploy/ sync job used to run a whole drop-in
 // compaction every 15 minutes.
 type syncCmd struct {

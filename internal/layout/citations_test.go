@@ -278,3 +278,159 @@ func TestExitCodesMatchREADME(t *testing.T) {
 		}
 	}
 }
+
+// TestEtcdKeysMatchDocs holds docs/design.md §9 (the etcd key layout) to
+// the key constants of catalog/etcdstore (the rel* constants), both ways:
+// every "<prefix>/X" the section names is a constant, and every constant
+// is named there ("<prefix>/X", or `X/` for the old layout's folders).
+func TestEtcdKeysMatchDocs(t *testing.T) {
+	root := filepath.Join("..", "..")
+	consts := map[string]bool{}
+	names, _ := filepath.Glob(filepath.Join(root, "catalog", "etcdstore", "*.go"))
+	fset := token.NewFileSet()
+	for _, name := range names {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, decl := range f.Decls {
+			g, ok := decl.(*ast.GenDecl)
+			if !ok || g.Tok != token.CONST {
+				continue
+			}
+			for _, spec := range g.Specs {
+				vs := spec.(*ast.ValueSpec)
+				for i, n := range vs.Names {
+					if !strings.HasPrefix(n.Name, "rel") || i >= len(vs.Values) {
+						continue
+					}
+					if lit, ok := vs.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+						consts[strings.TrimSuffix(strings.Trim(lit.Value, `"`), "/")] = true
+					}
+				}
+			}
+		}
+	}
+	design, err := os.ReadFile(filepath.Join(root, "docs", "design.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, ok := strings.Cut(string(design), "\n## 9. ")
+	sec, _, _ = strings.Cut(sec, "\n## 10. ")
+	if !ok || len(consts) < 8 {
+		t.Fatalf("found %d rel* constants in catalog/etcdstore and §9 %v; is a pattern broken?", len(consts), ok)
+	}
+	named := map[string]bool{}
+	for _, m := range regexp.MustCompile(`<prefix>/([a-z]+)`).FindAllStringSubmatch(sec, -1) {
+		named[m[1]] = true
+		if !consts[m[1]] {
+			t.Errorf("docs/design.md §9 names the etcd key <prefix>/%s, which catalog/etcdstore has no constant for", m[1])
+		}
+	}
+	for _, m := range regexp.MustCompile("`([a-z]+)/").FindAllStringSubmatch(sec, -1) {
+		named[m[1]] = true
+	}
+	for c := range consts {
+		if !named[c] {
+			t.Errorf("catalog/etcdstore spells the key %q, which docs/design.md §9 does not name", c)
+		}
+	}
+}
+
+// TestDocLinks: in the doc comments of the commands, catalog and its
+// backends, api, serve, web and coverage, a name of a package of this
+// module that the file imports (or of the file's own package) is a Go doc
+// link ("[aptos.SplitLines]", "[DB]"), so go doc and pkgsite resolve it and
+// a rename shows. Code blocks, `quoted` and "quoted" text are left alone.
+func TestDocLinks(t *testing.T) {
+	root := filepath.Join("..", "..")
+	const mod = "github.com/metactl/metactl/"
+	mention := regexp.MustCompile(`\b([a-z][a-z0-9]*)\.([A-Z]\w*)(?:\.[A-Z]\w*)?`)
+	wordAfter := regexp.MustCompile(`^\.\w`)
+	n := 0
+	for _, dir := range []string{"cmd/metactl", "cmd/metactl-adapter", "cmd/metactl-gen", "catalog", "catalog/boltstore",
+		"catalog/etcdstore", "api", "serve", "web", "coverage"} {
+		// go doc resolves [pkg.Name] by the imports of every file of
+		// the package.
+		names, _ := filepath.Glob(filepath.Join(root, dir, "*.go"))
+		fset := token.NewFileSet()
+		var files []*ast.File
+		var fileNames []string
+		ours := map[string]bool{}
+		for _, name := range names {
+			if strings.HasSuffix(name, "_test.go") {
+				continue
+			}
+			f, err := parser.ParseFile(fset, name, nil, parser.ParseComments)
+			if err != nil {
+				t.Fatal(err)
+			}
+			files, fileNames = append(files, f), append(fileNames, name)
+			if f.Name.Name != "main" {
+				ours[f.Name.Name] = true
+			}
+			for _, im := range f.Imports {
+				p := strings.Trim(im.Path.Value, `"`)
+				if !strings.HasPrefix(p, mod) || (im.Name != nil && (im.Name.Name == "_" || im.Name.Name == ".")) {
+					continue
+				}
+				if im.Name != nil {
+					ours[im.Name.Name] = true
+				} else {
+					ours[p[strings.LastIndex(p, "/")+1:]] = true
+				}
+			}
+		}
+		for i, f := range files {
+			name := fileNames[i]
+			docs := []*ast.CommentGroup{f.Doc}
+			ast.Inspect(f, func(node ast.Node) bool {
+				switch node := node.(type) {
+				case *ast.FuncDecl:
+					docs = append(docs, node.Doc)
+				case *ast.GenDecl:
+					docs = append(docs, node.Doc)
+				case *ast.TypeSpec:
+					docs = append(docs, node.Doc)
+				case *ast.ValueSpec:
+					docs = append(docs, node.Doc)
+				case *ast.Field:
+					docs = append(docs, node.Doc)
+				}
+				return true
+			})
+			for _, cg := range docs {
+				if cg == nil {
+					continue
+				}
+				for _, c := range cg.List {
+					if strings.HasPrefix(c.Text, "//\t") || !strings.HasPrefix(c.Text, "//") {
+						continue
+					}
+					for _, m := range mention.FindAllStringSubmatchIndex(c.Text, -1) {
+						s, e := m[0], m[1]
+						pkg := c.Text[m[2]:m[3]]
+						if !ours[pkg] || strings.Count(c.Text[:s], "`")%2 == 1 || strings.Count(c.Text[:s], `"`)%2 == 1 {
+							continue
+						}
+						n++
+						before, after := c.Text[:s], c.Text[e:]
+						before = strings.TrimSuffix(before, "*")
+						if strings.HasSuffix(before, "[") || strings.HasSuffix(before, ".") || strings.HasSuffix(before, "/") ||
+							strings.HasPrefix(after, "]") || wordAfter.MatchString(after) || strings.HasPrefix(after, "(") || strings.HasPrefix(after, "/") {
+							continue
+						}
+						rel, _ := filepath.Rel(root, name)
+						t.Errorf("%s:%d: %s in a doc comment: write it as a doc link, [%s]", rel, fset.Position(c.Pos()).Line, c.Text[s:e], c.Text[s:e])
+					}
+				}
+			}
+		}
+	}
+	if n < 20 {
+		t.Fatalf("found only %d mentions of our names in doc comments; is the pattern broken?", n)
+	}
+}
