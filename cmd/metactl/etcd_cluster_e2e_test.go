@@ -216,21 +216,34 @@ func clusterMemberKills(t *testing.T, c *debianCluster) {
 			}
 		}
 	}()
+	// The bridge's open_for_read serves one of the first files, moved
+	// by the first compaction: its bytes must be the storage's.
+	const opened = "metadata/transaction_0-9.meta"
+	openedBytes, err := os.ReadFile(filepath.Join(storage, opened))
+	if err != nil {
+		t.Fatal(err)
+	}
 	readers := []struct {
 		kind string
+		env  []string
 		args []string
 	}{
-		{"status", []string{"status", "--json"}},
-		{"ls", []string{"ls", "--json"}},
-		{"read", []string{"read", "--json", "metadata/epoch_ending_0-0.meta", "metadata/transaction_0-9.meta"}},
-		{"bridge-list", []string{"adapter", "--local-fs-dir", storage, "list_metadata_files"}},
+		{"status", nil, []string{"status", "--json"}},
+		{"ls", nil, []string{"ls", "--json"}},
+		{"read", nil, []string{"read", "--json", "metadata/epoch_ending_0-0.meta", "metadata/transaction_0-9.meta"}},
+		{"bridge-list", nil, []string{"adapter", "--local-fs-dir", storage, "list_metadata_files"}},
+		{"bridge-open", []string{"FILE_HANDLE=" + opened}, []string{"adapter", "--local-fs-dir", storage, "open_for_read"}},
+	}
+	readKinds := []string{}
+	for _, rd := range readers {
+		readKinds = append(readKinds, rd.kind)
 	}
 	for _, rd := range readers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for !stopping.Load() {
-				o, r := run(rd.kind, nil, rd.args...)
+				o, r := run(rd.kind, rd.env, rd.args...)
 				if r.code == 0 {
 					if err := parseRead(&o, r.stdout); err != nil {
 						o.code, o.stderr = -1, err.Error()
@@ -272,8 +285,8 @@ func clusterMemberKills(t *testing.T, c *debianCluster) {
 		fmt.Sscan(v, &rounds)
 	}
 	var (
-		events                []event
-		leaderKills           []time.Time
+		events []event
+
 		elections, firstWrite []time.Duration
 	)
 	for round := 1; round <= rounds; round++ {
@@ -285,7 +298,6 @@ func clusterMemberKills(t *testing.T, c *debianCluster) {
 		events = append(events, event{fmt.Sprintf("the leader's kill #%d", round), killedAt})
 		next, _ := c.leader(leader, leaderID)
 		elections = append(elections, time.Since(killedAt))
-		leaderKills = append(leaderKills, killedAt)
 		firstWrite = append(firstWrite, time.Since(killedAt)+waitWrites("after the leader's kill", 1))
 		waitWrites("after the leader's kill", 3)
 		restartAt := time.Now()
@@ -392,7 +404,7 @@ func clusterMemberKills(t *testing.T, c *debianCluster) {
 	for _, o := range ops {
 		if o.code != 0 {
 			failed[o.kind]++
-			failures = append(failures, fmt.Sprintf("%s (%s): exit %d: %s", o.kind, when(events, o.start), o.code, o.stderr))
+			failures = append(failures, fmt.Sprintf("%s (from %s to %s): exit %d: %s", o.kind, when(events, o.start), when(events, o.end), o.code, o.stderr))
 			if o.code != 1 || !strings.HasPrefix(o.stderr, "metactl: ") || strings.Contains(o.stderr, "goroutine ") {
 				t.Errorf("%s failed, not cleanly: exit %d: %s", o.kind, o.code, o.stderr)
 			}
@@ -400,6 +412,13 @@ func clusterMemberKills(t *testing.T, c *debianCluster) {
 		}
 		counts[o.kind]++
 		if o.kind == "import" || o.kind == "compact" {
+			continue
+		}
+		if o.kind == "bridge-open" {
+			if o.files[0] != string(openedBytes) {
+				inconsistent++
+				t.Errorf("open_for_read %s answered %q, the storage holds %q", opened, o.files[0], openedBytes)
+			}
 			continue
 		}
 		if o.kind == "bridge-list" {
@@ -427,10 +446,15 @@ func clusterMemberKills(t *testing.T, c *debianCluster) {
 			t.Errorf("ls at generation %d saw a file set that generation never had", o.generation)
 		}
 	}
-	for _, o := range ops {
-		for i, k := range leaderKills {
-			if (o.kind == "import" || o.kind == "compact") && o.end.After(k.Add(-time.Second)) && o.start.Before(k.Add(firstWrite[i])) {
-				t.Logf("write around the leader's kill #%d: %s from %s to %s: exit %d", i+1, o.kind, when(events, o.start), when(events, o.end), o.code)
+	// The writes a kill caught in flight: each completed, or failed
+	// cleanly (checked below) and left the catalog as it was.
+	for _, e := range events {
+		if !strings.Contains(e.name, "kill") {
+			continue
+		}
+		for _, o := range ops {
+			if (o.kind == "import" || o.kind == "compact") && o.start.Before(e.at) && o.end.After(e.at) {
+				t.Logf("in flight at %s: %s from %s to %s: exit %d", e.name, o.kind, when(events, o.start), when(events, o.end), o.code)
 			}
 		}
 	}
@@ -448,11 +472,16 @@ func clusterMemberKills(t *testing.T, c *debianCluster) {
 			journaled["import"], journaled["compact"], counts["import"], counts["compact"])
 	}
 	committedAnyway := journaled["import"] - 1 - counts["import"] + journaled["compact"] - counts["compact"]
-	reads := counts["status"] + counts["ls"] + counts["read"] + counts["bridge-list"]
+	reads, readsFailed := 0, 0
+	readCounts := map[string]int{}
+	for _, k := range readKinds {
+		reads += counts[k]
+		readsFailed += failed[k]
+		readCounts[k] = counts[k]
+	}
 	t.Logf("%s of loops: %d writes (%d imports, %d compactions; %d failed, %d of them committed all the same), %d reads %v (%d failed), %d generations seen, inconsistent: %d, files lost: %d",
 		ended.Sub(began).Round(time.Second), counts["import"]+counts["compact"], counts["import"], counts["compact"], failed["import"]+failed["compact"], committedAnyway,
-		reads, map[string]int{"status": counts["status"], "ls": counts["ls"], "read": counts["read"], "bridge-list": counts["bridge-list"]},
-		failed["status"]+failed["ls"]+failed["read"]+failed["bridge-list"], len(gens), inconsistent, lost)
+		reads, readCounts, readsFailed, len(gens), inconsistent, lost)
 	for _, f := range summarizeFailures(failures) {
 		t.Logf("failed: %s", f)
 	}
@@ -618,6 +647,8 @@ func parseRead(o *clusterOp, stdout string) error {
 	case "bridge-list":
 		o.files = strings.Fields(stdout)
 		sort.Strings(o.files)
+	case "bridge-open":
+		o.files = []string{stdout}
 	}
 	return nil
 }
@@ -689,7 +720,7 @@ func summarizeFailures(failures []string) []string {
 	}
 	var out []string
 	for _, k := range order {
-		out = append(out, fmt.Sprintf("%d× %s (first %s)", count[k], k, first[k]))
+		out = append(out, fmt.Sprintf("%d× %s (first: %s)", count[k], k, first[k]))
 	}
 	return out
 }
