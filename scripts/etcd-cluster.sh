@@ -7,7 +7,7 @@
 #   bash scripts/etcd-cluster.sh start DIR [N]    # N members (3), data under DIR; prints ENDPOINTS=...
 #   bash scripts/etcd-cluster.sh kill DIR I       # SIGKILL member I (0-based): a crash, its data as left
 #   bash scripts/etcd-cluster.sh restart DIR I    # start member I again from its data folder
-#   bash scripts/etcd-cluster.sh stop DIR         # SIGTERM every member, SIGKILL after 10 s
+#   bash scripts/etcd-cluster.sh stop DIR         # SIGTERM each member in turn, SIGKILL after 10 s
 #   bash scripts/etcd-cluster.sh health DIR       # one line per member: its endpoint and /health
 #
 # Each member I runs `etcd` with its data in DIR/mI, its log in DIR/mI.log

@@ -42,7 +42,16 @@ func startDebianCluster(t *testing.T) *debianCluster {
 	c := &debianCluster{t: t, script: filepath.Join(repoRoot(t), "scripts", "etcd-cluster.sh"), dir: t.TempDir()}
 	c.version = strings.TrimSpace(c.run("install"))
 	c.run("start", c.dir, "3")
-	t.Cleanup(func() { c.run("stop", c.dir) })
+	t.Cleanup(func() {
+		c.run("stop", c.dir)
+		if t.Failed() { // the members' own words, before TempDir removes them
+			for i := range 3 {
+				b, _ := os.ReadFile(filepath.Join(c.dir, fmt.Sprintf("m%d.log", i)))
+				lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+				t.Logf("m%d.log, last lines:\n%s", i, strings.Join(lines[max(0, len(lines)-15):], "\n"))
+			}
+		}
+	})
 	env, err := os.ReadFile(filepath.Join(c.dir, "cluster.env"))
 	if err != nil {
 		t.Fatal(err)
