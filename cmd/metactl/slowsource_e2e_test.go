@@ -42,6 +42,12 @@ func TestReadersNeverWaitForSourceRead(t *testing.T) {
 		slow = 600 * time.Millisecond
 	}
 	sleep := fmt.Sprintf("    sleep %g\n", slow.Seconds())
+	// Readers pause between runs: 10 ms, 25 ms with -short (still a
+	// run every few tens of ms, against lock holds the test measures).
+	pause := 10 * time.Millisecond
+	if testing.Short() {
+		pause = 25 * time.Millisecond
+	}
 	for _, key := range []string{"list_metadata_files", "list_metadata_backup_files"} {
 		tmpl = bytes.Replace(tmpl, []byte("  "+key+": |\n"), []byte("  "+key+": |\n"+sleep), 1)
 	}
@@ -104,7 +110,7 @@ func TestReadersNeverWaitForSourceRead(t *testing.T) {
 					busy = append(busy, strings.Join(args, " ")+": "+r.String())
 				}
 				mu.Unlock()
-				time.Sleep(10 * time.Millisecond)
+				time.Sleep(pause)
 			}
 		}()
 	}
