@@ -32,9 +32,13 @@ type Lock struct {
 // returns a [*catalog.BusyError] naming the holder.
 func (s *Store) Lock(ctx context.Context) (*Lock, error) {
 	ttl := int(s.cfg.LeaseTTL / time.Second)
-	rctx, cancel := s.request(ctx)
-	grant, err := s.cli.Grant(rctx, int64(ttl))
-	cancel()
+	var grant *clientv3.LeaseGrantResponse
+	err := s.retry(ctx, func(rctx context.Context) (err error) {
+		// A lease granted by a member that died before answering is
+		// never used and expires after its TTL.
+		grant, err = s.cli.Grant(rctx, int64(ttl))
+		return err
+	})
 	if err != nil {
 		return nil, s.etcdErr(ctx, "lock "+s.URL(), err)
 	}
@@ -46,9 +50,10 @@ func (s *Store) Lock(ctx context.Context) (*Lock, error) {
 	l := &Lock{s: s, session: session, mu: concurrency.NewMutex(session, s.key(relLock))}
 	host, _ := os.Hostname()
 	me, _ := json.Marshal(catalog.Holder{PID: os.Getpid(), Command: s.opts.Command, Started: time.Now().UTC(), Host: host})
-	rctx, cancel = s.request(ctx)
-	_, err = s.cli.Put(rctx, s.holderKey(session.Lease()), string(me), clientv3.WithLease(session.Lease()))
-	cancel()
+	err = s.retry(ctx, func(rctx context.Context) error {
+		_, err := s.cli.Put(rctx, s.holderKey(session.Lease()), string(me), clientv3.WithLease(session.Lease()))
+		return err
+	})
 	if err != nil {
 		session.Close()
 		return nil, s.etcdErr(ctx, "lock "+s.URL(), err)

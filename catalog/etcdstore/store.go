@@ -13,6 +13,8 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Store is a connection to one etcd catalog (one prefix of one cluster).
@@ -163,7 +165,32 @@ func (s *Store) readErr(ctx context.Context, err error) error {
 func transient(err error) bool {
 	return errors.Is(err, rpctypes.ErrTimeout) || errors.Is(err, rpctypes.ErrTimeoutDueToLeaderFail) ||
 		errors.Is(err, rpctypes.ErrNoLeader) || errors.Is(err, rpctypes.ErrLeaderChanged) ||
-		errors.Is(err, rpctypes.ErrTimeoutDueToConnectionLost)
+		errors.Is(err, rpctypes.ErrTimeoutDueToConnectionLost) ||
+		// The member the request went to died or restarted (its
+		// connection was reset): the client's balancer moves on to
+		// another endpoint, so an idempotent request may be sent again.
+		status.Code(err) == codes.Unavailable
+}
+
+// retry runs an idempotent request, each try bounded by the request
+// timeout, again while the cluster elects a leader or a member goes away
+// (up to 8 tries, backing off from 100 ms to 2 s).
+func (s *Store) retry(ctx context.Context, req func(context.Context) error) error {
+	var err error
+	for attempt, wait := 0, 100*time.Millisecond; attempt < 8; attempt, wait = attempt+1, min(2*wait, 2*time.Second) {
+		rctx, cancel := s.request(ctx)
+		err = req(rctx)
+		cancel()
+		if err == nil || ctx.Err() != nil || !transient(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
+	return err
 }
 
 // Summary holds the small answers about one generation, so that status

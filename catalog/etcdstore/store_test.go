@@ -21,7 +21,10 @@ import (
 	"github.com/metactl/metactl/catalog/boltstore"
 	"github.com/metactl/metactl/internal/catalogtest"
 	"github.com/metactl/metactl/internal/etcdtest"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // cluster is one real etcd member shared by the tests of this package;
@@ -731,4 +734,23 @@ func TestCopyInLists(t *testing.T) {
 		t.Fatalf("after the copy: from keys %v, %d live files", fromKeys, len(hs))
 	}
 	readAll(t, loc)
+}
+
+func TestTransientErrors(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{rpctypes.ErrTimeoutDueToLeaderFail, true},
+		{rpctypes.ErrNoLeader, true},
+		{status.Error(codes.Unavailable, "error reading from server: connection reset by peer"), true},
+		{fmt.Errorf("publish: %w", status.Error(codes.Unavailable, "transport is closing")), true},
+		{rpctypes.ErrTooManyOps, false},
+		{status.Error(codes.InvalidArgument, "bad"), false},
+		{context.Canceled, false},
+	} {
+		if got := transient(tc.err); got != tc.want {
+			t.Errorf("transient(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
 }
