@@ -36,6 +36,14 @@
 #                      issue's sizes: --etcd 100000,1000000)
 #   --etcd-only        only the etcd rows (with --etcd)
 #
+#   --memory           only the memory rows of issue 21: peak RSS, wall and
+#                      CPU time of a first import of N transaction lines
+#                      (--lines) as one file, the same file gzip'd, 100
+#                      gzip'd files, and files of 100 lines
+#   --baseline-bin B   with --memory: also run the metactl binary B (an
+#                      older build) on the same storages, interleaved, and
+#                      print its figures beside these
+#
 # Installs sqlite3, zstd, jq, tar, python3-yaml and GNU time with apt-get when they are
 # missing and it runs as root; otherwise it says what to install and exits 1.
 #
@@ -60,6 +68,8 @@ work=""
 keep=0
 etcd=""
 etcd_only=0
+memory=0
+baseline_bin=""
 
 usage() {
   sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'
@@ -83,6 +93,9 @@ while (($#)); do
   --etcd) etcd=${2:?--etcd needs F,L}; shift 2 ;;
   --etcd=*) etcd=${1#*=}; shift ;;
   --etcd-only) etcd_only=1; shift ;;
+  --memory) memory=1; shift ;;
+  --baseline-bin) baseline_bin=${2:?--baseline-bin needs a path}; shift 2 ;;
+  --baseline-bin=*) baseline_bin=${1#*=}; shift ;;
   -h | --help) usage; exit 0 ;;
   *) echo "bench.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -192,6 +205,85 @@ if ((etcd_only)); then
   exit 0
 fi
 
+# ---------------------------------------------------------------- memory (issue 21)
+# memory_rows: first imports of the same N transaction lines laid out four
+# ways, each run under GNU time (peak RSS: %M, the whole process's maximum
+# resident set; CPU: user + system), medians of --repeat runs for the
+# times, maxima for the peaks. With --baseline-bin, that binary runs each
+# import too, alternating with this build.
+memory_rows() {
+  local mem=$work/memory
+  rm -rf "$mem"
+  mkdir -p "$mem/one/metadata" "$mem/onegz/metadata" "$mem/hundredgz/metadata" "$mem/small/metadata"
+  log "memory: generating $lines transaction lines"
+  # Transaction lines as Aptos writes them, ~130 bytes each at 1M.
+  awk -v n="$lines" 'BEGIN { for (i = 0; i < n; i++) printf "{\"TransactionBackup\":{\"first_version\":%d,\"last_version\":%d,\"manifest\":\"transaction_%d-.%04x/transaction.manifest\"}}\n", i * 1000000, i * 1000000 + 999999, i * 1000000, i % 65536 }' \
+    >"$mem/one/metadata/transaction_compacted_0-$((lines * 1000000 - 1)).meta"
+  local big=$mem/one/metadata/transaction_compacted_0-$((lines * 1000000 - 1)).meta
+  gzip -1 -c "$big" >"$mem/onegz/metadata/$(basename "$big")"
+  split -n l/100 -d -a 3 --additional-suffix=.meta "$big" "$mem/hundredgz/metadata/transaction_part_"
+  for f in "$mem/hundredgz/metadata/"*.meta; do gzip -1 "$f" && mv "$f.gz" "$f"; done
+  split -l 100 -d -a 6 --additional-suffix=.meta "$big" "$mem/small/metadata/transaction_part_"
+  local bytes nsmall
+  bytes=$(fsize "$big")
+  nsmall=$(find "$mem/small/metadata" -type f | wc -l)
+  local -A M # key -> "wall_ns cpu_s peak_kib" per run, newline-separated
+  mrun() { # KEY BIN STORAGE
+    local key=$1 b=$2 st=$3 t0 t1
+    rm -f "$mem/c.db" "$mem/c.db.lock"
+    sync -f "$mem"
+    settle
+    t0=$(date +%s%N)
+    /usr/bin/time -f '%U %S %M' -o "$logs/mem-$key.time" "$b" -q --catalog "$mem/c.db" import --local-fs-dir "$st" >"$logs/mem-$key.out" 2>"$logs/mem-$key.err" ||
+      die "memory $key: import failed, see $logs/mem-$key.err"
+    t1=$(date +%s%N)
+    M[$key]+="$((t1 - t0)) $(tail -n 1 "$logs/mem-$key.time" | awk '{ printf "%.2f %d", $1 + $2, $3 }')"$'\n'
+  }
+  local layouts=(one onegz hundredgz small) st k i
+  for ((i = 1; i <= repeat; i++)); do
+    for st in "${layouts[@]}"; do
+      mrun "new-$st" "$mc" "$mem/$st"
+      if [[ -n $baseline_bin ]]; then mrun "base-$st" "$baseline_bin" "$mem/$st"; fi
+    done
+  done
+  # fig KEY: "1.23 s (CPU 2.34 s), peak 345 MiB" from the runs of KEY
+  med() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+  fig() {
+    local w c
+    w=$(printf '%s' "${M[$1]}" | awk 'NF { print $1 }' | med)
+    c=$(printf '%s' "${M[$1]}" | awk 'NF { print $2 }' | med)
+    awk -v w="$w" -v c="$c" -v p="$(peak "$1")" 'BEGIN { printf "%.2f s (CPU %.2f s), peak %d MiB", w / 1e9, c, p }'
+  }
+  peak() { printf '%s' "${M[$1]}" | awk 'NF && $3 > p { p = $3 } END { printf "%.0f", p / 1024 }'; }
+  local -A what=(
+    [one]="1 file of $lines lines ($(hb "$bytes"))"
+    [onegz]="the same file gzip'd ($(hb "$(fsize "$mem/onegz/metadata/$(basename "$big")")"))"
+    [hundredgz]="$lines lines in 100 gzip'd files"
+    [small]="$lines lines in $nsmall files of 100 lines"
+  )
+  echo
+  echo "memory of a first import (issue 21), $(date -u '+%Y-%m-%d %H:%M UTC'); machine: $machine"
+  echo "command: scripts/bench.sh --memory --lines $lines --repeat $repeat${baseline_bin:+ --baseline-bin $baseline_bin}"
+  echo "wall and CPU (user + system) times are medians of $repeat runs; peak = largest resident set of one run (GNU time %M)."
+  echo
+  if [[ -n $baseline_bin ]]; then
+    printf '| %s | %s | %s | %s |\n' "Import" "this build" "baseline ($(basename "$baseline_bin"))" "peak ratio"
+    printf '| %s | %s | %s | %s |\n' "---" "---" "---" "---"
+    for k in "${layouts[@]}"; do
+      printf '| %s | %s | %s | %s |\n' "${what[$k]}" "$(fig "new-$k")" "$(fig "base-$k")" \
+        "$(awk -v a="$(peak "new-$k")" -v b="$(peak "base-$k")" 'BEGIN { printf "%.2f×", a / b }')"
+    done
+  else
+    printf '| %s | %s | %s |\n' "Import" "this build" "peak ≤ 256 MiB"
+    printf '| %s | %s | %s |\n' "---" "---" "---"
+    for k in "${layouts[@]}"; do
+      printf '| %s | %s | %s |\n' "${what[$k]}" "$(fig "new-$k")" "$(verdict le "$(peak "new-$k")" 256)"
+    done
+  fi
+  echo
+  if ((keep == 0)); then rm -rf "$mem"; fi
+}
+
 # ---------------------------------------------------------------- timing
 declare -A T   # median wall time, nanoseconds
 declare -A RSS # peak RSS over the runs, KiB
@@ -264,6 +356,10 @@ mem=$(free -h | awk '/^Mem:/ { print $2 }')
 fstype=$(df -PT "$work" | awk 'NR == 2 { print $2 }')
 machine="$(nproc) CPUs ($cpu), $mem RAM (free -h), $fstype at $work, $(uname -sr), $(go version | awk '{ print $3 }')"
 log "machine: $machine"
+if ((memory)); then
+  memory_rows
+  exit 0
+fi
 
 # ---------------------------------------------------------------- storages
 # gen DIR N: a LocalFs storage of about N one-line files. metactl-gen

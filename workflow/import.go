@@ -107,4 +107,4 @@ func streamGC() {
 
 // streamMemoryLimit is the soft memory limit of a streamed first import
 // (streamGC): the collector works harder near it, and only there.
-const streamMemoryLimit = 256 << 20
+const streamMemoryLimit = 192 << 20

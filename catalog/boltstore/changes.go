@@ -91,6 +91,7 @@ func (tx *boltTx) touchFirst(handle string, v []byte) before {
 	if v != nil {
 		if len(v) >= fileRecFixedLen {
 			b.rec, b.headOnly = tx.images.clone(recordHeader(v)), true
+			b.rec[0] = fileRecVersion // images are version 1 records (chunks.go)
 		} else {
 			b.rec = tx.images.clone(v) // malformed: decode reports it later
 		}
@@ -171,7 +172,7 @@ func (tx *boltTx) writeChanges(gen uint64) error {
 			tx.hkey = append(tx.hkey[:0], h...)
 			after = tx.fileRecord(tx.hkey)
 		}
-		if b.headOnly && after != nil && len(after) >= fileRecFixedLen && bytes.Equal(b.rec, recordHeader(after)) ||
+		if b.headOnly && after != nil && len(after) >= fileRecFixedLen && sameHeader(b.rec, recordHeader(after)) ||
 			!b.headOnly && b.rec != nil && bytes.Equal(b.rec, after) {
 			continue
 		}
@@ -211,6 +212,12 @@ func (tx *boltTx) writeChanges(gen uint64) error {
 		}
 	}
 	return nil
+}
+
+// sameHeader reports whether two record headers are equal but for their
+// version (a chunked record's image is a version 1 record).
+func sameHeader(a, b []byte) bool {
+	return len(a) == len(b) && len(a) > 0 && bytes.Equal(a[1:], b[1:])
 }
 
 // recordHeader returns a file record without its content.

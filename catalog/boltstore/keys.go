@@ -27,8 +27,16 @@ import (
 //	54     2  length S of the source string, u16
 //	56     S  source (where the file came from)
 //	56+S   -  content: the file's bytes, exactly as imported or written
+//
+// Version 2 is a file of more than maxInline bytes (chunks.go): the same
+// header with byte 0 = 2, then
+//
+//	56+S   8  content size, u64
+//
+// and the content in the chunks bucket, chunkSize bytes a key.
 const (
 	fileRecVersion  = 1
+	fileRecChunked  = 2
 	fileRecFixedLen = 56
 	maxSourceLen    = 1<<16 - 1
 )
@@ -40,6 +48,17 @@ func timestampsKey(at uint64, handle string) []byte {
 }
 
 func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+// appendChunkedRecord appends f's version 2 record to b: its header, and
+// the size of its content, which goes to chunks.
+func appendChunkedRecord(b []byte, f *catalog.File) []byte {
+	content := f.Content
+	g := *f
+	g.Content = nil
+	b = appendFileRecord(b, &g)
+	b[len(b)-fileRecordLen(&g)] = fileRecChunked
+	return binary.BigEndian.AppendUint64(b, uint64(len(content)))
+}
 
 // fileRecord is the stored form of a File.
 func encodeFileRecord(f *catalog.File) ([]byte, error) {
@@ -71,12 +90,15 @@ func appendFileRecord(b []byte, f *catalog.File) []byte {
 // decodeFileRecord decodes v (owned by bbolt) into a File whose strings and
 // content are copies, valid after the transaction. With withContent false,
 // Content is left nil (cheap listings).
+//
+// A version 2 record (chunked) decodes without its content only: see
+// boltTx.decodeFile.
 func decodeFileRecord(handle string, v []byte, withContent bool) (*catalog.File, error) {
-	if len(v) < fileRecFixedLen || v[0] != fileRecVersion {
+	if len(v) < fileRecFixedLen || v[0] != fileRecVersion && v[0] != fileRecChunked {
 		return nil, fmt.Errorf("file %q: malformed record: %w", handle, catalog.ErrCorrupt)
 	}
 	srcLen := int(binary.BigEndian.Uint16(v[54:]))
-	if len(v) < fileRecFixedLen+srcLen {
+	if len(v) < fileRecFixedLen+srcLen || v[0] == fileRecChunked && (len(v) != fileRecFixedLen+srcLen+8 || withContent) {
 		return nil, fmt.Errorf("file %q: malformed record: %w", handle, catalog.ErrCorrupt)
 	}
 	if st := catalog.State(v[1]); st != catalog.Live && st != catalog.Moved {
@@ -92,6 +114,9 @@ func decodeFileRecord(handle string, v []byte, withContent bool) (*catalog.File,
 		Size:           len(v) - fileRecFixedLen - srcLen,
 	}
 	copy(f.SHA256[:], v[18:50])
+	if v[0] == fileRecChunked {
+		f.Size = int(binary.BigEndian.Uint64(v[fileRecFixedLen+srcLen:]))
+	}
 	if withContent {
 		f.Content = append([]byte(nil), v[fileRecFixedLen+srcLen:]...)
 	}

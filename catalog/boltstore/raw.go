@@ -33,6 +33,8 @@ type RawDB interface {
 	PutRaw(kvs []RawKV) error
 	// ForEachRaw calls fn for every key of every bucket, buckets in name
 	// order, keys in byte order. Values are valid only during the call.
+	// A big file's record comes with its content inline (version 1), and
+	// the bucket of its chunks is not listed; Diff reports the same way.
 	ForEachRaw(fn func(RawKV) error) error
 	// Diff runs write (an Update, Undo or RestoreHistory of this DB) and
 	// calls report for every key it changed, with the key's new value
@@ -69,9 +71,19 @@ func (db *boltDB) PutRaw(kvs []RawKV) error {
 func (db *boltDB) ForEachRaw(fn func(RawKV) error) error {
 	return db.view(func(btx *bolt.Tx) error {
 		return btx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			if bytes.Equal(name, bucketChunks) {
+				return nil // in the files' records (inlineRecord)
+			}
+			files := bytes.Equal(name, bucketFiles)
 			return b.ForEach(func(k, v []byte) error {
 				if v == nil {
 					return nil // a nested bucket: the schema has none
+				}
+				if files {
+					var err error
+					if v, err = inlineRecord(btx, string(k), v); err != nil {
+						return err
+					}
 				}
 				return fn(RawKV{Bucket: string(name), Key: k, Value: v})
 			})
@@ -112,7 +124,25 @@ func (db *boltDB) Diff(ctx context.Context, write func() error, report func(RawK
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			if err := diffBucket(n, before.Bucket([]byte(n)), after.Bucket([]byte(n)), report); err != nil {
+			rep := report
+			switch n {
+			case string(bucketChunks):
+				continue // in the files' records
+			case string(bucketFiles):
+				// A chunked record is reported as the version 1 record it
+				// stands for: another backend never sees chunks.
+				rep = func(kv RawKV) error {
+					var err error
+					if kv.Value, err = inlineRecord(after, string(kv.Key), kv.Value); err != nil {
+						return err
+					}
+					if kv.Old, err = inlineRecord(before, string(kv.Key), kv.Old); err != nil {
+						return err
+					}
+					return report(kv)
+				}
+			}
+			if err := diffBucket(n, before.Bucket([]byte(n)), after.Bucket([]byte(n)), rep); err != nil {
 				return err
 			}
 		}

@@ -14,6 +14,7 @@ package boltstore
 //	changes     generation u64 BE | handle           -> change record (changes.go)
 //	deleted     handle                               -> deleted record (changes.go)
 //	quarantine  handle                               -> quarantine record (quarantine.go)
+//	chunks      handle | 0x00 | chunk index u32 BE   -> a big file's content, 1 MiB a key (chunks.go)
 //
 // The changes and deleted buckets came after schema version 1 was first
 // written: catalogs made before them lack them, so readers treat a missing
@@ -40,11 +41,12 @@ var (
 	bucketChanges    = []byte("changes")
 	bucketDeleted    = []byte("deleted")
 	bucketQuarantine = []byte("quarantine")
+	bucketChunks     = []byte("chunks")
 
 	// allBuckets must exist in every catalog; optionalBuckets are created
 	// by the first write that needs them.
 	allBuckets      = [][]byte{bucketMeta, bucketFiles, bucketEntries, bucketTimestamps, bucketIdentities, bucketJournal}
-	optionalBuckets = [][]byte{bucketChanges, bucketDeleted, bucketQuarantine}
+	optionalBuckets = [][]byte{bucketChanges, bucketDeleted, bucketQuarantine, bucketChunks}
 )
 
 // Keys in the meta bucket.

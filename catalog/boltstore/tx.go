@@ -318,7 +318,7 @@ func (tx *boltTx) File(handle string) (*catalog.File, error) {
 	if v == nil {
 		return nil, fmt.Errorf("file %q: %w", handle, catalog.ErrNotFound)
 	}
-	return decodeFileRecord(handle, v, true)
+	return tx.decodeFile(handle, v, true)
 }
 
 // ForEachFile calls fn for every file in handle order. With withContent
@@ -327,7 +327,7 @@ func (tx *boltTx) File(handle string) (*catalog.File, error) {
 func (tx *boltTx) ForEachFile(withContent bool, fn func(*catalog.File) error) error {
 	c := tx.btx.Bucket(bucketFiles).Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
-		f, err := decodeFileRecord(string(k), v, withContent)
+		f, err := tx.decodeFile(string(k), v, withContent)
 		if err != nil {
 			return err
 		}
@@ -504,7 +504,13 @@ func (tx *boltTx) PutFile(nf catalog.NewFile) (catalog.PutResult, error) {
 	}
 	f := catalog.File{Handle: nf.Handle, State: nf.State, Content: nf.Content, Lines: nlines, SHA256: sum,
 		Source: nf.Source, ImportedAt: tx.now, StateChangedAt: tx.now}
-	rec := appendFileRecord(tx.values.take(fileRecordLen(&f))[:0], &f)
+	chunked := len(nf.Content) > maxInline
+	var rec []byte
+	if chunked {
+		rec = appendChunkedRecord(tx.values.take(fileRecordLen(&f) - len(f.Content) + 8)[:0], &f)
+	} else {
+		rec = appendFileRecord(tx.values.take(fileRecordLen(&f))[:0], &f)
+	}
 	if err := files.Put(tx.hkey, rec); err != nil {
 		return catalog.Unchanged, fmt.Errorf("put %q: %w", nf.Handle, err)
 	}
@@ -520,6 +526,12 @@ func (tx *boltTx) PutFile(nf catalog.NewFile) (catalog.PutResult, error) {
 		tx.op.Replaced.Add(nf.Handle)
 	} else {
 		tx.op.Added.Add(nf.Handle)
+	}
+	if chunked {
+		// Last: it may checkpoint (no bbolt slice is held past it).
+		if err := tx.putChunks(nf.Handle, nf.Content); err != nil {
+			return catalog.Unchanged, err
+		}
 	}
 	return result, nil
 }
@@ -552,13 +564,14 @@ func (tx *boltTx) SetState(handle string, s catalog.State) error {
 	if v == nil {
 		return fmt.Errorf("set state of %q: %w", handle, catalog.ErrNotFound)
 	}
-	f, err := decodeFileRecord(handle, v, true)
+	f, err := tx.decodeFile(handle, v, true)
 	if err != nil {
 		return err
 	}
 	if f.State == s {
 		return nil
 	}
+	chunked := isChunked(v)
 	tx.touch(handle)
 	delta := +1
 	if s == catalog.Moved {
@@ -573,6 +586,10 @@ func (tx *boltTx) SetState(handle string, s catalog.State) error {
 	tx.st.noteFile(s, +1)
 	f.State, f.StateChangedAt = s, tx.now
 	rec, err := encodeFileRecord(f)
+	if chunked {
+		// The content stays in its chunks: a new header.
+		rec = appendChunkedRecord(nil, f)
+	}
 	if err != nil {
 		return err
 	}
@@ -614,10 +631,22 @@ func (tx *boltTx) DeleteFile(handle string) error {
 
 // dropFile removes a file record and, if it was live, its index entries.
 func (tx *boltTx) dropFile(handle string, rec []byte) error {
+	chunked := isChunked(rec)
+	// A chunked file's before-image (and what is parsed below) is the
+	// record with its content inline.
+	rec, err := inlineRecord(tx.btx, handle, rec)
+	if err != nil {
+		return err
+	}
 	tx.keepContent(handle, rec)
 	f, err := decodeFileRecord(handle, rec, true)
 	if err != nil {
 		return err
+	}
+	if chunked {
+		if err := tx.deleteChunks(handle); err != nil {
+			return err
+		}
 	}
 	if f.State == catalog.Live {
 		if err := eachBatch(nil, f.Content, func(lines []aptos.Metadata) error { return tx.index(handle, lines, -1) }); err != nil {

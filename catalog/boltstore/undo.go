@@ -182,7 +182,7 @@ func (tx *boltTx) restore(ch *change) error {
 	var curFile *catalog.File
 	if cur != nil {
 		var err error
-		if curFile, err = decodeFileRecord(ch.handle, cur, true); err != nil {
+		if curFile, err = tx.decodeFile(ch.handle, cur, true); err != nil {
 			return err
 		}
 		if err := tx.dropFile(ch.handle, cur); err != nil {
