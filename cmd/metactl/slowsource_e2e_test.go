@@ -16,10 +16,12 @@ import (
 // source read": an import and a drop-in compaction read a command-adapter
 // storage whose listing takes 2 s and whose every download takes 1 s
 // (0.6 s a call with -short), while reader processes (status, ls) with
-// --lock-timeout 1s run in a loop throughout. None may exit 5 (busy), and the longest reader wait must stay
-// within one commit: the test measures how long the writers hold the lock
-// (by polling the lock sidecar, which holds the writer's record exactly
-// while it holds the lock) instead of assuming a time.
+// --lock-timeout 1s run in a loop throughout. None may exit 5 (busy), the
+// lock may be held for no more than half the import, and no reader may
+// wait longer than one commit (plus the machine's noise) and a source call:
+// the test measures how long the writers hold the lock (by polling the lock
+// sidecar, which holds the writer's record exactly while it holds the lock)
+// instead of assuming a time.
 func TestReadersNeverWaitForSourceRead(t *testing.T) {
 	// Not parallel: readers with a 1s lock timeout measure their waits.
 	bucket := t.TempDir()
@@ -42,12 +44,6 @@ func TestReadersNeverWaitForSourceRead(t *testing.T) {
 		slow = 600 * time.Millisecond
 	}
 	sleep := fmt.Sprintf("    sleep %g\n", slow.Seconds())
-	// Readers pause between runs: 10 ms, 25 ms with -short (still a
-	// run every few tens of ms, against lock holds the test measures).
-	pause := 10 * time.Millisecond
-	if testing.Short() {
-		pause = 25 * time.Millisecond
-	}
 	for _, key := range []string{"list_metadata_files", "list_metadata_backup_files"} {
 		tmpl = bytes.Replace(tmpl, []byte("  "+key+": |\n"), []byte("  "+key+": |\n"+sleep), 1)
 	}
@@ -110,7 +106,7 @@ func TestReadersNeverWaitForSourceRead(t *testing.T) {
 					busy = append(busy, strings.Join(args, " ")+": "+r.String())
 				}
 				mu.Unlock()
-				time.Sleep(pause)
+				time.Sleep(10 * time.Millisecond)
 			}
 		}()
 	}
@@ -161,7 +157,12 @@ func TestReadersNeverWaitForSourceRead(t *testing.T) {
 	if commit >= importTook/2 {
 		t.Errorf("the lock was held %v of the import's %v: the source is read under the lock", commit, importTook)
 	}
-	if maxWait > commit+noise {
-		t.Errorf("a reader waited %v, more than one commit (%v) plus the noise of readers without a writer (%v)", maxWait, commit, noise)
+	// A reader held up by a source read waits at least one source call
+	// (slow). A longer wait than one commit plus the noise, but shorter
+	// than that, is the machine's scheduling, not a wait for the source:
+	// the noise is a maximum over the runs that overlapped no hold, and
+	// the few that did overlap one can meet a load spike it did not see.
+	if maxWait > commit+noise && maxWait >= slow {
+		t.Errorf("a reader waited %v, more than one commit (%v) plus the noise of readers without a writer (%v), and as long as a source call (%v)", maxWait, commit, noise, slow)
 	}
 }
