@@ -739,7 +739,7 @@ const bigFile = 4 << 20
 // checkBigFile is checkFile for content larger than bigFile: every line
 // parsed and validated, one at a time, none kept.
 func checkBigFile(it *item, max int) (*item, []Problem, int) {
-	sum := &lineSummary{firstOf: make(map[aptos.Kind]int)}
+	sum := &lineSummary{firstOf: make(map[aptos.Kind]int), kinds: make(map[aptos.Kind]int)}
 	var probs []Problem
 	bad, n := 0, 0
 	for line := range aptos.Lines(it.Content) {
@@ -771,6 +771,7 @@ type lineSummary struct {
 	first, last aptos.Metadata
 	firstOf     map[aptos.Kind]int // the first line of each kind
 	stamps      []aptos.Metadata   // its CompactionTimestamps lines
+	kinds       map[aptos.Kind]int // lines of each kind
 }
 
 func (s *lineSummary) note(line int, m *aptos.Metadata) {
@@ -781,6 +782,7 @@ func (s *lineSummary) note(line int, m *aptos.Metadata) {
 	if _, ok := s.firstOf[m.Kind]; !ok {
 		s.firstOf[m.Kind] = line
 	}
+	s.kinds[m.Kind]++
 	if m.Kind == aptos.KindCompactionTimestamps {
 		s.stamps = append(s.stamps, *m)
 	}

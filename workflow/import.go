@@ -32,7 +32,7 @@ func Import(ctx context.Context, cat Catalog, command string, src storage.Source
 	if !cat.Exists() && !opts.Quarantine {
 		// (A quarantining import takes the batch path below: the
 		// streamed one refuses bad input whole.)
-		streamGC()
+		opts.Progress = streamGC(opts.Progress)
 		res, err := importer.NewCatalog(ctx, cat.Location(), cat.Options(false, command), src, opts)
 		if !errors.Is(err, catalog.ErrExist) {
 			return res, err
@@ -91,20 +91,39 @@ func catalogExists(ctx context.Context, cat Catalog, command string) bool {
 // GOGC=100 1.58-1.77 s, peak 163-174 MB; 200 1.51 s, peak 228-240 MB.
 //
 // The headroom is capped, unless GOMEMLIMIT is set, by a soft memory
-// limit of streamMemoryLimit: the live heap of a big file (its bytes and
-// its catalog record until the checkpoint commits it) would otherwise
-// let the heap grow to three times that before a collection. Issue 21's
-// file of 1M lines: peak RSS 621 MB without the limit, 396 MB with it,
-// the same CPU time.
-func streamGC() {
+// limit: streamMemoryLimit, plus streamPerFile for every file imported so
+// far (their bookkeeping lives to the commit: a million files hold about
+// 800 MB, and a fixed limit below that made the collector run back to
+// back, twice the CPU time). It returns the progress function to give the
+// import, which raises the limit as files are done and calls progress.
+// Issue 21's file of 1M lines: the heap is its bytes plus tens of MB, and
+// without the limit it grew to three times that before a collection.
+func streamGC(progress func(importer.Progress)) func(importer.Progress) {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(200)
 	}
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(streamMemoryLimit)
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return progress
+	}
+	debug.SetMemoryLimit(streamMemoryLimit)
+	files := 0
+	return func(p importer.Progress) {
+		if p.Phase == importer.PhaseRead && p.Done > files {
+			files = p.Done
+			debug.SetMemoryLimit(streamMemoryLimit + int64(files)*streamPerFile)
+		}
+		if progress != nil {
+			progress(p)
+		}
 	}
 }
 
 // streamMemoryLimit is the soft memory limit of a streamed first import
-// (streamGC): the collector works harder near it, and only there.
+// (streamGC) before any file: the collector works harder near it, and
+// only there.
 const streamMemoryLimit = 192 << 20
+
+// streamPerFile is what the soft limit grows by per file imported: about
+// what each holds until the commit (its change record's image, its
+// handle in the journal record), measured on 1M one-line files.
+const streamPerFile = 1 << 10
