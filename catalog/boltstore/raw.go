@@ -230,6 +230,8 @@ const (
 	RawBucketFiles   = "files"
 	RawBucketJournal = "journal"
 	RawBucketMeta    = "meta"
+	// RawBucketEntries is the view index (entry key -> live count).
+	RawBucketEntries = "entries"
 	// RawBucketChanges holds the change records, keyed by generation
 	// first: a record of a generation not yet committed is reached by
 	// nothing (undo and log go through the journal).

@@ -252,10 +252,10 @@ func (db *DB) write(ctx context.Context, do func(catalog.DB) error) error {
 	if len(enc.ops) == 0 {
 		return nil // nothing changed, or a dry run
 	}
-	lops, listing, err := s.listingOps(ctx, base, c.db, enc.live)
+	ops, listing, err := s.changeOps(ctx, base, c.db, &enc, false)
 	var rev int64
 	if err == nil {
-		rev, err = s.publish(ctx, db.lock, base, c.db, append(enc.ops, lops...), listing)
+		rev, err = s.publish(ctx, db.lock, base, c.db, ops, listing)
 	}
 	if err != nil {
 		db.mirror.close()
@@ -405,6 +405,26 @@ func (s *Store) batches(ops []op, reserve, reserveBytes int) [][]op {
 	return out
 }
 
+// changeOps returns the ops of a write whose raw changes enc encoded: its
+// keys, the index shards and the listing shards it changed (all: every
+// shard, built from c), and the listing's shard count for the current key.
+func (s *Store) changeOps(ctx context.Context, base *Snapshot, c boltstore.RawDB, enc *encoder, all bool) ([]op, int, error) {
+	iops, err := s.indexOps(ctx, base, c, enc.index, all)
+	if err != nil {
+		return nil, 0, err
+	}
+	live := enc.live
+	b := base
+	if all {
+		live, b = nil, &Snapshot{Revision: base.Revision}
+	}
+	lops, listing, err := s.listingOps(ctx, b, c, live)
+	if err != nil {
+		return nil, 0, err
+	}
+	return append(append(enc.ops, iops...), lops...), listing, nil
+}
+
 // publish makes the local catalog c, whose changes since base are ops,
 // the next generation. A write that fits one transaction (at most TxnOps
 // operations and TxnBytes bytes, current key and summary included) is that
@@ -538,7 +558,7 @@ func (s *Store) fold(ctx context.Context, l *Lock, sn *Snapshot) error {
 }
 
 // putDirect puts a staged write's direct keys in place, after listing them
-// under direct/<G>/ so that the next writer can delete them if this one
+// (deflated, as the listing's shards) under direct/<G>/ so that the next writer can delete them if this one
 // dies before its compare-and-swap (the list goes with the fold).
 func (s *Store) putDirect(ctx context.Context, l *Lock, gen uint64, direct []op) error {
 	if len(direct) == 0 {
@@ -550,7 +570,7 @@ func (s *Store) putDirect(ctx context.Context, l *Lock, gen uint64, direct []op)
 	for i, o := range direct {
 		list = append(append(list, o.rel...), '\n')
 		if len(list) >= s.cfg.ValueSize/2 || i == len(direct)-1 {
-			lists = append(lists, op{rel: fmt.Sprintf("%s%08d", dp, len(lists)), val: list})
+			lists = append(lists, op{rel: fmt.Sprintf("%s%08d", dp, len(lists)), val: deflate(list)})
 			list = nil
 		}
 	}
@@ -577,7 +597,16 @@ func (s *Store) collectDirect(ctx context.Context, l *Lock, base *Snapshot) erro
 		if base.Current != nil && g <= base.Generation() {
 			return nil // published: the fold deletes the list
 		}
-		for _, key := range strings.Split(strings.TrimSuffix(string(v), "\n"), "\n") {
+		list := strings.Split(strings.TrimSuffix(string(v), "\n"), "\n")
+		if len(v) > 0 && v[0] == tagListing {
+			// Deflated, as the listing's shards (an older writer's
+			// lists are plain).
+			var err error
+			if list, err = s.decodeShard(rel, v); err != nil {
+				return err
+			}
+		}
+		for _, key := range list {
 			if key != "" {
 				del = append(del, op{rel: key})
 			}
@@ -608,13 +637,11 @@ func (s *Store) publishAll(ctx context.Context, l *Lock, base *Snapshot, c *loca
 	if err != nil {
 		return err
 	}
-	// Every shard, built from c (base's listing, if any, is another
-	// catalog's: generation 0's, or the old layout's).
-	lops, listing, err := s.listingOps(ctx, &Snapshot{Revision: base.Revision}, c.db, nil)
+	ops, listing, err := s.changeOps(ctx, base, c.db, &enc, true)
 	if err != nil {
 		return err
 	}
-	rev, err := s.publish(ctx, l, base, c.db, append(enc.ops, lops...), listing)
+	rev, err := s.publish(ctx, l, base, c.db, ops, listing)
 	if err != nil {
 		return err
 	}

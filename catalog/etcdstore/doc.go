@@ -9,8 +9,9 @@
 //
 //   - Keys: the catalog lives key for key under the prefix, as the file
 //     backend keeps it in bbolt buckets: current (the generation), summary
-//     (status), list/ (live handles in 256 shards), kv/ (every bucket key;
-//     a file as a header and its content), kc/ (chunks of large values),
+//     (status), list/ (live handles in 256 shards), ix/ (the view index in
+//     1,024 shards), kv/ (every other bucket key; a file as a header and
+//     its content), kc/ (chunks of large values),
 //     stage/ and direct/ (a write too large for one etcd transaction),
 //     lock/ and holder/ (the writer lock), revs (history anchors). The
 //     rel* constants spell them; docs/design.md §9.3 is the table.

@@ -56,6 +56,9 @@ type encoder struct {
 	// live holds the files whose liveness the write changed (true: live
 	// now), for the listing.
 	live map[string]bool
+	// index holds the entries the write changed (nil: deleted), for the
+	// index shards (index.go).
+	index map[string][]byte
 }
 
 func chunksOf(n, size int) int { return (n + size - 1) / size }
@@ -63,10 +66,15 @@ func chunksOf(n, size int) int { return (n + size - 1) / size }
 // value adds the ops that store v (nil: delete) under bucket/key, whose
 // previous value was old (nil: none).
 func (e *encoder) value(bucket string, key, v, old []byte) {
-	rel := kvRel(bucket, key)
+	e.valueAt(kvRel(bucket, key), bucket, key, v, len(old))
+}
+
+// valueAt adds the ops that store v (nil: delete) under rel, chunked under
+// kc/<bucket>/<key>, whose previous value was oldLen bytes long.
+func (e *encoder) valueAt(rel, bucket string, key, v []byte, oldLen int) {
 	oldN := 0
-	if len(old) > e.valueSize {
-		oldN = chunksOf(len(old), e.valueSize)
+	if oldLen > e.valueSize {
+		oldN = chunksOf(oldLen, e.valueSize)
 	}
 	switch {
 	case v == nil:
@@ -99,8 +107,15 @@ func (e *encoder) value(bucket string, key, v, old []byte) {
 // content under kv/content/, so a listing reads no content and a state
 // change writes no content.
 func (e *encoder) change(kv boltstore.RawKV, old []byte) error {
-	if kv.Bucket == contentBucket {
-		return fmt.Errorf("the catalog has a bucket named %q, which the etcd layout reserves: %w", contentBucket, catalog.ErrCorrupt)
+	if kv.Bucket == contentBucket || kv.Bucket == indexBucket {
+		return fmt.Errorf("the catalog has a bucket named %q, which the etcd layout reserves: %w", kv.Bucket, catalog.ErrCorrupt)
+	}
+	if kv.Bucket == boltstore.RawBucketEntries {
+		if e.index == nil {
+			e.index = map[string][]byte{}
+		}
+		e.index[string(kv.Key)] = bytes.Clone(kv.Value)
+		return nil
 	}
 	if kv.Bucket != boltstore.RawBucketFiles {
 		from := len(e.ops)
@@ -317,10 +332,16 @@ func (s *Store) load(ctx context.Context, sn *Snapshot, dst boltstore.RawDB) err
 		}
 		return nil, fmt.Errorf("read %s: file %q has no content key: %w", s.URL(), handle, catalog.ErrCorrupt)
 	}
+	indexed := indexedSnapshot(sn)
 	visit := func(rel string, v []byte) error {
 		bucket, key, ok := splitKV(rel)
 		if !ok {
 			return fmt.Errorf("read %s: unexpected key %q: %w", s.URL(), rel, catalog.ErrCorrupt)
+		}
+		if indexed && bucket == boltstore.RawBucketEntries {
+			// Version 2's index keys, which the fold of the write that
+			// converted the catalog deletes: the index is in ix/.
+			return nil
 		}
 		if bucket == boltstore.RawBucketFiles {
 			if len(v) < 9 || v[0] != tagFile {
@@ -344,6 +365,14 @@ func (s *Store) load(ctx context.Context, sn *Snapshot, dst boltstore.RawDB) err
 	}
 	if err := s.iterate(ctx, sn, prefixEnd(cp), prefixEnd(relKV), visit); err != nil {
 		return err
+	}
+	if indexed {
+		if err := flush(); err != nil {
+			return err
+		}
+		if err := s.loadIndex(ctx, sn, dst); err != nil {
+			return err
+		}
 	}
 	cancel()
 	for range contents {

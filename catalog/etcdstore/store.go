@@ -206,7 +206,7 @@ type Summary struct {
 
 const (
 	layoutFormat  = "metactl-etcd"
-	layoutVersion = 2
+	layoutVersion = 3
 )
 
 // currentRecord is the value of <prefix>/current in layout version 2.

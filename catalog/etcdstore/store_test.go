@@ -415,10 +415,14 @@ func TestStageLeftoversAndFold(t *testing.T) {
 	}
 	sum, _, _ := summarize(ctx, c.db)
 	sumB, _ := json.Marshal(sum)
-	cur := currentRecord{Format: layoutFormat, Version: layoutVersion, Generation: 2, Stage: 2}
+	ops, listing, err := s.changeOps(ctx, base, c.db, &enc, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur := currentRecord{Format: layoutFormat, Version: layoutVersion, Generation: 2, Stage: 2, Listing: listing}
 	sp := stagePrefix(2)
 	var staged []op
-	for _, o := range append(enc.ops, op{rel: relSummary, val: sumB}) {
+	for _, o := range append(ops, op{rel: relSummary, val: sumB}) {
 		staged = append(staged, op{rel: sp + o.rel, val: append([]byte{stagePut}, o.val...)})
 	}
 	curB, _ := json.Marshal(cur)
@@ -752,5 +756,67 @@ func TestTransientErrors(t *testing.T) {
 		if got := transient(tc.err); got != tc.want {
 			t.Errorf("transient(%v) = %v, want %v", tc.err, got, tc.want)
 		}
+	}
+}
+
+// TestIndexShardsAndVersion2: the view index lives in ix/ shards, not a
+// key per entry; a catalog of layout version 2 (kv/entries/) is read as it
+// is and converted by its next write.
+func TestIndexShardsAndVersion2(t *testing.T) {
+	loc := location(t, cluster, "?compact=off")
+	ctx := context.Background()
+	putFiles(t, loc, catalog.Options{}, 0, 50)
+	s := open(t, loc, catalog.Options{ReadOnly: true}).s
+	if n := len(keys(t, s, "/kv/entries/")); n != 0 {
+		t.Fatalf("%d kv/entries/ keys in layout version 3", n)
+	}
+	if n := len(keys(t, s, "/ix/")); n == 0 || n > 50 {
+		t.Fatalf("%d index shards for 50 entries", n)
+	}
+	readAll(t, loc)
+	// Rewrite it as version 2 wrote it.
+	base, err := s.Current(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.loadLocal(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	c.db.ForEachRaw(func(kv boltstore.RawKV) error {
+		if kv.Bucket == boltstore.RawBucketEntries {
+			s.cli.Put(ctx, s.key(kvRel(kv.Bucket, kv.Key)), string(append([]byte{tagInline}, kv.Value...)))
+		}
+		return nil
+	})
+	s.cli.Delete(ctx, s.key(relIndex), clientv3.WithPrefix())
+	cur := *base.Current
+	cur.Version = 2
+	curB, _ := json.Marshal(cur)
+	s.cli.Put(ctx, s.key(relCurrent), string(curB))
+	if n := len(keys(t, s, "/kv/entries/")); n != 50 {
+		t.Fatalf("%d kv/entries/ keys written", n)
+	}
+	if g, n := readAll(t, loc); g != 1 || n != 50 {
+		t.Fatalf("version 2: generation %d, %d files", g, n)
+	}
+	putFiles(t, loc, catalog.Options{}, 50, 51)
+	after, _ := s.Current(ctx)
+	if after.Current.Version != layoutVersion || len(keys(t, s, "/kv/entries/")) != 0 || len(keys(t, s, "/ix/")) == 0 {
+		t.Fatalf("after the next write: version %d, %d kv/entries/ keys, %d index shards",
+			after.Current.Version, len(keys(t, s, "/kv/entries/")), len(keys(t, s, "/ix/")))
+	}
+	if g, n := readAll(t, loc); g != 2 || n != 51 {
+		t.Fatalf("converted: generation %d, %d files", g, n)
+	}
+	// A large staged write and a small one on the shards.
+	putFiles(t, loc, catalog.Options{}, 51, 400)
+	putFiles(t, loc, catalog.Options{}, 400, 401)
+	if g, n := readAll(t, loc); g != 4 || n != 401 {
+		t.Fatalf("generation %d, %d files", g, n)
+	}
+	if err := open(t, loc, catalog.Options{ReadOnly: true}).Check(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -326,7 +326,8 @@ type putLine struct {
 // breakdown ends the watch (with a sentinel key) and sums the keys and
 // bytes (key + value) put, by kind: "stage <bucket>" (a staged write's
 // keys), "fold <bucket>" (the same keys copied into place), "put
-// <bucket>" (put in place at once), list, and the small keys.
+// <bucket>" (put in place at once), list and ix shards, and the small
+// keys.
 func (w *putWatch) breakdown(t *testing.T) []putLine {
 	defer w.cli.Close()
 	defer w.cancel()
@@ -348,7 +349,7 @@ func (w *putWatch) breakdown(t *testing.T) []putLine {
 	// kind names a key by its folder and bucket: "kv-files", "kc-content", "list".
 	kind := func(rel string) string {
 		top, rest, _ := strings.Cut(rel, "/")
-		if top == "list" {
+		if top == "list" || top == "ix" {
 			return top
 		}
 		if i := strings.IndexAny(rest, "/\x00"); i >= 0 {
@@ -387,7 +388,7 @@ func (w *putWatch) breakdown(t *testing.T) []putLine {
 				inner := rel[len("stage/00000000000000000000/"):]
 				staged[inner] = true
 				add("stage-"+kind(inner), n)
-			case strings.HasPrefix(rel, "kv/") || strings.HasPrefix(rel, "kc/") || strings.HasPrefix(rel, "list/"):
+			case strings.HasPrefix(rel, "kv/") || strings.HasPrefix(rel, "kc/") || strings.HasPrefix(rel, "list/") || strings.HasPrefix(rel, "ix/"):
 				how := "put"
 				if staged[rel] {
 					how = "fold"
