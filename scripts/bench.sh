@@ -183,6 +183,10 @@ etcd_rows() {
   erow "---" "---" "---" "---" "---" "---"
   erow "one-file import into a ${E[files]}-file catalog" "sends $(kib "${E[import-one-sent-to-etcd-bytes]}"), db +$(kib "${E[import-one-db-growth-bytes]}"), ${E[import-one-seconds]} s" "—" "—" "sends ≤ 1 MiB, db ≤ +1 MiB" \
     "$(le "${E[import-one-sent-to-etcd-bytes]}" 1048576)/$(le "${E[import-one-db-growth-bytes]}" 1048576)"
+  if [[ -n ${E[import-one-no-cache-seconds]:-} ]]; then
+    erow "the same, a writer without the cached local copy (\`?cache=off\`: loads the catalog)" "sends $(kib "${E[import-one-no-cache-sent-to-etcd-bytes]}"), receives $(ehb "${E[import-one-no-cache-received-from-etcd-bytes]}"), ${E[import-one-no-cache-seconds]} s" "—" "—" "sends ≤ 1 MiB" \
+      "$(le "${E[import-one-no-cache-sent-to-etcd-bytes]}" 1048576)"
+  fi
   erow "\`status\`, fresh process, ${E[files]} files" "${E[status-seconds]} s, receives $(kib "${E[status-received-from-etcd-bytes]}")" "—" "—" "≤ 0.5 s, ≤ 1 MiB" \
     "$(le "${E[status-seconds]}" 0.5)/$(le "${E[status-received-from-etcd-bytes]}" 1048576)"
   erow "\`read\` of one file, fresh process" "${E[read-seconds]} s, receives $(kib "${E[read-received-from-etcd-bytes]}")" "—" "—" "≤ 0.5 s, ≤ 1 MiB" \

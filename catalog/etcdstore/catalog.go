@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/metactl/metactl/aptos"
@@ -40,13 +41,17 @@ type DB struct {
 // localCopy is a private bbolt copy of the catalog at one current key.
 type localCopy struct {
 	db     boltstore.RawDB
-	modRev int64 // mod revision of the current key it matches
+	modRev int64  // mod revision of the current key it matches
+	path   string // the bbolt file
 	done   func()
+	closed bool // db closed (by saveCached)
 }
 
 func (c *localCopy) close() {
 	if c != nil {
-		c.db.Close()
+		if !c.closed {
+			c.db.Close()
+		}
 		c.done()
 	}
 }
@@ -128,7 +133,12 @@ func (db *DB) Location() string { return db.location }
 func (db *DB) Close() error {
 	db.mu.Lock()
 	defer db.mu.Unlock()
-	db.mirror.close()
+	if db.lock != nil && db.mirror != nil && db.s != nil {
+		// Kept for this host's next writer (cache.go), still under the lock.
+		db.s.saveCached(context.Background(), db.mirror)
+	} else {
+		db.mirror.close()
+	}
 	db.mirror = nil
 	if db.lock != nil {
 		db.lock.Unlock()
@@ -149,30 +159,22 @@ func (s *Store) newLocal(ctx context.Context, src string) (*localCopy, error) {
 	if err != nil {
 		return nil, err
 	}
-	done := func() { os.RemoveAll(dir) }
-	path := filepath.Join(dir, "catalog.db")
+	path := filepath.Join(dir, cacheFile)
 	if src != "" {
 		if err := boltstore.CopyFile(src, path); err != nil {
-			done()
+			os.RemoveAll(dir)
 			return nil, err
 		}
 	}
-	cdb, err := catalog.Open(ctx, path, &catalog.Options{NoSync: true, Command: s.opts.Command, Now: s.opts.Now, Timeout: -1})
-	if err != nil {
-		done()
-		return nil, err
-	}
-	raw, ok := cdb.(boltstore.RawDB)
-	if !ok {
-		cdb.Close()
-		done()
-		return nil, fmt.Errorf("local copy of %s: the file backend has no raw key access", s.URL())
-	}
-	return &localCopy{db: raw, done: done}, nil
+	return s.openLocal(ctx, dir, path)
 }
+
+// loads counts loadLocal's calls, for tests.
+var loads atomic.Int64
 
 // loadLocal copies the snapshot's catalog into a new local file.
 func (s *Store) loadLocal(ctx context.Context, sn *Snapshot) (*localCopy, error) {
+	loads.Add(1)
 	if sn.Legacy != nil {
 		return s.legacyLocal(ctx, sn)
 	}
@@ -234,9 +236,11 @@ func (db *DB) write(ctx context.Context, do func(catalog.DB) error) error {
 	}
 	if c := db.mirror; c == nil || c.modRev != base.CurrentModRev {
 		db.mirror.close()
-		db.mirror = nil
-		if db.mirror, err = s.loadLocal(ctx, base); err != nil {
-			return err
+		db.mirror = s.takeCached(ctx, base)
+		if db.mirror == nil {
+			if db.mirror, err = s.loadLocal(ctx, base); err != nil {
+				return err
+			}
 		}
 	}
 	c := db.mirror

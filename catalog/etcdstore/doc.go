@@ -17,7 +17,8 @@
 //     rel* constants spell them; docs/design.md §9.3 is the table.
 //   - Local copy: a private bbolt file on which a writer runs each write
 //     with the file backend's code, and from which a whole-catalog read
-//     (verify, plan, export) is served.
+//     (verify, plan, export) is served. A writer leaves it in the user's
+//     cache folder for the host's next writer (cache.go).
 //   - [Lock]: a concurrency.Mutex held through a lease the writer keeps
 //     alive, beside a holder record that names it.
 //

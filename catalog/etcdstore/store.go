@@ -230,6 +230,8 @@ type Snapshot struct {
 	CurrentModRev int64 // mod revision of the current key (0: no catalog)
 	Current       *currentRecord
 	Legacy        *legacySnapshot // a catalog of layout version 1
+	clusterID     uint64          // the etcd cluster's ID
+	raw           []byte          // the current key's value
 }
 
 // Exists reports whether the snapshot holds a catalog.
@@ -254,11 +256,11 @@ func (s *Store) Current(ctx context.Context) (*Snapshot, error) {
 	if err != nil {
 		return nil, s.etcdErr(ctx, "read "+s.URL(), err)
 	}
-	sn := &Snapshot{Revision: resp.Header.Revision}
+	sn := &Snapshot{Revision: resp.Header.Revision, clusterID: resp.Header.ClusterId}
 	if len(resp.Kvs) == 0 {
 		return sn, nil
 	}
-	sn.CurrentModRev = resp.Kvs[0].ModRevision
+	sn.CurrentModRev, sn.raw = resp.Kvs[0].ModRevision, resp.Kvs[0].Value
 	var cur currentRecord
 	if err := json.Unmarshal(resp.Kvs[0].Value, &cur); err != nil {
 		return nil, fmt.Errorf("read %s: current key: %w: %v", s.URL(), catalog.ErrCorrupt, err)

@@ -37,6 +37,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// Writers keep their local copies in the user's cache folder: a
+	// private one.
+	os.Setenv("XDG_CACHE_HOME", filepath.Join(dir, "cache"))
 	cluster, err = etcdtest.Start(dir, 1, etcdtest.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -814,6 +817,64 @@ func TestIndexShardsAndVersion2(t *testing.T) {
 	putFiles(t, loc, catalog.Options{}, 51, 400)
 	putFiles(t, loc, catalog.Options{}, 400, 401)
 	if g, n := readAll(t, loc); g != 4 || n != 401 {
+		t.Fatalf("generation %d, %d files", g, n)
+	}
+	if err := open(t, loc, catalog.Options{ReadOnly: true}).Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLocalCopyCache: a writer leaves its local copy in the cache folder;
+// the next writer uses it when the current key is the one it matches and
+// loads the catalog from etcd when another writer published since, or the
+// copy does not match the current key's generation and summary.
+func TestLocalCopyCache(t *testing.T) {
+	loc := location(t, cluster, "?compact=off")
+	ctx := context.Background()
+	putFiles(t, loc, catalog.Options{}, 0, 50)
+	s := open(t, loc, catalog.Options{ReadOnly: true}).s
+	sn, err := s.Current(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := s.cacheDir(sn.clusterID)
+	if _, err := os.Stat(filepath.Join(dir, cacheStateFile)); err != nil {
+		t.Fatalf("no cached copy after a write: %v", err)
+	}
+	write := func(q string, from, to uint64) (loaded int64) {
+		t.Helper()
+		n := loads.Load()
+		putFiles(t, location(t, cluster, q), catalog.Options{}, from, to)
+		return loads.Load() - n
+	}
+	if n := write("?compact=off", 50, 51); n != 0 {
+		t.Fatalf("the next writer loaded the catalog %d times", n)
+	}
+	readAll(t, loc)
+	// A writer elsewhere (no cache) publishes: the cached copy is stale.
+	if n := write("?compact=off&cache=off", 51, 52); n != 1 {
+		t.Fatalf("a writer without cache loaded %d times", n)
+	}
+	if n := write("?compact=off", 52, 53); n != 1 {
+		t.Fatalf("after another writer's write: %d loads, want 1", n)
+	}
+	if g, n := readAll(t, loc); g != 4 || n != 53 {
+		t.Fatalf("generation %d, %d files", g, n)
+	}
+	// A cached copy that is not the current generation (its state file
+	// names the current key, its file an older catalog) is not used.
+	old := filepath.Join(t.TempDir(), "old.db")
+	if _, err := open(t, loc, catalog.Options{ReadOnly: true}).Snapshot(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	write("?compact=off", 53, 54)
+	if err := os.Rename(old, filepath.Join(dir, cacheFile)); err != nil {
+		t.Fatal(err)
+	}
+	if n := write("?compact=off", 54, 55); n != 1 {
+		t.Fatalf("a cached copy of an older generation: %d loads, want 1", n)
+	}
+	if g, n := readAll(t, loc); g != 6 || n != 55 {
 		t.Fatalf("generation %d, %d files", g, n)
 	}
 	if err := open(t, loc, catalog.Options{ReadOnly: true}).Check(ctx); err != nil {

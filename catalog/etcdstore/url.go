@@ -45,6 +45,9 @@ type Config struct {
 	// --auto-compaction-* settings instead of requesting it after the grace
 	// period.
 	NoCompact bool
+	// NoCache keeps no writer's local copy in the user's cache folder
+	// for the next writer on the host (cache.go).
+	NoCache bool
 }
 
 // Defaults of Config.
@@ -62,8 +65,8 @@ func IsURL(s string) bool { return strings.HasPrefix(s, Scheme+"://") }
 
 // ParseURL parses "etcd://HOST:PORT[,HOST:PORT...]/PREFIX[?OPTIONS]".
 // OPTIONS are lease-ttl, grace (durations as every metactl flag takes them,
-// internal/timespan: 600, 10m, 1d), value-size, txn-bytes (bytes), txn-ops
-// and compact (on, off), for
+// internal/timespan: 600, 10m, 1d), value-size, txn-bytes (bytes), txn-ops,
+// compact and cache (on, off), for
 // example "etcd://10.0.0.1:2379,10.0.0.2:2379/metactl/mainnet?grace=30m".
 // TLS and credentials are not part of the URL (see the package doc).
 func ParseURL(s string) (*Config, error) {
@@ -134,6 +137,15 @@ func ParseURL(s string) (*Config, error) {
 				return nil, bad("txn-ops must be a number from 8 to %d", 1<<20)
 			}
 			c.TxnOps = n
+		case "cache":
+			switch v {
+			case "on":
+				c.NoCache = false
+			case "off":
+				c.NoCache = true
+			default:
+				return nil, bad("cache must be on or off")
+			}
 		case "compact":
 			switch v {
 			case "on":
@@ -144,7 +156,7 @@ func ParseURL(s string) (*Config, error) {
 				return nil, bad("compact must be on or off")
 			}
 		default:
-			return nil, bad("unknown option %q (known: lease-ttl, grace, value-size, txn-bytes, txn-ops, compact)", k)
+			return nil, bad("unknown option %q (known: lease-ttl, grace, value-size, txn-bytes, txn-ops, compact, cache)", k)
 		}
 	}
 	return c, nil

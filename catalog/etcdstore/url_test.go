@@ -70,7 +70,8 @@ func TestParseURL(t *testing.T) {
 		{"etcd://h:x/p", `etcd catalog URL "etcd://h:x/p": endpoint "h:x": bad port` + want},
 		{"etcd://h:1/p?value-size=100", `etcd catalog URL "etcd://h:1/p?value-size=100": value-size must be a number of bytes from 4096 to 1048576` + want},
 		{"etcd://h:1/p?compact=maybe", `etcd catalog URL "etcd://h:1/p?compact=maybe": compact must be on or off` + want},
-		{"etcd://h:1/p?color=red", `etcd catalog URL "etcd://h:1/p?color=red": unknown option "color" (known: lease-ttl, grace, value-size, txn-bytes, txn-ops, compact)` + want},
+		{"etcd://h:1/p?cache=maybe", `etcd catalog URL "etcd://h:1/p?cache=maybe": cache must be on or off` + want},
+		{"etcd://h:1/p?color=red", `etcd catalog URL "etcd://h:1/p?color=red": unknown option "color" (known: lease-ttl, grace, value-size, txn-bytes, txn-ops, compact, cache)` + want},
 		{"etcd://h:1/p?grace=%zz", `etcd catalog URL "etcd://h:1/p?grace=%zz": options: invalid URL escape "%zz"` + want},
 	} {
 		_, err := etcdstore.ParseURL(tc.in)

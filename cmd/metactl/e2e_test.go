@@ -45,6 +45,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// etcd writers keep their local copies in the user's cache folder
+	// (catalog/etcdstore/cache.go): a private one, for every process.
+	os.Setenv("XDG_CACHE_HOME", filepath.Join(dir, "cache"))
 	binary = filepath.Join(dir, "metactl")
 	build := exec.Command("go", "build", "-o", binary, ".")
 	build.Stderr = os.Stderr

@@ -113,9 +113,18 @@ var stops []func()
 func stopAfter(fn func()) { stops = append(stops, fn) }
 
 func TestMain(m *testing.M) {
+	// etcd writers keep their local copies in the user's cache folder: a
+	// private one.
+	cache, err := os.MkdirTemp("", "catalogtest-cache-")
+	if err == nil {
+		os.Setenv("XDG_CACHE_HOME", cache)
+	}
 	code := m.Run()
 	for _, fn := range stops {
 		fn()
+	}
+	if cache != "" {
+		os.RemoveAll(cache)
 	}
 	os.Exit(code)
 }
