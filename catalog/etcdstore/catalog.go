@@ -665,11 +665,20 @@ func (db *DB) View(ctx context.Context, fn func(catalog.Tx) error) error {
 		defer db.mu.Unlock()
 		return c.db.View(ctx, fn)
 	}
-	db.mu.Unlock()
 	sn, err := db.s.Current(ctx)
 	if err != nil {
+		db.mu.Unlock()
 		return err
 	}
+	if db.lock != nil && sn.Current != nil && sn.Current.Stage == 0 {
+		// A writer reads from the copy the host's previous writer left
+		// in the cache folder, if it is this generation's (cache.go).
+		if db.mirror = db.s.takeCached(ctx, sn); db.mirror != nil {
+			defer db.mu.Unlock()
+			return db.mirror.db.View(ctx, fn)
+		}
+	}
+	db.mu.Unlock()
 	if !sn.Exists() {
 		return fmt.Errorf("read catalog %q: %w", db.location, catalog.ErrNoCatalog)
 	}

@@ -850,6 +850,18 @@ func TestLocalCopyCache(t *testing.T) {
 	if n := write("?compact=off", 50, 51); n != 0 {
 		t.Fatalf("the next writer loaded the catalog %d times", n)
 	}
+	// A writer's read before its first write comes from the cached copy.
+	w := open(t, loc, catalog.Options{})
+	err = w.View(ctx, func(tx catalog.Tx) error {
+		if _, ok := tx.(*lazyTx); ok || tx.Generation() != 2 {
+			t.Errorf("a writer's first read: %T, generation %d", tx, tx.Generation())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
 	readAll(t, loc)
 	// A writer elsewhere (no cache) publishes: the cached copy is stale.
 	if n := write("?compact=off&cache=off", 51, 52); n != 1 {
