@@ -81,6 +81,9 @@ func readChunks(btx *bolt.Tx, handle string, size int) ([]byte, error) {
 // chunks' pages are written a checkpoint's worth at a time: the caller
 // must not hold any slice bbolt owns across the call, nor a bucket.
 func (tx *boltTx) putChunks(handle string, content []byte) error {
+	if err := raiseSchema(tx.btx, schemaChunks); err != nil {
+		return fmt.Errorf("put %q: %w", handle, err)
+	}
 	var key []byte
 	for i := 0; i*chunkSize < len(content); i++ {
 		bk, err := tx.btx.CreateBucketIfNotExists(bucketChunks)
@@ -134,4 +137,17 @@ func inlineRecord(btx *bolt.Tx, handle string, v []byte) ([]byte, error) {
 		return nil, err
 	}
 	return appendFileRecord(make([]byte, 0, fileRecordLen(f)), f), nil
+}
+
+// raiseSchema records that the catalog now uses version v's layout, if its
+// schema version is older.
+func raiseSchema(btx *bolt.Tx, v uint32) error {
+	meta := btx.Bucket(bucketMeta)
+	if cur := meta.Get(keySchemaVersion); len(cur) == 4 && binary.BigEndian.Uint32(cur) >= v {
+		return nil
+	}
+	if err := meta.Put(keySchemaVersion, binary.BigEndian.AppendUint32(nil, v)); err != nil {
+		return fmt.Errorf("schema version %d: %w", v, err)
+	}
+	return nil
 }

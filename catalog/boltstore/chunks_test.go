@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"context"
+	"encoding/binary"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -29,6 +30,9 @@ func TestChunkedStorage(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cdb.Close()
+	if v := schemaOf(t, cdb.(*boltDB)); v != schemaBase {
+		t.Errorf("a new catalog has schema version %d, want %d", v, schemaBase)
+	}
 	const handle = "metadata/transaction_big.meta"
 	if _, err := cdb.Update(t.Context(), "import", func(tx catalog.WriteTx) error {
 		_, err := tx.PutFile(catalog.NewFile{Handle: handle, Content: content, State: catalog.Live, Source: "test"})
@@ -37,6 +41,9 @@ func TestChunkedStorage(t *testing.T) {
 		t.Fatal(err)
 	}
 	db := cdb.(*boltDB)
+	if v := schemaOf(t, db); v != schemaChunks {
+		t.Errorf("after a chunked file the schema version is %d, want %d (a metactl without chunks must refuse it as newer)", v, schemaChunks)
+	}
 	chunks := 0
 	err = db.view(func(btx *bolt.Tx) error {
 		if v := btx.Bucket(bucketFiles).Get([]byte(handle)); !isChunked(v) || len(v) > 200 {
@@ -81,4 +88,16 @@ func TestChunkedStorage(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+func schemaOf(t *testing.T, db *boltDB) uint32 {
+	t.Helper()
+	var v uint32
+	if err := db.view(func(btx *bolt.Tx) error {
+		v = binary.BigEndian.Uint32(btx.Bucket(bucketMeta).Get(keySchemaVersion))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return v
 }

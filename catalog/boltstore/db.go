@@ -244,7 +244,7 @@ func initCatalog(btx *bolt.Tx, o *catalog.Options) error {
 		}
 	}
 	meta := btx.Bucket(bucketMeta)
-	if err := meta.Put(keySchemaVersion, binary.BigEndian.AppendUint32(nil, SchemaVersion)); err != nil {
+	if err := meta.Put(keySchemaVersion, binary.BigEndian.AppendUint32(nil, schemaBase)); err != nil {
 		return err
 	}
 	if err := meta.Put(keyGeneration, u64(0)); err != nil {

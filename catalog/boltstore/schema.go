@@ -26,9 +26,18 @@ package boltstore
 // least one live file holds that exact line, so a cursor walk yields the view
 // sorted in Aptos's field-wise order with exact duplicates dropped.
 
-// SchemaVersion is the schema this build writes and reads. Open refuses a
-// catalog with a larger version (ErrSchema).
-const SchemaVersion uint32 = 1
+// SchemaVersion is the newest schema this build reads and writes. Open
+// refuses a catalog with a larger version (ErrSchema). A catalog is created
+// at version 1 and raised to schemaChunks by the first write that stores a
+// file in chunks, so a metactl from before chunks refuses it as newer
+// instead of calling it damaged, and a catalog without big files stays
+// readable by it.
+const SchemaVersion uint32 = schemaChunks
+
+const (
+	schemaBase   uint32 = 1 // the buckets above without chunks
+	schemaChunks uint32 = 2 // files over maxInline bytes kept in the chunks bucket
+)
 
 var (
 	bucketMeta       = []byte("meta")
