@@ -128,13 +128,20 @@ func (c *importCmd) Run(a *app) error {
 	} else {
 		fmt.Fprintf(a.stdout, "nothing changed (generation %d)\n", out.Generation)
 	}
+	// A list names at most listShown handles: an import against another
+	// storage can leave 100k files unlisted, one line of megabytes.
+	// --json lists them all.
 	list := func(what string, hs []string) {
 		if len(hs) > 0 {
-			quoted := make([]string, len(hs))
-			for i, h := range hs {
-				quoted[i] = aptos.Quote(h)
+			quoted := make([]string, 0, min(len(hs), listShown))
+			for _, h := range hs[:min(len(hs), listShown)] {
+				quoted = append(quoted, aptos.Quote(h))
 			}
-			fmt.Fprintf(a.stdout, "%s (%d): %s\n", what, len(hs), strings.Join(quoted, ", "))
+			more := ""
+			if len(hs) > listShown {
+				more = fmt.Sprintf(", and %d more (--json lists them all)", len(hs)-listShown)
+			}
+			fmt.Fprintf(a.stdout, "%s (%d): %s%s\n", what, len(hs), strings.Join(quoted, ", "), more)
 		}
 	}
 	list("kept, no longer listed by the storage", out.Missing)
@@ -148,6 +155,9 @@ func (c *importCmd) Run(a *app) error {
 	list("released from quarantine", out.Released)
 	return nil
 }
+
+// listShown is how many handles a list in import's text output names.
+const listShown = 20
 
 func (c *importCmd) runArchive(a *app) error {
 	var f io.Reader

@@ -107,3 +107,33 @@ func TestCompactSyncErrorNamesCompact(t *testing.T) {
 		t.Error("a failed storage listing created the catalog")
 	}
 }
+
+// TestImportListsAreBounded: an import from a storage that lists few of
+// the catalog's files names at most 20 of the rest in its text output
+// (one line of megabytes at 100k files before) and says how many more;
+// --json lists them all.
+func TestImportListsAreBounded(t *testing.T) {
+	t.Parallel()
+	cat := filepath.Join(t.TempDir(), "c.db")
+	big, small := t.TempDir(), t.TempDir()
+	for e := range uint64(10) { // 30 files
+		addEpoch(t, big, e)
+	}
+	addEpoch(t, small, 10)
+	must(t, cat, nil, "import", "--local-fs-dir", big)
+	r := must(t, cat, nil, "import", "--local-fs-dir", small)
+	var line string
+	for _, l := range strings.Split(r.stdout, "\n") {
+		if strings.HasPrefix(l, "kept, no longer listed by the storage") {
+			line = l
+		}
+	}
+	if !strings.HasPrefix(line, "kept, no longer listed by the storage (30): ") || !strings.HasSuffix(line, ", and 10 more (--json lists them all)") ||
+		strings.Count(line, "metadata/") != 20 {
+		t.Errorf("want 20 of 30 names and the count of the rest, got %q", line)
+	}
+	r = must(t, cat, nil, "import", "--local-fs-dir", small, "--json")
+	if n := strings.Count(r.stdout, `"metadata/epoch_ending_`); n != 10 {
+		t.Errorf("--json: %d epoch_ending names, want all 10:\n%s", n, r.stdout)
+	}
+}
