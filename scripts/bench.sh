@@ -35,6 +35,12 @@
 #                      1,000 small writes, and a compaction of L lines (the
 #                      issue's sizes: --etcd 100000,1000000)
 #   --etcd-only        only the etcd rows (with --etcd)
+#   --etcd-server F    only the fresh-process read rows against Debian's
+#                      etcd-server (one real member started by
+#                      scripts/etcd-cluster.sh, not the test's in-process
+#                      one): status, read, and the bridge's
+#                      list_metadata_files and open_for_read on a catalog
+#                      of about F one-line files copied into it
 #
 #   --memory           only the memory rows of issue 21: peak RSS, wall and
 #                      CPU time of a first import of N transaction lines
@@ -70,6 +76,7 @@ etcd=""
 etcd_only=0
 memory=0
 baseline_bin=""
+etcd_server=""
 
 usage() {
   sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'
@@ -94,6 +101,7 @@ while (($#)); do
   --etcd=*) etcd=${1#*=}; shift ;;
   --etcd-only) etcd_only=1; shift ;;
   --memory) memory=1; shift ;;
+  --etcd-server) etcd_server=${2:?--etcd-server needs a file count}; shift 2 ;;
   --baseline-bin) baseline_bin=${2:?--baseline-bin needs a path}; shift 2 ;;
   --baseline-bin=*) baseline_bin=${1#*=}; shift ;;
   -h | --help) usage; exit 0 ;;
@@ -208,6 +216,48 @@ if ((etcd_only)); then
   etcd_rows
   exit 0
 fi
+
+# ---------------------------------------------------------------- etcd-server
+# etcd_server_rows: the reads of issue 22 point 2 in fresh processes against
+# one member of Debian's etcd-server (fsync on, its own process), so the
+# times are not shared with a test process holding the member.
+etcd_server_rows() {
+  es=$work/etcd-server
+  local st cat url handle
+  [[ $etcd_server =~ ^[0-9]+$ ]] && ((etcd_server >= 100)) || die "--etcd-server wants a file count >= 100, got $etcd_server"
+  bash "$root/scripts/etcd-cluster.sh" install >&2
+  rm -rf "$es" && mkdir -p "$es"
+  trap 'bash "$root/scripts/etcd-cluster.sh" stop "$es/members" >/dev/null 2>&1 || true' EXIT
+  local endpoints
+  endpoints=$(bash "$root/scripts/etcd-cluster.sh" start "$es/members" 1 | sed -n 's/^ENDPOINTS=//p')
+  st=$es/storage cat=$es/c.db url="etcd://$endpoints/bench"
+  "$bin/metactl-gen" --out "$st" --epochs $((etcd_server / 4)) --snapshot-interval 2 >/dev/null
+  "$mc" --catalog "$cat" import --local-fs-dir "$st" >/dev/null
+  "$mc" copy --from "$cat" --to "$url" >/dev/null
+  local f n=0
+  for f in "$st"/metadata/*; do
+    ((n == 0)) && handle=metadata/${f##*/}
+    n=$((n + 1))
+  done
+  log "etcd-server: $n files copied into $url"
+  measure es_status nop "$mc" --catalog "$url" status
+  measure es_read nop "$mc" --catalog "$url" read "$handle"
+  measure es_list nop "$mc" --catalog "$url" adapter --local-fs-dir "$st" list_metadata_files
+  [[ $(wc -l <"$logs/es_list.out") -eq $n ]] || die "list_metadata_files listed $(wc -l <"$logs/es_list.out") of $n files"
+  measure es_open nop env FILE_HANDLE="$handle" "$mc" --catalog "$url" adapter --local-fs-dir "$st" open_for_read
+  cmp -s "$logs/es_open.out" "$st/$handle" || die "open_for_read of $handle differs from the file"
+  echo "reads on Debian's etcd-server ($(etcd --version | sed -n 1p)), one member, $n files, $(date -u '+%Y-%m-%d %H:%M UTC'); machine: $(nproc) CPUs, load average $(cut -d ' ' -f 1-3 /proc/loadavg)"
+  echo "command: scripts/bench.sh --etcd-server $etcd_server --repeat $repeat (medians of $repeat fresh processes)"
+  echo
+  echo "| Work | metactl on etcd-server | Goal | This run |"
+  echo "| --- | --- | --- | --- |"
+  local k goal
+  for k in es_status:"\`status\`":0.5 es_read:"\`read\` of one file":0.5 es_list:"bridge \`list_metadata_files\`":0.2 es_open:"bridge \`open_for_read\`":0.2; do
+    IFS=: read -r key what goal <<<"$k"
+    printf '| %s, fresh process | %s, peak %s | ≤ %s s | %s |\n' "$what" "$(dur "$key")" "$(mib "$key")" "$goal" \
+      "$(verdict le "$(awk -v n="${T[$key]}" 'BEGIN { print n / 1e9 }')" "$goal")"
+  done
+}
 
 # ---------------------------------------------------------------- memory (issue 21)
 # memory_rows: first imports of the same N transaction lines laid out four
@@ -363,6 +413,10 @@ machine="$(nproc) CPUs ($cpu), $mem RAM (free -h), $fstype at $work, $(uname -sr
 log "machine: $machine"
 if ((memory)); then
   memory_rows
+  exit 0
+fi
+if [[ -n $etcd_server ]]; then
+  etcd_server_rows
   exit 0
 fi
 
