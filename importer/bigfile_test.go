@@ -135,3 +135,53 @@ func TestBigFileProblems(t *testing.T) {
 	}
 	assertUnchanged(t, db, before)
 }
+
+// TestBulkCommitMatchesUpdate imports into an existing catalog (a gap
+// opened, duplicate lines, a file added and one moved) once in one
+// Update and once with catalog.BulkUpdater, checkpointing after every
+// file: the results, warnings, view and journal note are the same.
+func TestBulkCommitMatchesUpdate(t *testing.T) {
+	run := func(t *testing.T, bulk bool, move bool) (*importer.Result, string) {
+		if bulk {
+			old := importer.SetBulkLines(1)
+			t.Cleanup(func() { importer.SetBulkLines(old) })
+		}
+		db := catalogtest.OpenWith(t, catalogtest.Options{Command: "importer test", Now: func() time.Time { return clock }, Verify: true, CheckpointBytes: 1})
+		s := newStorage(t).
+			put("metadata/transaction_0-99.meta", txn(0, 99, "transaction_0-.0000/transaction.manifest")).
+			put("metadata/epoch_ending_0-0.meta", epoch(0, 0, "epoch_ending_0-.0000/epoch_ending.manifest"))
+		mustImport(t, db, s, importer.Options{Now: func() time.Time { return clock }})
+		s.put("metadata/transaction_0-3999999.meta", bigContent(40_000)).
+			put("metadata/transaction_9000000-9000099.meta", txn(9000000, 9000099, "transaction_9000000-.0000/transaction.manifest")+txn(0, 99, "transaction_0-.0000/transaction.manifest"))
+		if move {
+			s.move("epoch_ending_0-0.meta")
+		}
+		res := mustImport(t, db, s, importer.Options{Now: func() time.Time { return clock }})
+		var note string
+		if err := db.View(t.Context(), func(tx catalog.Tx) error {
+			if err := tx.StoredEntriesMatch(); err != nil {
+				t.Error(err)
+			}
+			return tx.Operations(func(op *catalog.Operation) bool { note = op.Note; return false })
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return res, note
+	}
+	for _, move := range []bool{false, true} {
+		t.Run(fmt.Sprintf("move=%v", move), func(t *testing.T) {
+			want, wnote := run(t, false, move)
+			got, gnote := run(t, true, move)
+			show := func(r *importer.Result) string {
+				return fmt.Sprintf("files %d lines %d entries %d duplicates %d added %d moved %d unchanged %d missing %q warnings %v digest %s -> %s generation %d",
+					r.Files, r.Lines, r.Entries, r.Duplicates, r.Added, r.Moved, r.Unchanged, r.Missing, r.Warnings, r.DigestBefore.Short(), r.DigestAfter.Short(), r.Generation)
+			}
+			if show(got) != show(want) || gnote != wnote {
+				t.Errorf("bulk:   %s, note %q\nupdate: %s, note %q", show(got), gnote, show(want), wnote)
+			}
+			if want.Duplicates == 0 || len(want.Warnings) == 0 {
+				t.Errorf("no duplicates or warnings to compare: %s", show(want))
+			}
+		})
+	}
+}

@@ -552,8 +552,19 @@ func (b *Batch) Commit(ctx context.Context, db catalog.DB) (*Result, error) {
 		return nil, r.probs.err()
 	}
 
+	update := func(fn func(catalog.WriteTx) error) (*catalog.Operation, error) {
+		return db.Update(ctx, catalog.KindImport, fn)
+	}
+	if bu, ok := db.(catalog.BulkUpdater); ok && b.lines >= bulkLines {
+		// Too large for one bbolt transaction's memory: written on a
+		// scratch copy of the catalog, committing as it goes, published
+		// whole (the same operation either way).
+		update = func(fn func(catalog.WriteTx) error) (*catalog.Operation, error) {
+			return bu.UpdateBulk(ctx, catalog.KindImport, func(tx catalog.BulkWriteTx) error { return fn(tx) })
+		}
+	}
 	var p *plan
-	op, err := db.Update(ctx, catalog.KindImport, func(tx catalog.WriteTx) error {
+	op, err := update(func(tx catalog.WriteTx) error {
 		var err error
 		if p, err = r.plan(tx, items, true); err != nil {
 			return err
@@ -563,20 +574,37 @@ func (b *Batch) Commit(ctx context.Context, db catalog.DB) (*Result, error) {
 		}
 		tx.SetInputs(r.opts.Source)
 		r.prog.report(PhaseCommit, 0, len(items))
+		var tally lineTally
 		for i, it := range items {
 			if i%256 == 0 {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
 			}
+			var also func([]aptos.Metadata)
+			if p.fromIndex && it.State == catalog.Live {
+				switch {
+				case p.actions[i] != actAdd:
+					it.forEachLine(func(m *aptos.Metadata) { tally.count(m) })
+				case it.sum == nil:
+					tally.add(it.lines)
+				default:
+					also = tally.add // as the big file is parsed again
+				}
+			}
 			switch p.actions[i] {
 			case actAdd:
 				if _, err := tx.PutFile(catalog.NewFile{Handle: it.Handle, Content: it.Content, State: it.State,
-					Source: it.Source, Lines: it.lines, LineBatches: it.lineBatches(nil), SHA256: it.sha}); err != nil {
+					Source: it.Source, Lines: it.lines, LineBatches: it.lineBatches(also), SHA256: it.sha}); err != nil {
 					return fmt.Errorf("import %s: %w", it.shown, err)
 				}
 			case actMove:
 				if err := tx.SetState(it.Handle, catalog.Moved); err != nil {
+					return fmt.Errorf("import %s: %w", it.shown, err)
+				}
+			}
+			if bt, ok := tx.(catalog.BulkWriteTx); ok {
+				if err := bt.Checkpoint(); err != nil {
 					return fmt.Errorf("import %s: %w", it.shown, err)
 				}
 			}
@@ -591,7 +619,13 @@ func (b *Batch) Commit(ctx context.Context, db catalog.DB) (*Result, error) {
 				return err
 			}
 		}
-		if p.added+p.moved > 0 {
+		if p.fromIndex {
+			p.duplicates = tally.lines - (tx.EntryCount() - p.entriesBefore)
+			if p.added > 0 {
+				p.warnings = spanGapWarnings(slices.Clone(p.txnsBefore), slices.Clone(p.epochsBefore),
+					append(p.txnsBefore, tally.txns...), append(p.epochsBefore, tally.epochs...))
+			}
+		} else if p.added+p.moved > 0 {
 			after, err := tx.View()
 			if err != nil {
 				return err
@@ -627,6 +661,12 @@ func (b *Batch) Commit(ctx context.Context, db catalog.DB) (*Result, error) {
 	res.DigestBefore, res.DigestAfter = op.DigestBefore, op.DigestAfter
 	return res, nil
 }
+
+// bulkLines is the number of lines read from which Commit writes with
+// catalog.BulkUpdater when the catalog has it (as compaction does from
+// compaction.DefaultBulkEntries entries): a batch this large held in one
+// bbolt transaction took most of an import's memory.
+var bulkLines = 200_000
 
 // checked is one file after checkFile.
 type checked struct {
@@ -918,8 +958,13 @@ type plan struct {
 	deleted                 []string // moved files the catalog deleted, same content
 	duplicates              int
 	entries                 int
-	before                  *aptos.View // the view before the import (full plans)
-	warnings                []Warning   // warnings that depend on the catalog
+	before                  *aptos.View // the view before the import (full plans, unless fromIndex)
+	// fromIndex: the import adds files and neither moves nor keeps moved
+	// any, so the view after is the view before and the added lines.
+	fromIndex                bool
+	entriesBefore            int
+	txnsBefore, epochsBefore []span
+	warnings                 []Warning // warnings that depend on the catalog
 }
 
 // plan compares the items with the catalog, adding conflicts to the
@@ -1028,8 +1073,61 @@ func (r *run) plan(tx catalog.Tx, items []*item, full bool) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	if p.moved == 0 && len(p.keptMoved) == 0 && len(p.deleted) == 0 {
+		// The view only grows by the added live files: the duplicate
+		// count and the gap warnings come from the entry index and the
+		// added lines' ranges as they are written (fromIndex), not from
+		// a map of every line and a second whole view.
+		p.fromIndex, p.entriesBefore = true, tx.EntryCount()
+		p.txnsBefore, p.epochsBefore = viewSpans(v)
+		return p, nil
+	}
 	p.before, p.duplicates = v, countDuplicates(v, items)
 	return p, nil
+}
+
+// viewSpans returns the transaction and epoch-ending ranges of v.
+func viewSpans(v *aptos.View) (txns, epochs []span) {
+	txns = make([]span, len(v.Transactions))
+	for i, t := range v.Transactions {
+		txns[i] = span{t.FirstVersion, t.LastVersion}
+	}
+	epochs = make([]span, len(v.EpochEndings))
+	for i, e := range v.EpochEndings {
+		epochs[i] = span{e.FirstEpoch, e.LastEpoch}
+	}
+	return txns, epochs
+}
+
+// lineTally counts the live entry lines an import writes or holds and
+// notes the ranges of those it adds (a plan fromIndex).
+type lineTally struct {
+	lines        int    // entry lines of the live items
+	txns, epochs []span // ranges of the added live lines
+}
+
+func (t *lineTally) count(m *aptos.Metadata) bool {
+	switch m.Kind {
+	case aptos.KindTransaction, aptos.KindEpochEnding, aptos.KindStateSnapshot:
+		t.lines++
+		return true
+	}
+	return false
+}
+
+func (t *lineTally) add(lines []aptos.Metadata) {
+	for i := range lines {
+		m := &lines[i]
+		if !t.count(m) {
+			continue
+		}
+		switch m.Kind {
+		case aptos.KindTransaction:
+			t.txns = append(t.txns, span{m.Transaction.FirstVersion, m.Transaction.LastVersion})
+		case aptos.KindEpochEnding:
+			t.epochs = append(t.epochs, span{m.EpochEnding.FirstEpoch, m.EpochEnding.LastEpoch})
+		}
+	}
 }
 
 // orUnknown returns provenance s for a message: without the stat
