@@ -103,11 +103,16 @@ func TestFailpoints(t *testing.T) {
 		put("metadata/identity.meta", identity(3)).
 		put("metadata/transaction_0-9.meta", txn(0, 9, "t0/m")).
 		put("metadata_backup/transaction_0-4.meta", txn(0, 4, "t0old/m"))
-	for _, point := range []string{"import.after-read", "import.after-validate", "import.after-put", "import.before-commit", "import.after-commit"} {
+	// bulk: the commit runs with catalog.BulkUpdater (a batch of at
+	// least importer.SetBulkLines lines), on a scratch copy published by
+	// a rename.
+	for _, point := range []string{"import.after-read", "import.after-validate", "import.after-put", "import.before-commit", "import.after-commit",
+		"bulk:import.after-put", "bulk:import.before-commit", "bulk:import.before-publish", "bulk:import.after-commit"} {
 		t.Run(point, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "catalog.db")
 			cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestFailpoints$", "-test.count=1")
-			cmd.Env = append(os.Environ(), failpoint.EnvVar+"="+point, "IMPORTER_TEST_STORAGE="+s.dir, "IMPORTER_TEST_CATALOG="+path)
+			point, bulk := strings.CutPrefix(point, "bulk:")
+			cmd.Env = append(os.Environ(), failpoint.EnvVar+"="+point, "IMPORTER_TEST_STORAGE="+s.dir, "IMPORTER_TEST_CATALOG="+path, fmt.Sprintf("IMPORTER_TEST_BULK=%v", bulk))
 			out, err := cmd.CombinedOutput()
 			var exit *exec.ExitError
 			if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
@@ -148,6 +153,9 @@ func failpointChild(dir, path string) {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
+	}
+	if os.Getenv("IMPORTER_TEST_BULK") == "true" {
+		importer.SetBulkLines(1)
 	}
 	src, err := storage.NewLocal(dir)
 	if err == nil {
