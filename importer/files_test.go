@@ -104,7 +104,7 @@ func TestFailpoints(t *testing.T) {
 		put("metadata/transaction_0-9.meta", txn(0, 9, "t0/m")).
 		put("metadata_backup/transaction_0-4.meta", txn(0, 4, "t0old/m"))
 	// bulk: the commit runs with catalog.BulkUpdater (a batch of at
-	// least importer.SetBulkLines lines), on a scratch copy published by
+	// least the lines SetBulkLines sets), on a scratch copy published by
 	// a rename.
 	for _, point := range []string{"import.after-read", "import.after-validate", "import.after-put", "import.before-commit", "import.after-commit",
 		"bulk:import.after-put", "bulk:import.before-commit", "bulk:import.before-publish", "bulk:import.after-commit"} {
