@@ -246,6 +246,15 @@ func Scheme(location string) string {
 	return scheme
 }
 
+// backendScheme is the scheme whose backend serves location: its URL
+// scheme, or FileScheme for a plain path.
+func backendScheme(location string) string {
+	if scheme := Scheme(location); scheme != "" {
+		return scheme
+	}
+	return FileScheme
+}
+
 // FileScheme is the scheme of the backend that opens plain file paths
 // (package boltstore registers it): Open hands it every location without
 // a URL scheme, as given, and "file://PATH" locations too.
@@ -263,10 +272,7 @@ const FileScheme = "file"
 // ErrSchema for one a newer metactl wrote.
 func Open(ctx context.Context, location string, opts *Options) (DB, error) {
 	o := opts.WithDefaults()
-	scheme := Scheme(location)
-	if scheme == "" {
-		scheme = FileScheme
-	}
+	scheme := backendScheme(location)
 	backendsMu.RLock()
 	open := backends[scheme]
 	backendsMu.RUnlock()
@@ -335,10 +341,7 @@ func Create(ctx context.Context, location string, opts *Options, kind Kind, fn f
 	if o.ReadOnly {
 		return nil, ErrReadOnly
 	}
-	scheme := Scheme(location)
-	if scheme == "" {
-		scheme = FileScheme
-	}
+	scheme := backendScheme(location)
 	backendsMu.RLock()
 	create := creators[scheme]
 	backendsMu.RUnlock()

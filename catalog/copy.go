@@ -56,10 +56,7 @@ func RegisterLoad(scheme string, load LoadFunc) {
 // Load.
 func Load(ctx context.Context, location, path string, opts *Options) (uint64, error) {
 	o := opts.WithDefaults()
-	scheme := Scheme(location)
-	if scheme == "" {
-		scheme = FileScheme
-	}
+	scheme := backendScheme(location)
 	backendsMu.RLock()
 	load := loaders[scheme]
 	backendsMu.RUnlock()

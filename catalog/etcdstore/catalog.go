@@ -359,23 +359,21 @@ func (s *Store) txn(ctx context.Context, l *Lock, what string, cmps []clientv3.C
 
 func (s *Store) txnRev(ctx context.Context, l *Lock, what string, cmps []clientv3.Cmp, ops []clientv3.Op) (int64, error) {
 	cmps = append(cmps, l.owner())
-	var err error
 	var resp *clientv3.TxnResponse
-	for attempt, wait := 0, 100*time.Millisecond; attempt < 8; attempt, wait = attempt+1, min(2*wait, 2*time.Second) {
-		rctx, cancel := s.request(ctx)
+	send := func(rctx context.Context) (err error) {
 		resp, err = s.cli.Txn(rctx).If(cmps...).Then(ops...).Commit()
+		return err
+	}
+	var err error
+	if len(cmps) > 1 {
+		// A compare-and-swap is not retried blindly: it may have
+		// succeeded; the caller reads the current key again.
+		rctx, cancel := s.request(ctx)
+		err = send(rctx)
 		cancel()
-		if err == nil || ctx.Err() != nil || !transient(err) || len(cmps) > 1 {
-			// A compare-and-swap is not retried blindly: it may have
-			// succeeded; the caller reads the current key again.
-			break
-		}
-		// A leader election or an overloaded member: the batch (a put
-		// of staged keys, a fold) is idempotent, so try again.
-		select {
-		case <-ctx.Done():
-		case <-time.After(wait):
-		}
+	} else {
+		// A batch (a put of staged keys, a fold) is idempotent.
+		err = s.retry(ctx, send)
 	}
 	if err != nil {
 		return 0, s.etcdErr(ctx, what, err)

@@ -176,12 +176,11 @@ func transient(err error) bool {
 // timeout, again while the cluster elects a leader or a member goes away
 // (up to 8 tries, backing off from 100 ms to 2 s).
 func (s *Store) retry(ctx context.Context, req func(context.Context) error) error {
-	var err error
-	for attempt, wait := 0, 100*time.Millisecond; attempt < 8; attempt, wait = attempt+1, min(2*wait, 2*time.Second) {
+	for attempt, wait := 1, 100*time.Millisecond; ; attempt, wait = attempt+1, min(2*wait, 2*time.Second) {
 		rctx, cancel := s.request(ctx)
-		err = req(rctx)
+		err := req(rctx)
 		cancel()
-		if err == nil || ctx.Err() != nil || !transient(err) {
+		if err == nil || ctx.Err() != nil || !transient(err) || attempt == 8 {
 			return err
 		}
 		select {
@@ -190,7 +189,6 @@ func (s *Store) retry(ctx context.Context, req func(context.Context) error) erro
 		case <-time.After(wait):
 		}
 	}
-	return err
 }
 
 // Summary holds the small answers about one generation, so that status
