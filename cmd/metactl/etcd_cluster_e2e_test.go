@@ -505,19 +505,7 @@ func clusterMemberKills(t *testing.T, c *debianCluster) {
 // after-state and verifies, and the next writer collects what the dead one
 // left and completes the operation.
 func clusterWriterKills(t *testing.T, c *debianCluster) {
-	base := t.TempDir()
-	storage := filepath.Join(base, "storage")
-	for e := uint64(0); e < 6; e++ {
-		addEpoch(t, storage, e)
-	}
-	now := []string{"METACTL_NOW=1700000000"}
-	seed := asFile(filepath.Join(base, "seed.db"))
-	must(t, seed, now, "import", "--local-fs-dir", storage)
-	must(t, seed, now, "compact", "--epoch-ending-file-compact-factor", "2")
-	for e := uint64(6); e < 9; e++ {
-		addEpoch(t, storage, e)
-	}
-	now = []string{"METACTL_NOW=1700100000"}
+	storage, seed, now := writerKillSeed(t)
 	// Small transactions, so that every write is staged; a dead writer's
 	// lease lapses after 1s.
 	const q = "?lease-ttl=1s&value-size=4096&txn-ops=16&txn-bytes=16384&grace=0s"

@@ -167,19 +167,7 @@ func TestEtcdCrashAtEveryFailpoint(t *testing.T) {
 	if s := os.Getenv("METACTL_CRASH_ROUNDS"); s != "" {
 		fmt.Sscan(s, &rounds)
 	}
-	base := t.TempDir()
-	storage := filepath.Join(base, "storage")
-	for e := uint64(0); e < 6; e++ {
-		addEpoch(t, storage, e)
-	}
-	now := []string{"METACTL_NOW=1700000000"}
-	seed := asFile(filepath.Join(base, "seed.db"))
-	must(t, seed, now, "import", "--local-fs-dir", storage)
-	must(t, seed, now, "compact", "--epoch-ending-file-compact-factor", "2")
-	for e := uint64(6); e < 9; e++ {
-		addEpoch(t, storage, e)
-	}
-	now = []string{"METACTL_NOW=1700100000"}
+	storage, seed, now := writerKillSeed(t)
 	points := []string{"etcd.before-keys", "etcd.after-chunk@3", "etcd.before-cas", "etcd.after-cas", "etcd.after-fold@2"}
 	ops := []struct {
 		name string
@@ -467,4 +455,24 @@ func TestEtcdMemberLoss(t *testing.T) {
 		t.Logf("%v with every member down: exit %d after %s: %s", args, r.code, took.Round(100*time.Millisecond), strings.TrimSpace(r.stderr))
 	}
 	fmt.Printf("etcd member loss: compaction with the leader of 3 members killed (SIGKILL) %s; the killed member restarted and served the same generation; all killed: exit 1 naming the endpoints\n", strings.SplitN(outcome, ":", 2)[0])
+}
+
+// writerKillSeed makes the starting point of the writer-kill tests: a
+// file catalog of 6 epochs, compacted (seed), and a storage that has 3
+// epochs more, for the killed import to add; now is the clock of the
+// writes that follow.
+func writerKillSeed(t *testing.T) (storage, seed string, now []string) {
+	base := t.TempDir()
+	storage = filepath.Join(base, "storage")
+	for e := uint64(0); e < 6; e++ {
+		addEpoch(t, storage, e)
+	}
+	first := []string{"METACTL_NOW=1700000000"}
+	seed = asFile(filepath.Join(base, "seed.db"))
+	must(t, seed, first, "import", "--local-fs-dir", storage)
+	must(t, seed, first, "compact", "--epoch-ending-file-compact-factor", "2")
+	for e := uint64(6); e < 9; e++ {
+		addEpoch(t, storage, e)
+	}
+	return storage, seed, []string{"METACTL_NOW=1700100000"}
 }
