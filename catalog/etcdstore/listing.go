@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/metactl/metactl/catalog"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -52,20 +55,182 @@ func encodeShard(handles []string) []byte {
 
 // decodeShard returns the handles a shard value holds.
 func (s *Store) decodeShard(rel string, v []byte) ([]string, error) {
+	var d shardDecoder
+	return d.decode(s, rel, v)
+}
+
+// shardDecoder inflates listing shards with one flate reader and one
+// buffer, reused from shard to shard: a new reader per shard allocates
+// its window every time, which cost about as much as the inflating.
+type shardDecoder struct {
+	r   io.ReadCloser
+	src bytes.Reader
+	buf bytes.Buffer
+}
+
+// decode returns the handles of the shard value v of key rel, in handle
+// order; they share one string, the shard's.
+func (d *shardDecoder) decode(s *Store, rel string, v []byte) ([]string, error) {
 	if len(v) == 0 || v[0] != tagListing {
 		return nil, fmt.Errorf("read %s: listing key %s: unknown value tag: %w", s.URL(), rel, catalog.ErrCorrupt)
 	}
-	raw, err := io.ReadAll(flate.NewReader(bytes.NewReader(v[1:])))
-	if err != nil {
+	d.src.Reset(v[1:])
+	if d.r == nil {
+		d.r = flate.NewReader(&d.src)
+	} else if err := d.r.(flate.Resetter).Reset(&d.src, nil); err != nil {
 		return nil, fmt.Errorf("read %s: listing key %s: %w: %v", s.URL(), rel, catalog.ErrCorrupt, err)
 	}
+	d.buf.Reset()
+	if _, err := d.buf.ReadFrom(d.r); err != nil {
+		return nil, fmt.Errorf("read %s: listing key %s: %w: %v", s.URL(), rel, catalog.ErrCorrupt, err)
+	}
+	raw := d.buf.String()
 	if len(raw) == 0 {
 		return nil, nil
 	}
 	if raw[len(raw)-1] != '\n' {
 		return nil, fmt.Errorf("read %s: listing key %s: truncated: %w", s.URL(), rel, catalog.ErrCorrupt)
 	}
-	return strings.Split(string(raw[:len(raw)-1]), "\n"), nil
+	hs := strings.Split(raw[:len(raw)-1], "\n")
+	if !slices.IsSorted(hs) {
+		// Every writer sorts a shard; a reader does not rely on it.
+		slices.Sort(hs)
+	}
+	return hs, nil
+}
+
+// decodeShards decodes the listing shards vals (of keys rels) on up to
+// GOMAXPROCS goroutines: inflating is most of a listing's work.
+func (s *Store) decodeShards(rels []string, vals [][]byte) ([][]string, error) {
+	out := make([][]string, len(vals))
+	workers := min(runtime.GOMAXPROCS(0), 8, len(vals))
+	errs := make([]error, workers)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var d shardDecoder
+			for i := int(next.Add(1) - 1); i < len(vals); i = int(next.Add(1) - 1) {
+				hs, err := d.decode(s, rels[i], vals[i])
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				out[i] = hs
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// mergeSorted calls fn with every string of the sorted lists ls, in
+// order. The lists are cut at a few splitters into key ranges, merged on
+// a goroutine each, and the ranges handed to fn one after the other.
+// ls is consumed.
+func mergeSorted(ls [][]string, fn func(string) error) error {
+	n := 0
+	for _, l := range ls {
+		n += len(l)
+	}
+	parts := min(runtime.GOMAXPROCS(0), 8)
+	if n < 4096 {
+		parts = 1
+	}
+	// Splitters: quantiles of a sample taken evenly from every list.
+	var sample []string
+	for _, l := range ls {
+		for j := 1; j < 4*parts; j++ {
+			if i := len(l) * j / (4 * parts); i < len(l) {
+				sample = append(sample, l[i])
+			}
+		}
+	}
+	slices.Sort(sample)
+	var cuts []string
+	for j := 1; j < parts && len(sample) > 0; j++ {
+		cuts = append(cuts, sample[len(sample)*j/parts])
+	}
+	// Part j holds the strings in [cuts[j-1], cuts[j]).
+	out := make([][]string, len(cuts)+1)
+	var wg sync.WaitGroup
+	for j := range out {
+		sub := make([][]string, len(ls))
+		size := 0
+		for i, l := range ls {
+			lo, hi := 0, len(l)
+			if j > 0 {
+				lo, _ = slices.BinarySearch(l, cuts[j-1])
+			}
+			if j < len(cuts) {
+				hi, _ = slices.BinarySearch(l, cuts[j])
+			}
+			sub[i] = l[lo:hi]
+			size += hi - lo
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[j] = make([]string, 0, size)
+			mergeTree(sub, func(h string) { out[j] = append(out[j], h) })
+		}()
+	}
+	wg.Wait()
+	for _, part := range out {
+		for _, h := range part {
+			if err := fn(h); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// mergeTree calls fn with every string of the sorted lists ls in order,
+// through a tree of losers: one comparison per level, log2(len(ls)) a
+// string. ls is consumed.
+func mergeTree(ls [][]string, fn func(string)) {
+	k := len(ls)
+	if k == 0 {
+		return
+	}
+	less := func(a, b int) bool { // an exhausted list comes last
+		return len(ls[a]) > 0 && (len(ls[b]) == 0 || ls[a][0] < ls[b][0])
+	}
+	// tree[0] is the winner; tree[1:] the losers of the inner nodes, the
+	// leaves (the lists) being the nodes k..2k-1.
+	tree := make([]int, k)
+	win := make([]int, 2*k)
+	for i := range k {
+		win[k+i] = i
+	}
+	for n := k - 1; n >= 1; n-- {
+		a, b := win[2*n], win[2*n+1]
+		if less(b, a) {
+			a, b = b, a
+		}
+		win[n], tree[n] = a, b
+	}
+	tree[0] = win[1]
+	if k == 1 {
+		tree[0] = 0
+	}
+	for w := tree[0]; len(ls[w]) > 0; tree[0] = w {
+		fn(ls[w][0])
+		ls[w] = ls[w][1:]
+		for n := (w + k) / 2; n >= 1; n /= 2 {
+			if less(tree[n], w) {
+				tree[n], w = w, tree[n]
+			}
+		}
+	}
 }
 
 // listingOps returns the ops that bring the listing from base's to the
@@ -199,22 +364,21 @@ func (tx *lazyTx) LiveHandles(fn func(handle string) error) error {
 	if tx.snap.Legacy != nil || tx.copy != nil || tx.snap.Current.Listing != listShards {
 		return catalog.LiveHandlesOf(tx.ForEachFile, fn)
 	}
-	var all []string
+	var rels []string
+	var vals [][]byte
 	err := tx.s.iterate(tx.ctx, tx.snap, relList, prefixEnd(relList), func(rel string, v []byte) error {
-		hs, err := tx.s.decodeShard(rel, v)
-		all = append(all, hs...)
-		return err
+		rels, vals = append(rels, rel), append(vals, v)
+		return nil
 	})
 	if err != nil {
 		return err
 	}
-	slices.Sort(all)
-	for _, h := range all {
-		if err := fn(h); err != nil {
-			return err
-		}
+	shards, err := tx.s.decodeShards(rels, vals)
+	if err != nil {
+		return err
 	}
-	return nil
+	// Each shard is sorted: merge them.
+	return mergeSorted(shards, fn)
 }
 
 // listingKeys returns the listing keys there are at sn's revision.

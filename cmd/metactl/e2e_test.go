@@ -78,6 +78,9 @@ func TestMain(m *testing.M) {
 type result struct {
 	stdout, stderr string
 	code           int
+	// took is the process's run, from its start to its exit: what the
+	// benchmarks report (not the checks of its output after it).
+	took time.Duration
 }
 
 func (r result) String() string {
@@ -102,7 +105,9 @@ func metactlIn(t testing.TB, dir, catalogPath string, env []string, args ...stri
 	cmd.Env = append(cmd.Env, env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
+	start := time.Now()
 	err := cmd.Run()
+	took := time.Since(start)
 	code := 0
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
@@ -113,7 +118,7 @@ func metactlIn(t testing.TB, dir, catalogPath string, env []string, args ...stri
 	for _, f := range textFaults(out.String(), errb.String()) {
 		t.Errorf("metactl %q printed a faulty text: %s", args, f)
 	}
-	return result{out.String(), errb.String(), code}
+	return result{out.String(), errb.String(), code, took}
 }
 
 // must runs metactl and fails the test unless it exits 0.
