@@ -105,14 +105,19 @@ func TestFailpoints(t *testing.T) {
 		put("metadata_backup/transaction_0-4.meta", txn(0, 4, "t0old/m"))
 	// bulk: the commit runs with catalog.BulkUpdater (a batch of at
 	// least the lines SetBulkLines sets), on a scratch copy published by
-	// a rename.
+	// a rename. spool: every file read is spooled beside the catalog
+	// (SetSpoolBytes(0)), read back at the commit, which is then bulk.
 	for _, point := range []string{"import.after-read", "import.after-validate", "import.after-put", "import.before-commit", "import.after-commit",
-		"bulk:import.after-put", "bulk:import.before-commit", "bulk:import.before-publish", "bulk:import.after-commit"} {
+		"bulk:import.after-put", "bulk:import.before-commit", "bulk:import.before-publish", "bulk:import.after-commit",
+		"spool:import.after-read", "spool:import.after-validate", "spool:import.after-put", "spool:import.before-commit", "spool:import.before-publish", "spool:import.after-commit"} {
 		t.Run(point, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "catalog.db")
 			cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestFailpoints$", "-test.count=1")
-			point, bulk := strings.CutPrefix(point, "bulk:")
-			cmd.Env = append(os.Environ(), failpoint.EnvVar+"="+point, "IMPORTER_TEST_STORAGE="+s.dir, "IMPORTER_TEST_CATALOG="+path, fmt.Sprintf("IMPORTER_TEST_BULK=%v", bulk))
+			mode, point, ok := strings.Cut(point, ":")
+			if !ok {
+				mode, point = "", mode
+			}
+			cmd.Env = append(os.Environ(), failpoint.EnvVar+"="+point, "IMPORTER_TEST_STORAGE="+s.dir, "IMPORTER_TEST_CATALOG="+path, "IMPORTER_TEST_MODE="+mode)
 			out, err := cmd.CombinedOutput()
 			var exit *exec.ExitError
 			if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
@@ -132,6 +137,17 @@ func TestFailpoints(t *testing.T) {
 			}
 			if g := catalogtest.Generation(t, db); g != wantGen {
 				t.Errorf("generation %d, want %d", g, wantGen)
+			}
+			// Nothing left beside the catalog: the spool was unlinked
+			// when made, the scratch copy removed by this open.
+			ents, err := os.ReadDir(filepath.Dir(path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range ents {
+				if n := e.Name(); n != "catalog.db" && n != "catalog.db.lock" {
+					t.Errorf("left beside the catalog: %s", n)
+				}
 			}
 			// The import can run again and completes the sync.
 			res := mustImport(t, db, s, importer.Options{})
@@ -154,12 +170,17 @@ func failpointChild(dir, path string) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	if os.Getenv("IMPORTER_TEST_BULK") == "true" {
+	opts := importer.Options{Source: "local-fs:" + dir}
+	switch os.Getenv("IMPORTER_TEST_MODE") {
+	case "bulk":
 		importer.SetBulkLines(1)
+	case "spool":
+		importer.SetSpoolBytes(0)
+		opts.SpoolDir = filepath.Dir(path)
 	}
 	src, err := storage.NewLocal(dir)
 	if err == nil {
-		_, err = importer.FromStorage(ctx, db, src, importer.Options{Source: "local-fs:" + dir})
+		_, err = importer.FromStorage(ctx, db, src, opts)
 	}
 	fmt.Fprintln(os.Stderr, "import was not killed:", err)
 	os.Exit(2)

@@ -90,6 +90,11 @@ type Options struct {
 	// FreshFor is how recently an InProgress file was modified; zero means
 	// DefaultFreshFor.
 	FreshFor time.Duration
+	// SpoolDir is where [Read] spools the files it read past what a Batch
+	// holds in memory (an unlinked temporary file: see spool.go); "" means
+	// the system's temporary folder. Give the catalog's folder: a
+	// temporary folder in memory (tmpfs) would hold the spool in memory.
+	SpoolDir string
 }
 
 func (o Options) now() time.Time {
@@ -194,6 +199,7 @@ func FromStorage(ctx context.Context, db catalog.DB, src storage.Source, opts Op
 	if err != nil {
 		return nil, err
 	}
+	defer b.Close()
 	return b.Commit(ctx, db)
 }
 
@@ -201,7 +207,10 @@ func FromStorage(ctx context.Context, db catalog.DB, src storage.Source, opts Op
 // and parses and validates every line, without the catalog: nothing here
 // takes a catalog lock, so it may take as long as the source needs while
 // readers and writers of the catalog go on. The returned Batch holds what
-// was read; [Batch.Commit] writes it.
+// was read; [Batch.Commit] writes it. Past 32 MiB of files read, the
+// rest go to a spool file in Options.SpoolDir, read back one at a time by
+// Commit (spool.go), so memory does not grow with the source; call
+// [Batch.Close] when done with the Batch.
 //
 // A source that cannot be listed or read (a failing command, a permission
 // error, a file gone between listing and reading) gives an error. Bad
@@ -238,13 +247,20 @@ func Read(ctx context.Context, src storage.Source, opts Options) (*Batch, error)
 		problem error // a Problem reason, or a *strayError
 	}
 	results := make([]readResult, len(reads))
+	r.spooler = &spooler{dir: opts.SpoolDir}
 	r.prog.report(PhaseRead, 0, len(reads))
 	err = forEach(ctx, len(reads), opts.Concurrency, func(ctx context.Context, i int) error {
-		var err error
-		results[i].checked, results[i].problem, err = r.readOne(ctx, read, reads[i])
+		c, problem, err := r.readOne(ctx, read, reads[i])
+		if err == nil {
+			// Held, or spooled once validated: the batch's memory is
+			// bounded whatever the source's size.
+			err = r.spooler.keep(r, c.it)
+		}
+		results[i].checked, results[i].problem = c, problem
 		return err
 	}, func(done int) { r.prog.report(PhaseRead, done, len(reads)) })
 	if err != nil {
+		r.spooler.sp.close()
 		if cerr := ctx.Err(); cerr != nil {
 			return nil, fmt.Errorf("import: %w", cerr)
 		}
@@ -276,6 +292,7 @@ func Read(ctx context.Context, src storage.Source, opts Options) (*Batch, error)
 	r.prog.report(PhaseValidate, len(out), len(out))
 	b := r.finish(r.collect(out), len(out)-known)
 	b.known = known
+	b.spool = r.spooler.sp
 	return b, nil
 }
 
@@ -411,6 +428,29 @@ type Batch struct {
 	// check, if set, runs in the write transaction after every change and
 	// aborts it by returning an error (an archive's header check).
 	check func(tx catalog.Tx) error
+	// spool holds the content of the files Read spooled, or is nil.
+	spool *spool
+}
+
+// ReadBack returns the size of the largest file Commit reads back whole
+// from the batch's spool (0 if it spooled nothing): what Commit needs in
+// memory beyond what the batch holds, for a caller that sets a memory
+// limit around it.
+func (b *Batch) ReadBack() int64 {
+	if b.r.spooler == nil {
+		return 0
+	}
+	return int64(b.r.spooler.largest)
+}
+
+// Close releases what the batch holds outside memory (the spool file of a
+// large Read). Commit cannot be called after it. Close may be called more
+// than once, and on a nil Batch.
+func (b *Batch) Close() {
+	if b != nil && b.spool != nil {
+		b.spool.close()
+		b.spool = nil
+	}
 }
 
 // Warnings returns the warnings found while reading and validating, sorted
@@ -447,7 +487,7 @@ func (r *run) finish(items []*item, files int) *Batch {
 	for _, it := range items {
 		b.lines += it.lineCount
 	}
-	b.warnings = fileWarnings(items, r.skipped, r.opts.now())
+	b.warnings = fileWarnings(items, r.skipped, r.now)
 	b.items = r.merge(items)
 	r.checkIdentities(b.items)
 	failpoint.Hit("import.after-validate")
@@ -466,6 +506,8 @@ type run struct {
 	skipped     []stray         // stray entries
 	firstID     *idLine         // the first Identity line (checkIdentities)
 	firstIn     string          // and the file it is in
+	now         time.Time       // Options.Now, read once, for the warnings
+	spooler     *spooler        // Read's: the files spooled, if any
 }
 
 // stray is an entry that was not imported, and why.
@@ -483,7 +525,7 @@ func (r *run) clone() *run {
 }
 
 func newRun(opts Options) *run {
-	return &run{opts: opts, prog: reporter{fn: opts.Progress}, probs: problems{max: opts.MaxProblems}}
+	return &run{opts: opts, prog: reporter{fn: opts.Progress}, probs: problems{max: opts.MaxProblems}, now: opts.now()}
 }
 
 // stray skips a stray entry, or records it as a Problem with Strict.
@@ -511,6 +553,15 @@ type item struct {
 	// kept: parsed again a batch at a time when needed (forEachLine,
 	// lineBatches).
 	sum *lineSummary
+	// spool, if not nil, holds the file's content (size bytes at off):
+	// Read spooled it (spool.go), and Content and lines are nil. warns
+	// are then its warnings and entryLines its lines that are entries,
+	// computed before its content was dropped.
+	spool      *spool
+	off        int64
+	size       int
+	warns      []Warning
+	entryLines int
 }
 
 // idLine is an Identity line of a file.
@@ -555,7 +606,7 @@ func (b *Batch) Commit(ctx context.Context, db catalog.DB) (*Result, error) {
 	update := func(fn func(catalog.WriteTx) error) (*catalog.Operation, error) {
 		return db.Update(ctx, catalog.KindImport, fn)
 	}
-	if bu, ok := db.(catalog.BulkUpdater); ok && b.lines >= bulkLines {
+	if bu, ok := db.(catalog.BulkUpdater); ok && (b.lines >= bulkLines || b.spool != nil) {
 		// Too large for one bbolt transaction's memory: written on a
 		// scratch copy of the catalog, committing as it goes, published
 		// whole (the same operation either way).
@@ -584,18 +635,28 @@ func (b *Batch) Commit(ctx context.Context, db catalog.DB) (*Result, error) {
 			var also func([]aptos.Metadata)
 			if p.fromIndex && it.State == catalog.Live {
 				switch {
+				case p.actions[i] != actAdd && it.spool != nil:
+					tally.lines += it.entryLines
 				case p.actions[i] != actAdd:
-					it.forEachLine(func(m *aptos.Metadata) { tally.count(m) })
-				case it.sum == nil:
+					if err := it.forEachLine(func(m *aptos.Metadata) { tally.count(m) }); err != nil {
+						return err
+					}
+				case it.sum == nil && it.spool == nil:
 					tally.add(it.lines)
 				default:
-					also = tally.add // as the big file is parsed again
+					also = tally.add // as the big or spooled file is parsed again
 				}
 			}
 			switch p.actions[i] {
 			case actAdd:
-				if _, err := tx.PutFile(catalog.NewFile{Handle: it.Handle, Content: it.Content, State: it.State,
-					Source: it.Source, Lines: it.lines, LineBatches: it.lineBatches(also), SHA256: it.sha}); err != nil {
+				// A spooled file is read back now, and dropped once
+				// written (the checkpoint below commits it).
+				content, err := it.content()
+				if err != nil {
+					return err
+				}
+				if _, err := tx.PutFile(catalog.NewFile{Handle: it.Handle, Content: content, State: it.State,
+					Source: it.Source, Lines: it.lines, LineBatches: it.lineBatches(content, also), SHA256: it.sha}); err != nil {
 					return fmt.Errorf("import %s: %w", it.shown, err)
 				}
 			case actMove:
@@ -828,14 +889,14 @@ func (s *lineSummary) note(line int, m *aptos.Metadata) {
 	}
 }
 
-// lineBatches returns a NewFile.LineBatches for a big item (nil for
-// others, whose lines are kept): its content parsed lineBatch lines at a
-// time into one reused slice, each batch also given to also, if not nil.
-func (it *item) lineBatches(also func([]aptos.Metadata)) func(fn func([]aptos.Metadata) error) error {
-	if it.sum == nil {
+// lineBatches returns a NewFile.LineBatches for a big or spooled item
+// (nil for others, whose lines are kept): content, its bytes, parsed
+// lineBatch lines at a time into one reused slice, each batch also given
+// to also, if not nil.
+func (it *item) lineBatches(content []byte, also func([]aptos.Metadata)) func(fn func([]aptos.Metadata) error) error {
+	if it.sum == nil && it.spool == nil {
 		return nil
 	}
-	content := it.Content
 	return func(fn func([]aptos.Metadata) error) error {
 		batch := make([]aptos.Metadata, 0, lineBatch)
 		put := func() error {
@@ -869,20 +930,26 @@ func (it *item) lineBatches(also func([]aptos.Metadata)) func(fn func([]aptos.Me
 const lineBatch = 4096
 
 // forEachLine calls fn with the entry of every line of it that parses,
-// in order: its kept lines, or those of a big file parsed one at a time
-// (m is then valid only during the call).
-func (it *item) forEachLine(fn func(m *aptos.Metadata)) {
-	if it.sum == nil {
+// in order: its kept lines, or those of a big or spooled file parsed one
+// at a time (m is then valid only during the call). It fails only if a
+// spooled file cannot be read back.
+func (it *item) forEachLine(fn func(m *aptos.Metadata)) error {
+	if it.sum == nil && it.spool == nil {
 		for i := range it.lines {
 			fn(&it.lines[i])
 		}
-		return
+		return nil
 	}
-	for line := range aptos.Lines(it.Content) {
+	content, err := it.content()
+	if err != nil {
+		return err
+	}
+	for line := range aptos.Lines(content) {
 		if m, err := aptos.ParseLine(line); err == nil {
 			fn(&m)
 		}
 	}
+	return nil
 }
 
 // countBad counts the lines of content that fail to parse or validate,
@@ -1082,7 +1149,10 @@ func (r *run) plan(tx catalog.Tx, items []*item, full bool) (*plan, error) {
 		p.txnsBefore, p.epochsBefore = viewSpans(v)
 		return p, nil
 	}
-	p.before, p.duplicates = v, countDuplicates(v, items)
+	p.before = v
+	if p.duplicates, err = countDuplicates(v, items); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -1166,7 +1236,7 @@ func keyOf(m *aptos.Metadata) (entryKey, bool) {
 // countDuplicates counts the entry lines of the live items whose entry is
 // in the view v (the catalog's before the import) already or came earlier
 // in the source.
-func countDuplicates(v *aptos.View, items []*item) int {
+func countDuplicates(v *aptos.View, items []*item) (int, error) {
 	seen := make(map[entryKey]struct{}, v.Len())
 	v.ForEachEntry(func(m *aptos.Metadata) {
 		k, _ := keyOf(m)
@@ -1177,7 +1247,7 @@ func countDuplicates(v *aptos.View, items []*item) int {
 		if it.State != catalog.Live {
 			continue
 		}
-		it.forEachLine(func(m *aptos.Metadata) {
+		if err := it.forEachLine(func(m *aptos.Metadata) {
 			k, ok := keyOf(m)
 			if !ok {
 				return
@@ -1187,9 +1257,11 @@ func countDuplicates(v *aptos.View, items []*item) int {
 				return
 			}
 			seen[k] = struct{}{}
-		})
+		}); err != nil {
+			return 0, err
+		}
 	}
-	return n
+	return n, nil
 }
 
 // journalNote is an import's journal note. Both paths (Commit and the

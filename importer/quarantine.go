@@ -25,7 +25,7 @@ type quarantined struct {
 	shown  string
 	state  catalog.State
 	err    string
-	data   []byte
+	it     *item // the file's item, if it could be read: its content (item.content)
 	source string
 }
 
@@ -46,7 +46,7 @@ func problemsText(ps []Problem) string {
 func (r *run) setAside(shown, name string, state catalog.State, it *item, ps []Problem) {
 	q := &quarantined{handle: aptos.LiveHandle(name), shown: shown, state: state, err: problemsText(ps), source: r.opts.Source}
 	if it != nil {
-		q.data, q.source = it.Content, it.Source
+		q.it, q.source = it, it.Source
 	}
 	r.aside = append(r.aside, q)
 }
@@ -63,7 +63,14 @@ func (r *run) writeQuarantine(tx catalog.WriteTx, items []*item, p *plan, res *R
 	aside := make(map[string]bool, len(r.aside))
 	for _, q := range r.aside {
 		listed[q.handle], aside[q.handle] = true, true
-		if err := tx.Quarantine(catalog.QuarantinedFile{Handle: q.handle, State: q.state, Error: q.err, Content: q.data, Source: q.source}); err != nil {
+		var data []byte
+		if q.it != nil {
+			var err error
+			if data, err = q.it.content(); err != nil { // read back if spooled
+				return err
+			}
+		}
+		if err := tx.Quarantine(catalog.QuarantinedFile{Handle: q.handle, State: q.state, Error: q.err, Content: data, Source: q.source}); err != nil {
 			return err
 		}
 		res.Quarantined = append(res.Quarantined, Quarantined{Handle: q.shown, Error: q.err})

@@ -275,7 +275,7 @@ func (s *streamer) write(tx catalog.BulkWriteTx, out []outcome) error {
 		// A big file is parsed again as it is written, a batch of
 		// lines at a time (its spans noted from the same batches).
 		if _, err := tx.PutFile(catalog.NewFile{Handle: it.Handle, Content: it.Content, State: it.State,
-			Source: it.Source, Lines: it.lines, LineBatches: it.lineBatches(spans), SHA256: it.sha}); err != nil {
+			Source: it.Source, Lines: it.lines, LineBatches: it.lineBatches(it.Content, spans), SHA256: it.sha}); err != nil {
 			return fmt.Errorf("import %s: %w", it.shown, err)
 		}
 		s.added++

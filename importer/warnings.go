@@ -90,6 +90,10 @@ func fileWarnings(items []*item, skipped []stray, now time.Time) []Warning {
 		if it.known {
 			continue // not read: warned about when it was
 		}
+		if it.spool != nil {
+			ws = append(ws, it.warns...) // found before it was spooled
+			continue
+		}
 		if len(it.Content) == 0 {
 			ws = append(ws, Warning{Handle: it.shown, Code: WarnEmptyFile, Message: "empty file (0 bytes): it holds no entry; Aptos never writes one (a failed upload?)"})
 		}

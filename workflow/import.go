@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 
@@ -48,23 +49,32 @@ func Import(ctx context.Context, cat Catalog, command string, src storage.Source
 			}
 			opts.Known = known
 		}
+		if opts.SpoolDir == "" && !IsURL(cat.Location()) {
+			// Beside the catalog, where the bulk commit's scratch copy
+			// goes too, rather than a temporary folder that may be in
+			// memory.
+			opts.SpoolDir = filepath.Dir(cat.Location())
+		}
 		batch, err := importer.Read(ctx, src, opts)
 		if err != nil {
 			return nil, err
 		}
 		if batch.Problems() && !catalogExists(ctx, cat, command) {
 			// Nothing to conflict with: refuse without creating a catalog.
+			batch.Close()
 			return nil, batch.Err()
 		}
 		existed := cat.Exists()
 		db, err := cat.OpenWrite(ctx, command)
 		if err != nil {
+			batch.Close()
 			return nil, err
 		}
-		restore := commitMemoryLimit()
+		restore := commitMemoryLimit(batch.ReadBack())
 		res, err := batch.Commit(ctx, db)
 		restore()
 		db.Close()
+		batch.Close()
 		if errors.Is(err, importer.ErrStale) && attempt < 3 {
 			continue // an undo or a cleanup committed meanwhile: read again
 		}
@@ -133,12 +143,15 @@ const streamPerFile = 1 << 10
 
 // commitMemoryLimit caps the heap of a batch's commit, unless GOMEMLIMIT
 // is set, with a soft memory limit of the live heap (the batch read, the
-// catalog's pages) plus half of it, at least commitHeadroom: at the
-// default GOGC the heap grew to twice the batch while the commit
-// allocated, which only it frees (1M lines in one file: the batch holds
-// its 146 MB, the heap grew to 330 MB before a collection). It returns
-// the function that restores the previous limit.
-func commitMemoryLimit() func() {
+// catalog's pages) and readBack (the largest file the commit reads back
+// whole from the batch's spool, Batch.ReadBack) plus half of both, at
+// least commitHeadroom: at the default GOGC the heap grew to twice the
+// batch while the commit allocated, which only it frees (1M lines in one
+// file: the batch holds its 146 MB, the heap grew to 330 MB before a
+// collection). A limit below what the commit holds at once is worse than
+// none: the collector runs back to back, then gives up and lets the heap
+// double. It returns the function that restores the previous limit.
+func commitMemoryLimit(readBack int64) func() {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return func() {}
 	}
@@ -146,9 +159,9 @@ func commitMemoryLimit() func() {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	live := int64(ms.HeapAlloc)
-	old := debug.SetMemoryLimit(live + max(commitHeadroom, live/2))
+	old := debug.SetMemoryLimit(live + max(commitHeadroom, readBack+(live+readBack)/2))
 	return func() { debug.SetMemoryLimit(old) }
 }
 
 // commitHeadroom is the least headroom commitMemoryLimit gives the heap.
-const commitHeadroom = 64 << 20
+const commitHeadroom = 128 << 20

@@ -112,14 +112,13 @@ func copyScratch(from, scratch string) error {
 	return out.Close()
 }
 
-// openScratch opens a scratch copy of a catalog for a bulk write: no
-// fsync until the end (not even when the file grows; syncBehind writes it
-// out meanwhile), the writer's mapping.
+// openScratch opens a scratch copy of a catalog for a bulk write
+// (scratchOptions).
 func openScratch(scratch string, o *catalog.Options) (*boltDB, error) {
 	var bdb *bolt.DB
 	err := guard(func() error {
 		var err error
-		bdb, err = bolt.Open(scratch, 0o600, &bolt.Options{Timeout: time.Second, NoSync: true, NoGrowSync: true, InitialMmapSize: writerMmapSize})
+		bdb, err = bolt.Open(scratch, 0o600, scratchOptions())
 		return err
 	})
 	if err != nil {

@@ -1,0 +1,123 @@
+package importer_test
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/importer"
+	"github.com/metactl/metactl/internal/catalogtest"
+)
+
+// TestSpooledCommitMatchesUpdate imports into an existing catalog three
+// ways: held in memory and committed in one transaction, held and
+// committed in bulk, and every file spooled (read back one at a time at
+// the commit, which is then bulk). The Result (counts, warnings,
+// duplicates, missing files, the quarantined file), the journal note and
+// the catalog's files and quarantine records must be the same, with and
+// without a move (whose duplicate count reads every live file again).
+func TestSpooledCommitMatchesUpdate(t *testing.T) {
+	const bad = "metadata/transaction_777-777.meta"
+	badContent := txn(777, 777, "t777/m") + "{not json\n"
+	run := func(t *testing.T, mode string, move bool) string {
+		switch mode {
+		case "bulk":
+			old := importer.SetBulkLines(1)
+			t.Cleanup(func() { importer.SetBulkLines(old) })
+		case "spool":
+			old := importer.SetSpoolBytes(0)
+			t.Cleanup(func() { importer.SetSpoolBytes(old) })
+		}
+		db := catalogtest.OpenWith(t, catalogtest.Options{Command: "importer test", Now: func() time.Time { return clock }, Verify: true, CheckpointBytes: 16 << 10})
+		s := newStorage(t).
+			put("metadata/transaction_0-99.meta", txn(0, 99, "transaction_0-.0000/transaction.manifest")).
+			put("metadata/epoch_ending_0-0.meta", epoch(0, 0, "epoch_ending_0-.0000/epoch_ending.manifest")).
+			put("metadata/transaction_50000000-50000099.meta", txn(50000000, 50000099, "t5/m"))
+		mustImport(t, db, s, importer.Options{Now: func() time.Time { return clock }})
+		s.put("metadata/transaction_0-3999999.meta", bigContent(40_000)).
+			put("metadata/transaction_9000000-9000099.meta", txn(9000000, 9000099, "transaction_9000000-.0000/transaction.manifest")+txn(0, 99, "transaction_0-.0000/transaction.manifest")).
+			put("metadata/transaction_100-199.meta", strings.ReplaceAll(txn(100, 199, "t1/m"), "\n", "\r\n")).
+			put("metadata/transaction_200-299.meta", "").
+			putGzip("metadata/transaction_300-399.meta", txn(300, 399, "t3/m")).
+			put(bad, badContent).
+			remove("metadata/transaction_50000000-50000099.meta")
+		if move {
+			s.move("epoch_ending_0-0.meta")
+		}
+		spoolDir := t.TempDir()
+		res := mustImport(t, db, s, importer.Options{Now: func() time.Time { return clock }, Quarantine: true, SpoolDir: spoolDir})
+		if left, _ := os.ReadDir(spoolDir); len(left) != 0 {
+			t.Errorf("the spool folder holds %d entries after the import, want none", len(left))
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "files %d lines %d entries %d duplicates %d added %d moved %d unchanged %d missing %q kept moved %q quarantined %q\n",
+			res.Files, res.Lines, res.Entries, res.Duplicates, res.Added, res.Moved, res.Unchanged, res.Missing, res.KeptMoved, res.Quarantined)
+		fmt.Fprintf(&b, "warnings %v\ndigest %s -> %s generation %d\n", res.Warnings, res.DigestBefore.Short(), res.DigestAfter.Short(), res.Generation)
+		if err := db.View(t.Context(), func(tx catalog.Tx) error {
+			if err := tx.StoredEntriesMatch(); err != nil {
+				t.Error(err)
+			}
+			if err := tx.ForEachFile(true, func(f *catalog.File) error {
+				fmt.Fprintf(&b, "file %s %s %x %d lines\n", f.Handle, f.State, sha256.Sum256(f.Content), f.Lines)
+				return nil
+			}); err != nil {
+				return err
+			}
+			if err := tx.QuarantinedFiles(func(q *catalog.QuarantinedFile) error {
+				if string(q.Content) != badContent {
+					t.Errorf("quarantined %s holds %q, want %q", q.Handle, q.Content, badContent)
+				}
+				fmt.Fprintf(&b, "quarantined %s %q\n", q.Handle, q.Error)
+				return nil
+			}); err != nil {
+				return err
+			}
+			return tx.Operations(func(op *catalog.Operation) bool { fmt.Fprintf(&b, "note %q\n", op.Note); return false })
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	for _, move := range []bool{false, true} {
+		t.Run(fmt.Sprintf("move=%v", move), func(t *testing.T) {
+			want := run(t, "update", move)
+			for _, mode := range []string{"bulk", "spool"} {
+				if got := run(t, mode, move); got != want {
+					t.Errorf("%s:\n%s\nin one transaction:\n%s", mode, got, want)
+				}
+			}
+			if strings.Contains(want, "duplicates 0 ") {
+				t.Errorf("no duplicates to compare in\n%s", want)
+			}
+			for _, w := range []string{"empty file", "CRLF", "name disagrees", `quarantined [{"metadata/transaction_777-777.meta"`, `missing ["metadata/transaction_50000000-50000099.meta"]`} {
+				if !strings.Contains(want, w) {
+					t.Errorf("nothing to compare: no %q in\n%s", w, want)
+				}
+			}
+		})
+	}
+}
+
+// TestSpoolRefusal: bad input spooled is refused with every problem, as
+// when held, and the catalog is unchanged.
+func TestSpoolRefusal(t *testing.T) {
+	old := importer.SetSpoolBytes(0)
+	t.Cleanup(func() { importer.SetSpoolBytes(old) })
+	db := newCatalog(t)
+	s := newStorage(t).put("metadata/transaction_0-99.meta", txn(0, 99, "t0/m"))
+	mustImport(t, db, s, importer.Options{})
+	before := catalogtest.Bytes(t, db)
+	s.put("metadata/transaction_100-199.meta", txn(100, 199, "t1/m")+"{\n").
+		put("metadata/transaction_0-99.meta", txn(0, 99, "other/m"))
+	_, err := importDir(t.Context(), db, s, importer.Options{SpoolDir: filepath.Join(t.TempDir())})
+	want := "import metadata/transaction_0-99.meta: content"
+	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "import metadata/transaction_100-199.meta:2:") {
+		t.Fatalf("import: %v, want both problems", err)
+	}
+	assertUnchanged(t, db, before)
+}
