@@ -524,7 +524,7 @@ func (s *Store) fold(ctx context.Context, l *Lock, sn *Snapshot) error {
 	g := sn.Current.Stage
 	sp := stagePrefix(g)
 	var ops []op
-	err := s.scan(ctx, s.key(sp), s.key(prefixEnd(sp)), sn.Revision, 256, func(k string, v []byte) error {
+	err := s.scan(ctx, s.key(sp), s.key(prefixEnd(sp)), sn.Revision, s.pageCap(relStage), func(k string, v []byte) error {
 		rel := k[len(s.key(sp)):]
 		if len(v) == 0 {
 			return fmt.Errorf("fold %s generation %d: empty staged key %q: %w", s.URL(), g, rel, catalog.ErrCorrupt)
@@ -590,7 +590,7 @@ func (s *Store) putDirect(ctx context.Context, l *Lock, gen uint64, direct []op)
 // published (their generation is past the current one), and their lists.
 func (s *Store) collectDirect(ctx context.Context, l *Lock, base *Snapshot) error {
 	var del []op
-	err := s.scan(ctx, s.key(relDirect), s.key(prefixEnd(relDirect)), 0, 256, func(k string, v []byte) error {
+	err := s.scan(ctx, s.key(relDirect), s.key(prefixEnd(relDirect)), 0, s.pageCap(relDirect), func(k string, v []byte) error {
 		rel := k[len(s.key("")):]
 		var g uint64
 		if _, err := fmt.Sscanf(rel, relDirect+"%020d/", &g); err != nil {

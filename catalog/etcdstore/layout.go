@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/catalog/boltstore"
@@ -213,14 +215,26 @@ func (s *Store) decodeValue(ctx context.Context, sn *Snapshot, bucket string, ke
 	return nil, fmt.Errorf("read %s: key %s: unknown value tag %q: %w", s.URL(), kvRel(bucket, key), v[0], catalog.ErrCorrupt)
 }
 
+// pageCap returns the most keys a page of a scan from the key from
+// (relative) may hold: file headers are at most a record's fixed part and
+// its 64 KiB provenance, every other value at most the value size (and a
+// tag or a chunk header).
+func (s *Store) pageCap(from string) int64 {
+	if strings.HasPrefix(from, relKV+boltstore.RawBucketFiles+"/") {
+		return scanCap(1<<16 + 1<<10)
+	}
+	return scanCap(s.cfg.ValueSize + 16)
+}
+
 // iterate calls fn with every key of [from, end) (relative) as the
 // snapshot sees it: the keys under kv/ at its revision, overridden by its
 // staged write if it has one. Pages are bounded in keys, so a page of
 // chunks stays under etcd's response limit.
 func (s *Store) iterate(ctx context.Context, sn *Snapshot, from, end string, fn func(rel string, v []byte) error) error {
 	base := s.key(from)
+	limit := s.pageCap(from)
 	if sn.Current == nil || sn.Current.Stage == 0 {
-		return s.scan(ctx, base, s.key(end), sn.Revision, 256, func(k string, v []byte) error {
+		return s.scan(ctx, base, s.key(end), sn.Revision, limit, func(k string, v []byte) error {
 			return fn(k[len(s.key("")):], v)
 		})
 	}
@@ -232,7 +246,7 @@ func (s *Store) iterate(ctx context.Context, sn *Snapshot, from, end string, fn 
 		v   []byte
 	}
 	var st []staged
-	err := s.scan(ctx, s.key(sp+from), s.key(sp+end), sn.Revision, 256, func(k string, v []byte) error {
+	err := s.scan(ctx, s.key(sp+from), s.key(sp+end), sn.Revision, limit, func(k string, v []byte) error {
 		st = append(st, staged{k[len(s.key(sp)):], v})
 		return nil
 	})
@@ -245,7 +259,7 @@ func (s *Store) iterate(ctx context.Context, sn *Snapshot, from, end string, fn 
 		}
 		return nil
 	}
-	err = s.scan(ctx, base, s.key(end), sn.Revision, 256, func(k string, v []byte) error {
+	err = s.scan(ctx, base, s.key(end), sn.Revision, limit, func(k string, v []byte) error {
 		rel := k[len(s.key("")):]
 		for len(st) > 0 && st[0].rel < rel {
 			if err := emit(st[0]); err != nil {
@@ -272,8 +286,51 @@ func (s *Store) iterate(ctx context.Context, sn *Snapshot, from, end string, fn 
 }
 
 // load copies the catalog of the snapshot into dst, a new local catalog
-// file, key by key, a few thousand keys per local transaction.
+// file, key by key, a few thousand keys per local transaction. Three
+// parts run at once, each with its own transactions: the keys before
+// kv/content/ (the change records), those after it (the files, journal
+// and the rest), and the index shards.
 func (s *Store) load(ctx context.Context, sn *Snapshot, dst boltstore.RawDB) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cp := relKV + contentBucket + "/"
+	indexed := indexedSnapshot(sn)
+	parts := []func() error{
+		func() error { return s.loadRange(ctx, sn, dst, relKV, cp) },
+		func() error { return s.loadRange(ctx, sn, dst, prefixEnd(cp), prefixEnd(relKV)) },
+	}
+	if indexed {
+		parts = append(parts, func() error { return s.loadIndex(ctx, sn, dst) })
+	}
+	errs := make([]error, len(parts))
+	var wg sync.WaitGroup
+	for i, part := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if errs[i] = part(); errs[i] != nil {
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		// The first error that is not another part's cancellation.
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+	}
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loadRange copies the keys of [from, end) under kv/ (relative) into
+// dst, the files' content with their headers.
+func (s *Store) loadRange(ctx context.Context, sn *Snapshot, dst boltstore.RawDB, from, end string) error {
 	var batch []boltstore.RawKV
 	size := 0
 	flush := func() error {
@@ -292,10 +349,76 @@ func (s *Store) load(ctx context.Context, sn *Snapshot, dst boltstore.RawDB) err
 		}
 		return nil
 	}
-	// The content of the files, read beside their headers.
+	// The content of the files: read beside their headers, or, when no
+	// staged write overrides kv/ (a writer always loads such a
+	// snapshot), in exact ranges planned from the headers (contents.go).
+	var nextContent func(handle string) ([]byte, error)
+	var stop func() error
+	var pending *contentPlan
+	if sn.Current != nil && sn.Current.Stage == 0 {
+		pending = &contentPlan{s: s, sn: sn}
+	}
+	defer func() {
+		if stop != nil {
+			stop()
+		}
+	}()
+	indexed := indexedSnapshot(sn)
+	visit := func(rel string, v []byte) error {
+		bucket, key, ok := splitKV(rel)
+		if !ok {
+			return fmt.Errorf("read %s: unexpected key %q: %w", s.URL(), rel, catalog.ErrCorrupt)
+		}
+		if indexed && bucket == boltstore.RawBucketEntries {
+			// Version 2's index keys, which the fold of the write that
+			// converted the catalog deletes: the index is in ix/.
+			return nil
+		}
+		if bucket == boltstore.RawBucketFiles {
+			if len(v) < 9 || v[0] != tagFile {
+				return fmt.Errorf("read %s: file %q: malformed header: %w", s.URL(), key, catalog.ErrCorrupt)
+			}
+			if pending != nil {
+				return pending.add(ctx, key, v, add)
+			}
+			if nextContent == nil {
+				nextContent, stop = s.streamContent(ctx, sn)
+			}
+			c, err := nextContent(key)
+			if err != nil {
+				return err
+			}
+			return add(boltstore.RawKV{Bucket: bucket, Key: []byte(key), Value: append(append([]byte(nil), v[9:]...), c...)})
+		}
+		val, err := s.decodeValue(ctx, sn, bucket, []byte(key), v)
+		if err != nil {
+			return err
+		}
+		return add(boltstore.RawKV{Bucket: bucket, Key: []byte(key), Value: append([]byte(nil), val...)})
+	}
+	if err := s.iterate(ctx, sn, from, end, visit); err != nil {
+		return err
+	}
+	if pending != nil {
+		if err := pending.flush(ctx, add); err != nil {
+			return err
+		}
+	} else if stop != nil {
+		err := stop()
+		if stop = nil; err != nil {
+			return err
+		}
+	}
+	return flush()
+}
+
+// streamContent reads every content key of sn in key order on a
+// goroutine, and returns a function that returns the content of the file
+// handle (called in handle order), and one that stops the goroutine and
+// returns its error.
+func (s *Store) streamContent(ctx context.Context, sn *Snapshot) (next func(handle string) ([]byte, error), stop func() error) {
 	contents := make(chan contentKV, 256)
 	cctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	cerr := make(chan error, 1)
 	go func() {
 		defer close(contents)
@@ -310,7 +433,7 @@ func (s *Store) load(ctx context.Context, sn *Snapshot, dst boltstore.RawDB) err
 		})
 	}()
 	var pend *contentKV
-	nextContent := func(handle string) ([]byte, error) {
+	next = func(handle string) ([]byte, error) {
 		for {
 			if pend == nil {
 				c, ok := <-contents
@@ -332,55 +455,16 @@ func (s *Store) load(ctx context.Context, sn *Snapshot, dst boltstore.RawDB) err
 		}
 		return nil, fmt.Errorf("read %s: file %q has no content key: %w", s.URL(), handle, catalog.ErrCorrupt)
 	}
-	indexed := indexedSnapshot(sn)
-	visit := func(rel string, v []byte) error {
-		bucket, key, ok := splitKV(rel)
-		if !ok {
-			return fmt.Errorf("read %s: unexpected key %q: %w", s.URL(), rel, catalog.ErrCorrupt)
+	stop = func() error {
+		cancel()
+		for range contents {
 		}
-		if indexed && bucket == boltstore.RawBucketEntries {
-			// Version 2's index keys, which the fold of the write that
-			// converted the catalog deletes: the index is in ix/.
-			return nil
-		}
-		if bucket == boltstore.RawBucketFiles {
-			if len(v) < 9 || v[0] != tagFile {
-				return fmt.Errorf("read %s: file %q: malformed header: %w", s.URL(), key, catalog.ErrCorrupt)
-			}
-			c, err := nextContent(key)
-			if err != nil {
-				return err
-			}
-			return add(boltstore.RawKV{Bucket: bucket, Key: []byte(key), Value: append(append([]byte(nil), v[9:]...), c...)})
-		}
-		val, err := s.decodeValue(ctx, sn, bucket, []byte(key), v)
-		if err != nil {
+		if err := <-cerr; err != nil && ctx.Err() == nil && !errors.Is(err, context.Canceled) {
 			return err
 		}
-		return add(boltstore.RawKV{Bucket: bucket, Key: []byte(key), Value: append([]byte(nil), val...)})
+		return nil
 	}
-	cp := relKV + contentBucket + "/"
-	if err := s.iterate(ctx, sn, relKV, cp, visit); err != nil {
-		return err
-	}
-	if err := s.iterate(ctx, sn, prefixEnd(cp), prefixEnd(relKV), visit); err != nil {
-		return err
-	}
-	if indexed {
-		if err := flush(); err != nil {
-			return err
-		}
-		if err := s.loadIndex(ctx, sn, dst); err != nil {
-			return err
-		}
-	}
-	cancel()
-	for range contents {
-	}
-	if err := <-cerr; err != nil && ctx.Err() == nil && !errors.Is(err, context.Canceled) {
-		return err
-	}
-	return flush()
+	return next, stop
 }
 
 type contentKV struct {

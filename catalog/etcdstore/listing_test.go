@@ -1,12 +1,20 @@
 package etcdstore
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/internal/catalogtest"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 )
 
 // benchHandles returns n handles shaped as a backup's: a quarter
@@ -97,5 +105,109 @@ func BenchmarkListing(b *testing.B) {
 		if n != 100000 {
 			b.Fatal(n)
 		}
+	}
+}
+
+// TestLoadInPagesAndContentRanges: a load (the local copy a whole-catalog
+// read or a writer makes) of more files than one page of headers, one
+// batch of content and one flush of queued headers holds, with a file
+// chunked over several keys and content keys of no file among the
+// others (a writer's leftovers), copies every file with its content.
+func TestLoadInPagesAndContentRanges(t *testing.T) {
+	defer func(b int) { contentRunBytes = b }(contentRunBytes)
+	contentRunBytes = 64 << 10 // several flushes of queued headers
+	loc := location(t, cluster, "?value-size=4096")
+	ctx := context.Background()
+	putFiles(t, loc, catalog.Options{}, 0, 5000)
+	var lines []aptos.Metadata
+	for i := range 100 {
+		lines = append(lines, catalogtest.Transaction(900000+uint64(i)*10, 900000+uint64(i)*10+9, fmt.Sprintf("big/transaction_%d.manifest", i)))
+	}
+	big := catalogtest.File{Name: "transaction_900000-900999.meta", State: catalog.Live, Lines: lines}
+	db := open(t, loc, catalog.Options{})
+	if _, err := db.Update(ctx, "import", func(tx catalog.WriteTx) error {
+		_, err := tx.PutFile(big.NewFile("test"))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if n := len(big.Content()); n <= 4096 {
+		t.Fatalf("the big file has %d bytes, not more than one value", n)
+	}
+	// Leftover content keys: before the first file, among them, last.
+	s := open(t, loc, catalog.Options{ReadOnly: true}).s
+	for _, h := range []string{"metadata/a.meta", txnFile(77).Handle() + "x", "metadata/zz.meta"} {
+		if _, err := s.cli.Put(ctx, s.key(kvRel(contentBucket, []byte(h))), "vleftover"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, files := readAll(t, loc); files != 5001 {
+		t.Fatalf("%d files, want 5001", files)
+	}
+	// The content of the local copy is each file's, the chunked one's
+	// too.
+	r := open(t, loc, catalog.Options{ReadOnly: true})
+	err := r.View(ctx, func(tx catalog.Tx) error {
+		full, err := tx.(*lazyTx).full()
+		if err != nil {
+			return err
+		}
+		return full.View(ctx, func(ft catalog.Tx) error {
+			for _, f := range []catalogtest.File{txnFile(0), txnFile(77), txnFile(4096), txnFile(4999), big} {
+				got, err := ft.File(f.Handle())
+				if err != nil {
+					return err
+				}
+				if !bytes.Equal(got.Content, f.Content()) {
+					t.Errorf("%s: content %q, want %q", f.Handle(), got.Content, f.Content())
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestScanShrinksPagesOverReceiveLimit: a page larger than the client
+// accepts is asked again in smaller pages, and the scan still gives every
+// key once, in order.
+func TestScanShrinksPagesOverReceiveLimit(t *testing.T) {
+	ctx := context.Background()
+	cfg, err := ParseURL(location(t, cluster, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{"http://" + cluster.Endpoints()}, DialTimeout: 5 * time.Second,
+		Logger: zap.NewNop(), MaxCallRecvMsgSize: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	value := strings.Repeat("v", 1000)
+	var want []string
+	for i := range 600 {
+		k := s.key(fmt.Sprintf("scan/%04d", i))
+		if _, err := cli.Put(ctx, k, value); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, k)
+	}
+	small := *s
+	small.cli = cli
+	var got []string
+	err = small.scan(ctx, s.key("scan/"), s.key(prefixEnd("scan/")), 0, scanCap(1000), func(k string, v []byte) error {
+		got = append(got, k)
+		return nil
+	})
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("scan: %d keys, %v; want %d keys", len(got), err, len(want))
 	}
 }

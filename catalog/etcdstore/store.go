@@ -310,17 +310,49 @@ func (s *Store) get(ctx context.Context, sn *Snapshot, rel string) ([]byte, erro
 	return nil, nil
 }
 
+// Pages of a scan. etcd visits every key from a page's start to its
+// range's end to count them, whatever the page's limit, so reading N keys
+// in pages of L costs the server about N²/2L key visits: 100k file
+// headers in pages of 256 took an etcd-server 3.4 member 6.8 s of CPU
+// (12 s in all), in pages of 4,096 0.6 s. A scan therefore starts at
+// scanFirstKeys keys and, while the values are small, grows its pages
+// (at most 4× a page) towards scanPageBytes by the largest key and value
+// seen so far, up to as many keys as scanWorstBytes holds of the largest
+// value the range can hold (so a page of surprisingly large values stays
+// under it) and scanMaxKeys. A page over the client's receive limit is
+// asked again, smaller.
+const (
+	scanFirstKeys  = 256
+	scanMaxKeys    = 4096
+	scanPageBytes  = 8 << 20
+	scanWorstBytes = 256 << 20
+)
+
+// scanCap returns the most keys a page may hold when a value can be
+// maxValue bytes long.
+func scanCap(maxValue int) int64 {
+	return int64(max(16, min(scanMaxKeys, scanWorstBytes/(maxValue+1024))))
+}
+
 // scan calls fn for every key in [from, end) at revision rev, in key
-// order, reading pages of at most limit keys.
-func (s *Store) scan(ctx context.Context, from, end string, rev int64, limit int64, fn func(key string, v []byte) error) error {
+// order, reading pages of at most maxKeys keys (see scanCap), small ones
+// first.
+func (s *Store) scan(ctx context.Context, from, end string, rev int64, maxKeys int64, fn func(key string, v []byte) error) error {
+	limit := min(maxKeys, scanFirstKeys)
+	largest := 0
 	for {
 		rctx, cancel := s.request(ctx)
 		resp, err := s.cli.Get(rctx, from, clientv3.WithRange(end), clientv3.WithRev(rev), clientv3.WithLimit(limit))
 		cancel()
+		if status.Code(err) == codes.ResourceExhausted && limit > 1 && ctx.Err() == nil {
+			limit = max(1, limit/4) // over the client's receive limit
+			continue
+		}
 		if err != nil {
 			return s.readErr(ctx, err)
 		}
 		for _, kv := range resp.Kvs {
+			largest = max(largest, len(kv.Key)+len(kv.Value))
 			if err := fn(string(kv.Key), kv.Value); err != nil {
 				return err
 			}
@@ -329,6 +361,7 @@ func (s *Store) scan(ctx context.Context, from, end string, rev int64, limit int
 			return nil
 		}
 		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+		limit = min(maxKeys, 4*limit, max(limit, int64(scanPageBytes/max(1, largest))))
 	}
 }
 
