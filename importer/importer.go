@@ -898,7 +898,10 @@ func (it *item) lineBatches(content []byte, also func([]aptos.Metadata)) func(fn
 		return nil
 	}
 	return func(fn func([]aptos.Metadata) error) error {
-		batch := make([]aptos.Metadata, 0, lineBatch)
+		// A small (spooled) file's lines fit a smaller slice: 10,000
+		// files of 100 lines each cleared a whole batch (4,096 lines,
+		// 800 KB), a fifth of the import's CPU time.
+		batch := make([]aptos.Metadata, 0, max(1, min(lineBatch, it.lineCount)))
 		put := func() error {
 			if also != nil {
 				also(batch)
