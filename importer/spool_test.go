@@ -10,9 +10,24 @@ import (
 	"time"
 
 	"github.com/metactl/metactl/catalog"
+	_ "github.com/metactl/metactl/catalog/etcdstore" // etcd:// locations
 	"github.com/metactl/metactl/importer"
 	"github.com/metactl/metactl/internal/catalogtest"
+	"github.com/metactl/metactl/internal/etcdtest"
 )
+
+// startEtcd starts one in-process etcd member for the test, stopped when
+// it ends; etcd writers keep their local copies in a private cache folder.
+func startEtcd(t *testing.T) *etcdtest.Cluster {
+	t.Helper()
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	c, err := etcdtest.Start(t.TempDir(), 1, etcdtest.Options{})
+	if err != nil {
+		t.Fatalf("start etcd: %v", err)
+	}
+	t.Cleanup(c.Stop)
+	return c
+}
 
 // TestSpooledCommitMatchesUpdate imports into an existing catalog three
 // ways: held in memory and committed in one transaction, held and
@@ -20,20 +35,34 @@ import (
 // the commit, which is then bulk). The Result (counts, warnings,
 // duplicates, missing files, the quarantined file), the journal note and
 // the catalog's files and quarantine records must be the same, with and
-// without a move (whose duplicate count reads every live file again).
+// without a move (whose duplicate count reads every live file again), and
+// on the etcd backend (one in-process member), held and spooled (not
+// with -short).
 func TestSpooledCommitMatchesUpdate(t *testing.T) {
 	const bad = "metadata/transaction_777-777.meta"
 	badContent := txn(777, 777, "t777/m") + "{not json\n"
+	modes := []string{"bulk", "spool"}
+	var etcd *etcdtest.Cluster
+	if !testing.Short() {
+		etcd = startEtcd(t)
+		modes = append(modes, "etcd", "etcd-spool")
+	}
 	run := func(t *testing.T, mode string, move bool) string {
+		var path string
 		switch mode {
 		case "bulk":
 			old := importer.SetBulkLines(1)
 			t.Cleanup(func() { importer.SetBulkLines(old) })
-		case "spool":
+		case "spool", "etcd-spool":
 			old := importer.SetSpoolBytes(0)
 			t.Cleanup(func() { importer.SetSpoolBytes(old) })
 		}
-		db := catalogtest.OpenWith(t, catalogtest.Options{Command: "importer test", Now: func() time.Time { return clock }, Verify: true, CheckpointBytes: 16 << 10})
+		if strings.HasPrefix(mode, "etcd") {
+			// The etcd backend has no BulkUpdater: one transaction on
+			// its local copy, the spooled files read back into it.
+			path = fmt.Sprintf("etcd://%s/importer/%s?lease-ttl=2s&grace=0s", etcd.Endpoints(), strings.ReplaceAll(t.Name(), "/", "_")+mode)
+		}
+		db := catalogtest.OpenWith(t, catalogtest.Options{Path: path, Command: "importer test", Now: func() time.Time { return clock }, Verify: true, CheckpointBytes: 16 << 10})
 		s := newStorage(t).
 			put("metadata/transaction_0-99.meta", txn(0, 99, "transaction_0-.0000/transaction.manifest")).
 			put("metadata/epoch_ending_0-0.meta", epoch(0, 0, "epoch_ending_0-.0000/epoch_ending.manifest")).
@@ -86,7 +115,7 @@ func TestSpooledCommitMatchesUpdate(t *testing.T) {
 	for _, move := range []bool{false, true} {
 		t.Run(fmt.Sprintf("move=%v", move), func(t *testing.T) {
 			want := run(t, "update", move)
-			for _, mode := range []string{"bulk", "spool"} {
+			for _, mode := range modes {
 				if got := run(t, mode, move); got != want {
 					t.Errorf("%s:\n%s\nin one transaction:\n%s", mode, got, want)
 				}
