@@ -32,6 +32,12 @@ import (
 // metadata/.
 const StagingDir = ".metactl-staging"
 
+// SyncsEachFile reports whether a LocalWriter fsyncs every file as it
+// writes it: true where syncfs(2) is missing. Where it is false (Linux),
+// one syncfs makes a whole phase durable, so a write is a copy into the
+// page cache and never waits for the disk.
+const SyncsEachFile = syncEach
+
 // Errors a [LocalWriter] returns (wrapped) when it refuses a path; the
 // error text names the path. A name taken by something other than a
 // regular file wraps [ErrNotRegular].
