@@ -53,7 +53,9 @@
 #   --memory           only the memory rows of issue 21: peak RSS, wall and
 #                      CPU time of a first import of N transaction lines
 #                      (--lines) as one file, the same file gzip'd, 100
-#                      gzip'd files, and files of 100 lines
+#                      gzip'd files, and files of 100 lines; then of the
+#                      same imports (but the gzip'd file) into an existing
+#                      catalog holding one file of 100 lines
 #   --baseline-bin B   with --memory: also run the metactl binary B (an
 #                      older build) on the same storages, interleaved, and
 #                      print its figures beside these
@@ -308,27 +310,42 @@ memory_rows() {
   split -n l/100 -d -a 3 --additional-suffix=.meta "$big" "$mem/hundredgz/metadata/transaction_part_"
   for f in "$mem/hundredgz/metadata/"*.meta; do gzip -1 "$f" && mv "$f.gz" "$f"; done
   split -l 100 -d -a 6 --additional-suffix=.meta "$big" "$mem/small/metadata/transaction_part_"
+  # The existing catalog of the second table: one file of 100 lines,
+  # versions past the storage's (every later import, sync or drop-in
+  # round takes the path of an existing catalog).
+  mkdir -p "$mem/seed/metadata"
+  awk 'BEGIN { for (i = 0; i < 100; i++) printf "{\"TransactionBackup\":{\"first_version\":%.0f,\"last_version\":%.0f,\"manifest\":\"seed_%d/transaction.manifest\"}}\n", 2e15 + i * 1000, 2e15 + i * 1000 + 999, i }' \
+    >"$mem/seed/metadata/transaction_compacted_2000000000000000-2000000000099999.meta"
+  "$mc" -q --catalog "$mem/seed.db" import --local-fs-dir "$mem/seed" >/dev/null || die "memory: the seed catalog's import failed"
   local bytes nsmall
   bytes=$(fsize "$big")
   nsmall=$(find "$mem/small/metadata" -type f | wc -l)
   local -A M # key -> "wall_ns cpu_s peak_kib" per run, newline-separated
-  mrun() { # KEY BIN STORAGE
-    local key=$1 b=$2 st=$3 t0 t1
+  mrun() { # KEY BIN STORAGE [SEEDED]
+    local key=$1 b=$2 st=$3 seeded=${4:-} t0 t1 entries=$lines
     rm -f "$mem/c.db" "$mem/c.db.lock"
+    if [[ -n $seeded ]]; then
+      cp "$mem/seed.db" "$mem/c.db"
+      entries=$((lines + 100))
+    fi
     sync -f "$mem" # no settle: the peak is the figure, and CPU time beside the wall
     t0=$(date +%s%N)
     /usr/bin/time -f '%U %S %M' -o "$logs/mem-$key.time" "$b" -q --catalog "$mem/c.db" import --local-fs-dir "$st" >"$logs/mem-$key.out" 2>"$logs/mem-$key.err" ||
       die "memory $key: import failed, see $logs/mem-$key.err"
     t1=$(date +%s%N)
-    grep -q "$lines lines, $lines entries in the view" "$logs/mem-$key.out" ||
-      die "memory $key: the import did not report $lines lines and entries: $(cat "$logs/mem-$key.out")"
+    grep -q "$lines lines, $entries entries in the view" "$logs/mem-$key.out" ||
+      die "memory $key: the import did not report $lines lines and $entries entries: $(cat "$logs/mem-$key.out")"
     M[$key]+="$((t1 - t0)) $(tail -n 1 "$logs/mem-$key.time" | awk '{ printf "%.2f %d", $1 + $2, $3 }')"$'\n'
   }
-  local layouts=(one onegz hundredgz small) st k i
+  local layouts=(one onegz hundredgz small) xlayouts=(one hundredgz small) st k i
   for ((i = 1; i <= repeat; i++)); do
     for st in "${layouts[@]}"; do
       mrun "new-$st" "$mc" "$mem/$st"
       if [[ -n $baseline_bin ]]; then mrun "base-$st" "$baseline_bin" "$mem/$st"; fi
+    done
+    for st in "${xlayouts[@]}"; do
+      mrun "new-x-$st" "$mc" "$mem/$st" seeded
+      if [[ -n $baseline_bin ]]; then mrun "base-x-$st" "$baseline_bin" "$mem/$st" seeded; fi
     done
   done
   # fig KEY: "1.23 s (CPU 2.34 s), peak 345 MiB" from the runs of KEY
@@ -363,6 +380,23 @@ memory_rows() {
     printf '| %s | %s | %s |\n' "---" "---" "---"
     for k in "${layouts[@]}"; do
       printf '| %s | %s | %s |\n' "${what[$k]}" "$(fig "new-$k")" "$(verdict le "$(peak "new-$k")" 256)"
+    done
+  fi
+  echo
+  echo "the same imports into an existing catalog (one file of 100 lines): import, sync and the drop-in after the first"
+  echo
+  if [[ -n $baseline_bin ]]; then
+    printf '| %s | %s | %s | %s |\n' "Import into an existing catalog" "this build" "baseline ($(basename "$baseline_bin"))" "peak ratio"
+    printf '| %s | %s | %s | %s |\n' "---" "---" "---" "---"
+    for k in "${xlayouts[@]}"; do
+      printf '| %s | %s | %s | %s |\n' "${what[$k]}" "$(fig "new-x-$k")" "$(fig "base-x-$k")" \
+        "$(awk -v a="$(peak "new-x-$k")" -v b="$(peak "base-x-$k")" 'BEGIN { printf "%.2f×", a / b }')"
+    done
+  else
+    printf '| %s | %s | %s |\n' "Import into an existing catalog" "this build" "peak ≤ 256 MiB"
+    printf '| %s | %s | %s |\n' "---" "---" "---"
+    for k in "${xlayouts[@]}"; do
+      printf '| %s | %s | %s |\n' "${what[$k]}" "$(fig "new-x-$k")" "$(verdict le "$(peak "new-x-$k")" 256)"
     done
   fi
   echo
