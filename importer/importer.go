@@ -625,6 +625,14 @@ func (b *Batch) Commit(ctx context.Context, db catalog.DB) (*Result, error) {
 		}
 		tx.SetInputs(r.opts.Source)
 		r.prog.report(PhaseCommit, 0, len(items))
+		checkpoint := func(it *item) error {
+			if bt, ok := tx.(catalog.BulkWriteTx); ok {
+				if err := bt.Checkpoint(); err != nil {
+					return fmt.Errorf("import %s: %w", it.shown, err)
+				}
+			}
+			return nil
+		}
 		var tally lineTally
 		for i, it := range items {
 			if i%256 == 0 {
@@ -660,16 +668,35 @@ func (b *Batch) Commit(ctx context.Context, db catalog.DB) (*Result, error) {
 					return fmt.Errorf("import %s: %w", it.shown, err)
 				}
 			case actMove:
+				if p.fromIndex {
+					break // after every add: see below
+				}
 				if err := tx.SetState(it.Handle, catalog.Moved); err != nil {
 					return fmt.Errorf("import %s: %w", it.shown, err)
 				}
 			}
-			if bt, ok := tx.(catalog.BulkWriteTx); ok {
-				if err := bt.Checkpoint(); err != nil {
-					return fmt.Errorf("import %s: %w", it.shown, err)
-				}
+			if err := checkpoint(it); err != nil {
+				return err
 			}
 			r.prog.report(PhaseCommit, i+1, len(items))
+		}
+		if p.fromIndex {
+			// Every added file is written and no file moved yet: the
+			// entries the view gained are the live entry lines that are
+			// not duplicates (each new entry's first line). Then the
+			// moves, which take entries out of the view again.
+			p.duplicates = tally.lines - (tx.EntryCount() - p.entriesBefore)
+			for i, it := range items {
+				if p.actions[i] != actMove {
+					continue
+				}
+				if err := tx.SetState(it.Handle, catalog.Moved); err != nil {
+					return fmt.Errorf("import %s: %w", it.shown, err)
+				}
+				if err := checkpoint(it); err != nil {
+					return err
+				}
+			}
 		}
 		if err := r.writeQuarantine(tx, items, p, res); err != nil {
 			return err
@@ -680,13 +707,19 @@ func (b *Batch) Commit(ctx context.Context, db catalog.DB) (*Result, error) {
 				return err
 			}
 		}
-		if p.fromIndex {
-			p.duplicates = tally.lines - (tx.EntryCount() - p.entriesBefore)
-			if p.added > 0 {
-				p.warnings = spanGapWarnings(slices.Clone(p.txnsBefore), slices.Clone(p.epochsBefore),
-					append(p.txnsBefore, tally.txns...), append(p.epochsBefore, tally.epochs...))
+		switch {
+		case p.fromIndex && p.moved > 0:
+			after, err := tx.View()
+			if err != nil {
+				return err
 			}
-		} else if p.added+p.moved > 0 {
+			txns, epochs := viewSpans(after)
+			p.warnings = spanGapWarnings(slices.Clone(p.txnsBefore), slices.Clone(p.epochsBefore), txns, epochs)
+		case p.fromIndex && p.added > 0:
+			p.warnings = spanGapWarnings(slices.Clone(p.txnsBefore), slices.Clone(p.epochsBefore),
+				append(p.txnsBefore, tally.txns...), append(p.epochsBefore, tally.epochs...))
+		case p.fromIndex:
+		case p.added+p.moved > 0:
 			after, err := tx.View()
 			if err != nil {
 				return err
@@ -1029,9 +1062,13 @@ type plan struct {
 	duplicates              int
 	entries                 int
 	before                  *aptos.View // the view before the import (full plans, unless fromIndex)
-	// fromIndex: the import adds files and neither moves nor keeps moved
-	// any, so the view after is the view before and the added lines.
-	fromIndex                bool
+	// fromIndex: every live file read is added or already live in the
+	// catalog, so the duplicates are the live entry lines less the
+	// entries the added files add to the view (see Commit).
+	fromIndex bool
+	// otherLive: a live file read is one the catalog has moved, or
+	// deleted (p.deleted): not fromIndex.
+	otherLive                bool
 	entriesBefore            int
 	txnsBefore, epochsBefore []span
 	warnings                 []Warning // warnings that depend on the catalog
@@ -1102,6 +1139,7 @@ func (r *run) plan(tx catalog.Tx, items []*item, full bool) (*plan, error) {
 				}
 				if it.State == catalog.Moved || prunable[d.Generation] {
 					p.deleted = append(p.deleted, it.Handle)
+					p.otherLive = p.otherLive || it.State == catalog.Live
 					continue
 				}
 			case err != nil && !errors.Is(err, catalog.ErrNotFound):
@@ -1122,6 +1160,7 @@ func (r *run) plan(tx catalog.Tx, items []*item, full bool) (*plan, error) {
 			p.moved++
 		default: // moved in the catalog, live in the source
 			p.keptMoved = append(p.keptMoved, it.Handle)
+			p.otherLive = true
 		}
 	}
 	for h, f := range existing {
@@ -1143,15 +1182,21 @@ func (r *run) plan(tx catalog.Tx, items []*item, full bool) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	if p.moved == 0 && len(p.keptMoved) == 0 && len(p.deleted) == 0 {
-		// The view only grows by the added live files: the duplicate
-		// count and the gap warnings come from the entry index and the
-		// added lines' ranges as they are written (fromIndex), not from
-		// a map of every line and a second whole view.
+	if !p.otherLive {
+		// Every live file read is added or held live already: the
+		// duplicate count comes from the entry index's growth while the
+		// added files are written, before any move (fromIndex), not
+		// from a map of every line. The gap warnings need only the
+		// ranges of the view before (this view goes before anything is
+		// written) and of the view after: the added lines' ranges, or,
+		// if files move, the view after, built then. So two whole views
+		// are never held at once.
 		p.fromIndex, p.entriesBefore = true, tx.EntryCount()
 		p.txnsBefore, p.epochsBefore = viewSpans(v)
 		return p, nil
 	}
+	// A live file read that the catalog has moved or deleted: whether
+	// its lines are duplicates depends on the view before, line by line.
 	p.before = v
 	if p.duplicates, err = countDuplicates(v, items); err != nil {
 		return nil, err

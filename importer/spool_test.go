@@ -150,3 +150,52 @@ func TestSpoolRefusal(t *testing.T) {
 	}
 	assertUnchanged(t, db, before)
 }
+
+// TestMoveCountsAndGaps: an import that moves a file (the storage moved
+// it to metadata_backup/) and adds others counts the duplicate lines and
+// warns of the gap the move opens, the same held, in bulk and spooled,
+// incremental (the files the catalog holds are not read) and full.
+func TestMoveCountsAndGaps(t *testing.T) {
+	for _, full := range []bool{false, true} {
+		for _, mode := range []string{"update", "bulk", "spool"} {
+			t.Run(fmt.Sprintf("full=%v/%s", full, mode), func(t *testing.T) {
+				switch mode {
+				case "bulk":
+					old := importer.SetBulkLines(1)
+					t.Cleanup(func() { importer.SetBulkLines(old) })
+				case "spool":
+					old := importer.SetSpoolBytes(0)
+					t.Cleanup(func() { importer.SetSpoolBytes(old) })
+				}
+				db := catalogtest.OpenWith(t, catalogtest.Options{Command: "importer test", Now: func() time.Time { return clock }, Verify: true, CheckpointBytes: 1})
+				s := newStorage(t).
+					put("metadata/transaction_0-99.meta", txn(0, 99, "t0/m")).
+					put("metadata/transaction_100-199.meta", txn(100, 199, "t1/m")).
+					put("metadata/transaction_200-299.meta", txn(200, 299, "t2/m"))
+				mustImport(t, db, s, importer.Options{})
+				s.move("transaction_100-199.meta").
+					put("metadata/transaction_300-399.meta", txn(300, 399, "t3/m")+txn(0, 99, "t0/m")).
+					put("metadata/transaction_400-499.meta", txn(400, 499, "t4/m")+txn(300, 399, "t3/m"))
+				opts := importer.Options{SpoolDir: t.TempDir()}
+				if !full {
+					known, err := importer.LoadKnown(t.Context(), db)
+					if err != nil {
+						t.Fatal(err)
+					}
+					opts.Known = known
+				}
+				res := mustImport(t, db, s, opts)
+				got := fmt.Sprintf("entries %d duplicates %d added %d moved %d unchanged %d warnings %v", res.Entries, res.Duplicates, res.Added, res.Moved, res.Unchanged, res.Warnings)
+				want := "entries 4 duplicates 2 added 2 moved 1 unchanged 2 warnings [the import opens a gap in the restorable range: no transaction backup covers versions 100-199, so a restore across them fails " +
+					`metadata/transaction_300-399.meta: name disagrees with its content: it holds 2 lines, the name is that of a file of one entry ` +
+					`metadata/transaction_400-499.meta: name disagrees with its content: it holds 2 lines, the name is that of a file of one entry]`
+				if full {
+					want = strings.Replace(want, "duplicates 2", "duplicates 4", 1)
+				}
+				if got != want {
+					t.Errorf("got  %s\nwant %s", got, want)
+				}
+			})
+		}
+	}
+}
