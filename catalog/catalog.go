@@ -99,6 +99,11 @@ type Tx interface {
 	// View returns the derived Aptos view of the live files (sorted,
 	// deduplicated, as Aptos's MetadataView).
 	View() (*aptos.View, error)
+	// ForEachEntry calls fn for every entry of the view, in the view's
+	// order (kind, then range), without building the view: m is valid
+	// only during the call. An error from fn stops the walk and is
+	// returned.
+	ForEachEntry(fn func(m *aptos.Metadata) error) error
 	// EntryCount returns the number of entries in the view.
 	EntryCount() int
 	// StorageState returns the view's BackupStorageState without

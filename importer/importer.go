@@ -709,11 +709,10 @@ func (b *Batch) Commit(ctx context.Context, db catalog.DB) (*Result, error) {
 		}
 		switch {
 		case p.fromIndex && p.moved > 0:
-			after, err := tx.View()
+			txns, epochs, err := entrySpans(tx)
 			if err != nil {
 				return err
 			}
-			txns, epochs := viewSpans(after)
 			p.warnings = spanGapWarnings(slices.Clone(p.txnsBefore), slices.Clone(p.epochsBefore), txns, epochs)
 		case p.fromIndex && p.added > 0:
 			p.warnings = spanGapWarnings(slices.Clone(p.txnsBefore), slices.Clone(p.epochsBefore),
@@ -1178,25 +1177,28 @@ func (r *run) plan(tx catalog.Tx, items []*item, full bool) (*plan, error) {
 		// (the largest part of the work) is not needed.
 		return p, nil
 	}
-	v, err := tx.View()
-	if err != nil {
-		return nil, err
-	}
 	if !p.otherLive {
 		// Every live file read is added or held live already: the
 		// duplicate count comes from the entry index's growth while the
 		// added files are written, before any move (fromIndex), not
 		// from a map of every line. The gap warnings need only the
-		// ranges of the view before (this view goes before anything is
-		// written) and of the view after: the added lines' ranges, or,
-		// if files move, the view after, built then. So two whole views
-		// are never held at once.
+		// ranges of the view before, read from the entry index before
+		// anything is written, and of the view after: those and the
+		// added lines' ranges, or, if files move, the index's again. So
+		// no whole view is built.
 		p.fromIndex, p.entriesBefore = true, tx.EntryCount()
-		p.txnsBefore, p.epochsBefore = viewSpans(v)
+		var err error
+		if p.txnsBefore, p.epochsBefore, err = entrySpans(tx); err != nil {
+			return nil, err
+		}
 		return p, nil
 	}
 	// A live file read that the catalog has moved or deleted: whether
 	// its lines are duplicates depends on the view before, line by line.
+	v, err := tx.View()
+	if err != nil {
+		return nil, err
+	}
 	p.before = v
 	if p.duplicates, err = countDuplicates(v, items); err != nil {
 		return nil, err
@@ -1204,17 +1206,29 @@ func (r *run) plan(tx catalog.Tx, items []*item, full bool) (*plan, error) {
 	return p, nil
 }
 
-// viewSpans returns the transaction and epoch-ending ranges of v.
-func viewSpans(v *aptos.View) (txns, epochs []span) {
-	txns = make([]span, len(v.Transactions))
-	for i, t := range v.Transactions {
-		txns[i] = span{t.FirstVersion, t.LastVersion}
+// entrySpans returns the transaction and epoch-ending ranges of tx's
+// view, read from its entry index (catalog.Tx.ForEachEntry, in key order:
+// by first version or epoch), each run of overlapping or adjacent ranges
+// merged into one: the holes, all the gap warnings look at, are the same,
+// and a catalog's ranges take a few spans instead of 16 bytes an entry.
+func entrySpans(tx catalog.Tx) (txns, epochs []span, err error) {
+	add := func(spans []span, s span) []span {
+		if n := len(spans); n > 0 && s.first <= spans[n-1].last+1 { // last < u64::MAX: validated
+			spans[n-1].last = max(spans[n-1].last, s.last)
+			return spans
+		}
+		return append(spans, s)
 	}
-	epochs = make([]span, len(v.EpochEndings))
-	for i, e := range v.EpochEndings {
-		epochs[i] = span{e.FirstEpoch, e.LastEpoch}
-	}
-	return txns, epochs
+	err = tx.ForEachEntry(func(m *aptos.Metadata) error {
+		switch m.Kind {
+		case aptos.KindTransaction:
+			txns = add(txns, span{m.Transaction.FirstVersion, m.Transaction.LastVersion})
+		case aptos.KindEpochEnding:
+			epochs = add(epochs, span{m.EpochEnding.FirstEpoch, m.EpochEnding.LastEpoch})
+		}
+		return nil
+	})
+	return txns, epochs, err
 }
 
 // lineTally counts the live entry lines an import writes or holds and

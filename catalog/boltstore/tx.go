@@ -384,6 +384,25 @@ func (tx *boltTx) View() (*aptos.View, error) {
 	return v, nil
 }
 
+// ForEachEntry calls fn for every entry of the view, in key order (the
+// view's), decoded from the entry index one at a time.
+func (tx *boltTx) ForEachEntry(fn func(m *aptos.Metadata) error) error {
+	if err := tx.flush(); err != nil {
+		return err
+	}
+	c := tx.btx.Bucket(bucketEntries).Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		m, err := aptos.DecodeEntryKey(k)
+		if err != nil {
+			return fmt.Errorf("read view: %w: %w", catalog.ErrCorrupt, err)
+		}
+		if err := fn(&m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // LatestTimestamps returns the CompactionTimestamps entry with the largest
 // file_compacted_at among live files, and the handle of its file; ties go
 // to the handle that sorts last. It returns nil if no live file has one.

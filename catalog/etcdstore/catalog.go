@@ -953,6 +953,9 @@ func (tx *lazyTx) View() (v *aptos.View, err error) {
 	err = tx.onFull(func(t catalog.Tx) error { v, err = t.View(); return err })
 	return v, err
 }
+func (tx *lazyTx) ForEachEntry(fn func(*aptos.Metadata) error) error {
+	return tx.onFull(func(t catalog.Tx) error { return t.ForEachEntry(fn) })
+}
 func (tx *lazyTx) DeletedFiles(fn func(*catalog.DeletedFile) error) error {
 	return tx.onFull(func(t catalog.Tx) error { return t.DeletedFiles(fn) })
 }

@@ -11,9 +11,12 @@
 package catalogtest
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -99,6 +102,35 @@ func Verify(t testing.TB, db catalog.DB) {
 	if err := db.View(ctx, func(tx catalog.Tx) error { return tx.StoredEntriesMatch() }); err != nil {
 		t.Errorf("entry index: %v", err)
 	}
+	if err := db.View(ctx, entriesMatchView); err != nil {
+		t.Errorf("ForEachEntry: %v", err)
+	}
+}
+
+// entriesMatchView checks that tx.ForEachEntry gives the entries of
+// tx.View, each once, in entry key order.
+func entriesMatchView(tx catalog.Tx) error {
+	v, err := tx.View()
+	if err != nil {
+		return err
+	}
+	var want [][]byte
+	v.ForEachEntry(func(m *aptos.Metadata) { want = append(want, aptos.EntryKey(m)) })
+	slices.SortFunc(want, bytes.Compare)
+	i := 0
+	if err := tx.ForEachEntry(func(m *aptos.Metadata) error {
+		if i >= len(want) || !bytes.Equal(aptos.EntryKey(m), want[i]) {
+			return fmt.Errorf("entry %d is %v, not the view's", i, m)
+		}
+		i++
+		return nil
+	}); err != nil {
+		return err
+	}
+	if i != len(want) {
+		return fmt.Errorf("%d entries, the view has %d", i, len(want))
+	}
+	return nil
 }
 
 // Source is the source label Put records for each file.
