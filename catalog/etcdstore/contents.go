@@ -47,11 +47,11 @@ type pendingFile struct {
 // add queues the file handle, whose header key holds v, and adds the
 // queued files once they hold contentRunBytes.
 func (p *contentPlan) add(ctx context.Context, handle string, v []byte, put func(boltstore.RawKV) error) error {
-	size := binary.BigEndian.Uint64(v[1:9])
-	stored := 1 + int(min(size, uint64(p.s.cfg.ValueSize)))
-	if size > uint64(p.s.cfg.ValueSize) {
-		stored = 13 // a chunked value's header; its chunks are read alone
-	}
+	// The content key holds the content inline up to the value size of
+	// the writer that put it, which may have been larger than this one's
+	// (at most maxValueSize), or a chunk header (its chunks are read
+	// alone): plan for the larger.
+	stored := 1 + int(min(binary.BigEndian.Uint64(v[1:9]), maxValueSize))
 	p.files = append(p.files, pendingFile{handle: handle, header: append([]byte(nil), v[9:]...), stored: stored})
 	p.bytes += stored + len(handle)
 	if p.bytes >= contentRunBytes {
