@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime/debug"
 	"time"
 
 	"github.com/metactl/metactl/catalog"
@@ -72,6 +73,15 @@ func (c *adapterCmd) Run(a *app) error {
 		// A served catalog answers the read calls; writes are refused
 		// when they open the catalog (a served catalog is read-only).
 		b.Served = &workflow.ServedCatalog{Client: r}
+	}
+	if c.Call == workflow.CallListMetadataFiles && os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" {
+		// A listing is a short process whose garbage is about its
+		// answer: collecting it cost a third of the CPU of a fresh
+		// list of 100k files on etcd, and freed nothing the process
+		// needed. The memory limit brings the collector back should a
+		// catalog make the heap grow past it.
+		debug.SetGCPercent(-1)
+		debug.SetMemoryLimit(256 << 20)
 	}
 	var stdout io.WriteCloser = nopWriteCloser{a.stdout}
 	if f, ok := a.stdout.(*os.File); ok {
