@@ -6,15 +6,26 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/metactl/metactl/api"
 	"github.com/metactl/metactl/catalog"
-	"github.com/metactl/metactl/remote"
 )
 
 // ServedCatalog is a catalog `metactl serve` serves (--catalog
 // http(s)://...), for the bridge's read calls; writes need the catalog
 // itself.
 type ServedCatalog struct {
-	Client *remote.Client
+	Client ServedClient
+}
+
+// ServedClient is what the bridge asks of a served catalog's client
+// (remote.Client). It is an interface so that workflow, and with it the
+// lean metactl-adapter (a process per Aptos call), does not link the HTTP
+// client: net/http and crypto/tls added 40 package inits to every call.
+type ServedClient interface {
+	// Ls lists the files in state (one /v1/ls request).
+	Ls(ctx context.Context, state catalog.State) (*api.Ls, error)
+	// Read returns the named files' entries (one /v1/read request).
+	Read(ctx context.Context, handles []string) (*api.Read, error)
 }
 
 // list returns the live handles of one generation (one /v1/ls request).
