@@ -6,7 +6,8 @@
 // compaction and export (only workflow and the commands chain them), the
 // archive format without any catalog package, the catalog backends named
 // only by the commands' wiring (TestNoBackendNamed), and the Aptos model
-// package (aptos) a leaf that imports the standard library only.
+// package (aptos) a leaf that imports the standard library only, and the
+// per-call metactl-adapter without an HTTP or etcd client (TestLeanAdapter).
 package layout
 
 import (
@@ -182,6 +183,27 @@ func TestNoBackendNamed(t *testing.T) {
 		}
 		if m := stat.FindString(src); m != "" {
 			t.Errorf("%s stats a catalog location (%s): open it with catalog.MustExist or catalog.MustBeNew instead", rel, m)
+		}
+	}
+}
+
+// TestLeanAdapter keeps metactl-adapter lean: it starts once per Aptos
+// command-adapter call (40k processes for a mainnet metadata sync), so
+// every package it links costs each call its initialisation and page
+// faults. The HTTP client of served catalogs (remote, net/http, TLS), the
+// etcd client, Prometheus and kong belong to metactl, which
+// metactl-adapter execs when it needs them.
+func TestLeanAdapter(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "github.com/metactl/metactl/cmd/metactl-adapter").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	banned := []string{"net/http", "crypto/tls", "github.com/metactl/metactl/remote", "go.etcd.io/etcd/client", "github.com/prometheus/client_golang", "github.com/alecthomas/kong"}
+	for _, dep := range strings.Fields(string(out)) {
+		for _, b := range banned {
+			if dep == b || strings.HasPrefix(dep, b+"/") {
+				t.Errorf("cmd/metactl-adapter links %s; keep it out of the lean binary (see TestLeanAdapter)", dep)
+			}
 		}
 	}
 }
