@@ -1239,12 +1239,11 @@ type lineTally struct {
 }
 
 func (t *lineTally) count(m *aptos.Metadata) bool {
-	switch m.Kind {
-	case aptos.KindTransaction, aptos.KindEpochEnding, aptos.KindStateSnapshot:
-		t.lines++
-		return true
+	if !isEntry(m.Kind) {
+		return false
 	}
-	return false
+	t.lines++
+	return true
 }
 
 func (t *lineTally) add(lines []aptos.Metadata) {

@@ -42,29 +42,29 @@ type spool struct {
 func newSpool(dir string) (*spool, error) {
 	f, err := os.CreateTemp(dir, fmt.Sprintf(".metactl-spool-%d-*", os.Getpid()))
 	if err != nil {
-		return nil, fmt.Errorf("import: spool the files read: %w", err)
+		return nil, fmt.Errorf("import: create the spool file for the files read: %w", err)
 	}
 	_ = os.Remove(f.Name())
 	return &spool{f: f}, nil
 }
 
-// put appends b and returns its offset.
-func (s *spool) put(b []byte) (int64, error) {
+// put appends b, the content of the file shown, and returns its offset.
+func (s *spool) put(shown string, b []byte) (int64, error) {
 	s.mu.Lock()
 	off := s.size
 	s.size += int64(len(b))
 	s.mu.Unlock()
 	if _, err := s.f.WriteAt(b, off); err != nil {
-		return 0, fmt.Errorf("import: spool the files read: %w", err)
+		return 0, fmt.Errorf("import %s: spool: %w", shown, err)
 	}
 	return off, nil
 }
 
-// get reads back n bytes at off.
-func (s *spool) get(off int64, n int) ([]byte, error) {
+// get reads back n bytes at off, the content of the file shown.
+func (s *spool) get(shown string, off int64, n int) ([]byte, error) {
 	b := make([]byte, n)
 	if _, err := s.f.ReadAt(b, off); err != nil {
-		return nil, fmt.Errorf("import: read back the spooled files: %w", err)
+		return nil, fmt.Errorf("import %s: spooled content: %w", shown, err)
 	}
 	return b, nil
 }
@@ -118,7 +118,7 @@ func (s *spooler) keep(r *run, it *item) error {
 			it.entryLines++
 		}
 	}
-	off, err := sp.put(it.Content)
+	off, err := sp.put(it.shown, it.Content)
 	if err != nil {
 		return err
 	}
@@ -157,5 +157,5 @@ func (it *item) content() ([]byte, error) {
 	if it.spool == nil {
 		return it.Content, nil
 	}
-	return it.spool.get(it.off, it.size)
+	return it.spool.get(it.shown, it.off, it.size)
 }
