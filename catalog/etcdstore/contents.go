@@ -4,11 +4,11 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"sync"
 
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/catalog/boltstore"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"golang.org/x/sync/errgroup"
 )
 
 // Loading the files' content. A file's header says how long its content
@@ -78,22 +78,13 @@ func (p *contentPlan) flush(ctx context.Context, put func(boltstore.RawKV) error
 		size += f.stored + len(f.handle) + 64
 	}
 	batches = append(batches, files[start:])
-	errs := make([]error, len(batches))
-	sem := make(chan struct{}, contentFetchers)
-	var wg sync.WaitGroup
-	for i, b := range batches {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			errs[i] = p.fetch(ctx, b)
-		}()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(contentFetchers)
+	for _, b := range batches {
+		g.Go(func() error { return p.fetch(gctx, b) })
 	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	for _, f := range files {
 		if f.value == nil {

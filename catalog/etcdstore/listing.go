@@ -15,6 +15,7 @@ import (
 
 	"github.com/metactl/metactl/catalog"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"golang.org/x/sync/errgroup"
 )
 
 // The listing: the handles of the live files, in listShards keys
@@ -103,30 +104,23 @@ func (d *shardDecoder) decode(s *Store, rel string, v []byte) ([]string, error) 
 // GOMAXPROCS goroutines: inflating is most of a listing's work.
 func (s *Store) decodeShards(rels []string, vals [][]byte) ([][]string, error) {
 	out := make([][]string, len(vals))
-	workers := min(runtime.GOMAXPROCS(0), 8, len(vals))
-	errs := make([]error, workers)
 	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var d shardDecoder
+	var g errgroup.Group
+	for range min(runtime.GOMAXPROCS(0), 8, len(vals)) {
+		g.Go(func() error {
+			var d shardDecoder // one per worker, reused from shard to shard
 			for i := int(next.Add(1) - 1); i < len(vals); i = int(next.Add(1) - 1) {
 				hs, err := d.decode(s, rels[i], vals[i])
 				if err != nil {
-					errs[w] = err
-					return
+					return err
 				}
 				out[i] = hs
 			}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
