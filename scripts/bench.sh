@@ -368,37 +368,31 @@ memory_rows() {
   echo "command: scripts/bench.sh --memory --lines $lines --repeat $repeat${baseline_bin:+ --baseline-bin $baseline_bin}"
   echo "wall and CPU (user + system) times are medians of $repeat runs; peak = largest resident set of one run (GNU time %M)."
   echo
-  if [[ -n $baseline_bin ]]; then
-    printf '| %s | %s | %s | %s |\n' "Import" "this build" "baseline ($(basename "$baseline_bin"))" "peak ratio"
-    printf '| %s | %s | %s | %s |\n' "---" "---" "---" "---"
-    for k in "${layouts[@]}"; do
-      printf '| %s | %s | %s | %s |\n' "${what[$k]}" "$(fig "new-$k")" "$(fig "base-$k")" \
-        "$(awk -v a="$(peak "new-$k")" -v b="$(peak "base-$k")" 'BEGIN { printf "%.2f×", a / b }')"
-    done
-  else
-    printf '| %s | %s | %s |\n' "Import" "this build" "peak ≤ 256 MiB"
-    printf '| %s | %s | %s |\n' "---" "---" "---"
-    for k in "${layouts[@]}"; do
-      printf '| %s | %s | %s |\n' "${what[$k]}" "$(fig "new-$k")" "$(verdict le "$(peak "new-$k")" 256)"
-    done
-  fi
+  # mtable TITLE PREFIX KEY...: one table, the runs "new-PREFIXKEY"
+  # (and "base-PREFIXKEY" with --baseline-bin) of each layout KEY.
+  mtable() {
+    local title=$1 px=$2 k
+    shift 2
+    if [[ -n $baseline_bin ]]; then
+      printf '| %s | %s | %s | %s |\n' "$title" "this build" "baseline ($(basename "$baseline_bin"))" "peak ratio"
+      printf '| %s | %s | %s | %s |\n' "---" "---" "---" "---"
+      for k; do
+        printf '| %s | %s | %s | %s |\n' "${what[$k]}" "$(fig "new-$px$k")" "$(fig "base-$px$k")" \
+          "$(awk -v a="$(peak "new-$px$k")" -v b="$(peak "base-$px$k")" 'BEGIN { printf "%.2f×", a / b }')"
+      done
+    else
+      printf '| %s | %s | %s |\n' "$title" "this build" "peak ≤ 256 MiB"
+      printf '| %s | %s | %s |\n' "---" "---" "---"
+      for k; do
+        printf '| %s | %s | %s |\n' "${what[$k]}" "$(fig "new-$px$k")" "$(verdict le "$(peak "new-$px$k")" 256)"
+      done
+    fi
+  }
+  mtable "Import" "" "${layouts[@]}"
   echo
   echo "the same imports into an existing catalog (one file of 100 lines): import, sync and the drop-in after the first"
   echo
-  if [[ -n $baseline_bin ]]; then
-    printf '| %s | %s | %s | %s |\n' "Import into an existing catalog" "this build" "baseline ($(basename "$baseline_bin"))" "peak ratio"
-    printf '| %s | %s | %s | %s |\n' "---" "---" "---" "---"
-    for k in "${xlayouts[@]}"; do
-      printf '| %s | %s | %s | %s |\n' "${what[$k]}" "$(fig "new-x-$k")" "$(fig "base-x-$k")" \
-        "$(awk -v a="$(peak "new-x-$k")" -v b="$(peak "base-x-$k")" 'BEGIN { printf "%.2f×", a / b }')"
-    done
-  else
-    printf '| %s | %s | %s |\n' "Import into an existing catalog" "this build" "peak ≤ 256 MiB"
-    printf '| %s | %s | %s |\n' "---" "---" "---"
-    for k in "${xlayouts[@]}"; do
-      printf '| %s | %s | %s |\n' "${what[$k]}" "$(fig "new-x-$k")" "$(verdict le "$(peak "new-x-$k")" 256)"
-    done
-  fi
+  mtable "Import into an existing catalog" "x-" "${xlayouts[@]}"
   echo
   if ((keep == 0)); then rm -rf "$mem"; fi
 }
