@@ -312,7 +312,9 @@ type BulkWriteTx interface {
 
 // BulkUpdater is implemented by a DB that can run one large write on a
 // scratch copy of its catalog file, with checkpoints (the embedded
-// backend). See "Large writes" in the package documentation.
+// backend; the etcd backend runs it so on its local copy and stages the
+// changes in etcd as it finds them, publishing them with its one
+// compare-and-swap). See "Large writes" in the package documentation.
 type BulkUpdater interface {
 	// UpdateBulk is Update for a write too large to hold in one bbolt
 	// transaction's memory (compaction of a million entries): it copies

@@ -45,12 +45,12 @@ func TestSpooledCommitMatchesUpdate(t *testing.T) {
 	var etcd *etcdtest.Cluster
 	if !testing.Short() {
 		etcd = startEtcd(t)
-		modes = append(modes, "etcd", "etcd-spool")
+		modes = append(modes, "etcd", "etcd-bulk", "etcd-spool")
 	}
 	run := func(t *testing.T, mode string, move bool) string {
 		var path string
 		switch mode {
-		case "bulk":
+		case "bulk", "etcd-bulk":
 			old := importer.SetBulkLines(1)
 			t.Cleanup(func() { importer.SetBulkLines(old) })
 		case "spool", "etcd-spool":
@@ -58,8 +58,9 @@ func TestSpooledCommitMatchesUpdate(t *testing.T) {
 			t.Cleanup(func() { importer.SetSpoolBytes(old) })
 		}
 		if strings.HasPrefix(mode, "etcd") {
-			// The etcd backend has no BulkUpdater: one transaction on
-			// its local copy, the spooled files read back into it.
+			// "etcd": one transaction on the local copy; "etcd-bulk"
+			// and "etcd-spool": the etcd backend's UpdateBulk, its
+			// changes staged as they are made.
 			path = fmt.Sprintf("etcd://%s/importer/%s?lease-ttl=2s&grace=0s", etcd.Endpoints(), strings.ReplaceAll(t.Name(), "/", "_")+mode)
 		}
 		db := catalogtest.OpenWith(t, catalogtest.Options{Path: path, Command: "importer test", Now: func() time.Time { return clock }, Verify: true, CheckpointBytes: 16 << 10})

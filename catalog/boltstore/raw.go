@@ -22,6 +22,16 @@ type RawKV struct {
 	Key    []byte
 	Value  []byte
 	Old    []byte // in a Diff: the value before the write (nil: none)
+	// Content, set only by DiffBulk for a file record whose content is
+	// stored in chunks, reads that content (ContentSize bytes), piece by
+	// piece, in order; Value is then the record's header alone. It is
+	// valid only during the report call.
+	Content     func(fn func(piece []byte) error) error
+	ContentSize int
+	// OldHeaderOnly, set only by DiffBulk: Old is the header alone of a
+	// record whose content (OldContentSize bytes) was stored in chunks.
+	OldHeaderOnly  bool
+	OldContentSize int
 }
 
 // RawDB is implemented by the DB that [catalog.Open] returns for a file.

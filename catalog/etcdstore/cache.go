@@ -177,7 +177,8 @@ func writeSynced(path string, b []byte) error {
 // the copy) as a local copy.
 func (s *Store) openLocal(ctx context.Context, dir, path string) (*localCopy, error) {
 	done := func() { os.RemoveAll(dir) }
-	cdb, err := catalog.Open(ctx, path, &catalog.Options{NoSync: true, Command: s.opts.Command, Now: s.opts.Now, Timeout: -1})
+	cdb, err := catalog.Open(ctx, path, &catalog.Options{NoSync: true, Command: s.opts.Command, Now: s.opts.Now, Timeout: -1,
+		CheckpointBytes: s.opts.CheckpointBytes})
 	if err != nil {
 		done()
 		return nil, err

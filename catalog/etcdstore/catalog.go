@@ -21,7 +21,10 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-func init() { catalog.Register(Scheme, openDB) }
+func init() {
+	catalog.Register(Scheme, openDB)
+	catalog.RegisterCreate(Scheme, createDB)
+}
 
 // DB is an etcd catalog opened through [catalog.Open]. A writable DB holds
 // the writer lock from Open to Close, as a writable bbolt file does, and
@@ -72,7 +75,7 @@ func openDB(ctx context.Context, location string, opts *catalog.Options) (catalo
 			return nil, err
 		}
 	}
-	s, err := Open(cfg, &Options{Timeout: opts.Timeout, Command: opts.Command, Now: opts.Now})
+	s, err := Open(cfg, &Options{Timeout: opts.Timeout, Command: opts.Command, Now: opts.Now, CheckpointBytes: opts.CheckpointBytes})
 	if err != nil {
 		return nil, err
 	}
@@ -225,25 +228,10 @@ func (db *DB) write(ctx context.Context, do func(catalog.DB) error) error {
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	s := db.s
-	base, err := s.prepare(ctx, db.lock)
+	base, c, err := db.begin(ctx)
 	if err != nil {
 		return err
 	}
-	if base.Legacy != nil {
-		if base, err = db.convert(ctx, base); err != nil {
-			return err
-		}
-	}
-	if c := db.mirror; c == nil || c.modRev != base.CurrentModRev {
-		db.mirror.close()
-		db.mirror = s.takeCached(ctx, base)
-		if db.mirror == nil {
-			if db.mirror, err = s.loadLocal(ctx, base); err != nil {
-				return err
-			}
-		}
-	}
-	c := db.mirror
 	enc := encoder{valueSize: s.cfg.ValueSize}
 	err = c.db.Diff(ctx, func() error { return do(c.db) }, func(kv boltstore.RawKV) error { return enc.change(kv, kv.Old) })
 	if err != nil {
@@ -269,6 +257,32 @@ func (db *DB) write(ctx context.Context, do func(catalog.DB) error) error {
 	c.modRev = rev
 	s.compactHistory(ctx, db.lock)
 	return nil
+}
+
+// begin readies a write: it collects what a dead writer left, converts
+// a catalog of the old layout, and returns the current generation and
+// the local copy of it (db.mirror). The caller holds db.mu.
+func (db *DB) begin(ctx context.Context) (*Snapshot, *localCopy, error) {
+	s := db.s
+	base, err := s.prepare(ctx, db.lock)
+	if err != nil {
+		return nil, nil, err
+	}
+	if base.Legacy != nil {
+		if base, err = db.convert(ctx, base); err != nil {
+			return nil, nil, err
+		}
+	}
+	if c := db.mirror; c == nil || c.modRev != base.CurrentModRev {
+		db.mirror.close()
+		db.mirror = s.takeCached(ctx, base)
+		if db.mirror == nil {
+			if db.mirror, err = s.loadLocal(ctx, base); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	return base, db.mirror, nil
 }
 
 func generationOf(ctx context.Context, cdb catalog.DB) (gen uint64, err error) {
@@ -434,20 +448,13 @@ func (s *Store) changeOps(ctx context.Context, base *Snapshot, c boltstore.RawDB
 // put and delete exactly the changed keys. A larger one is staged (see
 // stage). It returns the new current key's mod revision.
 func (s *Store) publish(ctx context.Context, l *Lock, base *Snapshot, c catalog.DB, ops []op, listing int) (int64, error) {
-	sum, gen, err := summarize(ctx, c)
+	cur, meta, err := s.publication(ctx, base, c, listing)
 	if err != nil {
 		return 0, err
 	}
-	sumB, _ := json.Marshal(sum)
-	host, _ := os.Hostname()
-	cur := currentRecord{Format: layoutFormat, Version: layoutVersion, Generation: gen, Listing: listing, Published: s.opts.Now().UTC(),
-		Publisher: &catalog.Holder{PID: os.Getpid(), Command: s.opts.Command, Host: host}}
-	meta := []op{{rel: relSummary, val: sumB}}
-	if rv := s.revsAfter(ctx, base); rv != nil {
-		meta = append(meta, op{rel: relRevs, val: rv})
-	}
+	gen := cur.Generation
 	what := fmt.Sprintf("publish %s generation %d", s.URL(), gen)
-	if b := s.batches(ops, len(meta)+1, 1024+len(sumB)); len(b) > 1 {
+	if b := s.batches(ops, len(meta)+1, 1024+len(meta[0].val)); len(b) > 1 {
 		return s.stage(ctx, l, base, cur, append(ops, meta...))
 	}
 	curB, _ := json.Marshal(cur)
@@ -496,25 +503,7 @@ func (s *Store) stage(ctx context.Context, l *Lock, base *Snapshot, cur currentR
 		}
 		failpoint.Hit("etcd.after-chunk")
 	}
-	cur.Stage = cur.Generation
-	curB, _ := json.Marshal(cur)
-	failpoint.Hit("etcd.before-cas")
-	rev, err := s.txnRev(ctx, l, fmt.Sprintf("publish %s generation %d", s.URL(), cur.Generation),
-		[]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(s.key(relCurrent)), "=", base.CurrentModRev)},
-		s.etcdOps("", []op{{rel: relCurrent, val: curB}}))
-	if err != nil {
-		return 0, err
-	}
-	failpoint.Hit("etcd.after-cas")
-	sn := &Snapshot{Revision: rev, CurrentModRev: rev, Current: &cur}
-	if err := s.fold(ctx, l, sn); err != nil {
-		return 0, err
-	}
-	after, err := s.Current(ctx)
-	if err != nil {
-		return 0, err
-	}
-	return after.CurrentModRev, nil
+	return s.swapStaged(ctx, l, base, cur)
 }
 
 // fold applies the staged write of sn to its own keys and clears the
@@ -523,7 +512,16 @@ func (s *Store) stage(ctx context.Context, l *Lock, base *Snapshot, cur currentR
 func (s *Store) fold(ctx context.Context, l *Lock, sn *Snapshot) error {
 	g := sn.Current.Stage
 	sp := stagePrefix(g)
-	var ops []op
+	what := fmt.Sprintf("fold %s generation %d", s.URL(), g)
+	// The staged keys are applied as they are read, a few transactions'
+	// worth at a time: a large write's stage is not held whole.
+	q := sendQueue{s: s, send: func(b []op) error {
+		if err := s.txn(ctx, l, what, nil, b); err != nil {
+			return err
+		}
+		failpoint.Hit("etcd.after-fold")
+		return nil
+	}}
 	err := s.scan(ctx, s.key(sp), s.key(prefixEnd(sp)), sn.Revision, s.pageCap(relStage), func(k string, v []byte) error {
 		rel := k[len(s.key(sp)):]
 		if len(v) == 0 {
@@ -531,25 +529,19 @@ func (s *Store) fold(ctx context.Context, l *Lock, sn *Snapshot) error {
 		}
 		switch v[0] {
 		case stagePut:
-			ops = append(ops, op{rel: rel, val: v[1:]})
+			return q.add(op{rel: rel, val: v[1:]})
 		case stageDel:
-			ops = append(ops, op{rel: rel})
+			return q.add(op{rel: rel})
 		case stageRange:
-			ops = append(ops, op{rel: rel, end: string(v[1:])})
-		default:
-			return fmt.Errorf("fold %s generation %d: staged key %q: unknown tag: %w", s.URL(), g, rel, catalog.ErrCorrupt)
+			return q.add(op{rel: rel, end: string(v[1:])})
 		}
-		return nil
+		return fmt.Errorf("fold %s generation %d: staged key %q: unknown tag: %w", s.URL(), g, rel, catalog.ErrCorrupt)
 	})
+	if err == nil {
+		err = q.flush()
+	}
 	if err != nil {
 		return err
-	}
-	what := fmt.Sprintf("fold %s generation %d", s.URL(), g)
-	for _, b := range s.batches(ops, 0, 0) {
-		if err := s.txn(ctx, l, what, nil, b); err != nil {
-			return err
-		}
-		failpoint.Hit("etcd.after-fold")
 	}
 	cur := *sn.Current
 	cur.Stage = 0

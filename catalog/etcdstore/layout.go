@@ -61,6 +61,10 @@ type encoder struct {
 	// index holds the entries the write changed (nil: deleted), for the
 	// index shards (index.go).
 	index map[string][]byte
+	// touched (changeBulk): the index shards the write touched, instead
+	// of index; and sink, if set, takes the ops as they are made.
+	touched [indexShards]bool
+	sink    func([]op) error
 }
 
 func chunksOf(n, size int) int { return (n + size - 1) / size }

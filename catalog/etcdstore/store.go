@@ -40,6 +40,9 @@ type Options struct {
 	Now func() time.Time
 	// TempDir holds the local copies; empty means os.TempDir().
 	TempDir string
+	// CheckpointBytes is [catalog.Options.CheckpointBytes] for the bulk
+	// writes on the local copy (DB.UpdateBulk).
+	CheckpointBytes int
 }
 
 // Open connects to the cluster named by cfg. It does not contact it yet:
