@@ -9,7 +9,7 @@
 #                         [--mainnet-lines M] [--repeat R] [--bridge-repeat B]
 #                         [--workdir DIR] [--keep]
 #                         [--etcd F,L [--etcd-only]] [--etcd-server F]
-#                         [--memory [--baseline-bin B]]
+#                         [--memory [--memory-etcd] [--baseline-bin B]]
 #
 #   --lines N          lines of the multi-line storage: N lines in N/100
 #                      files of 100 lines; its catalog is the one for the
@@ -56,6 +56,12 @@
 #                      gzip'd files, and files of 100 lines; then of the
 #                      same imports (but the gzip'd file) into an existing
 #                      catalog holding one file of 100 lines
+#   --memory-etcd      with --memory: the same rows with the catalog in
+#                      etcd, one member of Debian's etcd-server
+#                      (scripts/etcd-cluster.sh, installed if missing),
+#                      started afresh for every import (so no run pays for
+#                      another's history), the seed imported by the binary
+#                      under test
 #   --baseline-bin B   with --memory: also run the metactl binary B (an
 #                      older build) on the same storages, interleaved, and
 #                      print its figures beside these
@@ -86,6 +92,7 @@ keep=0
 etcd=""
 etcd_only=0
 memory=0
+memory_etcd=0
 baseline_bin=""
 etcd_server=""
 bridge_repeat=1
@@ -115,6 +122,7 @@ while (($#)); do
   --etcd=*) etcd=${1#*=}; shift ;;
   --etcd-only) etcd_only=1; shift ;;
   --memory) memory=1; shift ;;
+  --memory-etcd) memory=1; memory_etcd=1; shift ;;
   --etcd-server) etcd_server=${2:?--etcd-server needs a file count}; shift 2 ;;
   --etcd-server=*) etcd_server=${1#*=}; shift ;;
   --bridge-repeat) bridge_repeat=${2:?--bridge-repeat needs a value}; shift 2 ;;
@@ -321,16 +329,42 @@ memory_rows() {
   bytes=$(fsize "$big")
   nsmall=$(find "$mem/small/metadata" -type f | wc -l)
   local -A M # key -> "wall_ns cpu_s peak_kib" per run, newline-separated
-  mrun() { # KEY BIN STORAGE [SEEDED]
-    local key=$1 b=$2 st=$3 seeded=${4:-} t0 t1 entries=$lines
+  local where="a catalog file in $mem"
+  if ((memory_etcd)); then
+    bash "$root/scripts/etcd-cluster.sh" install >&2
+    where="etcd, one member of Debian's etcd-server ($(etcd --version | sed -n 1p)), fsync on, a fresh member for every import"
+    trap 'bash "$root/scripts/etcd-cluster.sh" stop "$mem/etcd" >/dev/null 2>&1 || true' EXIT
+  fi
+  # mcat: a new, empty catalog location for one run: the file, or a
+  # fresh etcd-server member (and writers' local copies cached under
+  # $mem/cache, emptied too).
+  mcat() {
     rm -f "$mem/c.db" "$mem/c.db.lock"
+    if ((memory_etcd == 0)); then
+      echo "$mem/c.db"
+      return
+    fi
+    bash "$root/scripts/etcd-cluster.sh" stop "$mem/etcd" >/dev/null 2>&1 || true
+    rm -rf "$mem/etcd" "$mem/cache"
+    local ep
+    ep=$(bash "$root/scripts/etcd-cluster.sh" start "$mem/etcd" 1 | sed -n 's/^ENDPOINTS=//p')
+    [[ -n $ep ]] || die "memory: etcd-server did not start (scripts/etcd-cluster.sh start $mem/etcd 1)"
+    echo "etcd://$ep/memory"
+  }
+  mrun() { # KEY BIN STORAGE [SEEDED]
+    local key=$1 b=$2 st=$3 seeded=${4:-} t0 t1 entries=$lines cat
+    cat=$(mcat)
     if [[ -n $seeded ]]; then
-      cp "$mem/seed.db" "$mem/c.db"
+      if ((memory_etcd)); then
+        XDG_CACHE_HOME=$mem/cache "$b" -q --catalog "$cat" import --local-fs-dir "$mem/seed" >/dev/null || die "memory $key: the seed's import into $cat failed"
+      else
+        cp "$mem/seed.db" "$mem/c.db"
+      fi
       entries=$((lines + 100))
     fi
     sync -f "$mem" # no settle: the peak is the figure, and CPU time beside the wall
     t0=$(date +%s%N)
-    /usr/bin/time -f '%U %S %M' -o "$logs/mem-$key.time" "$b" -q --catalog "$mem/c.db" import --local-fs-dir "$st" >"$logs/mem-$key.out" 2>"$logs/mem-$key.err" ||
+    XDG_CACHE_HOME=$mem/cache /usr/bin/time -f '%U %S %M' -o "$logs/mem-$key.time" "$b" -q --catalog "$cat" import --local-fs-dir "$st" >"$logs/mem-$key.out" 2>"$logs/mem-$key.err" ||
       die "memory $key: import failed, see $logs/mem-$key.err"
     t1=$(date +%s%N)
     grep -q "$lines lines, $entries entries in the view" "$logs/mem-$key.out" ||
@@ -365,7 +399,8 @@ memory_rows() {
   )
   echo
   echo "memory of a first import (issue 21), $(date -u '+%Y-%m-%d %H:%M UTC'); machine: $machine"
-  echo "command: scripts/bench.sh --memory --lines $lines --repeat $repeat${baseline_bin:+ --baseline-bin $baseline_bin}"
+  echo "command: scripts/bench.sh --memory$( ((memory_etcd)) && echo " --memory-etcd") --lines $lines --repeat $repeat${baseline_bin:+ --baseline-bin $baseline_bin}"
+  echo "catalog: $where; load average $load_start at the start, $(cut -d ' ' -f 1-3 /proc/loadavg) at the end"
   echo "wall and CPU (user + system) times are medians of $repeat runs; peak = largest resident set of one run (GNU time %M)."
   echo
   # mtable TITLE PREFIX KEY...: one table, the runs "new-PREFIXKEY"
@@ -394,6 +429,9 @@ memory_rows() {
   echo
   mtable "Import into an existing catalog" "x-" "${xlayouts[@]}"
   echo
+  if ((memory_etcd)); then
+    bash "$root/scripts/etcd-cluster.sh" stop "$mem/etcd" >/dev/null 2>&1 || true
+  fi
   if ((keep == 0)); then rm -rf "$mem"; fi
 }
 
