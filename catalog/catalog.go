@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -214,7 +213,7 @@ func RegisterCreate(scheme string, create CreateFunc) {
 // repository). Register panics if the scheme is taken or malformed: that
 // is a programming error, found at startup.
 func Register(scheme string, open OpenFunc) {
-	if !schemeRE.MatchString(scheme) || open == nil {
+	if !validScheme(scheme) || open == nil {
 		panic(fmt.Sprintf("catalog.Register: invalid scheme %q or nil OpenFunc", scheme))
 	}
 	backendsMu.Lock()
@@ -237,19 +236,37 @@ func Schemes() []string {
 	return out
 }
 
-// schemeRE is RFC 3986's scheme syntax, lowercase.
-var schemeRE = regexp.MustCompile(`^[a-z][a-z0-9+.-]*$`)
+// validScheme reports whether s has RFC 3986's scheme syntax, lowercase
+// (^[a-z][a-z0-9+.-]*$). Written out rather than a regexp: every
+// process links this package, and compiling a regexp at start-up cost a
+// metactl-adapter call (one process per Aptos call) more than the check.
+func validScheme(s string) bool {
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		c := s[i]
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '+' && c != '.' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
 
 // Scheme returns the URL scheme of a catalog location ("etcd" for
 // "etcd://host:2379/prefix"), or "" for a file path, which the embedded
 // bbolt backend opens.
 func Scheme(location string) string {
 	scheme, _, ok := strings.Cut(location, "://")
-	if !ok || !schemeRE.MatchString(scheme) {
+	if !ok || !validScheme(scheme) {
 		return ""
 	}
 	return scheme
 }
+
+// IsURL reports whether location names a catalog behind a URL (etcd://,
+// http(s)://) rather than a file: Scheme(location) != "".
+func IsURL(location string) bool { return Scheme(location) != "" }
 
 // backendScheme is the scheme whose backend serves location: its URL
 // scheme, or FileScheme for a plain path.

@@ -21,9 +21,16 @@ func TestScheme(t *testing.T) {
 		{"./odd/a://b", ""},   // a path that happens to contain "://"
 		{"Etcd://host/p", ""}, // schemes are registered lowercase
 		{"://host", ""},
+		{"1etcd://host", ""}, // a scheme starts with a letter
+		{"et_cd://host", ""}, // and holds letters, digits, +, . and - only
+		{"e://host", "e"},
+		{"a-1.b+c://host", "a-1.b+c"},
 	} {
 		if got := catalog.Scheme(tc.location); got != tc.want {
 			t.Errorf("Scheme(%q) = %q, want %q", tc.location, got, tc.want)
+		}
+		if got := catalog.IsURL(tc.location); got != (tc.want != "") {
+			t.Errorf("IsURL(%q) = %v, want %v", tc.location, got, tc.want != "")
 		}
 	}
 }

@@ -161,10 +161,10 @@ func (b *Bridge) save(ctx context.Context, name string, cio CallIO) (*CallResult
 	// through again, in case the first call died before it did.
 	wctx, cancel := b.wrappedContext(ctx)
 	defer cancel()
-	if err := b.Storage.saveThrough(wctx, name, content); err != nil {
+	if err := b.Storage.SaveThrough(wctx, name, content); err != nil {
 		err = fmt.Errorf("%s: committed to the catalog at generation %d, but writing it through to %s failed (the next 'metactl export' to that storage writes it): %w",
 			handle, res.Generation, b.Storage, err)
-		if res.Replaced && b.Storage.ca != nil {
+		if res.Replaced && b.Storage.IsCommandAdapter() {
 			// An export through a command adapter counts a listed name
 			// as present, so it would not rewrite the old content:
 			// fail the call, and Aptos's next run saves it again.
@@ -191,14 +191,14 @@ func (b *Bridge) move(ctx context.Context, name string) (*CallResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !res.Written && b.Storage.ca != nil {
+	if !res.Written && b.Storage.IsCommandAdapter() {
 		// A retry: the move was written through before, or the next
 		// export moves it (a moved file still listed live).
 		return res, nil
 	}
 	wctx, cancel := b.wrappedContext(ctx)
 	defer cancel()
-	if err := b.Storage.moveThrough(wctx, name); err != nil {
+	if err := b.Storage.MoveThrough(wctx, name); err != nil {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("%s: moved in the catalog at generation %d, but moving it in %s failed (the next 'metactl export' to that storage moves it): %v",
 			handle, res.Generation, b.Storage, err))
 	}

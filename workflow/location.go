@@ -41,7 +41,7 @@ const (
 
 // IsURL reports whether location names a catalog behind a URL (etcd://,
 // http(s)://) rather than a file.
-func IsURL(location string) bool { return catalog.Scheme(location) != "" }
+func IsURL(location string) bool { return catalog.IsURL(location) }
 
 // Classify says what location names. It reads at most the first line of a
 // file, and nothing of a URL.

@@ -6,10 +6,21 @@
 // or CLI parser, whose package initialisation alone costs more than a
 // whole call). Aptos spawns one process per call, 40,000 for a fresh
 // metadata sync, so a call's start-up is most of its cost
-// (docs/aptos-bridge.md, "What a call costs"). 'metactl adapter-config'
-// writes configs that call it when it is installed beside metactl and the
-// catalog is a file; for any other catalog location, or a command line it
-// does not know, it runs metactl itself with the same arguments.
+// (docs/aptos-bridge.md, "What a call costs").
+//
+// It answers the calls a sync or a restore makes, list_metadata_files
+// and open_for_read (of metadata from the catalog, of data files from the
+// wrapped storage), and create_backup and create_for_write, with the
+// package adaptercall alone: nothing that writes a catalog (importer,
+// compaction, export, the archive format and its zstd) is linked in. For
+// anything else it runs metactl itself, found beside it, with the same
+// arguments: the writes (save_metadata_line, backup_metadata_file: a few
+// per backup), a catalog location that is not a catalog file (a URL, an
+// archive, a folder, a missing or damaged file: whatever the read-only
+// open refuses but a busy lock), a handle the catalog does not hold, and
+// a command line it does not know. 'metactl adapter-config' writes
+// configs that call it when it is installed beside metactl and the
+// catalog is a file.
 package main
 
 import (
@@ -24,12 +35,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/metactl/metactl/adaptercall"
 	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
 	_ "github.com/metactl/metactl/catalog/boltstore" // catalog files
-	"github.com/metactl/metactl/importer"
 	"github.com/metactl/metactl/internal/timespan"
-	"github.com/metactl/metactl/workflow"
 )
 
 // Exit codes, as metactl documents them.
@@ -102,7 +112,7 @@ func parse(argv []string) (a args, ok bool) {
 			return a, false
 		}
 	}
-	return a, seenAdapter && a.call != "" && a.catalog != "" && !workflow.IsURL(a.catalog) &&
+	return a, seenAdapter && a.call != "" && a.catalog != "" && !catalog.IsURL(a.catalog) &&
 		(a.localFsDir == "") != (a.config == "")
 }
 
@@ -129,48 +139,104 @@ func full() {
 	os.Exit(exitError)
 }
 
+// run answers the call, or hands it to metactl (full), which does not
+// return.
 func run(ctx context.Context, a args) int {
-	w, err := wrapped(a)
-	if err != nil {
-		return report(err)
+	cio := adaptercall.CallIO{Getenv: os.LookupEnv, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
+	switch a.call {
+	case adaptercall.CallListMetadataFiles:
+		return read(ctx, a, func(db catalog.DB) (bool, error) {
+			_, err := adaptercall.List(ctx, db, os.Stdout)
+			return false, err
+		})
+	case adaptercall.CallOpenForRead:
+		h, ok := os.LookupEnv("FILE_HANDLE")
+		if !ok {
+			full()
+		}
+		if handle, ok := adaptercall.MetadataHandle(h); ok {
+			return read(ctx, a, func(db catalog.DB) (bool, error) {
+				content, _, err := adaptercall.ReadMetadata(ctx, db, handle)
+				if err != nil {
+					return errors.Is(err, catalog.ErrNotFound), err
+				}
+				if _, err := os.Stdout.Write(content); err != nil {
+					return false, fmt.Errorf("adapter %s: %s: write stdout: %w", a.call, handle, err)
+				}
+				return false, nil
+			})
+		}
+		return data(ctx, a, cio)
+	case adaptercall.CallCreateBackup, adaptercall.CallCreateForWrite:
+		return data(ctx, a, cio)
 	}
+	full() // the writes, and any other call
+	return exitError
+}
+
+// read opens the catalog read-only and runs fn on it. An open that fails
+// for any reason but a busy lock or an interrupt, and an error fn says
+// metactl should word (a handle the catalog does not hold), go to metactl
+// itself: nothing was written yet, and its answer is the reference one.
+func read(ctx context.Context, a args, fn func(catalog.DB) (toFull bool, err error)) int {
 	timeout := a.lockTimeout
 	if timeout <= 0 {
 		timeout = -1
 	}
-	b := &workflow.Bridge{Storage: w, Timeout: a.adapterTimeout, Open: func(ctx context.Context, readOnly bool) (catalog.DB, error) {
-		if _, err := os.Stat(a.catalog); err != nil && !readOnly {
-			// A write never creates a catalog (as metactl adapter).
-			return nil, fmt.Errorf("open catalog %q: %w (create it with 'metactl import')", a.catalog, catalog.ErrNoCatalog)
+	db, err := catalog.Open(ctx, a.catalog, &catalog.Options{ReadOnly: true, Timeout: timeout, Command: "metactl adapter " + a.call})
+	if err != nil {
+		var busy *catalog.BusyError
+		if !errors.As(err, &busy) && ctx.Err() == nil {
+			full()
 		}
-		return catalog.Open(ctx, a.catalog, &catalog.Options{ReadOnly: readOnly, Timeout: timeout, Command: "metactl adapter " + a.call})
-	}}
-	res, err := b.Run(ctx, a.call, workflow.CallIO{Getenv: os.LookupEnv, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
+		return report(fmt.Errorf("adapter %s: %w", a.call, err))
+	}
+	toFull, err := fn(db)
+	db.Close()
+	switch {
+	case err == nil:
+		return exitOK
+	case toFull && ctx.Err() == nil:
+		full()
+	}
+	return report(fmt.Errorf("adapter %s: %w", a.call, err))
+}
+
+// data passes a data-file call to the wrapped storage, loaded now (a
+// bucket's config is parsed only for the calls that use it). A storage
+// that does not load goes to metactl, which words the error; a failing
+// command's exit status is passed back, its stderr already went through.
+func data(ctx context.Context, a args, cio adaptercall.CallIO) int {
+	var w *adaptercall.Wrapped
+	var err error
+	if a.config == "" {
+		w, err = adaptercall.NewWrapped(a.localFsDir, "")
+	} else {
+		w, err = adaptercall.NewWrappedTimeout(a.config, a.adapterTimeout)
+	}
+	if err != nil {
+		full()
+	}
+	err = adaptercall.Data(ctx, w, a.adapterTimeout, a.call, cio)
 	var exit *exec.ExitError
 	if errors.As(err, &exit) && exit.ExitCode() > 0 {
 		return exit.ExitCode()
 	}
 	if err != nil {
-		return report(err)
-	}
-	for _, w := range res.Warnings {
-		fmt.Fprintf(os.Stderr, "metactl: warning: %s\n", w)
+		return report(fmt.Errorf("adapter %s: %w", a.call, err))
 	}
 	return exitOK
 }
 
-func wrapped(a args) (*workflow.Wrapped, error) {
-	if a.config == "" {
-		return workflow.NewWrapped(a.localFsDir, "")
-	}
-	return workflow.NewWrappedTimeout(a.config, a.adapterTimeout)
-}
-
 // report prints err as metactl does and returns its exit code.
 func report(err error) int {
-	fmt.Fprintf(os.Stderr, "metactl: %v\n", err)
+	msg := err.Error()
+	if errors.Is(err, context.Canceled) {
+		// As metactl: the only cancellation is SIGINT/SIGTERM.
+		msg = strings.ReplaceAll(msg, context.Canceled.Error(), "interrupted")
+	}
+	fmt.Fprintf(os.Stderr, "metactl: %s\n", msg)
 	var busy *catalog.BusyError
-	var input *importer.InputError
 	switch {
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
@@ -182,7 +248,7 @@ func report(err error) int {
 		return exitNotFound
 	case errors.Is(err, catalog.ErrNotCatalog):
 		return exitUsage
-	case errors.As(err, &input), errors.Is(err, aptos.ErrInvalid), errors.Is(err, catalog.ErrConflict):
+	case errors.Is(err, aptos.ErrInvalid), errors.Is(err, catalog.ErrConflict):
 		return exitInvalid
 	}
 	return exitError

@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/metactl/metactl/adaptercall"
 	"github.com/metactl/metactl/catalog"
 	"github.com/metactl/metactl/workflow"
 )
@@ -54,9 +55,14 @@ func (c *adapterCmd) Validate() error {
 }
 
 func (c *adapterCmd) Run(a *app) error {
-	w, err := c.wrapped()
-	if err != nil {
-		return withOp("adapter", err)
+	// The metadata reads never touch the wrapped storage: its config is
+	// loaded and checked only for the calls that use it.
+	var w *workflow.Wrapped
+	if adaptercall.NeedsStorage(c.Call, os.LookupEnv) {
+		var err error
+		if w, err = c.wrapped(); err != nil {
+			return withOp("adapter", err)
+		}
 	}
 	b := &workflow.Bridge{Storage: w, Timeout: time.Duration(c.AdapterTimeout), Open: func(ctx context.Context, readOnly bool) (catalog.DB, error) {
 		if readOnly {

@@ -389,30 +389,75 @@ func writeTextFile(t testing.TB, path, content string) {
 }
 
 // TestAdapterLeanAndFullAgree: metactl-adapter and 'metactl adapter' give
-// the same bytes, stderr and exit status for the same command line.
+// the same bytes, stderr and exit status for the same command line: the
+// calls the lean binary answers itself (the reads, the data calls), those
+// it hands to metactl (the writes, a catalog location that is not a
+// catalog file, an unknown handle), and a wrapped config that does not
+// load, which only the calls that use the storage read.
 func TestAdapterLeanAndFullAgree(t *testing.T) {
 	t.Parallel()
 	buildLean(t)
-	cat := asFile(filepath.Join(t.TempDir(), "c.db"))
+	tmp := t.TempDir()
+	cat := asFile(filepath.Join(tmp, "c.db"))
 	dir := smallStorage(t)
 	must(t, cat, nil, "import", "--local-fs-dir", dir)
+	arc := filepath.Join(tmp, "c.mcar")
+	must(t, cat, nil, "export", "--archive", arc)
+	if err := os.MkdirAll(filepath.Join(dir, "backup_1"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeTextFile(t, filepath.Join(dir, "backup_1", "chunk_0"), "data bytes\n")
+	broken := filepath.Join(tmp, "broken.yaml")
+	writeTextFile(t, broken, "commands: [not, a, map\n")
+	local := []string{"--local-fs-dir", dir}
+	someMeta := "FILE_HANDLE=metadata/epoch_ending_3-3.meta"
 	lean := filepath.Join(filepath.Dir(binary), "metactl-adapter")
 	for _, tc := range []struct {
-		call  string
-		vars  []string
-		stdin string
+		catalog string   // default: cat
+		storage []string // default: local
+		call    string
+		vars    []string
+		stdin   string
 	}{
-		{"list_metadata_files", nil, ""},
-		{"open_for_read", []string{"FILE_HANDLE=metadata/epoch_ending_3-3.meta"}, ""},
-		{"open_for_read", []string{"FILE_HANDLE=metadata/nope_1-1.meta"}, ""},
-		{"open_for_read", nil, ""},
-		{"save_metadata_line", []string{"FILE_NAME=transaction_0-0.meta"}, bridgeTxnLine(0, 0, "ffff")},
-		{"save_metadata_line", []string{"FILE_NAME=transaction_4501-4502.meta"}, "{\"nope\":1}\n"},
-		{"backup_metadata_file", []string{"FILE_NAME=transaction_1-500.meta"}, ""},
+		{call: "list_metadata_files"},
+		{call: "open_for_read", vars: []string{someMeta}},
+		{call: "open_for_read", vars: []string{"FILE_HANDLE=metadata_backup/epoch_ending_3-3.meta"}},
+		{call: "open_for_read", vars: []string{"FILE_HANDLE=metadata/nope_1-1.meta"}},
+		{call: "open_for_read"},
+		{call: "open_for_read", vars: []string{"FILE_HANDLE=backup_1/chunk_0"}},
+		{call: "open_for_read", vars: []string{"FILE_HANDLE=backup_1/nope"}},
+		{call: "open_for_read", vars: []string{"FILE_HANDLE=../outside"}},
+		{call: "create_backup", vars: []string{"BACKUP_NAME=backup_2"}},
+		{call: "create_backup"},
+		{call: "nope"},
+		{call: "save_metadata_line", vars: []string{"FILE_NAME=transaction_0-0.meta"}, stdin: bridgeTxnLine(0, 0, "ffff")},
+		{call: "save_metadata_line", vars: []string{"FILE_NAME=transaction_4501-4502.meta"}, stdin: "{\"nope\":1}\n"},
+		{call: "backup_metadata_file", vars: []string{"FILE_NAME=transaction_1-500.meta"}},
+		// Not a catalog file: an archive (read-only work reads it), the
+		// storage folder, a metadata file, nothing.
+		{catalog: arc, call: "list_metadata_files"},
+		{catalog: arc, call: "open_for_read", vars: []string{someMeta}},
+		{catalog: dir, call: "list_metadata_files"},
+		{catalog: filepath.Join(dir, "metadata", "epoch_ending_3-3.meta"), call: "open_for_read", vars: []string{someMeta}},
+		{catalog: filepath.Join(tmp, "missing.db"), call: "list_metadata_files"},
+		// A wrapped config that does not load: the metadata reads never
+		// load it, the data calls fail on it.
+		{storage: []string{"--command-adapter-config", broken}, call: "list_metadata_files"},
+		{storage: []string{"--command-adapter-config", broken}, call: "open_for_read", vars: []string{someMeta}},
+		{storage: []string{"--command-adapter-config", broken}, call: "open_for_read", vars: []string{"FILE_HANDLE=backup_1/chunk_0"}},
+		{storage: []string{"--local-fs-dir", filepath.Join(tmp, "nosuch")}, call: "create_backup", vars: []string{"BACKUP_NAME=backup_3"}},
 	} {
+		c, st := tc.catalog, tc.storage
+		if c == "" {
+			c = cat
+		}
+		if st == nil {
+			st = local
+		}
 		var got [2]string
 		for i, bin := range []string{lean, binary} {
-			cmd := exec.Command(bin, "--catalog", cat, "--lock-timeout", "30s", "adapter", "--adapter-timeout", "10m", "--local-fs-dir", dir, tc.call)
+			args := append([]string{"--catalog", c, "--lock-timeout", "30s", "adapter", "--adapter-timeout", "10m"}, st...)
+			cmd := exec.Command(bin, append(args, tc.call)...)
 			cmd.Env = append(os.Environ(), tc.vars...)
 			cmd.Stdin = strings.NewReader(tc.stdin)
 			var out, errb bytes.Buffer
@@ -426,7 +471,7 @@ func TestAdapterLeanAndFullAgree(t *testing.T) {
 			got[i] = fmt.Sprintf("exit %d\nstdout %q\nstderr %q", code, out.String(), errb.String())
 		}
 		if got[0] != got[1] {
-			t.Errorf("%s %v:\nmetactl-adapter: %s\nmetactl adapter: %s", tc.call, tc.vars, got[0], got[1])
+			t.Errorf("--catalog %s %v %s %v:\nmetactl-adapter: %s\nmetactl adapter: %s", c, st, tc.call, tc.vars, got[0], got[1])
 		}
 	}
 }

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package workflow
+package adaptercall
 
 // noFollow: no O_NOFOLLOW here (metactl's CLI is Unix only).
 const noFollow = 0

@@ -1,6 +1,6 @@
 //go:build unix
 
-package workflow
+package adaptercall
 
 import "syscall"
 

@@ -1,6 +1,6 @@
 //go:build unix
 
-package workflow
+package adaptercall
 
 import (
 	"context"
@@ -25,7 +25,7 @@ func TestWriteThroughLocal(t *testing.T) {
 		t.Fatal(err)
 	}
 	content := []byte("{\"Identity\":{\"id\":\"x\"}}\n")
-	if err := w.saveThrough(ctx, "identity.meta", content); err != nil {
+	if err := w.SaveThrough(ctx, "identity.meta", content); err != nil {
 		t.Fatalf("save: %v", err)
 	}
 	got, err := os.ReadFile(filepath.Join(dir, "metadata", "identity.meta"))
@@ -33,10 +33,10 @@ func TestWriteThroughLocal(t *testing.T) {
 		t.Fatalf("metadata/identity.meta = %q, %v; want %q", got, err, content)
 	}
 	// A retry is a no-op that leaves the file as it was.
-	if err := w.saveThrough(ctx, "identity.meta", content); err != nil {
+	if err := w.SaveThrough(ctx, "identity.meta", content); err != nil {
 		t.Fatalf("save again: %v", err)
 	}
-	if err := w.moveThrough(ctx, "identity.meta"); err != nil {
+	if err := w.MoveThrough(ctx, "identity.meta"); err != nil {
 		t.Fatalf("move: %v", err)
 	}
 	if _, err := os.Lstat(filepath.Join(dir, "metadata", "identity.meta")); !os.IsNotExist(err) {
@@ -47,7 +47,7 @@ func TestWriteThroughLocal(t *testing.T) {
 		t.Fatalf("metadata_backup/identity.meta = %q, %v; want %q", got, err, content)
 	}
 	// Moving an already moved file needs nothing.
-	if err := w.moveThrough(ctx, "identity.meta"); err != nil {
+	if err := w.MoveThrough(ctx, "identity.meta"); err != nil {
 		t.Fatalf("move again: %v", err)
 	}
 	ents, err := os.ReadDir(dir)
@@ -69,7 +69,7 @@ func TestWriteThroughLocal(t *testing.T) {
 	// NewWrapped checks the folder when the bridge starts; the link may
 	// appear after that, so the write itself must refuse it.
 	w2 := &Wrapped{dir: dir2}
-	err = w2.saveThrough(ctx, "identity.meta", content)
+	err = w2.SaveThrough(ctx, "identity.meta", content)
 	if err == nil || !strings.Contains(err.Error(), "symbolic link") {
 		t.Fatalf("save through a linked metadata/: err = %v, want a refusal naming the symbolic link", err)
 	}

@@ -1,4 +1,4 @@
-package workflow
+package adaptercall
 
 import (
 	"context"
@@ -77,6 +77,19 @@ func (w *Wrapped) LocalFsDir() string { return w.dir }
 
 // Config returns the command-adapter config's path, or "".
 func (w *Wrapped) Config() string { return w.config }
+
+// IsCommandAdapter reports whether the storage is a command-adapter
+// config (a bucket) rather than a LocalFs folder.
+func (w *Wrapped) IsCommandAdapter() bool { return w.ca != nil }
+
+// Context bounds one call of the storage by timeout (zero: no limit); the
+// cause of a timeout names the storage.
+func (w *Wrapped) Context(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	if timeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeoutCause(ctx, timeout, fmt.Errorf("%w: no answer from %s within %s, process group killed", context.DeadlineExceeded, w, timeout))
+}
 
 // String names the storage for messages.
 func (w *Wrapped) String() string {
@@ -179,12 +192,12 @@ func (w *Wrapped) localOpen(handle string, out io.Writer) error {
 	return err
 }
 
-// saveThrough writes a metadata file the catalog committed to the
+// SaveThrough writes a metadata file the catalog committed to the
 // storage: for a folder, through the safe-open layer of export
 // ([storage.LocalWriter]: a temporary file in its staging folder, made
 // durable, renamed into metadata/; skipped when the file there already
 // holds these bytes, plain or gzip); for a bucket, its save_metadata_line.
-func (w *Wrapped) saveThrough(ctx context.Context, name string, content []byte) error {
+func (w *Wrapped) SaveThrough(ctx context.Context, name string, content []byte) error {
 	if w.ca != nil {
 		_, err := w.ca.SaveMetadataFile(ctx, name, content)
 		return err
@@ -227,12 +240,12 @@ func (w *Wrapped) saveThrough(ctx context.Context, name string, content []byte) 
 	return t.SyncRoot()
 }
 
-// moveThrough moves a metadata file in the storage as the catalog moved
+// MoveThrough moves a metadata file in the storage as the catalog moved
 // it: for a folder, a rename of metadata/<name> to metadata_backup/<name>
 // (what LocalFs does) through the safe-open layer; for a bucket, its
 // backup_metadata_file. A folder whose file is already moved needs
 // nothing.
-func (w *Wrapped) moveThrough(ctx context.Context, name string) error {
+func (w *Wrapped) MoveThrough(ctx context.Context, name string) error {
 	if w.ca != nil {
 		return w.ca.BackupMetadataFile(ctx, aptos.LiveHandle(name))
 	}

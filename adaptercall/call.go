@@ -1,0 +1,175 @@
+// Package adaptercall answers the calls of a command-adapter config that
+// need no catalog write: the calls' names and I/O, the storage a bridge
+// config wraps (data files pass through to it; metadata writes are written
+// through to it), and the two read calls, list_metadata_files and
+// open_for_read of a metadata file, on an open catalog.
+//
+// It is the part of the bridge that the lean metactl-adapter links: Aptos
+// starts one process per call (40,000 for a fresh metadata sync), so each
+// package here costs every call its initialisation. It imports the catalog
+// API, the Aptos model and the storage layer, nothing that writes a
+// catalog (importer, compaction, export, the archive format). The writes,
+// save_metadata_line and backup_metadata_file, are workflow.Bridge's.
+package adaptercall
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/metactl/metactl/aptos"
+	"github.com/metactl/metactl/catalog"
+)
+
+// The six calls of an Aptos command-adapter config (docs/aptos-format.md
+// §9.2), as `metactl adapter CALL` names them.
+const (
+	CallCreateBackup       = "create_backup"
+	CallCreateForWrite     = "create_for_write"
+	CallOpenForRead        = "open_for_read"
+	CallSaveMetadataLine   = "save_metadata_line"
+	CallListMetadataFiles  = "list_metadata_files"
+	CallBackupMetadataFile = "backup_metadata_file"
+)
+
+// Calls lists the calls in the order a generated config writes them.
+var Calls = []string{CallCreateBackup, CallCreateForWrite, CallOpenForRead,
+	CallSaveMetadataLine, CallListMetadataFiles, CallBackupMetadataFile}
+
+// ErrUnknownCall is returned for a call name that is not one of [Calls].
+var ErrUnknownCall = errors.New("unknown command-adapter call")
+
+// CallIO is what one adapter call gets from Aptos: the call's variables
+// (Getenv, normally os.LookupEnv) and the three standard streams.
+type CallIO struct {
+	Getenv func(string) (string, bool)
+	Stdin  io.Reader
+	// Stdout receives the call's output. save_metadata_line and
+	// create_for_write close it once the handle is written, before
+	// reading Stdin, as Aptos's stdout contract requires.
+	Stdout io.WriteCloser
+	Stderr io.Writer
+}
+
+// Need returns the call variable key, which Aptos always sets; an unset
+// one gives an error wrapping aptos.ErrInvalid.
+func Need(cio CallIO, key string) (string, error) {
+	v, ok := cio.Getenv(key)
+	if !ok {
+		return "", fmt.Errorf("variable %s is not set (Aptos sets it for this call): %w", key, aptos.ErrInvalid)
+	}
+	return v, nil
+}
+
+// MetadataHandle reports whether an open_for_read handle names a metadata
+// file, and returns its catalog handle: "metadata/<name>" for
+// "metadata/<name>" and for "metadata_backup/<name>" (where a moved file
+// lives in a legacy storage). Every other handle is a data file.
+func MetadataHandle(h string) (string, bool) {
+	dir, name, ok := strings.Cut(h, "/")
+	if !ok || (dir != aptos.MetadataDir && dir != aptos.MetadataBackupDir) {
+		return "", false
+	}
+	return aptos.LiveHandle(name), true
+}
+
+// List writes the live handles of one generation of db, read in one
+// read-only transaction, one per line in handle order, and returns the
+// generation.
+func List(ctx context.Context, db catalog.DB, out io.Writer) (gen uint64, err error) {
+	w := bufio.NewWriterSize(out, 64<<10)
+	err = db.View(ctx, func(tx catalog.Tx) error {
+		gen = tx.Generation()
+		return catalog.LiveHandles(tx, func(h string) error {
+			w.WriteString(h)
+			return w.WriteByte('\n')
+		})
+	})
+	if err != nil {
+		return 0, err
+	}
+	return gen, w.Flush()
+}
+
+// ReadMetadata returns the content of the metadata file handle
+// ("metadata/<name>") as one committed generation holds it: a live or
+// moved file, or a file deleted (by an undo, or a cleanup) whose content
+// the catalog still retains within the undo window. So a client that
+// listed a generation and opens its files afterwards finds every one of
+// them. An unknown handle gives an error naming it that wraps
+// catalog.ErrNotFound.
+func ReadMetadata(ctx context.Context, db catalog.DB, handle string) (content []byte, gen uint64, err error) {
+	err = db.View(ctx, func(tx catalog.Tx) error {
+		gen = tx.Generation()
+		f, err := tx.File(handle)
+		if err == nil {
+			content = f.Content
+			return nil
+		}
+		if !errors.Is(err, catalog.ErrNotFound) {
+			return err
+		}
+		content, err = tx.DeletedContent(handle)
+		if errors.Is(err, catalog.ErrNotFound) {
+			return fmt.Errorf("metadata file %q is not in the catalog (generation %d), nor deleted within the undo window: %w", handle, gen, catalog.ErrNotFound)
+		}
+		return err
+	})
+	return content, gen, err
+}
+
+// Data passes a data-file call (create_backup, create_for_write, or
+// open_for_read of a handle [MetadataHandle] refuses) to the wrapped
+// storage w, after checking that the variables it needs are set. timeout
+// bounds the call, whose process group is then killed; zero means no
+// limit. A failing command gives an error wrapping its *exec.ExitError
+// (its stderr already went to cio.Stderr).
+func Data(ctx context.Context, w *Wrapped, timeout time.Duration, call string, cio CallIO) error {
+	var keys []string
+	switch call {
+	case CallCreateBackup:
+		keys = []string{"BACKUP_NAME"}
+	case CallCreateForWrite:
+		keys = []string{"BACKUP_HANDLE", "FILE_NAME"}
+	case CallOpenForRead:
+		keys = []string{"FILE_HANDLE"}
+	default:
+		return fmt.Errorf("%w %q", ErrUnknownCall, call)
+	}
+	params := make([]string, 0, len(keys))
+	for _, k := range keys {
+		v, err := Need(cio, k)
+		if err != nil {
+			return err
+		}
+		params = append(params, k+"="+v)
+	}
+	ctx, cancel := w.Context(ctx, timeout)
+	defer cancel()
+	return w.data(ctx, call, params, cio)
+}
+
+// NeedsStorage reports whether call, with the variables getenv gives,
+// uses the wrapped storage: every call but list_metadata_files and
+// open_for_read of a metadata file, which the catalog answers alone (and
+// open_for_read without FILE_HANDLE, which fails on that first). A caller
+// loads the storage, parsing a bucket's YAML config, only when it does:
+// a metadata sync is one process per file.
+func NeedsStorage(call string, getenv func(string) (string, bool)) bool {
+	switch call {
+	case CallListMetadataFiles:
+		return false
+	case CallOpenForRead:
+		h, ok := getenv("FILE_HANDLE")
+		if !ok {
+			return false
+		}
+		_, meta := MetadataHandle(h)
+		return !meta
+	}
+	return true
+}
