@@ -7,7 +7,7 @@
 #
 # Usage: scripts/bench.sh [--lines N] [--files F] [--archive-files A]
 #                         [--mainnet-lines M] [--repeat R] [--bridge-repeat B]
-#                         [--workdir DIR] [--keep]
+#                         [--workdir DIR] [--keep] [--rows R[,R...]]
 #                         [--etcd F,L [--etcd-only]] [--etcd-server F]
 #                         [--memory [--memory-etcd] [--baseline-bin B]]
 #
@@ -28,6 +28,14 @@
 #                      peak RSS the maximum over the runs (default 3)
 #   --bridge-repeat B  runs of each Aptos-style metadata sync of the bridge
 #                      rows (default 1: each is M+1 processes)
+#   --rows R[,R...]    only these rows of the table (default: all): import1
+#                      (one-line files), import2 (lines), status, compact,
+#                      archive (archive export), size (catalog file),
+#                      archive-read, folder-export, mainnet, bridge; only
+#                      their storages are generated. status and size imply
+#                      import2, size compact too; the multi-line catalog
+#                      that compact and archive read is imported untimed
+#                      when import2 is not asked for
 #   --workdir DIR      where binaries, storages, catalogs and copies go
 #                      (default: a new temporary folder); bulky folders are
 #                      removed at the end unless --keep
@@ -96,6 +104,7 @@ memory_etcd=0
 baseline_bin=""
 etcd_server=""
 bridge_repeat=1
+rows=""
 cmdline="scripts/bench.sh $*"
 load_start=$(cut -d ' ' -f 1-3 /proc/loadavg)
 
@@ -125,6 +134,8 @@ while (($#)); do
   --memory-etcd) memory=1; memory_etcd=1; shift ;;
   --etcd-server) etcd_server=${2:?--etcd-server needs a file count}; shift 2 ;;
   --etcd-server=*) etcd_server=${1#*=}; shift ;;
+  --rows) rows=${2:?--rows needs a list}; shift 2 ;;
+  --rows=*) rows=${1#*=}; shift ;;
   --bridge-repeat) bridge_repeat=${2:?--bridge-repeat needs a value}; shift 2 ;;
   --bridge-repeat=*) bridge_repeat=${1#*=}; shift ;;
   --baseline-bin) baseline_bin=${2:?--baseline-bin needs a path}; shift 2 ;;
@@ -151,6 +162,17 @@ for v in repeat bridge_repeat; do
     exit 2
   fi
 done
+# want ROW: the table has ROW (--rows, or every row).
+all_rows=(import1 import2 status compact archive size archive-read folder-export mainnet bridge)
+declare -A wanted
+for r in ${rows//,/ }; do
+  [[ " ${all_rows[*]} " == *" $r "* ]] || { echo "bench.sh: --rows: unknown row $r (rows: ${all_rows[*]})" >&2; exit 2; }
+  wanted[$r]=1
+done
+if [[ -n ${wanted[status]:-} || -n ${wanted[size]:-} ]]; then wanted[import2]=1; fi # the sqlite3 table; the sizes
+if [[ -n ${wanted[size]:-} ]]; then wanted[compact]=1; fi
+if [[ -n $rows && -n $etcd_server && -n $etcd ]] && ((!etcd_only)); then wanted[bridge]=1; fi # its plain sync
+want() { [[ -z $rows || -n ${wanted[$1]:-} ]]; }
 # full_es: --etcd-server beside --etcd (without --etcd-only) joins the whole
 # table: the bridge row on etcd-server and its read rows, in the same run.
 full_es=0
@@ -529,10 +551,17 @@ st1=$work/oneline      # F one-line files
 st2=$work/multiline    # N lines in N/100 files of 100 lines
 st3=$work/archivesrc   # A one-line files
 stm=$work/mainnet      # M one-line files
-log "generating the storages: $files and $afiles and $mlines one-line files, $lines lines in files of 100"
-gen "$st1" "$files"
-gen "$st3" "$afiles"
-gen "$stm" "$mlines"
+ccat=$work/compacted.db
+sq=$work/sqlite.db
+# Only the storages of the rows asked for (--rows).
+want_st2() { want import2 || want compact || want archive; }
+want_st3() { want archive-read || want folder-export; }
+log "generating the storages${rows:+ of rows $rows}: $files and $afiles and $mlines one-line files, $lines lines in files of 100"
+if want import1; then gen "$st1" "$files"; fi
+if want_st3; then gen "$st3" "$afiles"; fi
+if want mainnet || want bridge; then gen "$stm" "$mlines"; fi
+nfiles1=0 nfiles2=0 nlines2=0 plain2=0 nfiles3=0 nfilesm=0
+if want_st2; then
 gen "$work/all" "$lines"
 # The multi-line storage: the same lines as a one-line storage of N files,
 # concatenated in name order and cut into files of 100 lines.
@@ -540,96 +569,15 @@ mkdir -p "$st2/metadata"
 find "$work/all/metadata" -type f -print0 | sort -z | xargs -0 cat |
   split -l 100 -d -a 6 --additional-suffix=.meta - "$st2/metadata/batch_"
 rm -rf "$work/all"
-nfiles1=$(jq -r .files "$logs/gen-oneline.json")
 nfiles2=$(find "$st2/metadata" -type f | wc -l)
 nlines2=$(find "$st2/metadata" -type f -print0 | xargs -0 cat | wc -l)
 plain2=$(find "$st2/metadata" -type f -print0 | xargs -0 cat | wc -c)
-nfiles3=$(jq -r .files "$logs/gen-archivesrc.json")
-nfilesm=$(jq -r .files "$logs/gen-mainnet.json")
+fi
+if want import1; then nfiles1=$(jq -r .files "$logs/gen-oneline.json"); fi
+if want_st3; then nfiles3=$(jq -r .files "$logs/gen-archivesrc.json"); fi
+if want mainnet || want bridge; then nfilesm=$(jq -r .files "$logs/gen-mainnet.json"); fi
 log "one-line: $nfiles1 files; multi-line: $nlines2 lines in $nfiles2 files ($(hb "$plain2")); archive source: $nfiles3 files; mainnet: $nfilesm files"
 
-# ---------------------------------------------------------------- 1. import one-line files
-cat1=$work/oneline.db
-rm_cat1() { rm -f "$cat1" "$cat1.lock"; }
-measure import1 rm_cat1 "$mc" --catalog "$cat1" import --local-fs-dir "$st1"
-# shellcheck disable=SC2016 # expanded by the inner bash
-measure cat1 nop bash -c 'set -euo pipefail; find "$1/metadata" -type f -print0 | xargs -0 cat >/dev/null' _ "$st1"
-
-# ---------------------------------------------------------------- 2. import the multi-line storage
-cat2=$work/multiline.db
-rm_cat2() { rm -f "$cat2" "$cat2.lock"; }
-measure import2 rm_cat2 "$mc" --catalog "$cat2" import --local-fs-dir "$st2"
-catalog2=$(fsize "$cat2")
-# The same bytes into sqlite3: every line into a table, then the fields the
-# storage state needs extracted with json_extract into an indexed table.
-sq=$work/sqlite.db
-rm_sq() { rm -f "$sq"; }
-sq_sql=(
-  'CREATE TABLE raw(line TEXT);'
-  '.mode ascii'
-  '.separator "\037" "\n"'
-  '.import /dev/stdin raw'
-  "CREATE TABLE entries(kind TEXT, a INTEGER, b INTEGER, line TEXT);"
-  "INSERT INTO entries SELECT
-     CASE WHEN line LIKE '{\"EpochEndingBackup\"%' THEN 'e'
-          WHEN line LIKE '{\"StateSnapshotBackup\"%' THEN 's'
-          WHEN line LIKE '{\"TransactionBackup\"%' THEN 't' ELSE 'o' END,
-     coalesce(json_extract(line, '\$.EpochEndingBackup.last_epoch'), json_extract(line, '\$.StateSnapshotBackup.epoch'),
-              json_extract(line, '\$.TransactionBackup.last_version')),
-     json_extract(line, '\$.StateSnapshotBackup.version'), line FROM raw;"
-  'DROP TABLE raw;'
-  'CREATE INDEX entries_kab ON entries(kind, a, b);'
-)
-# shellcheck disable=SC2016
-measure sqlite_import rm_sq bash -c 'set -euo pipefail; db=$1 dir=$2; shift 2; find "$dir/metadata" -type f -print0 | sort -z | xargs -0 cat | sqlite3 "$db" "$@"' _ "$sq" "$st2" "${sq_sql[@]}"
-
-# ---------------------------------------------------------------- 3. status
-measure status nop "$mc" --catalog "$cat2" status
-sq_state="SELECT 'latest_epoch_ending_epoch: ' || coalesce((SELECT max(a) FROM entries WHERE kind = 'e'), 'none')
-  || ', latest_state_snapshot_epoch: ' || coalesce((SELECT a FROM entries WHERE kind = 's' ORDER BY a DESC, b DESC LIMIT 1), 'none')
-  || ', latest_state_snapshot_version: ' || coalesce((SELECT b FROM entries WHERE kind = 's' ORDER BY a DESC, b DESC LIMIT 1), 'none')
-  || ', latest_transaction_version: ' || coalesce((SELECT max(a) FROM entries WHERE kind = 't'), 'none');"
-measure sqlite_status nop sqlite3 "$sq" "$sq_state"
-[[ $(cat "$logs/status.out") == "$(cat "$logs/sqlite_status.out")" ]] ||
-  die "metactl status and the sqlite3 query disagree: $(cat "$logs/status.out") / $(cat "$logs/sqlite_status.out")"
-log "status check: metactl status == sqlite3 query: $(cat "$logs/status.out")"
-digest=$("$mc" --catalog "$cat2" --json status | jq -r .view_digest)
-entries2=$("$mc" --catalog "$cat2" --json status | jq -r .entries)
-
-# ---------------------------------------------------------------- 4. compaction
-ccat=$work/compacted.db
-cp_cat2() { rm -f "$ccat" "$ccat.lock" && cp "$cat2" "$ccat"; }
-measure compact cp_cat2 "$mc" --catalog "$ccat" compact \
-  --epoch-ending-file-compact-factor 100 --state-snapshot-file-compact-factor 100 \
-  --transaction-file-compact-factor 100
-[[ $("$mc" --catalog "$ccat" --json status | jq -r .view_digest) == "$digest" ]] ||
-  die "compaction changed the view digest"
-ccatalog=$(fsize "$ccat")
-cplain=$("$mc" --catalog "$ccat" --json ls | jq '[.files[].size] | add')
-
-# ---------------------------------------------------------------- 5. archive export
-arch2=$work/multiline.mcar
-plain=$work/multiline.plain
-zst=$work/multiline.plain.zst
-rm_arch2() { rm -f "$arch2"; }
-measure export_archive rm_arch2 "$mc" --catalog "$cat2" export --archive "$arch2"
-zstd -dq <"$arch2" >"$plain" || die "the archive is not a plain zstd stream ('zstd -d' failed)"
-# shellcheck disable=SC2016
-measure zstd nop bash -c 'zstd -3 -T2 -q -c <"$1" >"$2"' _ "$plain" "$zst"
-arch_bytes=$(fsize "$arch2")
-zst_bytes=$(fsize "$zst")
-rm -f "$plain" "$zst"
-
-# ---------------------------------------------------------------- 7. archive read, 8. folder export
-cat3=$work/archivesrc.db
-arch3=$work/archivesrc.mcar
-"$mc" --catalog "$cat3" import --local-fs-dir "$st3" >/dev/null
-"$mc" --catalog "$cat3" export --archive "$arch3" >/dev/null
-measure status_archive nop "$mc" --catalog "$arch3" status
-[[ $(cat "$logs/status_archive.out") == "$("$mc" --catalog "$cat3" status)" ]] ||
-  die "status read from the archive differs from the catalog's"
-exp=$work/exported
-cpd=$work/copied
 # Earlier outputs are moved aside into $aside (removed at the end of the
 # run), not deleted before the next timed run: on an ext4 without a journal
 # (this VM's root filesystem) the inode allocator skips every inode freed
@@ -650,6 +598,111 @@ put_aside() {
     fi
   done
 }
+
+# Each row's section runs only if the row is asked for (want ROW); the
+# sections keep their indentation.
+
+# ---------------------------------------------------------------- 1. import one-line files
+if want import1; then
+cat1=$work/oneline.db
+rm_cat1() { rm -f "$cat1" "$cat1.lock"; }
+measure import1 rm_cat1 "$mc" --catalog "$cat1" import --local-fs-dir "$st1"
+# shellcheck disable=SC2016 # expanded by the inner bash
+measure cat1 nop bash -c 'set -euo pipefail; find "$1/metadata" -type f -print0 | xargs -0 cat >/dev/null' _ "$st1"
+fi
+
+# ---------------------------------------------------------------- 2. import the multi-line storage
+cat2=$work/multiline.db
+rm_cat2() { rm -f "$cat2" "$cat2.lock"; }
+if want_st2 && ! want import2; then
+  rm_cat2
+  "$mc" --catalog "$cat2" import --local-fs-dir "$st2" >/dev/null
+fi
+if want import2; then
+measure import2 rm_cat2 "$mc" --catalog "$cat2" import --local-fs-dir "$st2"
+catalog2=$(fsize "$cat2")
+# The same bytes into sqlite3: every line into a table, then the fields the
+# storage state needs extracted with json_extract into an indexed table.
+rm_sq() { rm -f "$sq"; }
+sq_sql=(
+  'CREATE TABLE raw(line TEXT);'
+  '.mode ascii'
+  '.separator "\037" "\n"'
+  '.import /dev/stdin raw'
+  "CREATE TABLE entries(kind TEXT, a INTEGER, b INTEGER, line TEXT);"
+  "INSERT INTO entries SELECT
+     CASE WHEN line LIKE '{\"EpochEndingBackup\"%' THEN 'e'
+          WHEN line LIKE '{\"StateSnapshotBackup\"%' THEN 's'
+          WHEN line LIKE '{\"TransactionBackup\"%' THEN 't' ELSE 'o' END,
+     coalesce(json_extract(line, '\$.EpochEndingBackup.last_epoch'), json_extract(line, '\$.StateSnapshotBackup.epoch'),
+              json_extract(line, '\$.TransactionBackup.last_version')),
+     json_extract(line, '\$.StateSnapshotBackup.version'), line FROM raw;"
+  'DROP TABLE raw;'
+  'CREATE INDEX entries_kab ON entries(kind, a, b);'
+)
+# shellcheck disable=SC2016
+measure sqlite_import rm_sq bash -c 'set -euo pipefail; db=$1 dir=$2; shift 2; find "$dir/metadata" -type f -print0 | sort -z | xargs -0 cat | sqlite3 "$db" "$@"' _ "$sq" "$st2" "${sq_sql[@]}"
+fi
+
+# ---------------------------------------------------------------- 3. status
+if want status; then
+measure status nop "$mc" --catalog "$cat2" status
+sq_state="SELECT 'latest_epoch_ending_epoch: ' || coalesce((SELECT max(a) FROM entries WHERE kind = 'e'), 'none')
+  || ', latest_state_snapshot_epoch: ' || coalesce((SELECT a FROM entries WHERE kind = 's' ORDER BY a DESC, b DESC LIMIT 1), 'none')
+  || ', latest_state_snapshot_version: ' || coalesce((SELECT b FROM entries WHERE kind = 's' ORDER BY a DESC, b DESC LIMIT 1), 'none')
+  || ', latest_transaction_version: ' || coalesce((SELECT max(a) FROM entries WHERE kind = 't'), 'none');"
+measure sqlite_status nop sqlite3 "$sq" "$sq_state"
+[[ $(cat "$logs/status.out") == "$(cat "$logs/sqlite_status.out")" ]] ||
+  die "metactl status and the sqlite3 query disagree: $(cat "$logs/status.out") / $(cat "$logs/sqlite_status.out")"
+log "status check: metactl status == sqlite3 query: $(cat "$logs/status.out")"
+fi
+if want_st2; then
+digest=$("$mc" --catalog "$cat2" --json status | jq -r .view_digest)
+entries2=$("$mc" --catalog "$cat2" --json status | jq -r .entries)
+fi
+
+# ---------------------------------------------------------------- 4. compaction
+if want compact; then
+cp_cat2() { rm -f "$ccat" "$ccat.lock" && cp "$cat2" "$ccat"; }
+measure compact cp_cat2 "$mc" --catalog "$ccat" compact \
+  --epoch-ending-file-compact-factor 100 --state-snapshot-file-compact-factor 100 \
+  --transaction-file-compact-factor 100
+[[ $("$mc" --catalog "$ccat" --json status | jq -r .view_digest) == "$digest" ]] ||
+  die "compaction changed the view digest"
+ccatalog=$(fsize "$ccat")
+cplain=$("$mc" --catalog "$ccat" --json ls | jq '[.files[].size] | add')
+fi
+
+# ---------------------------------------------------------------- 5. archive export
+if want archive; then
+arch2=$work/multiline.mcar
+plain=$work/multiline.plain
+zst=$work/multiline.plain.zst
+rm_arch2() { rm -f "$arch2"; }
+measure export_archive rm_arch2 "$mc" --catalog "$cat2" export --archive "$arch2"
+zstd -dq <"$arch2" >"$plain" || die "the archive is not a plain zstd stream ('zstd -d' failed)"
+# shellcheck disable=SC2016
+measure zstd nop bash -c 'zstd -3 -T2 -q -c <"$1" >"$2"' _ "$plain" "$zst"
+arch_bytes=$(fsize "$arch2")
+zst_bytes=$(fsize "$zst")
+rm -f "$plain" "$zst"
+fi
+
+# ---------------------------------------------------------------- 7. archive read, 8. folder export
+cat3=$work/archivesrc.db
+arch3=$work/archivesrc.mcar
+if want_st3; then
+"$mc" --catalog "$cat3" import --local-fs-dir "$st3" >/dev/null
+fi
+if want archive-read; then
+"$mc" --catalog "$cat3" export --archive "$arch3" >/dev/null
+measure status_archive nop "$mc" --catalog "$arch3" status
+[[ $(cat "$logs/status_archive.out") == "$("$mc" --catalog "$cat3" status)" ]] ||
+  die "status read from the archive differs from the catalog's"
+fi
+if want folder-export; then
+exp=$work/exported
+cpd=$work/copied
 rm_exp() { put_aside "$exp"; }
 rm_cpd() { put_aside "$cpd" && mkdir -p "$cpd"; }
 # cp does not fsync; metactl export makes every file and folder durable.
@@ -667,8 +720,10 @@ repeat=$saved_repeat
 [[ $(find "$exp/metadata" -type f | wc -l) == "$nfiles3" ]] || die "the folder export did not write $nfiles3 files"
 diff -rq "$exp/metadata" "$cpd/metadata" >/dev/null || die "the folder export differs from the storage it was imported from"
 put_aside "$cpd" "$exp"
+fi
 
 # ---------------------------------------------------------------- 9. mainnet scale
+if want mainnet; then
 catm=$work/mainnet.db
 rm_catm() { rm -f "$catm" "$catm.lock" "$work/mainnet.mcar"; }
 # shellcheck disable=SC2016
@@ -677,6 +732,7 @@ measure mainnet rm_catm bash -c 'set -euo pipefail; mc=$1 db=$2 st=$3
   "$mc" --catalog "$db" compact --epoch-ending-file-compact-factor 100 \
     --state-snapshot-file-compact-factor 100 --transaction-file-compact-factor 100
   "$mc" --catalog "$db" export --archive "${db%.db}.mcar"' _ "$mc" "$catm" "$stm"
+fi
 
 # ---------------------------------------------------------------- 10. the bridge: Aptos's metadata sync
 # What Aptos's restore does first (scripts/aptos-sync.sh: list, then open
@@ -689,6 +745,7 @@ measure mainnet rm_catm bash -c 'set -euo pipefail; mc=$1 db=$2 st=$3
 # (metactl itself in the config: metactl-adapter has no etcd client). They
 # alternate run by run, --bridge-repeat times (default 1: a 40k-file sync
 # is 40k processes), and every sync's cache is checked against the storage.
+if want bridge; then
 catb=$work/bridge.db
 "$mc" --catalog "$catb" import --local-fs-dir "$stm" >/dev/null
 plaincfg=$work/plain-folder.yaml
@@ -743,50 +800,55 @@ for ((k = 1; k <= bridge_repeat; k++)); do
 done
 repeat=$saved_repeat
 put_aside "$syncs"
+fi
 if ((full_es)); then
   # The read rows of issue 22 on the same member, printed after the table.
   etcd_server_rows >"$logs/etcd-server-table.md"
 fi
 
 # ---------------------------------------------------------------- report
-r1=$(tratio import1 cat1)
-r2=$(tratio sqlite_import import2) # > 1: metactl faster
-r5t=$(awk -v m="${T[export_archive]}" -v z="${T[zstd]}" 'BEGIN { printf "%.2f", z / m }')
-r5s=$(awk -v a="$arch_bytes" -v z="$zst_bytes" 'BEGIN { printf "%.3f", a / z }')
-r6a=$(awk -v c="$catalog2" -v p="$plain2" 'BEGIN { printf "%.2f", c / p }')
-r6c=$(awk -v c="$ccatalog" -v p="$cplain" 'BEGIN { printf "%.2f", c / p }')
-r8=$(tratio export_dir cp_sync)
-r10=$(tratio sync_bridge sync_plain)
+if want import1; then r1=$(tratio import1 cat1); fi
+if want import2; then r2=$(tratio sqlite_import import2); fi # > 1: metactl faster
+if want archive; then
+  r5t=$(awk -v m="${T[export_archive]}" -v z="${T[zstd]}" 'BEGIN { printf "%.2f", z / m }')
+  r5s=$(awk -v a="$arch_bytes" -v z="$zst_bytes" 'BEGIN { printf "%.3f", a / z }')
+fi
+if want size; then
+  r6a=$(awk -v c="$catalog2" -v p="$plain2" 'BEGIN { printf "%.2f", c / p }')
+  r6c=$(awk -v c="$ccatalog" -v p="$cplain" 'BEGIN { printf "%.2f", c / p }')
+fi
+if want folder-export; then r8=$(tratio export_dir cp_sync); fi
+if want bridge; then r10=$(tratio sync_bridge sync_plain); fi
 
 row() { printf '| %s | %s | %s | %s | %s | %s |\n' "$@"; }
 echo
 echo "metactl performance (issue 11), $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "machine: $machine"
-echo "command: $cmdline (--lines $lines --files $files --archive-files $afiles --mainnet-lines $mlines --repeat $repeat --bridge-repeat $bridge_repeat)"
+echo "command: $cmdline (${rows:+--rows $rows }--lines $lines --files $files --archive-files $afiles --mainnet-lines $mlines --repeat $repeat --bridge-repeat $bridge_repeat)"
 echo "load average (1, 5, 15 min) at the start: $load_start; at the end of the table: $(cut -d ' ' -f 1-3 /proc/loadavg)"
 echo "times are medians of $repeat runs (the bridge rows: $bridge_repeat), peak = largest resident set of one run; page cache warm."
 echo
 row "Work" "metactl" "Baseline in the same run" "Ratio" "Goal" "This run"
 row "---" "---" "---" "---" "---" "---"
-row "import $nfiles1 one-line files" "$(dur import1), peak $(mib import1)" "\`find \\| xargs cat\` $(dur cat1)" "${r1}× the time" "≤ 1.0×" \
+want import1 && row "import $nfiles1 one-line files" "$(dur import1), peak $(mib import1)" "\`find \\| xargs cat\` $(dur cat1)" "${r1}× the time" "≤ 1.0×" \
   "$(verdict le "$r1" 1.0)"
-row "import $nlines2 lines ($nfiles2 files of 100 lines)" "$(dur import2), peak $(mib import2)" "sqlite3 \`.import\` + \`json_extract\` into an indexed table $(dur sqlite_import)" "$(awk -v r="$r2" 'BEGIN { if (r >= 1) printf "%.2f× faster", r; else printf "%.2f× slower", 1 / r }')" "≥ 2× faster, peak ≤ 384 MiB" \
+want import2 && row "import $nlines2 lines ($nfiles2 files of 100 lines)" "$(dur import2), peak $(mib import2)" "sqlite3 \`.import\` + \`json_extract\` into an indexed table $(dur sqlite_import)" "$(awk -v r="$r2" 'BEGIN { if (r >= 1) printf "%.2f× faster", r; else printf "%.2f× slower", 1 / r }')" "≥ 2× faster, peak ≤ 384 MiB" \
   "$(verdict eval "le 2 $r2 && le $(rss_mib import2) 384")"
-row "\`status\`, fresh process, $entries2-entry catalog" "$(dur status), peak $(mib status)" "sqlite3 one-shot \`max()\` query $(dur sqlite_status)" "$(tratio status sqlite_status)× the time" "≤ 50 ms" \
+want status && row "\`status\`, fresh process, $entries2-entry catalog" "$(dur status), peak $(mib status)" "sqlite3 one-shot \`max()\` query $(dur sqlite_status)" "$(tratio status sqlite_status)× the time" "≤ 50 ms" \
   "$(verdict le "$(ms status)" 50)"
-row "compaction of $entries2 entries, factor 100" "$(dur compact), peak $(mib compact)" "—" "—" "≤ 5 s, peak ≤ 768 MiB" \
+want compact && row "compaction of $entries2 entries, factor 100" "$(dur compact), peak $(mib compact)" "—" "—" "≤ 5 s, peak ≤ 768 MiB" \
   "$(verdict eval "le $(ms compact) 5000 && le $(rss_mib compact) 768")"
-row "archive export ($(hb "$arch_bytes"))" "$(dur export_archive), peak $(mib export_archive)" "\`zstd -3 -T2\` of the same plaintext $(dur zstd)" "${r5t}× its throughput, ${r5s}× its size" "≥ 0.6×, size ≤ 1.05×" \
+want archive && row "archive export ($(hb "$arch_bytes"))" "$(dur export_archive), peak $(mib export_archive)" "\`zstd -3 -T2\` of the same plaintext $(dur zstd)" "${r5t}× its throughput, ${r5s}× its size" "≥ 0.6×, size ≤ 1.05×" \
   "$(verdict eval "le 0.6 $r5t && le $r5s 1.05")"
-row "catalog file after import / after compaction" "$(hb "$catalog2") / $(hb "$ccatalog")" "plaintext $(hb "$plain2") / $(hb "$cplain")" "${r6a}× / ${r6c}×" "≤ 2× after either" \
+want size && row "catalog file after import / after compaction" "$(hb "$catalog2") / $(hb "$ccatalog")" "plaintext $(hb "$plain2") / $(hb "$cplain")" "${r6a}× / ${r6c}×" "≤ 2× after either" \
   "$(verdict eval "le $r6a 2 && le $r6c 2")"
-row "read-only command on a $nfiles3-file archive (\`--catalog X.mcar status\`)" "$(dur status_archive), peak $(mib status_archive)" "—" "—" "≤ 1 s, memory bounded" \
+want archive-read && row "read-only command on a $nfiles3-file archive (\`--catalog X.mcar status\`)" "$(dur status_archive), peak $(mib status_archive)" "—" "—" "≤ 1 s, memory bounded" \
   "$(verdict le "$(ms status_archive)" 1000)"
-row "fresh folder export, $nfiles3 files" "$(dur export_dir), peak $(mib export_dir)" "\`cp -r\` + \`sync\` $(dur cp_sync)" "${r8}× the time" "≤ 1.0×" \
+want folder-export && row "fresh folder export, $nfiles3 files" "$(dur export_dir), peak $(mib export_dir)" "\`cp -r\` + \`sync\` $(dur cp_sync)" "${r8}× the time" "≤ 1.0×" \
   "$(verdict le "$r8" 1.0)"
-row "mainnet scale: import + compact + export --archive, $nfilesm one-line files" "$(dur mainnet), peak $(mib mainnet)" "—" "—" "< 1 s" \
+want mainnet && row "mainnet scale: import + compact + export --archive, $nfilesm one-line files" "$(dur mainnet), peak $(mib mainnet)" "—" "—" "< 1 s" \
   "$(verdict le "$(ms mainnet)" 1000)"
-row "Aptos-style 8-way metadata sync of $nfilesm files through the bridge config, file catalog" "$(dur sync_bridge)" "the same sync through a plain local-folder config (\`cat\` per file) $(dur sync_plain)" "${r10}× the time" "≤ 1.5×" \
+want bridge && row "Aptos-style 8-way metadata sync of $nfilesm files through the bridge config, file catalog" "$(dur sync_bridge)" "the same sync through a plain local-folder config (\`cat\` per file) $(dur sync_plain)" "${r10}× the time" "≤ 1.5×" \
   "$(verdict le "$r10" 1.5)"
 if ((full_es)); then
   r10e=$(tratio sync_bridge_etcd sync_plain)
@@ -794,7 +856,15 @@ if ((full_es)); then
     "$(verdict le "$r10e" 1.5)"
 fi
 echo
-echo "checks passed: status == the sqlite3 query; status from the archive == the catalog's; compaction kept the view digest."
+checks=()
+if want status; then checks+=("status == the sqlite3 query"); fi
+if want archive-read; then checks+=("status from the archive == the catalog's"); fi
+if want compact; then checks+=("compaction kept the view digest"); fi
+if want folder-export; then checks+=("the folder export == the storage"); fi
+if want bridge; then checks+=("every sync's cache == the storage"); fi
+msg=""
+for c in "${checks[@]}"; do msg+="${msg:+; }$c"; done
+echo "checks passed: $msg."
 if [[ -n $etcd ]]; then
   etcd_rows
 fi
