@@ -238,6 +238,7 @@ func Read(ctx context.Context, src storage.Source, opts Options) (*Batch, error)
 		}
 		defer rd.Close()
 		read = rd.ReadFile
+		r.useReadStat(rd)
 	}
 	if st, ok := src.(storage.Statter); ok {
 		r.statFn = st.StatFile
@@ -331,6 +332,21 @@ func (r *run) listReads(listing storage.Listing) []toRead {
 // readFunc reads one file of a source (storage.Source.ReadFile).
 type readFunc func(ctx context.Context, handle string, max int64) ([]byte, error)
 
+// readStatFunc reads one file and returns its stat
+// (storage.StatReader.ReadFileStat).
+type readStatFunc func(ctx context.Context, handle string, max int64) ([]byte, storage.Stat, error)
+
+// useReadStat takes the stat of a file the import does not know from its
+// read, if rd returns one (storage.StatReader): no lstat by path before the
+// read, one system call and path walk less per file of a first import
+// (about 15% of its CPU at 40k one-line files). The stat is the opened
+// file's, the one whose bytes were read.
+func (r *run) useReadStat(rd storage.FileReader) {
+	if sr, ok := rd.(storage.StatReader); ok {
+		r.readStat = sr.ReadFileStat
+	}
+}
+
 // readOne reads one listed file and parses and validates it while its
 // bytes are fresh in the cache. Bad input is a problem: a Problem reason,
 // or a *strayError for an entry that is not a regular file. A failing
@@ -344,7 +360,15 @@ func (r *run) readOne(ctx context.Context, read readFunc, rd toRead) (c checked,
 		it := &item{SourceFile: SourceFile{Handle: aptos.LiveHandle(rd.name), State: rd.state}, shown: rd.handle, known: true}
 		return checked{it: it}, nil, nil
 	}
-	data, err := read(ctx, rd.handle, r.opts.MaxFileSize)
+	var data []byte
+	if r.readStat != nil && r.statFn != nil {
+		var rst storage.Stat
+		if data, rst, err = r.readStat(ctx, rd.handle, r.opts.MaxFileSize); err == nil {
+			st, hasStat = rst, true
+		}
+	} else {
+		data, err = read(ctx, rd.handle, r.opts.MaxFileSize)
+	}
 	switch {
 	case err == nil:
 		// A live file's handle is the storage's: one string for both.
@@ -502,6 +526,7 @@ type run struct {
 	movedListed bool            // the source listed metadata_backup/
 	aside       []*quarantined  // files set aside (Options.Quarantine)
 	statFn      statFunc        // the source's StatFile, or nil
+	readStat    readStatFunc    // with statFn: its reader's ReadFileStat, or nil
 	newest      map[string]bool // live names newest of their kind (Options.InProgress)
 	skipped     []stray         // stray entries
 	firstID     *idLine         // the first Identity line (checkIdentities)

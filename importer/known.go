@@ -118,7 +118,8 @@ func digits(s string) bool {
 // catalog recorded the stat of a copy in the same folder, size and mtime
 // are unchanged. statFn is nil for a source that cannot stat. It also
 // returns the stat taken (zero, ok false, if none), for the provenance of
-// a file that is read after all.
+// a file that is read after all. A file the catalog does not know is not
+// stat'ed when its read returns the stat (r.readStat): it is read anyway.
 func (r *run) skipKnown(ctx context.Context, statFn statFunc, rd toRead) (skip bool, st storage.Stat, hasStat bool, err error) {
 	folder := aptos.MetadataDir
 	if rd.state == catalog.Moved {
@@ -130,6 +131,9 @@ func (r *run) skipKnown(ctx context.Context, statFn statFunc, rd toRead) (skip b
 		// wrote, a command adapter's): the name is trusted, as Aptos
 		// trusts it.
 		return true, storage.Stat{}, false, nil
+	}
+	if !known && r.readStat != nil {
+		return false, storage.Stat{}, false, nil // new: its read takes the stat
 	}
 	if statFn != nil {
 		if st, err = statFn(ctx, rd.handle); err == nil {

@@ -59,6 +59,7 @@ func NewCatalog(ctx context.Context, path string, catOpts *catalog.Options, src 
 		}
 		defer rd.Close()
 		s.read = rd.ReadFile
+		r.useReadStat(rd)
 	}
 	op, err := catalog.Create(ctx, path, catOpts, catalog.KindImport, func(tx catalog.BulkWriteTx) error { return s.run(ctx, tx) })
 	if err != nil {

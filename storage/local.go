@@ -182,22 +182,32 @@ type LocalReader struct {
 
 // ReadFile reads handle as [Local.ReadFile] does.
 func (r *LocalReader) ReadFile(ctx context.Context, handle string, max int64) ([]byte, error) {
+	data, _, err := r.ReadFileStat(ctx, handle, max)
+	return data, err
+}
+
+var _ StatReader = (*LocalReader)(nil)
+
+// ReadFileStat implements [StatReader]: it reads handle as ReadFile does,
+// and returns the Stat of the file it read, taken from the opened file
+// (what [Local.StatFile] gives, without a second lookup of the path).
+func (r *LocalReader) ReadFileStat(ctx context.Context, handle string, max int64) ([]byte, Stat, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, Stat{}, err
 	}
 	dir, name, err := aptos.ParseHandle(handle)
 	if err != nil {
-		return nil, fmt.Errorf("read: %w", err)
+		return nil, Stat{}, fmt.Errorf("read: %w", err)
 	}
 	f := &r.folders[0]
 	if dir == aptos.MetadataBackupDir {
 		f = &r.folders[1]
 	}
-	data, err := f.read(name, effectiveMax(max))
+	data, st, err := f.read(name, effectiveMax(max))
 	if err != nil {
-		return nil, fmt.Errorf("read %q: %w", handle, err)
+		return nil, Stat{}, fmt.Errorf("read %q: %w", handle, err)
 	}
-	return data, nil
+	return data, st, nil
 }
 
 // Close releases the folders. The reader must not be used after.

@@ -17,8 +17,8 @@ func openFolder(path string) folder { return folder{path: path} }
 
 func (f *folder) close() error { return nil }
 
-func (f *folder) read(name string, maxSize int64) ([]byte, error) {
-	return readPath(f.path, name, maxSize)
+func (f *folder) read(name string, maxSize int64) ([]byte, Stat, error) {
+	return readPathStat(f.path, name, maxSize)
 }
 
 // listNames returns the names in the folder at path.
@@ -37,28 +37,36 @@ func listNames(path string) ([]string, error) {
 // readPath reads the regular file dir/name, refusing a symbolic link and
 // anything but a regular file; gzip is detected by content.
 func readPath(dir, name string, maxSize int64) ([]byte, error) {
+	data, _, err := readPathStat(dir, name, maxSize)
+	return data, err
+}
+
+// readPathStat is readPath, and returns the opened file's Stat.
+func readPathStat(dir, name string, maxSize int64) ([]byte, Stat, error) {
 	path := filepath.Join(dir, name)
 	f, err := openNoFollow(path)
 	if err != nil {
 		if st, lerr := os.Lstat(path); lerr == nil && st.Mode()&fs.ModeSymlink != 0 {
-			return nil, &NotRegularError{Path: path, What: "a symbolic link"}
+			return nil, Stat{}, &NotRegularError{Path: path, What: "a symbolic link"}
 		}
-		return nil, err
+		return nil, Stat{}, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return nil, Stat{}, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, &NotRegularError{Path: path, What: DescribeMode(st.Mode())}
+		return nil, Stat{}, &NotRegularError{Path: path, What: DescribeMode(st.Mode())}
 	}
+	stat := Stat{Size: st.Size(), ModTime: st.ModTime().UnixNano()}
 	var magic [2]byte
 	n, _ := f.ReadAt(magic[:], 0)
 	if !IsGzip(magic[:n]) && st.Size() > maxSize {
-		return nil, tooLarge(maxSize, false)
+		return nil, stat, tooLarge(maxSize, false)
 	}
-	return decodeStream(f, maxSize, st.Size())
+	data, err := decodeStream(f, maxSize, st.Size())
+	return data, stat, err
 }
 
 // openNoFollow opens path for reading, refusing a symbolic link. Without

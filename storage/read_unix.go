@@ -46,10 +46,11 @@ func (f *folder) close() error {
 	return nil
 }
 
-// read reads the regular file name in the folder.
-func (f *folder) read(name string, maxSize int64) ([]byte, error) {
+// read reads the regular file name in the folder, and returns its Stat
+// (the opened file's fstat).
+func (f *folder) read(name string, maxSize int64) ([]byte, Stat, error) {
 	if f.err != nil {
-		return nil, &fs.PathError{Op: "open", Path: filepath.Join(f.path, name), Err: f.err}
+		return nil, Stat{}, &fs.PathError{Op: "open", Path: filepath.Join(f.path, name), Err: f.err}
 	}
 	return readRegular(f.fd, name, f.path, name, maxSize)
 }
@@ -81,7 +82,8 @@ func listNames(path string) ([]string, error) {
 
 // readPath reads the regular file at dir/name, resolving the whole path.
 func readPath(dir, name string, maxSize int64) ([]byte, error) {
-	return readRegular(unix.AT_FDCWD, filepath.Join(dir, name), dir, name, maxSize)
+	data, _, err := readRegular(unix.AT_FDCWD, filepath.Join(dir, name), dir, name, maxSize)
+	return data, err
 }
 
 // readRegular reads the file rel (relative to dirfd) whose path, for
@@ -92,24 +94,31 @@ func readPath(dir, name string, maxSize int64) ([]byte, error) {
 // opened file itself), one read of the size fstat gave plus one byte, and
 // close. A read that returns exactly that size has reached the end; a
 // short one, or a file that grew meanwhile, is read on to its end. Gzip is
-// detected from the bytes read.
-func readRegular(dirfd int, rel, dir, name string, maxSize int64) ([]byte, error) {
+// detected from the bytes read. It returns the file's Stat from that
+// fstat.
+func readRegular(dirfd int, rel, dir, name string, maxSize int64) ([]byte, Stat, error) {
 	fd, st, err := openAt(dirfd, rel)
 	var serr *fstatError
 	switch {
 	case errors.Is(err, errLink):
-		return nil, &NotRegularError{Path: filepath.Join(dir, name), What: "a symbolic link"}
+		return nil, Stat{}, &NotRegularError{Path: filepath.Join(dir, name), What: "a symbolic link"}
 	case errors.As(err, &serr):
-		return nil, &fs.PathError{Op: "stat", Path: filepath.Join(dir, name), Err: serr.err}
+		return nil, Stat{}, &fs.PathError{Op: "stat", Path: filepath.Join(dir, name), Err: serr.err}
 	case err != nil:
-		return nil, &fs.PathError{Op: "open", Path: filepath.Join(dir, name), Err: err}
+		return nil, Stat{}, &fs.PathError{Op: "open", Path: filepath.Join(dir, name), Err: err}
 	}
 	defer unix.Close(fd)
 	if mode := uint32(st.Mode); mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, &NotRegularError{Path: filepath.Join(dir, name), What: DescribeMode(fileMode(mode))}
+		return nil, Stat{}, &NotRegularError{Path: filepath.Join(dir, name), What: DescribeMode(fileMode(mode))}
 	}
+	data, err := readOpen(fd, dir, name, st.Size, maxSize)
+	return data, Stat{Size: st.Size, ModTime: st.Mtim.Nano()}, err
+}
+
+// readOpen reads the regular file fd of size bytes (fstat's), as
+// readRegular describes.
+func readOpen(fd int, dir, name string, size, maxSize int64) ([]byte, error) {
 	r := fdReader{fd: fd, dir: dir, name: name}
-	size := st.Size
 	if size > maxSize {
 		// Too large as it is; a gzip file may still decompress to less,
 		// so it is decoded as a stream, never held whole.

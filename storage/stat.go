@@ -29,6 +29,14 @@ type Statter interface {
 
 var _ Statter = (*Local)(nil)
 
+// StatReader is a [FileReader] that returns, with a file's content, the
+// Stat of the file it read ([LocalReader]): an import of a file it does
+// not know needs no separate stat before the read.
+type StatReader interface {
+	// ReadFileStat is ReadFile, and the read file's Stat.
+	ReadFileStat(ctx context.Context, handle string, max int64) ([]byte, Stat, error)
+}
+
 // StatFile implements [Statter]: one lstat, no open.
 func (l *Local) StatFile(ctx context.Context, handle string) (Stat, error) {
 	if err := ctx.Err(); err != nil {
