@@ -19,8 +19,9 @@
 // archive, a folder, a missing or damaged file: whatever the read-only
 // open refuses but a busy lock), a handle the catalog does not hold, and
 // a command line it does not know. 'metactl adapter-config' writes
-// configs that call it when it is installed beside metactl and the
-// catalog is a file.
+// configs that call it when it is installed beside metactl. On a catalog
+// that is not a file, it sends the read calls to the per-host adapter
+// server instead (served.go).
 package main
 
 import (
@@ -119,6 +120,9 @@ func parse(argv []string) (a args, ok bool) {
 func main() {
 	a, ok := parse(os.Args[1:])
 	if !ok {
+		if code, ok := viaServer(os.Args[1:]); ok {
+			os.Exit(code)
+		}
 		full()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -55,31 +55,6 @@ func (c *adapterCmd) Validate() error {
 }
 
 func (c *adapterCmd) Run(a *app) error {
-	// The metadata reads never touch the wrapped storage: its config is
-	// loaded and checked only for the calls that use it.
-	var w *workflow.Wrapped
-	if adaptercall.NeedsStorage(c.Call, os.LookupEnv) {
-		var err error
-		if w, err = c.wrapped(); err != nil {
-			return withOp("adapter", err)
-		}
-	}
-	b := &workflow.Bridge{Storage: w, Timeout: time.Duration(c.AdapterTimeout), Open: func(ctx context.Context, readOnly bool) (catalog.DB, error) {
-		if readOnly {
-			if err := checkCatalogPath(a.cli.Catalog, false); err != nil {
-				return nil, err
-			}
-			return catalog.Open(ctx, a.cli.Catalog, a.options(true, "adapter "+c.Call))
-		}
-		return a.openExisting("adapter " + c.Call)
-	}}
-	if r, err := a.remote(); err != nil {
-		return err
-	} else if r != nil {
-		// A served catalog answers the read calls; writes are refused
-		// when they open the catalog (a served catalog is read-only).
-		b.Served = &workflow.ServedCatalog{Client: r}
-	}
 	if c.Call == workflow.CallListMetadataFiles && os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" {
 		// A listing is a short process whose garbage is about its
 		// answer: collecting it cost a third of the CPU of a fresh
@@ -93,7 +68,42 @@ func (c *adapterCmd) Run(a *app) error {
 	if f, ok := a.stdout.(*os.File); ok {
 		stdout = f
 	}
-	res, err := b.Run(a.ctx, c.Call, workflow.CallIO{Getenv: os.LookupEnv, Stdin: os.Stdin, Stdout: stdout, Stderr: a.stderr})
+	return c.answer(a, os.LookupEnv, stdout, func(ctx context.Context) (catalog.DB, error) {
+		if err := checkCatalogPath(a.cli.Catalog, false); err != nil {
+			return nil, err
+		}
+		return catalog.Open(ctx, a.cli.Catalog, a.options(true, "adapter "+c.Call))
+	})
+}
+
+// answer answers the call with the call variables of getenv, writing to
+// stdout and a.stderr: this process's own call (Run), or one the adapter
+// server was asked (adapter_server.go). openRead opens the catalog for the
+// read calls; writes open it as Run's own.
+func (c *adapterCmd) answer(a *app, getenv func(string) (string, bool), stdout io.WriteCloser, openRead func(context.Context) (catalog.DB, error)) error {
+	// The metadata reads never touch the wrapped storage: its config is
+	// loaded and checked only for the calls that use it.
+	var w *workflow.Wrapped
+	if adaptercall.NeedsStorage(c.Call, getenv) {
+		var err error
+		if w, err = c.wrapped(); err != nil {
+			return withOp("adapter", err)
+		}
+	}
+	b := &workflow.Bridge{Storage: w, Timeout: time.Duration(c.AdapterTimeout), Open: func(ctx context.Context, readOnly bool) (catalog.DB, error) {
+		if readOnly {
+			return openRead(ctx)
+		}
+		return a.openExisting("adapter " + c.Call)
+	}}
+	if r, err := a.remote(); err != nil {
+		return err
+	} else if r != nil {
+		// A served catalog answers the read calls; writes are refused
+		// when they open the catalog (a served catalog is read-only).
+		b.Served = &workflow.ServedCatalog{Client: r}
+	}
+	res, err := b.Run(a.ctx, c.Call, workflow.CallIO{Getenv: getenv, Stdin: os.Stdin, Stdout: stdout, Stderr: a.stderr})
 	var exit *exec.ExitError
 	if errors.As(err, &exit) && exit.ExitCode() > 0 {
 		// A data call's own command failed: its stderr went through

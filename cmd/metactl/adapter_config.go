@@ -12,8 +12,9 @@ import (
 
 type adapterConfigCmd struct {
 	storageFlags
-	Output  string `short:"o" name:"output" help:"Write the config to this file (atomically) instead of stdout." type:"path" placeholder:"FILE"`
-	Metactl string `name:"metactl" help:"The metactl binary the commands run, as Aptos's pods see it (default: this binary). With a catalog file, metactl-adapter beside it, if installed, runs instead: the same calls, a fraction of the start-up cost." placeholder:"PATH"`
+	Output        string `short:"o" name:"output" help:"Write the config to this file (atomically) instead of stdout." type:"path" placeholder:"FILE"`
+	Metactl       string `name:"metactl" help:"The metactl binary the commands run, as Aptos's pods see it (default: this binary). metactl-adapter beside it, if installed, runs instead: the same calls, a fraction of the start-up cost." placeholder:"PATH"`
+	AdapterServer bool   `name:"adapter-server" negatable:"" default:"true" help:"With a catalog that is not a file (etcd://, http(s)://), let metactl-adapter answer the read calls through a per-host adapter server (docs/aptos-bridge.md); --no-adapter-server writes configs that run metactl for every call. METACTL_ADAPTER_SERVER=off turns the server off at run time."`
 }
 
 func (c *adapterConfigCmd) Help() string {
@@ -53,9 +54,10 @@ func (c *adapterConfigCmd) Run(a *app) error {
 			return fmt.Errorf("adapter-config: find this binary (give --metactl): %w", err)
 		}
 	}
-	if lean := filepath.Join(filepath.Dir(bin), "metactl-adapter"); !workflow.IsURL(a.cli.Catalog) && isExecutable(lean) {
+	if lean := filepath.Join(filepath.Dir(bin), "metactl-adapter"); (!workflow.IsURL(a.cli.Catalog) || c.AdapterServer) && isExecutable(lean) {
 		// The lean twin answers the same command line at a fraction of
-		// the start-up cost (cmd/metactl-adapter).
+		// the start-up cost (cmd/metactl-adapter): on a catalog file
+		// itself, on any other catalog through the adapter server.
 		bin = lean
 	}
 	loc := a.cli.Catalog

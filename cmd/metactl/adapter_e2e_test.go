@@ -149,11 +149,10 @@ func buildLean(t testing.TB) {
 	}
 }
 
-// leanOrFull is the binary a generated config runs for a catalog at loc.
+// leanOrFull is the binary a generated config runs for a catalog at loc:
+// metactl-adapter, for a catalog file itself, for any other through the
+// adapter server.
 func leanOrFull(loc string) string {
-	if strings.Contains(loc, "://") {
-		return binary
-	}
 	return filepath.Join(filepath.Dir(binary), "metactl-adapter")
 }
 

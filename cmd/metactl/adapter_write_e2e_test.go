@@ -194,16 +194,20 @@ func TestAdapterBridgeWriteThroughFails(t *testing.T) {
 }
 
 // TestAdapterBridgeEtcd: the bridge on an etcd catalog (an in-process
-// member): the config calls metactl itself (metactl-adapter links no etcd
-// client), reads and writes go through etcd, and a file an undo deleted
-// is still served.
+// member): the config calls metactl-adapter (which links no etcd client:
+// its reads go through the adapter server, anything else through
+// metactl), or metactl itself with --no-adapter-server; reads and writes
+// go through etcd, and a file an undo deleted is still served.
 func TestAdapterBridgeEtcd(t *testing.T) {
 	t.Parallel()
 	loc := etcdURL(t, testEtcd(t), "bridge", etcdOptions)
 	dir := smallStorage(t)
 	must(t, loc, nil, "import", "--local-fs-dir", dir)
+	if cmd := bridgeConfig(t, loc, "--local-fs-dir", dir, "--no-adapter-server").ca.Command("open_for_read"); !strings.HasPrefix(cmd, "exec "+binary+" --catalog '"+loc+"'") {
+		t.Fatalf("--no-adapter-server: open_for_read: %q", cmd)
+	}
 	c := bridgeConfig(t, loc, "--local-fs-dir", dir)
-	if cmd := c.ca.Command("open_for_read"); !strings.HasPrefix(cmd, "exec "+binary+" --catalog '"+loc+"'") {
+	if cmd := c.ca.Command("open_for_read"); !strings.HasPrefix(cmd, "exec "+leanOrFull(loc)+" --catalog '"+loc+"'") {
 		t.Fatalf("open_for_read: %q", cmd)
 	}
 	if got := lines(c.mustCall("list_metadata_files", nil, nil)); len(got) != 20 {

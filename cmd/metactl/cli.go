@@ -82,6 +82,7 @@ type CLI struct {
 
 	AdapterConfig adapterConfigCmd `cmd:"" name:"adapter-config" help:"Print an Aptos command-adapter config that runs Aptos's own tools through the catalog (the bridge)."`
 	Adapter       adapterCmd       `cmd:"" help:"Answer one call of a config written by adapter-config (Aptos runs it)."`
+	AdapterServer adapterServerCmd `cmd:"" name:"adapter-server" hidden:"" help:"The per-host server that answers metactl-adapter's read calls on a catalog that is not a file (metactl-adapter starts it)."`
 
 	// Aptos's subcommand paths (aptos_aliases.go), hidden.
 	BackupMaintenance backupMaintenanceCmd `cmd:"" name:"backup-maintenance" hidden:"" help:"Aptos's 'backup-maintenance compact', as an alias of compact."`

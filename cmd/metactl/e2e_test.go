@@ -56,6 +56,11 @@ func TestMain(m *testing.M) {
 	// etcd writers keep their local copies in the user's cache folder
 	// (catalog/etcdstore/cache.go): a private one, for every process.
 	os.Setenv("XDG_CACHE_HOME", filepath.Join(dir, "cache"))
+	// The adapter servers that bridge calls on etcd catalogs start
+	// (internal/adaptersrv) live in a private folder, exit soon when
+	// idle, and are stopped at the end.
+	os.Setenv("XDG_RUNTIME_DIR", filepath.Join(dir, "run"))
+	os.Setenv("METACTL_ADAPTER_SERVER_IDLE", "10s")
 	binary = filepath.Join(dir, "metactl")
 	build := exec.Command("go", "build", "-o", binary, ".")
 	build.Stderr = os.Stderr
@@ -68,6 +73,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	stopAdapterServers(filepath.Join(dir, "run", "metactl"))
 	stopOwnEtcd()
 	stopBackend()
 	os.RemoveAll(dir)

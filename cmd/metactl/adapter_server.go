@@ -1,0 +1,140 @@
+//go:build unix
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/metactl/metactl/adaptercall"
+	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/internal/adaptersrv"
+	"github.com/metactl/metactl/internal/adaptersrv/server"
+)
+
+// adapterServerCmd is the per-host adapter server that metactl-adapter
+// starts for a catalog that is not a file (docs/aptos-bridge.md, "The
+// adapter server"): it holds one read-only catalog handle and answers
+// list_metadata_files and open_for_read of metadata files exactly as
+// 'metactl adapter' would in a process of its own, each call a read of its
+// own at the newest generation. Anything else, and any error but an
+// unknown handle, it hands back to the client, which runs metactl.
+type adapterServerCmd struct {
+	Dir         string   `name:"dir" required:"" help:"The server folder (private to this user)." placeholder:"DIR"`
+	Key         string   `name:"key" required:"" help:"The server's key: its socket is DIR/KEY.sock, its lock DIR/KEY.lock." placeholder:"KEY"`
+	IdleTimeout duration `name:"idle-timeout" help:"Exit after this long without a call (default: ${default})." default:"60s" env:"METACTL_ADAPTER_SERVER_IDLE" placeholder:"DUR"`
+}
+
+func (c *adapterServerCmd) Run(a *app) error {
+	s := &adapterServer{a: a}
+	defer s.drop()
+	err := server.Run(a.ctx, server.Options{Dir: c.Dir, Key: c.Key, Idle: time.Duration(c.IdleTimeout), Handle: s.handle})
+	if errors.Is(err, server.ErrRunning) {
+		return nil // another starter won the race
+	}
+	return err
+}
+
+// adapterServer answers the calls of one adapter server.
+type adapterServer struct {
+	a  *app
+	mu sync.Mutex
+	db catalog.DB // opened by the first call, shared by all
+}
+
+// heldDB is the server's catalog handle as one call sees it: its Close
+// leaves it open for the next.
+type heldDB struct{ catalog.DB }
+
+func (heldDB) Close() error { return nil }
+
+// open returns the shared read-only catalog handle, opening it as 'metactl
+// adapter' opens it if no call has yet.
+func (s *adapterServer) open(ctx context.Context) (catalog.DB, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db == nil {
+		loc := s.a.cli.Catalog
+		if err := checkCatalogPath(loc, false); err != nil {
+			return nil, err
+		}
+		db, err := catalog.Open(ctx, loc, s.a.options(true, "adapter-server"))
+		if err != nil {
+			return nil, err
+		}
+		s.db = db
+	}
+	return heldDB{s.db}, nil
+}
+
+// drop closes the shared handle; the next call opens a new one.
+func (s *adapterServer) drop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db != nil {
+		s.db.Close()
+		s.db = nil
+	}
+}
+
+func fallback(why string) *adaptersrv.Response {
+	return &adaptersrv.Response{Fallback: true, Why: why}
+}
+
+// handle answers one call with the code of 'metactl adapter' (answer),
+// its stdout, stderr and exit code captured. It answers a success and an
+// unknown handle (exit 6, metactl's message); for anything else (a call
+// it does not serve, flags kong would refuse, a catalog it cannot read) it
+// asks the client to run metactl, whose answer is then metactl's own.
+func (s *adapterServer) handle(ctx context.Context, req *adaptersrv.Request) *adaptersrv.Response {
+	switch req.Call {
+	case adaptercall.CallListMetadataFiles:
+	case adaptercall.CallOpenForRead:
+		if _, ok := adaptercall.MetadataHandle(req.Handle); !ok || !req.HandleSet {
+			return fallback("not a metadata file")
+		}
+	default:
+		return fallback("not a read call")
+	}
+	c := &adapterCmd{Call: req.Call, storageFlags: storageFlags{LocalFsDir: req.LocalFsDir,
+		CommandAdapterConfig: req.CommandAdapterConfig, AdapterTimeout: duration(10 * time.Minute)}}
+	if req.AdapterTimeout != "" {
+		if err := c.AdapterTimeout.UnmarshalText([]byte(req.AdapterTimeout)); err != nil {
+			return fallback(err.Error())
+		}
+	}
+	if c.CommandAdapterConfig != "" {
+		// kong's existingfile check.
+		if st, err := os.Stat(c.CommandAdapterConfig); err != nil || st.IsDir() {
+			return fallback("no such config")
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return fallback(err.Error())
+	}
+	var out, errb bytes.Buffer
+	ca := *s.a
+	ca.ctx, ca.stdout, ca.stderr = ctx, &out, &errb
+	getenv := func(k string) (string, bool) {
+		if k == "FILE_HANDLE" {
+			return req.Handle, req.HandleSet
+		}
+		return "", false
+	}
+	err := c.answer(&ca, getenv, nopWriteCloser{&out}, s.open)
+	switch {
+	case err == nil:
+		return &adaptersrv.Response{Stdout: out.Bytes(), Stderr: errb.Bytes()}
+	case errors.Is(err, catalog.ErrNotFound) && !errors.Is(err, catalog.ErrNoCatalog):
+		code := ca.report(err)
+		return &adaptersrv.Response{Stdout: out.Bytes(), Stderr: errb.Bytes(), Code: code}
+	}
+	// The handle may be broken (a member gone, the catalog removed):
+	// the next call opens a new one.
+	s.drop()
+	return fallback(err.Error())
+}

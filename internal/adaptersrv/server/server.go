@@ -1,0 +1,229 @@
+//go:build unix
+
+// Package server runs the per-host adapter server whose protocol, folder
+// and client are package adaptersrv: one process per user and key that
+// answers the bridge's read calls for metactl-adapter, and exits when idle.
+// The calls themselves are answered by the Handle function the command
+// gives it (cmd/metactl's adapter-server).
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/metactl/metactl/internal/adaptersrv"
+)
+
+// DefaultIdle is how long a server waits for a call before it exits.
+const DefaultIdle = 60 * time.Second
+
+// ErrRunning is returned by Run when another process holds the key's
+// lock: a server of that key runs already (or is starting).
+var ErrRunning = errors.New("adapter server already running")
+
+// Options configure Run.
+type Options struct {
+	// Dir is the server folder (adaptersrv.Dir), created 0700 if missing.
+	Dir string
+	// Key names the socket and lock files (adaptersrv.Key).
+	Key string
+	// Idle is how long the server runs without a call before it exits;
+	// zero means DefaultIdle.
+	Idle time.Duration
+	// Handle answers one call; it may run concurrently with others.
+	Handle func(ctx context.Context, req *adaptersrv.Request) *adaptersrv.Response
+}
+
+// Run takes the key's lock, removes the leftovers of dead servers (this
+// key's socket; other keys' sockets and locks nobody holds), listens on
+// the key's socket and answers calls until ctx is done or no call came for
+// Options.Idle. It then removes its socket and lock file, after the calls
+// under way are answered. It returns ErrRunning if the lock is held.
+func Run(ctx context.Context, o Options) error {
+	if o.Idle <= 0 {
+		o.Idle = DefaultIdle
+	}
+	if err := adaptersrv.CheckDir(o.Dir, true); err != nil {
+		return err
+	}
+	sock := adaptersrv.SocketPath(o.Dir, o.Key)
+	l, held, err := adaptersrv.TryLock(adaptersrv.LockPath(o.Dir, o.Key))
+	switch {
+	case err != nil:
+		return fmt.Errorf("adapter server: %w", err)
+	case held:
+		return ErrRunning
+	}
+	sweep(o.Dir, o.Key)
+	// Holding the lock, no live server has this socket: it is a dead
+	// one's.
+	if err := os.Remove(sock); err != nil && !errors.Is(err, os.ErrNotExist) {
+		l.Remove()
+		return fmt.Errorf("adapter server: remove stale socket: %w", err)
+	}
+	if err := l.WritePID(); err != nil {
+		l.Remove()
+		return fmt.Errorf("adapter server: %w", err)
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		l.Remove()
+		return fmt.Errorf("adapter server: %w", err)
+	}
+	s := &server{o: o, ln: ln, last: time.Now()}
+	accepting := make(chan struct{})
+	go func() {
+		defer close(accepting)
+		s.accept(ctx)
+	}()
+	s.waitIdle(ctx)
+	ln.Close() // removes the socket
+	<-accepting
+	s.calls.Wait()
+	return l.Remove()
+}
+
+type server struct {
+	o     Options
+	ln    *net.UnixListener
+	calls sync.WaitGroup
+
+	mu       sync.Mutex
+	active   int
+	requests uint64
+	last     time.Time
+	done     bool
+}
+
+// waitIdle returns when ctx is done or the server has been idle for
+// Options.Idle, and marks it done.
+func (s *server) waitIdle(ctx context.Context) {
+	t := time.NewTimer(s.o.Idle)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			s.mu.Lock()
+			s.done = true
+			s.mu.Unlock()
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		idle := time.Since(s.last)
+		if s.done || (s.active == 0 && idle >= s.o.Idle) {
+			s.done = true
+			s.mu.Unlock()
+			return
+		}
+		wait := s.o.Idle - idle
+		if s.active > 0 || wait <= 0 {
+			wait = s.o.Idle
+		}
+		s.mu.Unlock()
+		t.Reset(wait)
+	}
+}
+
+func (s *server) accept(ctx context.Context) {
+	for {
+		c, err := s.ln.AcceptUnix()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			// Out of descriptors and the like: stop serving; clients
+			// run their calls the old way meanwhile.
+			s.mu.Lock()
+			s.done = true
+			s.mu.Unlock()
+			s.ln.Close()
+			return
+		}
+		s.mu.Lock()
+		s.active++
+		s.calls.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.calls.Done()
+			s.serve(ctx, c)
+			s.mu.Lock()
+			s.active--
+			s.last = time.Now()
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// serve answers the one request of connection c.
+func (s *server) serve(ctx context.Context, c *net.UnixConn) {
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	req, status, err := adaptersrv.ReadRequest(c)
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	if req != nil {
+		s.requests++
+	}
+	st := adaptersrv.Status{PID: os.Getpid(), Requests: s.requests}
+	s.mu.Unlock()
+	if status {
+		c.SetWriteDeadline(time.Now().Add(30 * time.Second))
+		adaptersrv.WriteStatus(c, st)
+		return
+	}
+	resp := s.handle(ctx, req)
+	c.SetWriteDeadline(time.Now().Add(5 * time.Minute))
+	adaptersrv.WriteResponse(c, resp)
+}
+
+// handle runs Handle; a panic becomes a fallback, so the client runs the
+// call the old way and gets metactl's own answer.
+func (s *server) handle(ctx context.Context, req *adaptersrv.Request) (resp *adaptersrv.Response) {
+	defer func() {
+		if r := recover(); r != nil {
+			resp = &adaptersrv.Response{Fallback: true, Why: fmt.Sprintf("panic: %v", r)}
+		}
+	}()
+	return s.o.Handle(ctx, req)
+}
+
+// sweep removes the files of dead servers of other keys: each whose lock
+// nobody holds loses its socket, then its lock file (taken first, so a
+// server starting for that key meanwhile is never robbed of its socket).
+func sweep(dir, own string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	seen := map[string]bool{own: true}
+	for _, e := range entries {
+		name := e.Name()
+		key, ok := strings.CutSuffix(name, ".lock")
+		if !ok {
+			key, ok = strings.CutSuffix(name, ".sock")
+		}
+		if !ok || seen[key] {
+			continue
+		}
+		seen[key] = true
+		l, held, err := adaptersrv.TryLock(adaptersrv.LockPath(dir, key))
+		if err != nil || held {
+			continue
+		}
+		os.Remove(adaptersrv.SocketPath(dir, key))
+		l.Remove()
+	}
+}
