@@ -742,7 +742,9 @@ fi
 # writes around that config, over a catalog of the same storage: a file
 # catalog (the lean metactl-adapter in the config) and, with
 # --etcd-server, the same catalog copied into the Debian etcd-server member
-# (metactl itself in the config: metactl-adapter has no etcd client). They
+# (metactl-adapter in the config too: it has no etcd client, and sends the
+# read calls to the per-host adapter server, which the first call starts;
+# docs/aptos-bridge.md). They
 # alternate run by run, --bridge-repeat times (default 1: a 40k-file sync
 # is 40k processes), and every sync's cache is checked against the storage.
 if want bridge; then
