@@ -381,6 +381,15 @@ func Create(ctx context.Context, location string, opts *Options, kind Kind, fn f
 	return db.Update(ctx, kind, func(tx WriteTx) error { return fn(noCheckpoints{tx}) })
 }
 
+// HasCreate reports whether the backend of location builds a new catalog
+// with a bulk write of its own ([RegisterCreate]), so that [Create]
+// there runs in bounded memory.
+func HasCreate(location string) bool {
+	backendsMu.RLock()
+	defer backendsMu.RUnlock()
+	return creators[backendScheme(location)] != nil
+}
+
 // noCheckpoints is a WriteTx as a BulkWriteTx whose Checkpoint does nothing.
 type noCheckpoints struct{ WriteTx }
 

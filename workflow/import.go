@@ -27,11 +27,19 @@ import (
 // A first import (no catalog yet) streams into a catalog built aside:
 // bounded memory, and no catalog (nor lock file) unless all of it
 // succeeds. If a catalog appears meanwhile, the batch path above runs.
+// A catalog at a URL whose backend builds new catalogs in bulk (etcd) is
+// asked whether it exists (one read-only open), so that a first import
+// there streams too; it then holds the writer lock while it reads the
+// source, as a first import into a file does.
 func Import(ctx context.Context, cat Catalog, command string, src storage.Source, opts importer.Options) (*importer.Result, error) {
 	if err := cat.CheckWrite(); err != nil {
 		return nil, err
 	}
-	if !cat.Exists() && !opts.Quarantine {
+	first := !cat.Exists()
+	if !first && !opts.Quarantine && IsURL(cat.Location()) && catalog.HasCreate(cat.Location()) {
+		first = !catalogExists(ctx, cat, command)
+	}
+	if first && !opts.Quarantine {
 		// (A quarantining import takes the batch path below: the
 		// streamed one refuses bad input whole.)
 		opts.Progress = streamGC(opts.Progress)

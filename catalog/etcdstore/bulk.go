@@ -37,7 +37,10 @@ import (
 var _ catalog.BulkUpdater = (*DB)(nil)
 
 // createDB is the backend's [catalog.CreateFunc]: a new catalog (an empty
-// generation 0, as a writable open makes) and one bulk write.
+// generation 0, as a writable open makes) and one bulk write. If the write
+// fails, the empty catalog is removed again, still under the writer lock:
+// a failed first import leaves nothing (a writer killed meanwhile leaves
+// the empty generation 0).
 func createDB(ctx context.Context, location string, opts *catalog.Options, kind catalog.Kind, fn func(catalog.BulkWriteTx) error) (*catalog.Operation, error) {
 	o := *opts
 	o.Mode = catalog.MustBeNew
@@ -47,10 +50,36 @@ func createDB(ctx context.Context, location string, opts *catalog.Options, kind 
 	}
 	db := cdb.(*DB)
 	op, err := db.UpdateBulk(ctx, kind, fn)
+	if err != nil {
+		db.removeEmpty(context.WithoutCancel(ctx))
+	}
 	if cerr := db.Close(); err == nil && cerr != nil {
 		return op, cerr
 	}
 	return op, err
+}
+
+// removeEmpty removes the catalog if it is still an empty generation 0,
+// in one transaction that this writer still holds the lock and current
+// has not moved. It is best effort: a catalog it cannot remove stays.
+func (db *DB) removeEmpty(ctx context.Context) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	s := db.s
+	sn, err := s.Current(ctx)
+	if err != nil || sn.Current == nil || sn.Generation() != 0 || sn.Current.Stage != 0 {
+		return
+	}
+	ops := []op{{rel: relCurrent}, {rel: relSummary}, {rel: relRevs}}
+	for _, p := range []string{relKV, relChunks, relIndex, relList, relStage, relDirect} {
+		ops = append(ops, op{rel: p, end: prefixEnd(p)})
+	}
+	err = s.txn(ctx, db.lock, "remove empty catalog "+s.URL(),
+		[]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(s.key(relCurrent)), "=", sn.CurrentModRev)}, ops)
+	if err == nil {
+		db.mirror.close() // not kept for the next writer: no catalog
+		db.mirror = nil
+	}
 }
 
 // UpdateBulk is Update for a write too large to hold in one transaction's

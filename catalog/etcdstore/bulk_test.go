@@ -3,6 +3,7 @@ package etcdstore
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -154,4 +155,53 @@ func diffDumps(a, b map[string][]byte) string {
 		out = append(out[:20], fmt.Sprintf("... %d more", len(out)-20))
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestCreateLeavesNothingOnFailure: catalog.Create on etcd (a bulk write
+// on a new catalog) that fails leaves no catalog, as on a file; one that
+// writes nothing leaves the empty generation 0; one that writes publishes
+// generation 1.
+func TestCreateLeavesNothingOnFailure(t *testing.T) {
+	ctx := context.Background()
+	loc := location(t, cluster, "?txn-ops=16&txn-bytes=16384&value-size=4096")
+	o := &catalog.Options{Timeout: 5 * time.Second}
+	bad := errors.New("bad input")
+	_, err := catalog.Create(ctx, loc, o, "import", func(tx catalog.BulkWriteTx) error {
+		for i := uint64(0); i < 50; i++ {
+			if _, err := tx.PutFile(txnFile(i).NewFile("test")); err != nil {
+				return err
+			}
+		}
+		return bad
+	})
+	if !errors.Is(err, bad) {
+		t.Fatalf("Create: %v, want %v", err, bad)
+	}
+	if _, err := catalog.Open(ctx, loc, &catalog.Options{ReadOnly: true}); !errors.Is(err, catalog.ErrNoCatalog) {
+		t.Fatalf("after a failed Create, a read-only open gives %v, want ErrNoCatalog", err)
+	}
+	cfg, err := ParseURL(loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(cfg, &Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, k := range keys(t, s, "/") {
+		if !strings.HasPrefix(k, "/"+relLock) && !strings.HasPrefix(k, "/"+relHolder) {
+			t.Errorf("a failed Create left key %s", k)
+		}
+	}
+	op, err := catalog.Create(ctx, loc, o, "import", func(tx catalog.BulkWriteTx) error { return nil })
+	if err != nil || op.Changed() {
+		t.Fatalf("Create of nothing: %+v, %v", op, err)
+	}
+	if g, n := readAll(t, loc); g != 0 || n != 0 {
+		t.Fatalf("Create of nothing: generation %d with %d files", g, n)
+	}
+	if _, err := catalog.Create(ctx, loc, o, "import", func(tx catalog.BulkWriteTx) error { return nil }); !errors.Is(err, catalog.ErrExist) {
+		t.Fatalf("Create on an existing catalog: %v, want ErrExist", err)
+	}
 }
