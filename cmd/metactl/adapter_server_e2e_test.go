@@ -113,7 +113,9 @@ func (r *serverRun) status() adaptersrv.Status {
 // own and writes its bridge config.
 func etcdBridge(t *testing.T, r *serverRun) (cat, storageDir string, c *aptosConfig) {
 	t.Helper()
-	cat = etcdURL(t, testEtcd(t), "cat", etcdOptions)
+	// A prefix of this run's own (the server folder's name), so -count
+	// repeats start from an empty catalog.
+	cat = etcdURL(t, testEtcd(t), filepath.Base(filepath.Dir(r.dir)), etcdOptions)
 	storageDir = smallStorage(t)
 	must(t, cat, nil, "import", "--local-fs-dir", storageDir)
 	c = bridgeConfig(t, cat, "--local-fs-dir", storageDir)
@@ -326,4 +328,62 @@ func TestAdapterServerReleasesStdout(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.waitUp(0) // the call did start a server
+}
+
+// serverPIDs lists the adapter-server processes of the folder dir.
+func serverPIDs(dir string) []int {
+	var pids []int
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil || !bytes.Contains(b, []byte("adapter-server\x00--dir\x00"+dir+"\x00")) {
+			continue
+		}
+		if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p))); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// TestAdapterServerConcurrentStart: calls that all find no server at once
+// (Aptos's 8-way sync starting) all answer right, and of the servers they
+// start one runs: the others find its lock held and exit.
+func TestAdapterServerConcurrentStart(t *testing.T) {
+	if _, err := os.Stat("/proc/self/cmdline"); err != nil {
+		t.Skip("needs /proc")
+	}
+	r := newServerRun(t)
+	_, _, c := etcdBridge(t, r)
+	outs := make([]string, 8)
+	done := make(chan int)
+	for i := range outs {
+		go func() {
+			out, errb, code := c.call("list_metadata_files", nil, nil)
+			outs[i] = answerOf(out, errb, code)
+			done <- i
+		}()
+	}
+	for range outs {
+		<-done
+	}
+	for i, o := range outs {
+		if o != outs[0] || !strings.HasPrefix(o, "exit 0\n") {
+			t.Fatalf("call %d: %s\ncall 0: %s", i, o, outs[0])
+		}
+	}
+	st := r.waitUp(0)
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) && len(serverPIDs(r.dir)) > 1 {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if pids := serverPIDs(r.dir); len(pids) != 1 || pids[0] != st.PID {
+		t.Errorf("adapter servers running: %v, want only %d", pids, st.PID)
+	}
+	if out, errb, code := c.call("list_metadata_files", nil, nil); answerOf(out, errb, code) != outs[0] {
+		t.Errorf("through the server: %s, want %s", answerOf(out, errb, code), outs[0])
+	}
+	if now := r.status(); now.PID != st.PID || now.Requests != st.Requests+1 {
+		t.Errorf("status %+v, was %+v: want the same server, one more call", now, st)
+	}
 }
