@@ -102,7 +102,19 @@ func List(ctx context.Context, db catalog.DB, out io.Writer) (gen uint64, err er
 // listed a generation and opens its files afterwards finds every one of
 // them. An unknown handle gives an error naming it that wraps
 // catalog.ErrNotFound.
+//
+// A DB that reads a file in one request ([catalog.FileReader]: etcd) answers
+// a live or moved file so; everything else is read in a View.
 func ReadMetadata(ctx context.Context, db catalog.DB, handle string) (content []byte, gen uint64, err error) {
+	if r, ok := db.(catalog.FileReader); ok {
+		f, gen, ok, err := r.ReadFile(ctx, handle)
+		if err != nil {
+			return nil, 0, err
+		}
+		if ok {
+			return f.Content, gen, nil
+		}
+	}
 	err = db.View(ctx, func(tx catalog.Tx) error {
 		gen = tx.Generation()
 		f, err := tx.File(handle)

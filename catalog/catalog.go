@@ -381,6 +381,21 @@ func Create(ctx context.Context, location string, opts *Options, kind Kind, fn f
 	return db.Update(ctx, kind, func(tx WriteTx) error { return fn(noCheckpoints{tx}) })
 }
 
+// FileReader is implemented by a DB that can read one file of its newest
+// committed generation in a single request to its storage (the etcd
+// backend: one transaction for the current key, the file's header and its
+// content), where View would take several. The read is as consistent as
+// a View's File: it reflects every write committed before the call.
+type FileReader interface {
+	// ReadFile returns the file handle (live or moved, with its content)
+	// and the generation it was read from. ok false, with a nil error,
+	// says the one request cannot answer (no such file in that
+	// generation, a large file kept in pieces, a write staged, an old
+	// layout, a writable DB): the caller reads it with View as before. An
+	// error is the one View would give for the same failure.
+	ReadFile(ctx context.Context, handle string) (f *File, gen uint64, ok bool, err error)
+}
+
 // HasCreate reports whether the backend of location builds a new catalog
 // with a bulk write of its own ([RegisterCreate]), so that [Create]
 // there runs in bounded memory.

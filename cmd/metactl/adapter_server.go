@@ -52,6 +52,14 @@ type heldDB struct{ catalog.DB }
 
 func (heldDB) Close() error { return nil }
 
+// ReadFile is the shared handle's one-request read, if it has one.
+func (h heldDB) ReadFile(ctx context.Context, handle string) (*catalog.File, uint64, bool, error) {
+	if r, ok := h.DB.(catalog.FileReader); ok {
+		return r.ReadFile(ctx, handle)
+	}
+	return nil, 0, false, nil
+}
+
 // open returns the shared read-only catalog handle, opening it as 'metactl
 // adapter' opens it if no call has yet.
 func (s *adapterServer) open(ctx context.Context) (catalog.DB, error) {
