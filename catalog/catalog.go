@@ -394,6 +394,11 @@ type FileReader interface {
 	// layout, a writable DB): the caller reads it with View as before. An
 	// error is the one View would give for the same failure.
 	ReadFile(ctx context.Context, handle string) (f *File, gen uint64, ok bool, err error)
+	// ReadFiles is ReadFile of several handles in the one request, all
+	// from one generation: a nil file is one ReadFile would decline. It
+	// takes at most ReadFilesMax handles.
+	ReadFiles(ctx context.Context, handles []string) (files []*File, gen uint64, err error)
+	ReadFilesMax() int
 }
 
 // HasCreate reports whether the backend of location builds a new catalog

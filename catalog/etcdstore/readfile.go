@@ -24,48 +24,76 @@ import (
 // false and the caller reads with View, whose answer and errors are
 // today's.
 func (db *DB) ReadFile(ctx context.Context, handle string) (f *catalog.File, gen uint64, ok bool, err error) {
+	fs, gen, err := db.ReadFiles(ctx, []string{handle})
+	if err != nil || fs[0] == nil {
+		return nil, 0, false, err
+	}
+	return fs[0], gen, true, nil
+}
+
+// ReadFiles is ReadFile of several handles in one etcd transaction, all
+// at its revision: the current key, then each file's header and content
+// key. A nil file is one ReadFile would decline (all of them if the
+// current key is not of the common case). At most [DB.ReadFilesMax]
+// handles.
+func (db *DB) ReadFiles(ctx context.Context, handles []string) (files []*catalog.File, gen uint64, err error) {
+	files = make([]*catalog.File, len(handles))
 	db.mu.Lock()
 	writer := db.lock != nil || db.mirror != nil
 	db.mu.Unlock()
-	if writer {
-		return nil, 0, false, nil
+	if writer || len(handles) == 0 {
+		return files, 0, nil
 	}
 	s := db.s
+	ops := make([]clientv3.Op, 0, 1+2*len(handles))
+	ops = append(ops, clientv3.OpGet(s.key(relCurrent)))
+	for _, h := range handles {
+		ops = append(ops, clientv3.OpGet(s.key(kvRel(boltstore.RawBucketFiles, []byte(h)))),
+			clientv3.OpGet(s.key(kvRel(contentBucket, []byte(h)))))
+	}
 	rctx, cancel := s.request(ctx)
-	resp, err := s.cli.Txn(rctx).Then(
-		clientv3.OpGet(s.key(relCurrent)),
-		clientv3.OpGet(s.key(kvRel(boltstore.RawBucketFiles, []byte(handle)))),
-		clientv3.OpGet(s.key(kvRel(contentBucket, []byte(handle)))),
-	).Commit()
+	resp, err := s.cli.Txn(rctx).Then(ops...).Commit()
 	cancel()
 	if err != nil {
 		// The error Current gives, the first read of View.
-		return nil, 0, false, s.etcdErr(ctx, "read "+s.URL(), err)
+		return nil, 0, s.etcdErr(ctx, "read "+s.URL(), err)
 	}
-	if len(resp.Responses) != 3 {
-		return nil, 0, false, nil
+	if len(resp.Responses) != len(ops) {
+		return files, 0, nil
 	}
-	var kv [3][]byte
-	for i, r := range resp.Responses {
-		rr := r.GetResponseRange()
+	value := func(i int) []byte {
+		rr := resp.Responses[i].GetResponseRange()
 		if rr == nil || len(rr.Kvs) != 1 {
-			return nil, 0, false, nil
+			return nil
 		}
-		kv[i] = rr.Kvs[0].Value
+		return rr.Kvs[0].Value
 	}
 	var cur currentRecord
-	if json.Unmarshal(kv[0], &cur) != nil || cur.Format != layoutFormat || cur.Version > layoutVersion || cur.Stage != 0 {
-		return nil, 0, false, nil
+	if c := value(0); c == nil || json.Unmarshal(c, &cur) != nil ||
+		cur.Format != layoutFormat || cur.Version > layoutVersion || cur.Stage != 0 {
+		return files, 0, nil
 	}
-	h, c := kv[1], kv[2]
-	if len(h) < 9 || h[0] != tagFile || len(c) == 0 || c[0] != tagInline {
-		return nil, 0, false, nil
+	for i, handle := range handles {
+		h, c := value(1+2*i), value(2+2*i)
+		if len(h) < 9 || h[0] != tagFile || len(c) == 0 || c[0] != tagInline {
+			continue
+		}
+		f, err := boltstore.DecodeFileRecord(handle, append(append([]byte(nil), h[9:]...), c[1:]...), true)
+		if err != nil {
+			return nil, 0, err
+		}
+		files[i] = f
 	}
-	f, err = boltstore.DecodeFileRecord(handle, append(append([]byte(nil), h[9:]...), c[1:]...), true)
-	if err != nil {
-		return nil, 0, false, err
-	}
-	return f, cur.Generation, true, nil
+	return files, cur.Generation, nil
+}
+
+// ReadFilesMax is the most handles one ReadFiles takes: two reads a
+// handle and the current key within the catalog's transaction size
+// (txn-ops), and their largest answers (a header of at most 65 KiB and a
+// content of at most value-size) within 32 MiB, half the client's receive
+// limit.
+func (db *DB) ReadFilesMax() int {
+	return max(1, min((db.s.cfg.TxnOps-1)/2, (32<<20)/(db.s.cfg.ValueSize+66<<10)))
 }
 
 var _ catalog.FileReader = (*DB)(nil)

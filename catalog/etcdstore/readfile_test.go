@@ -58,7 +58,7 @@ func TestReadFileAgreesWithView(t *testing.T) {
 	}
 
 	db := open(t, loc, catalog.Options{ReadOnly: true})
-	for _, tc := range []struct {
+	cases := []struct {
 		name, handle string
 		fast         bool // ReadFile answers it
 		content      []byte
@@ -68,7 +68,23 @@ func TestReadFileAgreesWithView(t *testing.T) {
 		{"deleted within the undo window", deleted.Handle(), false, deleted.Content()},
 		{"chunked", big.Handle(), false, big.Content()},
 		{"unknown", aptos.LiveHandle("transaction_none.meta"), false, nil},
-	} {
+	}
+	// ReadFiles of them all, in one transaction, answers each as ReadFile.
+	var handles []string
+	for _, tc := range cases {
+		handles = append(handles, tc.handle)
+	}
+	all, allGen, err := db.ReadFiles(ctx, handles)
+	if err != nil || len(all) != len(cases) {
+		t.Fatalf("ReadFiles: %d files, %v", len(all), err)
+	}
+	for i, tc := range cases {
+		f, gen, ok, err := db.ReadFile(ctx, tc.handle)
+		if err != nil || ok != (all[i] != nil) || ok && (gen != allGen || fmt.Sprintf("%+v", f) != fmt.Sprintf("%+v", all[i])) {
+			t.Errorf("%s: ReadFiles = %+v at %d, ReadFile = %+v at %d (ok %v, err %v)", tc.name, all[i], allGen, f, gen, ok, err)
+		}
+	}
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			f, gen, ok, err := db.ReadFile(ctx, tc.handle)
 			if err != nil || ok != tc.fast {

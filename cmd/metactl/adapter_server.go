@@ -44,20 +44,40 @@ type adapterServer struct {
 	a  *app
 	mu sync.Mutex
 	db catalog.DB // opened by the first call, shared by all
+	c  *coalescer // db's one-request reads, if it has them
 }
 
 // heldDB is the server's catalog handle as one call sees it: its Close
-// leaves it open for the next.
-type heldDB struct{ catalog.DB }
+// leaves it open for the next. Its one-request file reads, if the
+// catalog has them, are coalesced across concurrent calls.
+type heldDB struct {
+	catalog.DB
+	c *coalescer // nil: the catalog has no one-request read
+}
 
 func (heldDB) Close() error { return nil }
 
-// ReadFile is the shared handle's one-request read, if it has one.
+// ReadFile is the shared handle's one-request read, coalesced, if it has
+// one ([coalescer]).
 func (h heldDB) ReadFile(ctx context.Context, handle string) (*catalog.File, uint64, bool, error) {
-	if r, ok := h.DB.(catalog.FileReader); ok {
-		return r.ReadFile(ctx, handle)
+	if h.c == nil {
+		return nil, 0, false, nil
 	}
-	return nil, 0, false, nil
+	return h.c.ReadFile(ctx, handle)
+}
+
+func (h heldDB) ReadFiles(ctx context.Context, handles []string) ([]*catalog.File, uint64, error) {
+	if h.c == nil {
+		return make([]*catalog.File, len(handles)), 0, nil
+	}
+	return h.c.r.ReadFiles(ctx, handles)
+}
+
+func (h heldDB) ReadFilesMax() int {
+	if h.c == nil {
+		return 1
+	}
+	return h.c.r.ReadFilesMax()
 }
 
 // open returns the shared read-only catalog handle, opening it as 'metactl
@@ -74,9 +94,12 @@ func (s *adapterServer) open(ctx context.Context) (catalog.DB, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.db = db
+		s.db, s.c = db, nil
+		if r, ok := db.(catalog.FileReader); ok {
+			s.c = &coalescer{r: r, ctx: s.a.ctx}
+		}
 	}
-	return heldDB{s.db}, nil
+	return heldDB{s.db, s.c}, nil
 }
 
 // drop closes the shared handle; the next call opens a new one.
@@ -85,7 +108,7 @@ func (s *adapterServer) drop() {
 	defer s.mu.Unlock()
 	if s.db != nil {
 		s.db.Close()
-		s.db = nil
+		s.db, s.c = nil, nil
 	}
 }
 

@@ -1,0 +1,95 @@
+//go:build unix
+
+package main
+
+import (
+	"context"
+	"sync"
+
+	"github.com/metactl/metactl/catalog"
+)
+
+// coalescer batches the adapter server's one-request file reads
+// ([catalog.FileReader]): a read that arrives while none is in flight is
+// sent at once; reads that arrive while one is in flight wait for it to
+// finish and are then sent together, in one request, at one generation.
+// Every read is sent after it arrived, so each still reflects every write
+// committed before its call started (the consistency of a read of its
+// own); the 8 concurrent calls of a metadata sync cost the etcd member
+// one transaction instead of eight.
+type coalescer struct {
+	r   catalog.FileReader
+	ctx context.Context // the server's: a batch outlives the call that started it
+
+	mu      sync.Mutex
+	busy    bool
+	queue   []*pendingRead
+	batches uint64 // requests sent (for tests)
+	// sent, if set, runs before a batch is sent, with its size (tests).
+	sent func(n int)
+}
+
+type pendingRead struct {
+	handle string
+	done   chan struct{}
+	f      *catalog.File
+	gen    uint64
+	err    error
+}
+
+// ReadFile is FileReader.ReadFile, coalesced.
+func (c *coalescer) ReadFile(ctx context.Context, handle string) (*catalog.File, uint64, bool, error) {
+	p := &pendingRead{handle: handle, done: make(chan struct{})}
+	c.mu.Lock()
+	c.queue = append(c.queue, p)
+	if !c.busy {
+		c.busy = true
+		go c.run()
+	}
+	c.mu.Unlock()
+	select {
+	case <-p.done:
+	case <-ctx.Done():
+		return nil, 0, false, ctx.Err()
+	}
+	if p.err != nil || p.f == nil {
+		return nil, 0, false, p.err
+	}
+	return p.f, p.gen, true, nil
+}
+
+// run sends the queued reads, as many in one request as it takes, until
+// none is left.
+func (c *coalescer) run() {
+	max := c.r.ReadFilesMax()
+	for {
+		c.mu.Lock()
+		n := min(len(c.queue), max)
+		if n == 0 {
+			c.busy = false
+			c.mu.Unlock()
+			return
+		}
+		batch := c.queue[:n:n]
+		c.queue = append([]*pendingRead(nil), c.queue[n:]...)
+		c.batches++
+		sent := c.sent
+		c.mu.Unlock()
+		if sent != nil {
+			sent(n)
+		}
+		handles := make([]string, n)
+		for i, p := range batch {
+			handles[i] = p.handle
+		}
+		files, gen, err := c.r.ReadFiles(c.ctx, handles)
+		for i, p := range batch {
+			if err != nil {
+				p.err = err
+			} else {
+				p.f, p.gen = files[i], gen
+			}
+			close(p.done)
+		}
+	}
+}

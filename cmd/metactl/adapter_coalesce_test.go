@@ -1,0 +1,117 @@
+//go:build unix
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/metactl/metactl/adaptercall"
+	"github.com/metactl/metactl/catalog"
+)
+
+// TestAdapterServerCoalescesReads: reads that arrive while one is in
+// flight are answered together by the next etcd transaction, each with
+// what a read of its own answers; a file saved before a read arrived is
+// in that read's answer.
+func TestAdapterServerCoalescesReads(t *testing.T) {
+	r := newServerRun(t)
+	cat, _, c := etcdBridge(t, r)
+	ctx := context.Background()
+	db, err := catalog.Open(ctx, cat, &catalog.Options{ReadOnly: true, Timeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	fr, ok := db.(catalog.FileReader)
+	if !ok {
+		t.Fatal("the etcd catalog has no one-request read (catalog.FileReader)")
+	}
+	var list bytes.Buffer
+	if _, err := adaptercall.List(ctx, db, &list); err != nil {
+		t.Fatal(err)
+	}
+	handles := lines(list.Bytes())
+	if len(handles) < 8 {
+		t.Fatalf("the storage has %d files, want 8 or more", len(handles))
+	}
+	handles = handles[:8]
+	want := map[string][]byte{}
+	var gen0 uint64
+	for _, h := range handles {
+		b, gen, err := adaptercall.ReadMetadata(ctx, db, h)
+		gen0 = gen
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[h] = b
+	}
+
+	co := &coalescer{r: fr, ctx: ctx}
+	held := heldDB{db, co}
+	first := make(chan struct{})
+	release := make(chan struct{})
+	var sizes []int
+	co.sent = func(n int) {
+		sizes = append(sizes, n) // batches are sent one after the other
+		if len(sizes) == 1 {
+			close(first)
+			<-release // the first read stays in flight
+		}
+	}
+	type answer struct {
+		content []byte
+		gen     uint64
+		err     error
+	}
+	answers := make([]answer, len(handles)+1)
+	var wg sync.WaitGroup
+	read := func(i int, h string) {
+		defer wg.Done()
+		a := &answers[i]
+		a.content, a.gen, a.err = adaptercall.ReadMetadata(ctx, held, h)
+	}
+	wg.Add(1)
+	go read(0, handles[0])
+	<-first
+	for i, h := range handles[1:] {
+		wg.Add(1)
+		go read(i+1, h)
+	}
+	// A file saved while the first read is in flight, then read: its read
+	// arrives after the save committed and must see it.
+	line := bridgeTxnLine(90000, 90099, "cccc")
+	c.mustCall("save_metadata_line", []string{"FILE_NAME=transaction_90000-90099.meta"}, []byte(line))
+	wg.Add(1)
+	go read(len(handles), "metadata/transaction_90000-90099.meta")
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		co.mu.Lock()
+		queued := len(co.queue)
+		co.mu.Unlock()
+		if queued == len(handles) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d reads queued after a minute, want %d", queued, len(handles))
+		}
+	}
+	close(release)
+	wg.Wait()
+	if len(sizes) != 2 || sizes[0] != 1 || sizes[1] != len(handles) {
+		t.Errorf("batches of %v, want [1 %d]: the reads that arrived during the first go in one transaction", sizes, len(handles))
+	}
+	for i, h := range handles {
+		if a := answers[i]; a.err != nil || !bytes.Equal(a.content, want[h]) {
+			t.Errorf("read of %s: %q, %v; want %q", h, a.content, a.err, want[h])
+		}
+	}
+	if a := answers[len(handles)]; a.err != nil || string(a.content) != line || a.gen <= gen0 {
+		t.Errorf("read of the file saved before it: %q at generation %d, %v; want %q after generation %d", a.content, a.gen, a.err, line, gen0)
+	}
+	if answers[1].gen != answers[len(handles)].gen {
+		t.Errorf("one transaction answered generations %d and %d", answers[1].gen, answers[len(handles)].gen)
+	}
+}
