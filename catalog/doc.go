@@ -16,7 +16,8 @@
 //   - [Create] builds a new catalog in one bulk write; [Snapshot] and [Load]
 //     copy a whole catalog between backends; [RemoveIfEmpty] drops what a
 //     failed first write left. Optional DB interfaces: [BulkUpdater],
-//     [Snapshotter], [EmptyRemover].
+//     [Snapshotter], [EmptyRemover], [FileReader] (a file of the newest
+//     generation in one request to the storage: etcd).
 //   - [QuarantinedFile]: a storage file kept aside with its error
 //     ([WriteTx.Quarantine]); not a file, in no view.
 //
