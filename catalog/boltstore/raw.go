@@ -177,15 +177,7 @@ func diffBucket(name string, a, b *bolt.Bucket, report func(RawKV) error) error 
 		kb, vb = cb.First()
 	}
 	for ka != nil || kb != nil {
-		c := 0
-		switch {
-		case ka == nil:
-			c = 1
-		case kb == nil:
-			c = -1
-		default:
-			c = bytes.Compare(ka, kb)
-		}
+		c := mergeOrder(ka, kb)
 		switch {
 		case c < 0: // deleted
 			if err := report(RawKV{Bucket: name, Key: ka, Old: va}); err != nil {
@@ -247,3 +239,16 @@ const (
 	// nothing (undo and log go through the journal).
 	RawBucketChanges = "changes"
 )
+
+// mergeOrder compares the next keys of two cursors walked side by side
+// (a before, b after), a nil key being past the end: < 0 when ka comes
+// first (deleted), > 0 when kb does (added), 0 for the same key.
+func mergeOrder(ka, kb []byte) int {
+	switch {
+	case ka == nil:
+		return 1
+	case kb == nil:
+		return -1
+	}
+	return bytes.Compare(ka, kb)
+}

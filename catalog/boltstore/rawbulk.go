@@ -97,17 +97,11 @@ func (db *boltDB) DiffBulk(ctx context.Context, kind catalog.Kind, fn func(catal
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	scratch := scratchPath(db.path)
-	if err := copyScratch(db.path, scratch); err != nil {
-		_ = os.Remove(scratch)
-		return nil, fmt.Errorf("%s: copy the catalog to a scratch file: %w", kind, err)
-	}
-	sdb, err := openScratch(scratch, &db.opts)
+	target, scratch, sdb, err := db.scratchCopy(kind)
 	if err != nil {
-		_ = os.Remove(scratch)
 		return nil, err
 	}
-	bulk := newBulkState(&db.opts, filepath.Dir(db.path))
+	bulk := newBulkState(&db.opts, filepath.Dir(target))
 	op, err := sdb.updateBulk(ctx, kind, false, bulk, func(tx *boltTx) error { return fn(tx) })
 	bulk.close()
 	if err == nil && op.Changed() {
@@ -121,7 +115,7 @@ func (db *boltDB) DiffBulk(ctx context.Context, kind catalog.Kind, fn func(catal
 		return op, err
 	}
 	// No fsync: the file is a copy of a catalog kept elsewhere.
-	if err := os.Rename(scratch, db.path); err != nil {
+	if err := os.Rename(scratch, target); err != nil {
 		_ = os.Remove(scratch)
 		return nil, fmt.Errorf("%s: replace the catalog with its scratch copy: %w", kind, err)
 	}
@@ -234,15 +228,7 @@ func diffRun(name string, ta, tb *bolt.Tx, last *[]byte, runBytes int, report fu
 	cb, kb, vb := seek(bb)
 	read := 0
 	for ka != nil || kb != nil {
-		c := 0
-		switch {
-		case ka == nil:
-			c = 1
-		case kb == nil:
-			c = -1
-		default:
-			c = bytes.Compare(ka, kb)
-		}
+		c := mergeOrder(ka, kb)
 		var kv *RawKV
 		key := ka
 		switch {

@@ -26,25 +26,10 @@ func (db *boltDB) UpdateBulk(ctx context.Context, kind catalog.Kind, fn func(cat
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	// The file to replace: a symbolic link's target (replacing the link
-	// would leave the target stale), with the scratch file beside it, on
-	// its file system.
-	target := db.path
-	if fi, err := os.Lstat(db.path); err == nil && fi.Mode()&os.ModeSymlink != 0 {
-		if target, err = filepath.EvalSymlinks(db.path); err != nil {
-			return nil, fmt.Errorf("%s: %w", kind, err)
-		}
-	}
-	scratch := scratchPath(target)
 	// We hold the writer's locks and have no transaction open: the file
 	// is quiescent while we copy it.
-	if err := copyScratch(target, scratch); err != nil {
-		_ = os.Remove(scratch)
-		return nil, fmt.Errorf("%s: copy the catalog to a scratch file: %w", kind, err)
-	}
-	sdb, err := openScratch(scratch, &db.opts)
+	target, scratch, sdb, err := db.scratchCopy(kind)
 	if err != nil {
-		_ = os.Remove(scratch)
 		return nil, err
 	}
 	bulk := newBulkState(&db.opts, filepath.Dir(target))
@@ -77,6 +62,29 @@ func (db *boltDB) UpdateBulk(ctx context.Context, kind catalog.Kind, fn func(cat
 		return op, fmt.Errorf("%s: committed generation %d, then: %w", kind, op.Generation, err)
 	}
 	return op, nil
+}
+
+// scratchCopy copies the catalog to a scratch file beside the file to
+// replace, and opens the copy. The file to replace is a symbolic link's
+// target (replacing the link would leave the target stale), so the
+// scratch file is on its file system. On error nothing is left.
+func (db *boltDB) scratchCopy(kind catalog.Kind) (target, scratch string, sdb *boltDB, err error) {
+	target = db.path
+	if fi, err := os.Lstat(db.path); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		if target, err = filepath.EvalSymlinks(db.path); err != nil {
+			return "", "", nil, fmt.Errorf("%s: %w", kind, err)
+		}
+	}
+	scratch = scratchPath(target)
+	if err := copyScratch(target, scratch); err != nil {
+		_ = os.Remove(scratch)
+		return "", "", nil, fmt.Errorf("%s: copy the catalog to a scratch file: %w", kind, err)
+	}
+	if sdb, err = openScratch(scratch, &db.opts); err != nil {
+		_ = os.Remove(scratch)
+		return "", "", nil, err
+	}
+	return target, scratch, sdb, nil
 }
 
 // copyScratch copies the catalog file to scratch (in the kernel where it
