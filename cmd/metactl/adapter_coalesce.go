@@ -61,10 +61,10 @@ func (c *coalescer) ReadFile(ctx context.Context, handle string) (*catalog.File,
 // run sends the queued reads, as many in one request as it takes, until
 // none is left.
 func (c *coalescer) run() {
-	max := c.r.ReadFilesMax()
+	limit := c.r.ReadFilesMax()
 	for {
 		c.mu.Lock()
-		n := min(len(c.queue), max)
+		n := min(len(c.queue), limit)
 		if n == 0 {
 			c.busy = false
 			c.mu.Unlock()
