@@ -204,10 +204,12 @@ func diffFiles(ctx context.Context, a, b *boltDB, report func(RawKV) error) erro
 // record in chunks (returned, copied, for the caller to report once the
 // transactions are closed). done reports that the bucket is finished.
 func diffRun(name string, ta, tb *bolt.Tx, last *[]byte, runBytes int, report func(RawKV) error) (done bool, deferred *RawKV, err error) {
+	// No shortcut on equal root pages, as Diff takes: ta and tb are two
+	// files, and the scratch file's bulk write ran in several
+	// transactions, so a bucket it changed can have a new root on the
+	// page number its old root had (a page freed by one checkpoint and
+	// reused by the next). Every bucket is compared key by key.
 	ba, bb := ta.Bucket([]byte(name)), tb.Bucket([]byte(name))
-	if ba != nil && bb != nil && ba.Root() != 0 && ba.Root() == bb.Root() {
-		return true, nil, nil
-	}
 	files := name == string(bucketFiles)
 	seek := func(b *bolt.Bucket) (*bolt.Cursor, []byte, []byte) {
 		if b == nil {
