@@ -242,27 +242,32 @@ etcd_rows() {
   echo
   erow "Work" "metactl on etcd" "Baseline" "Ratio" "Goal" "This run"
   erow "---" "---" "---" "---" "---" "---"
-  erow "one-file import into a ${E[files]}-file catalog" "sends $(kib "${E[import-one-sent-to-etcd-bytes]}"), db +$(kib "${E[import-one-db-growth-bytes]}"), ${E[import-one-seconds]} s" "—" "—" "sends ≤ 1 MiB, db ≤ +1 MiB" \
-    "$(le "${E[import-one-sent-to-etcd-bytes]}" 1048576)/$(le "${E[import-one-db-growth-bytes]}" 1048576)"
-  if [[ -n ${E[import-one-no-cache-seconds]:-} ]]; then
-    erow "the same, a writer without the cached local copy (\`?cache=off\`: loads the catalog)" "sends $(kib "${E[import-one-no-cache-sent-to-etcd-bytes]}"), receives $(ehb "${E[import-one-no-cache-received-from-etcd-bytes]}"), ${E[import-one-no-cache-seconds]} s" "—" "—" "sends ≤ 1 MiB" \
-      "$(le "${E[import-one-no-cache-sent-to-etcd-bytes]}" 1048576)"
-  fi
-  erow "\`status\`, fresh process, ${E[files]} files" "${E[status-seconds]} s, receives $(kib "${E[status-received-from-etcd-bytes]}")" "—" "—" "≤ 0.5 s, ≤ 1 MiB" \
-    "$(le "${E[status-seconds]}" 0.5)/$(le "${E[status-received-from-etcd-bytes]}" 1048576)"
-  erow "\`read\` of one file, fresh process" "${E[read-seconds]} s, receives $(kib "${E[read-received-from-etcd-bytes]}")" "—" "—" "≤ 0.5 s, ≤ 1 MiB" \
-    "$(le "${E[read-seconds]}" 0.5)/$(le "${E[read-received-from-etcd-bytes]}" 1048576)"
-  if [[ -n ${E[bridge-list_metadata_files-seconds]:-} ]]; then
-    erow "bridge \`list_metadata_files\` / \`open_for_read\`, fresh process" "${E[bridge-list_metadata_files-seconds]} s / ${E[bridge-open_for_read-seconds]} s" "—" "—" "≤ 0.2 s each" \
-      "$(le "${E[bridge-list_metadata_files-seconds]}" 0.2)/$(le "${E[bridge-open_for_read-seconds]}" 0.2)"
-  else
-    erow "bridge \`list_metadata_files\` / \`open_for_read\`" "not measured: this metactl has no \`adapter\` command" "—" "—" "≤ 0.2 s each" "—"
+  # The rows of a catalog of F files (absent with --etcd 0,L: the compaction alone).
+  if [[ -n ${E[files]:-} ]]; then
+    erow "one-file import into a ${E[files]}-file catalog" "sends $(kib "${E[import-one-sent-to-etcd-bytes]}"), db +$(kib "${E[import-one-db-growth-bytes]}"), ${E[import-one-seconds]} s" "—" "—" "sends ≤ 1 MiB, db ≤ +1 MiB" \
+      "$(le "${E[import-one-sent-to-etcd-bytes]}" 1048576)/$(le "${E[import-one-db-growth-bytes]}" 1048576)"
+    if [[ -n ${E[import-one-no-cache-seconds]:-} ]]; then
+      erow "the same, a writer without the cached local copy (\`?cache=off\`: loads the catalog)" "sends $(kib "${E[import-one-no-cache-sent-to-etcd-bytes]}"), receives $(ehb "${E[import-one-no-cache-received-from-etcd-bytes]}"), ${E[import-one-no-cache-seconds]} s" "—" "—" "sends ≤ 1 MiB" \
+        "$(le "${E[import-one-no-cache-sent-to-etcd-bytes]}" 1048576)"
+    fi
+    erow "\`status\`, fresh process, ${E[files]} files" "${E[status-seconds]} s, receives $(kib "${E[status-received-from-etcd-bytes]}")" "—" "—" "≤ 0.5 s, ≤ 1 MiB" \
+      "$(le "${E[status-seconds]}" 0.5)/$(le "${E[status-received-from-etcd-bytes]}" 1048576)"
+    erow "\`read\` of one file, fresh process" "${E[read-seconds]} s, receives $(kib "${E[read-received-from-etcd-bytes]}")" "—" "—" "≤ 0.5 s, ≤ 1 MiB" \
+      "$(le "${E[read-seconds]}" 0.5)/$(le "${E[read-received-from-etcd-bytes]}" 1048576)"
+    if [[ -n ${E[bridge-list_metadata_files-seconds]:-} ]]; then
+      erow "bridge \`list_metadata_files\` / \`open_for_read\`, fresh process" "${E[bridge-list_metadata_files-seconds]} s / ${E[bridge-open_for_read-seconds]} s" "—" "—" "≤ 0.2 s each" \
+        "$(le "${E[bridge-list_metadata_files-seconds]}" 0.2)/$(le "${E[bridge-open_for_read-seconds]}" 0.2)"
+    else
+      erow "bridge \`list_metadata_files\` / \`open_for_read\`" "not measured: this metactl has no \`adapter\` command" "—" "—" "≤ 0.2 s each" "—"
+    fi
   fi
   if [[ -n ${E[compact-lines]:-} ]]; then
     r=$(awk -v s="${E[compact-sent-to-etcd-bytes]}" -v a="${E[compact-added-files-bytes]}" 'BEGIN { printf "%.2f", s / a }')
     erow "full compaction, ${E[compact-lines]} lines (${E[compact-files]} files)" "sends $(ehb "${E[compact-sent-to-etcd-bytes]}"), ${E[compact-seconds]} s" "bytes of the files it wrote: $(ehb "${E[compact-added-files-bytes]}")" "${r}×" "≤ 2×" "$(le "$r" 2)"
   fi
-  erow "1,000 small writes (history compacted, grace 0)" "db $(ehb "${E[writes-1000-db-before-bytes]}") before, $(ehb "${E[writes-1000-db-after-bytes]}") after ($(ehb "${E[writes-1000-db-in-use-after-bytes]}") in use)" "—" "—" "bounded" "—"
+  if [[ -n ${E[files]:-} ]]; then
+    erow "1,000 small writes (history compacted, grace 0)" "db $(ehb "${E[writes-1000-db-before-bytes]}") before, $(ehb "${E[writes-1000-db-after-bytes]}") after ($(ehb "${E[writes-1000-db-in-use-after-bytes]}") in use)" "—" "—" "bounded" "—"
+  fi
   echo
 }
 if ((etcd_only)); then
