@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 
 	bolt "go.etcd.io/bbolt"
@@ -91,27 +90,10 @@ func (db *boltDB) ScanRaw(ctx context.Context, bucket string, fn func(k, v []byt
 
 // DiffBulk implements RawBulkDB.
 func (db *boltDB) DiffBulk(ctx context.Context, kind catalog.Kind, fn func(catalog.BulkWriteTx) error, report func(RawKV) error) (*catalog.Operation, error) {
-	if db.opts.ReadOnly {
-		return nil, catalog.ErrReadOnly
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	target, scratch, sdb, err := db.scratchCopy(kind)
-	if err != nil {
-		return nil, err
-	}
-	bulk := newBulkState(&db.opts, filepath.Dir(target))
-	op, err := sdb.updateBulk(ctx, kind, false, bulk, func(tx *boltTx) error { return fn(tx) })
-	bulk.close()
-	if err == nil && op.Changed() {
-		err = diffFiles(ctx, db, sdb, report)
-	}
-	if cerr := sdb.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil || !op.Changed() {
-		_ = os.Remove(scratch)
+	target, scratch, op, err := db.writeScratch(ctx, kind, fn, false, func(sdb *boltDB) error {
+		return diffFiles(ctx, db, sdb, report)
+	})
+	if err != nil || scratch == "" {
 		return op, err
 	}
 	// No fsync: the file is a copy of a catalog kept elsewhere.

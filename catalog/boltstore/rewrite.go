@@ -20,31 +20,12 @@ var _ catalog.BulkUpdater = (*boltDB)(nil)
 
 // UpdateBulk implements BulkUpdater.
 func (db *boltDB) UpdateBulk(ctx context.Context, kind catalog.Kind, fn func(catalog.BulkWriteTx) error) (*catalog.Operation, error) {
-	if db.opts.ReadOnly {
-		return nil, catalog.ErrReadOnly
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
 	// We hold the writer's locks and have no transaction open: the file
 	// is quiescent while we copy it.
-	target, scratch, sdb, err := db.scratchCopy(kind)
-	if err != nil {
-		return nil, err
-	}
-	bulk := newBulkState(&db.opts, filepath.Dir(target))
-	stopSync := syncBehind(scratch)
-	op, err := sdb.updateBulk(ctx, kind, false, bulk, func(tx *boltTx) error { return fn(tx) })
-	stopSync()
-	bulk.close()
-	if err == nil && op.Changed() {
-		err = guard(sdb.bdb.Sync) // the scratch file ran without fsync
-	}
-	if cerr := sdb.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil || !op.Changed() {
-		_ = os.Remove(scratch)
+	target, scratch, op, err := db.writeScratch(ctx, kind, fn, true, func(sdb *boltDB) error {
+		return guard(sdb.bdb.Sync) // the scratch file ran without fsync
+	})
+	if err != nil || scratch == "" {
 		return op, err
 	}
 	failpoint.Hit(string(kind) + ".before-publish")
@@ -62,6 +43,44 @@ func (db *boltDB) UpdateBulk(ctx context.Context, kind catalog.Kind, fn func(cat
 		return op, fmt.Errorf("%s: committed generation %d, then: %w", kind, op.Generation, err)
 	}
 	return op, nil
+}
+
+// writeScratch runs fn as a bulk write on a scratch copy of the catalog
+// (scratchCopy), in the background flushing it to disk as it goes if
+// durable; then, if the write changed something, finish while the copy is
+// still open; then closes it. It returns the file to replace and the
+// scratch file that replaces it, or scratch "" (and nothing left) when
+// the write failed or changed nothing.
+func (db *boltDB) writeScratch(ctx context.Context, kind catalog.Kind, fn func(catalog.BulkWriteTx) error, durable bool, finish func(sdb *boltDB) error) (target, scratch string, op *catalog.Operation, err error) {
+	if db.opts.ReadOnly {
+		return "", "", nil, catalog.ErrReadOnly
+	}
+	if err := ctx.Err(); err != nil {
+		return "", "", nil, err
+	}
+	target, scratch, sdb, err := db.scratchCopy(kind)
+	if err != nil {
+		return "", "", nil, err
+	}
+	bulk := newBulkState(&db.opts, filepath.Dir(target))
+	stopSync := func() {}
+	if durable {
+		stopSync = syncBehind(scratch)
+	}
+	op, err = sdb.updateBulk(ctx, kind, false, bulk, func(tx *boltTx) error { return fn(tx) })
+	stopSync()
+	bulk.close()
+	if err == nil && op.Changed() {
+		err = finish(sdb)
+	}
+	if cerr := sdb.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil || !op.Changed() {
+		_ = os.Remove(scratch)
+		return target, "", op, err
+	}
+	return target, scratch, op, nil
 }
 
 // scratchCopy copies the catalog to a scratch file beside the file to
