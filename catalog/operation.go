@@ -83,6 +83,14 @@ type NewFile struct {
 	// SHA256 is Content's SHA-256 if the caller has it (an importer hashed
 	// it to compare); zero means PutFile computes it.
 	SHA256 [32]byte
+	// Encoded promises that Content is exactly Lines, each encoded by
+	// [aptos.AppendLine] and followed by "\n", as compaction builds its
+	// files: a backend that stores a line's canonical encoding (the
+	// latest CompactionTimestamps line) may then copy it from Content
+	// instead of encoding the line again (for a one-line file; at 40k
+	// files the timestamps map's encoding was a sort of 40k keys). A
+	// false promise stores a wrong value; leave it false if unsure.
+	Encoded bool
 	// Replace allows overwriting a handle that holds other content
 	// (compaction rewriting a compacted file whose chunk changed).
 	// Without it that is a conflict.

@@ -385,16 +385,17 @@ func compute(v *aptos.View, live []string, prev *aptos.CompactionTimestamps, now
 	}
 
 	ts := aptos.CompactionTimestamps{FileCompactedAt: now, Timestamps: make(map[string]*uint64, len(p.Timestamped))}
+	sorted := make([]string, len(p.Timestamped)) // p.Timestamped's handles: sorted, as the line writes them
+	size := 64                                   // {"CompactionTimestamps":{"file_compacted_at":N,"compaction_timestamps":{}}}
 	for i := range p.Timestamped {
-		ts.Timestamps[p.Timestamped[i].Handle] = &p.Timestamped[i].At
+		h := p.Timestamped[i].Handle
+		ts.Timestamps[h] = &p.Timestamped[i].At
+		sorted[i] = h
+		size += len(h) + 24 // "handle":N,
 	}
 	p.stamps = aptos.NewCompactionTimestamps(ts)
 	p.TimestampsFile = aptos.LiveHandle(p.stamps.Name())
-	size := 64 // {"CompactionTimestamps":{"file_compacted_at":N,"compaction_timestamps":{}}}
-	for i := range p.Timestamped {
-		size += len(p.Timestamped[i].Handle) + 24 // "handle":N,
-	}
-	p.TimestampsLine = append(aptos.AppendLine(make([]byte, 0, size), &p.stamps), '\n')
+	p.TimestampsLine = append(aptos.AppendTimestampsLine(make([]byte, 0, size), &ts, sorted), '\n')
 	return p, nil
 }
 

@@ -220,8 +220,11 @@ func apply(ctx context.Context, tx catalog.WriteTx, p *Plan) error {
 	if p.stamps.Kind == aptos.KindCompactionTimestamps {
 		lines = []aptos.Metadata{p.stamps}
 	}
+	// TimestampsLine is lines[0] encoded (compute): the catalog copies
+	// the line it stores from it (NewFile.Encoded) instead of encoding the
+	// map of a key per file again.
 	r, err := tx.PutFile(catalog.NewFile{Handle: p.TimestampsFile, Content: p.TimestampsLine, State: catalog.Live,
-		Source: Source, Lines: lines, Replace: true})
+		Source: Source, Lines: lines, Encoded: lines != nil, Replace: true})
 	if err != nil {
 		return fmt.Errorf("write %q: %w", p.TimestampsFile, err)
 	}

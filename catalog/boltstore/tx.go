@@ -515,7 +515,7 @@ func (tx *boltTx) PutFile(nf catalog.NewFile) (catalog.PutResult, error) {
 			if nf.State != catalog.Live {
 				return nil
 			}
-			return tx.index(nf.Handle, batch, +1)
+			return tx.index(nf.Handle, batch, +1, nil)
 		}); err != nil {
 			return catalog.Unchanged, err
 		}
@@ -536,7 +536,11 @@ func (tx *boltTx) PutFile(nf catalog.NewFile) (catalog.PutResult, error) {
 	tx.written += len(nf.Handle) + len(rec)
 	tx.noteAfter(nf.Handle, rec)
 	if nf.State == catalog.Live && lines != nil {
-		if err := tx.index(nf.Handle, lines, +1); err != nil {
+		var encoded []byte
+		if nf.Encoded && len(lines) == 1 {
+			encoded = nf.Content
+		}
+		if err := tx.index(nf.Handle, lines, +1, encoded); err != nil {
 			return catalog.Unchanged, err
 		}
 	}
@@ -598,7 +602,7 @@ func (tx *boltTx) SetState(handle string, s catalog.State) error {
 	}
 	// A batch of lines at a time (a transaction that fails here is
 	// rolled back whole).
-	if err := eachBatch(nil, f.Content, func(lines []aptos.Metadata) error { return tx.index(handle, lines, delta) }); err != nil {
+	if err := eachBatch(nil, f.Content, func(lines []aptos.Metadata) error { return tx.index(handle, lines, delta, nil) }); err != nil {
 		return fmt.Errorf("set state of %q: %w", handle, err)
 	}
 	tx.st.noteFile(f.State, -1)
@@ -668,7 +672,7 @@ func (tx *boltTx) dropFile(handle string, rec []byte) error {
 		}
 	}
 	if f.State == catalog.Live {
-		if err := eachBatch(nil, f.Content, func(lines []aptos.Metadata) error { return tx.index(handle, lines, -1) }); err != nil {
+		if err := eachBatch(nil, f.Content, func(lines []aptos.Metadata) error { return tx.index(handle, lines, -1, nil) }); err != nil {
 			return fmt.Errorf("drop %q: %w", handle, err)
 		}
 	}
@@ -688,7 +692,11 @@ func (tx *boltTx) dropFile(handle string, rec []byte) error {
 // every entry once more and moves files whose entries stay indexed, so it
 // never goes through the pending map (at 1M entries that map was 300 MB of
 // allocations and a third of the run's CPU).
-func (tx *boltTx) index(handle string, lines []aptos.Metadata, delta int) error {
+//
+// encoded, if not nil, is the one line of lines encoded and followed by
+// "\n" (NewFile.Encoded): a CompactionTimestamps line's stored value is
+// copied from it rather than encoded again.
+func (tx *boltTx) index(handle string, lines []aptos.Metadata, delta int, encoded []byte) error {
 	stamps := tx.btx.Bucket(bucketTimestamps)
 	var entries *bolt.Bucket
 	var c *bolt.Cursor
@@ -698,9 +706,12 @@ func (tx *boltTx) index(handle string, lines []aptos.Metadata, delta int) error 
 		case aptos.KindCompactionTimestamps:
 			k := timestampsKey(m.Timestamps.FileCompactedAt, handle)
 			var err error
-			if delta > 0 {
+			switch {
+			case delta > 0 && len(lines) == 1 && len(encoded) > 0 && encoded[len(encoded)-1] == '\n':
+				err = stamps.Put(k, tx.values.clone(encoded[:len(encoded)-1])) // bbolt keeps the slice to the commit
+			case delta > 0:
 				err = stamps.Put(k, aptos.AppendLine(nil, m))
-			} else {
+			default:
 				err = stamps.Delete(k)
 			}
 			if err != nil {

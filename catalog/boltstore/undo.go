@@ -226,7 +226,7 @@ func (tx *boltTx) restore(ch *change) error {
 	tx.noteAfter(ch.handle, rec)
 	tx.st.noteFile(f.State, +1)
 	if f.State == catalog.Live {
-		if err := tx.index(ch.handle, lines, +1); err != nil {
+		if err := tx.index(ch.handle, lines, +1, nil); err != nil {
 			return err
 		}
 	}
