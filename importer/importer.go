@@ -308,7 +308,7 @@ type toRead struct {
 // folder in listing order. Strays are decided from their names before
 // anything is read, and recorded.
 func (r *run) listReads(listing storage.Listing) []toRead {
-	var reads []toRead
+	reads := make([]toRead, 0, len(listing.Live)+len(listing.Moved))
 	for _, folder := range []struct {
 		names []string
 		state catalog.State

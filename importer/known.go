@@ -69,7 +69,20 @@ func (k *Known) Len() int {
 // the stat again ([ParseProvenance]) without a schema change, on every
 // backend.
 func Provenance(source, folder string, st storage.Stat) string {
-	return fmt.Sprintf("%s (%s/ %d bytes, mtime %d)", source, folder, st.Size, st.ModTime)
+	// By hand, with one allocation: it runs once per file read, and
+	// Sprintf was 1.7% of the CPU of a first import of 40k one-line files.
+	var b strings.Builder
+	b.Grow(len(source) + len(folder) + 64)
+	b.WriteString(source)
+	b.WriteString(" (")
+	b.WriteString(folder)
+	b.WriteString("/ ")
+	var n [20]byte
+	b.Write(strconv.AppendInt(n[:0], st.Size, 10))
+	b.WriteString(" bytes, mtime ")
+	b.Write(strconv.AppendInt(n[:0], st.ModTime, 10))
+	b.WriteByte(')')
+	return b.String()
 }
 
 // ParseProvenance returns the folder and stat [Provenance] recorded in p,
@@ -125,7 +138,15 @@ func (r *run) skipKnown(ctx context.Context, statFn statFunc, rd toRead) (skip b
 	if rd.state == catalog.Moved {
 		folder = aptos.MetadataBackupDir
 	}
-	kf, known := r.opts.Known.lookup(aptos.LiveHandle(rd.name))
+	var kf knownFile
+	known := false
+	if r.opts.Known != nil { // a first import knows nothing: no handle to build per file
+		h := rd.handle // a live file's handle is the catalog's
+		if rd.state != catalog.Live {
+			h = aptos.LiveHandle(rd.name)
+		}
+		kf, known = r.opts.Known.lookup(h)
+	}
 	if known && (statFn == nil || !kf.hasStat || kf.folder != folder) {
 		// Nothing to compare with (a moved copy, a file compaction
 		// wrote, a command adapter's): the name is trusted, as Aptos
