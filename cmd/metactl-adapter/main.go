@@ -33,6 +33,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -125,10 +126,42 @@ func main() {
 		}
 		full()
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, a)
-	stop()
-	os.Exit(code)
+	os.Exit(run(newCallContext(), a))
+}
+
+// callContext is a call's context: SIGINT and SIGTERM cancel it, as they
+// cancel metactl's (the call ends "interrupted", exit 130). But it starts
+// watching for them only when something waits on it (Done): a wait for
+// the catalog's lock, a wrapped storage command. Watching costs a
+// goroutine blocked in the runtime's signal queue, which takes an OS
+// thread of its own: about a fifth of an open_for_read's CPU
+// (docs/aptos-bridge.md, "What a call costs"), and an open_for_read or a
+// list_metadata_files that finds the catalog free never waits. Until
+// then a signal ends the process as it does before main runs; the call
+// has written nothing to the catalog, and is a moment from its end.
+type callContext struct {
+	context.Context // cancelled by the first signal once watched
+	cancel          context.CancelFunc
+	watch           sync.Once
+}
+
+func newCallContext() *callContext {
+	c := &callContext{}
+	c.Context, c.cancel = context.WithCancel(context.Background())
+	return c
+}
+
+// Done starts the watch for SIGINT and SIGTERM on its first call.
+func (c *callContext) Done() <-chan struct{} {
+	c.watch.Do(func() {
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+		go func() {
+			<-sig
+			c.cancel()
+		}()
+	})
+	return c.Context.Done()
 }
 
 // full replaces this process with metactl, found beside this binary.
