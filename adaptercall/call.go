@@ -40,6 +40,15 @@ const (
 var Calls = []string{CallCreateBackup, CallCreateForWrite, CallOpenForRead,
 	CallSaveMetadataLine, CallListMetadataFiles, CallBackupMetadataFile}
 
+// CallerGOMAXPROCS is the variable in which a generated config's command
+// hands metactl-adapter the caller's GOMAXPROCS (empty if unset), having
+// set GOMAXPROCS=1 for metactl-adapter alone: the Go runtime reads it
+// before any of the program's code runs, and a call on one P starts no
+// second scheduler thread (docs/aptos-bridge.md, "What a call costs").
+// metactl-adapter puts the caller's value back before it runs anything
+// (metactl, the wrapped storage's commands, the adapter server).
+const CallerGOMAXPROCS = "METACTL_ADAPTER_CALLER_GOMAXPROCS"
+
 // ErrUnknownCall is returned for a call name that is not one of [Calls].
 var ErrUnknownCall = errors.New("unknown command-adapter call")
 

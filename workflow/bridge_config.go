@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/metactl/metactl/adaptercall"
 	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/storage"
 )
@@ -24,11 +25,17 @@ type ConfigOptions struct {
 	AdapterArgs []string
 	// Storage is the wrapped storage.
 	Storage *Wrapped
+	// OneProc runs Metactl with GOMAXPROCS=1, the caller's value kept in
+	// adaptercall.CallerGOMAXPROCS: for metactl-adapter, which puts it
+	// back for whatever it runs. A call is a process of a few
+	// milliseconds; a second P costs it a scheduler thread.
+	OneProc bool
 }
 
 // AdapterConfig returns an Aptos command-adapter YAML config
-// (docs/aptos-format.md §9) whose six commands each run
-// `metactl --catalog LOC [GLOBAL FLAGS] adapter STORAGE-FLAG CALL`. Every
+// (docs/aptos-format.md §9) whose six commands each exec
+// `metactl --catalog LOC [GLOBAL FLAGS] adapter STORAGE-FLAG CALL`
+// (with [ConfigOptions.OneProc], after two variable assignments). Every
 // word is shell-quoted; the result is parsed back with the same parser
 // that reads Aptos configs before it is returned.
 func AdapterConfig(o ConfigOptions) ([]byte, error) {
@@ -47,6 +54,10 @@ func AdapterConfig(o ConfigOptions) ([]byte, error) {
 		words = append(words, "--command-adapter-config", o.Storage.Config())
 	}
 	prefix := ""
+	if o.OneProc {
+		prefix = adaptercall.CallerGOMAXPROCS + "=${GOMAXPROCS-} GOMAXPROCS=1 "
+	}
+	prefix += "exec "
 	for _, w := range words {
 		q, err := shellQuote(w)
 		if err != nil {
@@ -65,7 +76,7 @@ func AdapterConfig(o ConfigOptions) ([]byte, error) {
 	b.WriteString("env_vars: []\n")
 	b.WriteString("commands:\n")
 	for _, call := range Calls {
-		fmt.Fprintf(&b, "  %s: |\n    exec %s%s\n", call, prefix, call)
+		fmt.Fprintf(&b, "  %s: |\n    %s%s\n", call, prefix, call)
 	}
 	out := []byte(b.String())
 	cfg, err := storage.ParseCommandAdapter(out)

@@ -119,6 +119,7 @@ func parse(argv []string) (a args, ok bool) {
 }
 
 func main() {
+	restoreEnv()
 	a, ok := parse(os.Args[1:])
 	if !ok {
 		if code, ok := viaServer(os.Args[1:]); ok {
@@ -162,6 +163,25 @@ func (c *callContext) Done() <-chan struct{} {
 		}()
 	})
 	return c.Context.Done()
+}
+
+// restoreEnv undoes what a generated config's command line set for this
+// process alone (workflow.AdapterConfig): GOMAXPROCS=1, with the caller's
+// value in adaptercall.CallerGOMAXPROCS. Whatever this process runs
+// (metactl, the wrapped storage's commands, the adapter server) gets the
+// caller's environment back; an empty value was an unset GOMAXPROCS, to
+// the Go runtime the same thing.
+func restoreEnv() {
+	v, ok := os.LookupEnv(adaptercall.CallerGOMAXPROCS)
+	if !ok {
+		return
+	}
+	os.Unsetenv(adaptercall.CallerGOMAXPROCS)
+	if v == "" {
+		os.Unsetenv("GOMAXPROCS")
+	} else {
+		os.Setenv("GOMAXPROCS", v)
+	}
 }
 
 // full replaces this process with metactl, found beside this binary.

@@ -60,6 +60,8 @@ func (c *adapterConfigCmd) Run(a *app) error {
 		// itself, on any other catalog through the adapter server.
 		bin = lean
 	}
+	// metactl-adapter puts the caller's GOMAXPROCS back for what it runs.
+	oneProc := filepath.Base(bin) == "metactl-adapter"
 	loc := a.cli.Catalog
 	if !workflow.IsURL(loc) {
 		if loc, err = filepath.Abs(loc); err != nil {
@@ -77,7 +79,7 @@ func (c *adapterConfigCmd) Run(a *app) error {
 		}
 	}
 	out, err := workflow.AdapterConfig(workflow.ConfigOptions{Metactl: bin, Catalog: loc, GlobalArgs: global,
-		AdapterArgs: []string{"--adapter-timeout", c.AdapterTimeout.String()}, Storage: w})
+		AdapterArgs: []string{"--adapter-timeout", c.AdapterTimeout.String()}, Storage: w, OneProc: oneProc})
 	if err != nil {
 		return err
 	}

@@ -156,6 +156,12 @@ func leanOrFull(loc string) string {
 	return filepath.Join(filepath.Dir(binary), "metactl-adapter")
 }
 
+// leanExec is how a generated config's command starts leanOrFull(loc):
+// with GOMAXPROCS=1, the caller's value kept for what metactl-adapter runs.
+func leanExec(loc string) string {
+	return "METACTL_ADAPTER_CALLER_GOMAXPROCS=${GOMAXPROCS-} GOMAXPROCS=1 exec " + leanOrFull(loc)
+}
+
 // bridgeConfig writes a bridge config with adapter-config and loads it.
 func bridgeConfig(t testing.TB, cat string, storageArgs ...string) *aptosConfig {
 	t.Helper()
@@ -191,7 +197,7 @@ func TestAdapterConfigShape(t *testing.T) {
 	loc := catalogLocation(cat)
 	for _, call := range []string{"create_backup", "create_for_write", "open_for_read", "save_metadata_line", "list_metadata_files", "backup_metadata_file"} {
 		cmd := ca.Command(call)
-		if !strings.HasPrefix(cmd, "exec "+leanOrFull(loc)+" ") || !strings.HasSuffix(strings.TrimSpace(cmd), " adapter --adapter-timeout 10m --command-adapter-config "+bucket+" "+call) {
+		if !strings.HasPrefix(cmd, leanExec(loc)+" ") || !strings.HasSuffix(strings.TrimSpace(cmd), " adapter --adapter-timeout 10m --command-adapter-config "+bucket+" "+call) {
 			t.Errorf("%s: %q", call, cmd)
 		}
 		if !strings.Contains(loc, "://") && !strings.Contains(cmd, `'`+strings.ReplaceAll(loc, "'", `'\''`)+`'`) {

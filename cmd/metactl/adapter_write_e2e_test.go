@@ -207,7 +207,7 @@ func TestAdapterBridgeEtcd(t *testing.T) {
 		t.Fatalf("--no-adapter-server: open_for_read: %q", cmd)
 	}
 	c := bridgeConfig(t, loc, "--local-fs-dir", dir)
-	if cmd := c.ca.Command("open_for_read"); !strings.HasPrefix(cmd, "exec "+leanOrFull(loc)+" --catalog '"+loc+"'") {
+	if cmd := c.ca.Command("open_for_read"); !strings.HasPrefix(cmd, leanExec(loc)+" --catalog '"+loc+"'") {
 		t.Fatalf("open_for_read: %q", cmd)
 	}
 	if got := lines(c.mustCall("list_metadata_files", nil, nil)); len(got) != 20 {
