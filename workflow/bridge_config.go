@@ -26,7 +26,7 @@ type ConfigOptions struct {
 	// Storage is the wrapped storage.
 	Storage *Wrapped
 	// OneProc runs Metactl with GOMAXPROCS=1, the caller's value kept in
-	// adaptercall.CallerGOMAXPROCS: for metactl-adapter, which puts it
+	// [adaptercall.CallerGOMAXPROCS]: for metactl-adapter, which puts it
 	// back for whatever it runs. A call is a process of a few
 	// milliseconds; a second P costs it a scheduler thread.
 	OneProc bool

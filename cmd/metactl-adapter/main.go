@@ -167,7 +167,7 @@ func (c *callContext) Done() <-chan struct{} {
 
 // restoreEnv undoes what a generated config's command line set for this
 // process alone (workflow.AdapterConfig): GOMAXPROCS=1, with the caller's
-// value in adaptercall.CallerGOMAXPROCS. Whatever this process runs
+// value in [adaptercall.CallerGOMAXPROCS]. Whatever this process runs
 // (metactl, the wrapped storage's commands, the adapter server) gets the
 // caller's environment back; an empty value was an unset GOMAXPROCS, to
 // the Go runtime the same thing.
