@@ -340,7 +340,8 @@ func compute(v *aptos.View, live []string, prev *aptos.CompactionTimestamps, now
 		live = slices.Sorted(slices.Values(live))
 	}
 	grace := opts.graceSecs()
-	matched := 0 // live handles that are keys of prev
+	p.Timestamped = make([]Stamp, 0, len(live)) // most live files keep or get a stamp
+	matched := 0                                // live handles that are keys of prev
 	visit := func(f string, isLive bool) {
 		if _, ok := newFiles[f]; ok {
 			return // rewritten by this run: left out of the map, never moved
