@@ -314,6 +314,18 @@ func Open(ctx context.Context, location string, opts *Options) (DB, error) {
 	return open(ctx, location, o)
 }
 
+// HandleLister is implemented by a Tx that can list the handles of the
+// files in one state without decoding their records (the embedded
+// backend): compaction lists every live handle, and ForEachFile built a
+// File per record for it (9% of a 40k-file compaction's CPU). A caller
+// type-asserts it and falls back to ForEachFile.
+type HandleLister interface {
+	// ForEachHandle calls fn with the handle of every file in state, in
+	// handle order; an error from fn stops the walk and is returned. A
+	// record ForEachFile would refuse as corrupt is refused the same way.
+	ForEachHandle(state State, fn func(handle string) error) error
+}
+
 // BulkWriteTx is the transaction of a large write ([Create]): a WriteTx
 // that may commit what it has written so far to a scratch file nobody else
 // sees, so that memory stays bounded however much it writes.

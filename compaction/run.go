@@ -149,12 +149,16 @@ func planTx(tx catalog.Tx, opts Options, content bool) (*Plan, error) {
 		return nil, err
 	}
 	live := make([]string, 0, nlive)
-	err = tx.ForEachFile(false, func(f *catalog.File) error {
-		if f.State == catalog.Live {
-			live = append(live, f.Handle)
-		}
-		return nil
-	})
+	if hl, ok := tx.(catalog.HandleLister); ok {
+		err = hl.ForEachHandle(catalog.Live, func(h string) error { live = append(live, h); return nil })
+	} else {
+		err = tx.ForEachFile(false, func(f *catalog.File) error {
+			if f.State == catalog.Live {
+				live = append(live, f.Handle)
+			}
+			return nil
+		})
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -94,16 +94,10 @@ func appendFileRecord(b []byte, f *catalog.File) []byte {
 // A version 2 record (chunked) decodes without its content only: see
 // boltTx.decodeFile.
 func decodeFileRecord(handle string, v []byte, withContent bool) (*catalog.File, error) {
-	if len(v) < fileRecFixedLen || v[0] != fileRecVersion && v[0] != fileRecChunked {
-		return nil, fmt.Errorf("file %q: malformed record: %w", handle, catalog.ErrCorrupt)
+	if err := checkFileRecord(handle, v, withContent); err != nil {
+		return nil, err
 	}
 	srcLen := int(binary.BigEndian.Uint16(v[54:]))
-	if len(v) < fileRecFixedLen+srcLen || v[0] == fileRecChunked && (len(v) != fileRecFixedLen+srcLen+8 || withContent) {
-		return nil, fmt.Errorf("file %q: malformed record: %w", handle, catalog.ErrCorrupt)
-	}
-	if st := catalog.State(v[1]); st != catalog.Live && st != catalog.Moved {
-		return nil, fmt.Errorf("file %q: unknown state %d: %w", handle, v[1], catalog.ErrCorrupt)
-	}
 	f := &catalog.File{
 		Handle:         handle,
 		State:          catalog.State(v[1]),
@@ -130,4 +124,20 @@ func unixNano(v uint64) time.Time {
 		return time.Time{}
 	}
 	return time.Unix(0, int64(v)).UTC()
+}
+
+// checkFileRecord returns decodeFileRecord's error for the record v of
+// handle, or nil if it decodes.
+func checkFileRecord(handle string, v []byte, withContent bool) error {
+	if len(v) < fileRecFixedLen || v[0] != fileRecVersion && v[0] != fileRecChunked {
+		return fmt.Errorf("file %q: malformed record: %w", handle, catalog.ErrCorrupt)
+	}
+	srcLen := int(binary.BigEndian.Uint16(v[54:]))
+	if len(v) < fileRecFixedLen+srcLen || v[0] == fileRecChunked && (len(v) != fileRecFixedLen+srcLen+8 || withContent) {
+		return fmt.Errorf("file %q: malformed record: %w", handle, catalog.ErrCorrupt)
+	}
+	if st := catalog.State(v[1]); st != catalog.Live && st != catalog.Moved {
+		return fmt.Errorf("file %q: unknown state %d: %w", handle, v[1], catalog.ErrCorrupt)
+	}
+	return nil
 }

@@ -338,6 +338,25 @@ func (tx *boltTx) ForEachFile(withContent bool, fn func(*catalog.File) error) er
 	return nil
 }
 
+// ForEachHandle implements [catalog.HandleLister]: the walk of
+// ForEachFile without content, reading each record's state and checking
+// it as ForEachFile decodes it, building no File.
+func (tx *boltTx) ForEachHandle(state catalog.State, fn func(string) error) error {
+	c := tx.btx.Bucket(bucketFiles).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if checkFileRecord("", v, false) != nil { // the handle only for the error
+			return checkFileRecord(string(k), v, false)
+		}
+		if catalog.State(v[1]) != state {
+			continue
+		}
+		if err := fn(string(k)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Files returns every file in handle order, without content. With a
 // non-zero state, only files in that state.
 func (tx *boltTx) Files(state catalog.State) ([]*catalog.File, error) {
