@@ -249,13 +249,18 @@ func read(ctx context.Context, a args, fn func(catalog.DB) (toFull bool, err err
 		return report(fmt.Errorf("adapter %s: %w", a.call, err))
 	}
 	toFull, err := fn(db)
-	db.Close()
+	// The catalog stays open when the answer is written: the process
+	// exits now, and its exit unmaps the file and drops the shared lock
+	// (Close's munmap was 2% of an open_for_read's CPU). Before metactl
+	// runs, it is closed.
 	switch {
 	case err == nil:
 		return exitOK
 	case toFull && ctx.Err() == nil:
+		db.Close()
 		full()
 	}
+	db.Close()
 	return report(fmt.Errorf("adapter %s: %w", a.call, err))
 }
 
