@@ -22,6 +22,12 @@
 // configs that call it when it is installed beside metactl. On a catalog
 // that is not a file, it sends the read calls to the per-host adapter
 // server instead (served.go).
+//
+// A generated config runs it with GOMAXPROCS=1 and the caller's value in
+// METACTL_ADAPTER_CALLER_GOMAXPROCS, which it puts back before it runs
+// anything (restoreEnv); it watches for SIGINT and SIGTERM only once it
+// waits (callContext). Both spare a call scheduler threads it has no use
+// for (docs/aptos-bridge.md, "What a call costs").
 package main
 
 import (
