@@ -6,6 +6,8 @@ import (
 	"github.com/metactl/metactl/aptos"
 
 	"fmt"
+	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/metactl/metactl/api"
@@ -82,6 +84,9 @@ func (c *compactCmd) Run(a *app) error {
 		}
 	}
 	o := workflow.DropInOptions{Compaction: c.options(), DryRun: c.DryRun, Hooks: a.hooks()}
+	if !c.given() {
+		smallCompactionGC(a.cli.Catalog)
+	}
 	if c.given() {
 		var err error
 		if o.Target, err = c.target(false, c.concurrency(), true); err != nil {
@@ -192,3 +197,32 @@ func publishedOrNil(s *api.Storage) *export.Result {
 	}
 	return s.Published
 }
+
+// smallCompactionGC gives the compaction of a small catalog file (under
+// smallCatalogBytes) the collector headroom of GOGC=400, unless GOGC or
+// GOMEMLIMIT is set: its heap is tens of MB, and collecting it at the
+// default cost a tenth of its CPU (the mainnet-scale row's compaction of
+// 40k files, a 26 MB catalog: task-clock 175 ms at GOGC=100, 152 ms at
+// 400, peak RSS 87 -> 95 MiB). A soft memory limit of smallCompactionLimit
+// stays as a backstop. A larger catalog (issue 11's 1M lines: 276 MB,
+// peaking at 458 MiB against a goal of 768) keeps the default, and so
+// does a catalog that is not a local file or a drop-in run, whose sync
+// may import far more than the catalog holds (the caller skips those).
+func smallCompactionGC(path string) {
+	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	st, err := os.Stat(path)
+	if err != nil || !st.Mode().IsRegular() || st.Size() >= smallCatalogBytes {
+		return
+	}
+	debug.SetGCPercent(400)
+	debug.SetMemoryLimit(smallCompactionLimit)
+}
+
+// smallCatalogBytes is the largest catalog file smallCompactionGC
+// applies to: about 100k entries.
+const smallCatalogBytes = 64 << 20
+
+// smallCompactionLimit is smallCompactionGC's soft memory limit.
+const smallCompactionLimit = 256 << 20
