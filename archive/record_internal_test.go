@@ -158,3 +158,23 @@ func TestTimeCacheFollowsChanges(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendRecordTimeCache: records written one after another through
+// one timeFormats, their times repeating, alternating and differing only
+// in location or monotonic reading, are json.Marshal's each.
+func TestAppendRecordTimeCache(t *testing.T) {
+	a := time.Date(2024, 3, 1, 12, 30, 45, 123456789, time.UTC)
+	b := time.Date(2024, 3, 1, 12, 30, 46, 0, time.UTC)
+	east := a.In(time.FixedZone("east", 3600))
+	now := time.Now() // with a monotonic reading
+	pairs := [][2]time.Time{{a, a}, {a, a}, {a, b}, {b, a}, {east, a}, {a, east}, {now, now.Round(0)}, {now.UTC(), b}, {a, a}}
+	var c timeFormats
+	for i, p := range pairs {
+		f := &File{Handle: "metadata/x.meta", State: Live, Source: "s", Content: []byte("x\n"), ImportedAt: p[0], StateChangedAt: p[1]}
+		want, werr := wantRecord(t, f)
+		got, err := c.appendRecord(nil, f)
+		if err != nil || werr != nil || !bytes.Equal(got, want) {
+			t.Fatalf("record %d: %s, %v\nwant %s, %v", i, got, err, want, werr)
+		}
+	}
+}

@@ -246,6 +246,7 @@ func writePlain(ctx context.Context, fw *frameWriter, src *Source) (*Header, err
 		}
 		n := 0
 		var buf []byte // the record line, reused
+		var times timeFormats
 		err = src.ForEachFile(func(f *File) error {
 			if n%256 == 0 {
 				if err := ctx.Err(); err != nil {
@@ -253,7 +254,7 @@ func writePlain(ctx context.Context, fw *frameWriter, src *Source) (*Header, err
 				}
 			}
 			n++
-			buf, err = appendRecord(buf[:0], f)
+			buf, err = times.appendRecord(buf[:0], f)
 			if err != nil {
 				return err
 			}
@@ -312,6 +313,38 @@ const encoderLevel = zstd.SpeedFastest
 // see TestAppendRecordMatchesJSON), without reflection or an allocation
 // per field, which made JSON half of Write's time.
 func appendRecord(b []byte, f *File) ([]byte, error) {
+	var c timeFormats
+	return c.appendRecord(b, f)
+}
+
+// timeFormats remembers the last two times formatted as a record writes
+// them: the files of one import share their imported_at and
+// state_changed_at (the transaction's clock reading), and formatting
+// them was a third of the record lines' cost.
+type timeFormats struct {
+	t [2]time.Time
+	b [2][]byte
+	n int // slots filled, then the next slot to replace
+}
+
+// append appends t formatted as time.RFC3339Nano. Two times that are ==
+// (the same instant, location and monotonic reading) format the same.
+func (c *timeFormats) append(b []byte, t time.Time) []byte {
+	for i := range c.b {
+		if c.b[i] != nil && c.t[i] == t {
+			return append(b, c.b[i]...)
+		}
+	}
+	start := len(b)
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	i := c.n % len(c.b)
+	c.t[i], c.b[i] = t, append(c.b[i][:0], b[start:]...)
+	c.n++
+	return b
+}
+
+// appendRecord is appendRecord, its times formatted through c.
+func (c *timeFormats) appendRecord(b []byte, f *File) ([]byte, error) {
 	if !rfc3339Year(f.ImportedAt) || !rfc3339Year(f.StateChangedAt) {
 		// json.Marshal refuses such a time; keep its error.
 		line, err := marshalLine(&wireRecord{Handle: f.Handle, State: string(f.State), Source: f.Source,
@@ -326,9 +359,9 @@ func appendRecord(b []byte, f *File) ([]byte, error) {
 	b = append(b, `,"source":`...)
 	b = appendJSONString(b, f.Source)
 	b = append(b, `,"imported_at":"`...)
-	b = f.ImportedAt.AppendFormat(b, time.RFC3339Nano)
+	b = c.append(b, f.ImportedAt)
 	b = append(b, `","state_changed_at":"`...)
-	b = f.StateChangedAt.AppendFormat(b, time.RFC3339Nano)
+	b = c.append(b, f.StateChangedAt)
 	b = append(b, `","size":`...)
 	b = strconv.AppendInt(b, int64(len(f.Content)), 10)
 	b = append(b, `,"sha256":"`...)
@@ -345,7 +378,7 @@ func rfc3339Year(t time.Time) bool { y := t.Year(); return y >= 0 && y <= 9999 }
 // HTML safety) is copied; anything else goes through encoding/json.
 func appendJSONString(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+		if !jsonPlain[s[i]] {
 			q, _ := json.Marshal(s) // a string always marshals
 			return append(b, q...)
 		}
@@ -354,3 +387,13 @@ func appendJSONString(b []byte, s string) []byte {
 	b = append(b, s...)
 	return append(b, '"')
 }
+
+// jsonPlain marks the bytes appendJSONString copies as they are: printable
+// ASCII but the quote, the backslash and <, >, & (one table lookup per
+// byte of every handle and source an archive writes).
+var jsonPlain = func() (t [256]bool) {
+	for c := 0x20; c <= 0x7e; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
