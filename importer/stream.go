@@ -142,6 +142,9 @@ func (s *streamer) run(ctx context.Context, tx catalog.BulkWriteTx) error {
 	}()
 
 	r := s.r
+	if h, ok := tx.(catalog.FileCountHinter); ok {
+		h.ExpectFiles(len(s.reads)) // a new catalog: each file read is put
+	}
 	tx.SetInputs(r.opts.Source)
 	done := 0
 	r.prog.report(PhaseRead, 0, len(s.reads))

@@ -118,6 +118,25 @@ func (tx *boltTx) touchFirst(handle string, v []byte) before {
 	return b
 }
 
+// ExpectFiles implements [catalog.FileCountHinter]: it sizes the
+// before-images, the afters and the touch order for n more handles, if
+// nothing was touched yet (maxExpect at most).
+func (tx *boltTx) ExpectFiles(n int) {
+	n = min(n, maxExpect)
+	if n <= 0 || len(tx.touched) > 0 || len(tx.afters) > 0 {
+		return
+	}
+	tx.touched = make(map[string]before, n)
+	tx.touchOrder = make([]string, 0, n)
+	if tx.bulk != nil {
+		tx.afters = make(map[string][]byte, n)
+	}
+}
+
+// maxExpect bounds ExpectFiles: a wrong hint costs at most this many
+// files' bookkeeping up front.
+const maxExpect = 1 << 20
+
 // noteAfter remembers, in a bulk transaction, handle's record header
 // after a change (rec nil: the record was deleted).
 func (tx *boltTx) noteAfter(handle string, rec []byte) {
