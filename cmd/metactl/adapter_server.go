@@ -27,10 +27,11 @@ type adapterServerCmd struct {
 	Dir         string   `name:"dir" required:"" help:"The server folder (private to this user)." placeholder:"DIR"`
 	Key         string   `name:"key" required:"" help:"The server's key: its socket is DIR/KEY.sock, its lock DIR/KEY.lock." placeholder:"KEY"`
 	IdleTimeout duration `name:"idle-timeout" help:"Exit after this long without a call (default: ${default})." default:"60s" env:"METACTL_ADAPTER_SERVER_IDLE" placeholder:"DUR"`
+	CacheBytes  int64    `name:"cache-bytes" help:"Keep an etcd catalog's files in memory, up to this many bytes, answering from them while the catalog is unchanged (docs/aptos-bridge.md); 0 turns the cache off (default: ${default})." default:"268435456" env:"METACTL_ADAPTER_SERVER_CACHE" placeholder:"BYTES"`
 }
 
 func (c *adapterServerCmd) Run(a *app) error {
-	s := &adapterServer{a: a}
+	s := &adapterServer{a: a, cacheBytes: c.CacheBytes}
 	defer s.drop()
 	err := server.Run(a.ctx, server.Options{Dir: c.Dir, Key: c.Key, Idle: time.Duration(c.IdleTimeout), Handle: s.handle})
 	if errors.Is(err, server.ErrRunning) {
@@ -45,6 +46,8 @@ type adapterServer struct {
 	mu sync.Mutex
 	db catalog.DB // opened by the first call, shared by all
 	c  *coalescer // db's one-request reads, if it has them
+	// cacheBytes bounds the etcd catalog's file cache (0: none).
+	cacheBytes int64
 }
 
 // heldDB is the server's catalog handle as one call sees it: its Close
@@ -96,10 +99,22 @@ func (s *adapterServer) open(ctx context.Context) (catalog.DB, error) {
 		}
 		s.db, s.c = db, nil
 		if r, ok := db.(catalog.FileReader); ok {
+			if cr, ok := db.(cachedFileReader); ok && s.cacheBytes > 0 {
+				// Each coalesced batch reads the current key and, while
+				// the catalog is unchanged, answers from memory.
+				r = cr.CachedFileReader(s.cacheBytes)
+			}
 			s.c = &coalescer{r: r, ctx: s.a.ctx}
 		}
 	}
 	return heldDB{s.db, s.c}, nil
+}
+
+// cachedFileReader is a catalog whose one-request reads can be cached in
+// memory (the etcd backend's file cache, docs/aptos-bridge.md "The file
+// cache").
+type cachedFileReader interface {
+	CachedFileReader(maxBytes int64) catalog.FileReader
 }
 
 // drop closes the shared handle; the next call opens a new one.
