@@ -21,6 +21,9 @@
 //     cache folder for the host's next writer (cache.go).
 //   - [Lock]: a concurrency.Mutex held through a lease the writer keeps
 //     alive, beside a holder record that names it.
+//   - [FileCache]: the adapter server's copy of every file's header and
+//     content of one settled generation, answering reads while the current
+//     key's mod revision is the one it was filled at (filecache.go).
 //
 // # Invariants
 //
@@ -31,6 +34,14 @@
 //     ownership, or staged and published by one compare-and-swap of
 //     current; a crash leaves the before- or the after-state, and the next
 //     writer removes or folds what it left.
+//   - Every write that changes a file of a settled generation (its header
+//     or its content) puts current in the same transaction, or runs while
+//     current names a stage and puts current again to clear it; the keys
+//     put without current (a staged write's direct keys: the content of
+//     files with no header yet, new change records; the lock, holder and
+//     revs keys) reach no reader of the settled generation. So an unchanged
+//     mod revision of current means unchanged files: [FileCache] relies on
+//     it (TestFileCacheSeesWrites).
 //   - A writer whose lease lapsed publishes nothing; a waiter that times
 //     out gets a [*catalog.BusyError] naming the holder.
 //   - History is compacted only up to the revision that was current one
