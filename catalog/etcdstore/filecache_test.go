@@ -2,11 +2,13 @@ package etcdstore
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 
 	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
+	"github.com/metactl/metactl/catalog/boltstore"
 	"github.com/metactl/metactl/internal/catalogtest"
 )
 
@@ -193,5 +195,72 @@ func TestFileCacheBound(t *testing.T) {
 	if fc.off || fc.fills != 1 || fc.hits != 2 || len(fc.files) != 20 || fc.size > 1<<20 {
 		t.Errorf("a 1 MiB cache of 20 small files and a chunked one: off %v, %d fills, %d hits, %d files, %d bytes; want 20 files cached",
 			fc.off, fc.fills, fc.hits, len(fc.files), fc.size)
+	}
+}
+
+// TestFileCacheNeverServesAStage: while current names a staged write (a
+// write too large for one transaction, swapped in and being folded), the
+// cache answers nothing, as ReadFiles answers nothing (View reads it),
+// and a fold's keys put under kv/ meanwhile are never read as settled;
+// once current is settled again, the cache is filled at it.
+func TestFileCacheNeverServesAStage(t *testing.T) {
+	ctx := context.Background()
+	loc := location(t, cluster, "")
+	op := putFiles(t, loc, catalog.Options{}, 1, 3)
+	db := open(t, loc, catalog.Options{ReadOnly: true})
+	fc := db.FileCache(DefaultFileCacheBytes)
+	fc.fillAfter = 1
+	a := txnFile(1)
+	handles := []string{a.Handle(), txnFile(2).Handle()}
+	sameAsReadFiles(t, "settled", fc, db, handles, op.Generation)
+	if fc.fills != 1 {
+		t.Fatalf("%d fills, want 1", fc.fills)
+	}
+	// A staged write's swap, as stage() makes it: current names the
+	// stage; then a fold's put of a header under kv/ (here: the file
+	// moved), as fold() makes it while the stage is open.
+	s := db.s
+	sn, err := s.Current(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	staged := *sn.Current
+	staged.Generation++
+	staged.Stage = staged.Generation
+	b, _ := json.Marshal(staged)
+	if _, err := s.cli.Put(ctx, s.key(relCurrent), string(b)); err != nil {
+		t.Fatal(err)
+	}
+	hk := s.key(kvRel(boltstore.RawBucketFiles, []byte(a.Handle())))
+	resp, err := s.cli.Get(ctx, hk)
+	if err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("header of %s: %v", a.Handle(), err)
+	}
+	h := append([]byte(nil), resp.Kvs[0].Value...)
+	h[9+1] = byte(catalog.Moved) // the record header's state
+	if _, err := s.cli.Put(ctx, hk, string(h)); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		fs, _, err := fc.ReadFiles(ctx, handles)
+		if err != nil || fs[0] != nil || fs[1] != nil {
+			t.Fatalf("read %d with a stage open: %+v, %v; want nothing (read through a View)", i, fs, err)
+		}
+	}
+	if fc.fills != 1 || fc.files != nil {
+		t.Fatalf("with a stage open: %d fills, %d files held; want no fill", fc.fills, len(fc.files))
+	}
+	// The fold's last transaction: the stage cleared.
+	staged.Stage = 0
+	b, _ = json.Marshal(staged)
+	if _, err := s.cli.Put(ctx, s.key(relCurrent), string(b)); err != nil {
+		t.Fatal(err)
+	}
+	sameAsReadFiles(t, "settled again", fc, db, handles, staged.Generation)
+	if f, _, ok, err := fc.ReadFile(ctx, a.Handle()); err != nil || !ok || f.State != catalog.Moved {
+		t.Fatalf("after the fold: %+v, ok %v, %v; want the file moved", f, ok, err)
+	}
+	if fc.fills != 2 {
+		t.Errorf("%d fills, want a second at the settled generation", fc.fills)
 	}
 }
