@@ -85,9 +85,8 @@ func (c *compactCmd) Run(a *app) error {
 	}
 	o := workflow.DropInOptions{Compaction: c.options(), DryRun: c.DryRun, Hooks: a.hooks()}
 	if !c.given() {
-		smallCompactionGC(a.cli.Catalog)
-	}
-	if c.given() {
+		smallCompactionGC(a.cli.Catalog) // not a drop-in run: the compaction alone
+	} else {
 		var err error
 		if o.Target, err = c.target(false, c.concurrency(), true); err != nil {
 			return withOp("compact", err)
