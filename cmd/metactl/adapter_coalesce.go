@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/metactl/metactl/catalog"
 )
@@ -17,14 +18,29 @@ import (
 // committed before its call started (the consistency of a read of its
 // own); the 8 concurrent calls of a metadata sync cost the etcd member
 // one transaction instead of eight.
+//
+// The gather window: a batch that finds no request in flight waits, before
+// it is sent, while fewer reads are queued than the server has calls
+// pending (connections accepted and not yet answered, its own included),
+// for at most window: the calls that have arrived and not yet queued their
+// read get into this batch instead of waiting for the next. A lone call
+// (pending 1) never waits. Waiting only moves a batch's send later, after
+// every read in it arrived, so the guarantee is unchanged.
 type coalescer struct {
 	r   catalog.FileReader
 	ctx context.Context // the server's: a batch outlives the call that started it
 
-	mu      sync.Mutex
-	busy    bool
-	queue   []*pendingRead
-	batches uint64 // requests sent (for tests)
+	// pending counts the server's calls not yet answered (server.Pending);
+	// nil or a window of 0: no gathering.
+	pending func() int
+	window  time.Duration
+	arrived chan struct{} // a read queued (buffered 1)
+
+	mu       sync.Mutex
+	busy     bool
+	queue    []*pendingRead
+	batches  uint64 // requests sent (for tests and figures)
+	gathered uint64 // reads that joined a batch in its gather window
 	// sent, if set, runs before a batch is sent, with its size (tests).
 	sent func(n int)
 }
@@ -47,6 +63,12 @@ func (c *coalescer) ReadFile(ctx context.Context, handle string) (*catalog.File,
 		go c.run()
 	}
 	c.mu.Unlock()
+	if c.arrived != nil {
+		select {
+		case c.arrived <- struct{}{}:
+		default:
+		}
+	}
 	select {
 	case <-p.done:
 	case <-ctx.Done():
@@ -62,6 +84,7 @@ func (c *coalescer) ReadFile(ctx context.Context, handle string) (*catalog.File,
 // none is left.
 func (c *coalescer) run() {
 	limit := c.r.ReadFilesMax()
+	c.gather(limit)
 	for {
 		c.mu.Lock()
 		n := min(len(c.queue), limit)
@@ -90,6 +113,38 @@ func (c *coalescer) run() {
 				p.f, p.gen = files[i], gen
 			}
 			close(p.done)
+		}
+	}
+}
+
+// gather holds the first batch of a run back while fewer reads are queued
+// than calls are pending (and fewer than limit), for at most c.window.
+func (c *coalescer) gather(limit int) {
+	if c.pending == nil || c.window <= 0 || c.arrived == nil {
+		return
+	}
+	var t *time.Timer
+	first, late := -1, false
+	for {
+		c.mu.Lock()
+		queued := len(c.queue)
+		if first < 0 {
+			first = queued
+		}
+		if late || queued >= limit || queued >= c.pending() {
+			c.gathered += uint64(queued - first)
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		if t == nil {
+			t = time.NewTimer(c.window)
+			defer t.Stop()
+		}
+		select {
+		case <-c.arrived:
+		case <-t.C:
+			late = true
 		}
 	}
 }

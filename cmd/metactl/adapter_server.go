@@ -29,6 +29,7 @@ type adapterServerCmd struct {
 	Key         string   `name:"key" required:"" help:"The server's key: its socket is DIR/KEY.sock, its lock DIR/KEY.lock." placeholder:"KEY"`
 	IdleTimeout duration `name:"idle-timeout" help:"Exit after this long without a call (default: ${default})." default:"60s" env:"METACTL_ADAPTER_SERVER_IDLE" placeholder:"DUR"`
 	CacheBytes  int64    `name:"cache-bytes" help:"Keep an etcd catalog's files in memory, up to this many bytes, answering from them while the catalog is unchanged (docs/aptos-bridge.md); 0 turns the cache off (default: ${default})." default:"268435456" env:"METACTL_ADAPTER_SERVER_CACHE" placeholder:"BYTES"`
+	Gather      duration `name:"gather" help:"Hold a read back at most this long while other calls have arrived and not yet queued theirs, so one etcd request answers them all; a lone call never waits; 0 turns it off (default: ${default})." default:"1ms" env:"METACTL_ADAPTER_SERVER_GATHER" placeholder:"DUR"`
 }
 
 func (c *adapterServerCmd) Run(a *app) error {
@@ -40,7 +41,7 @@ func (c *adapterServerCmd) Run(a *app) error {
 		// two (300 calls in a row, 2-core machine).
 		runtime.GOMAXPROCS(1)
 	}
-	s := &adapterServer{a: a, cacheBytes: c.CacheBytes}
+	s := &adapterServer{a: a, cacheBytes: c.CacheBytes, gather: time.Duration(c.Gather)}
 	defer s.drop()
 	err := server.Run(a.ctx, server.Options{Dir: c.Dir, Key: c.Key, Idle: time.Duration(c.IdleTimeout), Handle: s.handle})
 	if errors.Is(err, server.ErrRunning) {
@@ -57,6 +58,8 @@ type adapterServer struct {
 	c  *coalescer // db's one-request reads, if it has them
 	// cacheBytes bounds the etcd catalog's file cache (0: none).
 	cacheBytes int64
+	// gather is the coalescer's gather window (0: none).
+	gather time.Duration
 }
 
 // heldDB is the server's catalog handle as one call sees it: its Close
@@ -113,7 +116,8 @@ func (s *adapterServer) open(ctx context.Context) (catalog.DB, error) {
 				// the catalog is unchanged, answers from memory.
 				r = cr.CachedFileReader(s.cacheBytes)
 			}
-			s.c = &coalescer{r: r, ctx: s.a.ctx}
+			s.c = &coalescer{r: r, ctx: s.a.ctx, pending: server.Pending(ctx),
+				window: s.gather, arrived: make(chan struct{}, 1)}
 		}
 	}
 	return heldDB{s.db, s.c}, nil

@@ -77,6 +77,7 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("adapter server: %w", err)
 	}
 	s := &server{o: o, ln: ln, last: time.Now()}
+	ctx = context.WithValue(ctx, pendingKey{}, s)
 	accepting := make(chan struct{})
 	go func() {
 		defer close(accepting)
@@ -96,6 +97,7 @@ type server struct {
 
 	mu       sync.Mutex
 	active   int
+	pending  int // connections accepted whose answer is not yet made
 	requests uint64
 	last     time.Time
 	done     bool
@@ -152,6 +154,7 @@ func (s *server) accept(ctx context.Context) {
 		}
 		s.mu.Lock()
 		s.active++
+		s.pending++
 		s.calls.Add(1)
 		s.mu.Unlock()
 		go func() {
@@ -168,6 +171,12 @@ func (s *server) accept(ctx context.Context) {
 // serve answers the one request of connection c.
 func (s *server) serve(ctx context.Context, c *net.UnixConn) {
 	defer c.Close()
+	answered := false
+	defer func() {
+		if !answered {
+			s.answered()
+		}
+	}()
 	c.SetReadDeadline(time.Now().Add(30 * time.Second))
 	req, status, err := adaptersrv.ReadRequest(c)
 	if err != nil {
@@ -185,8 +194,35 @@ func (s *server) serve(ctx context.Context, c *net.UnixConn) {
 		return
 	}
 	resp := s.handle(ctx, req)
+	answered = true
+	s.answered()
 	c.SetWriteDeadline(time.Now().Add(5 * time.Minute))
 	adaptersrv.WriteResponse(c, resp)
+}
+
+// answered marks one connection's answer made (or given up).
+func (s *server) answered() {
+	s.mu.Lock()
+	s.pending--
+	s.mu.Unlock()
+}
+
+type pendingKey struct{}
+
+// Pending returns, for the context a Handle is called with, a function
+// that counts the connections the server has accepted and not yet
+// answered (the caller's own included): calls that have arrived or are
+// arriving, one request each. Outside a server it returns nil.
+func Pending(ctx context.Context) func() int {
+	s, ok := ctx.Value(pendingKey{}).(*server)
+	if !ok {
+		return nil
+	}
+	return func() int {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.pending
+	}
 }
 
 // handle runs Handle; a panic becomes a fallback, so the client runs the

@@ -5,6 +5,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -101,5 +102,40 @@ func TestRunStopsWithContext(t *testing.T) {
 	}
 	if left, _ := os.ReadDir(dir); len(left) != 0 {
 		t.Errorf("the server left %v", left)
+	}
+}
+
+// TestPendingCountsOwnCall: a lone call sees itself pending, nothing
+// else; outside a server there is no count.
+func TestPendingCountsOwnCall(t *testing.T) {
+	if Pending(context.Background()) != nil {
+		t.Fatal("Pending outside a server is not nil")
+	}
+	dir, key := shortDir(t), adaptersrv.Key("pending")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Options{Dir: dir, Key: key, Handle: func(ctx context.Context, req *adaptersrv.Request) *adaptersrv.Response {
+			return &adaptersrv.Response{Stdout: []byte(fmt.Sprint(Pending(ctx)()))}
+		}})
+	}()
+	var resp *adaptersrv.Response
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		var err error
+		resp, err = adaptersrv.Call(dir, key, &adaptersrv.Request{Call: "x"}, 10*time.Second)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+	}
+	if string(resp.Stdout) != "1" {
+		t.Errorf("a lone call sees %q pending, want 1", resp.Stdout)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
