@@ -34,6 +34,8 @@ type coalescer struct {
 	// nil or a window of 0: no gathering.
 	pending func() int
 	window  time.Duration
+	// settle, if set, tells the server a call has read (server.Settle).
+	settle  func(ctx context.Context)
 	arrived chan struct{} // a read queued (buffered 1)
 
 	mu       sync.Mutex
@@ -73,6 +75,11 @@ func (c *coalescer) ReadFile(ctx context.Context, handle string) (*catalog.File,
 	case <-p.done:
 	case <-ctx.Done():
 		return nil, 0, false, ctx.Err()
+	}
+	if c.settle != nil {
+		// An open_for_read reads once: its call no longer holds a
+		// batch back while its answer is written.
+		c.settle(ctx)
 	}
 	if p.err != nil || p.f == nil {
 		return nil, 0, false, p.err

@@ -117,7 +117,7 @@ func (s *adapterServer) open(ctx context.Context) (catalog.DB, error) {
 				r = cr.CachedFileReader(s.cacheBytes)
 			}
 			s.c = &coalescer{r: r, ctx: s.a.ctx, pending: server.Pending(ctx),
-				window: s.gather, arrived: make(chan struct{}, 1)}
+				window: s.gather, arrived: make(chan struct{}, 1), settle: server.Settle}
 		}
 	}
 	return heldDB{s.db, s.c}, nil

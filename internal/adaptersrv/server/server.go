@@ -77,7 +77,6 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("adapter server: %w", err)
 	}
 	s := &server{o: o, ln: ln, last: time.Now()}
-	ctx = context.WithValue(ctx, pendingKey{}, s)
 	accepting := make(chan struct{})
 	go func() {
 		defer close(accepting)
@@ -171,12 +170,9 @@ func (s *server) accept(ctx context.Context) {
 // serve answers the one request of connection c.
 func (s *server) serve(ctx context.Context, c *net.UnixConn) {
 	defer c.Close()
-	answered := false
-	defer func() {
-		if !answered {
-			s.answered()
-		}
-	}()
+	cl := &call{s: s}
+	defer cl.settle()
+	ctx = context.WithValue(ctx, callKey{}, cl)
 	c.SetReadDeadline(time.Now().Add(30 * time.Second))
 	req, status, err := adaptersrv.ReadRequest(c)
 	if err != nil {
@@ -194,34 +190,53 @@ func (s *server) serve(ctx context.Context, c *net.UnixConn) {
 		return
 	}
 	resp := s.handle(ctx, req)
-	answered = true
-	s.answered()
+	cl.settle()
 	c.SetWriteDeadline(time.Now().Add(5 * time.Minute))
 	adaptersrv.WriteResponse(c, resp)
 }
 
-// answered marks one connection's answer made (or given up).
-func (s *server) answered() {
-	s.mu.Lock()
-	s.pending--
-	s.mu.Unlock()
+// call is one connection's state: whether it still counts as pending.
+type call struct {
+	s       *server
+	settled bool // guarded by s.mu
 }
 
-type pendingKey struct{}
+// settle stops counting the call as pending (once).
+func (cl *call) settle() {
+	cl.s.mu.Lock()
+	if !cl.settled {
+		cl.settled = true
+		cl.s.pending--
+	}
+	cl.s.mu.Unlock()
+}
+
+type callKey struct{}
 
 // Pending returns, for the context a Handle is called with, a function
-// that counts the connections the server has accepted and not yet
-// answered (the caller's own included): calls that have arrived or are
-// arriving, one request each. Outside a server it returns nil.
+// that counts the server's pending calls: connections accepted whose
+// answer is not yet made and that have not called Settle (the caller's
+// own included): calls that have arrived or are arriving and may still
+// read. Outside a server it returns nil.
 func Pending(ctx context.Context) func() int {
-	s, ok := ctx.Value(pendingKey{}).(*server)
+	cl, ok := ctx.Value(callKey{}).(*call)
 	if !ok {
 		return nil
 	}
+	s := cl.s
 	return func() int {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		return s.pending
+	}
+}
+
+// Settle tells the server that the call of ctx (a Handle's) will read no
+// more: it no longer counts as pending while its answer is formatted.
+// Outside a server it does nothing.
+func Settle(ctx context.Context) {
+	if cl, ok := ctx.Value(callKey{}).(*call); ok {
+		cl.settle()
 	}
 }
 
