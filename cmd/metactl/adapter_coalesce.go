@@ -30,11 +30,11 @@ type coalescer struct {
 	r   catalog.FileReader
 	ctx context.Context // the server's: a batch outlives the call that started it
 
-	// pending counts the server's calls not yet answered (server.Pending);
+	// pending counts the server's calls not yet answered ([server.Pending]);
 	// nil or a window of 0: no gathering.
 	pending func() int
 	window  time.Duration
-	// settle, if set, tells the server a call has read (server.Settle).
+	// settle, if set, tells the server a call has read ([server.Settle]).
 	settle  func(ctx context.Context)
 	arrived chan struct{} // a read queued (buffered 1)
 
