@@ -29,7 +29,7 @@ type adapterServerCmd struct {
 	Key         string   `name:"key" required:"" help:"The server's key: its socket is DIR/KEY.sock, its lock DIR/KEY.lock." placeholder:"KEY"`
 	IdleTimeout duration `name:"idle-timeout" help:"Exit after this long without a call (default: ${default})." default:"60s" env:"METACTL_ADAPTER_SERVER_IDLE" placeholder:"DUR"`
 	CacheBytes  int64    `name:"cache-bytes" help:"Keep an etcd catalog's files in memory, up to this many bytes, answering from them while the catalog is unchanged (docs/aptos-bridge.md); 0 turns the cache off (default: ${default})." default:"268435456" env:"METACTL_ADAPTER_SERVER_CACHE" placeholder:"BYTES"`
-	Gather      duration `name:"gather" help:"Hold a read back at most this long while other calls have arrived and not yet queued theirs, so one etcd request answers them all; a lone call never waits; 0 turns it off (default: ${default})." default:"1ms" env:"METACTL_ADAPTER_SERVER_GATHER" placeholder:"DUR"`
+	Gather      duration `name:"gather" help:"Hold a read back at most this long while other calls have arrived and not yet queued theirs, so one etcd request answers them all; a lone call never waits; 0, the default, turns it off: measured, it did not pay (docs/aptos-bridge.md)." default:"0" env:"METACTL_ADAPTER_SERVER_GATHER" placeholder:"DUR"`
 }
 
 func (c *adapterServerCmd) Run(a *app) error {
