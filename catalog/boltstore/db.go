@@ -293,17 +293,9 @@ func checkFile(path string) error {
 		return fmt.Errorf("open catalog %q: %w", path, err)
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("open catalog %q: %w", path, err)
-	}
-	size := st.Size()
 	damaged := func(format string, args ...any) error {
 		return fmt.Errorf("open catalog %q: %w: %s (restore it from a backup or an archive made with 'metactl export --archive', or re-import the storage into a new catalog)",
 			path, catalog.ErrCorrupt, fmt.Sprintf(format, args...))
-	}
-	if size == 0 {
-		return damaged("the file is empty")
 	}
 	const (
 		magic      = 0xED0CDAED
@@ -336,6 +328,20 @@ func checkFile(path string) error {
 		if _, err := f.ReadAt(b1, int64(ps0)); err == nil {
 			ps1, pg1, tx1, ok1 = readMeta(b1)
 		}
+	}
+	// The size is taken after the meta pages are read: a writer's commit
+	// in place grows the file before it writes the meta page naming the
+	// new high-water mark, and bbolt never shrinks a file, so a size read
+	// first could be older than a meta page read after it (a healthy
+	// catalog written meanwhile reported truncated; seen once in
+	// TestServeNeverBlocksWriter).
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("open catalog %q: %w", path, err)
+	}
+	size := st.Size()
+	if size == 0 {
+		return damaged("the file is empty")
 	}
 	if !ok0 && !ok1 {
 		if allZero(buf) {
