@@ -21,34 +21,7 @@ func TestAdapterServerCoalescesReads(t *testing.T) {
 	r := newServerRun(t)
 	cat, _, c := etcdBridge(t, r)
 	ctx := context.Background()
-	db, err := catalog.Open(ctx, cat, &catalog.Options{ReadOnly: true, Timeout: 30 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	fr, ok := db.(catalog.FileReader)
-	if !ok {
-		t.Fatal("the etcd catalog has no one-request read (catalog.FileReader)")
-	}
-	var list bytes.Buffer
-	if _, err := adaptercall.List(ctx, db, &list); err != nil {
-		t.Fatal(err)
-	}
-	handles := lines(list.Bytes())
-	if len(handles) < 8 {
-		t.Fatalf("the storage has %d files, want 8 or more", len(handles))
-	}
-	handles = handles[:8]
-	want := map[string][]byte{}
-	var gen0 uint64
-	for _, h := range handles {
-		b, gen, err := adaptercall.ReadMetadata(ctx, db, h)
-		gen0 = gen
-		if err != nil {
-			t.Fatal(err)
-		}
-		want[h] = b
-	}
+	db, fr, handles, want, gen0 := firstEight(t, ctx, cat)
 
 	co := &coalescer{r: fr, ctx: ctx}
 	held := heldDB{db, co}
@@ -125,32 +98,7 @@ func TestAdapterServerGathersReads(t *testing.T) {
 	r := newServerRun(t)
 	cat, _, c := etcdBridge(t, r)
 	ctx := context.Background()
-	db, err := catalog.Open(ctx, cat, &catalog.Options{ReadOnly: true, Timeout: 30 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	fr, ok := db.(catalog.FileReader)
-	if !ok {
-		t.Fatal("the etcd catalog has no one-request read (catalog.FileReader)")
-	}
-	var list bytes.Buffer
-	if _, err := adaptercall.List(ctx, db, &list); err != nil {
-		t.Fatal(err)
-	}
-	handles := lines(list.Bytes())
-	if len(handles) < 8 {
-		t.Fatalf("the storage has %d files, want 8 or more", len(handles))
-	}
-	handles = handles[:8]
-	want := map[string][]byte{}
-	for _, h := range handles {
-		b, _, err := adaptercall.ReadMetadata(ctx, db, h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want[h] = b
-	}
+	db, fr, handles, want, _ := firstEight(t, ctx, cat)
 
 	var mu sync.Mutex
 	pending := 1
@@ -222,4 +170,40 @@ func TestAdapterServerGathersReads(t *testing.T) {
 	if a := answers[len(handles)]; a.err != nil || string(a.content) != line || a.gen <= gen0 {
 		t.Errorf("read of the file saved before it: %q at generation %d, %v; want %q after generation %d", a.content, a.gen, a.err, line, gen0)
 	}
+}
+
+// firstEight opens the etcd catalog cat read-only (closed when the test
+// ends) and reads its first 8 files as a fresh process would: the
+// catalog, its one-request reader, the handles, their contents and the
+// generation they were read at.
+func firstEight(t *testing.T, ctx context.Context, cat string) (catalog.DB, catalog.FileReader, []string, map[string][]byte, uint64) {
+	t.Helper()
+	db, err := catalog.Open(ctx, cat, &catalog.Options{ReadOnly: true, Timeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	fr, ok := db.(catalog.FileReader)
+	if !ok {
+		t.Fatal("the etcd catalog has no one-request read (catalog.FileReader)")
+	}
+	var list bytes.Buffer
+	if _, err := adaptercall.List(ctx, db, &list); err != nil {
+		t.Fatal(err)
+	}
+	handles := lines(list.Bytes())
+	if len(handles) < 8 {
+		t.Fatalf("the storage has %d files, want 8 or more", len(handles))
+	}
+	handles = handles[:8]
+	want := map[string][]byte{}
+	var gen uint64
+	for _, h := range handles {
+		b, g, err := adaptercall.ReadMetadata(ctx, db, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[h], gen = b, g
+	}
+	return db, fr, handles, want, gen
 }
