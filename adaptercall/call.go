@@ -1,15 +1,18 @@
 // Package adaptercall answers the calls of a command-adapter config that
-// need no catalog write: the calls' names and I/O, the storage a bridge
-// config wraps (data files pass through to it; metadata writes are written
-// through to it), and the two read calls, list_metadata_files and
-// open_for_read of a metadata file, on an open catalog.
+// need no catalog write: the calls' names and I/O, the data calls on a
+// LocalFs folder a bridge config wraps ([LocalData]), and the two read
+// calls, list_metadata_files and open_for_read of a metadata file, on an
+// open catalog.
 //
 // It is the part of the bridge that the lean metactl-adapter links: Aptos
 // starts one process per call (40,000 for a fresh metadata sync), so each
 // package here costs every call its initialisation. It imports the catalog
-// API, the Aptos model and the storage layer, nothing that writes a
-// catalog (importer, compaction, export, the archive format). The writes,
-// save_metadata_line and backup_metadata_file, are workflow.Bridge's.
+// API, the Aptos model and storage/localdir, nothing that writes a catalog
+// (importer, compaction, export, the archive format) and not the storage
+// layer, whose command-adapter config parser (YAML, with regexp) alone was
+// about a tenth of a call's CPU. The writes, save_metadata_line and
+// backup_metadata_file, and the wrapped storage as a whole (a bucket's
+// config, the write-through) are workflow's (workflow.Wrapped).
 package adaptercall
 
 import (
@@ -19,7 +22,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/catalog"
@@ -141,37 +143,6 @@ func ReadMetadata(ctx context.Context, db catalog.DB, handle string) (content []
 		return err
 	})
 	return content, gen, err
-}
-
-// Data passes a data-file call (create_backup, create_for_write, or
-// open_for_read of a handle [MetadataHandle] refuses) to the wrapped
-// storage w, after checking that the variables it needs are set. timeout
-// bounds the call, whose process group is then killed; zero means no
-// limit. A failing command gives an error wrapping its *exec.ExitError
-// (its stderr already went to cio.Stderr).
-func Data(ctx context.Context, w *Wrapped, timeout time.Duration, call string, cio CallIO) error {
-	var keys []string
-	switch call {
-	case CallCreateBackup:
-		keys = []string{"BACKUP_NAME"}
-	case CallCreateForWrite:
-		keys = []string{"BACKUP_HANDLE", "FILE_NAME"}
-	case CallOpenForRead:
-		keys = []string{"FILE_HANDLE"}
-	default:
-		return fmt.Errorf("%w %q", ErrUnknownCall, call)
-	}
-	params := make([]string, 0, len(keys))
-	for _, k := range keys {
-		v, err := Need(cio, k)
-		if err != nil {
-			return err
-		}
-		params = append(params, k+"="+v)
-	}
-	ctx, cancel := w.Context(ctx, timeout)
-	defer cancel()
-	return w.data(ctx, call, params, cio)
 }
 
 // NeedsStorage reports whether call, with the variables getenv gives,

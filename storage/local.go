@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 
 	"github.com/metactl/metactl/aptos"
+	"github.com/metactl/metactl/storage/localdir"
 )
 
 // ErrNotRegular is returned (wrapped) by [Local.ReadFile] when the handle
@@ -37,42 +37,15 @@ func (e *NotRegularError) Is(target error) bool { return target == ErrNotRegular
 
 // ErrNotStorage is returned (wrapped) by [NewLocal] and [CheckLocalDir] for
 // a path that is not a LocalFs backup storage folder.
-var ErrNotStorage = errors.New("not a backup storage folder")
+var ErrNotStorage = localdir.ErrNotStorage
 
 // CheckLocalDir checks that dir is a LocalFs backup storage folder to read
 // from: a directory holding a metadata/ folder. A path that names the
 // metadata/ or metadata_backup/ folder itself (an easy slip) is refused
 // with its parent suggested. Errors wrap [ErrNotStorage], or the os error
-// when dir cannot be inspected.
-func CheckLocalDir(dir string) error {
-	if base := filepath.Base(filepath.Clean(dir)); base == aptos.MetadataDir || base == aptos.MetadataBackupDir {
-		return fmt.Errorf("local storage %s: %w: it is the %s/ folder itself; give the folder that holds it: --local-fs-dir %s",
-			dir, ErrNotStorage, base, filepath.Dir(filepath.Clean(dir)))
-	}
-	st, err := os.Stat(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("local storage %s: %w: it does not exist (expected a folder holding metadata/ and metadata_backup/)", dir, ErrNotStorage)
-	}
-	if err != nil {
-		return fmt.Errorf("local storage: %w", err)
-	}
-	if !st.IsDir() {
-		return fmt.Errorf("local storage %s: %w: not a directory (expected a folder holding metadata/ and metadata_backup/)", dir, ErrNotStorage)
-	}
-	meta := filepath.Join(dir, aptos.MetadataDir)
-	st, err = os.Stat(meta)
-	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("local storage %s: %w: it has no %s/ folder (expected a LocalFs backup storage folder holding metadata/ and metadata_backup/)",
-			dir, ErrNotStorage, aptos.MetadataDir)
-	}
-	if err != nil {
-		return fmt.Errorf("local storage: %w", err)
-	}
-	if !st.IsDir() {
-		return fmt.Errorf("local storage %s: %w: %s is not a directory", dir, ErrNotStorage, meta)
-	}
-	return nil
-}
+// when dir cannot be inspected. It is [localdir.Check], which the lean
+// metactl-adapter links without this package.
+func CheckLocalDir(dir string) error { return localdir.Check(dir) }
 
 // Local is an Aptos LocalFs backup storage (docs/aptos-format.md §1.2): the
 // directory Dir with the live metadata files in Dir/metadata and the moved

@@ -9,16 +9,18 @@
 // (docs/aptos-bridge.md, "What a call costs").
 //
 // It answers the calls a sync or a restore makes, list_metadata_files
-// and open_for_read (of metadata from the catalog, of data files from the
-// wrapped storage), and create_backup and create_for_write, with the
-// package adaptercall alone: nothing that writes a catalog (importer,
-// compaction, export, the archive format and its zstd) is linked in. For
-// anything else it runs metactl itself, found beside it, with the same
-// arguments: the writes (save_metadata_line, backup_metadata_file: a few
-// per backup), a catalog location that is not a catalog file (a URL, an
-// archive, a folder, a missing or damaged file: whatever the read-only
-// open refuses but a busy lock), a handle the catalog does not hold, and
-// a command line it does not know. 'metactl adapter-config' writes
+// and open_for_read of metadata from the catalog, and the data calls
+// (create_backup, create_for_write, open_for_read of a data file) on a
+// wrapped LocalFs folder, with the package adaptercall alone: nothing
+// that writes a catalog (importer, compaction, export, the archive format
+// and its zstd) is linked in, nor the storage layer with its YAML parser.
+// For anything else it runs metactl itself, found beside it, with the
+// same arguments: the writes (save_metadata_line, backup_metadata_file: a
+// few per backup), the data calls on a wrapped command-adapter config (a
+// bucket: its YAML is parsed there), a catalog location that is not a
+// catalog file (a URL, an archive, a folder, a missing or damaged file:
+// whatever the read-only open refuses but a busy lock), a handle the
+// catalog does not hold, and a command line it does not know. 'metactl adapter-config' writes
 // configs that call it when it is installed beside metactl. On a catalog
 // that is not a file, it sends the read calls to the per-host adapter
 // server instead (served.go).
@@ -35,7 +37,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -229,9 +230,9 @@ func run(ctx context.Context, a args) int {
 				return false, nil
 			})
 		}
-		return data(ctx, a, cio)
+		return data(a, cio)
 	case adaptercall.CallCreateBackup, adaptercall.CallCreateForWrite:
-		return data(ctx, a, cio)
+		return data(a, cio)
 	}
 	full() // the writes, and any other call
 	return exitError
@@ -270,25 +271,26 @@ func read(ctx context.Context, a args, fn func(catalog.DB) (toFull bool, err err
 	return report(fmt.Errorf("adapter %s: %w", a.call, err))
 }
 
-// data passes a data-file call to the wrapped storage, loaded now (a
-// bucket's config is parsed only for the calls that use it). A storage
-// that does not load goes to metactl, which words the error; a failing
-// command's exit status is passed back, its stderr already went through.
-func data(ctx context.Context, a args, cio adaptercall.CallIO) int {
-	var w *adaptercall.Wrapped
-	var err error
-	if a.config == "" {
-		w, err = adaptercall.NewWrapped(a.localFsDir, "")
-	} else {
-		w, err = adaptercall.NewWrappedTimeout(a.config, a.adapterTimeout)
+// data passes a data-file call to the wrapped storage. A LocalFs folder
+// is answered here, as Aptos's LocalFs does ([adaptercall.LocalData], which
+// metactl runs too). A bucket's command-adapter config goes to metactl, as
+// does a folder that does not check out (metactl words the error): parsing
+// the config's YAML needs a parser whose package initialisation (with
+// regexp and the unicode tables) would cost every call, the metadata
+// reads too, about a tenth of its CPU (docs/aptos-bridge.md, "A call's own
+// CPU"); next to the bucket's own command (a cloud CLI) metactl's start-up
+// is small.
+func data(a args, cio adaptercall.CallIO) int {
+	if a.config != "" {
+		full()
 	}
+	dir, err := adaptercall.LocalFsDir(a.localFsDir)
 	if err != nil {
 		full()
 	}
-	err = adaptercall.Data(ctx, w, a.adapterTimeout, a.call, cio)
-	var exit *exec.ExitError
-	if errors.As(err, &exit) && exit.ExitCode() > 0 {
-		return exit.ExitCode()
+	params, err := adaptercall.DataParams(a.call, cio)
+	if err == nil {
+		err = adaptercall.LocalData(dir, a.call, params, cio)
 	}
 	if err != nil {
 		return report(fmt.Errorf("adapter %s: %w", a.call, err))

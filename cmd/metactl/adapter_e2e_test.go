@@ -415,6 +415,7 @@ func TestAdapterLeanAndFullAgree(t *testing.T) {
 	broken := filepath.Join(tmp, "broken.yaml")
 	writeTextFile(t, broken, "commands: [not, a, map\n")
 	local := []string{"--local-fs-dir", dir}
+	bucket := []string{"--command-adapter-config", plainFolderConfig(t, dir, false)}
 	someMeta := "FILE_HANDLE=metadata/epoch_ending_3-3.meta"
 	lean := filepath.Join(filepath.Dir(binary), "metactl-adapter")
 	for _, tc := range []struct {
@@ -451,6 +452,15 @@ func TestAdapterLeanAndFullAgree(t *testing.T) {
 		{storage: []string{"--command-adapter-config", broken}, call: "open_for_read", vars: []string{someMeta}},
 		{storage: []string{"--command-adapter-config", broken}, call: "open_for_read", vars: []string{"FILE_HANDLE=backup_1/chunk_0"}},
 		{storage: []string{"--local-fs-dir", filepath.Join(tmp, "nosuch")}, call: "create_backup", vars: []string{"BACKUP_NAME=backup_3"}},
+		// A bucket's config that loads: metactl-adapter answers the
+		// metadata reads, and hands the data calls to metactl, which
+		// parses the YAML; a failing command's exit status and stderr
+		// come through.
+		{storage: bucket, call: "open_for_read", vars: []string{someMeta}},
+		{storage: bucket, call: "open_for_read", vars: []string{"FILE_HANDLE=backup_1/chunk_0"}},
+		{storage: bucket, call: "open_for_read", vars: []string{"FILE_HANDLE=backup_1/nope"}},
+		{storage: bucket, call: "create_backup", vars: []string{"BACKUP_NAME=backup_4"}},
+		{storage: bucket, call: "create_backup"},
 	} {
 		c, st := tc.catalog, tc.storage
 		if c == "" {

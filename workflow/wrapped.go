@@ -1,15 +1,13 @@
-package adaptercall
+package workflow
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
+	"github.com/metactl/metactl/adaptercall"
 	"github.com/metactl/metactl/aptos"
 	"github.com/metactl/metactl/storage"
 )
@@ -31,11 +29,8 @@ func NewWrapped(localFsDir, adapterConfig string) (*Wrapped, error) {
 	case (localFsDir == "") == (adapterConfig == ""):
 		return nil, fmt.Errorf("wrapped storage: give exactly one of a LocalFs folder and a command-adapter config: %w", aptos.ErrInvalid)
 	case localFsDir != "":
-		abs, err := filepath.Abs(localFsDir)
+		abs, err := adaptercall.LocalFsDir(localFsDir)
 		if err != nil {
-			return nil, fmt.Errorf("wrapped storage %q: %w", localFsDir, err)
-		}
-		if err := storage.CheckLocalDir(abs); err != nil {
 			return nil, err
 		}
 		return &Wrapped{dir: abs}, nil
@@ -99,97 +94,24 @@ func (w *Wrapped) String() string {
 	return "command-adapter:" + w.config
 }
 
-// data runs a data-file call: the bucket config's own command, or for a
-// LocalFs folder what Aptos's LocalFs does.
-func (w *Wrapped) data(ctx context.Context, call string, params []string, cio CallIO) error {
+// wrappedData passes a data-file call (create_backup, create_for_write,
+// or open_for_read of a handle [MetadataHandle] refuses) to the wrapped
+// storage w, after checking that the variables it needs are set. timeout
+// bounds the call, whose process group is then killed; zero means no
+// limit. A failing command gives an error wrapping its *exec.ExitError
+// (its stderr already went to cio.Stderr).
+func wrappedData(ctx context.Context, w *Wrapped, timeout time.Duration, call string, cio CallIO) error {
+	params, err := adaptercall.DataParams(call, cio)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := w.Context(ctx, timeout)
+	defer cancel()
 	if w.ca != nil {
 		return w.ca.Passthrough(ctx, call, params, cio.Stdin, cio.Stdout, cio.Stderr)
 	}
-	v := func(k string) string {
-		for _, p := range params {
-			if after, ok := strings.CutPrefix(p, k+"="); ok {
-				return after
-			}
-		}
-		return ""
-	}
-	switch call {
-	case CallCreateBackup:
-		return w.localCreateBackup(v("BACKUP_NAME"), cio.Stdout)
-	case CallCreateForWrite:
-		return w.localCreateForWrite(v("BACKUP_HANDLE"), v("FILE_NAME"), cio)
-	case CallOpenForRead:
-		return w.localOpen(v("FILE_HANDLE"), cio.Stdout)
-	}
-	return fmt.Errorf("%w %q", ErrUnknownCall, call)
-}
-
-// localPath resolves a handle inside the folder, refusing one that could
-// leave it.
-func (w *Wrapped) localPath(handle string) (string, error) {
-	if !filepath.IsLocal(handle) || strings.ContainsRune(handle, 0) {
-		return "", fmt.Errorf("handle %q: not a relative path inside %s: %w", handle, w.dir, aptos.ErrInvalidHandle)
-	}
-	return filepath.Join(w.dir, handle), nil
-}
-
-// localCreateBackup makes the backup's folder and prints its handle, the
-// name, as LocalFs does.
-func (w *Wrapped) localCreateBackup(name string, out io.WriteCloser) error {
-	if err := aptos.ValidName(name); err != nil {
-		return fmt.Errorf("backup name: %w", err)
-	}
-	if err := os.MkdirAll(filepath.Join(w.dir, name), 0o755); err != nil {
-		return err
-	}
-	_, err := io.WriteString(out, name+"\n")
-	return err
-}
-
-// localCreateForWrite creates BACKUP_HANDLE/FILE_NAME exclusively, prints
-// its handle, closes stdout, then writes stdin into it and syncs it.
-func (w *Wrapped) localCreateForWrite(backup, name string, cio CallIO) error {
-	if err := aptos.ValidName(name); err != nil {
-		return fmt.Errorf("file name: %w", err)
-	}
-	handle := backup + "/" + name
-	path, err := w.localPath(handle)
-	if err != nil {
-		return err
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|noFollow, 0o644)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if _, err := io.WriteString(cio.Stdout, handle+"\n"); err != nil {
-		return err
-	}
-	if err := cio.Stdout.Close(); err != nil {
-		return fmt.Errorf("close stdout: %w", err)
-	}
-	if _, err := io.Copy(f, cio.Stdin); err != nil {
-		return fmt.Errorf("%s: %w", handle, err)
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	return f.Close()
-}
-
-// localOpen copies the file at handle to out.
-func (w *Wrapped) localOpen(handle string, out io.Writer) error {
-	path, err := w.localPath(handle)
-	if err != nil {
-		return err
-	}
-	f, err := os.OpenFile(path, os.O_RDONLY|noFollow, 0)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	_, err = io.Copy(out, f)
-	return err
+	// What Aptos's LocalFs does, as the lean metactl-adapter does it.
+	return adaptercall.LocalData(w.dir, call, params, cio)
 }
 
 // SaveThrough writes a metadata file the catalog committed to the

@@ -1,6 +1,6 @@
 //go:build unix
 
-package adaptercall
+package workflow
 
 import (
 	"context"
