@@ -95,6 +95,7 @@ func (db *DB) UpdateBulk(ctx context.Context, kind catalog.Kind, fn func(catalog
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	s := db.s
+	defer s.releaseAfter(ctx, s.written.Load())
 	base, c, err := db.begin(ctx)
 	if err != nil {
 		return nil, err

@@ -228,6 +228,7 @@ func (db *DB) write(ctx context.Context, do func(catalog.DB) error) error {
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	s := db.s
+	defer s.releaseAfter(ctx, s.written.Load())
 	base, c, err := db.begin(ctx)
 	if err != nil {
 		return err
@@ -395,6 +396,7 @@ func (s *Store) txnRev(ctx context.Context, l *Lock, what string, cmps []clientv
 	if !resp.Succeeded {
 		return 0, fmt.Errorf("%s: %w", what, ErrLostRace)
 	}
+	s.written.Add(keysWritten(ops, resp))
 	return resp.Header.Revision, nil
 }
 

@@ -26,6 +26,7 @@ func load(ctx context.Context, location, path string, opts *catalog.Options) (ui
 	s := e.s
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	defer s.releaseAfter(ctx, s.written.Load())
 	base, err := s.prepare(ctx, e.lock)
 	if err != nil {
 		return 0, err

@@ -46,6 +46,14 @@
 //     out gets a [*catalog.BusyError] naming the holder.
 //   - History is compacted only up to the revision that was current one
 //     grace period ago, so a reader that started since keeps its revision.
+//   - A write that wrote 512 keys or more (a copy, a conversion, a
+//     staged write's publish and fold, a large import or compaction) is
+//     followed by a grant of one lease of etcd's minimum TTL with no key
+//     attached, not waited for and never revoked by metactl: its grant or
+//     its expiry is a write of etcd's lease bucket alone, which frees the
+//     read buffer the write grew in an etcd 3.4 member, where every read
+//     request copies it (release.go). A failed grant fails nothing and is
+//     not reported.
 //
 // Reads, writes, lock, history and the old layout: docs/design.md §9.3.
 package etcdstore

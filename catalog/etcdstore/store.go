@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/metactl/metactl/aptos"
@@ -24,6 +25,10 @@ type Store struct {
 	cfg    Config
 	opts   Options
 	reqTTL time.Duration
+	// written counts the keys this Store's transactions wrote (puts and
+	// deleted keys), for releaseAfter (a pointer: a copy of the Store
+	// counts in the same place).
+	written *atomic.Int64
 }
 
 // Options configures a Store's client side.
@@ -63,7 +68,7 @@ func Open(cfg *Config, opts *Options) (*Store, error) {
 		o.Command = "metactl"
 	}
 	c := cfg.withDefaults()
-	s := &Store{cfg: c, opts: o, reqTTL: max(o.Timeout, 2*time.Second)}
+	s := &Store{cfg: c, opts: o, reqTTL: max(o.Timeout, 2*time.Second), written: new(atomic.Int64)}
 	scheme := "http://"
 	if c.TLS != nil {
 		scheme = "https://"
