@@ -29,6 +29,7 @@ type adapterServerCmd struct {
 	Key         string   `name:"key" required:"" help:"The server's key: its socket is DIR/KEY.sock, its lock DIR/KEY.lock." placeholder:"KEY"`
 	IdleTimeout duration `name:"idle-timeout" help:"Exit after this long without a call (default: ${default})." default:"60s" env:"METACTL_ADAPTER_SERVER_IDLE" placeholder:"DUR"`
 	CacheBytes  int64    `name:"cache-bytes" help:"Keep an etcd catalog's files in memory, up to this many bytes, answering from them while the catalog is unchanged (docs/aptos-bridge.md); 0 turns the cache off (default: ${default})." default:"268435456" env:"METACTL_ADAPTER_SERVER_CACHE" placeholder:"BYTES"`
+	Route       string   `name:"route" help:"Also answer the fast path of generated configs (docs/aptos-bridge.md, \"The fast path\"): listen on a loopback TCP port and publish it with fresh tokens in DIR/ROUTE.tcp." placeholder:"ROUTE"`
 	Gather      duration `name:"gather" help:"Hold a read back at most this long while other calls have arrived and not yet queued theirs, so one etcd request answers them all; a lone call never waits; 0, the default, turns it off: measured, it did not pay (docs/aptos-bridge.md)." default:"0" env:"METACTL_ADAPTER_SERVER_GATHER" placeholder:"DUR"`
 }
 
@@ -43,7 +44,7 @@ func (c *adapterServerCmd) Run(a *app) error {
 	}
 	s := &adapterServer{a: a, cacheBytes: c.CacheBytes, gather: time.Duration(c.Gather)}
 	defer s.drop()
-	err := server.Run(a.ctx, server.Options{Dir: c.Dir, Key: c.Key, Idle: time.Duration(c.IdleTimeout), Handle: s.handle})
+	err := server.Run(a.ctx, server.Options{Dir: c.Dir, Key: c.Key, Idle: time.Duration(c.IdleTimeout), Handle: s.handle, Route: c.Route})
 	if errors.Is(err, server.ErrRunning) {
 		return nil // another starter won the race
 	}

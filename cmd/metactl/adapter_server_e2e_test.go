@@ -290,10 +290,10 @@ func TestAdapterServerCacheSeesWrites(t *testing.T) {
 	}
 }
 
-// TestAdapterServerLifecycle: a server exits when idle and leaves nothing;
-// a killed server's socket and lock (and another key's leftovers) are
-// removed by the next server a call starts, and the call's answer is
-// right all along.
+// TestAdapterServerLifecycle: a server exits when idle and leaves nothing
+// (its route file included); a killed server's socket, lock and route file
+// (and another key's leftovers) are removed or replaced by the next server
+// a call starts, and the call's answer is right all along.
 func TestAdapterServerLifecycle(t *testing.T) {
 	r := newServerRun(t, "METACTL_ADAPTER_SERVER_IDLE=1s")
 	_, _, c := etcdBridge(t, r)
@@ -339,8 +339,17 @@ func TestAdapterServerLifecycle(t *testing.T) {
 	for _, e := range left {
 		names = append(names, e.Name())
 	}
-	if len(names) != 2 || !strings.HasPrefix(names[0], key) || !strings.HasPrefix(names[1], key) {
-		t.Errorf("server folder holds %v, want only %s's socket and lock", names, key)
+	// The killed server's route file was replaced by the new server's.
+	var routes []string
+	for _, n := range names {
+		if strings.HasSuffix(n, adaptersrv.FastExt) {
+			routes = append(routes, n)
+		}
+	}
+	if len(names) != 3 || !strings.HasPrefix(names[0], key) || !strings.HasPrefix(names[1], key) || len(routes) != 1 {
+		t.Errorf("server folder holds %v, want only %s's socket, lock and route file", names, key)
+	} else if rt, err := adaptersrv.ReadRoute(filepath.Join(r2.dir, routes[0])); err != nil || rt.Key != key {
+		t.Errorf("route file %s: %+v, %v; want the new server's", routes[0], rt, err)
 	}
 	if got := c.mustCall("list_metadata_files", nil, nil); !bytes.Equal(got, want) {
 		t.Fatalf("list through the new server: %q, want %q", got, want)

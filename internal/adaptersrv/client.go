@@ -78,12 +78,19 @@ func QueryStatus(dir, key string, timeout time.Duration) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	pid, n, ok := strings.Cut(string(payload), " ")
 	var s Status
-	var e1, e2 error
-	s.PID, e1 = strconv.Atoi(pid)
-	s.Requests, e2 = strconv.ParseUint(n, 10, 64)
-	if typ != frameStatusOK || !ok || e1 != nil || e2 != nil {
+	fs := strings.Fields(string(payload))
+	var err1 error
+	if len(fs) == 4 {
+		s.PID, err1 = strconv.Atoi(fs[0])
+		for i, p := range []*uint64{&s.Requests, &s.Fast, &s.FastFallbacks} {
+			var e error
+			if *p, e = strconv.ParseUint(fs[i+1], 10, 64); e != nil {
+				err1 = e
+			}
+		}
+	}
+	if typ != frameStatusOK || len(fs) != 4 || err1 != nil {
 		return Status{}, fmt.Errorf("status %q: %w", payload, ErrProtocol)
 	}
 	return s, nil

@@ -28,6 +28,24 @@
 // the whole answer and writes nothing until the exit frame arrived, so a
 // server that fails mid-call costs a fallback, never a partial answer.
 //
+// # The fast path
+//
+// A server started with a route ([RouteName]: a hash of the call's global
+// options, which a generated config carries literally) also listens on
+// 127.0.0.1, on a port of the kernel's choosing, and publishes the port
+// and two random 128-bit tokens in ROUTE.tcp (mode 0600, written through
+// a rename, removed at exit, swept like the rest). A generated config's
+// list_metadata_files and open_for_read ask it with bash builtins alone
+// before they exec metactl-adapter (see fast.go for the exchange). The
+// server answers such a request only if the command line, the binaries'
+// identity (stat'ed anew for every request), the files the options name
+// and the environment bash sends give its own key ([ServedKey], the
+// client's computation), and only with an answer bash relays byte for
+// byte (a success with nothing on stderr, text without NUL ending in a
+// newline, at most [FastMaxAnswer] bytes). Everything else gets nothing
+// and bash runs the command, which reaches the server through the socket
+// as before (docs/aptos-bridge.md, "The fast path").
+//
 // # Lifecycle
 //
 // The first call that finds no server starts one ([Start]: detached, in a

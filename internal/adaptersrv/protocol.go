@@ -96,8 +96,13 @@ type Response struct {
 // Status describes a running server.
 type Status struct {
 	PID int
-	// Requests counts the calls answered (fallbacks included).
+	// Requests counts the calls answered on the socket (fallbacks
+	// included).
 	Requests uint64
+	// Fast counts the fast path's answers, FastFallbacks its requests
+	// answered with a fallback (a right token, then anything not
+	// perfect).
+	Fast, FastFallbacks uint64
 }
 
 // writeFrame writes one frame in one write: a peer that answers as soon
@@ -167,7 +172,7 @@ func WriteResponse(w io.Writer, resp *Response) error {
 
 // WriteStatus writes a status answer.
 func WriteStatus(w io.Writer, s Status) error {
-	return writeFrame(w, frameStatusOK, fmt.Appendf(nil, "%d %d", s.PID, s.Requests))
+	return writeFrame(w, frameStatusOK, fmt.Appendf(nil, "%d %d %d %d", s.PID, s.Requests, s.Fast, s.FastFallbacks))
 }
 
 // readResponse reads a whole answer; an error means the answer is

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -38,7 +39,20 @@ type Options struct {
 	Idle time.Duration
 	// Handle answers one call; it may run concurrently with others.
 	Handle func(ctx context.Context, req *adaptersrv.Request) *adaptersrv.Response
+	// Route, if set, turns the fast path on (adaptersrv's fast.go): the
+	// server also listens on a loopback TCP port and publishes it, with
+	// fresh random tokens, in Dir/Route.tcp (adaptersrv.RouteName).
+	Route string
 }
+
+// MaxConns bounds the connections a server serves at once, on its socket
+// and its fast path's port together; one more is closed at once (its
+// client runs the call the old way).
+const MaxConns = 512
+
+// readDeadline bounds the wait for a request once a connection is
+// accepted.
+const readDeadline = 30 * time.Second
 
 // Run takes the key's lock, removes the leftovers of dead servers (this
 // key's socket; other keys' sockets and locks nobody holds), listens on
@@ -77,14 +91,36 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("adapter server: %w", err)
 	}
 	s := &server{o: o, ln: ln, last: time.Now()}
-	accepting := make(chan struct{})
-	go func() {
-		defer close(accepting)
-		s.accept(ctx)
-	}()
+	lns := []net.Listener{ln}
+	if o.Route != "" && !routeTaken(o.Dir, o.Route, o.Key) {
+		// Without the fast path the socket still serves: a failure here
+		// costs speed, not answers.
+		if tl, err := net.Listen("tcp4", "127.0.0.1:0"); err == nil {
+			if r, err := adaptersrv.NewRoute(tl.Addr().(*net.TCPAddr).Port, o.Key); err == nil &&
+				adaptersrv.WriteRoute(adaptersrv.RoutePath(o.Dir, o.Route), r) == nil {
+				s.route = &r
+				lns = append(lns, tl)
+			} else {
+				tl.Close()
+			}
+		}
+	}
+	var accepting sync.WaitGroup
+	for _, ln := range lns {
+		accepting.Add(1)
+		go func() {
+			defer accepting.Done()
+			s.accept(ctx, ln)
+		}()
+	}
 	s.waitIdle(ctx)
-	ln.Close() // removes the socket
-	<-accepting
+	if s.route != nil {
+		adaptersrv.RemoveRoute(adaptersrv.RoutePath(o.Dir, o.Route), *s.route)
+	}
+	for _, ln := range lns {
+		ln.Close() // removes the socket
+	}
+	accepting.Wait()
 	s.calls.Wait()
 	return l.Remove()
 }
@@ -93,11 +129,14 @@ type server struct {
 	o     Options
 	ln    *net.UnixListener
 	calls sync.WaitGroup
+	route *adaptersrv.Route // the fast path's, if it runs
 
 	mu       sync.Mutex
 	active   int
 	pending  int // connections accepted whose answer is not yet made
 	requests uint64
+	fast     uint64 // fast-path answers
+	fastFall uint64 // fast-path fallbacks
 	last     time.Time
 	done     bool
 }
@@ -132,9 +171,10 @@ func (s *server) waitIdle(ctx context.Context) {
 	}
 }
 
-func (s *server) accept(ctx context.Context) {
+func (s *server) accept(ctx context.Context, ln net.Listener) {
+	_, fast := ln.(*net.TCPListener)
 	for {
-		c, err := s.ln.AcceptUnix()
+		c, err := ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -148,17 +188,26 @@ func (s *server) accept(ctx context.Context) {
 			s.mu.Lock()
 			s.done = true
 			s.mu.Unlock()
-			s.ln.Close()
+			ln.Close()
 			return
 		}
 		s.mu.Lock()
+		if s.active >= MaxConns {
+			s.mu.Unlock()
+			c.Close()
+			continue
+		}
 		s.active++
 		s.pending++
 		s.calls.Add(1)
 		s.mu.Unlock()
 		go func() {
 			defer s.calls.Done()
-			s.serve(ctx, c)
+			if fast {
+				s.serveFast(ctx, c)
+			} else {
+				s.serve(ctx, c)
+			}
 			s.mu.Lock()
 			s.active--
 			s.last = time.Now()
@@ -168,12 +217,12 @@ func (s *server) accept(ctx context.Context) {
 }
 
 // serve answers the one request of connection c.
-func (s *server) serve(ctx context.Context, c *net.UnixConn) {
+func (s *server) serve(ctx context.Context, c net.Conn) {
 	defer c.Close()
 	cl := &call{s: s}
 	defer cl.settle()
 	ctx = context.WithValue(ctx, callKey{}, cl)
-	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	c.SetReadDeadline(time.Now().Add(readDeadline))
 	req, status, err := adaptersrv.ReadRequest(c)
 	if err != nil {
 		return
@@ -182,7 +231,7 @@ func (s *server) serve(ctx context.Context, c *net.UnixConn) {
 	if req != nil {
 		s.requests++
 	}
-	st := adaptersrv.Status{PID: os.Getpid(), Requests: s.requests}
+	st := adaptersrv.Status{PID: os.Getpid(), Requests: s.requests, Fast: s.fast, FastFallbacks: s.fastFall}
 	s.mu.Unlock()
 	if status {
 		c.SetWriteDeadline(time.Now().Add(30 * time.Second))
@@ -251,9 +300,27 @@ func (s *server) handle(ctx context.Context, req *adaptersrv.Request) (resp *ada
 	return s.o.Handle(ctx, req)
 }
 
+// routeTaken reports whether a live server of another key publishes
+// route: calls of one route with another environment (another key) start
+// a server of their own, which leaves the route to the first, whose calls
+// are likely the many.
+func routeTaken(dir, route, own string) bool {
+	r, err := adaptersrv.ReadRoute(adaptersrv.RoutePath(dir, route))
+	if err != nil || r.Key == own {
+		return false
+	}
+	l, held, err := adaptersrv.TryLock(adaptersrv.LockPath(dir, r.Key))
+	if err == nil && !held {
+		l.Remove()
+	}
+	return held
+}
+
 // sweep removes the files of dead servers of other keys: each whose lock
 // nobody holds loses its socket, then its lock file (taken first, so a
 // server starting for that key meanwhile is never robbed of its socket).
+// A route file goes if the server it names holds no lock (and it still
+// names that server when removed).
 func sweep(dir, own string) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -262,6 +329,24 @@ func sweep(dir, own string) {
 	seen := map[string]bool{own: true}
 	for _, e := range entries {
 		name := e.Name()
+		if strings.HasSuffix(name, adaptersrv.FastExt) {
+			p := filepath.Join(dir, name)
+			r, err := adaptersrv.ReadRoute(p)
+			if err != nil {
+				continue
+			}
+			if r.Key == own {
+				adaptersrv.RemoveRoute(p, r)
+				continue
+			}
+			l, held, err := adaptersrv.TryLock(adaptersrv.LockPath(dir, r.Key))
+			if err != nil || held {
+				continue
+			}
+			adaptersrv.RemoveRoute(p, r)
+			l.Remove()
+			continue
+		}
 		key, ok := strings.CutSuffix(name, ".lock")
 		if !ok {
 			key, ok = strings.CutSuffix(name, ".sock")
