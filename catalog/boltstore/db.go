@@ -93,8 +93,10 @@ func openBolt(ctx context.Context, path string, opts *catalog.Options) (*boltDB,
 			return nil, err
 		}
 	}
-	if err := checkFile(path); err != nil {
-		return nil, err
+	if !o.ReadOnly {
+		if err := checkFile(path); err != nil {
+			return nil, err
+		}
 	}
 
 	// The gate (see lockPath). Readers hold it shared only while opening;
@@ -120,6 +122,34 @@ func openBolt(ctx context.Context, path string, opts *catalog.Options) (*boltDB,
 			}
 		}
 	}
+	// A reader checks, once it holds the gate, the file it then hands
+	// bbolt (bopts.OpenFile): one open of the catalog, not two (checkFile's
+	// own was 2% of an open_for_read), and the file a writer's rename may
+	// have put in place before the gate was ours.
+	var checked *os.File
+	if o.ReadOnly {
+		checked, err = openFile(path, os.O_RDONLY, 0)
+		if err == nil {
+			if err = checkOpenFile(checked, path); err != nil {
+				checked.Close()
+			}
+		} else {
+			err = fmt.Errorf("open catalog %q: %w", path, err)
+		}
+		if err != nil {
+			if gate != nil {
+				gate.Close()
+			}
+			return nil, err
+		}
+	}
+	// Closes the checked file if bbolt was not handed it.
+	defer func() {
+		if checked != nil {
+			checked.Close()
+			checked = nil
+		}
+	}()
 	bopts := &bolt.Options{
 		ReadOnly:       o.ReadOnly,
 		Timeout:        max(time.Until(deadline), time.Millisecond),
@@ -128,6 +158,15 @@ func openBolt(ctx context.Context, path string, opts *catalog.Options) (*boltDB,
 		// Loaded here, under guard: left to Check, a damaged freelist
 		// would fault on bbolt's own goroutine, where no recover reaches.
 		PreLoadFreelist: true,
+		// The file checkFile read, for a reader; anything else as
+		// os.OpenFile, without the runtime's poller (openFile).
+		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
+			if f := checked; f != nil && name == path && flag == os.O_RDONLY {
+				checked = nil
+				return f, nil
+			}
+			return openFile(name, flag, perm)
+		},
 	}
 	if !o.ReadOnly {
 		bopts.InitialMmapSize = writerMmapSize
@@ -185,7 +224,7 @@ func (db *boltDB) lockError(err error) error {
 
 func openGate(path string, readOnly bool) (*os.File, error) {
 	if readOnly {
-		f, err := os.Open(lockPath(path))
+		f, err := openFile(lockPath(path), os.O_RDONLY, 0)
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
 			return nil, nil // read-only media or an older catalog: bbolt's lock still applies
 		}
@@ -288,11 +327,16 @@ func corruptError(path string, err error) error {
 // so the common kinds of damage give a precise message instead of a fault:
 // a zero-length or zeroed file, a file that is not bbolt, a truncated one.
 func checkFile(path string) error {
-	f, err := os.Open(path)
+	f, err := openFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		return fmt.Errorf("open catalog %q: %w", path, err)
 	}
 	defer f.Close()
+	return checkOpenFile(f, path)
+}
+
+// checkOpenFile is checkFile on the catalog file f, open for reading.
+func checkOpenFile(f *os.File, path string) error {
 	damaged := func(format string, args ...any) error {
 		return fmt.Errorf("open catalog %q: %w: %s (restore it from a backup or an archive made with 'metactl export --archive', or re-import the storage into a new catalog)",
 			path, catalog.ErrCorrupt, fmt.Sprintf(format, args...))
@@ -428,3 +472,24 @@ var (
 	_ catalog.DB      = (*boltDB)(nil)
 	_ catalog.WriteTx = (*boltTx)(nil)
 )
+
+// openFile is os.OpenFile without the runtime's network poller: a file
+// os.OpenFile opens is offered to the poller (epoll), which a regular
+// file refuses, and the first such open sets the poller up (an epoll
+// instance, an eventfd, four fcntl calls per file). A catalog file, its
+// lock file and bbolt's file are regular files read with blocking calls
+// either way; opened here, a read-only open sets up no poller, which
+// every process of a metadata sync would pay for (docs/aptos-bridge.md,
+// "A call's own CPU"). Errors are os.OpenFile's (*fs.PathError).
+func openFile(path string, flag int, perm os.FileMode) (*os.File, error) {
+	for {
+		fd, err := syscall.Open(path, flag|syscall.O_CLOEXEC, uint32(perm.Perm()))
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+		}
+		return os.NewFile(uintptr(fd), path), nil
+	}
+}
