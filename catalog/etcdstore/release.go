@@ -20,9 +20,10 @@ import (
 // --backend-batch-limit operations) fill it; it never shrinks. So after a
 // write of many keys (a copy, a compaction, a large import) every read,
 // a linearizable Get of the current key included, costs the member
-// several times what it did before: 1.7-1.9 ms of CPU against 0.22-0.30
-// ms on the 40,035-file catalog (docs/aptos-bridge.md, "Releasing the
-// read buffer"). A later write of a few keys does not help.
+// several times what it did before: 1.8-3.9 ms of CPU after a copy of
+// the 40,035-file catalog, 0.24-0.28 ms once the buffer is freed
+// (docs/aptos-bridge.md, "Releasing etcd 3.4's read buffer"). A later
+// write of a few keys does not help.
 //
 // What releases it: at each backend commit, txBuffer.reset drops
 // ("demotes") the buffer of every bucket nothing was written to since the
