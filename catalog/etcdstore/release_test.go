@@ -78,11 +78,11 @@ func noLeasedKeys(t *testing.T, loc string) {
 }
 
 // TestReleaseAfterBulkWrite: a write that writes at least
-// releaseAfterKeys keys (a bulk import of 600 files, a copy of a
-// 600-file catalog file) is followed by one lease of etcd's minimum TTL,
-// a write of a few keys (10 files by Update, 1 by UpdateBulk) by none;
-// the writes' results are what they would be without it and no key is
-// attached to a lease.
+// releaseAfterKeys keys (a bulk import of 600 files, a staged Update of
+// 600, a copy of a 600-file catalog file) is followed by one lease of
+// etcd's minimum TTL, a write of a few keys (10 files by Update, 1 by
+// UpdateBulk) by none; the writes' results are what they would be
+// without it and no key is attached to a lease.
 func TestReleaseAfterBulkWrite(t *testing.T) {
 	ctx := context.Background()
 	loc := location(t, cluster, "")
@@ -112,6 +112,14 @@ func TestReleaseAfterBulkWrite(t *testing.T) {
 	if gen, files := readAll(t, loc); gen != 3 || files != 611 {
 		t.Fatalf("after the bulk write: generation %d with %d files, want 3 with 611", gen, files)
 	}
+	// Update, staged: more than one transaction holds.
+	if op := putFiles(t, loc, catalog.Options{}, 611, 1211); op.Generation != 4 || op.Entries != 1211 {
+		t.Fatalf("the staged write's operation: generation %d, %d entries; want 4, 1211", op.Generation, op.Entries)
+	}
+	leases("a staged write of 600 files", 2)
+	if gen, files := readAll(t, loc); gen != 4 || files != 1211 {
+		t.Fatalf("after the staged write: generation %d with %d files, want 4 with 1211", gen, files)
+	}
 	noLeasedKeys(t, loc)
 
 	// The copy of a catalog file into etcd (metactl copy).
@@ -135,7 +143,7 @@ func TestReleaseAfterBulkWrite(t *testing.T) {
 	if gen, err := catalog.Load(ctx, to, path, &catalog.Options{}); err != nil || gen != 1 {
 		t.Fatalf("copy: generation %d, %v", gen, err)
 	}
-	leases("a copy of 600 files", 2)
+	leases("a copy of 600 files", 3)
 	if gen, files := readAll(t, to); gen != 1 || files != 600 {
 		t.Fatalf("after the copy: generation %d with %d files, want 1 with 600", gen, files)
 	}
