@@ -6,6 +6,7 @@ import (
 
 	"github.com/metactl/metactl/adaptercall"
 	"github.com/metactl/metactl/aptos"
+	"github.com/metactl/metactl/internal/adaptersrv"
 	"github.com/metactl/metactl/storage"
 )
 
@@ -30,7 +31,60 @@ type ConfigOptions struct {
 	// back for whatever it runs. A call is a process of a few
 	// milliseconds; a second P costs it a scheduler thread.
 	OneProc bool
+	// FastPath puts the fast path before the list_metadata_files and
+	// open_for_read commands (docs/aptos-bridge.md, "The fast path"):
+	// bash asks the adapter server with builtins alone and runs the
+	// command only when that gives no answer. Only for metactl-adapter on
+	// a catalog URL, whose calls the adapter server answers.
+	FastPath bool
 }
+
+// fastPathFunc is the fast path's bash function, the same in every
+// config; its first argument is the route (adaptersrv.RouteName), the
+// rest the command line the command would exec. It returns 0 having
+// printed the server's answer, or 1 having printed nothing; nothing in
+// it forks, and its errors print nothing. Each step, in order
+// (docs/aptos-bridge.md, "The fast path"; internal/adaptersrv/fast.go for
+// the exchange):
+//
+//   - bash 5 or later (mapfile -d, ${@:2}); METACTL_ADAPTER_SERVER not off;
+//   - the folder computed as adaptersrv.Dir does, only in the plain form of
+//     its path (no //, ., .. or trailing /, so bash and Go name the same
+//     folder), a folder of this user's and not a link; the route file
+//     too;
+//   - the route file's port and tokens, and this shell's initial
+//     environment (/proc/self/environ: what metactl-adapter would get,
+//     invalid names and duplicates included, which the server refuses);
+//   - SIGPIPE ignored while it talks to the port (a peer that closes early
+//     must not kill the call), restored before anything else runs;
+//   - connect, token, read the server's proof (5 s at most), then the
+//     command line and the environment, then the answer to EOF;
+//   - the answer only if its last line is the proof and the count of the
+//     lines before it: a server that died mid-answer, or anything else on
+//     the port, leaves none;
+//   - printed with one printf, as metactl-adapter writes it (a failed
+//     write ignored, as metactl-adapter ignores it).
+const fastPathFunc = `metactl_fast() {
+  local d f p= t= a= k= s= x= n e=() r=()
+  ((BASH_VERSINFO[0] >= 5)) || return 1
+  case ${METACTL_ADAPTER_SERVER-} in [Oo][Ff][Ff] | 0 | [Ff][Aa][Ll][Ss][Ee] | [Nn][Oo]) return 1 ;; esac
+  d=${TMPDIR:-/tmp}/metactl-$UID
+  [[ ${XDG_RUNTIME_DIR-} != /* ]] || d=$XDG_RUNTIME_DIR/metactl
+  f=$d/$1.tcp
+  [[ $d == /* && $d/ != *//* && $d/ != */./* && $d/ != */../* && -d $d && -O $d && ! -L $d && -f $f && -O $f && ! -L $f ]] || return 1
+  { IFS=' ' read -r p t a k <"$f" && mapfile -d '' -t e </proc/self/environ; } 2>/dev/null || return 1
+  [[ $p =~ ^[1-9][0-9]{0,4}$ && ${#t} == 32 && ${#a} == 32 ]] || return 1
+  trap '' PIPE
+  if { exec {s}<>"/dev/tcp/127.0.0.1/$p"; } 2>/dev/null; then
+    { printf '%s\0' metactl-fast/1 "$t" >&"$s" && IFS= read -r -t 5 -u "$s" x && [[ $x == "$a" ]] &&
+      printf '%s\0' $(($# - 1)) "${@:2}" ${#e[@]} "${e[@]}" >&"$s" && mapfile -t -u "$s" r; } 2>/dev/null
+    exec {s}<&-
+  fi
+  trap - PIPE
+  n=${#r[@]}
+  ((n > 0)) && [[ ${r[n - 1]} == "$a $((n - 1))" ]] || return 1
+  ((n == 1)) || printf '%s\n' "${r[@]:0:n-1}" || :
+}`
 
 // AdapterConfig returns an Aptos command-adapter YAML config
 // (docs/aptos-format.md §9) whose six commands each exec
@@ -65,6 +119,17 @@ func AdapterConfig(o ConfigOptions) ([]byte, error) {
 		}
 		prefix += q + " "
 	}
+	fast := ""
+	if o.FastPath {
+		route := adaptersrv.RouteName(append([]string{"--catalog", o.Catalog}, o.GlobalArgs...))
+		fast = "# The fast path (docs/aptos-bridge.md): the adapter server's answer read with\n" +
+			"# bash builtins; the command on the last line when that gives none.\n" +
+			fastPathFunc + "\n" +
+			"metactl_fast " + route + " " + strings.TrimPrefix(prefix, "exec ")
+		if o.OneProc {
+			fast = strings.Replace(fast, adaptercall.CallerGOMAXPROCS+"=${GOMAXPROCS-} GOMAXPROCS=1 exec ", "", 1)
+		}
+	}
 	var b strings.Builder
 	b.WriteString("# Aptos command-adapter config written by 'metactl adapter-config'.\n")
 	b.WriteString("# Metadata is read from and written to the metactl catalog\n")
@@ -76,7 +141,13 @@ func AdapterConfig(o ConfigOptions) ([]byte, error) {
 	b.WriteString("env_vars: []\n")
 	b.WriteString("commands:\n")
 	for _, call := range Calls {
-		fmt.Fprintf(&b, "  %s: |\n    %s%s\n", call, prefix, call)
+		fmt.Fprintf(&b, "  %s: |\n", call)
+		if fast != "" && (call == adaptercall.CallListMetadataFiles || call == adaptercall.CallOpenForRead) {
+			for _, l := range strings.Split(fast+call+" && exit 0", "\n") {
+				fmt.Fprintf(&b, "    %s\n", l)
+			}
+		}
+		fmt.Fprintf(&b, "    %s%s\n", prefix, call)
 	}
 	out := []byte(b.String())
 	cfg, err := storage.ParseCommandAdapter(out)

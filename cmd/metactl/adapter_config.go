@@ -15,6 +15,7 @@ type adapterConfigCmd struct {
 	Output        string `short:"o" name:"output" help:"Write the config to this file (atomically) instead of stdout." type:"path" placeholder:"FILE"`
 	Metactl       string `name:"metactl" help:"The metactl binary the commands run, as Aptos's pods see it (default: this binary). metactl-adapter beside it, if installed, runs instead: the same calls, a fraction of the start-up cost." placeholder:"PATH"`
 	AdapterServer bool   `name:"adapter-server" negatable:"" default:"true" help:"With a catalog that is not a file (etcd://, http(s)://), let metactl-adapter answer the read calls through a per-host adapter server (docs/aptos-bridge.md); --no-adapter-server writes configs that run metactl for every call. METACTL_ADAPTER_SERVER=off turns the server off at run time."`
+	FastPath      bool   `name:"fast-path" negatable:"" default:"true" help:"With the adapter server, let list_metadata_files and open_for_read first ask it with bash builtins alone, no process started (docs/aptos-bridge.md, \"The fast path\"); --no-fast-path writes the commands without it. METACTL_ADAPTER_SERVER=off turns it off at run time too."`
 }
 
 func (c *adapterConfigCmd) Help() string {
@@ -78,8 +79,11 @@ func (c *adapterConfigCmd) Run(a *app) error {
 			global = append(global, f.name, abs)
 		}
 	}
+	// The fast path asks the server that metactl-adapter's calls on a
+	// catalog URL start.
+	fast := oneProc && workflow.IsURL(loc) && c.AdapterServer && c.FastPath
 	out, err := workflow.AdapterConfig(workflow.ConfigOptions{Metactl: bin, Catalog: loc, GlobalArgs: global,
-		AdapterArgs: []string{"--adapter-timeout", c.AdapterTimeout.String()}, Storage: w, OneProc: oneProc})
+		AdapterArgs: []string{"--adapter-timeout", c.AdapterTimeout.String()}, Storage: w, OneProc: oneProc, FastPath: fast})
 	if err != nil {
 		return err
 	}

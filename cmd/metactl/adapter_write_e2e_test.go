@@ -196,7 +196,8 @@ func TestAdapterBridgeWriteThroughFails(t *testing.T) {
 // TestAdapterBridgeEtcd: the bridge on an etcd catalog (an in-process
 // member): the config calls metactl-adapter (which links no etcd client:
 // its reads go through the adapter server, anything else through
-// metactl), or metactl itself with --no-adapter-server; reads and writes
+// metactl; the read calls first try the fast path), or metactl itself with
+// --no-adapter-server; reads and writes
 // go through etcd, and a file an undo deleted is still served.
 func TestAdapterBridgeEtcd(t *testing.T) {
 	t.Parallel()
@@ -206,9 +207,17 @@ func TestAdapterBridgeEtcd(t *testing.T) {
 	if cmd := bridgeConfig(t, loc, "--local-fs-dir", dir, "--no-adapter-server").ca.Command("open_for_read"); !strings.HasPrefix(cmd, "exec "+binary+" --catalog '"+loc+"'") {
 		t.Fatalf("--no-adapter-server: open_for_read: %q", cmd)
 	}
+	// --no-fast-path: the commands as they were before the fast path.
+	if cmd := bridgeConfig(t, loc, "--local-fs-dir", dir, "--no-fast-path").ca.Command("open_for_read"); !strings.HasPrefix(cmd, leanExec(loc)+" --catalog '"+loc+"'") || strings.Contains(cmd, "metactl_fast") {
+		t.Fatalf("--no-fast-path: open_for_read: %q", cmd)
+	}
 	c := bridgeConfig(t, loc, "--local-fs-dir", dir)
-	if cmd := c.ca.Command("open_for_read"); !strings.HasPrefix(cmd, leanExec(loc)+" --catalog '"+loc+"'") {
+	// The fast path first, then the same exec as without it.
+	if cmd := c.ca.Command("open_for_read"); !strings.HasPrefix(lastLine(cmd), leanExec(loc)+" --catalog '"+loc+"'") || !strings.Contains(cmd, "\nmetactl_fast r") {
 		t.Fatalf("open_for_read: %q", cmd)
+	}
+	if cmd := c.ca.Command("save_metadata_line"); !strings.HasPrefix(cmd, leanExec(loc)+" --catalog '"+loc+"'") {
+		t.Fatalf("save_metadata_line: %q", cmd)
 	}
 	if got := lines(c.mustCall("list_metadata_files", nil, nil)); len(got) != 20 {
 		t.Fatalf("listed %d files, want 20", len(got))

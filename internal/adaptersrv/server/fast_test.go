@@ -273,3 +273,54 @@ func TestSweepRoutes(t *testing.T) {
 		t.Errorf("the live server's route: %+v, %v, want %+v", r, err, live)
 	}
 }
+
+// TestRouteTakeover: a server whose route a live server of another key
+// has does not take it; once that server is gone, the next call through
+// its socket makes it publish the route.
+func TestRouteTakeover(t *testing.T) {
+	dir, route := shortDir(t), "rtest"
+	run := func(key string) (stop func()) {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- Run(ctx, Options{Dir: dir, Key: key, Handle: fastAnswers, Route: route}) }()
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+			if _, err := adaptersrv.QueryStatus(dir, key, time.Second); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("server %s did not start", key)
+			}
+		}
+		return func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	a, b := adaptersrv.Key("a"), adaptersrv.Key("b")
+	stopA := run(a)
+	stopB := run(b)
+	defer stopB()
+	if r, err := adaptersrv.ReadRoute(adaptersrv.RoutePath(dir, route)); err != nil || r.Key != a {
+		t.Fatalf("route %+v, %v: want server a's", r, err)
+	}
+	stopA()
+	if _, err := os.Stat(adaptersrv.RoutePath(dir, route)); !os.IsNotExist(err) {
+		t.Fatalf("server a's route after it exited: %v", err)
+	}
+	// Calls through b's socket until one finds the route free (b tries
+	// at most once a second).
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		if _, err := adaptersrv.QueryStatus(dir, b, time.Second); err != nil {
+			t.Fatal(err)
+		}
+		r, err := adaptersrv.ReadRoute(adaptersrv.RoutePath(dir, route))
+		if err == nil && r.Key == b {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("route %+v, %v: want server b's after calls through its socket", r, err)
+		}
+	}
+}

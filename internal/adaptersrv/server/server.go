@@ -91,36 +91,22 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("adapter server: %w", err)
 	}
 	s := &server{o: o, ln: ln, last: time.Now()}
-	lns := []net.Listener{ln}
-	if o.Route != "" && !routeTaken(o.Dir, o.Route, o.Key) {
-		// Without the fast path the socket still serves: a failure here
-		// costs speed, not answers.
-		if tl, err := net.Listen("tcp4", "127.0.0.1:0"); err == nil {
-			if r, err := adaptersrv.NewRoute(tl.Addr().(*net.TCPAddr).Port, o.Key); err == nil &&
-				adaptersrv.WriteRoute(adaptersrv.RoutePath(o.Dir, o.Route), r) == nil {
-				s.route = &r
-				lns = append(lns, tl)
-			} else {
-				tl.Close()
-			}
-		}
-	}
-	var accepting sync.WaitGroup
-	for _, ln := range lns {
-		accepting.Add(1)
-		go func() {
-			defer accepting.Done()
-			s.accept(ctx, ln)
-		}()
-	}
+	s.accepting.Add(1)
+	go func() {
+		defer s.accepting.Done()
+		s.accept(ctx, ln)
+	}()
+	s.publish(ctx)
 	s.waitIdle(ctx)
+	s.pub.Lock()
+	s.pub.closed = true
 	if s.route != nil {
 		adaptersrv.RemoveRoute(adaptersrv.RoutePath(o.Dir, o.Route), *s.route)
+		s.pub.tcp.Close()
 	}
-	for _, ln := range lns {
-		ln.Close() // removes the socket
-	}
-	accepting.Wait()
+	s.pub.Unlock()
+	ln.Close() // removes the socket
+	s.accepting.Wait()
 	s.calls.Wait()
 	return l.Remove()
 }
@@ -129,7 +115,17 @@ type server struct {
 	o     Options
 	ln    *net.UnixListener
 	calls sync.WaitGroup
-	route *adaptersrv.Route // the fast path's, if it runs
+	// accepting counts the accept loops.
+	accepting sync.WaitGroup
+	// route is the fast path's, once published (set under pub, before
+	// its listener's accept loop starts).
+	route *adaptersrv.Route
+	pub   struct {
+		sync.Mutex
+		tcp    net.Listener
+		tried  time.Time
+		closed bool
+	}
 
 	mu       sync.Mutex
 	active   int
@@ -206,6 +202,7 @@ func (s *server) accept(ctx context.Context, ln net.Listener) {
 			if fast {
 				s.serveFast(ctx, c)
 			} else {
+				s.publish(ctx)
 				s.serve(ctx, c)
 			}
 			s.mu.Lock()
@@ -298,6 +295,46 @@ func (s *server) handle(ctx context.Context, req *adaptersrv.Request) (resp *ada
 		}
 	}()
 	return s.o.Handle(ctx, req)
+}
+
+// publish turns the fast path on if Options.Route asks for it and it is
+// not on yet: it listens on a loopback port and publishes the route,
+// unless a live server of another key has it. Run calls it at the start,
+// and every call through the socket (at most once a second), so a server
+// that found its route taken takes it over once it is free. Without the
+// fast path the socket still serves: a failure here costs speed, not
+// answers.
+func (s *server) publish(ctx context.Context) {
+	if s.o.Route == "" {
+		return
+	}
+	s.pub.Lock()
+	defer s.pub.Unlock()
+	if s.route != nil || s.pub.closed || time.Since(s.pub.tried) < time.Second {
+		return
+	}
+	s.pub.tried = time.Now()
+	if routeTaken(s.o.Dir, s.o.Route, s.o.Key) {
+		return
+	}
+	tl, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return
+	}
+	r, err := adaptersrv.NewRoute(tl.Addr().(*net.TCPAddr).Port, s.o.Key)
+	if err == nil {
+		err = adaptersrv.WriteRoute(adaptersrv.RoutePath(s.o.Dir, s.o.Route), r)
+	}
+	if err != nil {
+		tl.Close()
+		return
+	}
+	s.route, s.pub.tcp = &r, tl
+	s.accepting.Add(1)
+	go func() {
+		defer s.accepting.Done()
+		s.accept(ctx, tl)
+	}()
 }
 
 // routeTaken reports whether a live server of another key publishes
