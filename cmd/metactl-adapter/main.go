@@ -140,7 +140,8 @@ func main() {
 // callContext is a call's context: SIGINT and SIGTERM cancel it, as they
 // cancel metactl's (the call ends "interrupted", exit 130). But it starts
 // watching for them only when something waits on it (Done): a wait for
-// the catalog's lock, a wrapped storage command. Watching costs a
+// the catalog's lock (a bucket's commands run in metactl, and the data
+// calls on a LocalFs folder wait on nothing). Watching costs a
 // goroutine blocked in the runtime's signal queue, which takes an OS
 // thread of its own: about a fifth of an open_for_read's CPU
 // (docs/aptos-bridge.md, "What a call costs"), and an open_for_read or a
