@@ -230,6 +230,9 @@ func TestFastPathFallsBack(t *testing.T) {
 		full    bool // also compare with metactl itself
 	}{
 		{name: "a metadata file", vars: []string{file}, want: fast},
+		// bash writes a request over 4 KiB in pieces (the server
+		// acknowledges each at once: TCP_QUICKACK).
+		{name: "an environment over 4 KiB", vars: []string{file, "BIG=" + strings.Repeat("x", 9000)}, want: fast},
 		{name: "the caller's GOMAXPROCS", vars: []string{file, "GOMAXPROCS=3", "METACTL_ADAPTER_CALLER_GOMAXPROCS=5"}, want: fast},
 		{name: "an unknown handle", vars: []string{"FILE_HANDLE=metadata/nope_0-0.meta"}, want: fell, code: 6, full: true},
 		{name: "a data file", vars: []string{"FILE_HANDLE=backup_1/chunk_0"}, want: fastCounts{fell: 1}},

@@ -24,7 +24,7 @@ func (s *server) serveFast(ctx context.Context, c net.Conn) {
 	defer cl.settle()
 	ctx = context.WithValue(ctx, callKey{}, cl)
 	c.SetDeadline(time.Now().Add(readDeadline))
-	r := bufio.NewReaderSize(c, 4096)
+	r := bufio.NewReaderSize(ackReader{c}, 4096)
 	if !adaptersrv.FastHello(r, s.route.Token) {
 		return
 	}
@@ -49,6 +49,14 @@ func (s *server) serveFast(ctx context.Context, c net.Conn) {
 		c.SetWriteDeadline(time.Now().Add(5 * time.Minute))
 		c.Write(out)
 	}
+}
+
+// ackReader reads c with quickAck before every read.
+type ackReader struct{ c net.Conn }
+
+func (a ackReader) Read(b []byte) (int, error) {
+	quickAck(a.c)
+	return a.c.Read(b)
 }
 
 // fastAnswer answers req as the command line it carries would be answered
