@@ -807,12 +807,14 @@ for ((k = 1; k <= bridge_repeat; k++)); do
 done
 if ((full_es)); then
   # The same etcd sync again on the member restarted (SIGKILL, then start
-  # from its data folder). Right after a bulk write (the copy above) every
-  # read request costs etcd 3.4 (Debian's etcd-server) about 8 times what it
-  # costs a restarted member: its read path copies the write buffer's
-  # whole capacity, which the bulk write grew, on every read
-  # (etcd-io/etcd#12529, fixed in 3.5; docs/aptos-bridge.md, "Measured with
-  # the file cache"). Both rows are printed; neither replaces the other.
+  # from its data folder), as a control. A bulk write (the copy above)
+  # grows etcd 3.4's read buffer, which its read path copies whole on every
+  # read request (etcd-io/etcd#12529, fixed in 3.5): before metactl freed
+  # it, a read right after the copy cost the member about 8 times what it
+  # costs a restarted member. metactl now frees it after every write of
+  # 512 keys or more (catalog/etcdstore/release.go; docs/aptos-bridge.md,
+  # "Releasing etcd 3.4's read buffer"), so the two rows should agree; a
+  # gap between them says the release did not happen. Both are printed.
   bash "$root/scripts/etcd-cluster.sh" kill "$es/members" 0 >/dev/null
   bash "$root/scripts/etcd-cluster.sh" restart "$es/members" 0 >/dev/null
   for ((k = 1; k <= bridge_repeat; k++)); do
