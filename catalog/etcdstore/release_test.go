@@ -5,7 +5,6 @@ import (
 	"context"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -123,22 +122,7 @@ func TestReleaseAfterBulkWrite(t *testing.T) {
 	noLeasedKeys(t, loc)
 
 	// The copy of a catalog file into etcd (metactl copy).
-	path := filepath.Join(t.TempDir(), "c.db")
-	fdb, err := catalog.Open(ctx, path, &catalog.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := fdb.Update(ctx, "import", func(tx catalog.WriteTx) error {
-		for i := uint64(0); i < 600; i++ {
-			if _, err := tx.PutFile(txnFile(i).NewFile("test")); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	fdb.Close()
+	path := catalogFile(t, 600, nil)
 	to := strings.Replace(loc, "/test/", "/test/copy_", 1)
 	if gen, err := catalog.Load(ctx, to, path, &catalog.Options{}); err != nil || gen != 1 {
 		t.Fatalf("copy: generation %d, %v", gen, err)

@@ -77,6 +77,33 @@ func txnFile(i uint64) catalogtest.File {
 	return catalogtest.File{Name: m.Name(), State: catalog.Live, Lines: []aptos.Metadata{m}}
 }
 
+// catalogFile writes a catalog file holding transaction files 0..n-1 in
+// one import (then, if not nil, runs in the same transaction) and returns
+// its path: the source of a copy or a conversion.
+func catalogFile(t testing.TB, n uint64, then func(catalog.WriteTx) error) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "c.db")
+	fdb, err := catalog.Open(context.Background(), path, &catalog.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fdb.Close()
+	if _, err := fdb.Update(context.Background(), "import", func(tx catalog.WriteTx) error {
+		for i := uint64(0); i < n; i++ {
+			if _, err := tx.PutFile(txnFile(i).NewFile("test")); err != nil {
+				return err
+			}
+		}
+		if then != nil {
+			return then(tx)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // putFiles adds transaction files from..to-1 in one write (one writable
 // open, as one CLI command).
 func putFiles(t testing.TB, loc string, o catalog.Options, from, to uint64) *catalog.Operation {
@@ -568,22 +595,7 @@ func writeLegacy(t *testing.T, s *Store, path string) {
 // (files, journal) is under kv/, and the write lands on top.
 func TestConvertLegacyLayout(t *testing.T) {
 	ctx := context.Background()
-	file := filepath.Join(t.TempDir(), "v1.db")
-	fdb, err := catalog.Open(ctx, file, &catalog.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := fdb.Update(ctx, "import", func(tx catalog.WriteTx) error {
-		for i := uint64(0); i < 40; i++ {
-			if _, err := tx.PutFile(txnFile(i).NewFile("test")); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	fdb.Close()
+	file := catalogFile(t, 40, nil)
 	loc := location(t, cluster, "")
 	s, err := Open(&Config{Endpoints: []string{cluster.Endpoints()}, Prefix: "/test/" + t.Name()}, nil)
 	if err != nil {
@@ -717,22 +729,9 @@ func TestListingFollowsWrites(t *testing.T) {
 func TestCopyInLists(t *testing.T) {
 	loc := location(t, cluster, "")
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "c.db")
-	fdb, err := catalog.Open(ctx, path, &catalog.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := fdb.Update(ctx, "import", func(tx catalog.WriteTx) error {
-		for i := uint64(0); i < 20; i++ {
-			if _, err := tx.PutFile(txnFile(i).NewFile("test")); err != nil {
-				return err
-			}
-		}
+	path := catalogFile(t, 20, func(tx catalog.WriteTx) error {
 		return tx.SetState(txnFile(3).Handle(), catalog.Moved)
-	}); err != nil {
-		t.Fatal(err)
-	}
-	fdb.Close()
+	})
 	putFiles(t, loc, catalog.Options{}, 0, 0) // generation 0
 	if _, err := catalog.Load(ctx, loc, path, &catalog.Options{}); err != nil {
 		t.Fatal(err)
