@@ -51,9 +51,16 @@ func (db *DB) ReadFiles(ctx context.Context, handles []string) (files []*catalog
 		ops = append(ops, clientv3.OpGet(s.key(kvRel(boltstore.RawBucketFiles, []byte(h)))),
 			clientv3.OpGet(s.key(kvRel(contentBucket, []byte(h)))))
 	}
-	rctx, cancel := s.request(ctx)
-	resp, err := s.cli.Txn(rctx).Then(ops...).Commit()
-	cancel()
+	// A read-only transaction is idempotent, but etcd's client retries
+	// only a Range by itself, not a Txn: during a leader election it
+	// fails with "leader changed" (seen in TestEtcdClusterOfDebianEtcd),
+	// so it is sent again as the store's other idempotent requests are.
+	var resp *clientv3.TxnResponse
+	err = s.retry(ctx, func(rctx context.Context) error {
+		var err error
+		resp, err = s.cli.Txn(rctx).Then(ops...).Commit()
+		return err
+	})
 	if err != nil {
 		// The error Current gives, the first read of View.
 		return nil, 0, s.etcdErr(ctx, "read "+s.URL(), err)
