@@ -45,45 +45,60 @@ type ConfigOptions struct {
 // printed the server's answer, or 1 having printed nothing; nothing in
 // it forks, and its errors print nothing. Each step, in order
 // (docs/aptos-bridge.md, "The fast path"; internal/adaptersrv/fast.go for
-// the exchange):
+// the exchange, protocol 2):
 //
 //   - bash 5 or later (mapfile -d, ${@:2}); METACTL_ADAPTER_SERVER not off;
+//   - the bound on the answer: adaptersrv.FastMaxAnswer on bash 5.1 and
+//     later, which read -N in bulk, adaptersrv.FastMaxAnswer1 on bash 5.0,
+//     which reads it a byte per read(2);
 //   - the folder computed as adaptersrv.Dir does, only in the plain form of
 //     its path (no //, ., .. or trailing /, so bash and Go name the same
 //     folder), a folder of this user's and not a link; the route file
 //     too;
-//   - the route file's port and tokens, and this shell's initial
+//   - the route file's port (digits, 1-99999: a glob, not a regular
+//     expression, which bash would compile on every call) and tokens, and
+//     this shell's initial
 //     environment (/proc/self/environ: what metactl-adapter would get,
 //     invalid names and duplicates included, which the server refuses);
-//   - SIGPIPE ignored while it talks to the port (a peer that closes early
-//     must not kill the call), restored before anything else runs;
-//   - connect, token, read the server's proof (5 s at most), then the
-//     command line and the environment, then the answer to EOF;
-//   - the answer only if its last line is the proof and the count of the
-//     lines before it: a server that died mid-answer, or anything else on
-//     the port, leaves none;
+//   - SIGPIPE ignored from the route file's read to the connection's close
+//     (a peer that closes early must not kill the call), restored before
+//     anything else runs;
+//   - one redirection of stderr (to /dev/null) for the route file, the
+//     environment, the connection and the exchange, and one of stdout (to
+//     the connection) for the exchange: each redirection costs bash about
+//     ten system calls;
+//   - connect, token, read the server's proof line (33 bytes with read -N,
+//     5 s at most), then send the command line and the environment, read
+//     the answer's header (42 bytes: the proof and the answer's byte
+//     count, 8 digits), then the answer with read -N COUNT+1;
+//   - the answer only if the header is the proof and a count within the
+//     bound, and exactly COUNT characters came before the end of the
+//     connection (the server sends ASCII only, so characters are bytes in
+//     any locale; read -r and IFS= keep every byte but NUL, which the
+//     server never sends): a server that died mid-answer, a count that
+//     does not match, or anything else on the port, leaves none;
 //   - printed with one printf, as metactl-adapter writes it (a failed
 //     write ignored, as metactl-adapter ignores it).
 const fastPathFunc = `metactl_fast() {
-  local d f p= t= a= k= s= x= n e=() r=()
+  local d f p= t= a= k= s= h= b= c= m=65536 x=1 e=()
   ((BASH_VERSINFO[0] >= 5)) || return 1
+  ((BASH_VERSINFO[0] > 5 || BASH_VERSINFO[1] >= 1)) || m=8192
   case ${METACTL_ADAPTER_SERVER-} in [Oo][Ff][Ff] | 0 | [Ff][Aa][Ll][Ss][Ee] | [Nn][Oo]) return 1 ;; esac
   d=${TMPDIR:-/tmp}/metactl-$UID
   [[ ${XDG_RUNTIME_DIR-} != /* ]] || d=$XDG_RUNTIME_DIR/metactl
   f=$d/$1.tcp
   [[ $d == /* && $d/ != *//* && $d/ != */./* && $d/ != */../* && -d $d && -O $d && ! -L $d && -f $f && -O $f && ! -L $f ]] || return 1
-  { IFS=' ' read -r p t a k <"$f" && mapfile -d '' -t e </proc/self/environ; } 2>/dev/null || return 1
-  [[ $p =~ ^[1-9][0-9]{0,4}$ && ${#t} == 32 && ${#a} == 32 ]] || return 1
   trap '' PIPE
-  if { exec {s}<>"/dev/tcp/127.0.0.1/$p"; } 2>/dev/null; then
-    { printf '%s\0' metactl-fast/1 "$t" >&"$s" && IFS= read -r -t 5 -u "$s" x && [[ $x == "$a" ]] &&
-      printf '%s\0' $(($# - 1)) "${@:2}" ${#e[@]} "${e[@]}" >&"$s" && mapfile -t -u "$s" r; } 2>/dev/null
-    exec {s}<&-
-  fi
+  { IFS=' ' read -r p t a k <"$f" && [[ $p == [1-9]* && $p != *[!0-9]* && ${#p} -le 5 && ${#t} == 32 && ${#a} == 32 ]] &&
+    mapfile -d '' -t e </proc/self/environ && exec {s}<>"/dev/tcp/127.0.0.1/$p" &&
+    { { printf '%s\0' metactl-fast/2 "$t" && IFS= read -r -t 5 -N 33 -u "$s" h && [[ $h == "$a"$'\n' ]] &&
+      printf '%s\0' $(($# - 1)) "${@:2}" ${#e[@]} "${e[@]}" && IFS= read -r -N 42 -u "$s" h &&
+      [[ $h == "$a "[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]$'\n' ]] && c=$((10#${h:33:8})) && ((c <= m)) &&
+      { IFS= read -r -N $((c + 1)) -u "$s" b || :; } && ((${#b} == c)) && x=0; } >&"$s"
+      exec {s}<&-; }; } 2>/dev/null
   trap - PIPE
-  n=${#r[@]}
-  ((n > 0)) && [[ ${r[n - 1]} == "$a $((n - 1))" ]] || return 1
-  ((n == 1)) || printf '%s\n' "${r[@]:0:n-1}" || :
+  ((x == 0)) || return 1
+  printf '%s' "$b" || :
 }`
 
 // AdapterConfig returns an Aptos command-adapter YAML config

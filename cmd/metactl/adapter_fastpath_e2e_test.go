@@ -3,8 +3,10 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -473,6 +475,221 @@ func TestFastPathBinaryChanged(t *testing.T) {
 			if rt2, _ := waitRoute(t, r.dir, route, st.PID); rt2.Key == rt.Key {
 				t.Errorf("%q changed: the server's key stayed %s", b, rt.Key)
 			}
+		}
+	}
+}
+
+// fastPathFunc1 is the fast path's function as configs written before
+// protocol 2 carry it (metactl-fast/1: the answer read with mapfile, the
+// proof and line count after it).
+const fastPathFunc1 = `metactl_fast() {
+  local d f p= t= a= k= s= x= n e=() r=()
+  ((BASH_VERSINFO[0] >= 5)) || return 1
+  case ${METACTL_ADAPTER_SERVER-} in [Oo][Ff][Ff] | 0 | [Ff][Aa][Ll][Ss][Ee] | [Nn][Oo]) return 1 ;; esac
+  d=${TMPDIR:-/tmp}/metactl-$UID
+  [[ ${XDG_RUNTIME_DIR-} != /* ]] || d=$XDG_RUNTIME_DIR/metactl
+  f=$d/$1.tcp
+  [[ $d == /* && $d/ != *//* && $d/ != */./* && $d/ != */../* && -d $d && -O $d && ! -L $d && -f $f && -O $f && ! -L $f ]] || return 1
+  { IFS=' ' read -r p t a k <"$f" && mapfile -d '' -t e </proc/self/environ; } 2>/dev/null || return 1
+  [[ $p =~ ^[1-9][0-9]{0,4}$ && ${#t} == 32 && ${#a} == 32 ]] || return 1
+  trap '' PIPE
+  if { exec {s}<>"/dev/tcp/127.0.0.1/$p"; } 2>/dev/null; then
+    { printf '%s\0' metactl-fast/1 "$t" >&"$s" && IFS= read -r -t 5 -u "$s" x && [[ $x == "$a" ]] &&
+      printf '%s\0' $(($# - 1)) "${@:2}" ${#e[@]} "${e[@]}" >&"$s" && mapfile -t -u "$s" r; } 2>/dev/null
+    exec {s}<&-
+  fi
+  trap - PIPE
+  n=${#r[@]}
+  ((n > 0)) && [[ ${r[n - 1]} == "$a $((n - 1))" ]] || return 1
+  ((n == 1)) || printf '%s\n' "${r[@]:0:n-1}" || :
+}`
+
+// withFastFunc returns command with its metactl_fast function replaced
+// by fn.
+func withFastFunc(t *testing.T, command, fn string) string {
+	t.Helper()
+	i := strings.Index(command, "metactl_fast() {\n")
+	j := strings.Index(command, "\n}\n")
+	if i < 0 || j < i {
+		t.Fatalf("no metactl_fast function in %s", command)
+	}
+	return command[:i] + fn + command[j+2:]
+}
+
+// scripted is a fast-path server that proves itself with a route's
+// proof and answers every request with the bytes it is given, as a
+// faulty server (or a program that learnt the tokens) might; with only1
+// it is a server of protocol 1 alone, as before protocol 2: any other
+// opening gets nothing.
+type scripted struct {
+	ln    net.Listener
+	route adaptersrv.Route
+	mu    sync.Mutex
+	reply []byte
+	only1 bool
+	hello []int // the protocol of each opening (0: refused)
+	done  chan struct{}
+}
+
+func newScripted(t *testing.T, route adaptersrv.Route) *scripted {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &scripted{ln: ln, route: route, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.serve(c)
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); <-s.done })
+	return s
+}
+
+func (s *scripted) serve(c net.Conn) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(c)
+	v := adaptersrv.FastHello(r, s.route.Token)
+	s.mu.Lock()
+	reply, only1 := s.reply, s.only1
+	s.hello = append(s.hello, v)
+	s.mu.Unlock()
+	if v == 0 || (only1 && v != 1) {
+		return
+	}
+	if _, err := io.WriteString(c, s.route.Proof+"\n"); err != nil {
+		return
+	}
+	if _, err := adaptersrv.ReadFastRequest(r); err != nil {
+		return
+	}
+	c.Write(reply)
+}
+
+func (s *scripted) set(reply []byte, only1 bool) {
+	s.mu.Lock()
+	s.reply, s.only1, s.hello = reply, only1, nil
+	s.mu.Unlock()
+}
+
+// TestFastPathAnswerChecked: bash prints a protocol 2 answer only if its
+// header carries the proof and a count within the bound and exactly that
+// many bytes came before the end of the connection; anything else is the
+// fallback's answer (metactl-adapter's, through the server's socket).
+// Row by row against a scripted server on the route's port: which path
+// answered and the exact output. Then the pairs of protocols: a config of
+// protocol 1 with this server (answered by its fast path), a config of
+// protocol 2 with a server of protocol 1 alone (a fallback).
+func TestFastPathAnswerChecked(t *testing.T) {
+	r := newServerRun(t)
+	_, _, c := etcdBridge(t, r)
+	listed := lines(c.mustCall("list_metadata_files", nil, nil))
+	r.waitUp(0)
+	key := r.key()
+	counts := func() fastCounts {
+		t.Helper()
+		st, err := adaptersrv.QueryStatus(r.dir, key, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return countsOf(st)
+	}
+	open := c.ca.Command("open_for_read")
+	routes, _ := filepath.Glob(filepath.Join(r.dir, "*"+adaptersrv.FastExt))
+	if len(routes) != 1 {
+		t.Fatalf("route files: %v", routes)
+	}
+	routeFile := routes[0]
+	route, err := adaptersrv.ReadRoute(routeFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := callEnv(r, "FILE_HANDLE="+listed[0])
+	// The file's answer, as metactl-adapter gives it.
+	want := runBash(t, lastLine(open), env)
+	body := strings.TrimPrefix(strings.TrimSuffix(want, "\nstderr \"\""), "exit 0\nstdout ")
+	if body, err = strconv.Unquote(body); err != nil || body == "" {
+		t.Fatalf("metactl-adapter's answer %s: %v", want, err)
+	}
+	header := func(proof string, n int) string { return fmt.Sprintf("%s %08d\n", proof, n) }
+	// A large answer: lines of every printable ASCII character and a
+	// backslash, just under the bound.
+	var large strings.Builder
+	for large.Len() < adaptersrv.FastMaxAnswer-200 {
+		large.WriteString(`{"line":"` + strings.Repeat(`a \\ "~`, 10) + "\"}\n")
+	}
+	s := newScripted(t, route)
+	bad := strings.Repeat("0", 32)
+	const scriptedAnswer, fallback = "the scripted server", "the fallback"
+	cases := []struct {
+		name  string
+		reply string
+		only1 bool
+		path  string
+		out   string // the answer when the scripted server answered; else metactl-adapter's
+	}{
+		{"exactly COUNT bytes", header(route.Proof, len(body)) + body, false, scriptedAnswer, want},
+		{"an empty answer", header(route.Proof, 0), false, scriptedAnswer, answerOf(nil, nil, 0)},
+		{"a large answer", header(route.Proof, large.Len()) + large.String(), false, scriptedAnswer, answerOf([]byte(large.String()), nil, 0)},
+		{"short by one", header(route.Proof, len(body)) + body[:len(body)-1], false, fallback, want},
+		{"long by one", header(route.Proof, len(body)) + body + "x", false, fallback, want},
+		{"a count one less", header(route.Proof, len(body)-1) + body, false, fallback, want},
+		{"a count one more", header(route.Proof, len(body)+1) + body, false, fallback, want},
+		{"nothing after the header", header(route.Proof, len(body)), false, fallback, want},
+		{"the header only in part", header(route.Proof, len(body))[:20], false, fallback, want},
+		{"a header with a wrong proof", header(bad, len(body)) + body, false, fallback, want},
+		{"a count not of 8 digits", fmt.Sprintf("%s %d\n", route.Proof, len(body)) + body, false, fallback, want},
+		{"a count over the bound", header(route.Proof, adaptersrv.FastMaxAnswer+1) + strings.Repeat("x", adaptersrv.FastMaxAnswer+1), false, fallback, want},
+		{"protocol 1's answer", body + route.Proof + " 1\n", false, fallback, want},
+		{"a server of protocol 1 alone", body + route.Proof + " 1\n", true, fallback, want},
+	}
+	if err := adaptersrv.WriteRoute(routeFile, adaptersrv.Route{Port: s.ln.Addr().(*net.TCPAddr).Port, Token: route.Token, Proof: route.Proof, Key: route.Key}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range cases {
+		s.set([]byte(tc.reply), tc.only1)
+		b := counts()
+		got := runBash(t, open, env)
+		d := counts().minus(b)
+		path := scriptedAnswer
+		if d == (fastCounts{socket: 1}) {
+			path = fallback
+		} else if d != (fastCounts{}) {
+			path = fmt.Sprintf("counts %+v", d)
+		}
+		s.mu.Lock()
+		hello := s.hello
+		s.mu.Unlock()
+		if len(hello) != 1 || hello[0] != 2 {
+			t.Errorf("%s: the scripted server got openings %v, want one of protocol 2", tc.name, hello)
+		}
+		if path != tc.path || got != tc.out {
+			t.Errorf("%s: answered by %s:\n%s\nwant %s:\n%s", tc.name, path, got, tc.path, tc.out)
+		}
+	}
+	if err := adaptersrv.WriteRoute(routeFile, route); err != nil {
+		t.Fatal(err)
+	}
+	// A config of protocol 1 and this server: its fast path answers.
+	old := withFastFunc(t, open, fastPathFunc1)
+	if old == open || !strings.Contains(old, "metactl-fast/1") {
+		t.Fatalf("the protocol 1 config:\n%s", old)
+	}
+	for _, h := range listed {
+		env := callEnv(r, "FILE_HANDLE="+h)
+		b := counts()
+		got := runBash(t, old, env)
+		if d := counts().minus(b); d != (fastCounts{fast: 1}) {
+			t.Errorf("protocol 1, %s: counts %+v, want its fast path", h, d)
+		}
+		if want := runBash(t, lastLine(open), env); got != want {
+			t.Errorf("protocol 1, %s: the config answered\n%s\nmetactl-adapter alone\n%s", h, got, want)
 		}
 	}
 }

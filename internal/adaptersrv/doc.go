@@ -41,8 +41,9 @@
 // identity (stat'ed anew for every request), the files the options name
 // and the environment bash sends give its own key ([ServedKey], the
 // client's computation), and only with an answer bash relays byte for
-// byte (a success with nothing on stderr, text without NUL ending in a
-// newline, at most [FastMaxAnswer] bytes). Everything else gets nothing
+// byte (a success with nothing on stderr, ASCII without NUL, at most
+// [FastMaxAnswer] bytes; protocol 1 of older configs: without NUL, ending
+// in a newline, at most [FastMaxAnswer1] bytes). Everything else gets nothing
 // and bash runs the command, which reaches the server through the socket
 // as before (docs/aptos-bridge.md, "The fast path").
 //

@@ -21,12 +21,12 @@ import (
 // config's list_metadata_files and open_for_read first ask the server
 // with bash builtins alone, over loopback TCP (bash cannot open a unix
 // socket), and run the command that execs metactl-adapter when anything
-// is not perfect. The exchange, on one connection:
+// is not perfect. The exchange, on one connection (protocol 2):
 //
-//	bash:   "metactl-fast/1" NUL TOKEN NUL
+//	bash:   "metactl-fast/2" NUL TOKEN NUL
 //	server: PROOF LF                      (nothing, and the connection closed, for a wrong token)
 //	bash:   N NUL WORD... NUL  E NUL ENV... NUL
-//	server: the answer, then PROOF SP LINES LF   (nothing, and closed, for a fallback)
+//	server: PROOF SP COUNT LF, then COUNT bytes: the answer   (nothing, and closed, for a fallback)
 //
 // TOKEN and PROOF are random and only in the route file: the server
 // proves itself only to a client that proved it read the file, and a
@@ -34,22 +34,44 @@ import (
 // stale route file whose port another process took costs a fallback and
 // leaks nothing but a dead token. WORDS are the command line that would
 // run (metactl-adapter's path first), ENV bash's initial environment
-// (/proc/$$/environ), what metactl-adapter would see. LINES counts the
-// answer's lines, so a server that dies mid-answer leaves bash without a
-// trailer: it prints nothing and falls back.
+// (/proc/self/environ), what metactl-adapter would see. COUNT is the
+// answer's length in bytes, eight decimal digits, so the header is 42
+// bytes: bash reads the header and then the answer with `read -N`, which
+// bash 5.1 and later read from a socket in bulk (mapfile and a line's
+// read take one read(2) per byte), and prints the answer only if it got
+// exactly COUNT bytes before the end of the connection. The answer is
+// ASCII without NUL, so that bash's count of characters is the count of
+// bytes in every locale (read drops NULs).
+//
+// Protocol 1 ("metactl-fast/1", configs written before protocol 2) is
+// still answered: the answer, then PROOF SP LINES LF, which bash read
+// with mapfile; only answers that end in a newline, at most
+// [FastMaxAnswer1] bytes. A server older than protocol 2 gives a config
+// of protocol 2 nothing, as any magic it does not know: a fallback.
 
-// FastMagic opens a fast-path request.
-const FastMagic = "metactl-fast/1"
+// The openings of the fast path's protocols: the current one, and the one
+// before it (still answered).
+const (
+	FastMagic  = "metactl-fast/2"
+	FastMagic1 = "metactl-fast/1"
+)
 
 // Fast-path bounds: the request (the environment is most of it) and the
-// answer. Bash reads a socket a byte per read(2), about 0.7 µs a byte on
-// the 2-core machine: beyond a few KiB an answer costs it more than a
-// metactl-adapter process (docs/aptos-bridge.md, "The fast path"), so a
-// larger answer is a fallback.
+// answer. Bash 5.1 and later read a protocol 2 answer in 4 KiB reads,
+// about 20 ns a byte on the 2-core machine, and a metactl-adapter process
+// costs about 1.7 ms: beyond some 64 KiB the process is cheaper
+// (docs/aptos-bridge.md, "The fast path"), so a larger answer is a
+// fallback. Protocol 1 (read a byte per read(2), 0.7 µs a byte) and bash
+// 5.0 (which reads -N a byte at a time too) stop at 8 KiB.
 const (
 	FastMaxRequest = 1 << 20
-	FastMaxAnswer  = 8 << 10
+	FastMaxAnswer  = 64 << 10
+	FastMaxAnswer1 = 8 << 10
 )
+
+// FastHeaderLen is the length of a protocol 2 answer's header: PROOF (32
+// hex digits), a space, COUNT (8 digits), a newline.
+const FastHeaderLen = 32 + 1 + 8 + 1
 
 // FastExt is the route file's extension: ROUTE.tcp in [Dir].
 const FastExt = ".tcp"
@@ -150,16 +172,29 @@ func readField(r *bufio.Reader, budget *int) (string, error) {
 }
 
 // FastHello reads a fast-path request's opening, magic and token, from r
-// (at most a few hundred bytes) and reports whether it carries token.
-// The comparison takes the same time wherever the tokens differ.
-func FastHello(r *bufio.Reader, token string) bool {
+// (at most a few hundred bytes) and returns the protocol it asks for (1
+// or 2), or 0 if it does not carry token or its magic is unknown. The
+// comparison takes the same time wherever the tokens differ.
+func FastHello(r *bufio.Reader, token string) int {
 	budget := 64 + len(token)
 	magic, err := readField(r, &budget)
-	if err != nil || magic != FastMagic {
-		return false
+	if err != nil {
+		return 0
+	}
+	v := 0
+	switch magic {
+	case FastMagic:
+		v = 2
+	case FastMagic1:
+		v = 1
+	default:
+		return 0
 	}
 	got, err := readField(r, &budget)
-	return err == nil && subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
+	if err != nil || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+		return 0
+	}
+	return v
 }
 
 // FastRequest is the rest of a fast-path request.
@@ -199,16 +234,35 @@ func ReadFastRequest(r *bufio.Reader) (*FastRequest, error) {
 	return &FastRequest{Words: words, Environ: env}, nil
 }
 
-// FastAnswer returns what the server sends for an answer out of a call
-// that exited 0 and wrote nothing to stderr, and true, if bash can relay
-// it byte for byte (mapfile -t, then printf '%s\n'): at most
-// FastMaxAnswer bytes, no NUL, empty or ending in a newline. Otherwise
-// nil and false: a fallback.
-func FastAnswer(out []byte, proof string) ([]byte, bool) {
-	if len(out) > FastMaxAnswer || bytes.IndexByte(out, 0) >= 0 || (len(out) > 0 && out[len(out)-1] != '\n') {
-		return nil, false
+// FastAnswer returns what the server sends, in protocol version, for an
+// answer out of a call that exited 0 and wrote nothing to stderr, and
+// true, if bash can relay it byte for byte. Protocol 2: at most
+// [FastMaxAnswer] bytes of ASCII without NUL (bash reads it with read -N,
+// which counts characters and drops NULs), after the header. Protocol 1:
+// at most [FastMaxAnswer1] bytes without NUL, empty or ending in a newline
+// (mapfile -t, then printf '%s\n'), before the trailer. Otherwise nil and
+// false: a fallback.
+func FastAnswer(version int, out []byte, proof string) ([]byte, bool) {
+	switch version {
+	case 2:
+		if len(out) > FastMaxAnswer {
+			return nil, false
+		}
+		for _, c := range out {
+			if c == 0 || c >= 0x80 {
+				return nil, false
+			}
+		}
+		b := make([]byte, 0, FastHeaderLen+len(out))
+		b = fmt.Appendf(b, "%s %08d\n", proof, len(out))
+		return append(b, out...), true
+	case 1:
+		if len(out) > FastMaxAnswer1 || bytes.IndexByte(out, 0) >= 0 || (len(out) > 0 && out[len(out)-1] != '\n') {
+			return nil, false
+		}
+		b := make([]byte, 0, len(out)+len(proof)+16)
+		b = append(b, out...)
+		return fmt.Appendf(b, "%s %d\n", proof, bytes.Count(out, []byte{'\n'})), true
 	}
-	b := make([]byte, 0, len(out)+len(proof)+16)
-	b = append(b, out...)
-	return fmt.Appendf(b, "%s %d\n", proof, bytes.Count(out, []byte{'\n'})), true
+	return nil, false
 }

@@ -25,7 +25,8 @@ func (s *server) serveFast(ctx context.Context, c net.Conn) {
 	ctx = context.WithValue(ctx, callKey{}, cl)
 	c.SetDeadline(time.Now().Add(readDeadline))
 	r := bufio.NewReaderSize(ackReader{c}, 4096)
-	if !adaptersrv.FastHello(r, s.route.Token) {
+	version := adaptersrv.FastHello(r, s.route.Token)
+	if version == 0 {
 		return
 	}
 	if _, err := c.Write([]byte(s.route.Proof + "\n")); err != nil {
@@ -35,7 +36,7 @@ func (s *server) serveFast(ctx context.Context, c net.Conn) {
 	var out []byte
 	ok := false
 	if err == nil {
-		out, ok = s.fastAnswer(ctx, req)
+		out, ok = s.fastAnswer(ctx, version, req)
 	}
 	cl.settle()
 	s.mu.Lock()
@@ -65,8 +66,9 @@ func (a ackReader) Read(b []byte) (int, error) {
 // the client would compute: adaptersrv.ServedKey, files stat'ed anew for
 // every request), the server is not turned off, the call is one the
 // server answers, and the answer is a success bash can relay byte for
-// byte (adaptersrv.FastAnswer). Otherwise false: a fallback.
-func (s *server) fastAnswer(ctx context.Context, req *adaptersrv.FastRequest) ([]byte, bool) {
+// byte in the request's protocol version (adaptersrv.FastAnswer).
+// Otherwise false: a fallback.
+func (s *server) fastAnswer(ctx context.Context, version int, req *adaptersrv.FastRequest) ([]byte, bool) {
 	if len(req.Words) == 0 || !filepath.IsAbs(req.Words[0]) {
 		return nil, false
 	}
@@ -106,5 +108,5 @@ func (s *server) fastAnswer(ctx context.Context, req *adaptersrv.FastRequest) ([
 	if resp.Fallback || resp.Code != 0 || len(resp.Stderr) > 0 {
 		return nil, false
 	}
-	return adaptersrv.FastAnswer(resp.Stdout, s.route.Proof)
+	return adaptersrv.FastAnswer(version, resp.Stdout, s.route.Proof)
 }

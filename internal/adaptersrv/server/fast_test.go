@@ -18,6 +18,10 @@ import (
 	"github.com/metactl/metactl/internal/adaptersrv"
 )
 
+// controls is an answer of every ASCII control but NUL, backslashes and
+// spaces where bash's read would drop or join them without -r and IFS=.
+const controls = " a\x01b\x02\x03\x04\x05\x06\x07\x08\t\x0b\x0c\r\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x7f\\\n\\n \n"
+
 // fastAnswers is the Handle of the fast-path tests: the answer named by
 // FILE_HANDLE.
 func fastAnswers(_ context.Context, req *adaptersrv.Request) *adaptersrv.Response {
@@ -30,8 +34,18 @@ func fastAnswers(_ context.Context, req *adaptersrv.Request) *adaptersrv.Respons
 		return &adaptersrv.Response{Stdout: []byte("a\x00b\n")}
 	case "metadata/unterminated.meta":
 		return &adaptersrv.Response{Stdout: []byte("a\nb")}
-	case "metadata/big.meta":
+	case "metadata/controls.meta":
+		return &adaptersrv.Response{Stdout: []byte(controls)}
+	case "metadata/utf8.meta":
+		return &adaptersrv.Response{Stdout: []byte("caf\u00e9\n")}
+	case "metadata/max.meta":
+		return &adaptersrv.Response{Stdout: []byte(strings.Repeat("x", adaptersrv.FastMaxAnswer-1) + "\n")}
+	case "metadata/over.meta":
 		return &adaptersrv.Response{Stdout: []byte(strings.Repeat("x", adaptersrv.FastMaxAnswer) + "\n")}
+	case "metadata/max1.meta":
+		return &adaptersrv.Response{Stdout: []byte(strings.Repeat("x", adaptersrv.FastMaxAnswer1-1) + "\n")}
+	case "metadata/over1.meta":
+		return &adaptersrv.Response{Stdout: []byte(strings.Repeat("x", adaptersrv.FastMaxAnswer1) + "\n")}
 	case "metadata/unknown.meta":
 		return &adaptersrv.Response{Stderr: []byte("not found\n"), Code: 6}
 	case "metadata/warns.meta":
@@ -45,17 +59,18 @@ func fastAnswers(_ context.Context, req *adaptersrv.Request) *adaptersrv.Respons
 	return &adaptersrv.Response{Fallback: true, Why: "unknown"}
 }
 
-// fastRequest sends a fast-path request as the generated config's bash
-// does: the opening with token, then (if the proof came) words and env.
-// It returns the proof line and what followed it.
-func fastRequest(port int, token string, words, env []string) (proof string, answer []byte, err error) {
+// fastRequest sends a fast-path request of the protocol magic opens as
+// the generated config's bash does: the opening with token, then (if the
+// proof came) words and env. It returns the proof line and what followed
+// it.
+func fastRequest(port int, magic, token string, words, env []string) (proof string, answer []byte, err error) {
 	c, err := net.DialTimeout("tcp4", "127.0.0.1:"+strconv.Itoa(port), 10*time.Second)
 	if err != nil {
 		return "", nil, err
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(time.Minute))
-	if _, err := io.WriteString(c, adaptersrv.FastMagic+"\x00"+token+"\x00"); err != nil {
+	if _, err := io.WriteString(c, magic+"\x00"+token+"\x00"); err != nil {
 		return "", nil, err
 	}
 	r := bufio.NewReader(c)
@@ -127,8 +142,10 @@ func fastServer(t *testing.T, words, env []string) (dir string, route adaptersrv
 	return dir, route
 }
 
-// TestFastPath: every fast-path request gets exactly the answer (with the
-// proof and line count after it) or nothing, row by row.
+// TestFastPath: every fast-path request gets exactly the answer (after
+// the header of protocol 2: the proof and the byte count; before the
+// trailer of protocol 1: the proof and the line count) or nothing, row by
+// row, in both protocols.
 func TestFastPath(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "metactl-adapter")
 	if err := os.WriteFile(bin, []byte("binary"), 0o755); err != nil {
@@ -142,69 +159,89 @@ func TestFastPath(t *testing.T) {
 	env := []string{"PATH=/bin", "METACTL_X=1", "http_proxy=p"}
 	dir, route := fastServer(t, open, env)
 	with := func(extra ...string) []string { return append(append([]string{}, env...), extra...) }
-	const answered, proofOnly, nothing = "answered", "proof, then nothing", "nothing"
+	const proofOnly, nothing, same = "proof, then nothing", "nothing", "the same"
 	cases := []struct {
 		name  string
 		token string
 		words []string
 		env   []string
-		want  string // answered: the answer; else proofOnly or nothing
+		want  string // protocol 2: the answer, or proofOnly or nothing
+		want1 string // protocol 1: the same, or same as want
 	}{
-		{"list", route.Token, words("list_metadata_files"), env, "metadata/one.meta\n"},
-		{"a file", route.Token, open, with("FILE_HANDLE=metadata/two.meta"), "a\n\nb\r\n"},
-		{"an empty file", route.Token, open, with("FILE_HANDLE=metadata/empty.meta"), ""},
-		{"other variables", route.Token, open, with("FILE_HANDLE=metadata/two.meta", "HOME=/x", "METACTL_ADAPTER_CALLER_GOMAXPROCS=4", "GOMAXPROCS=1"), "a\n\nb\r\n"},
-		{"wrong token", route.Proof, open, with("FILE_HANDLE=metadata/two.meta"), nothing},
-		{"no token", "", open, with("FILE_HANDLE=metadata/two.meta"), nothing},
-		{"a NUL", route.Token, open, with("FILE_HANDLE=metadata/nul.meta"), proofOnly},
-		{"no final newline", route.Token, open, with("FILE_HANDLE=metadata/unterminated.meta"), proofOnly},
-		{"over FastMaxAnswer", route.Token, open, with("FILE_HANDLE=metadata/big.meta"), proofOnly},
-		{"exit 6", route.Token, open, with("FILE_HANDLE=metadata/unknown.meta"), proofOnly},
-		{"stderr", route.Token, open, with("FILE_HANDLE=metadata/warns.meta"), proofOnly},
-		{"the handler's fallback", route.Token, open, with("FILE_HANDLE=metadata/fallback.meta"), proofOnly},
-		{"FILE_HANDLE unset", route.Token, open, env, proofOnly},
-		{"FILE_HANDLE twice", route.Token, open, with("FILE_HANDLE=metadata/two.meta", "FILE_HANDLE=metadata/empty.meta"), proofOnly},
-		{"a key variable more", route.Token, open, with("FILE_HANDLE=metadata/two.meta", "ETCDCTL_USER=u"), proofOnly},
-		{"a key variable less", route.Token, open, []string{"PATH=/bin", "http_proxy=p", "FILE_HANDLE=metadata/two.meta"}, proofOnly},
-		{"a key variable changed", route.Token, open, []string{"PATH=/bin", "METACTL_X=2", "http_proxy=p", "FILE_HANDLE=metadata/two.meta"}, proofOnly},
-		{"a proxy changed", route.Token, open, []string{"PATH=/bin", "METACTL_X=1", "HTTP_PROXY=p", "FILE_HANDLE=metadata/two.meta"}, proofOnly},
-		{"server off", route.Token, open, with("FILE_HANDLE=metadata/two.meta", "METACTL_ADAPTER_SERVER=OFF"), proofOnly},
-		{"another catalog", route.Token, append(append([]string{}, open[:2]...), append([]string{"etcd://127.0.0.1:2379/y"}, open[3:]...)...), with("FILE_HANDLE=metadata/two.meta"), proofOnly},
-		{"another binary", route.Token, append([]string{filepath.Join(filepath.Dir(bin), "nope")}, open[1:]...), with("FILE_HANDLE=metadata/two.meta"), proofOnly},
-		{"a relative binary", route.Token, append([]string{"metactl-adapter"}, open[1:]...), with("FILE_HANDLE=metadata/two.meta"), proofOnly},
-		{"a write call", route.Token, words("save_metadata_line"), env, proofOnly},
-		{"no words", route.Token, nil, env, proofOnly},
+		{"list", route.Token, words("list_metadata_files"), env, "metadata/one.meta\n", same},
+		{"a file", route.Token, open, with("FILE_HANDLE=metadata/two.meta"), "a\n\nb\r\n", same},
+		{"an empty file", route.Token, open, with("FILE_HANDLE=metadata/empty.meta"), "", same},
+		{"every control character", route.Token, open, with("FILE_HANDLE=metadata/controls.meta"), controls, same},
+		{"other variables", route.Token, open, with("FILE_HANDLE=metadata/two.meta", "HOME=/x", "METACTL_ADAPTER_CALLER_GOMAXPROCS=4", "GOMAXPROCS=1"), "a\n\nb\r\n", same},
+		{"wrong token", route.Proof, open, with("FILE_HANDLE=metadata/two.meta"), nothing, same},
+		{"no token", "", open, with("FILE_HANDLE=metadata/two.meta"), nothing, same},
+		{"a NUL", route.Token, open, with("FILE_HANDLE=metadata/nul.meta"), proofOnly, same},
+		{"no final newline", route.Token, open, with("FILE_HANDLE=metadata/unterminated.meta"), "a\nb", proofOnly},
+		{"not ASCII", route.Token, open, with("FILE_HANDLE=metadata/utf8.meta"), proofOnly, "caf\u00e9\n"},
+		{"FastMaxAnswer1", route.Token, open, with("FILE_HANDLE=metadata/max1.meta"), strings.Repeat("x", adaptersrv.FastMaxAnswer1-1) + "\n", same},
+		{"over FastMaxAnswer1", route.Token, open, with("FILE_HANDLE=metadata/over1.meta"), strings.Repeat("x", adaptersrv.FastMaxAnswer1) + "\n", proofOnly},
+		{"FastMaxAnswer", route.Token, open, with("FILE_HANDLE=metadata/max.meta"), strings.Repeat("x", adaptersrv.FastMaxAnswer-1) + "\n", proofOnly},
+		{"over FastMaxAnswer", route.Token, open, with("FILE_HANDLE=metadata/over.meta"), proofOnly, same},
+		{"exit 6", route.Token, open, with("FILE_HANDLE=metadata/unknown.meta"), proofOnly, same},
+		{"stderr", route.Token, open, with("FILE_HANDLE=metadata/warns.meta"), proofOnly, same},
+		{"the handler's fallback", route.Token, open, with("FILE_HANDLE=metadata/fallback.meta"), proofOnly, same},
+		{"FILE_HANDLE unset", route.Token, open, env, proofOnly, same},
+		{"FILE_HANDLE twice", route.Token, open, with("FILE_HANDLE=metadata/two.meta", "FILE_HANDLE=metadata/empty.meta"), proofOnly, same},
+		{"a key variable more", route.Token, open, with("FILE_HANDLE=metadata/two.meta", "ETCDCTL_USER=u"), proofOnly, same},
+		{"a key variable less", route.Token, open, []string{"PATH=/bin", "http_proxy=p", "FILE_HANDLE=metadata/two.meta"}, proofOnly, same},
+		{"a key variable changed", route.Token, open, []string{"PATH=/bin", "METACTL_X=2", "http_proxy=p", "FILE_HANDLE=metadata/two.meta"}, proofOnly, same},
+		{"a proxy changed", route.Token, open, []string{"PATH=/bin", "METACTL_X=1", "HTTP_PROXY=p", "FILE_HANDLE=metadata/two.meta"}, proofOnly, same},
+		{"server off", route.Token, open, with("FILE_HANDLE=metadata/two.meta", "METACTL_ADAPTER_SERVER=OFF"), proofOnly, same},
+		{"another catalog", route.Token, append(append([]string{}, open[:2]...), append([]string{"etcd://127.0.0.1:2379/y"}, open[3:]...)...), with("FILE_HANDLE=metadata/two.meta"), proofOnly, same},
+		{"another binary", route.Token, append([]string{filepath.Join(filepath.Dir(bin), "nope")}, open[1:]...), with("FILE_HANDLE=metadata/two.meta"), proofOnly, same},
+		{"a relative binary", route.Token, append([]string{"metactl-adapter"}, open[1:]...), with("FILE_HANDLE=metadata/two.meta"), proofOnly, same},
+		{"a write call", route.Token, words("save_metadata_line"), env, proofOnly, same},
+		{"no words", route.Token, nil, env, proofOnly, same},
 	}
 	var fast, fall uint64
-	for _, tc := range cases {
-		proof, answer, err := fastRequest(route.Port, tc.token, tc.words, tc.env)
-		if err != nil {
-			t.Errorf("%s: %v", tc.name, err)
-			continue
-		}
-		var got string
-		switch {
-		case proof == "":
-			got = nothing
-		case proof != route.Proof:
-			t.Errorf("%s: the server proved itself with %q, want %q", tc.name, proof, route.Proof)
-			continue
-		case len(answer) == 0:
-			got = proofOnly
-			fall++
-		default:
-			fast++
-			trailer := fmt.Sprintf("%s %d\n", route.Proof, strings.Count(tc.want, "\n"))
-			body, ok := strings.CutSuffix(string(answer), trailer)
-			if !ok {
-				t.Errorf("%s: answer %q lacks the trailer %q", tc.name, answer, trailer)
+	for _, magic := range []string{adaptersrv.FastMagic, adaptersrv.FastMagic1} {
+		for _, tc := range cases {
+			want := tc.want
+			if magic == adaptersrv.FastMagic1 && tc.want1 != same {
+				want = tc.want1
+			}
+			proof, answer, err := fastRequest(route.Port, magic, tc.token, tc.words, tc.env)
+			if err != nil {
+				t.Errorf("%s: %s: %v", magic, tc.name, err)
 				continue
 			}
-			got = body
+			var got string
+			switch {
+			case proof == "":
+				got = nothing
+			case proof != route.Proof:
+				t.Errorf("%s: %s: the server proved itself with %q, want %q", magic, tc.name, proof, route.Proof)
+				continue
+			case len(answer) == 0:
+				got = proofOnly
+				fall++
+			default:
+				fast++
+				header := fmt.Sprintf("%s %08d\n", route.Proof, len(want))
+				body, ok := strings.CutPrefix(string(answer), header)
+				if magic == adaptersrv.FastMagic1 {
+					header = fmt.Sprintf("%s %d\n", route.Proof, strings.Count(want, "\n"))
+					body, ok = strings.CutSuffix(string(answer), header)
+				}
+				if !ok {
+					t.Errorf("%s: %s: answer %q lacks the header or trailer %q", magic, tc.name, answer, header)
+					continue
+				}
+				got = body
+			}
+			if got != want {
+				t.Errorf("%s: %s: got %q, want %q", magic, tc.name, got, want)
+			}
 		}
-		if got != tc.want {
-			t.Errorf("%s: got %q, want %q", tc.name, got, tc.want)
-		}
+	}
+	// An unknown protocol (a later one) gets nothing, as a wrong token.
+	if proof, answer, err := fastRequest(route.Port, "metactl-fast/3", route.Token, open, with("FILE_HANDLE=metadata/two.meta")); err != nil || proof != "" || len(answer) != 0 {
+		t.Errorf("metactl-fast/3: proof %q, answer %q, %v; want nothing", proof, answer, err)
 	}
 	st, err := adaptersrv.QueryStatus(dir, route.Key, 10*time.Second)
 	if err != nil || st.Fast != fast || st.FastFallbacks != fall || st.Requests != 0 {
@@ -215,7 +252,7 @@ func TestFastPath(t *testing.T) {
 	if err := os.WriteFile(bin, []byte("another binary"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if proof, answer, err := fastRequest(route.Port, route.Token, open, with("FILE_HANDLE=metadata/two.meta")); err != nil || proof != route.Proof || len(answer) != 0 {
+	if proof, answer, err := fastRequest(route.Port, adaptersrv.FastMagic, route.Token, open, with("FILE_HANDLE=metadata/two.meta")); err != nil || proof != route.Proof || len(answer) != 0 {
 		t.Errorf("after the binary changed: proof %q, answer %q, %v; want the proof and nothing", proof, answer, err)
 	}
 }
@@ -228,10 +265,10 @@ func TestFastPathBounds(t *testing.T) {
 	words := []string{bin, "--catalog", "etcd://h/x", "adapter", "--local-fs-dir", "/b", "list_metadata_files"}
 	_, route := fastServer(t, words, nil)
 	big := []string{"X=" + strings.Repeat("y", adaptersrv.FastMaxRequest)}
-	if proof, answer, err := fastRequest(route.Port, route.Token, words, big); proof != route.Proof || len(answer) != 0 {
+	if proof, answer, err := fastRequest(route.Port, adaptersrv.FastMagic, route.Token, words, big); proof != route.Proof || len(answer) != 0 {
 		t.Errorf("a request over the bound: proof %q, answer %q, %v", proof, answer, err)
 	}
-	if _, answer, err := fastRequest(route.Port, route.Token, words, nil); err != nil || string(answer) != "metadata/one.meta\n"+route.Proof+" 1\n" {
+	if _, answer, err := fastRequest(route.Port, adaptersrv.FastMagic, route.Token, words, nil); err != nil || string(answer) != route.Proof+" 00000018\nmetadata/one.meta\n" {
 		t.Errorf("the next request: %q, %v", answer, err)
 	}
 }
