@@ -197,13 +197,14 @@ func (s *server) accept(ctx context.Context, ln net.Listener) {
 		s.pending++
 		s.calls.Add(1)
 		s.mu.Unlock()
+		cctx := context.WithValue(ctx, arrivedKey{}, time.Now())
 		go func() {
 			defer s.calls.Done()
 			if fast {
-				s.serveFast(ctx, c)
+				s.serveFast(cctx, c)
 			} else {
-				s.publish(ctx)
-				s.serve(ctx, c)
+				s.publish(cctx)
+				s.serve(cctx, c)
 			}
 			s.mu.Lock()
 			s.active--
@@ -258,6 +259,18 @@ func (cl *call) settle() {
 }
 
 type callKey struct{}
+
+type arrivedKey struct{}
+
+// Arrived returns, for the context a Handle is called with, when the
+// server accepted the call's connection (a monotonic clock reading): the
+// call started before it. A read sent after it reflects every write
+// completed before the call started, so a Handle may answer from one sent
+// for another call after this one arrived. Outside a server, false.
+func Arrived(ctx context.Context) (time.Time, bool) {
+	t, ok := ctx.Value(arrivedKey{}).(time.Time)
+	return t, ok
+}
 
 // Pending returns, for the context a Handle is called with, a function
 // that counts the server's pending calls: connections accepted whose
