@@ -142,6 +142,13 @@ func TestFastPathAnswers(t *testing.T) {
 	listed := lines(c.mustCall("list_metadata_files", nil, nil))
 	st := r.waitUp(0)
 	before := countsOf(st)
+	// The server started by metactl-adapter keeps the runtime's sysmon
+	// out of deep sleep (adaptersrv.SchedTrace).
+	if b, err := os.ReadFile("/proc/" + strconv.Itoa(st.PID) + "/environ"); err == nil && !strings.Contains("\x00"+string(b), "\x00GODEBUG=") {
+		t.Errorf("the server's environment has no GODEBUG")
+	} else if err == nil && !strings.Contains(string(b), adaptersrv.SchedTrace) {
+		t.Errorf("the server's GODEBUG lacks %s", adaptersrv.SchedTrace)
+	}
 	env := callEnv(r)
 	calls := 0
 	check := func(command string, vars ...string) string {

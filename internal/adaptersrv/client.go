@@ -98,7 +98,8 @@ func QueryStatus(dir, key string, timeout time.Duration) (Status, error) {
 
 // Start starts the server of key in dir, unless a process holds its lock
 // (a server running, or starting). argv is the server's command line,
-// argv[0] its binary; env its environment. The server runs detached: in a
+// argv[0] its binary; env its environment, to which Start adds
+// [SchedTrace] (GODEBUG). The server runs detached: in a
 // session of its own, in /, with stdin, stdout and stderr on /dev/null and
 // no other descriptor of this process (all are marked close-on-exec
 // first), so it never holds the caller's pipes open. Start does not wait
@@ -121,7 +122,7 @@ func Start(dir, key string, argv, env []string) error {
 		return err
 	}
 	defer null.Close()
-	p, err := os.StartProcess(argv[0], argv, &os.ProcAttr{Dir: "/", Env: env,
+	p, err := os.StartProcess(argv[0], argv, &os.ProcAttr{Dir: "/", Env: serverEnv(env),
 		Files: []*os.File{null, null, null}, Sys: &syscall.SysProcAttr{Setsid: true}})
 	if err != nil {
 		return fmt.Errorf("start adapter server: %w", err)

@@ -51,7 +51,9 @@
 //
 // The first call that finds no server starts one ([Start]: detached, in a
 // session of its own, stdio on /dev/null, no other descriptor inherited)
-// and runs its own call the old way. Starters race on the flock: one server
+// and runs its own call the old way. The server's GODEBUG carries
+// [SchedTrace], which keeps the Go runtime's sysmon thread from waking for
+// every call. Starters race on the flock: one server
 // runs. A server exits after an idle timeout, removing its socket and lock
 // file; a killed server's leftovers are removed by the next server that
 // starts (its own key's, and any other key's whose lock nobody holds).

@@ -5,6 +5,7 @@ package adaptersrv
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -63,5 +64,33 @@ func TestServedKey(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "metactl"), []byte("mm"), 0o755)
 	if ServedKey(self, &s, []string{"METACTL_A=1", "GRPC_X=2"}) == base {
 		t.Errorf("metactl replaced did not change the key")
+	}
+}
+
+// TestServerEnv: the server's environment is the caller's with
+// schedtrace in its GODEBUG, whatever GODEBUG held; one that sets
+// schedtrace is left alone, and so is the caller's slice.
+func TestServerEnv(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  []string
+		want []string
+	}{
+		{"no GODEBUG", []string{"A=1"}, []string{"A=1", "GODEBUG=" + SchedTrace}},
+		{"nothing at all", nil, []string{"GODEBUG=" + SchedTrace}},
+		{"an empty GODEBUG", []string{"GODEBUG=", "B=2"}, []string{"GODEBUG=" + SchedTrace, "B=2"}},
+		{"other settings", []string{"GODEBUG=x509sha1=1,http2client=0"}, []string{"GODEBUG=x509sha1=1,http2client=0," + SchedTrace}},
+		{"schedtrace set", []string{"GODEBUG=schedtrace=1000,a=1"}, []string{"GODEBUG=schedtrace=1000,a=1"}},
+		{"GODEBUG twice: the first counts", []string{"GODEBUG=a=1", "GODEBUG=schedtrace=5"}, []string{"GODEBUG=a=1," + SchedTrace, "GODEBUG=schedtrace=5"}},
+		{"a name that only starts with GODEBUG", []string{"GODEBUGX=1"}, []string{"GODEBUGX=1", "GODEBUG=" + SchedTrace}},
+	} {
+		in := append([]string(nil), tc.env...)
+		got := serverEnv(in)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+		if !slices.Equal(in, tc.env) {
+			t.Errorf("%s: the caller's environment changed to %q", tc.name, in)
+		}
 	}
 }
