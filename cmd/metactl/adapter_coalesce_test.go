@@ -159,8 +159,12 @@ func TestAdapterServerGathersReads(t *testing.T) {
 	if len(sizes) != 1 || sizes[0] != len(handles)+1 {
 		t.Errorf("batches of %v, want [%d]: the pending calls go in one request", sizes, len(handles)+1)
 	}
-	if co.gathered != uint64(len(handles)) {
-		t.Errorf("%d reads gathered, want %d", co.gathered, len(handles))
+	// Gathered counts the reads queued after the batch's first look at
+	// the queue, which the run goroutine takes when the scheduler lets it
+	// (one to eight reads queued by then): at least the read of the saved
+	// file, queued after all eight.
+	if co.gathered < 1 || co.gathered > uint64(len(handles)) {
+		t.Errorf("%d reads gathered, want 1 to %d", co.gathered, len(handles))
 	}
 	for i, h := range handles {
 		if a := answers[i]; a.err != nil || !bytes.Equal(a.content, want[h]) {
