@@ -367,10 +367,22 @@ func checkOpenFile(f *os.File, path string) error {
 	var ps1 uint32
 	var pg1, tx1 uint64
 	var ok1 bool
+	b1 := make([]byte, metaOffset+64)
 	if ok0 && ps0 >= 512 && ps0 <= 1<<20 {
-		b1 := make([]byte, metaOffset+64)
 		if _, err := f.ReadAt(b1, int64(ps0)); err == nil {
 			ps1, pg1, tx1, ok1 = readMeta(b1)
+		}
+	} else {
+		// Meta page 0 unreadable: a writer may be writing it right now
+		// (a commit in place writes the meta page of txid%2, and a read
+		// beside it can see half of it), so meta page 1 decides; its
+		// offset is the page size, which only page 0 would tell: try
+		// each a meta page may name, as bbolt's own open does.
+		for ps := int64(512); ps <= 1<<20 && !ok1; ps *= 2 {
+			if _, err := f.ReadAt(b1, ps); err == nil {
+				ps1, pg1, tx1, ok1 = readMeta(b1)
+				ok1 = ok1 && int64(ps1) == ps
+			}
 		}
 	}
 	// The size is taken after the meta pages are read: a writer's commit
