@@ -84,9 +84,10 @@
 # before every timed run.
 #
 # Example, the full table, etcd rows and bridge rows included, in
-# one run (about an hour on 2 cores):
+# one run, each of the bridge's syncs 3 times (about 36 minutes on 2
+# cores; about 20-27 minutes with each sync once, without --bridge-repeat):
 #
-#   scripts/bench.sh --lines 1000000 --repeat 3 --etcd 100000,1000000 --etcd-server 100000
+#   scripts/bench.sh --lines 1000000 --repeat 3 --bridge-repeat 3 --etcd 100000,1000000 --etcd-server 100000
 set -euo pipefail
 export LC_ALL=C
 
