@@ -183,6 +183,30 @@ func TestFastPathAnswers(t *testing.T) {
 	}
 }
 
+// fastServer returns, for the server of key that r started, a function
+// that reads its call counts, and its one route file with the route it
+// holds.
+func fastServer(t *testing.T, r *serverRun, key string) (counts func() fastCounts, routeFile string, route adaptersrv.Route) {
+	t.Helper()
+	counts = func() fastCounts {
+		t.Helper()
+		st, err := adaptersrv.QueryStatus(r.dir, key, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return countsOf(st)
+	}
+	routes, _ := filepath.Glob(filepath.Join(r.dir, "*"+adaptersrv.FastExt))
+	if len(routes) != 1 {
+		t.Fatalf("route files: %v", routes)
+	}
+	route, err := adaptersrv.ReadRoute(routes[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return counts, routes[0], route
+}
+
 // TestFastPathFallsBack: each thing that must keep the fast path from
 // answering does, and the call's answer is metactl-adapter's own, byte
 // for byte, exit status included. Row by row: which path answered.
@@ -193,24 +217,8 @@ func TestFastPathFallsBack(t *testing.T) {
 	st := r.waitUp(0)
 	key := r.key()
 	// This server's counts (another key's server starts below).
-	counts := func() fastCounts {
-		t.Helper()
-		st, err := adaptersrv.QueryStatus(r.dir, key, 10*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return countsOf(st)
-	}
+	counts, routeFile, route := fastServer(t, r, key)
 	open := c.ca.Command("open_for_read")
-	routes, _ := filepath.Glob(filepath.Join(r.dir, "*"+adaptersrv.FastExt))
-	if len(routes) != 1 {
-		t.Fatalf("route files: %v", routes)
-	}
-	routeFile := routes[0]
-	route, err := adaptersrv.ReadRoute(routeFile)
-	if err != nil {
-		t.Fatal(err)
-	}
 	setRoute := func(rt adaptersrv.Route) {
 		t.Helper()
 		if err := adaptersrv.WriteRoute(routeFile, rt); err != nil {
@@ -599,29 +607,13 @@ func TestFastPathAnswerChecked(t *testing.T) {
 	listed := lines(c.mustCall("list_metadata_files", nil, nil))
 	r.waitUp(0)
 	key := r.key()
-	counts := func() fastCounts {
-		t.Helper()
-		st, err := adaptersrv.QueryStatus(r.dir, key, 10*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return countsOf(st)
-	}
+	counts, routeFile, route := fastServer(t, r, key)
 	open := c.ca.Command("open_for_read")
-	routes, _ := filepath.Glob(filepath.Join(r.dir, "*"+adaptersrv.FastExt))
-	if len(routes) != 1 {
-		t.Fatalf("route files: %v", routes)
-	}
-	routeFile := routes[0]
-	route, err := adaptersrv.ReadRoute(routeFile)
-	if err != nil {
-		t.Fatal(err)
-	}
 	env := callEnv(r, "FILE_HANDLE="+listed[0])
 	// The file's answer, as metactl-adapter gives it.
 	want := runBash(t, lastLine(open), env)
-	body := strings.TrimPrefix(strings.TrimSuffix(want, "\nstderr \"\""), "exit 0\nstdout ")
-	if body, err = strconv.Unquote(body); err != nil || body == "" {
+	body, err := strconv.Unquote(strings.TrimPrefix(strings.TrimSuffix(want, "\nstderr \"\""), "exit 0\nstdout "))
+	if err != nil || body == "" {
 		t.Fatalf("metactl-adapter's answer %s: %v", want, err)
 	}
 	header := func(proof string, n int) string { return fmt.Sprintf("%s %08d\n", proof, n) }
