@@ -24,7 +24,7 @@ func TestAdapterServerCoalescesReads(t *testing.T) {
 	db, fr, handles, want, gen0 := firstEight(t, ctx, cat)
 
 	co := &coalescer{r: fr, ctx: ctx}
-	held := heldDB{DB: db, c: co}
+	held := heldDB{DB: db, r: co.r, c: co}
 	first := make(chan struct{})
 	release := make(chan struct{})
 	var sizes []int
@@ -104,7 +104,7 @@ func TestAdapterServerGathersReads(t *testing.T) {
 	pending := 1
 	co := &coalescer{r: fr, ctx: ctx, window: time.Hour, arrived: make(chan struct{}, 1),
 		pending: func() int { mu.Lock(); defer mu.Unlock(); return pending }}
-	held := heldDB{DB: db, c: co}
+	held := heldDB{DB: db, r: co.r, c: co}
 	var sizes []int
 	co.sent = func(n int) { sizes = append(sizes, n) }
 

@@ -55,9 +55,10 @@ func (c *adapterServerCmd) Run(a *app) error {
 type adapterServer struct {
 	a  *app
 	mu sync.Mutex
-	db catalog.DB    // opened by the first call, shared by all
-	c  *coalescer    // db's one-request reads, if it has them
-	ar arrivedReader // db's file cache, if it has one
+	db catalog.DB         // opened by the first call, shared by all
+	r  catalog.FileReader // db's one-request reads (through its file cache), if it has them
+	c  *coalescer         // r coalesced, if r has no file cache
+	ar arrivedReader      // r, if it is a file cache
 	// cacheBytes bounds the etcd catalog's file cache (0: none).
 	cacheBytes int64
 	// gather is the coalescer's gather window (0: none).
@@ -69,9 +70,10 @@ type adapterServer struct {
 // catalog has them, are coalesced across concurrent calls.
 type heldDB struct {
 	catalog.DB
-	c *coalescer // nil: the catalog has no one-request read
+	r catalog.FileReader // nil: the catalog has no one-request read
+	c *coalescer         // ReadFile's batches, without a file cache
 	// ar, if set, is the file cache's read, which shares the reads of
-	// the current key itself: ReadFile goes to it, not through c.
+	// the current key itself: ReadFile goes to it (and c is nil).
 	ar arrivedReader
 }
 
@@ -113,17 +115,17 @@ func (h heldDB) ReadFile(ctx context.Context, handle string) (*catalog.File, uin
 }
 
 func (h heldDB) ReadFiles(ctx context.Context, handles []string) ([]*catalog.File, uint64, error) {
-	if h.c == nil {
+	if h.r == nil {
 		return make([]*catalog.File, len(handles)), 0, nil
 	}
-	return h.c.r.ReadFiles(ctx, handles)
+	return h.r.ReadFiles(ctx, handles)
 }
 
 func (h heldDB) ReadFilesMax() int {
-	if h.c == nil {
+	if h.r == nil {
 		return 1
 	}
-	return h.c.r.ReadFilesMax()
+	return h.r.ReadFilesMax()
 }
 
 // open returns the shared read-only catalog handle, opening it as 'metactl
@@ -140,7 +142,7 @@ func (s *adapterServer) open(ctx context.Context) (catalog.DB, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.db, s.c, s.ar = db, nil, nil
+		s.db, s.r, s.c, s.ar = db, nil, nil, nil
 		if r, ok := db.(catalog.FileReader); ok {
 			if cr, ok := db.(cachedFileReader); ok && s.cacheBytes > 0 {
 				// Each read gets the current key (or shares a read of
@@ -149,11 +151,14 @@ func (s *adapterServer) open(ctx context.Context) (catalog.DB, error) {
 				r = cr.CachedFileReader(s.cacheBytes)
 				s.ar, _ = r.(arrivedReader)
 			}
-			s.c = &coalescer{r: r, ctx: s.a.ctx, pending: server.Pending(ctx),
-				window: s.gather, arrived: make(chan struct{}, 1), settle: server.Settle}
+			s.r = r
+			if s.ar == nil {
+				s.c = &coalescer{r: r, ctx: s.a.ctx, pending: server.Pending(ctx),
+					window: s.gather, arrived: make(chan struct{}, 1), settle: server.Settle}
+			}
 		}
 	}
-	return heldDB{s.db, s.c, s.ar}, nil
+	return heldDB{s.db, s.r, s.c, s.ar}, nil
 }
 
 // cachedFileReader is a catalog whose one-request reads can be cached in
@@ -169,7 +174,7 @@ func (s *adapterServer) drop() {
 	defer s.mu.Unlock()
 	if s.db != nil {
 		s.db.Close()
-		s.db, s.c, s.ar = nil, nil, nil
+		s.db, s.r, s.c, s.ar = nil, nil, nil, nil
 	}
 }
 
